@@ -1,0 +1,184 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisClient } from './script.js';
+
+/**
+ * Connections for short-lived processes (a workflow step, a CLI): they must never hang on a
+ * dead Redis. Bounded connect and command timeouts, a bounded number of reconnects, no
+ * offline queue (a command fails at once when there is no connection), and always closed.
+ */
+
+export interface ConnectOptions {
+  /** Bound on connecting and on each command, in ms. Default 10,000. */
+  timeoutMs?: number;
+  /** Connect as a Redis Cluster client. */
+  cluster?: boolean;
+  /** Reconnect attempts before giving up. Default 2. */
+  maxRetries?: number;
+}
+
+/** A Redis connection problem said plainly, never carrying the password. */
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+}
+
+interface ParsedUrl {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db: number;
+  tls: boolean;
+}
+
+/** The URL with its password replaced by ***, safe to print. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an unparsable Redis URL)';
+  }
+}
+
+/** The password in a URL, decoded, so callers can mask it in logs. */
+export function urlSecrets(url: string): string[] {
+  try {
+    const { password } = new URL(url);
+    return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+  } catch {
+    return [];
+  }
+}
+
+export function parseRedisUrl(url: string): ParsedUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConnectionError(
+      'the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://',
+    );
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConnectionError(
+      `the Redis URL's scheme is ${parsed.protocol.slice(0, -1)}; expected redis:// or rediss:// (TLS)`,
+    );
+  }
+  if (!parsed.hostname) throw new ConnectionError('the Redis URL has no host');
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0) {
+    throw new ConnectionError(`the Redis URL's database ${parsed.pathname.slice(1)} is not a number`);
+  }
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port ? Number(parsed.port) : 6379,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    db,
+    tls: parsed.protocol === 'rediss:',
+  };
+}
+
+/** What went wrong talking to Redis, in words a person can act on. */
+export function describeRedisError(error: unknown, url: ParsedUrl, timeoutMs: number): string {
+  const where = `${url.tls ? 'rediss' : 'redis'}://${url.host}:${url.port}`;
+  const err = error as NodeJS.ErrnoException;
+  const code = err?.code ?? '';
+  const message = String(err?.message ?? error);
+  if (code === 'ECONNREFUSED') return `connection refused by ${where}: is Redis running and listening there?`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host ${url.host} of ${where}`;
+  if (/WRONGPASS|NOAUTH|invalid (username-)?password|AUTH failed/i.test(message)) {
+    return `authentication failed at ${where} for user ${url.username ?? 'default'}: check the user and password in the Redis URL`;
+  }
+  if (/^NOPERM/.test(message)) {
+    return `the Redis user ${url.username ?? 'default'} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`;
+  }
+  if (/ERR_SSL|ERR_TLS|CERT|SSL|TLS|self[- ]signed|certificate/i.test(`${code} ${message}`)) {
+    return `TLS handshake with ${where} failed: ${message}`;
+  }
+  if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
+    return `no answer from ${where} within ${timeoutMs / 1000}s`;
+  }
+  return `Redis at ${where} failed: ${message}`;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Connects and waits until the server is ready (authenticated, database selected). Rejects
+ * with a ConnectionError within the timeout. The client fails commands fast afterwards.
+ */
+export async function connectRedis(url: string, options: ConnectOptions = {}): Promise<RedisClient> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const maxRetries = options.maxRetries ?? 2;
+  const target = parseRedisUrl(url);
+  const secrets = urlSecrets(url);
+  const scrub = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const base: RedisOptions = {
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    retryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+    ...(target.tls ? { tls: { servername: target.host } } : {}),
+  };
+  const client: RedisClient = options.cluster
+    ? new Cluster([{ host: target.host, port: target.port }], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRedirections: 4,
+        clusterRetryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+        redisOptions: base,
+        ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+      })
+    : new Redis({ ...base, host: target.host, port: target.port, db: target.db });
+
+  // The first error says why; ioredis's own rejection often only says "closed".
+  let firstError: unknown;
+  client.on('error', (error: unknown) => {
+    firstError ??= error;
+  });
+  try {
+    await withDeadline(client.connect(), timeoutMs, () =>
+      Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
+    );
+    return client;
+  } catch (error) {
+    client.disconnect();
+    const cause = firstError ?? error;
+    throw new ConnectionError(scrub(describeRedisError(cause, target, timeoutMs)));
+  }
+}
+
+/** Closes politely (QUIT), and hard if the server does not answer within a second. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  try {
+    await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
+  } catch {
+    client.disconnect();
+  }
+}
+
+/** Runs `work` with a connection that is closed afterwards, whatever happens. */
+export async function withRedis<T>(
+  url: string,
+  options: ConnectOptions,
+  work: (client: RedisClient) => Promise<T>,
+): Promise<T> {
+  const client = await connectRedis(url, options);
+  try {
+    return await work(client);
+  } finally {
+    await closeRedis(client);
+  }
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { PromotionError } from './errors.js';
+import type { State } from './states.js';
+
+/**
+ * The evidence each transition requires (CONTRACT.md section 1), as zod schemas. These agree
+ * with lua/promote.lua case for case and message for message: test/vectors holds the cases
+ * both must answer alike. Field order is the order fields are checked and reported in.
+ */
+
+export const MAX_EVIDENCE_BYTES = 65_536;
+
+type Rule = 'present' | 'true' | 'text' | 'ref' | 'sha';
+
+const RULE_MESSAGES: Record<Rule, string> = {
+  present: 'is required: a non-empty string, true, a number, or a non-empty array or object',
+  true: 'must be JSON true (the boolean, not a string)',
+  text: 'must be a non-empty string',
+  ref: 'must be a ref: 1-255 bytes with no whitespace or control characters',
+  sha: 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
+};
+
+// Lua's %S in the C locale: trimming removes ASCII whitespace only, here as in the script.
+const HAS_NON_SPACE = /[^ \t\n\v\f\r]/;
+const CONTROL_OR_SPACE = /[\x00-\x20\x7f]/;
+const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+const RULE_CHECKS: Record<Rule, (value: unknown) => boolean> = {
+  present: (v) =>
+    (typeof v === 'string' && HAS_NON_SPACE.test(v)) ||
+    v === true ||
+    typeof v === 'number' ||
+    (Array.isArray(v) && v.length > 0) ||
+    (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0),
+  true: (v) => v === true,
+  text: (v) => typeof v === 'string' && HAS_NON_SPACE.test(v),
+  ref: (v) => {
+    if (typeof v !== 'string' || CONTROL_OR_SPACE.test(v)) return false;
+    const bytes = Buffer.byteLength(v, 'utf8');
+    return bytes >= 1 && bytes <= 255;
+  },
+  sha: (v) => typeof v === 'string' && SHA.test(v),
+};
+
+const TRANSITION_RULES: Record<string, [field: string, rule: Rule][]> = {
+  'pending->development': [
+    ['requirements_analysis', 'present'],
+    ['acceptance_criteria', 'present'],
+  ],
+  'development->integration': [
+    ['implementation_complete', 'true'],
+    ['local_validation', 'present'],
+    ['branch_name', 'ref'],
+  ],
+  'integration->validate': [
+    ['smoke_ci_passed', 'true'],
+    ['merge_commit', 'sha'],
+  ],
+  'validate->complete': [
+    ['quality_gates_passed', 'true'],
+    ['validator_approval', 'text'],
+  ],
+};
+
+function schemaFor(transition: string, fields: [string, Rule][]) {
+  const [from, to] = transition.split('->');
+  const shape = Object.fromEntries(
+    fields.map(([field, rule]) => [
+      field,
+      z.custom<unknown>(RULE_CHECKS[rule], {
+        error: `evidence field ${field} ${RULE_MESSAGES[rule]} (${from} -> ${to})`,
+      }),
+    ]),
+  );
+  // Extra fields are allowed and kept.
+  return z.looseObject(shape);
+}
+
+/** One zod schema per forward transition, keyed "from->to". */
+export const evidenceRules: Readonly<Record<string, z.ZodType<Record<string, unknown>>>> =
+  Object.fromEntries(
+    Object.entries(TRANSITION_RULES).map(([transition, fields]) => [
+      transition,
+      schemaFor(transition, fields),
+    ]),
+  );
+
+/** The fields a transition requires, in check order. */
+export function requiredFields(from: State | string, to: State | string): string[] {
+  return (TRANSITION_RULES[`${from}->${to}`] ?? []).map(([field]) => field);
+}
+
+/** True when `from -> to` is one step forward. */
+export function isForwardTransition(from: string, to: string): boolean {
+  return `${from}->${to}` in TRANSITION_RULES;
+}
+
+export function invalidTransition(from: string, to: string): PromotionError {
+  return new PromotionError(
+    'PRP_INVALID_TRANSITION',
+    `cannot promote ${from} -> ${to}; a promotion moves one step forward along pending -> ` +
+      'development -> integration -> validate -> complete',
+  );
+}
+
+/**
+ * Checks evidence JSON text for `from -> to` exactly as the script does, in the same order
+ * (size, JSON, object, fields), and returns the parsed object. Throws PromotionError.
+ */
+export function checkEvidence(from: string, to: string, evidenceJson: string): Record<string, unknown> {
+  const schema = evidenceRules[`${from}->${to}`];
+  if (!schema) throw invalidTransition(from, to);
+  const bytes = Buffer.byteLength(evidenceJson, 'utf8');
+  if (bytes > MAX_EVIDENCE_BYTES) {
+    throw new PromotionError(
+      'PRP_EVIDENCE_INVALID',
+      `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(evidenceJson);
+  } catch {
+    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    throw new PromotionError('PRP_EVIDENCE_INVALID', result.error.issues[0]!.message);
+  }
+  return result.data;
+}

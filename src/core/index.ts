@@ -1,0 +1,11 @@
+/** The promotion engine: keys, evidence rules, the script, the promoter and its fallback. */
+export * from './states.js';
+export * from './errors.js';
+export * from './keys.js';
+export * from './evidenceRules.js';
+export * from './reply.js';
+export * from './script.js';
+export * from './promotionArguments.js';
+export * from './multiPromote.js';
+export * from './promote.js';
+export * from './connection.js';

@@ -1,0 +1,40 @@
+import type { State } from './states.js';
+
+export const DEFAULT_NAMESPACE = 'prp';
+export const DEFAULT_EVIDENCE_TTL_SECONDS = 2_592_000;
+export const MAX_EVIDENCE_TTL_SECONDS = 31_536_000;
+
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
+const PRP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const TOKEN = /^[A-Za-z0-9._-]{1,128}$/;
+
+export const isValidNamespace = (ns: string): boolean => NAMESPACE.test(ns);
+/** An id can never reach outside its namespace: no ':', braces or spaces. */
+export const isValidPrpId = (id: string): boolean => PRP_ID.test(id);
+export const isValidToken = (token: string): boolean => TOKEN.test(token);
+
+/** The prefix every key of a namespace starts with; the braces make it a Cluster hash tag. */
+export const keyPrefix = (ns: string): string => `{${ns}}:`;
+export const prpKey = (ns: string, id: string): string => `${keyPrefix(ns)}prp:${id}`;
+export const queueKey = (ns: string, state: State | string): string =>
+  `${keyPrefix(ns)}queue:${state}`;
+export const evidenceKey = (ns: string, id: string, token: string): string =>
+  `${keyPrefix(ns)}evidence:${id}:${token}`;
+export const eventsKey = (ns: string): string => `${keyPrefix(ns)}events`;
+
+/** KEYS[1..5] of lua/promote.lua, in order. */
+export function promotionKeys(
+  ns: string,
+  id: string,
+  from: string,
+  to: string,
+  token: string,
+): [string, string, string, string, string] {
+  return [
+    prpKey(ns, id),
+    queueKey(ns, from),
+    queueKey(ns, to),
+    evidenceKey(ns, id, token),
+    eventsKey(ns),
+  ];
+}

@@ -1,0 +1,127 @@
+import type { Redis } from 'ioredis';
+import { PromotionError } from './errors.js';
+import { checkEvidence, invalidTransition, isForwardTransition } from './evidenceRules.js';
+import { checkPromotionArguments } from './promotionArguments.js';
+import { timeToMs, type PromotionReply } from './reply.js';
+
+/**
+ * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
+ * as lua/promote.lua, same checks in the same order, same replies and codes. The checks run
+ * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if any watched key
+ * changed in between (then the whole check runs again, at most `maxAttempts` times).
+ *
+ * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
+ */
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
+
+export async function promoteWithMulti(
+  redis: Redis,
+  keys: readonly string[],
+  args: readonly string[],
+  maxAttempts = DEFAULT_MAX_ATTEMPTS,
+): Promise<PromotionReply> {
+  const a = checkPromotionArguments(keys, args);
+  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys as [
+    string, string, string, string, string,
+  ];
+
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    await redis.watch(...keys);
+    let inTransaction = false;
+    try {
+      const types = await Promise.all(keys.map((key) => redis.type(key)));
+      types.forEach((type, i) => {
+        if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
+          throw new PromotionError(
+            'PRP_WRONG_TYPE',
+            `key ${keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`,
+          );
+        }
+      });
+      if (!isForwardTransition(a.from, a.to)) throw invalidTransition(a.from, a.to);
+      checkEvidence(a.from, a.to, a.evidence);
+      if (types[0] === 'none') {
+        throw new PromotionError(
+          'PRP_NOT_FOUND',
+          `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create ` +
+            `it with status ${a.from}`,
+        );
+      }
+      const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
+        await redis.hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at');
+      let versionNumber = 0;
+      if (version !== null) {
+        if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
+          throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+        }
+        versionNumber = Number(version);
+      }
+      const reply = (
+        result: PromotionReply['result'],
+        replyVersion: number,
+        key: string,
+        removed: 0 | 1,
+        at: number,
+      ): PromotionReply => ({
+        result, prp: a.id, from: a.from, to: a.to, version: replyVersion,
+        evidence_key: key, removed, at,
+      });
+
+      if (status === a.to) {
+        const at = updatedAt !== null && /^[0-9]+$/.test(updatedAt)
+          ? Number(updatedAt)
+          : timeToMs(await redis.time());
+        return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
+      }
+      if (status !== a.from) {
+        throw new PromotionError(
+          'PRP_STATE_MISMATCH',
+          `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+            `${a.from} -> ${a.to}`,
+        );
+      }
+      if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
+        throw new PromotionError(
+          'PRP_VERSION_CONFLICT',
+          `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
+            'it changed since it was read',
+        );
+      }
+
+      const newVersion = versionNumber + 1;
+      const at = timeToMs(await redis.time());
+      if (a.dryRun) {
+        const position = await redis.lpos(fromQueue, a.id, 'RANK', -1);
+        return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
+      }
+
+      inTransaction = true;
+      const results = await redis
+        .multi()
+        .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
+        .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
+          'updated_by', a.actor, 'evidence_key', evidenceKey)
+        .lrem(fromQueue, -1, a.id)
+        .lpush(toQueue, a.id)
+        .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to,
+          'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
+        .exec();
+      if (results === null) continue; // a watched key changed: check again from the start
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0];
+      return reply('promoted', newVersion, evidenceKey, Number(results[2]![1]) > 0 ? 1 : 0, at);
+    } finally {
+      // EXEC (or its abort) ends the WATCH; every other way out must end it by hand.
+      if (!inTransaction) await redis.unwatch().catch(() => undefined);
+    }
+  }
+  throw new PromotionError(
+    'PRP_CONTENDED',
+    `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
+      `${a.from} -> ${a.to}; nothing was written. Try again, or use the Lua script (mode lua), ` +
+      'which cannot race',
+  );
+}

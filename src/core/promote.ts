@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { Cluster, type Redis } from 'ioredis';
+import { PromotionError, refusalFromReply } from './errors.js';
+import { invalidTransition } from './evidenceRules.js';
+import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
+import { DEFAULT_MAX_ATTEMPTS, promoteWithMulti } from './multiPromote.js';
+import type { PromotionReply } from './reply.js';
+import { runPromoteScript, type RedisClient } from './script.js';
+import { previousState } from './states.js';
+
+export type PromotionMode = 'lua' | 'multi';
+
+export interface PromotionRequest {
+  id: string;
+  /** The target state; the source is the state before it unless `from` is given. */
+  to: string;
+  from?: string;
+  /** JSON text (stored byte for byte) or an object (stored as JSON.stringify gives it). */
+  evidence: string | Record<string, unknown>;
+  namespace?: string;
+  /** Makes the evidence key unique; a random UUID when omitted. */
+  token?: string;
+  ttlSeconds?: number;
+  actor?: string;
+  expectedVersion?: number | string;
+  dryRun?: boolean;
+}
+
+export interface PromoteOptions {
+  /** `lua` (default) or `multi`; REDIS_LUA_PROMOTION_ENABLED=false also picks `multi`. */
+  mode?: PromotionMode;
+  /** Attempts the fallback makes when it loses a race, 5 by default. */
+  maxAttempts?: number;
+}
+
+export interface PromotionResult {
+  result: PromotionReply['result'];
+  prp: string;
+  from: string;
+  to: string;
+  version: number;
+  evidenceKey: string;
+  removed: 0 | 1;
+  /** Server time of the promotion, ms since the epoch. */
+  at: number;
+  mode: PromotionMode;
+}
+
+/** The path a promotion takes: `multi` if the option or the environment asks for it. */
+export function promotionMode(
+  mode: PromotionMode | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): PromotionMode {
+  const luaDisabled = env.REDIS_LUA_PROMOTION_ENABLED?.trim().toLowerCase() === 'false';
+  return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
+}
+
+/** KEYS and ARGV of lua/promote.lua for a request. */
+export function promotionCall(request: PromotionRequest): { keys: string[]; args: string[] } {
+  const from = request.from ?? previousState(request.to);
+  if (from === undefined) throw invalidTransition('(none)', request.to);
+  const evidence =
+    typeof request.evidence === 'string' ? request.evidence : JSON.stringify(request.evidence);
+  return {
+    keys: promotionKeys(
+      request.namespace ?? DEFAULT_NAMESPACE,
+      request.id,
+      from,
+      request.to,
+      request.token ?? randomUUID(),
+    ),
+    args: [
+      request.id,
+      from,
+      request.to,
+      evidence,
+      String(request.ttlSeconds ?? DEFAULT_EVIDENCE_TTL_SECONDS),
+      request.actor ?? '',
+      request.expectedVersion === undefined ? '' : String(request.expectedVersion),
+      request.dryRun ? '1' : '0',
+    ],
+  };
+}
+
+/**
+ * Promotes one PRP one step, atomically: a PromotionResult, or a PromotionError carrying the
+ * contract's code when Redis refused (and wrote nothing). Other errors (connection, OOM) are
+ * thrown as they come.
+ */
+export async function promote(
+  redis: RedisClient,
+  request: PromotionRequest,
+  options: PromoteOptions = {},
+): Promise<PromotionResult> {
+  const mode = promotionMode(options.mode);
+  const { keys, args } = promotionCall(request);
+  let reply: PromotionReply;
+  if (mode === 'multi') {
+    if (redis instanceof Cluster) {
+      throw new PromotionError(
+        'PRP_BAD_ARGUMENT',
+        'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
+          'cluster; use mode lua with cluster',
+      );
+    }
+    reply = await promoteWithMulti(
+      redis as Redis,
+      keys,
+      args,
+      options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    );
+  } else {
+    try {
+      reply = JSON.parse(await runPromoteScript(redis, keys, args)) as PromotionReply;
+    } catch (error) {
+      throw refusalFromReply(error) ?? error;
+    }
+  }
+  return {
+    result: reply.result,
+    prp: reply.prp,
+    from: reply.from,
+    to: reply.to,
+    version: reply.version,
+    evidenceKey: reply.evidence_key,
+    removed: reply.removed,
+    at: reply.at,
+    mode,
+  };
+}

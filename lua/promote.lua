@@ -140,11 +140,13 @@ if #evidence > 65536 then
   return fail('PRP_EVIDENCE_INVALID', 'evidence is ' .. #evidence
     .. ' bytes; at most 65536 are allowed')
 end
--- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers and raw control
--- characters. Evidence is stored for other programs to parse, so hold it to JSON. The
--- number switch is cjson's shared setting: restored before anything else can run.
+-- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
+-- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
+-- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
+-- JSON. The number switch is cjson's shared setting: restored before anything else can run.
+-- (DEL, 127, is no control character to JSON: allowed in strings, refused by cjson elsewhere.)
 local decoded, ok
-if not string.find(evidence, '[%z\1-\8\11\12\14-\31\127]') then
+if not string.find(evidence, '[%z\1-\8\11\12\14-\31]') then
   local strictNumbers = cjson.decode_invalid_numbers
   local saved
   if strictNumbers then
@@ -153,6 +155,28 @@ if not string.find(evidence, '[%z\1-\8\11\12\14-\31\127]') then
   end
   ok, decoded = pcall(cjson.decode, evidence)
   if strictNumbers then strictNumbers(saved) end
+end
+-- Only text that has a tab, line break or dot needs the second look: with escapes dropped,
+-- a string body may hold no tab or line break, and outside strings a dot has digits on
+-- both sides.
+if ok then
+  local hasBreak = string.find(evidence, '[\t\n\r]')
+  local hasDot = string.find(evidence, '.', 1, true)
+  if hasBreak or hasDot then
+    local unescaped = string.gsub(evidence, '\\.', '')
+    if hasBreak then
+      for body in string.gmatch(unescaped, '"([^"]*)"') do
+        if string.find(body, '[\t\n\r]') then
+          ok = false
+          break
+        end
+      end
+    end
+    if ok and hasDot then
+      local between = ' ' .. string.gsub(unescaped, '"[^"]*"', '') .. ' '
+      ok = not string.find(between, '%D%.') and not string.find(between, '%.%D')
+    end
+  end
 end
 if not ok then
   return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON')
@@ -221,7 +245,10 @@ end
 if status == to then
   -- id, states and keys above are plain characters; a stored evidence_key may not be.
   local storedAt = current[4]
-  if not storedAt or not string.find(storedAt, '^[0-9]+$') then storedAt = serverTimeMs() end
+  -- Only a plain JSON integer may go into the reply (0123 would make it invalid JSON).
+  if not storedAt or #storedAt > 15 or not string.find(storedAt, '^[1-9][0-9]*$') then
+    storedAt = serverTimeMs()
+  end
   return reply('already', versionNumber, cjson.encode(current[3] or ''), 0, storedAt)
 end
 if status ~= from then

@@ -22,6 +22,7 @@ const RULE_MESSAGES: Record<Rule, string> = {
 
 // Lua's %S in the C locale: trimming removes ASCII whitespace only, here as in the script.
 const HAS_NON_SPACE = /[^ \t\n\v\f\r]/;
+// eslint-disable-next-line no-control-regex -- control characters are what a ref may not hold
 const CONTROL_OR_SPACE = /[\x00-\x20\x7f]/;
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -103,6 +104,23 @@ export function invalidTransition(from: string, to: string): PromotionError {
   );
 }
 
+/** cjson's nesting limit: the script's parser refuses the 1001st level. */
+const MAX_JSON_DEPTH = 1000;
+
+/**
+ * JSON.parse takes two things the script's cjson refuses: nesting deeper than 1000, and a
+ * \u escape that leaves a lone surrogate (in a key or a value). Both are refused as not JSON.
+ */
+function cjsonAccepts(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth > MAX_JSON_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((item) => cjsonAccepts(item, depth + 1));
+  return Object.entries(value).every(
+    ([key, item]) => key.isWellFormed() && cjsonAccepts(item, depth + 1),
+  );
+}
+
 /**
  * Checks evidence JSON text for `from -> to` exactly as the script does, in the same order
  * (size, JSON, object, fields), and returns the parsed object. Throws PromotionError.
@@ -117,10 +135,15 @@ export function checkEvidence(from: string, to: string, evidenceJson: string): R
       `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`,
     );
   }
+  // Redis receives the text as UTF-8, where a lone surrogate becomes U+FFFD: judge that text.
+  const text = evidenceJson.isWellFormed() ? evidenceJson : evidenceJson.toWellFormed();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(evidenceJson);
+    parsed = JSON.parse(text);
   } catch {
+    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
+  }
+  if (!cjsonAccepts(parsed, 1)) {
     throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {

@@ -71,7 +71,7 @@ export async function promoteWithMulti(
       });
 
       if (status === a.to) {
-        const at = updatedAt !== null && /^[0-9]+$/.test(updatedAt)
+        const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt)
           ? Number(updatedAt)
           : timeToMs(await redis.time());
         return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);

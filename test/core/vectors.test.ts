@@ -1,0 +1,174 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
+import { checkEvidence, evidenceRules } from '../../src/core/evidenceRules.js';
+import { promoteWithMulti } from '../../src/core/multiPromote.js';
+import { promote } from '../../src/core/promote.js';
+import type { PromotionReply } from '../../src/core/reply.js';
+import { loadScript, PROMOTE_SCRIPT_SHA } from '../../src/core/script.js';
+import {
+  expectPromotionWritten,
+  expectUnchanged,
+  observe,
+  replyOf,
+} from '../support/promotionChecks.js';
+import { testClient } from '../support/redisServer.js';
+import { seedNamespace, withNamespace, withoutNamespace } from '../support/seed.js';
+import { uniqueNamespace } from '../support/snapshot.js';
+import {
+  evidenceText,
+  isErrorExpectation,
+  loadVectors,
+  vectorCall,
+  vectorRequest,
+  type Vector,
+} from '../support/vectors.js';
+
+// Every vector goes through the script and through the WATCH/MULTI/EXEC fallback, each on a
+// fresh namespace seeded alike; evidence-only vectors also through the zod rules. All must
+// give the vector's answer, and the two Redis paths the same message to the letter.
+
+const vectors = loadVectors();
+let redis: Redis;
+
+beforeAll(async () => {
+  redis = testClient(inject('redisUrl'));
+  // Raw EVALSHA below needs the script cached; promote() would load it by itself.
+  await loadScript(redis);
+});
+afterAll(() => redis.disconnect());
+
+type Path = 'lua' | 'multi';
+type Outcome = { reply: PromotionReply } | { error: string; message: string };
+
+async function attempt(work: () => Promise<PromotionReply>): Promise<Outcome> {
+  try {
+    return { reply: await work() };
+  } catch (error) {
+    const refusal = error instanceof PromotionError ? error : refusalFromReply(error);
+    if (!refusal) throw error;
+    return { error: refusal.code, message: refusal.detail };
+  }
+}
+
+/** Runs one vector through one path on a namespace of its own and checks what it left. */
+async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: Outcome }> {
+  const ns = uniqueNamespace();
+  await seedNamespace(redis, ns, vector.given);
+  const { keys, args } = vectorCall(vector, ns);
+  const before = await observe(redis, ns, keys);
+
+  const outcome = await attempt(async () => {
+    if (vector.request) {
+      return replyOf(await promote(redis, vectorRequest(vector.request, ns), { mode: path }));
+    }
+    // KEYS and ARGV of shapes promote() cannot build go to the script and fallback as they are.
+    if (path === 'multi') return promoteWithMulti(redis, keys, args);
+    return JSON.parse(
+      String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args)),
+    ) as PromotionReply;
+  });
+
+  const expected = vector.expect;
+  if (isErrorExpectation(expected)) {
+    expect(outcome).toMatchObject({ error: expected.error });
+    const message = 'message' in outcome ? outcome.message : '';
+    if (expected.message !== undefined) expect(message).toBe(withNamespace(expected.message, ns));
+    if (expected.messageContains !== undefined) {
+      expect(message).toContain(withNamespace(expected.messageContains, ns));
+    }
+    await expectUnchanged(redis, before);
+    return { ns, outcome };
+  }
+
+  if (!('reply' in outcome)) throw new Error(`${path}: refused: ${JSON.stringify(outcome)}`);
+  const { reply } = outcome;
+  expect(reply).toMatchObject({
+    result: expected.result,
+    version: expected.version,
+    removed: expected.removed,
+  });
+  if (expected.result === 'promoted') {
+    await expectPromotionWritten(redis, before, args, reply);
+    for (const [state, ids] of Object.entries(expected.queuesAfter ?? {})) {
+      expect(await redis.lrange(`{${ns}}:queue:${state}`, 0, -1)).toEqual(ids);
+    }
+    return { ns, outcome };
+  }
+
+  await expectUnchanged(redis, before);
+  const [, from, to] = args;
+  expect(reply).toMatchObject({ prp: args[0], from, to });
+  if (expected.result === 'dry_run') {
+    expect(reply.evidence_key).toBe(keys[3]);
+  } else if (expected.evidence_key !== undefined) {
+    expect(reply.evidence_key).toBe(withNamespace(expected.evidence_key, ns));
+  }
+  if (typeof expected.at === 'number') {
+    expect(reply.at).toBe(expected.at);
+  } else {
+    // The time of the call: between the server's clock before it and after it.
+    expect(reply.at).toBeGreaterThanOrEqual(before.time);
+    expect(reply.at).toBeLessThanOrEqual(before.time + 60_000);
+  }
+  return { ns, outcome };
+}
+
+/** An outcome with its namespace taken out and the clock-given time dropped, to compare paths. */
+function comparable(vector: Vector, { ns, outcome }: { ns: string; outcome: Outcome }): unknown {
+  if ('error' in outcome) return { ...outcome, message: withoutNamespace(outcome.message, ns) };
+  const { at, ...rest } = outcome.reply;
+  const fromHash = 'at' in vector.expect && typeof vector.expect.at === 'number';
+  return {
+    ...rest,
+    evidence_key: withoutNamespace(rest.evidence_key, ns),
+    at: fromHash ? at : 'now',
+  };
+}
+
+/** The zod rules' verdict on a vector's evidence, in the same shape. */
+function zodVerdict(vector: Vector): { error: string; message: string } | 'accepted' {
+  const { from, to } = vector.request!;
+  const text = evidenceText(vector.request!);
+  try {
+    const parsed = checkEvidence(from, to, text);
+    // Accepted evidence is kept whole: extra fields included.
+    expect(parsed).toEqual(JSON.parse(text));
+    return 'accepted';
+  } catch (error) {
+    if (!(error instanceof PromotionError)) throw error;
+    return { error: error.code, message: error.detail };
+  }
+}
+
+describe('promotion vectors: script, fallback and zod rules agree', () => {
+  it('has vectors with unique names', () => {
+    expect(vectors.length).toBeGreaterThan(300);
+    expect(new Set(vectors.map((v) => v.name)).size).toBe(vectors.length);
+  });
+
+  for (const vector of vectors) {
+    it(vector.name, async () => {
+      const lua = await run(vector, 'lua');
+      const multi = await run(vector, 'multi');
+      expect(comparable(vector, multi)).toEqual(comparable(vector, lua));
+
+      if (vector.zod) {
+        const expected = vector.expect;
+        expect(zodVerdict(vector)).toEqual(
+          isErrorExpectation(expected)
+            ? { error: expected.error, message: expected.message }
+            : 'accepted',
+        );
+        // A field rule's message comes from the zod schema itself, word for word.
+        if (isErrorExpectation(expected) && expected.message?.startsWith('evidence field ')) {
+          const { from, to } = vector.request!;
+          const result = evidenceRules[`${from}->${to}`]!.safeParse(
+            JSON.parse(evidenceText(vector.request!)),
+          );
+          expect(result.error?.issues[0]?.message).toBe(expected.message);
+        }
+      }
+    });
+  }
+});

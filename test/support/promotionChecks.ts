@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import { expect } from 'vitest';
+import type { PromotionResult } from '../../src/core/promote.js';
+import type { PromotionReply } from '../../src/core/reply.js';
+import { serverTimeMs } from './seed.js';
+import { snapshotNamespace, type KeySnapshot } from './snapshot.js';
+
+/**
+ * What a promotion must leave behind (CONTRACT.md sections 2 and 3), checked against what the
+ * namespace held before it: either nothing changed at all, or exactly the five writes of a
+ * promotion happened and nothing else.
+ */
+
+export interface Before {
+  ns: string;
+  keys: readonly string[];
+  snapshot: Record<string, KeySnapshot>;
+  /** Server time just before the call: a lower bound for the promotion's time. */
+  time: number;
+  hash: Record<string, string>;
+  fromQueue: string[];
+  toQueue: string[];
+  events: number;
+}
+
+/** Reads the namespace before a call with these KEYS (all five may be missing or wrong-typed). */
+export async function observe(redis: Redis, ns: string, keys: readonly string[]): Promise<Before> {
+  const snapshot = await snapshotNamespace(redis, ns);
+  const typeOf = (key: string | undefined) => (key ? snapshot[key]?.type : undefined);
+  const listAt = async (key: string | undefined) =>
+    typeOf(key) === 'list' ? redis.lrange(key!, 0, -1) : [];
+  return {
+    ns,
+    keys,
+    snapshot,
+    time: await serverTimeMs(redis),
+    hash: typeOf(keys[0]) === 'hash' ? await redis.hgetall(keys[0]!) : {},
+    fromQueue: await listAt(keys[1]),
+    toQueue: await listAt(keys[2]),
+    events: typeOf(keys[4]) === 'stream' ? await redis.xlen(keys[4]!) : 0,
+  };
+}
+
+/** Every key of the namespace as it was: type, value and expiry. */
+export async function expectUnchanged(redis: Redis, before: Before): Promise<void> {
+  expect(await snapshotNamespace(redis, before.ns)).toEqual(before.snapshot);
+}
+
+/** promote()'s result in the script's reply shape, so the paths compare field for field. */
+export function replyOf(result: PromotionResult): PromotionReply {
+  const { result: outcome, prp, from, to, version, evidenceKey, removed, at } = result;
+  return { result: outcome, prp, from, to, version, evidence_key: evidenceKey, removed, at };
+}
+
+const without = <T>(record: Record<string, T>, keys: readonly string[]) =>
+  Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)));
+
+/**
+ * A `promoted` reply and the state it must have produced: the hash's five fields (others
+ * untouched), the id moved from the right of FROM to the left of TO, the evidence byte for
+ * byte with its TTL, one stream entry with the contract's fields, no other key touched.
+ */
+export async function expectPromotionWritten(
+  redis: Redis,
+  before: Before,
+  args: readonly string[],
+  reply: PromotionReply,
+): Promise<void> {
+  const [prpKey, fromKey, toKey, evidenceKey, eventsKey] = before.keys as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const [id, from, to, evidence, ttl, actor] = args as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const after = await serverTimeMs(redis);
+  const version = Number(before.hash.version ?? 0) + 1;
+  const rightmost = before.fromQueue.lastIndexOf(id);
+
+  expect(reply).toEqual({
+    result: 'promoted',
+    prp: id,
+    from,
+    to,
+    version,
+    evidence_key: evidenceKey,
+    removed: rightmost >= 0 ? 1 : 0,
+    at: reply.at,
+  });
+  expect(reply.at).toBeGreaterThanOrEqual(before.time);
+  expect(reply.at).toBeLessThanOrEqual(after);
+
+  expect(await redis.hgetall(prpKey)).toEqual({
+    ...before.hash,
+    status: to,
+    version: String(version),
+    updated_at: String(reply.at),
+    updated_by: actor,
+    evidence_key: evidenceKey,
+  });
+
+  const fromAfter = rightmost >= 0 ? before.fromQueue.toSpliced(rightmost, 1) : before.fromQueue;
+  expect(await redis.lrange(fromKey, 0, -1)).toEqual(fromAfter);
+  expect(await redis.lrange(toKey, 0, -1)).toEqual([id, ...before.toQueue]);
+
+  // Byte for byte (hex: a quick comparison even at 64 KiB).
+  expect((await redis.getBuffer(evidenceKey))?.toString('hex')).toBe(
+    Buffer.from(evidence, 'utf8').toString('hex'),
+  );
+  // The expiry is set at the promotion's time or a moment after it, never before.
+  const expiresAt = Number(await redis.call('PEXPIRETIME', evidenceKey));
+  expect(expiresAt).toBeGreaterThanOrEqual(reply.at + Number(ttl) * 1000);
+  expect(expiresAt).toBeLessThanOrEqual(after + Number(ttl) * 1000);
+
+  expect(await redis.xlen(eventsKey)).toBe(before.events + 1);
+  const [[, fields]] = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1)) as [
+    [string, string[]],
+  ];
+  expect(fields).toEqual([
+    'prp',
+    id,
+    'from',
+    from,
+    'to',
+    to,
+    'version',
+    String(version),
+    'evidence_key',
+    evidenceKey,
+    'actor',
+    actor,
+    'at',
+    String(reply.at),
+  ]);
+
+  const touched = [prpKey, fromKey, toKey, evidenceKey, eventsKey];
+  expect(without(await snapshotNamespace(redis, before.ns), touched)).toEqual(
+    without(before.snapshot, touched),
+  );
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { promotionCall, type PromotionRequest } from '../../src/core/promote.js';
+import { withNamespace, type Given } from './seed.js';
+
+/**
+ * The shared promotion vectors (test/vectors/promotion-cases.json): one case is a starting
+ * state, a promotion (a request, or raw KEYS/ARGV), and the one answer every path must give.
+ * The file is plain JSON so a client in another language can run the same cases.
+ */
+
+export interface VectorRequest {
+  id: string;
+  from: string;
+  to: string;
+  /** Evidence as an object (sent as JSON.stringify writes it) ... */
+  evidence?: Record<string, unknown>;
+  /** ... or as exact text, sent and stored byte for byte. */
+  evidenceText?: string;
+  /** Grow the evidence text with a "padding" field to exactly this many UTF-8 bytes. */
+  evidencePadToBytes?: number;
+  token: string;
+  ttlSeconds: number;
+  actor: string;
+  expectedVersion?: string;
+  dryRun?: boolean;
+}
+
+export interface ExpectedReply {
+  result: 'promoted' | 'already' | 'dry_run';
+  version: number;
+  removed: 0 | 1;
+  /** With `$NS`; for promoted and dry_run it is KEYS[4]. */
+  evidence_key?: string;
+  /** A number, or "server-time" when the reply carries the time of the call. */
+  at?: number | 'server-time';
+  /** Queues after a promotion, left to right. */
+  queuesAfter?: Record<string, string[]>;
+}
+
+export interface ExpectedError {
+  error: string;
+  /** The whole message after the code, with `$NS` ... */
+  message?: string;
+  /** ... or a part of it, for messages too long to repeat. */
+  messageContains?: string;
+}
+
+export interface Vector {
+  name: string;
+  given: Given;
+  request?: VectorRequest;
+  /** KEYS and ARGV as sent to EVALSHA, with `$NS`: for shapes a request cannot express. */
+  call?: { keys: string[]; args: string[] };
+  expect: ExpectedReply | ExpectedError;
+  /** The case is decided by the evidence alone: the zod rules must answer it too. */
+  zod?: boolean;
+}
+
+export interface VectorFile {
+  about: string[];
+  cases: Vector[];
+}
+
+export const VECTORS_FILE = new URL('../vectors/promotion-cases.json', import.meta.url);
+
+export function loadVectors(): Vector[] {
+  return (JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as VectorFile).cases;
+}
+
+export const isErrorExpectation = (e: Vector['expect']): e is ExpectedError => 'error' in e;
+
+/** The evidence text a request sends. */
+export function evidenceText(request: VectorRequest): string {
+  const text = request.evidenceText ?? JSON.stringify(request.evidence ?? {});
+  if (request.evidencePadToBytes === undefined) return text;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  const overhead = Buffer.byteLength(',"padding":""', 'utf8');
+  const fill = request.evidencePadToBytes - bytes - overhead;
+  if (!text.endsWith('}') || fill < 0)
+    throw new Error('evidencePadToBytes needs an object, and room');
+  return `${text.slice(0, -1)},"padding":"${'x'.repeat(fill)}"}`;
+}
+
+/** The promote() request of a request vector, in namespace `ns`. */
+export function vectorRequest(request: VectorRequest, ns: string): PromotionRequest {
+  return {
+    namespace: ns,
+    id: request.id,
+    from: request.from,
+    to: request.to,
+    evidence: evidenceText(request),
+    token: request.token,
+    ttlSeconds: request.ttlSeconds,
+    actor: request.actor,
+    ...(request.expectedVersion === undefined ? {} : { expectedVersion: request.expectedVersion }),
+    dryRun: request.dryRun ?? false,
+  };
+}
+
+/** KEYS and ARGV of a vector for namespace `ns`, exactly as the script receives them. */
+export function vectorCall(vector: Vector, ns: string): { keys: string[]; args: string[] } {
+  if (vector.call) {
+    return {
+      keys: vector.call.keys.map((key) => withNamespace(key, ns)),
+      args: vector.call.args.map((arg) => withNamespace(arg, ns)),
+    };
+  }
+  return promotionCall(vectorRequest(vector.request!, ns));
+}

@@ -192,6 +192,17 @@ describe('the self-test', () => {
   });
 });
 
+test('a workflow_run promotion acts only on runs of this repository, never a fork', () => {
+  for (const [file, workflow] of workflows) {
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      if (!job.if?.includes("'workflow_run'") || !job.steps?.some((s) => s.uses === './')) continue;
+      expect(job.if, `${file} ${name}`).toContain(
+        'github.event.workflow_run.head_repository.full_name == github.repository',
+      );
+    }
+  }
+});
+
 test('the examples do nothing without the REDIS_URL secret', () => {
   for (const [file, workflow] of workflows.filter(([f]) => f.startsWith('example-'))) {
     for (const [name, job] of Object.entries(workflow.jobs)) {

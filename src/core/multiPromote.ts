@@ -108,7 +108,11 @@ export async function promoteWithMulti(
         .lpush(toQueue, a.id)
         .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to,
           'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
-        .exec();
+        .exec()
+        .catch((error: unknown) => {
+          // EXECABORT only says a queued command was refused; that refusal (OOM) says why.
+          throw (error as { previousErrors?: unknown[] }).previousErrors?.[0] ?? error;
+        });
       if (results === null) continue; // a watched key changed: check again from the start
       const failed = results.find(([error]) => error);
       if (failed) throw failed[0];

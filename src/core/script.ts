@@ -5,11 +5,16 @@ import type { Redis, Cluster } from 'ioredis';
 /** A connected ioredis client: a single server or a cluster. */
 export type RedisClient = Redis | Cluster;
 
-/** The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/). */
+/**
+ * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/),
+ * without its trailing newlines: the contract loads it with
+ * `redis-cli SCRIPT LOAD "$(cat lua/promote.lua)"`, and command substitution drops them, so
+ * this is the text (and the SHA) every client caches.
+ */
 export const PROMOTE_SCRIPT: string = readFileSync(
   new URL('../../lua/promote.lua', import.meta.url),
   'utf8',
-);
+).replace(/\n+$/, '');
 
 /** SHA1 of the script, computed locally: what EVALSHA names and what SCRIPT LOAD must return. */
 export const PROMOTE_SCRIPT_SHA: string = createHash('sha1').update(PROMOTE_SCRIPT).digest('hex');

@@ -1,0 +1,238 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PromotionError } from '../../src/core/errors.js';
+import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
+import { loadScript } from '../../src/core/script.js';
+import { TARGET_STATES } from '../../src/core/states.js';
+import {
+  expectPromotionWritten,
+  expectUnchanged,
+  observe,
+  replyOf,
+} from '../support/promotionChecks.js';
+import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
+import { uniqueNamespace } from '../support/snapshot.js';
+
+// A promotion happens whole or not at all: when Redis is out of memory, when two clients
+// race for one PRP, and when the fallback keeps losing its WATCH.
+
+/** A client whose transactions run `beforeExec` between the checks under WATCH and EXEC. */
+function withHookBeforeExec(redis: Redis, beforeExec: () => Promise<void>): Redis {
+  return new Proxy(redis, {
+    get(target, property) {
+      if (property === 'multi') {
+        return () => {
+          const transaction = target.multi();
+          const exec = transaction.exec.bind(transaction);
+          transaction.exec = (async () => {
+            await beforeExec();
+            return exec();
+          }) as typeof transaction.exec;
+          return transaction;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('out of memory (maxmemory with noeviction)', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  const ns = uniqueNamespace();
+  const request = (token: string) => ({
+    namespace: ns,
+    id: 'PRP-1',
+    to: 'validate',
+    evidence: GOOD_EVIDENCE.validate!,
+    token,
+  });
+
+  beforeAll(async () => {
+    server = await startRedisServer({
+      args: ['--maxmemory', '8mb', '--maxmemory-policy', 'noeviction'],
+    });
+    redis = testClient(server.url);
+    await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+    await loadScript(redis);
+    // Fill memory with other keys until Redis refuses a write.
+    const block = 'x'.repeat(64 * 1024);
+    for (let i = 0; ; i++) {
+      try {
+        await redis.set(`filler:${i}`, block);
+      } catch (error) {
+        expect(String(error)).toMatch(/^.*OOM command not allowed/);
+        break;
+      }
+    }
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  for (const mode of ['lua', 'multi'] as const) {
+    it(`${mode}: fails with Redis's OOM error and writes nothing`, async () => {
+      const { keys } = promotionCall(request(`oom-${mode}`));
+      const before = await observe(redis, ns, keys);
+      const failure = await promote(redis, request(`oom-${mode}`), { mode }).catch(
+        (e: unknown) => e,
+      );
+      expect(failure).not.toBeInstanceOf(PromotionError);
+      expect(String(failure)).toMatch(/OOM command not allowed when used memory > 'maxmemory'/);
+      await expectUnchanged(redis, before);
+    });
+  }
+
+  it('promotes once memory is free again: the failed attempts left the PRP intact', async () => {
+    const fillers = await redis.keys('filler:*');
+    await redis.del(...fillers);
+    const { keys, args } = promotionCall(request('after-oom'));
+    const before = await observe(redis, ns, keys);
+    const result = await promote(redis, request('after-oom'));
+    await expectPromotionWritten(redis, before, args, replyOf(result));
+    expect(result.version).toBe(4);
+  });
+});
+
+describe('two clients racing on one PRP', () => {
+  let a: Redis;
+  let b: Redis;
+  beforeAll(() => {
+    // Two connections: WATCH belongs to a connection, and so does a place in Redis's queue.
+    a = testClient(inject('redisUrl'));
+    b = testClient(inject('redisUrl'));
+  });
+  afterAll(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+
+  const pairs: [PromotionMode, PromotionMode][] = [
+    ['lua', 'lua'],
+    ['multi', 'multi'],
+    ['lua', 'multi'],
+  ];
+  for (const [modeA, modeB] of pairs) {
+    it(`${modeA} against ${modeB}: in each round exactly one promotes, the other says already`, async () => {
+      const ns = uniqueNamespace();
+      const id = 'PRP-9';
+      await seedPrp(a, ns, id, 'pending', 0);
+      // Walk the PRP to complete, racing at every step, twice over (fresh PRP the second time).
+      for (const round of [1, 2]) {
+        if (round === 2) {
+          await a.del(`{${ns}}:prp:${id}`);
+          await seedPrp(a, ns, id, 'pending', 10);
+        }
+        for (const to of TARGET_STATES) {
+          const step = (client: Redis, mode: PromotionMode, token: string) =>
+            promote(
+              client,
+              { namespace: ns, id, to, evidence: GOOD_EVIDENCE[to]!, token },
+              { mode },
+            );
+          const tokens = [`r${round}-${to}-a`, `r${round}-${to}-b`];
+          const results = await Promise.all([
+            step(a, modeA, tokens[0]!),
+            step(b, modeB, tokens[1]!),
+          ]);
+          const outcomes = results.map((r) => r.result).sort();
+          expect(outcomes).toEqual(['already', 'promoted']);
+          const winner = results.find((r) => r.result === 'promoted')!;
+          const loser = results.find((r) => r.result === 'already')!;
+          // The loser reports the winner's promotion, and only the winner's evidence exists.
+          expect(loser).toMatchObject({
+            version: winner.version,
+            evidenceKey: winner.evidenceKey,
+            at: winner.at,
+          });
+          const evidenceKeys = tokens.map((t) => `{${ns}}:evidence:${id}:${t}`);
+          expect(await a.exists(...evidenceKeys)).toBe(1);
+        }
+        expect(await a.hget(`{${ns}}:prp:${id}`, 'version')).toBe(String(round === 1 ? 4 : 14));
+      }
+      // Each state's queue saw the id arrive exactly once per walk; the last one holds it now.
+      expect(await a.lrange(`{${ns}}:queue:complete`, 0, -1)).toEqual([id, id]);
+      for (const state of ['development', 'integration', 'validate']) {
+        expect(await a.lrange(`{${ns}}:queue:${state}`, 0, -1)).toEqual([]);
+      }
+      expect(await a.xlen(`{${ns}}:events`)).toBe(8);
+    });
+  }
+
+  it('multi: a promotion that loses its WATCH checks again and says already', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(a, ns, 'PRP-3', 'validate', 1);
+    const request = (token: string) => ({
+      namespace: ns,
+      id: 'PRP-3',
+      to: 'complete',
+      evidence: GOOD_EVIDENCE.complete!,
+      token,
+    });
+    let execs = 0;
+    // Between a's checks and its EXEC, b promotes the same PRP: a's EXEC is dropped.
+    const interrupted = withHookBeforeExec(a, async () => {
+      if (execs++ === 0) await promote(b, request('b'), { mode: 'multi' });
+    });
+    const result = await promote(interrupted, request('a'), { mode: 'multi' });
+    expect(execs).toBe(1);
+    expect(result).toMatchObject({
+      result: 'already',
+      version: 2,
+      evidenceKey: `{${ns}}:evidence:PRP-3:b`,
+    });
+    expect(await a.exists(`{${ns}}:evidence:PRP-3:a`)).toBe(0);
+  });
+});
+
+describe('the fallback retries a bounded number of times', () => {
+  let redis: Redis;
+  let other: Redis;
+  beforeAll(() => {
+    redis = testClient(inject('redisUrl'));
+    other = testClient(inject('redisUrl'));
+  });
+  afterAll(() => {
+    redis.disconnect();
+    other.disconnect();
+  });
+
+  it('gives up with PRP_CONTENDED after maxAttempts lost races, writing nothing', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-4', 'development', 2);
+    const request = {
+      namespace: ns,
+      id: 'PRP-4',
+      to: 'integration',
+      evidence: GOOD_EVIDENCE.integration!,
+      token: 't',
+    };
+    const { keys } = promotionCall(request);
+    const before = await observe(redis, ns, keys);
+    let touches = 0;
+    // Another client writes the status it already has: the value stays, the WATCH breaks.
+    const contended = withHookBeforeExec(redis, async () => {
+      touches++;
+      await other.hset(keys[0]!, 'status', 'development');
+    });
+    const failure = await promote(contended, request, { mode: 'multi', maxAttempts: 3 }).catch(
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(PromotionError);
+    expect(failure).toMatchObject({
+      code: 'PRP_CONTENDED',
+      message:
+        'PRP_CONTENDED PRP PRP-4 changed during each of 3 attempts to promote it development -> ' +
+        'integration; nothing was written. Try again, or use the Lua script (mode lua), which ' +
+        'cannot race',
+    });
+    expect(touches).toBe(3);
+    await expectUnchanged(redis, before);
+    // The connection is left clean: no WATCH lingers to spoil its next transaction.
+    const next = await promote(redis, request, { mode: 'multi' });
+    expect(next).toMatchObject({ result: 'promoted', version: 3 });
+  });
+});

@@ -1,0 +1,185 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REFUSAL_CODES } from '../../src/core/errors.js';
+import { promote, promotionCall, type PromotionRequest } from '../../src/core/promote.js';
+import {
+  loadScript,
+  PROMOTE_SCRIPT,
+  PROMOTE_SCRIPT_SHA,
+  runPromoteScript,
+  type RedisClient,
+} from '../../src/core/script.js';
+import { expectPromotionWritten, observe, replyOf } from '../support/promotionChecks.js';
+import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import { GOOD_EVIDENCE, seedNamespace, seedPrp } from '../support/seed.js';
+import { uniqueNamespace } from '../support/snapshot.js';
+
+// The script's loader and runner, on a server of this file's own: SCRIPT FLUSH and the
+// error counters are server-wide, and other files rely on the shared server's script cache.
+
+const SCRIPT_FILE = new URL('../../lua/promote.lua', import.meta.url);
+let server: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = testClient(server.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+});
+
+/** INFO section `section` as name -> value. */
+async function info(section: string): Promise<Record<string, string>> {
+  const text = await redis.info(section);
+  return Object.fromEntries(
+    text
+      .split('\r\n')
+      .filter((line) => line.includes(':'))
+      .map((line) => {
+        const at = line.indexOf(':');
+        return [line.slice(0, at), line.slice(at + 1)];
+      }),
+  );
+}
+
+const errorCount = async (code: string) =>
+  Number(/count=(\d+)/.exec((await info('errorstats'))[`errorstat_${code}`] ?? '')?.[1] ?? 0);
+
+describe('loading', () => {
+  it('the local SHA is the SHA1 of lua/promote.lua without its trailing newlines', () => {
+    // What "$(cat lua/promote.lua)" gives: the file, minus the newlines at its end.
+    const text = readFileSync(SCRIPT_FILE, 'utf8').replace(/\n+$/, '');
+    expect(PROMOTE_SCRIPT).toBe(text);
+    expect(PROMOTE_SCRIPT_SHA).toBe(createHash('sha1').update(text, 'utf8').digest('hex'));
+    // Loadable as it is on Redis 6.2 as well: no shebang line, no flags.
+    expect(PROMOTE_SCRIPT.startsWith('#!')).toBe(false);
+  });
+
+  it('loadScript returns the local SHA, the one redis-cli SCRIPT LOAD "$(cat ...)" gets', async () => {
+    await redis.script('FLUSH');
+    expect(await loadScript(redis)).toBe(PROMOTE_SCRIPT_SHA);
+    // The contract's own words, through a shell: the operator's SCRIPT LOAD and the library's
+    // EVALSHA must name the same cached script.
+    const cli = execFileSync(
+      'bash',
+      [
+        '-c',
+        `redis-cli -h 127.0.0.1 -p ${server.port} SCRIPT LOAD "$(cat "$1")"`,
+        'load',
+        SCRIPT_FILE.pathname,
+      ],
+      { encoding: 'utf8' },
+    ).trim();
+    expect(cli).toBe(PROMOTE_SCRIPT_SHA);
+    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+  });
+
+  it('loadScript refuses a server that answers with another SHA', async () => {
+    const lying = { script: async () => 'f'.repeat(40) } as unknown as RedisClient;
+    await expect(loadScript(lying)).rejects.toThrow(
+      `SCRIPT LOAD returned ${'f'.repeat(40)}, expected ${PROMOTE_SCRIPT_SHA}`,
+    );
+  });
+});
+
+const request = (ns: string, id: string, to: string, token = 't'): PromotionRequest => ({
+  namespace: ns,
+  id,
+  to,
+  evidence: GOOD_EVIDENCE[to]!,
+  token,
+});
+
+describe('running', () => {
+  it('after SCRIPT FLUSH between calls, promote gets NOSCRIPT, loads the script and succeeds', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    await loadScript(redis);
+    expect((await promote(redis, request(ns, 'PRP-1', 'development'))).result).toBe('promoted');
+
+    await redis.script('FLUSH');
+    const noscript = await errorCount('NOSCRIPT');
+    const call = promotionCall(request(ns, 'PRP-1', 'integration'));
+    const before = await observe(redis, ns, call.keys);
+    const result = await promote(redis, request(ns, 'PRP-1', 'integration'));
+    await expectPromotionWritten(redis, before, call.args, replyOf(result));
+    // EVALSHA was refused once (NOSCRIPT), and the EVAL retry put the script back in the cache.
+    expect(await errorCount('NOSCRIPT')).toBe(noscript + 1);
+    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+
+    // With the script cached again, no NOSCRIPT at all.
+    expect((await promote(redis, request(ns, 'PRP-1', 'validate'))).result).toBe('promoted');
+    expect(await errorCount('NOSCRIPT')).toBe(noscript + 1);
+  });
+
+  it('a refusal after NOSCRIPT is still the refusal (the retry runs the same checks)', async () => {
+    const ns = uniqueNamespace();
+    await redis.script('FLUSH');
+    await expect(promote(redis, request(ns, 'PRP-2', 'development'))).rejects.toMatchObject({
+      code: 'PRP_NOT_FOUND',
+    });
+  });
+
+  it('errors other than NOSCRIPT are not retried', async () => {
+    let calls = 0;
+    const failing = {
+      evalsha: async () => {
+        calls++;
+        throw new Error('READONLY You cannot write against a read only replica.');
+      },
+      eval: async () => {
+        throw new Error('must not be called');
+      },
+    } as unknown as RedisClient;
+    await expect(runPromoteScript(failing, ['k'], ['a'])).rejects.toThrow(/^READONLY/);
+    expect(calls).toBe(1);
+  });
+});
+
+describe('INFO errorstats counts every refusal code the script returns', () => {
+  it('counts each PRP_ code once per refusal', async () => {
+    const ns = uniqueNamespace();
+    await seedNamespace(redis, ns, {
+      prp: { id: 'PRP-1', fields: { status: 'integration', version: '2' } },
+      keys: [{ key: '{$NS}:prp:PRP-W', type: 'string', value: 'x' }],
+    });
+    await seedNamespace(redis, ns, {
+      prp: { id: 'PRP-V', fields: { status: 'integration', version: 'x' } },
+    });
+    await loadScript(redis);
+    const refusals: [string, () => Promise<unknown>][] = [
+      ['PRP_BAD_ARGUMENT', () => runPromoteScript(redis, [], [])],
+      [
+        'PRP_INVALID_TRANSITION',
+        () => promote(redis, { ...request(ns, 'PRP-1', 'complete'), from: 'pending' }),
+      ],
+      [
+        'PRP_EVIDENCE_INVALID',
+        () => promote(redis, { ...request(ns, 'PRP-1', 'validate'), evidence: '[]' }),
+      ],
+      ['PRP_NOT_FOUND', () => promote(redis, request(ns, 'PRP-404', 'validate'))],
+      ['PRP_STATE_MISMATCH', () => promote(redis, request(ns, 'PRP-1', 'development'))],
+      [
+        'PRP_VERSION_CONFLICT',
+        () => promote(redis, { ...request(ns, 'PRP-1', 'validate'), expectedVersion: 1 }),
+      ],
+      ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-W', 'validate'))],
+      ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-V', 'validate'))],
+    ];
+    const before = Object.fromEntries(
+      await Promise.all(REFUSAL_CODES.map(async (code) => [code, await errorCount(code)] as const)),
+    );
+    for (const [code, refuse] of refusals) {
+      await expect(refuse()).rejects.toThrow(new RegExp(`^${code} `));
+    }
+    for (const code of REFUSAL_CODES) {
+      const expected = refusals.filter(([c]) => c === code).length;
+      expect(await errorCount(code), code).toBe(before[code]! + expected);
+    }
+  });
+});

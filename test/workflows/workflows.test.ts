@@ -154,6 +154,13 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
       if (/smoke_ci_passed|quality_gates_passed/.test(String(step.with?.evidence ?? ''))) {
         expect(step['continue-on-error'], `step ${step.id}`).toBe(true);
       }
+      // The action cannot tell `ci-result: success` written by hand from a job's result.
+      const ciResult = step.with?.['ci-result'];
+      if (ciResult !== undefined && !step['continue-on-error']) {
+        expect(String(ciResult), `step ${step.id}`).toMatch(
+          /^\$\{\{\s*needs\.[\w-]+\.result\s*\}\}$/,
+        );
+      }
     }
   });
 

@@ -1,0 +1,313 @@
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  closeRedis,
+  ConnectionError,
+  connectRedis,
+  describeRedisError,
+  parseRedisUrl,
+  redactUrl,
+  urlSecrets,
+  withRedis,
+} from '../../src/core/connection.js';
+import { freePort, startRedisServer, type RedisServer } from '../support/redisServer.js';
+
+// The connection factory for short-lived processes: it must end, in time, with a message a
+// person can act on, and never print the password. Nothing here asserts how long things take;
+// the test timeout is what catches a hang.
+
+const PASSWORD = 'hunter2-Qz7x%40pw';
+const DECODED_PASSWORD = 'hunter2-Qz7x@pw';
+
+const failure = (work: Promise<unknown>) =>
+  work.then(
+    () => {
+      throw new Error('expected a ConnectionError');
+    },
+    (error: unknown) => {
+      expect(error).toBeInstanceOf(ConnectionError);
+      return (error as ConnectionError).message;
+    },
+  );
+
+/** Resolves once the client's connection is closed for good ('end'). */
+const ended = (client: Awaited<ReturnType<typeof connectRedis>>) =>
+  client.status === 'end'
+    ? Promise.resolve()
+    : new Promise((resolve) => client.once('end', resolve));
+
+/** A TCP server on a free loopback port; `onConnection` decides how it misbehaves. */
+async function tcpServer(onConnection: (socket: Socket) => void) {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('connectRedis against a real server', () => {
+  const url = inject('redisUrl');
+
+  it('connects, runs commands, and closes', async () => {
+    const client = await connectRedis(url, { timeoutMs: 5000 });
+    expect(await client.ping()).toBe('PONG');
+    await closeRedis(client);
+    await ended(client);
+  });
+
+  it('withRedis closes the connection after the work, and after a failure too', async () => {
+    let seen: Awaited<ReturnType<typeof connectRedis>> | undefined;
+    expect(
+      await withRedis(url, {}, async (client) => {
+        seen = client;
+        return client.ping();
+      }),
+    ).toBe('PONG');
+    await ended(seen!);
+    await expect(
+      withRedis(url, {}, async (client) => {
+        seen = client;
+        throw new Error('work failed');
+      }),
+    ).rejects.toThrow('work failed');
+    await ended(seen!);
+  });
+
+  it('closeRedis on a connection that is already gone does not throw', async () => {
+    const client = await connectRedis(url);
+    client.disconnect();
+    await expect(closeRedis(client)).resolves.toBeUndefined();
+    await ended(client);
+  });
+
+  it('no offline queue: a command on a closed connection fails at once', async () => {
+    const client = await connectRedis(url, { maxRetries: 0 });
+    client.disconnect();
+    await expect(client.ping()).rejects.toThrow();
+  });
+
+  it('a database number in the URL selects it', async () => {
+    const client = await connectRedis(`${url}/3`);
+    try {
+      const listing = await client.call('CLIENT', 'INFO');
+      expect(String(listing)).toMatch(/ db=3 /);
+    } finally {
+      await closeRedis(client);
+    }
+  });
+
+  it('cluster mode against a server without cluster support fails with a ConnectionError', async () => {
+    const message = await failure(
+      connectRedis(url, { cluster: true, timeoutMs: 3000, maxRetries: 0 }),
+    );
+    expect(message).toMatch(/redis:\/\/127\.0\.0\.1:\d+/);
+  });
+});
+
+describe('connectRedis on a Redis it cannot use', () => {
+  let secured: RedisServer;
+  let silent: Awaited<ReturnType<typeof tcpServer>>;
+  let plain: Awaited<ReturnType<typeof tcpServer>>;
+  beforeAll(async () => {
+    secured = await startRedisServer({ args: ['--requirepass', DECODED_PASSWORD] });
+    // Accepts and never answers: a Redis that hangs.
+    silent = await tcpServer(() => undefined);
+    // Answers a TLS hello in plain text, as a Redis without TLS does.
+    plain = await tcpServer((socket) => socket.end('-ERR this is no TLS server\r\n'));
+  });
+  afterAll(async () => {
+    await silent?.stop();
+    await plain?.stop();
+    await secured?.stop();
+  });
+
+  it('a refused port: says refused, and where', async () => {
+    const port = await freePort();
+    const message = await failure(
+      connectRedis(`redis://127.0.0.1:${port}`, { timeoutMs: 3000, maxRetries: 0 }),
+    );
+    expect(message).toBe(
+      `connection refused by redis://127.0.0.1:${port}: is Redis running and listening there?`,
+    );
+  });
+
+  it('a refused port with retries still ends, with the same message', async () => {
+    const port = await freePort();
+    const message = await failure(
+      connectRedis(`redis://127.0.0.1:${port}`, { timeoutMs: 5000, maxRetries: 1 }),
+    );
+    expect(message).toMatch(/^connection refused by /);
+  });
+
+  it('a wrong password: an authentication message, without the password', async () => {
+    const url = `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}`;
+    const message = await failure(connectRedis(url, { timeoutMs: 3000, maxRetries: 0 }));
+    expect(message).toBe(
+      `authentication failed at redis://127.0.0.1:${secured.port} for user default: check the user and password in the Redis URL`,
+    );
+    expect(message).not.toContain(PASSWORD);
+    expect(message).not.toContain(DECODED_PASSWORD);
+  });
+
+  it('a user that does not exist: the message names the user, not the password', async () => {
+    const url = `redis://alice:${PASSWORD}@127.0.0.1:${secured.port}`;
+    const message = await failure(connectRedis(url, { timeoutMs: 3000, maxRetries: 0 }));
+    expect(message).toMatch(/^authentication failed at .* for user alice:/);
+    expect(message).not.toContain(DECODED_PASSWORD);
+  });
+
+  it('no password for a server that wants one: an authentication message', async () => {
+    const message = await failure(
+      connectRedis(`redis://127.0.0.1:${secured.port}`, { timeoutMs: 3000, maxRetries: 0 }),
+    );
+    expect(message).toMatch(/^authentication failed at /);
+  });
+
+  it('the right password (percent-encoded in the URL) connects', async () => {
+    const url = `redis://:${PASSWORD}@127.0.0.1:${secured.port}`;
+    await expect(withRedis(url, { timeoutMs: 3000 }, (client) => client.ping())).resolves.toBe(
+      'PONG',
+    );
+  });
+
+  it('TLS (rediss://) to a server that does not speak it: a TLS message', async () => {
+    const message = await failure(
+      connectRedis(`rediss://127.0.0.1:${plain.port}`, { timeoutMs: 3000, maxRetries: 0 }),
+    );
+    expect(message).toMatch(
+      new RegExp(`^TLS handshake with rediss://127\\.0\\.0\\.1:${plain.port} failed: `),
+    );
+    // A cluster client over TLS fails as plainly.
+    await failure(
+      connectRedis(`rediss://127.0.0.1:${plain.port}`, {
+        cluster: true,
+        timeoutMs: 3000,
+        maxRetries: 0,
+      }),
+    );
+  });
+
+  it('a server that accepts and never answers: fails within the timeout, saying so', async () => {
+    const { port } = silent;
+    const message = await failure(
+      connectRedis(`redis://127.0.0.1:${port}`, { timeoutMs: 300, maxRetries: 0 }),
+    );
+    expect(message).toBe(`no answer from redis://127.0.0.1:${port} within 0.3s`);
+  });
+});
+
+describe('URLs', () => {
+  it('redactUrl hides the password and keeps the rest', () => {
+    expect(redactUrl(`redis://bob:${PASSWORD}@redis.example.com:6380/2`)).toBe(
+      'redis://bob:***@redis.example.com:6380/2',
+    );
+    expect(redactUrl(`rediss://:${PASSWORD}@h`)).toBe('rediss://:***@h');
+    expect(redactUrl('redis://h:6379')).toBe('redis://h:6379');
+    expect(redactUrl(`not a url ${PASSWORD}`)).toBe('(an unparsable Redis URL)');
+  });
+
+  it('urlSecrets gives the password as written and decoded, for masking', () => {
+    expect(urlSecrets(`redis://:${PASSWORD}@h`)).toEqual([PASSWORD, DECODED_PASSWORD]);
+    expect(urlSecrets('redis://:plain@h')).toEqual(['plain']);
+    expect(urlSecrets('redis://h')).toEqual([]);
+    expect(urlSecrets('::')).toEqual([]);
+  });
+
+  it('parses redis:// and rediss:// with user, password, port and database', () => {
+    expect(parseRedisUrl(`rediss://bob:${PASSWORD}@redis.example.com:6380/2`)).toEqual({
+      host: 'redis.example.com',
+      port: 6380,
+      username: 'bob',
+      password: DECODED_PASSWORD,
+      db: 2,
+      tls: true,
+    });
+    expect(parseRedisUrl('redis://localhost')).toEqual({
+      host: 'localhost',
+      port: 6379,
+      db: 0,
+      tls: false,
+    });
+    expect(parseRedisUrl('redis://[::1]:7000/')).toEqual({
+      host: '::1',
+      port: 7000,
+      db: 0,
+      tls: false,
+    });
+  });
+
+  it('refuses what is not a Redis URL, clearly', () => {
+    const refusal = (url: string) => {
+      try {
+        parseRedisUrl(url);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConnectionError);
+        return (error as Error).message;
+      }
+      throw new Error(`parsed ${url}`);
+    };
+    expect(refusal('http://h:6379')).toBe(
+      "the Redis URL's scheme is http; expected redis:// or rediss:// (TLS)",
+    );
+    expect(refusal('localhost:6379')).toMatch(/scheme is localhost; expected redis:\/\//);
+    expect(refusal('not a url')).toBe(
+      'the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://',
+    );
+    expect(refusal('redis://')).toBe('the Redis URL has no host');
+    expect(refusal('redis://h/abc')).toBe("the Redis URL's database abc is not a number");
+  });
+
+  it('connectRedis refuses a bad URL before connecting', async () => {
+    const message = await failure(connectRedis('http://127.0.0.1:1'));
+    expect(message).toMatch(/scheme is http/);
+  });
+});
+
+describe('describeRedisError words every cause', () => {
+  const target = parseRedisUrl('redis://bob:pw@cache.internal:6379');
+  const err = (message: string, code?: string) =>
+    Object.assign(new Error(message), code ? { code } : {});
+  it.each([
+    [
+      err('getaddrinfo ENOTFOUND cache.internal', 'ENOTFOUND'),
+      'cannot resolve the host cache.internal of redis://cache.internal:6379',
+    ],
+    [
+      err('getaddrinfo EAI_AGAIN', 'EAI_AGAIN'),
+      'cannot resolve the host cache.internal of redis://cache.internal:6379',
+    ],
+    [
+      err('WRONGPASS invalid username-password pair or user is disabled.'),
+      'authentication failed at redis://cache.internal:6379 for user bob: check the user and password in the Redis URL',
+    ],
+    [
+      err("NOPERM this user has no permissions to run the 'evalsha' command"),
+      "the Redis user bob lacks a permission at redis://cache.internal:6379: NOPERM this user has no permissions to run the 'evalsha' command (see the README for the ACL this action needs)",
+    ],
+    [
+      err('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'),
+      'TLS handshake with redis://cache.internal:6379 failed: self-signed certificate in certificate chain',
+    ],
+    [
+      err('connect ETIMEDOUT', 'ETIMEDOUT'),
+      'no answer from redis://cache.internal:6379 within 2.5s',
+    ],
+    [err('Command timed out'), 'no answer from redis://cache.internal:6379 within 2.5s'],
+    [
+      err('Connection is closed.'),
+      'Redis at redis://cache.internal:6379 failed: Connection is closed.',
+    ],
+    ['a plain string', 'Redis at redis://cache.internal:6379 failed: a plain string'],
+  ])('%s', (error, expected) => {
+    expect(describeRedisError(error, target, 2500)).toBe(expected);
+  });
+});

@@ -1,0 +1,318 @@
+import { Cluster, type Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import {
+  checkEvidence,
+  DEFAULT_EVIDENCE_TTL_SECONDS,
+  eventsKey,
+  evidenceKey,
+  isState,
+  isValidNamespace,
+  isValidPrpId,
+  isValidToken,
+  previousState,
+  promote,
+  promoteWithMulti,
+  promotionCall,
+  promotionKeys,
+  promotionMode,
+  PromotionError,
+  prpKey,
+  queueKey,
+  refusalFromReply,
+  requiredFields,
+  TARGET_STATES,
+  timeToMs,
+} from '../../src/core/index.js';
+import { expectUnchanged, observe } from '../support/promotionChecks.js';
+import { testClient } from '../support/redisServer.js';
+import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
+import { uniqueNamespace } from '../support/snapshot.js';
+
+// The engine's small parts through its public entry (src/core/index.ts): how a request
+// becomes KEYS and ARGV, how the path is chosen, how a Redis error becomes a PromotionError.
+
+let redis: Redis;
+beforeAll(() => {
+  redis = testClient(inject('redisUrl'));
+});
+afterAll(() => redis.disconnect());
+
+describe('keys and names', () => {
+  it('builds the five keys in one {NS} hash tag', () => {
+    expect(promotionKeys('prp', 'PRP-1', 'pending', 'development', 'run-1')).toEqual([
+      '{prp}:prp:PRP-1',
+      '{prp}:queue:pending',
+      '{prp}:queue:development',
+      '{prp}:evidence:PRP-1:run-1',
+      '{prp}:events',
+    ]);
+    expect([
+      prpKey('a', 'b'),
+      queueKey('a', 'c'),
+      evidenceKey('a', 'b', 't'),
+      eventsKey('a'),
+    ]).toEqual(['{a}:prp:b', '{a}:queue:c', '{a}:evidence:b:t', '{a}:events']);
+  });
+
+  it.each([
+    [
+      'namespace',
+      isValidNamespace,
+      ['prp', 'a', 'A.b_c-9', 'n'.repeat(64)],
+      ['', 'n'.repeat(65), 'a:b', 'a}', 'a b'],
+    ],
+    [
+      'PRP id',
+      isValidPrpId,
+      ['PRP-1', '1', 'a._-', 'P'.repeat(128)],
+      ['', '-a', '.a', '_a', 'a:b', 'P'.repeat(129), 'é'],
+    ],
+    [
+      'token',
+      isValidToken,
+      ['1', '-', '.run_1-2', 'T'.repeat(128)],
+      ['', 'a:b', 'a b', 'T'.repeat(129)],
+    ],
+  ] as const)('%s validation', (_name, valid, good, bad) => {
+    for (const value of good) expect(valid(value), value).toBe(true);
+    for (const value of bad) expect(valid(value), value).toBe(false);
+  });
+
+  it('states, targets and the step before each', () => {
+    expect(TARGET_STATES).toEqual(['development', 'integration', 'validate', 'complete']);
+    expect(TARGET_STATES.map(previousState)).toEqual([
+      'pending',
+      'development',
+      'integration',
+      'validate',
+    ]);
+    expect(previousState('pending')).toBeUndefined();
+    expect(previousState('done')).toBeUndefined();
+    expect(isState('validate')).toBe(true);
+    expect(isState('Validate')).toBe(false);
+    expect(requiredFields('validate', 'complete')).toEqual([
+      'quality_gates_passed',
+      'validator_approval',
+    ]);
+    expect(requiredFields('pending', 'complete')).toEqual([]);
+  });
+
+  it('server time in ms from a TIME reply', () => {
+    expect(timeToMs(['1700000000', '123999'])).toBe(1700000000123);
+    expect(timeToMs([1700000000, 999])).toBe(1700000000000);
+  });
+});
+
+describe('promotionCall: a request as KEYS and ARGV', () => {
+  it('fills the defaults: namespace prp, source state, 30-day TTL, empty actor and guard, no dry run', () => {
+    const { keys, args } = promotionCall({
+      id: 'PRP-1',
+      to: 'integration',
+      evidence: { a: 1 },
+      token: 't',
+    });
+    expect(keys).toEqual(promotionKeys('prp', 'PRP-1', 'development', 'integration', 't'));
+    expect(args).toEqual([
+      'PRP-1',
+      'development',
+      'integration',
+      '{"a":1}',
+      String(DEFAULT_EVIDENCE_TTL_SECONDS),
+      '',
+      '',
+      '0',
+    ]);
+  });
+
+  it('takes every option, and evidence text as it is', () => {
+    const { keys, args } = promotionCall({
+      namespace: 'ns',
+      id: 'P',
+      to: 'complete',
+      from: 'validate',
+      evidence: ' {"x" : 1} ',
+      token: 'tok',
+      ttlSeconds: 60,
+      actor: 'me',
+      expectedVersion: 7,
+      dryRun: true,
+    });
+    expect(keys[3]).toBe('{ns}:evidence:P:tok');
+    expect(args).toEqual(['P', 'validate', 'complete', ' {"x" : 1} ', '60', 'me', '7', '1']);
+  });
+
+  it('makes a fresh random token when none is given', () => {
+    const one = promotionCall({ id: 'P', to: 'development', evidence: {} }).keys[3]!;
+    const two = promotionCall({ id: 'P', to: 'development', evidence: {} }).keys[3]!;
+    expect(one).toMatch(/^\{prp\}:evidence:P:[0-9a-f-]{36}$/);
+    expect(one).not.toBe(two);
+  });
+
+  it('a target with no state before it is an invalid transition, refused before Redis', () => {
+    expect(() => promotionCall({ id: 'P', to: 'pending', evidence: {} })).toThrow(
+      expect.objectContaining({
+        code: 'PRP_INVALID_TRANSITION',
+        message:
+          'PRP_INVALID_TRANSITION cannot promote (none) -> pending; a promotion moves one step ' +
+          'forward along pending -> development -> integration -> validate -> complete',
+      }),
+    );
+  });
+});
+
+describe('promotionMode: lua unless asked for multi', () => {
+  it.each([
+    [undefined, {}, 'lua'],
+    ['lua', {}, 'lua'],
+    ['multi', {}, 'multi'],
+    [undefined, { REDIS_LUA_PROMOTION_ENABLED: 'false' }, 'multi'],
+    [undefined, { REDIS_LUA_PROMOTION_ENABLED: ' FALSE ' }, 'multi'],
+    [undefined, { REDIS_LUA_PROMOTION_ENABLED: 'true' }, 'lua'],
+    [undefined, { REDIS_LUA_PROMOTION_ENABLED: '0' }, 'lua'],
+    ['lua', { REDIS_LUA_PROMOTION_ENABLED: 'false' }, 'multi'],
+  ] as const)('mode %s with %o -> %s', (mode, env, expected) => {
+    expect(promotionMode(mode, env)).toBe(expected);
+  });
+
+  it('REDIS_LUA_PROMOTION_ENABLED=false makes promote() take the fallback: no script runs', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'validate', 2);
+    // A client that cannot run scripts: only the WATCH/MULTI/EXEC path can succeed with it.
+    const noScripts = new Proxy(redis, {
+      get(target, property) {
+        if (property === 'evalsha' || property === 'eval') {
+          return () => Promise.reject(new Error('scripts are disabled here'));
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    vi.stubEnv('REDIS_LUA_PROMOTION_ENABLED', 'false');
+    try {
+      const result = await promote(noScripts, {
+        namespace: ns,
+        id: 'PRP-1',
+        to: 'complete',
+        evidence: GOOD_EVIDENCE.complete!,
+      });
+      expect(result).toMatchObject({ result: 'promoted', version: 3, mode: 'multi' });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    await expect(
+      promote(noScripts, {
+        namespace: ns,
+        id: 'PRP-1',
+        to: 'complete',
+        evidence: GOOD_EVIDENCE.complete!,
+      }),
+    ).rejects.toThrow('scripts are disabled here');
+  });
+
+  it('the fallback refuses a cluster client (WATCH needs one connection), before any command', async () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    try {
+      await expect(
+        promote(cluster, { id: 'P', to: 'development', evidence: {} }, { mode: 'multi' }),
+      ).rejects.toMatchObject({
+        code: 'PRP_BAD_ARGUMENT',
+        message: expect.stringMatching(/cluster/),
+      });
+    } finally {
+      cluster.disconnect();
+    }
+  });
+});
+
+describe('checkEvidence on its own', () => {
+  it('refuses evidence for a pair that is no transition, as the script does', () => {
+    expect(() => checkEvidence('pending', 'complete', '{}')).toThrow(
+      expect.objectContaining({ code: 'PRP_INVALID_TRANSITION' }),
+    );
+  });
+
+  it('returns the evidence whole, extra fields and all', () => {
+    const text = JSON.stringify({ ...GOOD_EVIDENCE.validate, extra: { nested: [1, 'two'] } });
+    expect(checkEvidence('integration', 'validate', text)).toEqual(JSON.parse(text));
+  });
+});
+
+describe('refusalFromReply: the code and message inside a Redis error', () => {
+  it.each([
+    ['PRP_NOT_FOUND no PRP x', 'PRP_NOT_FOUND', 'no PRP x'],
+    ['ERR PRP_STATE_MISMATCH PRP x is in state a', 'PRP_STATE_MISMATCH', 'PRP x is in state a'],
+    [
+      `PRP_WRONG_TYPE key k holds a set script: ${'a'.repeat(40)}, on @user_script:12.`,
+      'PRP_WRONG_TYPE',
+      'key k holds a set',
+    ],
+    ['PRP_BAD_ARGUMENT line one\nline two', 'PRP_BAD_ARGUMENT', 'line one\nline two'],
+  ])('%j', (message, code, detail) => {
+    const refusal = refusalFromReply(new Error(message));
+    expect(refusal).toBeInstanceOf(PromotionError);
+    expect(refusal).toMatchObject({ code, detail, message: `${code} ${detail}` });
+  });
+
+  it.each([
+    new Error('PRP_UNKNOWN_CODE something'),
+    new Error('OOM command not allowed'),
+    new Error('PRP_NOT_FOUND'),
+    'PRP_NOT_FOUND no PRP x',
+    undefined,
+  ])('%s is no refusal', (error) => {
+    expect(refusalFromReply(error)).toBeUndefined();
+  });
+});
+
+describe('the fallback passes through what goes wrong at EXEC', () => {
+  /** A client whose transactions end with `exec` instead of Redis's EXEC. */
+  const withExec = (exec: () => Promise<unknown>) =>
+    new Proxy(redis, {
+      get(target, property) {
+        if (property === 'multi') {
+          return () => Object.assign(target.multi(), { exec });
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+  it('a connection lost at EXEC: that error, and nothing written', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    const { keys, args } = promotionCall({
+      namespace: ns,
+      id: 'PRP-1',
+      to: 'development',
+      evidence: GOOD_EVIDENCE.development!,
+      token: 't',
+    });
+    const before = await observe(redis, ns, keys);
+    const lost = withExec(() => Promise.reject(new Error('Connection is closed.')));
+    await expect(promoteWithMulti(lost, keys, args)).rejects.toThrow('Connection is closed.');
+    await redis.unwatch(); // the stand-in EXEC did not end the WATCH as a real one would
+    await expectUnchanged(redis, before);
+  });
+
+  it('a command refused inside EXEC: its error', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    const { keys, args } = promotionCall({
+      namespace: ns,
+      id: 'PRP-1',
+      to: 'development',
+      evidence: GOOD_EVIDENCE.development!,
+      token: 't',
+    });
+    const refused = new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+    const failing = withExec(async () => [
+      [null, 'OK'],
+      [refused, null],
+      [null, 0],
+      [null, 1],
+      [null, '1-0'],
+    ]);
+    await expect(promoteWithMulti(failing, keys, args)).rejects.toBe(refused);
+    await redis.unwatch();
+  });
+});

@@ -156,27 +156,15 @@ if not string.find(evidence, '[%z\1-\8\11\12\14-\31]') then
   ok, decoded = pcall(cjson.decode, evidence)
   if strictNumbers then strictNumbers(saved) end
 end
--- Only text that has a tab, line break or dot needs the second look: with escapes dropped,
--- a string body may hold no tab or line break, and outside strings a dot has digits on
--- both sides.
-if ok then
-  local hasBreak = string.find(evidence, '[\t\n\r]')
-  local hasDot = string.find(evidence, '.', 1, true)
-  if hasBreak or hasDot then
-    local unescaped = string.gsub(evidence, '\\.', '')
-    if hasBreak then
-      for body in string.gmatch(unescaped, '"([^"]*)"') do
-        if string.find(body, '[\t\n\r]') then
-          ok = false
-          break
-        end
-      end
-    end
-    if ok and hasDot then
-      local between = ' ' .. string.gsub(unescaped, '"[^"]*"', '') .. ' '
-      ok = not string.find(between, '%D%.') and not string.find(between, '%.%D')
-    end
-  end
+-- The rest is looked for only in text that could hold it: with escapes dropped, every string
+-- free of raw tabs and line breaks is cut out, so a quote left over means a string held one;
+-- and what is left outside strings may have a dot only between digits.
+if ok and (string.find(evidence, '[\t\n\r]') or string.find(evidence, '.', 1, true)) then
+  local text = evidence
+  if string.find(text, '\\', 1, true) then text = string.gsub(text, '\\.', '') end
+  local between = ' ' .. string.gsub(text, '"[^"\t\n\r]*"', '') .. ' '
+  ok = not string.find(between, '"', 1, true) and not string.find(between, '%D%.')
+    and not string.find(between, '%.%D')
 end
 if not ok then
   return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON')

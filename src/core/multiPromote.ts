@@ -57,7 +57,7 @@ export async function promoteWithMulti(
         if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
           throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
         }
-        versionNumber = Number(version);
+        versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
       }
       const reply = (
         result: PromotionReply['result'],

@@ -125,7 +125,11 @@ function cjsonAccepts(value: unknown, depth: number): boolean {
  * Checks evidence JSON text for `from -> to` exactly as the script does, in the same order
  * (size, JSON, object, fields), and returns the parsed object. Throws PromotionError.
  */
-export function checkEvidence(from: string, to: string, evidenceJson: string): Record<string, unknown> {
+export function checkEvidence(
+  from: string,
+  to: string,
+  evidenceJson: string,
+): Record<string, unknown> {
   const schema = evidenceRules[`${from}->${to}`];
   if (!schema) throw invalidTransition(from, to);
   const bytes = Buffer.byteLength(evidenceJson, 'utf8');

@@ -25,7 +25,11 @@ export async function promoteWithMulti(
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);
   const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys as [
-    string, string, string, string, string,
+    string,
+    string,
+    string,
+    string,
+    string,
   ];
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -55,7 +59,10 @@ export async function promoteWithMulti(
       let versionNumber = 0;
       if (version !== null) {
         if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
-          throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+          throw new PromotionError(
+            'PRP_WRONG_TYPE',
+            `field version of ${prpKey} is not an integer`,
+          );
         }
         versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
       }
@@ -66,14 +73,21 @@ export async function promoteWithMulti(
         removed: 0 | 1,
         at: number,
       ): PromotionReply => ({
-        result, prp: a.id, from: a.from, to: a.to, version: replyVersion,
-        evidence_key: key, removed, at,
+        result,
+        prp: a.id,
+        from: a.from,
+        to: a.to,
+        version: replyVersion,
+        evidence_key: key,
+        removed,
+        at,
       });
 
       if (status === a.to) {
-        const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt)
-          ? Number(updatedAt)
-          : timeToMs(await redis.time());
+        const at =
+          updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt)
+            ? Number(updatedAt)
+            : timeToMs(await redis.time());
         return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
       }
       if (status !== a.from) {
@@ -102,12 +116,42 @@ export async function promoteWithMulti(
       const results = await redis
         .multi()
         .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
-        .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
-          'updated_by', a.actor, 'evidence_key', evidenceKey)
+        .hset(
+          prpKey,
+          'status',
+          a.to,
+          'version',
+          newVersion,
+          'updated_at',
+          at,
+          'updated_by',
+          a.actor,
+          'evidence_key',
+          evidenceKey,
+        )
         .lrem(fromQueue, -1, a.id)
         .lpush(toQueue, a.id)
-        .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to,
-          'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
+        .xadd(
+          eventsKey,
+          'MAXLEN',
+          '~',
+          100000,
+          '*',
+          'prp',
+          a.id,
+          'from',
+          a.from,
+          'to',
+          a.to,
+          'version',
+          newVersion,
+          'evidence_key',
+          evidenceKey,
+          'actor',
+          a.actor,
+          'at',
+          at,
+        )
         .exec()
         .catch((error: unknown) => {
           // EXECABORT only says a queued command was refused; that refusal (OOM) says why.

@@ -32,7 +32,14 @@ export function checkPromotionArguments(
     );
   }
   const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args as [
-    string, string, string, string, string, string, string, string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
   ];
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 

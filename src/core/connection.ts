@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisClient } from './script.js';
 
@@ -139,9 +140,13 @@ export async function connectRedis(
     // stream to close, on a timer that keeps the process alive even when the stream is gone
     // already: a refused or silent server would hold a step 2 s past its failure.
     ...({ disconnectTimeout: 100 } as Partial<RedisOptions>),
+    // CLIENT SETINFO on connect is only a label, and a least-privilege user may not run it
+    // (Redis 7.0 cannot even grant it): skip it rather than collect an ACL LOG entry per run.
+    disableClientInfo: true,
     ...(target.username ? { username: target.username } : {}),
     ...(target.password ? { password: target.password } : {}),
-    ...(target.tls ? { tls: { servername: target.host } } : {}),
+    // SNI carries host names only (RFC 6066); Node warns when given an IP address.
+    ...(target.tls ? { tls: isIP(target.host) ? {} : { servername: target.host } } : {}),
   };
   const client: RedisClient = options.cluster
     ? new Cluster([{ host: target.host, port: target.port }], {
@@ -152,7 +157,7 @@ export async function connectRedis(
         redisOptions: base,
         ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
       })
-    : new Redis({ ...base, host: target.host, port: target.port, db: target.db });
+    : new Redis({ ...base, host: target.host, port: target.port });
 
   // The first error says why; ioredis's own rejection often only says "closed".
   let firstError: unknown;
@@ -163,12 +168,24 @@ export async function connectRedis(
     await withDeadline(client.connect(), timeoutMs, () =>
       Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
     );
-    return client;
   } catch (error) {
     client.disconnect();
     const cause = firstError ?? error;
     throw new ConnectionError(scrub(describeRedisError(cause, target, timeoutMs)));
   }
+  // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake
+  // SELECT (bad index, no permission) and stays on database 0, the wrong data.
+  if (target.db !== 0) {
+    try {
+      if (options.cluster) throw new Error('a Redis Cluster has only database 0');
+      await (client as Redis).select(target.db);
+    } catch (error) {
+      client.disconnect();
+      const reason = scrub(String((error as Error).message ?? error));
+      throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): ${reason}`);
+    }
+  }
+  return client;
 }
 
 /** Closes politely (QUIT), and hard if the server does not answer within a second. */

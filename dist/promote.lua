@@ -1,0 +1,270 @@
+--[[
+  promote.lua: move one PRP one state forward, atomically, on evidence.
+
+  Contract: CONTRACT.md section 3. The TypeScript fallback (src/core/multiPromote.ts)
+  mirrors this file check for check and message for message; test/vectors keep them equal.
+
+  KEYS (all in one namespace NS, so one Redis Cluster slot through the {NS} hash tag)
+    KEYS[1]  {NS}:prp:ID                 hash   status, version, updated_at, updated_by, evidence_key
+    KEYS[2]  {NS}:queue:FROM             list   the id is removed from here (LREM from the right)
+    KEYS[3]  {NS}:queue:TO               list   the id is LPUSHed here
+    KEYS[4]  {NS}:evidence:ID:TOKEN      string the evidence JSON, exactly as given, with a TTL
+    KEYS[5]  {NS}:events                 stream one entry per promotion, capped near 100,000
+
+  ARGV
+    ARGV[1]  ID                 1-128 of A-Z a-z 0-9 . _ -, first a letter or digit
+    ARGV[2]  FROM               the state the PRP is in
+    ARGV[3]  TO                 the state after FROM
+    ARGV[4]  EVIDENCE_JSON      a JSON object, at most 65,536 bytes
+    ARGV[5]  TTL_SECONDS        evidence TTL, 1 to 31,536,000
+    ARGV[6]  ACTOR              who promotes, at most 256 bytes, may be empty
+    ARGV[7]  EXPECTED_VERSION   empty for any, else a non-negative integer (a missing version is 0)
+    ARGV[8]  DRY_RUN            0, or 1 to run every check and write nothing
+
+  Reply: a JSON string
+    {"result":"promoted"|"already"|"dry_run","prp":ID,"from":FROM,"to":TO,"version":N,
+     "evidence_key":KEY,"removed":0|1,"at":MS}
+    promoted  the writes happened; version is the new one, at is the server time in ms
+    already   status was TO already: nothing written; version, evidence_key and at
+              (updated_at) are the hash's own
+    dry_run   nothing written; version, evidence_key and removed are what a promotion
+              would have produced
+
+  Errors: an error reply whose first word is the code (Redis counts it in INFO errorstats)
+    PRP_BAD_ARGUMENT        wrong number or shape of keys or arguments
+    PRP_INVALID_TRANSITION  FROM -> TO is not one step forward
+    PRP_EVIDENCE_INVALID    not a JSON object, too large, or a field breaks its rule
+    PRP_NOT_FOUND           no hash for the id
+    PRP_STATE_MISMATCH      status is neither FROM nor TO
+    PRP_VERSION_CONFLICT    EXPECTED_VERSION given and different
+    PRP_WRONG_TYPE          a key holds another type, or the hash's version is not an integer
+
+  Order: arguments, keys, key types, transition, evidence, existence, state, version; every
+  check before the first write. The first write is SET, which Redis refuses when it is out
+  of memory (a script is only stopped for OOM before its first write), so a refused or
+  failed promotion changes nothing.
+]]
+
+local function fail(code, message)
+  return redis.error_reply(code .. ' ' .. message)
+end
+
+if #KEYS ~= 5 or #ARGV ~= 8 then
+  return fail('PRP_BAD_ARGUMENT', 'expected 5 keys and 8 arguments, got ' .. #KEYS .. ' keys and '
+    .. #ARGV .. ' arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events; ARGV: '
+    .. 'ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)')
+end
+
+local id, from, to, evidence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl, actor, expected, dryRun = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+
+-- Arguments -------------------------------------------------------------------------------
+if #id > 128 or not string.find(id, '^[A-Za-z0-9][A-Za-z0-9._-]*$') then
+  return fail('PRP_BAD_ARGUMENT', 'PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a '
+    .. 'letter or digit')
+end
+if #ttl > 8 or not string.find(ttl, '^[1-9][0-9]*$') or tonumber(ttl) > 31536000 then
+  return fail('PRP_BAD_ARGUMENT', 'TTL_SECONDS must be an integer from 1 to 31536000')
+end
+if #actor > 256 then
+  return fail('PRP_BAD_ARGUMENT', 'ACTOR must be at most 256 bytes')
+end
+if expected ~= '' and (#expected > 15 or not string.find(expected, '^[0-9]+$')) then
+  return fail('PRP_BAD_ARGUMENT', 'EXPECTED_VERSION must be empty or a non-negative integer '
+    .. '(at most 15 digits)')
+end
+if dryRun ~= '0' and dryRun ~= '1' then
+  return fail('PRP_BAD_ARGUMENT', 'DRY_RUN must be 0 or 1')
+end
+
+-- Keys: exactly the ones the arguments name ------------------------------------------------
+local ns = string.match(KEYS[1], '^{([A-Za-z0-9_.-]+)}:prp:')
+if not ns or #ns > 64 then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -')
+end
+local prefix = '{' .. ns .. '}:'
+if KEYS[1] ~= prefix .. 'prp:' .. id then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[1] must be ' .. prefix .. 'prp:' .. id)
+end
+if KEYS[2] ~= prefix .. 'queue:' .. from then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[2] must be ' .. prefix .. 'queue:' .. from)
+end
+if KEYS[3] ~= prefix .. 'queue:' .. to then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[3] must be ' .. prefix .. 'queue:' .. to)
+end
+local evidencePrefix = prefix .. 'evidence:' .. id .. ':'
+local token = string.sub(KEYS[4], #evidencePrefix + 1)
+if string.sub(KEYS[4], 1, #evidencePrefix) ~= evidencePrefix or #token > 128
+    or not string.find(token, '^[A-Za-z0-9._-]+$') then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[4] must be ' .. evidencePrefix
+    .. 'TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -')
+end
+if KEYS[5] ~= prefix .. 'events' then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[5] must be ' .. prefix .. 'events')
+end
+
+-- Key types ----------------------------------------------------------------------------------
+local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream' }
+local hashType
+for i = 1, 5 do
+  local t = redis.call('TYPE', KEYS[i])
+  t = t.ok or t
+  if t ~= 'none' and t ~= expectedTypes[i] then
+    return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
+      .. expectedTypes[i])
+  end
+  if i == 1 then hashType = t end
+end
+
+-- Transition ---------------------------------------------------------------------------------
+-- The rules of the one transition asked for; built once per call. Order is the order fields
+-- are checked and reported in (src/core/evidenceRules.ts lists them the same way).
+local rules
+if from == 'pending' and to == 'development' then
+  rules = { { 'requirements_analysis', 'present' }, { 'acceptance_criteria', 'present' } }
+elseif from == 'development' and to == 'integration' then
+  rules = { { 'implementation_complete', 'true' }, { 'local_validation', 'present' },
+            { 'branch_name', 'ref' } }
+elseif from == 'integration' and to == 'validate' then
+  rules = { { 'smoke_ci_passed', 'true' }, { 'merge_commit', 'sha' } }
+elseif from == 'validate' and to == 'complete' then
+  rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' } }
+else
+  return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to
+    .. '; a promotion moves one step forward along pending -> development -> integration -> '
+    .. 'validate -> complete')
+end
+
+-- Evidence -----------------------------------------------------------------------------------
+if #evidence > 65536 then
+  return fail('PRP_EVIDENCE_INVALID', 'evidence is ' .. #evidence
+    .. ' bytes; at most 65536 are allowed')
+end
+-- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
+-- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
+-- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
+-- JSON. The number switch is cjson's shared setting: restored before anything else can run.
+-- (DEL, 127, is no control character to JSON: allowed in strings, refused by cjson elsewhere.)
+local decoded, ok
+if not string.find(evidence, '[%z\1-\8\11\12\14-\31]') then
+  local strictNumbers = cjson.decode_invalid_numbers
+  local saved
+  if strictNumbers then
+    saved = strictNumbers()
+    strictNumbers(false)
+  end
+  ok, decoded = pcall(cjson.decode, evidence)
+  if strictNumbers then strictNumbers(saved) end
+end
+-- The rest is looked for only in text that could hold it: with escapes dropped, every string
+-- free of raw tabs and line breaks is cut out, so a quote left over means a string held one;
+-- and what is left outside strings may have a dot only between digits.
+if ok and (string.find(evidence, '[\t\n\r]') or string.find(evidence, '.', 1, true)) then
+  local text = evidence
+  if string.find(text, '\\', 1, true) then text = string.gsub(text, '\\.', '') end
+  local between = ' ' .. string.gsub(text, '"[^"\t\n\r]*"', '') .. ' '
+  ok = not string.find(between, '"', 1, true) and not string.find(between, '%D%.')
+    and not string.find(between, '%.%D')
+end
+if not ok then
+  return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON')
+end
+if type(decoded) ~= 'table' or not string.find(evidence, '^[ \t\r\n]*{') then
+  return fail('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object')
+end
+
+for i = 1, #rules do
+  local field, rule = rules[i][1], rules[i][2]
+  local v = decoded[field]
+  local t = type(v)
+  local good
+  if rule == 'present' then
+    good = (t == 'string' and string.find(v, '%S') ~= nil) or v == true or t == 'number'
+      or (t == 'table' and next(v) ~= nil)
+  elseif rule == 'true' then
+    good = v == true
+  elseif rule == 'text' then
+    good = t == 'string' and string.find(v, '%S') ~= nil
+  elseif rule == 'ref' then
+    good = t == 'string' and #v >= 1 and #v <= 255 and not string.find(v, '[%z\1-\32\127]')
+  else -- sha
+    good = t == 'string' and (#v == 40 or #v == 64) and not string.find(v, '[^0-9a-f]')
+  end
+  if not good then
+    local ruleMessages = {
+      present = 'is required: a non-empty string, true, a number, or a non-empty array or object',
+      ['true'] = 'must be JSON true (the boolean, not a string)',
+      text = 'must be a non-empty string',
+      ref = 'must be a ref: 1-255 bytes with no whitespace or control characters',
+      sha = 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
+    }
+    return fail('PRP_EVIDENCE_INVALID', 'evidence field ' .. field .. ' ' .. ruleMessages[rule]
+      .. ' (' .. from .. ' -> ' .. to .. ')')
+  end
+end
+
+-- State and version --------------------------------------------------------------------------
+if hashType == 'none' then
+  return fail('PRP_NOT_FOUND', 'no PRP ' .. id .. ': hash ' .. KEYS[1]
+    .. ' does not exist; whoever creates PRPs must create it with status ' .. from)
+end
+local current = redis.call('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
+local status, version = current[1], current[2]
+
+local versionNumber = 0
+if version then
+  if not string.find(version, '^%-?[0-9]+$') or #version > 15 then
+    return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is not an integer')
+  end
+  versionNumber = tonumber(version)
+end
+
+local function reply(result, replyVersion, key, removed, at)
+  return '{"result":"' .. result .. '","prp":"' .. id .. '","from":"' .. from .. '","to":"' .. to
+    .. '","version":' .. string.format('%d', replyVersion) .. ',"evidence_key":' .. key
+    .. ',"removed":' .. removed .. ',"at":' .. at .. '}'
+end
+
+local function serverTimeMs()
+  local time = redis.call('TIME')
+  return time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+end
+
+if status == to then
+  -- id, states and keys above are plain characters; a stored evidence_key may not be.
+  local storedAt = current[4]
+  -- Only a plain JSON integer may go into the reply (0123 would make it invalid JSON).
+  if not storedAt or #storedAt > 15 or not string.find(storedAt, '^[1-9][0-9]*$') then
+    storedAt = serverTimeMs()
+  end
+  return reply('already', versionNumber, cjson.encode(current[3] or ''), 0, storedAt)
+end
+if status ~= from then
+  return fail('PRP_STATE_MISMATCH', 'PRP ' .. id .. ' is in state ' .. tostring(status or '(none)')
+    .. ', not ' .. from .. '; cannot promote ' .. from .. ' -> ' .. to)
+end
+if expected ~= '' and tonumber(expected) ~= versionNumber then
+  return fail('PRP_VERSION_CONFLICT', 'PRP ' .. id .. ' is at version '
+    .. string.format('%d', versionNumber) .. ', expected version ' .. expected
+    .. '; it changed since it was read')
+end
+
+-- Writes -------------------------------------------------------------------------------------
+local newVersion = string.format('%d', versionNumber + 1)
+local at = serverTimeMs()
+local evidenceKey = '"' .. KEYS[4] .. '"'
+
+if dryRun == '1' then
+  local wouldRemove = redis.call('LPOS', KEYS[2], id, 'RANK', -1) and 1 or 0
+  return reply('dry_run', versionNumber + 1, evidenceKey, wouldRemove, at)
+end
+
+redis.call('SET', KEYS[4], evidence, 'EX', ttl)
+redis.call('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
+  'updated_by', actor, 'evidence_key', KEYS[4])
+local removed = redis.call('LREM', KEYS[2], -1, id)
+redis.call('LPUSH', KEYS[3], id)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'prp', id, 'from', from, 'to', to,
+  'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
+
+return reply('promoted', versionNumber + 1, evidenceKey, removed > 0 and 1 or 0, at)

@@ -1,0 +1,135 @@
+import { PromotionError, requiredFields } from '../core/index.js';
+import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
+import { InputError, type ActionInputs } from './inputs.js';
+import { contextEvidence, triggeringRun, type WorkflowContext } from './workflowContext.js';
+
+/**
+ * The evidence a promotion carries: what the workflow context gives, the `evidence` input
+ * over it, and the pipeline result (CONTRACT.md section 4, pipeline-result rule).
+ *
+ * `smoke_ci_passed` and `quality_gates_passed` say a pipeline passed, so nobody can type
+ * them in: they are set only from `ci-result`, the workflow_run conclusion or
+ * `require-checks`, and `ci_source` records which.
+ */
+
+export const PIPELINE_FIELDS = ['smoke_ci_passed', 'quality_gates_passed', 'ci_source'] as const;
+
+export type CiSource = 'ci-result' | 'workflow_run' | 'require-checks';
+
+export interface PipelineVerdict {
+  source: CiSource;
+  passed: boolean;
+  /** What the source said, in words, e.g. `workflow run "Smoke" concluded success`. */
+  detail: string;
+}
+
+export interface DerivedEvidence {
+  evidence: Record<string, unknown>;
+  /** Every pipeline source consulted, all passed (a failed one throws). */
+  pipeline: PipelineVerdict[];
+}
+
+export type CheckRequirer = (request: ChecksRequest) => Promise<unknown>;
+
+function refuseTypedInPipelineFields(evidence: Record<string, unknown>): void {
+  const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
+  if (typed.length > 0) {
+    throw new InputError(
+      'evidence',
+      `${typed.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
+        "from ci-result, the workflow_run event's conclusion or require-checks",
+    );
+  }
+}
+
+async function checksVerdict(
+  inputs: ActionInputs,
+  ctx: WorkflowContext,
+  ref: unknown,
+  check: CheckRequirer,
+): Promise<PipelineVerdict> {
+  if (typeof ref !== 'string' || ref === '') {
+    throw new InputError('require-checks', 'needs a merge commit; give merge_commit in evidence');
+  }
+  if (!inputs.githubToken) throw new InputError('github-token', 'is required with require-checks');
+  const names = inputs.requireChecks.join(', ');
+  try {
+    await check({
+      token: inputs.githubToken,
+      apiUrl: ctx.apiUrl,
+      repository: ctx.repository,
+      ref,
+      names: inputs.requireChecks,
+    });
+    return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
+  } catch (error) {
+    if (!(error instanceof ChecksNotPassedError)) throw error;
+    return { source: 'require-checks', passed: false, detail: error.message };
+  }
+}
+
+/** Asks every pipeline source the inputs and event provide, in order, stopping at a failure. */
+async function pipelineVerdicts(
+  inputs: ActionInputs,
+  ctx: WorkflowContext,
+  ref: unknown,
+  check: CheckRequirer,
+): Promise<PipelineVerdict[]> {
+  const verdicts: PipelineVerdict[] = [];
+  if (inputs.ciResult) {
+    verdicts.push({
+      source: 'ci-result',
+      passed: inputs.ciResult === 'success',
+      detail: `ci-result is ${inputs.ciResult}`,
+    });
+  }
+  const run = triggeringRun(ctx);
+  if (run) {
+    const conclusion = run.conclusion ?? 'nothing yet';
+    verdicts.push({
+      source: 'workflow_run',
+      passed: conclusion === 'success',
+      detail: `workflow run "${run.name ?? run.id ?? '?'}" concluded ${conclusion}`,
+    });
+  }
+  if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
+    verdicts.push(await checksVerdict(inputs, ctx, ref, check));
+  }
+  return verdicts;
+}
+
+export async function deriveEvidence(
+  inputs: ActionInputs,
+  ctx: WorkflowContext,
+  from: string,
+  to: string,
+  check: CheckRequirer = requireChecks,
+): Promise<DerivedEvidence> {
+  refuseTypedInPipelineFields(inputs.evidence);
+  const merged: Record<string, unknown> = { ...contextEvidence(ctx), ...inputs.evidence };
+  const needed = requiredFields(from, to).filter((field) =>
+    (PIPELINE_FIELDS as readonly string[]).includes(field),
+  );
+  const pipeline = await pipelineVerdicts(inputs, ctx, merged.merge_commit, check);
+
+  const failed = pipeline.find((verdict) => !verdict.passed);
+  if (failed) {
+    throw new PromotionError(
+      'PRP_EVIDENCE_INVALID',
+      `the pipeline did not pass: ${failed.detail}; not promoting ${from} -> ${to}`,
+    );
+  }
+  if (pipeline.length === 0 && needed.length > 0) {
+    throw new PromotionError(
+      'PRP_EVIDENCE_INVALID',
+      `${from} -> ${to} needs ${needed.join(', ')}, which only a pipeline result can give: set ` +
+        'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
+    );
+  }
+  if (pipeline.length > 0) {
+    merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
+    for (const field of needed) merged[field] = true;
+    if (inputs.requireChecks.length > 0) merged.required_checks = inputs.requireChecks;
+  }
+  return { evidence: merged, pipeline };
+}

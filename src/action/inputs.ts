@@ -1,0 +1,190 @@
+import * as core from '@actions/core';
+import {
+  DEFAULT_EVIDENCE_TTL_SECONDS,
+  DEFAULT_NAMESPACE,
+  MAX_EVIDENCE_TTL_SECONDS,
+  TARGET_STATES,
+  isValidNamespace,
+  isValidPrpId,
+  parseRedisUrl,
+  urlSecrets,
+  type PromotionMode,
+  type State,
+} from '../core/index.js';
+
+/**
+ * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
+ * The runner fills in action.yml's defaults; the same defaults apply here so that a run
+ * without them (a test, the demo) behaves alike.
+ */
+
+export const CI_RESULTS = ['success', 'failure', 'cancelled', 'skipped'] as const;
+export type CiResult = (typeof CI_RESULTS)[number];
+
+export interface ActionInputs {
+  redisUrl: string;
+  targetState: Exclude<State, 'pending'>;
+  /** Undefined when the id is to be derived from the workflow. */
+  prpId: string | undefined;
+  prpIdPattern: RegExp;
+  evidence: Record<string, unknown>;
+  ciResult: CiResult | undefined;
+  requireChecks: string[];
+  githubToken: string;
+  namespace: string;
+  evidenceTtl: number;
+  expectedVersion: number | undefined;
+  dryRun: boolean;
+  mode: PromotionMode;
+  cluster: boolean;
+  timeoutSeconds: number;
+}
+
+/** A bad input; the message names it. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(
+    readonly input: string,
+    problem: string,
+  ) {
+    super(`input ${input}: ${problem}`);
+  }
+}
+
+export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
+export const MAX_TIMEOUT_SECONDS = 600;
+
+type Read = (name: string) => string;
+const readInput: Read = (name) => core.getInput(name);
+
+/**
+ * Masks the Redis URL and its password (as written and URL-decoded) in the runner's log.
+ * Runs before anything else reads or logs an input, so no later message can leak them.
+ */
+export function maskSecrets(read: Read = readInput): void {
+  const url = read('redis-url');
+  if (url) {
+    core.setSecret(url);
+    for (const secret of urlSecrets(url)) core.setSecret(secret);
+  }
+  const token = read('github-token');
+  if (token) core.setSecret(token);
+}
+
+function parseBoolean(name: string, value: string, fallback: boolean): boolean {
+  if (value === '') return fallback;
+  if (['true', 'True', 'TRUE'].includes(value)) return true;
+  if (['false', 'False', 'FALSE'].includes(value)) return false;
+  throw new InputError(name, `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function parseOneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new InputError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(name: string, value: string, min: number, max: number): number {
+  const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!(number >= min && number <= max)) {
+    throw new InputError(
+      name,
+      `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return number;
+}
+
+function parseRedisUrlInput(value: string): string {
+  if (value === '') throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+  try {
+    parseRedisUrl(value);
+  } catch (error) {
+    // parseRedisUrl's messages never repeat the URL, so they are safe to show.
+    throw new InputError('redis-url', (error as Error).message);
+  }
+  return value;
+}
+
+function parsePattern(value: string): RegExp {
+  try {
+    return new RegExp(value || DEFAULT_PRP_ID_PATTERN);
+  } catch (error) {
+    throw new InputError(
+      'prp-id-pattern',
+      `is not a regular expression: ${(error as Error).message}`,
+    );
+  }
+}
+
+function parseEvidence(value: string): Record<string, unknown> {
+  if (value === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new InputError('evidence', `is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function parseTimeout(value: string): number {
+  if (value === '') return 10;
+  const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
+  if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new InputError(
+      'timeout',
+      `must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return seconds;
+}
+
+/** Reads and checks every input; throws InputError naming the first bad one. */
+export function readInputs(read: Read = readInput): ActionInputs {
+  const prpId = read('prp-id');
+  if (prpId !== '' && !isValidPrpId(prpId)) {
+    throw new InputError(
+      'prp-id',
+      `${JSON.stringify(prpId)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
+  }
+  const namespace = read('namespace') || DEFAULT_NAMESPACE;
+  if (!isValidNamespace(namespace)) {
+    throw new InputError(
+      'namespace',
+      `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
+    );
+  }
+  const ciResult = read('ci-result');
+  const ttl = read('evidence-ttl');
+  const expectedVersion = read('expected-version');
+  return {
+    redisUrl: parseRedisUrlInput(read('redis-url')),
+    targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
+    prpId: prpId || undefined,
+    prpIdPattern: parsePattern(read('prp-id-pattern')),
+    evidence: parseEvidence(read('evidence')),
+    ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
+    requireChecks: read('require-checks')
+      .split(/[,\n]/)
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+    githubToken: read('github-token'),
+    namespace,
+    evidenceTtl:
+      ttl === ''
+        ? DEFAULT_EVIDENCE_TTL_SECONDS
+        : parseInteger('evidence-ttl', ttl, 1, MAX_EVIDENCE_TTL_SECONDS),
+    expectedVersion:
+      expectedVersion === ''
+        ? undefined
+        : parseInteger('expected-version', expectedVersion, 0, Number.MAX_SAFE_INTEGER),
+    dryRun: parseBoolean('dry-run', read('dry-run'), false),
+    mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi'] as const),
+    cluster: parseBoolean('cluster', read('cluster'), false),
+    timeoutSeconds: parseTimeout(read('timeout')),
+  };
+}

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/**
+ * What the runner tells a step about its workflow: the GITHUB_* variables and the event
+ * payload at GITHUB_EVENT_PATH. Read from the environment given (not @actions/github's
+ * context, which reads process.env once at import) so that each run sees its own.
+ */
+
+/** The parts of the event payloads this action reads; everything is optional in practice. */
+interface PullRequest {
+  merged?: boolean;
+  merge_commit_sha?: string | null;
+  title?: string;
+  head?: { ref?: string; sha?: string };
+}
+interface WorkflowRun {
+  id?: number;
+  name?: string;
+  conclusion?: string | null;
+  head_sha?: string;
+  head_branch?: string | null;
+  display_title?: string;
+  html_url?: string;
+  head_commit?: { message?: string } | null;
+}
+export interface EventPayload {
+  action?: string;
+  pull_request?: PullRequest;
+  workflow_run?: WorkflowRun;
+  head_commit?: { message?: string } | null;
+}
+
+export interface WorkflowContext {
+  eventName: string;
+  payload: EventPayload;
+  sha: string;
+  refName: string;
+  repository: string;
+  serverUrl: string;
+  apiUrl: string;
+  runId: string;
+  runAttempt: string;
+  workflow: string;
+  actor: string;
+}
+
+export function readWorkflowContext(env: NodeJS.ProcessEnv = process.env): WorkflowContext {
+  const path = env.GITHUB_EVENT_PATH;
+  let payload: EventPayload = {};
+  if (path) {
+    try {
+      payload = JSON.parse(readFileSync(path, 'utf8')) as EventPayload;
+    } catch (error) {
+      throw new Error(
+        `cannot read the event at GITHUB_EVENT_PATH ${path}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  return {
+    eventName: env.GITHUB_EVENT_NAME ?? '',
+    payload,
+    sha: env.GITHUB_SHA ?? '',
+    refName: env.GITHUB_REF_NAME ?? '',
+    repository: env.GITHUB_REPOSITORY ?? '',
+    serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
+    apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
+    runId: env.GITHUB_RUN_ID ?? '',
+    runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
+    workflow: env.GITHUB_WORKFLOW ?? '',
+    actor: env.GITHUB_ACTOR ?? '',
+  };
+}
+
+/** This run's page, or undefined outside a workflow run. */
+export function runUrl(ctx: WorkflowContext): string | undefined {
+  if (!ctx.repository || !ctx.runId) return undefined;
+  return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
+}
+
+export function commitUrl(ctx: WorkflowContext, sha: string): string | undefined {
+  return ctx.repository ? `${ctx.serverUrl}/${ctx.repository}/commit/${sha}` : undefined;
+}
+
+/** A pull request event for a merged pull request (the only kind whose merge commit exists). */
+const mergedPullRequest = (ctx: WorkflowContext): PullRequest | undefined => {
+  const pr = ctx.payload.pull_request;
+  return ctx.eventName.startsWith('pull_request') && ctx.payload.action === 'closed' && pr?.merged
+    ? pr
+    : undefined;
+};
+
+/** The workflow_run this run was triggered by, if any. */
+export const triggeringRun = (ctx: WorkflowContext): WorkflowRun | undefined =>
+  ctx.eventName === 'workflow_run' ? ctx.payload.workflow_run : undefined;
+
+/** The commit the pipeline ran on (CONTRACT.md section 4, `merge_commit`). */
+export function mergeCommit(ctx: WorkflowContext): string | undefined {
+  return (
+    mergedPullRequest(ctx)?.merge_commit_sha ??
+    triggeringRun(ctx)?.head_sha ??
+    (ctx.sha || undefined)
+  );
+}
+
+/**
+ * The branch the work is on: the pull request's head ref, else the branch the triggering
+ * run ran on (a workflow_run's own ref is the default branch, which says nothing), else the
+ * ref name.
+ */
+export function headBranch(ctx: WorkflowContext): string | undefined {
+  return (
+    ctx.payload.pull_request?.head?.ref ??
+    triggeringRun(ctx)?.head_branch ??
+    (ctx.refName || undefined)
+  );
+}
+
+/** The title of the change: the pull request's, or the triggering run's display title. */
+export const changeTitle = (ctx: WorkflowContext): string | undefined =>
+  ctx.payload.pull_request?.title ?? triggeringRun(ctx)?.display_title;
+
+/** The head commit's message: a push's, or the triggering run's. */
+export const headCommitMessage = (ctx: WorkflowContext): string | undefined =>
+  ctx.payload.head_commit?.message ?? triggeringRun(ctx)?.head_commit?.message;
+
+/**
+ * The evidence the workflow context gives for any transition. The run is the triggering
+ * workflow_run's when there is one: that is the run whose result the promotion rests on.
+ */
+export function contextEvidence(ctx: WorkflowContext): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    merge_commit: mergeCommit(ctx),
+    branch_name: headBranch(ctx),
+    ci_run_url: triggeringRun(ctx)?.html_url ?? runUrl(ctx),
+    repository: ctx.repository || undefined,
+    workflow: ctx.workflow || undefined,
+    event: ctx.eventName || undefined,
+    actor: ctx.actor || undefined,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * The evidence key's token: the run id and attempt, and the target state, so each step of a
+ * walk through several states in one run keeps its own evidence. A re-run is a new attempt,
+ * and finds the PRP promoted already. Outside a workflow run, a random one.
+ */
+export function evidenceToken(ctx: WorkflowContext, to: string): string {
+  return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${randomUUID()}-${to}`;
+}

@@ -1,0 +1,4 @@
+/** The action's entry point (action.yml runs dist/index.js, built from this file). */
+import { run } from './action/main.js';
+
+await run();

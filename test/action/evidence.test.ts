@@ -1,0 +1,256 @@
+import { describe, expect, test, vi } from 'vitest';
+import { ChecksNotPassedError } from '../../src/action/checks.js';
+import { deriveEvidence } from '../../src/action/evidence.js';
+import { readInputs, type ActionInputs } from '../../src/action/inputs.js';
+import { readWorkflowContext, type WorkflowContext } from '../../src/action/workflowContext.js';
+import { PromotionError } from '../../src/core/index.js';
+import { HEAD_SHA, workflowRunEvent } from '../support/events.js';
+
+const GITHUB_SHA = 'ffffffffffffffffffffffffffffffffffffffff';
+
+function inputs(given: Record<string, string> = {}): ActionInputs {
+  const all = { 'redis-url': 'redis://127.0.0.1', 'target-state': 'validate', ...given };
+  return readInputs((name) => all[name as keyof typeof all] ?? '');
+}
+
+function context(eventName = 'workflow_dispatch', payload: object = {}): WorkflowContext {
+  return {
+    ...readWorkflowContext({
+      GITHUB_EVENT_NAME: eventName,
+      GITHUB_SHA,
+      GITHUB_REPOSITORY: 'acme/widgets',
+    }),
+    payload,
+  };
+}
+
+const noChecks = () => Promise.reject(new Error('no checks expected'));
+
+describe('the pipeline-result rule', () => {
+  test.each(['smoke_ci_passed', 'quality_gates_passed', 'ci_source'])(
+    'a typed-in %s is refused, naming the evidence input',
+    async (field) => {
+      const given = inputs({ evidence: JSON.stringify({ [field]: true }), 'ci-result': 'success' });
+      await expect(
+        deriveEvidence(given, context(), 'integration', 'validate', noChecks),
+      ).rejects.toThrow(`input evidence: ${field} cannot be given: they state a pipeline result`);
+    },
+  );
+
+  test('ci-result success sets the field the transition needs and records the source', async () => {
+    const { evidence, pipeline } = await deriveEvidence(
+      inputs({ 'ci-result': 'success' }),
+      context(),
+      'integration',
+      'validate',
+      noChecks,
+    );
+    expect(evidence).toMatchObject({
+      smoke_ci_passed: true,
+      ci_source: 'ci-result',
+      merge_commit: GITHUB_SHA,
+    });
+    expect(pipeline).toEqual([
+      { source: 'ci-result', passed: true, detail: 'ci-result is success' },
+    ]);
+  });
+
+  test('validate -> complete gets quality_gates_passed', async () => {
+    const { evidence } = await deriveEvidence(
+      inputs({ 'ci-result': 'success', 'target-state': 'complete' }),
+      context(),
+      'validate',
+      'complete',
+      noChecks,
+    );
+    expect(evidence).toMatchObject({ quality_gates_passed: true, ci_source: 'ci-result' });
+    expect(evidence).not.toHaveProperty('smoke_ci_passed');
+  });
+
+  test.each(['failure', 'cancelled', 'skipped'])(
+    'ci-result %s refuses, saying so',
+    async (result) => {
+      const error = await deriveEvidence(
+        inputs({ 'ci-result': result }),
+        context(),
+        'integration',
+        'validate',
+        noChecks,
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PromotionError);
+      expect(error).toMatchObject({
+        code: 'PRP_EVIDENCE_INVALID',
+        detail: `the pipeline did not pass: ci-result is ${result}; not promoting integration -> validate`,
+      });
+    },
+  );
+
+  test('a failed pipeline refuses even a transition that does not need its result', async () => {
+    await expect(
+      deriveEvidence(
+        inputs({ 'ci-result': 'failure' }),
+        context(),
+        'pending',
+        'development',
+        noChecks,
+      ),
+    ).rejects.toThrow('the pipeline did not pass');
+  });
+
+  test('the workflow_run conclusion is a source', async () => {
+    const ctx = context('workflow_run', workflowRunEvent('success'));
+    const { evidence } = await deriveEvidence(inputs(), ctx, 'integration', 'validate', noChecks);
+    expect(evidence).toMatchObject({
+      smoke_ci_passed: true,
+      ci_source: 'workflow_run',
+      merge_commit: HEAD_SHA,
+    });
+  });
+
+  test.each([
+    ['failure', 'workflow run "Smoke" concluded failure'],
+    [null, 'workflow run "Smoke" concluded nothing yet'],
+  ])('a workflow_run that concluded %s refuses', async (conclusion, detail) => {
+    const ctx = context('workflow_run', workflowRunEvent(conclusion));
+    await expect(
+      deriveEvidence(inputs(), ctx, 'integration', 'validate', noChecks),
+    ).rejects.toThrow(detail);
+  });
+
+  test('an unnamed workflow_run is named by its id, or ?', async () => {
+    const run = (fields: object) =>
+      context('workflow_run', { workflow_run: { conclusion: 'failure', ...fields } });
+    await expect(
+      deriveEvidence(inputs(), run({ id: 5 }), 'integration', 'validate', noChecks),
+    ).rejects.toThrow('workflow run "5" concluded failure');
+    await expect(
+      deriveEvidence(inputs(), run({}), 'integration', 'validate', noChecks),
+    ).rejects.toThrow('workflow run "?" concluded failure');
+  });
+
+  test('with no source, a transition that needs one says which input to give', async () => {
+    await expect(
+      deriveEvidence(inputs(), context(), 'integration', 'validate', noChecks),
+    ).rejects.toThrow(
+      'integration -> validate needs smoke_ci_passed, which only a pipeline result can give: set ci-result',
+    );
+  });
+
+  test('with no source, a transition that needs none goes ahead without ci_source', async () => {
+    const given = inputs({
+      'target-state': 'development',
+      evidence: '{"requirements_analysis":"r","acceptance_criteria":["a"]}',
+    });
+    const { evidence, pipeline } = await deriveEvidence(
+      given,
+      context(),
+      'pending',
+      'development',
+      noChecks,
+    );
+    expect(pipeline).toEqual([]);
+    expect(evidence).not.toHaveProperty('ci_source');
+    expect(evidence).toMatchObject({ requirements_analysis: 'r' });
+  });
+
+  test('explicit evidence wins over derived fields', async () => {
+    const sha = 'abcdefabcdefabcdefabcdefabcdefabcdefabcd';
+    const given = inputs({
+      'ci-result': 'success',
+      evidence: JSON.stringify({ merge_commit: sha, branch_name: 'x' }),
+    });
+    const { evidence } = await deriveEvidence(
+      given,
+      context(),
+      'integration',
+      'validate',
+      noChecks,
+    );
+    expect(evidence).toMatchObject({ merge_commit: sha, branch_name: 'x' });
+  });
+});
+
+describe('require-checks', () => {
+  const withChecks = (extra: Record<string, string> = {}) =>
+    inputs({ 'require-checks': 'lint,smoke', 'github-token': 'ghs_t', ...extra });
+
+  test('asks the Checks API about the merge commit and records the checks', async () => {
+    const check = vi.fn().mockResolvedValue([]);
+    const { evidence, pipeline } = await deriveEvidence(
+      withChecks(),
+      context(),
+      'integration',
+      'validate',
+      check,
+    );
+    expect(check).toHaveBeenCalledWith({
+      token: 'ghs_t',
+      apiUrl: 'https://api.github.com',
+      repository: 'acme/widgets',
+      ref: GITHUB_SHA,
+      names: ['lint', 'smoke'],
+    });
+    expect(evidence).toMatchObject({
+      smoke_ci_passed: true,
+      ci_source: 'require-checks',
+      required_checks: ['lint', 'smoke'],
+    });
+    expect(pipeline[0]!.detail).toBe(`checks lint, smoke passed on ${GITHUB_SHA}`);
+  });
+
+  test('checks that did not pass refuse with their message', async () => {
+    const check = vi.fn().mockRejectedValue(new ChecksNotPassedError('smoke concluded failure'));
+    await expect(
+      deriveEvidence(withChecks(), context(), 'integration', 'validate', check),
+    ).rejects.toThrow('PRP_EVIDENCE_INVALID the pipeline did not pass: smoke concluded failure');
+  });
+
+  test('an API failure is passed on as it is', async () => {
+    const check = vi.fn().mockRejectedValue(new Error('cannot read the check runs'));
+    await expect(
+      deriveEvidence(withChecks(), context(), 'integration', 'validate', check),
+    ).rejects.toThrow(/^cannot read the check runs$/);
+  });
+
+  test('every source must pass: ci-result and require-checks together', async () => {
+    const check = vi.fn().mockResolvedValue([]);
+    const { evidence } = await deriveEvidence(
+      withChecks({ 'ci-result': 'success' }),
+      context(),
+      'integration',
+      'validate',
+      check,
+    );
+    expect(evidence.ci_source).toBe('ci-result, require-checks');
+    check.mockClear();
+    await expect(
+      deriveEvidence(
+        withChecks({ 'ci-result': 'failure' }),
+        context(),
+        'integration',
+        'validate',
+        check,
+      ),
+    ).rejects.toThrow('ci-result is failure');
+    expect(check).not.toHaveBeenCalled();
+  });
+
+  test('needs a token', async () => {
+    await expect(
+      deriveEvidence(
+        withChecks({ 'github-token': '' }),
+        context(),
+        'integration',
+        'validate',
+        noChecks,
+      ),
+    ).rejects.toThrow('input github-token: is required with require-checks');
+  });
+
+  test('needs a merge commit', async () => {
+    const ctx = { ...context(), sha: '' };
+    await expect(
+      deriveEvidence(withChecks(), ctx, 'integration', 'validate', noChecks),
+    ).rejects.toThrow('input require-checks: needs a merge commit; give merge_commit in evidence');
+  });
+});

@@ -1,0 +1,118 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  contextEvidence,
+  evidenceToken,
+  readWorkflowContext,
+  runUrl,
+  type WorkflowContext,
+} from '../../src/action/workflowContext.js';
+import {
+  HEAD_SHA,
+  MERGE_SHA,
+  dispatchEvent,
+  mergedPullRequestEvent,
+  pushEvent,
+  workflowRunEvent,
+} from '../support/events.js';
+
+const GITHUB_SHA = 'ffffffffffffffffffffffffffffffffffffffff';
+
+function contextFor(eventName: string, event: Record<string, unknown>): WorkflowContext {
+  const path = join(mkdtempSync(join(tmpdir(), 'prp-ctx-')), 'event.json');
+  writeFileSync(path, JSON.stringify(event));
+  return readWorkflowContext({
+    GITHUB_EVENT_NAME: eventName,
+    GITHUB_EVENT_PATH: path,
+    GITHUB_SHA,
+    GITHUB_REF_NAME: 'main',
+    GITHUB_REPOSITORY: 'acme/widgets',
+    GITHUB_RUN_ID: '55',
+    GITHUB_RUN_ATTEMPT: '2',
+    GITHUB_WORKFLOW: 'Promote',
+    GITHUB_ACTOR: 'octocat',
+  });
+}
+
+const common = {
+  repository: 'acme/widgets',
+  workflow: 'Promote',
+  actor: 'octocat',
+};
+const thisRun = 'https://github.com/acme/widgets/actions/runs/55/attempts/2';
+
+describe('contextEvidence', () => {
+  test('push: GITHUB_SHA and the ref name', () => {
+    expect(contextEvidence(contextFor('push', pushEvent('PRP-1 done')))).toEqual({
+      ...common,
+      merge_commit: GITHUB_SHA,
+      branch_name: 'main',
+      ci_run_url: thisRun,
+      event: 'push',
+    });
+  });
+
+  test('pull_request closed and merged: its merge commit and head ref', () => {
+    const ctx = contextFor('pull_request', mergedPullRequestEvent('feature/PRP-2', 'Add PRP-2'));
+    expect(contextEvidence(ctx)).toMatchObject({
+      merge_commit: MERGE_SHA,
+      branch_name: 'feature/PRP-2',
+      event: 'pull_request',
+    });
+  });
+
+  test('pull_request closed unmerged: GITHUB_SHA, as for any other event', () => {
+    const event = mergedPullRequestEvent('feature/PRP-2', 'Add PRP-2', { merged: false });
+    expect(contextEvidence(contextFor('pull_request', event)).merge_commit).toBe(GITHUB_SHA);
+  });
+
+  test('workflow_run: the triggering run head sha, branch and page', () => {
+    expect(contextEvidence(contextFor('workflow_run', workflowRunEvent('success')))).toMatchObject({
+      merge_commit: HEAD_SHA,
+      branch_name: 'feature/PRP-7-checkout',
+      ci_run_url: 'https://github.com/acme/widgets/actions/runs/13800042',
+      event: 'workflow_run',
+    });
+  });
+
+  test('workflow_dispatch: GITHUB_SHA, ref name, this run', () => {
+    expect(contextEvidence(contextFor('workflow_dispatch', dispatchEvent()))).toMatchObject({
+      merge_commit: GITHUB_SHA,
+      branch_name: 'main',
+      ci_run_url: thisRun,
+    });
+  });
+
+  test('outside a workflow run, only what there is', () => {
+    const ctx = readWorkflowContext({});
+    expect(contextEvidence(ctx)).toEqual({});
+    expect(runUrl(ctx)).toBeUndefined();
+    expect(ctx).toMatchObject({
+      serverUrl: 'https://github.com',
+      apiUrl: 'https://api.github.com',
+      runAttempt: '1',
+    });
+  });
+});
+
+describe('readWorkflowContext', () => {
+  test('an unreadable event file is an error naming it', () => {
+    expect(() => readWorkflowContext({ GITHUB_EVENT_PATH: '/nonexistent/event.json' })).toThrow(
+      'cannot read the event at GITHUB_EVENT_PATH /nonexistent/event.json',
+    );
+  });
+});
+
+describe('evidenceToken', () => {
+  test('run id, attempt and target state, so a walk through states in one run keeps each', () => {
+    const ctx = contextFor('push', pushEvent('x'));
+    expect(evidenceToken(ctx, 'validate')).toBe('55-2-validate');
+  });
+
+  test('a random token outside a workflow run', () => {
+    const ctx = readWorkflowContext({});
+    expect(evidenceToken(ctx, 'complete')).toMatch(/^local-[0-9a-f-]{36}-complete$/);
+  });
+});

@@ -1,0 +1,161 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Runs the action as the runner does: inputs as INPUT_<NAME> variables (the toolkit reads
+ * `INPUT_${name.replace(/ /g, '_').toUpperCase()}`, so `INPUT_REDIS-URL`), the event as a
+ * JSON file at GITHUB_EVENT_PATH, outputs and summary as files, the GITHUB_* variables.
+ * `runAction` spawns dist/index.js; `runInProcess` calls run() in this process (coverage).
+ */
+
+export const DIST_ENTRY = resolve(import.meta.dirname, '../../dist/index.js');
+
+export const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+
+export interface RunSpec {
+  /** Inputs by their action.yml names; omitted ones are unset, as when action.yml has no default. */
+  inputs: Record<string, string>;
+  eventName: string;
+  event: Record<string, unknown>;
+  /** Extra or overriding environment variables. */
+  env?: Record<string, string>;
+}
+
+export interface RunOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+export const inputVariable = (name: string): string =>
+  `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+
+interface Prepared {
+  env: Record<string, string>;
+  dir: string;
+  outputFile: string;
+  summaryFile: string;
+}
+
+/** The environment of one run, with its files in a fresh temp dir. */
+function prepare(spec: RunSpec): Prepared {
+  const dir = mkdtempSync(join(tmpdir(), 'prp-action-'));
+  const eventFile = join(dir, 'event.json');
+  const outputFile = join(dir, 'output');
+  const summaryFile = join(dir, 'summary.md');
+  writeFileSync(eventFile, JSON.stringify(spec.event));
+  writeFileSync(outputFile, '');
+  writeFileSync(summaryFile, '');
+  const env: Record<string, string> = {
+    GITHUB_ACTIONS: 'true',
+    GITHUB_EVENT_NAME: spec.eventName,
+    GITHUB_EVENT_PATH: eventFile,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_RUN_ID: '9876543210',
+    GITHUB_RUN_ATTEMPT: '1',
+    GITHUB_REPOSITORY: 'acme/widgets',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_API_URL: 'http://127.0.0.1:9', // nothing listens: tests that read checks give their own
+    GITHUB_SHA: SHA,
+    GITHUB_REF: 'refs/heads/main',
+    GITHUB_REF_NAME: 'main',
+    GITHUB_WORKFLOW: 'Promote',
+    GITHUB_ACTOR: 'octocat',
+    GITHUB_JOB: 'promote',
+    RUNNER_TEMP: dir,
+    ...Object.fromEntries(Object.entries(spec.inputs).map(([k, v]) => [inputVariable(k), v])),
+    ...spec.env,
+  };
+  return { env, dir, outputFile, summaryFile };
+}
+
+/** Parses GITHUB_OUTPUT's `name<<DELIMITER ... DELIMITER` blocks; a later value wins. */
+export function parseOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const block = /^([^\n<]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+  for (const match of text.matchAll(block)) outputs[match[1]!] = match[3]!;
+  return outputs;
+}
+
+function collect(prepared: Prepared, code: number, stdout: string, stderr: string): RunOutcome {
+  const outcome = {
+    code,
+    stdout,
+    stderr,
+    outputs: parseOutputs(readFileSync(prepared.outputFile, 'utf8')),
+    summary: readFileSync(prepared.summaryFile, 'utf8'),
+  };
+  rmSync(prepared.dir, { recursive: true, force: true });
+  return outcome;
+}
+
+/** Only what a runner passes on: PATH and friends, not this process's GITHUB_* or INPUT_*. */
+function baseEnvironment(): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SYSTEMROOT'];
+  return Object.fromEntries(
+    keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]),
+  );
+}
+
+/** Spawns `node dist/index.js` (this Node, 24) from another cwd, as the runner does. */
+export async function runAction(spec: RunSpec): Promise<RunOutcome> {
+  const prepared = prepare(spec);
+  const child = spawn(process.execPath, [DIST_ENTRY], {
+    cwd: prepared.dir,
+    env: { ...baseEnvironment(), ...prepared.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode) => resolve(exitCode ?? -1));
+  });
+  return collect(prepared, code, stdout, stderr);
+}
+
+/**
+ * Calls `run` with the run's environment in process.env (the toolkit reads it there), its
+ * stdout captured, and everything restored afterwards, exit code included.
+ */
+export async function runInProcess(
+  run: (env: NodeJS.ProcessEnv) => Promise<void>,
+  spec: RunSpec,
+): Promise<RunOutcome> {
+  const prepared = prepare(spec);
+  const saved = { ...process.env };
+  for (const key of Object.keys(process.env)) {
+    if (key.startsWith('INPUT_') || key.startsWith('GITHUB_')) delete process.env[key];
+  }
+  Object.assign(process.env, prepared.env);
+  const write = process.stdout.write;
+  let stdout = '';
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await run(process.env);
+  } finally {
+    process.stdout.write = write;
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+  const code = process.exitCode === undefined ? 0 : Number(process.exitCode);
+  process.exitCode = undefined;
+  return collect(prepared, code, stdout, '');
+}
+
+/** stdout without `::add-mask::` commands, which the runner consumes and never prints. */
+export const printedOutput = (outcome: RunOutcome): string =>
+  outcome.stdout
+    .split('\n')
+    .filter((line) => !line.startsWith('::add-mask::'))
+    .join('\n');

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
+import { workflowRunEvent } from './events.js';
+import type { Runner } from './promotionScenarios.js';
+import { freePort, startRedisServer, testClient, type RedisServer } from './redisServer.js';
+import { startSilentServer } from './silentServer.js';
+
+/**
+ * A Redis the action cannot use: it must fail the step with a message naming the cause, in
+ * time, never showing the password. Shared by the in-process and the dist tests.
+ */
+
+export const PASSWORD = 'pa55w0rd-zX9q';
+
+export const connectionSpec = (redisUrl: string, inputs: Record<string, string> = {}): RunSpec => ({
+  eventName: 'workflow_run',
+  event: workflowRunEvent('success'),
+  inputs: { 'redis-url': redisUrl, 'target-state': 'validate', ...inputs },
+});
+
+/** The step failed with `message`, and the password is nowhere a person can read. */
+export function expectFailed(outcome: RunOutcome, message: string | RegExp): void {
+  expect(outcome.code).toBe(1);
+  const annotation = outcome.stdout.split('\n').find((line) => line.startsWith('::error::'));
+  expect(annotation).toMatch(message);
+  for (const text of [printedOutput(outcome), outcome.stderr, outcome.summary]) {
+    expect(text).not.toContain(PASSWORD);
+  }
+  expect(outcome.summary).toContain('❌ failed');
+  expect(outcome.outputs.promoted).toBe('false');
+}
+
+export function connectionScenarios(runAction: Runner): void {
+  describe('fails in time, saying why, on a Redis it cannot use', () => {
+    let secured: RedisServer;
+    beforeAll(async () => {
+      secured = await startRedisServer({ args: ['--requirepass', PASSWORD] });
+    });
+    afterAll(() => secured.stop());
+
+    test('a wrong password: authentication failed, password never shown', async () => {
+      const url = `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}`;
+      const outcome = await runAction(connectionSpec(url));
+      expectFailed(outcome, /authentication failed at redis:\/\/127\.0\.0\.1:\d+ for user default/);
+      expect(outcome.stdout).toContain(`::add-mask::wrong-${PASSWORD}`);
+    });
+
+    test('no password where one is required', async () => {
+      const outcome = await runAction(connectionSpec(`redis://127.0.0.1:${secured.port}`));
+      expectFailed(outcome, /authentication failed/);
+    });
+
+    test('the right password in the URL works, and is masked', async () => {
+      const url = `redis://:${PASSWORD}@127.0.0.1:${secured.port}`;
+      const outcome = await runAction(connectionSpec(url, { 'prp-id': 'PRP-404' }));
+      // Connected and authenticated: the refusal is Redis's own (no such PRP).
+      expect(outcome.stdout).toContain('::error::PRP_NOT_FOUND');
+      expect(printedOutput(outcome)).not.toContain(PASSWORD);
+      expect(outcome.summary).not.toContain(PASSWORD);
+    });
+
+    test('a refused port', async () => {
+      const port = await freePort();
+      const outcome = await runAction(connectionSpec(`redis://:${PASSWORD}@127.0.0.1:${port}`));
+      expectFailed(
+        outcome,
+        `::error::connection refused by redis://127.0.0.1:${port}: is Redis running`,
+      );
+    });
+
+    test('a server that accepts and never answers: timeout', async () => {
+      const silent = await startSilentServer();
+      try {
+        const url = `redis://:${PASSWORD}@127.0.0.1:${silent.port}`;
+        const outcome = await runAction(connectionSpec(url, { timeout: '1' }));
+        expectFailed(outcome, `::error::no answer from redis://127.0.0.1:${silent.port} within 1s`);
+      } finally {
+        await silent.stop();
+      }
+    });
+
+    test('a server that connects and then does not answer the promotion: timeout', async () => {
+      const paused = await startRedisServer();
+      const admin = testClient(paused.url);
+      try {
+        // Writes (scripts, MULTI) wait while connecting, HELLO and SELECT go through.
+        await admin.call('CLIENT', 'PAUSE', '4000', 'WRITE');
+        const outcome = await runAction(
+          connectionSpec(paused.url, { timeout: '1', 'prp-id': 'PRP-1' }),
+        );
+        expectFailed(
+          outcome,
+          `::error::the promotion at ${paused.url} got no answer within 1s; re-run to learn whether it happened`,
+        );
+      } finally {
+        admin.disconnect();
+        await paused.stop();
+      }
+    });
+  });
+}

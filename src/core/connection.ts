@@ -127,6 +127,11 @@ export async function connectRedis(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxRetries = options.maxRetries ?? 2;
   const target = parseRedisUrl(url);
+  if (options.cluster && target.db !== 0) {
+    throw new ConnectionError(
+      `cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`,
+    );
+  }
   const secrets = urlSecrets(url);
   const scrub = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text);
   const base: RedisOptions = {
@@ -177,7 +182,6 @@ export async function connectRedis(
   // SELECT (bad index, no permission) and stays on database 0, the wrong data.
   if (target.db !== 0) {
     try {
-      if (options.cluster) throw new Error('a Redis Cluster has only database 0');
       await (client as Redis).select(target.db);
     } catch (error) {
       client.disconnect();

@@ -105,6 +105,18 @@ describe('connectRedis against a real server', () => {
     }
   });
 
+  it('a database the server does not have fails plainly, never falling back to 0', async () => {
+    const message = await failure(connectRedis(`${url}/99`, { timeoutMs: 3000 }));
+    expect(message).toMatch(/^cannot use database 99 \(from the Redis URL\): .*out of range/);
+  });
+
+  it('a database other than 0 in cluster mode fails before connecting', async () => {
+    const message = await failure(connectRedis(`${url}/2`, { cluster: true, timeoutMs: 3000 }));
+    expect(message).toBe(
+      'cannot use database 2 (from the Redis URL): a Redis Cluster has only database 0',
+    );
+  });
+
   it('cluster mode against a server without cluster support fails with a ConnectionError', async () => {
     const message = await failure(
       connectRedis(url, { cluster: true, timeoutMs: 3000, maxRetries: 0 }),

@@ -7,8 +7,14 @@ import { timeToMs, type PromotionReply } from './reply.js';
 /**
  * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
  * as lua/promote.lua, same checks in the same order, same replies and codes. The checks run
- * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if any watched key
- * changed in between (then the whole check runs again, at most `maxAttempts` times).
+ * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
+ * in between (then the whole check runs again, at most `maxAttempts` times).
+ *
+ * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
+ * on them. The queues and the stream are shared by every PRP and busy with workers; watching
+ * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
+ * concurrent promoters gave up over half the time). The price: a queue or the stream
+ * recreated as another type between the check and EXEC would fail that one write.
  *
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
@@ -33,7 +39,7 @@ export async function promoteWithMulti(
   ];
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    await redis.watch(...keys);
+    await redis.watch(prpKey, evidenceKey);
     let inTransaction = false;
     try {
       const types = await Promise.all(keys.map((key) => redis.type(key)));

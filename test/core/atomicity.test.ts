@@ -236,3 +236,35 @@ describe('the fallback retries a bounded number of times', () => {
     expect(next).toMatchObject({ result: 'promoted', version: 3 });
   });
 });
+
+describe('the fallback watches only the PRP it promotes', () => {
+  it('promotions of different PRPs and busy workers on the shared queues never collide', async () => {
+    const url = inject('redisUrl');
+    const ns = uniqueNamespace();
+    const ids = Array.from({ length: 10 }, (_, i) => `PRP-${i}`);
+    const clients = ids.map(() => testClient(url));
+    const worker = testClient(url);
+    try {
+      for (const id of ids) await seedPrp(clients[0]!, ns, id, 'integration', 0);
+      // A worker pushes to and pops from both queues before every EXEC: were the queues
+      // watched, every transaction would be dropped and each promotion would give up.
+      const results = await Promise.all(
+        ids.map((id, i) => {
+          const busy = withHookBeforeExec(clients[i]!, async () => {
+            await worker.lpush(`{${ns}}:queue:integration`, 'OTHER');
+            await worker.rpop(`{${ns}}:queue:validate`);
+            await worker.xadd(`{${ns}}:events`, '*', 'worker', 'tick');
+          });
+          const request = { namespace: ns, id, to: 'validate', evidence: GOOD_EVIDENCE.validate! };
+          return promote(busy, request, { mode: 'multi', maxAttempts: 1 });
+        }),
+      );
+      expect(results.map((r) => r.result)).toEqual(ids.map(() => 'promoted'));
+      for (const id of ids) {
+        expect(await worker.hget(`{${ns}}:prp:${id}`, 'status')).toBe('validate');
+      }
+    } finally {
+      for (const client of [...clients, worker]) client.disconnect();
+    }
+  });
+});

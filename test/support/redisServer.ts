@@ -39,14 +39,35 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'prp-redis-'));
   const listen = options.tls
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile,
-       '--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile,
-       '--tls-auth-clients', 'no']
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        options.tls.certFile,
+        '--tls-key-file',
+        options.tls.keyFile,
+        '--tls-ca-cert-file',
+        options.tls.caFile,
+        '--tls-auth-clients',
+        'no',
+      ]
     : ['--port', String(port)];
   const child: ChildProcess = spawn(
     'redis-server',
-    [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-     ...(options.args ?? [])],
+    [
+      ...listen,
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -55,7 +76,10 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`redis-server did not start:\n${output}`)),
+      10_000,
+    );
     child.once('error', (error) => {
       clearTimeout(timer);
       reject(new Error(`cannot run redis-server (apt-get install redis-server): ${error.message}`));

@@ -53139,6 +53139,7 @@ function describeRedisError(error, url, timeoutMs) {
     }
     return `Redis at ${where} failed: ${message}`;
 }
+/** `work`, or the error `onTimeout` makes when `ms` pass first (the work is not stopped). */
 function withDeadline(work, ms, onTimeout) {
     let timer;
     const deadline = new Promise((_, reject) => {
@@ -58759,13 +58760,6 @@ async function writeSummary(report) {
  * Every way out writes the summary; a refusal or failure fails the step with an error
  * annotation saying why, and Redis is unchanged.
  */
-function main_withDeadline(work, ms, onTimeout) {
-    let timer;
-    const deadline = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(onTimeout()), ms);
-    });
-    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
 async function promoteOnce(inputs, mode, request) {
     const timeoutMs = inputs.timeoutSeconds * 1000;
@@ -58774,7 +58768,7 @@ async function promoteOnce(inputs, mode, request) {
         `${inputs.timeoutSeconds}s; re-run to learn whether it happened`);
     const redis = await connectRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster });
     try {
-        return await main_withDeadline(promote(redis, request, { mode }), timeoutMs, noAnswer);
+        return await withDeadline(promote(redis, request, { mode }), timeoutMs, noAnswer);
     }
     catch (error) {
         // ioredis's own command timeout may fire first, saying only "Command timed out".

@@ -9,6 +9,7 @@ import {
   promote,
   promotionMode,
   redactUrl,
+  withDeadline,
   type PromotionMode,
   type PromotionResult,
 } from '../core/index.js';
@@ -23,14 +24,6 @@ import { evidenceToken, readWorkflowContext } from './workflowContext.js';
  * Every way out writes the summary; a refusal or failure fails the step with an error
  * annotation saying why, and Redis is unchanged.
  */
-
-function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
 async function promoteOnce(

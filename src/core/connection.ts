@@ -108,7 +108,8 @@ export function describeRedisError(error: unknown, url: ParsedUrl, timeoutMs: nu
   return `Redis at ${where} failed: ${message}`;
 }
 
-function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+/** `work`, or the error `onTimeout` makes when `ms` pass first (the work is not stopped). */
+export function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

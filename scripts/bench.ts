@@ -5,8 +5,8 @@
  * integration -> validate through promote() (the engine itself), by script (EVALSHA) and by
  * the WATCH/MULTI/EXEC fallback, with each id near the right end of a 1,000-deep source queue
  * (LREM from the right finds it at once) and near the left end (LREM scans the whole queue).
- * Server time comes from INFO commandstats, reset before each run; client throughput from the
- * wall clock. Prints figures and asserts nothing: timings belong here, not in tests.
+ * Server time comes from INFO commandstats (the mean), reset before each run, and for the
+ * script from SLOWLOG (median and 90th percentile); client throughput from the wall clock. Prints figures and asserts nothing: timings belong here, not in tests.
  */
 import { registerHooks, stripTypeScriptTypes } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
@@ -91,6 +91,26 @@ async function commandStats(): Promise<Record<string, { calls: number; usec: num
   return stats;
 }
 
+/**
+ * EVALSHA's own durations from SLOWLOG (threshold 0 logs every call): the median and the
+ * 90th percentile hold still on a shared machine where the mean in commandstats swings.
+ */
+async function scriptPercentiles(): Promise<string> {
+  const entries = (await admin.call('SLOWLOG', 'GET', '-1')) as [
+    number,
+    number,
+    number,
+    string[],
+  ][];
+  const durations = entries
+    .filter((entry) => entry[3]?.[0]?.toLowerCase() === 'evalsha')
+    .map((entry) => Number(entry[2]))
+    .sort((a, b) => a - b);
+  const at = (q: number) =>
+    durations[Math.min(durations.length - 1, Math.floor(q * durations.length))];
+  return `median ${at(0.5)} us, p90 ${at(0.9)} us`;
+}
+
 interface RunResult {
   seconds: number;
   done: number;
@@ -144,8 +164,17 @@ async function run(
   }));
   await core.loadScript(clients[0]!);
   await admin.config('RESETSTAT');
+  await admin.config(
+    'SET',
+    'slowlog-log-slower-than',
+    '0',
+    'slowlog-max-len',
+    String(PROMOTIONS * 2),
+  );
+  await admin.call('SLOWLOG', 'RESET');
   const result = await promoteAll(ns, ids, mode, lanes);
   const stats = await commandStats();
+  const percentiles = mode === 'lua' ? await scriptPercentiles() : '';
   await Promise.all(clients.map((client) => core.closeRedis(client)));
 
   const usecPer = (command: string, per = stats[command]?.calls ?? 1) =>
@@ -162,7 +191,8 @@ async function run(
       (mode === 'multi'
         ? `  ${((stats.watch?.calls ?? 0) / ids.length).toFixed(2)} WATCH each`
         : '') +
-      (result.contended ? `, ${result.contended} of ${ids.length} gave up (PRP_CONTENDED)` : ''),
+      (result.contended ? `, ${result.contended} of ${ids.length} gave up (PRP_CONTENDED)` : '') +
+      (percentiles ? `  (${percentiles})` : ''),
   );
   return stats;
 }

@@ -11,14 +11,8 @@ let admin: Redis;
 let cluster: RedisClient;
 
 beforeAll(async () => {
-  server = await startRedisServer({
-    args: ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'],
-  });
+  server = await startRedisServer({ cluster: true });
   admin = testClient(server.url);
-  await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-  for (let i = 0; i < 100 && !(await admin.cluster('INFO')).includes('cluster_state:ok'); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
   cluster = await connectRedis(server.url, { cluster: true, timeoutMs: 5000 });
 });
 

@@ -11,12 +11,44 @@ import { Redis } from 'ioredis';
  */
 export interface RedisServer {
   url: string;
+  /** The port it listens on: plain TCP, or TLS only when started with `tls`. */
   port: number;
-  /** Connection settings for `redis-server --port 0 --tls-port N` style servers. */
+  /** Kills the server and removes its temp dir. */
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
+export interface StartOptions {
+  /** Extra redis-server arguments, e.g. ['--maxmemory', '2mb']. */
+  args?: string[];
+  /**
+   * When set, the server listens with TLS on `port` (and plain TCP nowhere), as
+   * `redis-server --port 0 --tls-port N` does.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** A one-node Redis Cluster that owns every slot and is in cluster_state:ok. */
+  cluster?: boolean;
+}
+
+/**
+ * A loopback port nothing listens on, by construction: binding it takes root, and no test
+ * does. A free port found at run time would not do: another test's server may take it.
+ */
+export const REFUSED_PORT = 1;
+
+/** Servers still running, killed when this process exits however it exits. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** freePort() releases the port before redis-server binds it: another may take it between. */
+const PORT_ATTEMPTS = 5;
+const START_TIMEOUT_MS = 10_000;
+const CLUSTER_TIMEOUT_MS = 10_000;
+
+class PortTaken extends Error {}
+
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -28,15 +60,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface StartOptions {
-  /** Extra redis-server arguments, e.g. ['--maxmemory', '2mb']. */
-  args?: string[];
-  /** When set, the server listens with TLS on `port` (and plain TCP nowhere). */
-  tls?: { certFile: string; keyFile: string; caFile: string };
+export async function startRedisServer(options: StartOptions = {}): Promise<RedisServer> {
+  if (options.cluster && options.tls) throw new Error('cluster over TLS is not supported here');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(await freePort(), options);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === PORT_ATTEMPTS) throw error;
+    }
+  }
 }
 
-export async function startRedisServer(options: StartOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+async function launch(port: number, options: StartOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prp-redis-'));
   const listen = options.tls
     ? [
@@ -54,6 +89,9 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
         'no',
       ]
     : ['--port', String(port)];
+  const cluster = options.cluster
+    ? ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1']
+    : [];
   const child: ChildProcess = spawn(
     'redis-server',
     [
@@ -66,46 +104,81 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
       'no',
       '--dir',
       dir,
+      ...cluster,
       ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  running.add(child);
   let output = '';
   child.stdout?.on('data', (chunk) => (output += chunk));
   child.stderr?.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis-server did not start:\n${output}`)),
-      10_000,
-    );
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run redis-server (apt-get install redis-server): ${error.message}`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${output}`));
-    });
-    const check = setInterval(() => {
-      if (output.includes('Ready to accept connections')) {
-        clearInterval(check);
-        clearTimeout(timer);
-        resolve();
-      }
-    }, 20);
+  // A process that could not be spawned emits 'error' and perhaps never 'exit'.
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
   });
-
-  return {
-    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
-    port,
-    async stop() {
-      child.kill('SIGKILL');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const stop = async () => {
+    running.delete(child);
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
   };
+
+  const url = `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) =>
+        settle(
+          new Error(`cannot run redis-server (apt-get install redis-server): ${error.message}`),
+        );
+      const onExit = (code: number | null) =>
+        settle(
+          output.includes('Address already in use')
+            ? new PortTaken(`port ${port} is taken:\n${output}`)
+            : new Error(`redis-server exited with ${code}:\n${output}`),
+        );
+      const timer = setTimeout(
+        () => settle(new Error(`redis-server did not start:\n${output}`)),
+        START_TIMEOUT_MS,
+      );
+      const poll = setInterval(() => {
+        if (output.includes('Ready to accept connections')) settle();
+      }, 20);
+      function settle(error?: Error) {
+        clearTimeout(timer);
+        clearInterval(poll);
+        child.off('error', onError);
+        child.off('exit', onExit);
+        if (error) reject(error);
+        else resolve();
+      }
+      child.once('error', onError);
+      child.once('exit', onExit);
+    });
+    if (options.cluster) await formCluster(url);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, port, stop };
+}
+
+/** Gives the one node every slot and waits until the cluster says it is ok. */
+async function formCluster(url: string): Promise<void> {
+  const admin = testClient(url);
+  try {
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    const deadline = Date.now() + CLUSTER_TIMEOUT_MS;
+    while (!(await admin.cluster('INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > deadline) {
+        throw new Error(`the cluster at ${url} did not reach cluster_state:ok`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    admin.disconnect();
+  }
 }
 
 /** A plain client for test set-up and inspection (not the code under test). */

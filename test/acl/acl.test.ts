@@ -10,6 +10,7 @@ import {
   type RedisClient,
 } from '../../src/core/index.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import { snapshotNamespace } from '../support/snapshot.js';
 
 /**
  * The least-privilege user of docs/acl-rules.txt (the README quotes that file) against a real
@@ -32,22 +33,24 @@ interface AclServer {
 }
 
 async function startAclServer(cluster: boolean): Promise<AclServer> {
-  const server = await startRedisServer({
-    args: cluster ? ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'] : [],
-  });
-  const first = new Redis(server.url);
-  await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
-  await first.call('ACL', 'SETUSER', 'default', 'off');
-  first.disconnect();
-  const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
-  if (cluster) {
-    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    for (let i = 0; i < 100 && !(await admin.cluster('INFO')).includes('cluster_state:ok'); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  const server = await startRedisServer({ cluster });
+  const clients: Redis[] = [];
+  try {
+    const first = new Redis(server.url);
+    clients.push(first);
+    await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
+    await first.call('ACL', 'SETUSER', 'default', 'off');
+    first.disconnect();
+    const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
+    clients.push(admin);
+    await admin.ping();
+    const auth = `prp-promote:${PASSWORD}@127.0.0.1:${server.port}`;
+    return { server, admin, url: cluster ? `redis://${auth}` : `redis://${auth}/1`, cluster };
+  } catch (error) {
+    for (const client of clients) client.disconnect();
+    await server.stop();
+    throw error;
   }
-  const auth = `prp-promote:${PASSWORD}@127.0.0.1:${server.port}`;
-  return { server, admin, url: cluster ? `redis://${auth}` : `redis://${auth}/1`, cluster };
 }
 
 const setUser = (s: AclServer, rules: string[]) =>
@@ -168,12 +171,19 @@ describe('the promoter cannot reach past its namespace or its commands', () => {
     'a key outside {prp} is refused (%s)',
     async (mode) => {
       const other = s.admin.duplicate({ db: 1 });
-      await other.hset('{other}:prp:PRP-1', 'status', 'integration');
-      await expect(
-        promote(client, { namespace: 'other', id: 'PRP-1', to: 'validate', evidence }, { mode }),
-      ).rejects.toThrow(/NOPERM/);
-      expect(await other.hgetall('{other}:prp:PRP-1')).toEqual({ status: 'integration' });
-      other.disconnect();
+      try {
+        await other.del('{other}:queue:integration');
+        await other.hset('{other}:prp:PRP-1', 'status', 'integration');
+        await other.lpush('{other}:queue:integration', 'PRP-1');
+        const before = await snapshotNamespace(other, 'other');
+        await expect(
+          promote(client, { namespace: 'other', id: 'PRP-1', to: 'validate', evidence }, { mode }),
+        ).rejects.toThrow(/NOPERM/);
+        expect(await other.hgetall('{other}:prp:PRP-1')).toEqual({ status: 'integration' });
+        expect(await snapshotNamespace(other, 'other')).toEqual(before);
+      } finally {
+        other.disconnect();
+      }
     },
   );
 

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
 import { workflowRunEvent } from './events.js';
 import type { Runner } from './promotionScenarios.js';
-import { freePort, startRedisServer, testClient, type RedisServer } from './redisServer.js';
-import { startSilentServer } from './silentServer.js';
+import { REFUSED_PORT, startRedisServer, testClient, type RedisServer } from './redisServer.js';
+import { startTcpServer } from './tcpServer.js';
 
 /**
  * A Redis the action cannot use: it must fail the step with a message naming the cause, in
@@ -36,7 +36,7 @@ export function connectionScenarios(runAction: Runner): void {
     beforeAll(async () => {
       secured = await startRedisServer({ args: ['--requirepass', PASSWORD] });
     });
-    afterAll(() => secured.stop());
+    afterAll(() => secured?.stop());
 
     test('a wrong password: authentication failed, password never shown', async () => {
       const url = `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}`;
@@ -60,7 +60,7 @@ export function connectionScenarios(runAction: Runner): void {
     });
 
     test('a refused port', async () => {
-      const port = await freePort();
+      const port = REFUSED_PORT;
       const outcome = await runAction(connectionSpec(`redis://:${PASSWORD}@127.0.0.1:${port}`));
       expectFailed(
         outcome,
@@ -69,7 +69,7 @@ export function connectionScenarios(runAction: Runner): void {
     });
 
     test('a server that accepts and never answers: timeout', async () => {
-      const silent = await startSilentServer();
+      const silent = await startTcpServer();
       try {
         const url = `redis://:${PASSWORD}@127.0.0.1:${silent.port}`;
         const outcome = await runAction(connectionSpec(url, { timeout: '1' }));
@@ -83,16 +83,19 @@ export function connectionScenarios(runAction: Runner): void {
       const paused = await startRedisServer();
       const admin = testClient(paused.url);
       try {
-        // Writes (scripts, MULTI) wait while connecting, HELLO and SELECT go through.
-        await admin.call('CLIENT', 'PAUSE', '4000', 'WRITE');
+        // Writes (scripts, MULTI) wait while connecting, HELLO and SELECT go through. The
+        // pause outlasts the run whatever the machine's speed; UNPAUSE ends it.
+        await admin.call('CLIENT', 'PAUSE', '600000', 'WRITE');
+        // Long enough that connecting never is what times out.
         const outcome = await runAction(
-          connectionSpec(paused.url, { timeout: '1', 'prp-id': 'PRP-1' }),
+          connectionSpec(paused.url, { timeout: '3', 'prp-id': 'PRP-1' }),
         );
         expectFailed(
           outcome,
-          `::error::the promotion at ${paused.url} got no answer within 1s; re-run to learn whether it happened`,
+          `::error::the promotion at ${paused.url} got no answer within 3s; re-run to learn whether it happened`,
         );
       } finally {
+        await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
         admin.disconnect();
         await paused.stop();
       }

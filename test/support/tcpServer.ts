@@ -1,12 +1,22 @@
-import { createServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 
-/** A TCP server that accepts connections and never answers: a Redis that hangs. */
-export async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
+export interface TcpServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A TCP server on a free loopback port that is no Redis; `onConnection` decides how it
+ * misbehaves. By default it accepts connections and never answers: a Redis that hangs.
+ */
+export async function startTcpServer(
+  onConnection: (socket: Socket) => void = () => undefined,
+): Promise<TcpServer> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return {

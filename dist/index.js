@@ -53079,15 +53079,29 @@ function redactUrl(url) {
         return '(an unparsable Redis URL)';
     }
 }
-/** The password in a URL, decoded, so callers can mask it in logs. */
-function urlSecrets(url) {
+const decodeOr = (text, fallback) => {
     try {
-        const { password } = new URL(url);
-        return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+        return decodeURIComponent(text);
+    }
+    catch {
+        return fallback;
+    }
+};
+/**
+ * The secrets in a URL, so callers can mask them in logs: the password as written and
+ * decoded; and a user name given without a password, which is how some write a password
+ * alone (redis://SECRET@host).
+ */
+function urlSecrets(url) {
+    let parsed;
+    try {
+        parsed = new URL(url);
     }
     catch {
         return [];
     }
+    const secret = parsed.password || parsed.username;
+    return secret ? [...new Set([secret, decodeOr(secret, secret)])] : [];
 }
 function parseRedisUrl(url) {
     let parsed;
@@ -53102,6 +53116,18 @@ function parseRedisUrl(url) {
     }
     if (!parsed.hostname)
         throw new ConnectionError('the Redis URL has no host');
+    if (parsed.search || parsed.hash) {
+        // ioredis would silently ignore some (?tls=true connecting in plain text) and not others.
+        throw new ConnectionError('the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database');
+    }
+    const decode = (part, what) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
+        }
+    };
     const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
     if (!Number.isInteger(db) || db < 0) {
         throw new ConnectionError(`the Redis URL's database ${parsed.pathname.slice(1)} is not a number`);
@@ -53109,8 +53135,8 @@ function parseRedisUrl(url) {
     return {
         host: parsed.hostname.replace(/^\[|\]$/g, ''),
         port: parsed.port ? Number(parsed.port) : 6379,
-        ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-        ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+        ...(parsed.username ? { username: decode(parsed.username, 'user') } : {}),
+        ...(parsed.password ? { password: decode(parsed.password, 'password') } : {}),
         db,
         tls: parsed.protocol === 'rediss:',
     };
@@ -53160,13 +53186,17 @@ async function connectRedis(url, options = {}) {
     }
     const secrets = urlSecrets(url);
     const scrub = (text) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+    const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
         commandTimeout: timeoutMs,
-        maxRetriesPerRequest: 1,
+        // 0, not more: ioredis resends a command whose connection dropped before its reply came,
+        // and a promotion Redis already ran would run again (twice through the fallback, whose
+        // WATCH died with the connection). Failing at once leaves a re-run to tell (`already`).
+        maxRetriesPerRequest: 0,
         enableOfflineQueue: false,
         lazyConnect: true,
-        retryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+        retryStrategy: reconnectDelay,
         // After disconnect(), ioredis waits this long (2 s by default, untyped option) for the
         // stream to close, on a timer that keeps the process alive even when the stream is gone
         // already: a refused or silent server would hold a step 2 s past its failure.
@@ -53184,7 +53214,7 @@ async function connectRedis(url, options = {}) {
             lazyConnect: true,
             enableOfflineQueue: false,
             maxRedirections: 4,
-            clusterRetryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+            clusterRetryStrategy: reconnectDelay,
             redisOptions: base,
             ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
         })
@@ -58259,7 +58289,10 @@ async function listCheckRuns(request) {
         throw new Error(`require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`);
     }
     // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-    const octokit = getOctokit(request.token, { baseUrl: request.apiUrl });
+    const octokit = getOctokit(request.token, {
+        baseUrl: request.apiUrl,
+        request: { signal: AbortSignal.timeout(request.timeoutMs) },
+    });
     try {
         return (await octokit.paginate(octokit.rest.checks.listForRef, {
             owner,
@@ -58269,8 +58302,10 @@ async function listCheckRuns(request) {
         }));
     }
     catch (error) {
-        throw new Error(`cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ` +
-            `${error.message} (does github-token allow checks: read?)`, { cause: error });
+        const reason = error.name === 'TimeoutError' || /aborted|timeout/i.test(String(error))
+            ? `no answer within ${request.timeoutMs / 1000}s`
+            : `${error.message} (does github-token allow checks: read?)`;
+        throw new Error(`cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ${reason}`, { cause: error });
     }
 }
 /** The latest run of each name: a re-run check has a new run with a later start. */
@@ -58578,6 +58613,7 @@ async function checksVerdict(inputs, ctx, ref, check) {
             repository: ctx.repository,
             ref,
             names: inputs.requireChecks,
+            timeoutMs: inputs.timeoutSeconds * 1000,
         });
         return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
     }
@@ -58761,24 +58797,26 @@ async function writeSummary(report) {
  * annotation saying why, and Redis is unchanged.
  */
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
-async function promoteOnce(inputs, mode, request) {
+function promoteOnce(inputs, mode, request) {
     const timeoutMs = inputs.timeoutSeconds * 1000;
-    // The script may still run after the deadline; a re-run tells (`already` if it did).
-    const noAnswer = () => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} got no answer within ` +
-        `${inputs.timeoutSeconds}s; re-run to learn whether it happened`);
-    const redis = await connectRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster });
-    try {
-        return await withDeadline(promote(redis, request, { mode }), timeoutMs, noAnswer);
-    }
-    catch (error) {
-        // ioredis's own command timeout may fire first, saying only "Command timed out".
-        if (error instanceof Error && /^Command timed out/.test(error.message))
-            throw noAnswer();
-        throw error;
-    }
-    finally {
-        await closeRedis(redis);
-    }
+    // The script may have run although no answer came; a re-run tells (`already` if it did).
+    const noAnswer = (what) => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`);
+    return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
+        try {
+            return await withDeadline(promote(redis, request, { mode }), timeoutMs, () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`));
+        }
+        catch (error) {
+            // ioredis's own words: its command timeout may fire first, and a connection that
+            // drops while the promotion is under way fails it rather than sending it again.
+            if (error instanceof Error && /^Command timed out/.test(error.message)) {
+                throw noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
+            }
+            if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
+                throw noAnswer('lost its connection before the answer came');
+            }
+            throw error;
+        }
+    });
 }
 function setOutputs(result) {
     setOutput('result', result.result);
@@ -58786,12 +58824,8 @@ function setOutputs(result) {
     setOutput('version', String(result.version));
     setOutput('evidence-key', result.evidenceKey);
 }
-/** The message an error annotation carries: a refusal's code first, never a stack. */
-function describeFailure(error) {
-    if (error instanceof PromotionError)
-        return `${error.code} ${error.detail}`;
-    return error instanceof Error ? error.message : String(error);
-}
+/** The message an error annotation carries (a refusal's starts with its code), never a stack. */
+const describeFailure = (error) => error instanceof Error ? error.message : String(error);
 async function run(env = process.env) {
     const started = performance.now();
     const report = { outcome: 'failed', elapsedMs: 0 };
@@ -58803,6 +58837,10 @@ async function run(env = process.env) {
         const to = inputs.targetState;
         const from = previousState(to);
         const mode = promotionMode(inputs.mode, env);
+        if (inputs.cluster && mode === 'multi') {
+            throw new InputError('mode', 'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
+                'single connection and cannot run with cluster: true; use mode lua');
+        }
         Object.assign(report, { from, to, mode });
         setOutput('from-state', from);
         setOutput('to-state', to);

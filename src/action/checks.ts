@@ -20,6 +20,8 @@ export interface ChecksRequest {
   repository: string;
   ref: string;
   names: readonly string[];
+  /** Bound on reading every page, in ms: a GitHub that does not answer must not hang the step. */
+  timeoutMs: number;
 }
 
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
@@ -35,7 +37,10 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
     );
   }
   // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-  const octokit = getOctokit(request.token, { baseUrl: request.apiUrl });
+  const octokit = getOctokit(request.token, {
+    baseUrl: request.apiUrl,
+    request: { signal: AbortSignal.timeout(request.timeoutMs) },
+  });
   try {
     return (await octokit.paginate(octokit.rest.checks.listForRef, {
       owner,
@@ -44,9 +49,12 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
       per_page: 100,
     })) as CheckRun[];
   } catch (error) {
+    const reason =
+      (error as Error).name === 'TimeoutError' || /aborted|timeout/i.test(String(error))
+        ? `no answer within ${request.timeoutMs / 1000}s`
+        : `${(error as Error).message} (does github-token allow checks: read?)`;
     throw new Error(
-      `cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ` +
-        `${(error as Error).message} (does github-token allow checks: read?)`,
+      `cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ${reason}`,
       { cause: error },
     );
   }

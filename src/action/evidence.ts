@@ -60,6 +60,7 @@ async function checksVerdict(
       repository: ctx.repository,
       ref,
       names: inputs.requireChecks,
+      timeoutMs: inputs.timeoutSeconds * 1000,
     });
     return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
   } catch (error) {

@@ -3,18 +3,17 @@ import {
   ConnectionError,
   PROMOTE_SCRIPT_SHA,
   PromotionError,
-  closeRedis,
-  connectRedis,
   previousState,
   promote,
   promotionMode,
   redactUrl,
   withDeadline,
+  withRedis,
   type PromotionMode,
   type PromotionResult,
 } from '../core/index.js';
 import { deriveEvidence } from './evidence.js';
-import { maskSecrets, readInputs, type ActionInputs } from './inputs.js';
+import { InputError, maskSecrets, readInputs, type ActionInputs } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -26,28 +25,34 @@ import { evidenceToken, readWorkflowContext } from './workflowContext.js';
  */
 
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
-async function promoteOnce(
+function promoteOnce(
   inputs: ActionInputs,
   mode: PromotionMode,
   request: Parameters<typeof promote>[1],
 ): Promise<PromotionResult> {
   const timeoutMs = inputs.timeoutSeconds * 1000;
-  // The script may still run after the deadline; a re-run tells (`already` if it did).
-  const noAnswer = () =>
+  // The script may have run although no answer came; a re-run tells (`already` if it did).
+  const noAnswer = (what: string) =>
     new ConnectionError(
-      `the promotion at ${redactUrl(inputs.redisUrl)} got no answer within ` +
-        `${inputs.timeoutSeconds}s; re-run to learn whether it happened`,
+      `the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`,
     );
-  const redis = await connectRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster });
-  try {
-    return await withDeadline(promote(redis, request, { mode }), timeoutMs, noAnswer);
-  } catch (error) {
-    // ioredis's own command timeout may fire first, saying only "Command timed out".
-    if (error instanceof Error && /^Command timed out/.test(error.message)) throw noAnswer();
-    throw error;
-  } finally {
-    await closeRedis(redis);
-  }
+  return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
+    try {
+      return await withDeadline(promote(redis, request, { mode }), timeoutMs, () =>
+        noAnswer(`got no answer within ${inputs.timeoutSeconds}s`),
+      );
+    } catch (error) {
+      // ioredis's own words: its command timeout may fire first, and a connection that
+      // drops while the promotion is under way fails it rather than sending it again.
+      if (error instanceof Error && /^Command timed out/.test(error.message)) {
+        throw noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
+      }
+      if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
+        throw noAnswer('lost its connection before the answer came');
+      }
+      throw error;
+    }
+  });
 }
 
 function setOutputs(result: PromotionResult): void {
@@ -57,11 +62,9 @@ function setOutputs(result: PromotionResult): void {
   core.setOutput('evidence-key', result.evidenceKey);
 }
 
-/** The message an error annotation carries: a refusal's code first, never a stack. */
-function describeFailure(error: unknown): string {
-  if (error instanceof PromotionError) return `${error.code} ${error.detail}`;
-  return error instanceof Error ? error.message : String(error);
-}
+/** The message an error annotation carries (a refusal's starts with its code), never a stack. */
+const describeFailure = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
 
 export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const started = performance.now();
@@ -74,6 +77,13 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const to = inputs.targetState;
     const from = previousState(to)!;
     const mode = promotionMode(inputs.mode, env);
+    if (inputs.cluster && mode === 'multi') {
+      throw new InputError(
+        'mode',
+        'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
+          'single connection and cannot run with cluster: true; use mode lua',
+      );
+    }
     Object.assign(report, { from, to, mode });
     core.setOutput('from-state', from);
     core.setOutput('to-state', to);

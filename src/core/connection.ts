@@ -42,14 +42,28 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The password in a URL, decoded, so callers can mask it in logs. */
-export function urlSecrets(url: string): string[] {
+const decodeOr = (text: string, fallback: string): string => {
   try {
-    const { password } = new URL(url);
-    return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+    return decodeURIComponent(text);
+  } catch {
+    return fallback;
+  }
+};
+
+/**
+ * The secrets in a URL, so callers can mask them in logs: the password as written and
+ * decoded; and a user name given without a password, which is how some write a password
+ * alone (redis://SECRET@host).
+ */
+export function urlSecrets(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
   } catch {
     return [];
   }
+  const secret = parsed.password || parsed.username;
+  return secret ? [...new Set([secret, decodeOr(secret, secret)])] : [];
 }
 
 export function parseRedisUrl(url: string): ParsedUrl {
@@ -67,6 +81,19 @@ export function parseRedisUrl(url: string): ParsedUrl {
     );
   }
   if (!parsed.hostname) throw new ConnectionError('the Redis URL has no host');
+  if (parsed.search || parsed.hash) {
+    // ioredis would silently ignore some (?tls=true connecting in plain text) and not others.
+    throw new ConnectionError(
+      'the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database',
+    );
+  }
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
+    }
+  };
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) {
     throw new ConnectionError(
@@ -76,8 +103,8 @@ export function parseRedisUrl(url: string): ParsedUrl {
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port ? Number(parsed.port) : 6379,
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.username ? { username: decode(parsed.username, 'user') } : {}),
+    ...(parsed.password ? { password: decode(parsed.password, 'password') } : {}),
     db,
     tls: parsed.protocol === 'rediss:',
   };
@@ -135,13 +162,18 @@ export async function connectRedis(
   }
   const secrets = urlSecrets(url);
   const scrub = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const reconnectDelay = (times: number) =>
+    times > maxRetries ? null : Math.min(times * 200, 1000);
   const base: RedisOptions = {
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
+    // 0, not more: ioredis resends a command whose connection dropped before its reply came,
+    // and a promotion Redis already ran would run again (twice through the fallback, whose
+    // WATCH died with the connection). Failing at once leaves a re-run to tell (`already`).
+    maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     lazyConnect: true,
-    retryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+    retryStrategy: reconnectDelay,
     // After disconnect(), ioredis waits this long (2 s by default, untyped option) for the
     // stream to close, on a timer that keeps the process alive even when the stream is gone
     // already: a refused or silent server would hold a step 2 s past its failure.
@@ -159,7 +191,7 @@ export async function connectRedis(
         lazyConnect: true,
         enableOfflineQueue: false,
         maxRedirections: 4,
-        clusterRetryStrategy: (times) => (times > maxRetries ? null : Math.min(times * 200, 1000)),
+        clusterRetryStrategy: reconnectDelay,
         redisOptions: base,
         ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
       })

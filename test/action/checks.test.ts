@@ -7,6 +7,7 @@ import {
   type CheckRun,
 } from '../../src/action/checks.js';
 import { loadCheckRunsFixture, startFakeGitHub, type FakeGitHub } from '../support/fakeGitHub.js';
+import { startTcpServer } from '../support/tcpServer.js';
 
 const passing = loadCheckRunsFixture('passing');
 const failing = loadCheckRunsFixture('failing');
@@ -23,9 +24,30 @@ const request = (ref: string, names: string[], token = 'ghs_test') => ({
   repository: 'acme/widgets',
   ref,
   names,
+  timeoutMs: 10_000,
 });
 
 describe('requireChecks', () => {
+  test('a GitHub API that never answers fails within the timeout, saying so', async () => {
+    const silent = await startTcpServer();
+    try {
+      const request = {
+        token: 'ghs_test',
+        apiUrl: `http://127.0.0.1:${silent.port}`,
+        repository: 'acme/widgets',
+        ref: passing.ref,
+        names: ['lint'],
+        timeoutMs: 500,
+      };
+      await expect(requireChecks(request)).rejects.toThrow(
+        `cannot read the check runs of acme/widgets@${passing.ref} from ${request.apiUrl}: ` +
+          'no answer within 0.5s',
+      );
+    } finally {
+      await silent.stop();
+    }
+  });
+
   test('reads every page and passes when the latest run of each name succeeded', async () => {
     const before = github.requests.length;
     const runs = await requireChecks(request(passing.ref, ['lint', 'unit', 'smoke']));

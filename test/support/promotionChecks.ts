@@ -3,18 +3,21 @@ import { expect } from 'vitest';
 import type { PromotionResult } from '../../src/core/promote.js';
 import type { PromotionReply } from '../../src/core/reply.js';
 import { serverTimeMs } from './seed.js';
-import { snapshotNamespace, type KeySnapshot } from './snapshot.js';
+import { snapshotKeys, snapshotNamespace, type KeySnapshot } from './snapshot.js';
 
 /**
  * What a promotion must leave behind (CONTRACT.md sections 2 and 3), checked against what the
- * namespace held before it: either nothing changed at all, or exactly the five writes of a
- * promotion happened and nothing else.
+ * namespace and the call's KEYS held before it: either nothing changed at all, or exactly the
+ * five writes of a promotion happened and nothing else.
  */
 
 export interface Before {
   ns: string;
   keys: readonly string[];
+  /** Every key of the namespace. */
   snapshot: Record<string, KeySnapshot>;
+  /** The call's KEYS, wherever they are (a refused call may name keys outside the namespace). */
+  keySnapshot: Record<string, KeySnapshot>;
   /** Server time just before the call: a lower bound for the promotion's time. */
   time: number;
   hash: Record<string, string>;
@@ -26,13 +29,15 @@ export interface Before {
 /** Reads the namespace before a call with these KEYS (all five may be missing or wrong-typed). */
 export async function observe(redis: Redis, ns: string, keys: readonly string[]): Promise<Before> {
   const snapshot = await snapshotNamespace(redis, ns);
-  const typeOf = (key: string | undefined) => (key ? snapshot[key]?.type : undefined);
+  const keySnapshot = await snapshotKeys(redis, keys);
+  const typeOf = (key: string | undefined) => (key ? keySnapshot[key]?.type : undefined);
   const listAt = async (key: string | undefined) =>
     typeOf(key) === 'list' ? redis.lrange(key!, 0, -1) : [];
   return {
     ns,
     keys,
     snapshot,
+    keySnapshot,
     time: await serverTimeMs(redis),
     hash: typeOf(keys[0]) === 'hash' ? await redis.hgetall(keys[0]!) : {},
     fromQueue: await listAt(keys[1]),
@@ -41,9 +46,10 @@ export async function observe(redis: Redis, ns: string, keys: readonly string[])
   };
 }
 
-/** Every key of the namespace as it was: type, value and expiry. */
+/** Every key of the namespace, and every one of the call's KEYS, as it was: type, value, expiry. */
 export async function expectUnchanged(redis: Redis, before: Before): Promise<void> {
   expect(await snapshotNamespace(redis, before.ns)).toEqual(before.snapshot);
+  expect(await snapshotKeys(redis, before.keys)).toEqual(before.keySnapshot);
 }
 
 /** promote()'s result in the script's reply shape, so the paths compare field for field. */

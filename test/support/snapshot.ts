@@ -12,6 +12,23 @@ export interface KeySnapshot {
   expiresAt: number;
 }
 
+/** These keys, each with its type, value and expiry (a missing key: type none, expiry -2). */
+export async function snapshotKeys(
+  redis: Redis,
+  keys: readonly string[],
+): Promise<Record<string, KeySnapshot>> {
+  const snapshot: Record<string, KeySnapshot> = {};
+  for (const key of [...keys].sort()) {
+    const [type, dump, expiresAt] = await Promise.all([
+      redis.type(key),
+      redis.dumpBuffer(key),
+      redis.call('PEXPIRETIME', key) as Promise<number>,
+    ]);
+    snapshot[key] = { type, value: dump?.toString('hex') ?? '', expiresAt: Number(expiresAt) };
+  }
+  return snapshot;
+}
+
 /** Every key of a namespace with its type, value and expiry. */
 export async function snapshotNamespace(
   redis: Redis,
@@ -24,14 +41,5 @@ export async function snapshotNamespace(
     cursor = next;
     keys.push(...batch);
   } while (cursor !== '0');
-  const snapshot: Record<string, KeySnapshot> = {};
-  for (const key of keys.sort()) {
-    const [type, dump, expiresAt] = await Promise.all([
-      redis.type(key),
-      redis.dumpBuffer(key),
-      redis.call('PEXPIRETIME', key) as Promise<number>,
-    ]);
-    snapshot[key] = { type, value: dump?.toString('hex') ?? '', expiresAt: Number(expiresAt) };
-  }
-  return snapshot;
+  return snapshotKeys(redis, keys);
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { prpKey, queueKey } from '../../src/core/keys.js';
+import type { PromotionRequest } from '../../src/core/promote.js';
 
 /**
  * Setting up a namespace the way a test (or a test vector) describes it. Key names may hold
@@ -109,6 +110,20 @@ export const GOOD_EVIDENCE: Record<string, Record<string, unknown>> = {
   validate: { smoke_ci_passed: true, merge_commit: '0123456789abcdef0123456789abcdef01234567' },
   complete: { quality_gates_passed: true, validator_approval: 'approved by @alice' },
 };
+
+/** A request promoting `id` to `to` in namespace `ns` with GOOD_EVIDENCE (a random token if none). */
+export const goodRequest = (
+  ns: string,
+  id: string,
+  to: string,
+  token?: string,
+): PromotionRequest => ({
+  namespace: ns,
+  id,
+  to,
+  evidence: GOOD_EVIDENCE[to]!,
+  ...(token === undefined ? {} : { token }),
+});
 
 /** Server time in ms, as the script computes it. */
 export async function serverTimeMs(redis: Redis): Promise<number> {

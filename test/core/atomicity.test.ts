@@ -4,6 +4,7 @@ import { PromotionError } from '../../src/core/errors.js';
 import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
 import { loadScript } from '../../src/core/script.js';
 import { TARGET_STATES } from '../../src/core/states.js';
+import { withMethods } from '../support/clientProxy.js';
 import {
   expectPromotionWritten,
   expectUnchanged,
@@ -11,65 +12,46 @@ import {
   replyOf,
 } from '../support/promotionChecks.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
-import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
+import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
 // A promotion happens whole or not at all: when Redis is out of memory, when two clients
 // race for one PRP, and when the fallback keeps losing its WATCH.
 
 /** A client whose transactions run `beforeExec` between the checks under WATCH and EXEC. */
-function withHookBeforeExec(redis: Redis, beforeExec: () => Promise<void>): Redis {
-  return new Proxy(redis, {
-    get(target, property) {
-      if (property === 'multi') {
-        return () => {
-          const transaction = target.multi();
-          const exec = transaction.exec.bind(transaction);
-          transaction.exec = (async () => {
-            await beforeExec();
-            return exec();
-          }) as typeof transaction.exec;
-          return transaction;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+const withHookBeforeExec = (redis: Redis, beforeExec: () => Promise<void>): Redis =>
+  withMethods(redis, {
+    multi: () => {
+      const transaction = redis.multi();
+      const exec = transaction.exec.bind(transaction);
+      transaction.exec = (async () => {
+        await beforeExec();
+        return exec();
+      }) as typeof transaction.exec;
+      return transaction;
     },
   });
-}
 
 describe('out of memory (maxmemory with noeviction)', () => {
   let server: RedisServer;
   let redis: Redis;
+  let admin: Redis;
   const ns = uniqueNamespace();
-  const request = (token: string) => ({
-    namespace: ns,
-    id: 'PRP-1',
-    to: 'validate',
-    evidence: GOOD_EVIDENCE.validate!,
-    token,
-  });
+  const request = (token: string) => goodRequest(ns, 'PRP-1', 'validate', token);
 
   beforeAll(async () => {
-    server = await startRedisServer({
-      args: ['--maxmemory', '8mb', '--maxmemory-policy', 'noeviction'],
-    });
+    server = await startRedisServer({ args: ['--maxmemory-policy', 'noeviction'] });
     redis = testClient(server.url);
+    admin = testClient(server.url);
     await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
     await loadScript(redis);
-    // Fill memory with other keys until Redis refuses a write.
-    const block = 'x'.repeat(64 * 1024);
-    for (let i = 0; ; i++) {
-      try {
-        await redis.set(`filler:${i}`, block);
-      } catch (error) {
-        expect(String(error)).toMatch(/^.*OOM command not allowed/);
-        break;
-      }
-    }
+    // Less memory than the server uses at rest: Redis refuses every write that may grow it.
+    await admin.config('SET', 'maxmemory', '1');
+    await expect(redis.set('probe', 'x')).rejects.toThrow(/^OOM command not allowed/);
   });
   afterAll(async () => {
     redis?.disconnect();
+    admin?.disconnect();
     await server?.stop();
   });
 
@@ -87,8 +69,7 @@ describe('out of memory (maxmemory with noeviction)', () => {
   }
 
   it('promotes once memory is free again: the failed attempts left the PRP intact', async () => {
-    const fillers = await redis.keys('filler:*');
-    await redis.del(...fillers);
+    await admin.config('SET', 'maxmemory', '0');
     const { keys, args } = promotionCall(request('after-oom'));
     const before = await observe(redis, ns, keys);
     const result = await promote(redis, request('after-oom'));
@@ -128,11 +109,7 @@ describe('two clients racing on one PRP', () => {
         }
         for (const to of TARGET_STATES) {
           const step = (client: Redis, mode: PromotionMode, token: string) =>
-            promote(
-              client,
-              { namespace: ns, id, to, evidence: GOOD_EVIDENCE[to]!, token },
-              { mode },
-            );
+            promote(client, goodRequest(ns, id, to, token), { mode });
           const tokens = [`r${round}-${to}-a`, `r${round}-${to}-b`];
           const results = await Promise.all([
             step(a, modeA, tokens[0]!),
@@ -165,13 +142,7 @@ describe('two clients racing on one PRP', () => {
   it('multi: a promotion that loses its WATCH checks again and says already', async () => {
     const ns = uniqueNamespace();
     await seedPrp(a, ns, 'PRP-3', 'validate', 1);
-    const request = (token: string) => ({
-      namespace: ns,
-      id: 'PRP-3',
-      to: 'complete',
-      evidence: GOOD_EVIDENCE.complete!,
-      token,
-    });
+    const request = (token: string) => goodRequest(ns, 'PRP-3', 'complete', token);
     let execs = 0;
     // Between a's checks and its EXEC, b promotes the same PRP: a's EXEC is dropped.
     const interrupted = withHookBeforeExec(a, async () => {
@@ -203,13 +174,7 @@ describe('the fallback retries a bounded number of times', () => {
   it('gives up with PRP_CONTENDED after maxAttempts lost races, writing nothing', async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-4', 'development', 2);
-    const request = {
-      namespace: ns,
-      id: 'PRP-4',
-      to: 'integration',
-      evidence: GOOD_EVIDENCE.integration!,
-      token: 't',
-    };
+    const request = goodRequest(ns, 'PRP-4', 'integration', 't');
     const { keys } = promotionCall(request);
     const before = await observe(redis, ns, keys);
     let touches = 0;
@@ -255,8 +220,7 @@ describe('the fallback watches only the PRP it promotes', () => {
             await worker.rpop(`{${ns}}:queue:validate`);
             await worker.xadd(`{${ns}}:events`, '*', 'worker', 'tick');
           });
-          const request = { namespace: ns, id, to: 'validate', evidence: GOOD_EVIDENCE.validate! };
-          return promote(busy, request, { mode: 'multi', maxAttempts: 1 });
+          return promote(busy, goodRequest(ns, id, 'validate'), { mode: 'multi', maxAttempts: 1 });
         }),
       );
       expect(results.map((r) => r.result)).toEqual(ids.map(() => 'promoted'));

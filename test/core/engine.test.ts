@@ -23,9 +23,10 @@ import {
   TARGET_STATES,
   timeToMs,
 } from '../../src/core/index.js';
+import { withMethods } from '../support/clientProxy.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
 import { testClient } from '../support/redisServer.js';
-import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
+import { GOOD_EVIDENCE, goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
 // The engine's small parts through its public entry (src/core/index.ts): how a request
@@ -178,35 +179,18 @@ describe('promotionMode: lua unless asked for multi', () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-1', 'validate', 2);
     // A client that cannot run scripts: only the WATCH/MULTI/EXEC path can succeed with it.
-    const noScripts = new Proxy(redis, {
-      get(target, property) {
-        if (property === 'evalsha' || property === 'eval') {
-          return () => Promise.reject(new Error('scripts are disabled here'));
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const disabled = () => Promise.reject(new Error('scripts are disabled here'));
+    const noScripts = withMethods(redis, { evalsha: disabled, eval: disabled });
     vi.stubEnv('REDIS_LUA_PROMOTION_ENABLED', 'false');
     try {
-      const result = await promote(noScripts, {
-        namespace: ns,
-        id: 'PRP-1',
-        to: 'complete',
-        evidence: GOOD_EVIDENCE.complete!,
-      });
+      const result = await promote(noScripts, goodRequest(ns, 'PRP-1', 'complete'));
       expect(result).toMatchObject({ result: 'promoted', version: 3, mode: 'multi' });
     } finally {
       vi.unstubAllEnvs();
     }
-    await expect(
-      promote(noScripts, {
-        namespace: ns,
-        id: 'PRP-1',
-        to: 'complete',
-        evidence: GOOD_EVIDENCE.complete!,
-      }),
-    ).rejects.toThrow('scripts are disabled here');
+    await expect(promote(noScripts, goodRequest(ns, 'PRP-1', 'complete'))).rejects.toThrow(
+      'scripts are disabled here',
+    );
   });
 
   it('the fallback refuses a cluster client (WATCH needs one connection), before any command', async () => {
@@ -267,26 +251,12 @@ describe('refusalFromReply: the code and message inside a Redis error', () => {
 describe('the fallback passes through what goes wrong at EXEC', () => {
   /** A client whose transactions end with `exec` instead of Redis's EXEC. */
   const withExec = (exec: () => Promise<unknown>) =>
-    new Proxy(redis, {
-      get(target, property) {
-        if (property === 'multi') {
-          return () => Object.assign(target.multi(), { exec });
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    withMethods(redis, { multi: () => Object.assign(redis.multi(), { exec }) });
 
   it('a connection lost at EXEC: that error, and nothing written', async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
-    const { keys, args } = promotionCall({
-      namespace: ns,
-      id: 'PRP-1',
-      to: 'development',
-      evidence: GOOD_EVIDENCE.development!,
-      token: 't',
-    });
+    const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
     const before = await observe(redis, ns, keys);
     const lost = withExec(() => Promise.reject(new Error('Connection is closed.')));
     await expect(promoteWithMulti(lost, keys, args)).rejects.toThrow('Connection is closed.');
@@ -294,16 +264,10 @@ describe('the fallback passes through what goes wrong at EXEC', () => {
     await expectUnchanged(redis, before);
   });
 
-  it('a command refused inside EXEC: its error', async () => {
+  it('a command refused inside EXEC: says what was written and what failed, with its error', async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
-    const { keys, args } = promotionCall({
-      namespace: ns,
-      id: 'PRP-1',
-      to: 'development',
-      evidence: GOOD_EVIDENCE.development!,
-      token: 't',
-    });
+    const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
     const refused = new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
     const failing = withExec(async () => [
       [null, 'OK'],
@@ -312,7 +276,14 @@ describe('the fallback passes through what goes wrong at EXEC', () => {
       [null, 1],
       [null, '1-0'],
     ]);
-    await expect(promoteWithMulti(failing, keys, args)).rejects.toBe(refused);
+    const failure = await promoteWithMulti(failing, keys, args).catch((e: unknown) => e);
+    expect(failure).toMatchObject({
+      message:
+        'the promotion of PRP-1 was written in part: SET, LREM, LPUSH, XADD ran and HSET failed ' +
+        '(WRONGTYPE Operation against a key holding the wrong kind of value); a key changed ' +
+        'type while the fallback promoted; repair it and promote again',
+      cause: refused,
+    });
     await redis.unwatch();
   });
 });

@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_CODES } from '../../src/core/errors.js';
-import { promote, promotionCall, type PromotionRequest } from '../../src/core/promote.js';
+import { promote, promotionCall } from '../../src/core/promote.js';
 import {
   loadScript,
   PROMOTE_SCRIPT,
@@ -12,10 +10,15 @@ import {
   runPromoteScript,
   type RedisClient,
 } from '../../src/core/script.js';
-import { expectPromotionWritten, observe, replyOf } from '../support/promotionChecks.js';
+import {
+  expectPromotionWritten,
+  expectUnchanged,
+  observe,
+  replyOf,
+} from '../support/promotionChecks.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
-import { GOOD_EVIDENCE, seedNamespace, seedPrp } from '../support/seed.js';
-import { uniqueNamespace } from '../support/snapshot.js';
+import { goodRequest, seedNamespace, seedPrp } from '../support/seed.js';
+import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 
 // The script's loader and runner, on a server of this file's own: SCRIPT FLUSH and the
 // error counters are server-wide, and other files rely on the shared server's script cache.
@@ -51,11 +54,12 @@ const errorCount = async (code: string) =>
   Number(/count=(\d+)/.exec((await info('errorstats'))[`errorstat_${code}`] ?? '')?.[1] ?? 0);
 
 describe('loading', () => {
-  it('the local SHA is the SHA1 of lua/promote.lua without its trailing newlines', () => {
-    // What "$(cat lua/promote.lua)" gives: the file, minus the newlines at its end.
-    const text = readFileSync(SCRIPT_FILE, 'utf8').replace(/\n+$/, '');
-    expect(PROMOTE_SCRIPT).toBe(text);
-    expect(PROMOTE_SCRIPT_SHA).toBe(createHash('sha1').update(text, 'utf8').digest('hex'));
+  it('the local script and SHA are what "$(cat lua/promote.lua)" gives, computed by the shell', () => {
+    // Command substitution drops the file's trailing newlines; sha1sum hashes what remains.
+    const shell = (command: string) =>
+      execFileSync('bash', ['-c', command, 'shell', SCRIPT_FILE.pathname], { encoding: 'utf8' });
+    expect(PROMOTE_SCRIPT).toBe(shell('printf %s "$(cat "$1")"'));
+    expect(PROMOTE_SCRIPT_SHA).toBe(shell('printf %s "$(cat "$1")" | sha1sum').split(' ')[0]);
     // Loadable as it is on Redis 6.2 as well: no shebang line, no flags.
     expect(PROMOTE_SCRIPT.startsWith('#!')).toBe(false);
   });
@@ -87,13 +91,8 @@ describe('loading', () => {
   });
 });
 
-const request = (ns: string, id: string, to: string, token = 't'): PromotionRequest => ({
-  namespace: ns,
-  id,
-  to,
-  evidence: GOOD_EVIDENCE[to]!,
-  token,
-});
+/** A request with GOOD_EVIDENCE and token t, so promotionCall() names the keys promote() uses. */
+const request = (ns: string, id: string, to: string) => goodRequest(ns, id, to, 't');
 
 describe('running', () => {
   it('after SCRIPT FLUSH between calls, promote gets NOSCRIPT, loads the script and succeeds', async () => {
@@ -119,10 +118,17 @@ describe('running', () => {
 
   it('a refusal after NOSCRIPT is still the refusal (the retry runs the same checks)', async () => {
     const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-3', 'pending', 0);
     await redis.script('FLUSH');
+    const before = await observe(
+      redis,
+      ns,
+      promotionCall(request(ns, 'PRP-2', 'development')).keys,
+    );
     await expect(promote(redis, request(ns, 'PRP-2', 'development'))).rejects.toMatchObject({
       code: 'PRP_NOT_FOUND',
     });
+    await expectUnchanged(redis, before);
   });
 
   it('errors other than NOSCRIPT are not retried', async () => {
@@ -175,7 +181,9 @@ describe('INFO errorstats counts every refusal code the script returns', () => {
       await Promise.all(REFUSAL_CODES.map(async (code) => [code, await errorCount(code)] as const)),
     );
     for (const [code, refuse] of refusals) {
+      const before = await snapshotNamespace(redis, ns);
       await expect(refuse()).rejects.toThrow(new RegExp(`^${code} `));
+      expect(await snapshotNamespace(redis, ns), code).toEqual(before);
     }
     for (const code of REFUSAL_CODES) {
       const expected = refusals.filter(([c]) => c === code).length;

@@ -1,14 +1,15 @@
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
-import { checkEvidence, requiredFields } from '../../src/core/evidenceRules.js';
+import { refusalFromReply } from '../../src/core/errors.js';
+import { requiredFields } from '../../src/core/evidenceRules.js';
 import { promotionCall } from '../../src/core/promote.js';
-import { loadScript, PROMOTE_SCRIPT_SHA } from '../../src/core/script.js';
+import { runPromoteScript } from '../../src/core/script.js';
 import { TARGET_STATES, previousState } from '../../src/core/states.js';
 import { testClient } from '../support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
+import { zodVerdict, type Verdict } from '../support/vectors.js';
 
 // Random evidence, judged by the zod rules in this process and by the script in Redis (a dry
 // run, so nothing is written): both must accept, or both refuse with the same message. Runs
@@ -21,24 +22,11 @@ let ns: string;
 
 beforeAll(async () => {
   redis = testClient(inject('redisUrl'));
-  await loadScript(redis);
   ns = uniqueNamespace();
   // One PRP per source state; dry runs leave them as they are.
   for (const to of TARGET_STATES) await seedPrp(redis, ns, `PRP-${to}`, previousState(to)!, 2);
 });
 afterAll(() => redis.disconnect());
-
-type Verdict = 'accepted' | string;
-
-function zodVerdict(from: string, to: string, text: string): Verdict {
-  try {
-    checkEvidence(from, to, text);
-    return 'accepted';
-  } catch (error) {
-    if (error instanceof PromotionError) return error.message;
-    throw error;
-  }
-}
 
 async function luaVerdict(to: string, text: string): Promise<Verdict> {
   const { keys, args } = promotionCall({
@@ -50,15 +38,13 @@ async function luaVerdict(to: string, text: string): Promise<Verdict> {
     dryRun: true,
   });
   try {
-    const reply = JSON.parse(
-      String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args)),
-    ) as { result: string };
+    const reply = JSON.parse(await runPromoteScript(redis, keys, args)) as { result: string };
     expect(reply.result).toBe('dry_run');
     return 'accepted';
   } catch (error) {
     const refusal = refusalFromReply(error);
     if (!refusal) throw error;
-    return refusal.message;
+    return { error: refusal.code, message: refusal.detail };
   }
 }
 
@@ -122,7 +108,7 @@ describe('the zod rules and the script judge random evidence alike', () => {
       await fc.assert(
         fc.asyncProperty(evidenceFor(to), async (evidence) => {
           const text = JSON.stringify(evidence);
-          expect(zodVerdict(from, to, text)).toBe(await luaVerdict(to, text));
+          expect(zodVerdict(from, to, text)).toEqual(await luaVerdict(to, text));
         }),
         { numRuns: RUNS },
       );
@@ -170,26 +156,30 @@ describe('the zod rules and the script judge random evidence alike', () => {
     'é',
   );
   it('pending -> development: random text made of JSON pieces', async () => {
+    const before = await snapshotNamespace(redis, ns);
     await fc.assert(
       fc.asyncProperty(fc.array(token, { maxLength: 30 }), fc.boolean(), async (pieces, wrap) => {
         const body = pieces.join('');
         const text = wrap ? `{"requirements_analysis":"r","acceptance_criteria":${body}}` : body;
-        expect(zodVerdict('pending', 'development', text)).toBe(
+        expect(zodVerdict('pending', 'development', text)).toEqual(
           await luaVerdict('development', text),
         );
       }),
       { numRuns: RUNS },
     );
+    expect(await snapshotNamespace(redis, ns)).toEqual(before);
   });
 
   it('pending -> development: valid JSON of any shape', async () => {
+    const before = await snapshotNamespace(redis, ns);
     await fc.assert(
       fc.asyncProperty(fc.json({ maxDepth: 3 }), async (text) => {
-        expect(zodVerdict('pending', 'development', text)).toBe(
+        expect(zodVerdict('pending', 'development', text)).toEqual(
           await luaVerdict('development', text),
         );
       }),
       { numRuns: RUNS },
     );
+    expect(await snapshotNamespace(redis, ns)).toEqual(before);
   });
 });

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
-import { checkEvidence, evidenceRules } from '../../src/core/evidenceRules.js';
+import { evidenceRules } from '../../src/core/evidenceRules.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { promote } from '../../src/core/promote.js';
 import type { PromotionReply } from '../../src/core/reply.js';
-import { loadScript, PROMOTE_SCRIPT_SHA } from '../../src/core/script.js';
+import { runPromoteScript } from '../../src/core/script.js';
 import {
   expectPromotionWritten,
   expectUnchanged,
@@ -22,6 +22,7 @@ import {
   vectorCall,
   vectorRequest,
   type Vector,
+  zodVerdict,
 } from '../support/vectors.js';
 
 // Every vector goes through the script and through the WATCH/MULTI/EXEC fallback, each on a
@@ -31,10 +32,8 @@ import {
 const vectors = loadVectors();
 let redis: Redis;
 
-beforeAll(async () => {
+beforeAll(() => {
   redis = testClient(inject('redisUrl'));
-  // Raw EVALSHA below needs the script cached; promote() would load it by itself.
-  await loadScript(redis);
 });
 afterAll(() => redis.disconnect());
 
@@ -64,9 +63,7 @@ async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: O
     }
     // KEYS and ARGV of shapes promote() cannot build go to the script and fallback as they are.
     if (path === 'multi') return promoteWithMulti(redis, keys, args);
-    return JSON.parse(
-      String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args)),
-    ) as PromotionReply;
+    return JSON.parse(await runPromoteScript(redis, keys, args)) as PromotionReply;
   });
 
   const expected = vector.expect;
@@ -126,21 +123,6 @@ function comparable(vector: Vector, { ns, outcome }: { ns: string; outcome: Outc
   };
 }
 
-/** The zod rules' verdict on a vector's evidence, in the same shape. */
-function zodVerdict(vector: Vector): { error: string; message: string } | 'accepted' {
-  const { from, to } = vector.request!;
-  const text = evidenceText(vector.request!);
-  try {
-    const parsed = checkEvidence(from, to, text);
-    // Accepted evidence is kept whole, extra fields included (read as Redis gets it: UTF-8).
-    expect(parsed).toEqual(JSON.parse(text.toWellFormed()));
-    return 'accepted';
-  } catch (error) {
-    if (!(error instanceof PromotionError)) throw error;
-    return { error: error.code, message: error.detail };
-  }
-}
-
 describe('promotion vectors: script, fallback and zod rules agree', () => {
   it('has vectors with unique names', () => {
     expect(vectors.length).toBeGreaterThan(300);
@@ -155,7 +137,9 @@ describe('promotion vectors: script, fallback and zod rules agree', () => {
 
       if (vector.zod) {
         const expected = vector.expect;
-        expect(zodVerdict(vector)).toEqual(
+        expect(
+          zodVerdict(vector.request!.from, vector.request!.to, evidenceText(vector.request!)),
+        ).toEqual(
           isErrorExpectation(expected)
             ? { error: expected.error, message: expected.message }
             : 'accepted',

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { PromotionError } from '../../src/core/errors.js';
+import { checkEvidence } from '../../src/core/evidenceRules.js';
 import { promotionCall, type PromotionRequest } from '../../src/core/promote.js';
 import { withNamespace, type Given } from './seed.js';
 
@@ -106,4 +109,20 @@ export function vectorCall(vector: Vector, ns: string): { keys: string[]; args: 
     };
   }
   return promotionCall(vectorRequest(vector.request!, ns));
+}
+
+/** A refusal as code and message (the message without the code), or acceptance. */
+export type Verdict = 'accepted' | { error: string; message: string };
+
+/** The zod rules' verdict on evidence text for `from` -> `to`, in this process. */
+export function zodVerdict(from: string, to: string, text: string): Verdict {
+  try {
+    const parsed = checkEvidence(from, to, text);
+    // Accepted evidence is kept whole, extra fields included (read as Redis gets it: UTF-8).
+    expect(parsed).toEqual(JSON.parse(text.toWellFormed()));
+    return 'accepted';
+  } catch (error) {
+    if (!(error instanceof PromotionError)) throw error;
+    return { error: error.code, message: error.detail };
+  }
 }

@@ -52710,10 +52710,6 @@ const evidenceRules = Object.fromEntries(Object.entries(TRANSITION_RULES).map(([
 function requiredFields(from, to) {
     return (TRANSITION_RULES[`${from}->${to}`] ?? []).map(([field]) => field);
 }
-/** True when `from -> to` is one step forward. */
-function isForwardTransition(from, to) {
-    return `${from}->${to}` in TRANSITION_RULES;
-}
 function invalidTransition(from, to) {
     return new PromotionError('PRP_INVALID_TRANSITION', `cannot promote ${from} -> ${to}; a promotion moves one step forward along pending -> ` +
         'development -> integration -> validate -> complete');
@@ -52825,7 +52821,7 @@ function checkPromotionArguments(keys, args) {
     }
     const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args;
     const bytes = (s) => Buffer.byteLength(s, 'utf8');
-    if (bytes(id) > 128 || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) {
+    if (!isValidPrpId(id)) {
         throw bad('PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
     }
     if (bytes(ttl) > 8 || !/^[1-9][0-9]*$/.test(ttl) || Number(ttl) > MAX_EVIDENCE_TTL_SECONDS) {
@@ -52842,20 +52838,19 @@ function checkPromotionArguments(keys, args) {
     if (namespace === undefined || !isValidNamespace(namespace)) {
         throw bad('KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -');
     }
-    const prefix = keyPrefix(namespace);
     const expectKey = (index, key) => {
         if (keys[index - 1] !== key)
             throw bad(`KEYS[${index}] must be ${key}`);
     };
-    expectKey(1, `${prefix}prp:${id}`);
-    expectKey(2, `${prefix}queue:${from}`);
-    expectKey(3, `${prefix}queue:${to}`);
-    const evidencePrefix = `${prefix}evidence:${id}:`;
+    expectKey(1, prpKey(namespace, id));
+    expectKey(2, queueKey(namespace, from));
+    expectKey(3, queueKey(namespace, to));
+    const evidencePrefix = evidenceKey(namespace, id, '');
     const token = keys[3].slice(evidencePrefix.length);
-    if (!keys[3].startsWith(evidencePrefix) || !/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
+    if (!keys[3].startsWith(evidencePrefix) || !isValidToken(token)) {
         throw bad(`KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -`);
     }
-    expectKey(5, `${prefix}events`);
+    expectKey(5, eventsKey(namespace));
     return {
         namespace,
         id,
@@ -52895,28 +52890,71 @@ function timeToMs([seconds, micros]) {
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
+/** The PromotionError `check` throws, if it does; any other error goes on up. */
+function refusalOf(check) {
+    try {
+        check();
+        return undefined;
+    }
+    catch (error) {
+        if (error instanceof PromotionError)
+            return error;
+        throw error;
+    }
+}
 const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
 async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
     const a = checkPromotionArguments(keys, args);
     const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
+    // The evidence does not change between attempts: judged once, reported in its place.
+    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+    const reply = (result, version, key, removed, at) => ({
+        result,
+        prp: a.id,
+        from: a.from,
+        to: a.to,
+        version,
+        evidence_key: key,
+        removed,
+        at,
+    });
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        await redis.watch(prpKey, evidenceKey);
         let inTransaction = false;
         try {
-            const types = await Promise.all(keys.map((key) => redis.type(key)));
+            // One round trip for WATCH and every read; the checks below then run in the script's
+            // order on what came back.
+            const reads = await redis
+                .pipeline()
+                .watch(prpKey, evidenceKey)
+                .type(prpKey)
+                .type(fromQueue)
+                .type(toQueue)
+                .type(evidenceKey)
+                .type(eventsKey)
+                .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+                .time()
+                .exec();
+            const value = (i) => {
+                const [error, result] = reads[i];
+                if (error)
+                    throw error;
+                return result;
+            };
+            value(0); // WATCH
+            const types = keys.map((_, i) => value(1 + i));
             types.forEach((type, i) => {
                 if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
                     throw new PromotionError('PRP_WRONG_TYPE', `key ${keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`);
                 }
             });
-            if (!isForwardTransition(a.from, a.to))
-                throw invalidTransition(a.from, a.to);
-            checkEvidence(a.from, a.to, a.evidence);
+            if (evidenceRefusal)
+                throw evidenceRefusal;
             if (types[0] === 'none') {
                 throw new PromotionError('PRP_NOT_FOUND', `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create ` +
                     `it with status ${a.from}`);
             }
-            const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = await redis.hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at');
+            const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = value(6);
+            const now = timeToMs(value(7));
             let versionNumber = 0;
             if (version !== null) {
                 if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
@@ -52924,20 +52962,8 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                 }
                 versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
             }
-            const reply = (result, replyVersion, key, removed, at) => ({
-                result,
-                prp: a.id,
-                from: a.from,
-                to: a.to,
-                version: replyVersion,
-                evidence_key: key,
-                removed,
-                at,
-            });
             if (status === a.to) {
-                const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt)
-                    ? Number(updatedAt)
-                    : timeToMs(await redis.time());
+                const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
                 return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
             }
             if (status !== a.from) {
@@ -52949,7 +52975,7 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                     'it changed since it was read');
             }
             const newVersion = versionNumber + 1;
-            const at = timeToMs(await redis.time());
+            const at = now;
             if (a.dryRun) {
                 const position = await redis.lpos(fromQueue, a.id, 'RANK', -1);
                 return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
@@ -52969,9 +52995,16 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
             });
             if (results === null)
                 continue; // a watched key changed: check again from the start
-            const failed = results.find(([error]) => error);
-            if (failed)
-                throw failed[0];
+            const failed = results.findIndex(([error]) => error);
+            if (failed >= 0) {
+                // Only a queue or the stream recreated as another type since the check (they are not
+                // watched) gets here; MULTI/EXEC does not roll back, so say what was written.
+                const names = ['SET', 'HSET', 'LREM', 'LPUSH', 'XADD'];
+                const done = names.filter((_, i) => !results[i][0]);
+                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
+                    `${names[failed]} failed (${results[failed][0].message}); a key changed ` +
+                    'type while the fallback promoted; repair it and promote again', { cause: results[failed][0] });
+            }
             return reply('promoted', newVersion, evidenceKey, Number(results[2][1]) > 0 ? 1 : 0, at);
         }
         finally {

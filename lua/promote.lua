@@ -104,16 +104,20 @@ if KEYS[5] ~= prefix .. 'events' then
 end
 
 -- Key types ----------------------------------------------------------------------------------
+-- The hash is read here, once: HMGET answers WRONGTYPE for a key of another type, so it
+-- doubles as the hash's type check (one call fewer than TYPE then HMGET).
 local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream' }
-local hashType
+local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
 for i = 1, 5 do
-  local t = redis.call('TYPE', KEYS[i])
-  t = t.ok or t
+  local t = 'hash'
+  if i > 1 or current.err then
+    t = redis.call('TYPE', KEYS[i])
+    t = t.ok or t
+  end
   if t ~= 'none' and t ~= expectedTypes[i] then
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
       .. expectedTypes[i])
   end
-  if i == 1 then hashType = t end
 end
 
 -- Transition ---------------------------------------------------------------------------------
@@ -204,12 +208,14 @@ for i = 1, #rules do
 end
 
 -- State and version --------------------------------------------------------------------------
-if hashType == 'none' then
+local status, version = current[1], current[2]
+-- No field of ours: no hash at all, or one made by someone else without them (rare: ask, with
+-- TYPE, which the least-privilege user may already run).
+if not (status or version or current[3] or current[4])
+    and redis.call('TYPE', KEYS[1]).ok == 'none' then
   return fail('PRP_NOT_FOUND', 'no PRP ' .. id .. ': hash ' .. KEYS[1]
     .. ' does not exist; whoever creates PRPs must create it with status ' .. from)
 end
-local current = redis.call('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
-local status, version = current[1], current[2]
 
 local versionNumber = 0
 if version then

@@ -91,11 +91,6 @@ export function requiredFields(from: State | string, to: State | string): string
   return (TRANSITION_RULES[`${from}->${to}`] ?? []).map(([field]) => field);
 }
 
-/** True when `from -> to` is one step forward. */
-export function isForwardTransition(from: string, to: string): boolean {
-  return `${from}->${to}` in TRANSITION_RULES;
-}
-
 export function invalidTransition(from: string, to: string): PromotionError {
   return new PromotionError(
     'PRP_INVALID_TRANSITION',

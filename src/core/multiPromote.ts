@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PromotionError } from './errors.js';
-import { checkEvidence, invalidTransition, isForwardTransition } from './evidenceRules.js';
+import { checkEvidence } from './evidenceRules.js';
 import { checkPromotionArguments } from './promotionArguments.js';
 import { timeToMs, type PromotionReply } from './reply.js';
 
@@ -21,6 +21,17 @@ import { timeToMs, type PromotionReply } from './reply.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
+/** The PromotionError `check` throws, if it does; any other error goes on up. */
+function refusalOf(check: () => unknown): PromotionError | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    if (error instanceof PromotionError) return error;
+    throw error;
+  }
+}
+
 const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
 
 export async function promoteWithMulti(
@@ -38,11 +49,48 @@ export async function promoteWithMulti(
     string,
   ];
 
+  // The evidence does not change between attempts: judged once, reported in its place.
+  const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+  const reply = (
+    result: PromotionReply['result'],
+    version: number,
+    key: string,
+    removed: 0 | 1,
+    at: number,
+  ): PromotionReply => ({
+    result,
+    prp: a.id,
+    from: a.from,
+    to: a.to,
+    version,
+    evidence_key: key,
+    removed,
+    at,
+  });
+
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    await redis.watch(prpKey, evidenceKey);
     let inTransaction = false;
     try {
-      const types = await Promise.all(keys.map((key) => redis.type(key)));
+      // One round trip for WATCH and every read; the checks below then run in the script's
+      // order on what came back.
+      const reads = await redis
+        .pipeline()
+        .watch(prpKey, evidenceKey)
+        .type(prpKey)
+        .type(fromQueue)
+        .type(toQueue)
+        .type(evidenceKey)
+        .type(eventsKey)
+        .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+        .time()
+        .exec();
+      const value = (i: number): unknown => {
+        const [error, result] = reads![i]!;
+        if (error) throw error;
+        return result;
+      };
+      value(0); // WATCH
+      const types = keys.map((_, i) => value(1 + i) as string);
       types.forEach((type, i) => {
         if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
           throw new PromotionError(
@@ -51,8 +99,7 @@ export async function promoteWithMulti(
           );
         }
       });
-      if (!isForwardTransition(a.from, a.to)) throw invalidTransition(a.from, a.to);
-      checkEvidence(a.from, a.to, a.evidence);
+      if (evidenceRefusal) throw evidenceRefusal;
       if (types[0] === 'none') {
         throw new PromotionError(
           'PRP_NOT_FOUND',
@@ -60,8 +107,10 @@ export async function promoteWithMulti(
             `it with status ${a.from}`,
         );
       }
-      const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
-        await redis.hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at');
+      const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = value(
+        6,
+      ) as (string | null)[];
+      const now = timeToMs(value(7) as string[]);
       let versionNumber = 0;
       if (version !== null) {
         if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
@@ -72,28 +121,10 @@ export async function promoteWithMulti(
         }
         versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
       }
-      const reply = (
-        result: PromotionReply['result'],
-        replyVersion: number,
-        key: string,
-        removed: 0 | 1,
-        at: number,
-      ): PromotionReply => ({
-        result,
-        prp: a.id,
-        from: a.from,
-        to: a.to,
-        version: replyVersion,
-        evidence_key: key,
-        removed,
-        at,
-      });
 
       if (status === a.to) {
         const at =
-          updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt)
-            ? Number(updatedAt)
-            : timeToMs(await redis.time());
+          updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
         return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
       }
       if (status !== a.from) {
@@ -112,7 +143,7 @@ export async function promoteWithMulti(
       }
 
       const newVersion = versionNumber + 1;
-      const at = timeToMs(await redis.time());
+      const at = now;
       if (a.dryRun) {
         const position = await redis.lpos(fromQueue, a.id, 'RANK', -1);
         return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
@@ -164,8 +195,19 @@ export async function promoteWithMulti(
           throw (error as { previousErrors?: unknown[] }).previousErrors?.[0] ?? error;
         });
       if (results === null) continue; // a watched key changed: check again from the start
-      const failed = results.find(([error]) => error);
-      if (failed) throw failed[0];
+      const failed = results.findIndex(([error]) => error);
+      if (failed >= 0) {
+        // Only a queue or the stream recreated as another type since the check (they are not
+        // watched) gets here; MULTI/EXEC does not roll back, so say what was written.
+        const names = ['SET', 'HSET', 'LREM', 'LPUSH', 'XADD'];
+        const done = names.filter((_, i) => !results[i]![0]);
+        throw new Error(
+          `the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
+            `${names[failed]} failed (${(results[failed]![0] as Error).message}); a key changed ` +
+            'type while the fallback promoted; repair it and promote again',
+          { cause: results[failed]![0] },
+        );
+      }
       return reply('promoted', newVersion, evidenceKey, Number(results[2]![1]) > 0 ? 1 : 0, at);
     } finally {
       // EXEC (or its abort) ends the WATCH; every other way out must end it by hand.

@@ -1,5 +1,14 @@
 import { PromotionError } from './errors.js';
-import { isValidNamespace, keyPrefix, MAX_EVIDENCE_TTL_SECONDS } from './keys.js';
+import {
+  MAX_EVIDENCE_TTL_SECONDS,
+  eventsKey,
+  evidenceKey,
+  isValidNamespace,
+  isValidPrpId,
+  isValidToken,
+  prpKey,
+  queueKey,
+} from './keys.js';
 
 /**
  * The script's argument and key checks (lua/promote.lua, "Arguments" and "Keys"), for the
@@ -43,7 +52,7 @@ export function checkPromotionArguments(
   ];
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
-  if (bytes(id) > 128 || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) {
+  if (!isValidPrpId(id)) {
     throw bad('PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
   }
   if (bytes(ttl) > 8 || !/^[1-9][0-9]*$/.test(ttl) || Number(ttl) > MAX_EVIDENCE_TTL_SECONDS) {
@@ -59,19 +68,18 @@ export function checkPromotionArguments(
   if (namespace === undefined || !isValidNamespace(namespace)) {
     throw bad('KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -');
   }
-  const prefix = keyPrefix(namespace);
   const expectKey = (index: number, key: string) => {
     if (keys[index - 1] !== key) throw bad(`KEYS[${index}] must be ${key}`);
   };
-  expectKey(1, `${prefix}prp:${id}`);
-  expectKey(2, `${prefix}queue:${from}`);
-  expectKey(3, `${prefix}queue:${to}`);
-  const evidencePrefix = `${prefix}evidence:${id}:`;
+  expectKey(1, prpKey(namespace, id));
+  expectKey(2, queueKey(namespace, from));
+  expectKey(3, queueKey(namespace, to));
+  const evidencePrefix = evidenceKey(namespace, id, '');
   const token = keys[3]!.slice(evidencePrefix.length);
-  if (!keys[3]!.startsWith(evidencePrefix) || !/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
+  if (!keys[3]!.startsWith(evidencePrefix) || !isValidToken(token)) {
     throw bad(`KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -`);
   }
-  expectKey(5, `${prefix}events`);
+  expectKey(5, eventsKey(namespace));
 
   return {
     namespace,

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
@@ -98,11 +98,16 @@ describe('writeSummary', () => {
   });
 
   test('appends to GITHUB_STEP_SUMMARY', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'prp-sum-')), 'summary.md');
-    writeFileSync(file, 'before\n');
-    vi.stubEnv('GITHUB_STEP_SUMMARY', file);
-    await writeSummary(promoted);
-    expect(readFileSync(file, 'utf8')).toMatch(/^before\n<h2>PRP promotion: PRP-7/);
+    const dir = mkdtempSync(join(tmpdir(), 'prp-sum-'));
+    try {
+      const file = join(dir, 'summary.md');
+      writeFileSync(file, 'before\n');
+      vi.stubEnv('GITHUB_STEP_SUMMARY', file);
+      await writeSummary(promoted);
+      expect(readFileSync(file, 'utf8')).toMatch(/^before\n<h2>PRP promotion: PRP-7/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('without GITHUB_STEP_SUMMARY, writes nothing', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -21,19 +21,24 @@ import {
 const GITHUB_SHA = 'ffffffffffffffffffffffffffffffffffffffff';
 
 function contextFor(eventName: string, event: Record<string, unknown>): WorkflowContext {
-  const path = join(mkdtempSync(join(tmpdir(), 'prp-ctx-')), 'event.json');
+  const dir = mkdtempSync(join(tmpdir(), 'prp-ctx-'));
+  const path = join(dir, 'event.json');
   writeFileSync(path, JSON.stringify(event));
-  return readWorkflowContext({
-    GITHUB_EVENT_NAME: eventName,
-    GITHUB_EVENT_PATH: path,
-    GITHUB_SHA,
-    GITHUB_REF_NAME: 'main',
-    GITHUB_REPOSITORY: 'acme/widgets',
-    GITHUB_RUN_ID: '55',
-    GITHUB_RUN_ATTEMPT: '2',
-    GITHUB_WORKFLOW: 'Promote',
-    GITHUB_ACTOR: 'octocat',
-  });
+  try {
+    return readWorkflowContext({
+      GITHUB_EVENT_NAME: eventName,
+      GITHUB_EVENT_PATH: path,
+      GITHUB_SHA,
+      GITHUB_REF_NAME: 'main',
+      GITHUB_REPOSITORY: 'acme/widgets',
+      GITHUB_RUN_ID: '55',
+      GITHUB_RUN_ATTEMPT: '2',
+      GITHUB_WORKFLOW: 'Promote',
+      GITHUB_ACTOR: 'octocat',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const common = {

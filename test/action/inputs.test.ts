@@ -93,6 +93,8 @@ describe('readInputs', () => {
 
   test('a bad Redis URL is reported without repeating it (it may hold a password)', () => {
     const read = reader({ ...minimal, 'redis-url': 'http://user:s3cret@example.com' });
+    expect(() => readInputs(read)).toThrow(InputError);
+    expect(() => readInputs(read)).toThrow(/^input redis-url: /);
     expect(() => readInputs(read)).not.toThrow(/s3cret/);
   });
 });

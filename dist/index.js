@@ -58512,7 +58512,8 @@ function readInputs(read = readInput) {
             : parseInteger('evidence-ttl', ttl, 1, MAX_EVIDENCE_TTL_SECONDS),
         expectedVersion: expectedVersion === ''
             ? undefined
-            : parseInteger('expected-version', expectedVersion, 0, Number.MAX_SAFE_INTEGER),
+            : // The script's bound: at most 15 digits, exact in a Lua number.
+                parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
         mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi']),
         cluster: parseBoolean('cluster', read('cluster'), false),
@@ -58624,7 +58625,13 @@ function evidenceToken(ctx, to) {
  * them in: they are set only from `ci-result`, the workflow_run conclusion or
  * `require-checks`, and `ci_source` records which.
  */
-const PIPELINE_FIELDS = ['smoke_ci_passed', 'quality_gates_passed', 'ci_source'];
+/** Fields only a pipeline result sets; the `evidence` input may not hold them. */
+const PIPELINE_FIELDS = [
+    'smoke_ci_passed',
+    'quality_gates_passed',
+    'ci_source',
+    'required_checks',
+];
 function refuseTypedInPipelineFields(evidence) {
     const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
     if (typed.length > 0) {

@@ -12,7 +12,13 @@ import { contextEvidence, triggeringRun, type WorkflowContext } from './workflow
  * `require-checks`, and `ci_source` records which.
  */
 
-export const PIPELINE_FIELDS = ['smoke_ci_passed', 'quality_gates_passed', 'ci_source'] as const;
+/** Fields only a pipeline result sets; the `evidence` input may not hold them. */
+export const PIPELINE_FIELDS = [
+  'smoke_ci_passed',
+  'quality_gates_passed',
+  'ci_source',
+  'required_checks',
+] as const;
 
 export type CiSource = 'ci-result' | 'workflow_run' | 'require-checks';
 

@@ -181,7 +181,8 @@ export function readInputs(read: Read = readInput): ActionInputs {
     expectedVersion:
       expectedVersion === ''
         ? undefined
-        : parseInteger('expected-version', expectedVersion, 0, Number.MAX_SAFE_INTEGER),
+        : // The script's bound: at most 15 digits, exact in a Lua number.
+          parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
     dryRun: parseBoolean('dry-run', read('dry-run'), false),
     mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi'] as const),
     cluster: parseBoolean('cluster', read('cluster'), false),

@@ -27,7 +27,7 @@ function context(eventName = 'workflow_dispatch', payload: object = {}): Workflo
 const noChecks = () => Promise.reject(new Error('no checks expected'));
 
 describe('the pipeline-result rule', () => {
-  test.each(['smoke_ci_passed', 'quality_gates_passed', 'ci_source'])(
+  test.each(['smoke_ci_passed', 'quality_gates_passed', 'ci_source', 'required_checks'])(
     'a typed-in %s is refused, naming the evidence input',
     async (field) => {
       const given = inputs({ evidence: JSON.stringify({ [field]: true }), 'ci-result': 'success' });
@@ -189,6 +189,7 @@ describe('require-checks', () => {
       repository: 'acme/widgets',
       ref: GITHUB_SHA,
       names: ['lint', 'smoke'],
+      timeoutMs: 10_000, // the timeout input (10 s by default) bounds the API too
     });
     expect(evidence).toMatchObject({
       smoke_ci_passed: true,

@@ -53,8 +53,16 @@ export function promotionScenarios(runAction: Runner): void {
     env: { GITHUB_API_URL: github.url, ...env },
   });
 
-  /** Runs a spec that must be refused, and checks Redis did not change. */
-  async function expectRefused(ns: string, run: RunSpec, annotation: string): Promise<RunOutcome> {
+  /**
+   * Runs a spec that must not promote, and checks Redis did not change. `kind` is what the
+   * summary says: refused (a PRP_ refusal: Redis or the rules said no) or failed (a bad input).
+   */
+  async function expectRefused(
+    ns: string,
+    run: RunSpec,
+    annotation: string,
+    kind: 'refused' | 'failed',
+  ): Promise<RunOutcome> {
     const before = await snapshotNamespace(redis, ns);
     const outcome = await runAction(run);
     expect(outcome.code).toBe(1);
@@ -62,6 +70,9 @@ export function promotionScenarios(runAction: Runner): void {
     expect(outcome.outputs.promoted).toBe('false');
     expect(outcome.outputs.result).toBeUndefined();
     expect(outcome.summary).toMatch(/⛔ refused \(Redis unchanged\)|❌ failed/);
+    expect(outcome.summary).toContain(
+      kind === 'refused' ? '⛔ refused (Redis unchanged)' : '❌ failed',
+    );
     expect(await snapshotNamespace(redis, ns)).toEqual(before);
     return outcome;
   }
@@ -291,6 +302,7 @@ export function promotionScenarios(runAction: Runner): void {
         ns,
         spec(ns, 'workflow_run', workflowRunEvent('failure'), validate),
         'PRP_EVIDENCE_INVALID the pipeline did not pass: workflow run "Smoke" concluded failure',
+        'refused',
       );
       expect(outcome.summary).toContain('⛔ refused (Redis unchanged)');
     });
@@ -306,6 +318,7 @@ export function promotionScenarios(runAction: Runner): void {
           'ci-result': 'failure',
         }),
         'PRP_EVIDENCE_INVALID the pipeline did not pass: ci-result is failure',
+        'refused',
       );
     });
 
@@ -321,6 +334,7 @@ export function promotionScenarios(runAction: Runner): void {
           'github-token': 't',
         }),
         'PRP_EVIDENCE_INVALID the pipeline did not pass: required checks on',
+        'refused',
       );
       expect(outcome.stdout).toContain('unit is in_progress, not completed');
       expect(outcome.stdout).toContain('smoke concluded failure');
@@ -337,6 +351,7 @@ export function promotionScenarios(runAction: Runner): void {
           evidence: '{"smoke_ci_passed":true,"merge_commit":"' + MERGE_SHA + '"}',
         }),
         'input evidence: smoke_ci_passed cannot be given',
+        'failed',
       );
     });
 
@@ -347,6 +362,7 @@ export function promotionScenarios(runAction: Runner): void {
         ns,
         spec(ns, 'workflow_dispatch', dispatchEvent(), { ...validate, 'prp-id': 'PRP-11' }),
         'PRP_EVIDENCE_INVALID integration -> validate needs smoke_ci_passed, which only a pipeline result can give: set ci-result',
+        'refused',
       );
     });
 
@@ -360,6 +376,7 @@ export function promotionScenarios(runAction: Runner): void {
           'evidence-ttl': 'forever',
         }),
         'input evidence-ttl: must be an integer from 1 to 31536000, got "forever"',
+        'failed',
       );
       expect(outcome.summary).toContain('❌ failed');
     });
@@ -374,6 +391,7 @@ export function promotionScenarios(runAction: Runner): void {
           'prp-id': 'PRP-13',
         }),
         'input target-state: must be one of development, integration, validate, complete',
+        'failed',
       );
     });
 
@@ -384,6 +402,7 @@ export function promotionScenarios(runAction: Runner): void {
         ns,
         spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-14' }), validate),
         'PRP_STATE_MISMATCH PRP PRP-14 is in state development, not integration',
+        'refused',
       );
       expect(outcome.summary).toContain('PRP_STATE_MISMATCH');
     });
@@ -398,6 +417,7 @@ export function promotionScenarios(runAction: Runner): void {
           evidence: '{"merge_commit":"HEAD"}',
         }),
         'PRP_EVIDENCE_INVALID evidence field merge_commit must be a commit sha',
+        'refused',
       );
     });
 
@@ -407,6 +427,7 @@ export function promotionScenarios(runAction: Runner): void {
         ns,
         spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-16' }), validate),
         'PRP_NOT_FOUND no PRP PRP-16',
+        'refused',
       );
     });
 
@@ -420,6 +441,7 @@ export function promotionScenarios(runAction: Runner): void {
           'expected-version': '4',
         }),
         'PRP_VERSION_CONFLICT PRP PRP-17 is at version 5, expected version 4',
+        'refused',
       );
     });
 
@@ -434,6 +456,7 @@ export function promotionScenarios(runAction: Runner): void {
           validate,
         ),
         'input prp-id: is empty and prp-id-pattern PRP-[0-9]+ matches nothing',
+        'failed',
       );
       expect(printedOutput(outcome)).not.toContain('Promoting');
     });

@@ -35,12 +35,18 @@ describe('node dist/index.js', () => {
         port: server.port,
         tls: { ca: readFileSync(certs.caFile), servername: 'localhost' },
       });
-      await seedPrp(admin, 'prp', 'PRP-77', 'integration');
-      admin.disconnect();
+      try {
+        await seedPrp(admin, 'prp', 'PRP-77', 'integration');
+      } finally {
+        admin.disconnect();
+      }
     });
     afterAll(async () => {
-      await server.stop();
-      certs.remove();
+      try {
+        await server?.stop();
+      } finally {
+        certs?.remove();
+      }
     });
 
     test('promotes when the server certificate is trusted (NODE_EXTRA_CA_CERTS)', async () => {

@@ -147,13 +147,15 @@ async function promoteAll(
 // LREM, LPUSH and XADD it runs (INFO counts those under their own names as well).
 const FALLBACK_COMMANDS = ['watch', 'type', 'hmget', 'time', 'multi', 'exec', 'unwatch'];
 
+let runs = 0; // each run promotes in a namespace of its own
+
 async function run(
   label: string,
   mode: 'lua' | 'multi',
   where: 'tail' | 'head',
   lanesWanted: number,
 ) {
-  const ns = `bench-${mode}-${where}-${lanesWanted}-${label.length}`;
+  const ns = `bench-${++runs}-${mode}-${where}-${lanesWanted}`;
   const ids = await seed(ns, where);
   // One client per lane for the fallback; the script shares one connection among its lanes.
   const clients = await Promise.all(

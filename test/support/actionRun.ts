@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
  * `runAction` spawns dist/index.js; `runInProcess` calls run() in this process (coverage).
  */
 
-export const DIST_ENTRY = resolve(import.meta.dirname, '../../dist/index.js');
+const DIST_ENTRY = resolve(import.meta.dirname, '../../dist/index.js');
 
 export const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 
@@ -31,7 +31,7 @@ export interface RunOutcome {
   summary: string;
 }
 
-export const inputVariable = (name: string): string =>
+const inputVariable = (name: string): string =>
   `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
 
 interface Prepared {
@@ -75,7 +75,7 @@ function prepare(spec: RunSpec): Prepared {
 }
 
 /** Parses GITHUB_OUTPUT's `name<<DELIMITER ... DELIMITER` blocks; a later value wins. */
-export function parseOutputs(text: string): Record<string, string> {
+function parseOutputs(text: string): Record<string, string> {
   const outputs: Record<string, string> = {};
   const block = /^([^\n<]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
   for (const match of text.matchAll(block)) outputs[match[1]!] = match[3]!;

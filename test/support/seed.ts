@@ -8,7 +8,7 @@ import type { PromotionRequest } from '../../src/core/promote.js';
  * test that runs it on a namespace of its own.
  */
 
-export const NS_PLACEHOLDER = '$NS';
+const NS_PLACEHOLDER = '$NS';
 
 /** Replaces every `$NS` in a key, argument or message with the namespace. */
 export const withNamespace = (text: string, ns: string): string =>
@@ -35,7 +35,7 @@ export interface Given {
   keys?: SeedKey[];
 }
 
-export async function seedKey(redis: Redis, ns: string, seed: SeedKey): Promise<void> {
+async function seedKey(redis: Redis, ns: string, seed: SeedKey): Promise<void> {
   const key = withNamespace(seed.key, ns);
   const { value } = seed;
   const members = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];

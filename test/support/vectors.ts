@@ -59,12 +59,12 @@ export interface Vector {
   zod?: boolean;
 }
 
-export interface VectorFile {
+interface VectorFile {
   about: string[];
   cases: Vector[];
 }
 
-export const VECTORS_FILE = new URL('../vectors/promotion-cases.json', import.meta.url);
+const VECTORS_FILE = new URL('../vectors/promotion-cases.json', import.meta.url);
 
 export function loadVectors(): Vector[] {
   return (JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as VectorFile).cases;

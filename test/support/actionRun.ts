@@ -31,8 +31,7 @@ export interface RunOutcome {
   summary: string;
 }
 
-const inputVariable = (name: string): string =>
-  `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+const inputVariable = (name: string): string => `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
 
 interface Prepared {
   env: Record<string, string>;

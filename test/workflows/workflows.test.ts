@@ -33,7 +33,13 @@ type Step = {
   run?: string;
   env?: Record<string, string>;
 };
-type Job = { steps?: Step[]; permissions?: unknown; if?: string; env?: Record<string, string> };
+type Job = {
+  steps?: Step[];
+  permissions?: unknown;
+  if?: string;
+  env?: Record<string, string>;
+  'timeout-minutes'?: unknown;
+};
 type Workflow = { permissions?: unknown; jobs: Record<string, Job> };
 const workflows: [string, Workflow][] = workflowFiles.map((f) => [f, parse(read(f)) as Workflow]);
 const stepsOf = (w: Workflow) => Object.values(w.jobs).flatMap((job) => job.steps ?? []);
@@ -199,13 +205,29 @@ describe('the self-test', () => {
   });
 });
 
-test('a workflow_run promotion acts only on runs of this repository, never a fork', () => {
+test('a workflow_run promotion acts only on pushed runs of this repository, never a fork', () => {
+  let checked = 0;
   for (const [file, workflow] of workflows) {
     for (const [name, job] of Object.entries(workflow.jobs)) {
       if (!job.if?.includes("'workflow_run'") || !job.steps?.some((s) => s.uses === './')) continue;
+      checked++;
       expect(job.if, `${file} ${name}`).toContain(
         'github.event.workflow_run.head_repository.full_name == github.repository',
       );
+      // A run on a pull request tested a branch, not a merged commit.
+      expect(job.if, `${file} ${name}`).toContain("github.event.workflow_run.event == 'push'");
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+});
+
+test('every job has a time limit, and no checkout leaves the token in .git/config', () => {
+  for (const [file, workflow] of workflows) {
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      expect(job['timeout-minutes'], `${file} ${name}`).toBeTypeOf('number');
+      for (const step of (job.steps ?? []).filter((s) => s.uses?.startsWith('actions/checkout@'))) {
+        expect(step.with?.['persist-credentials'], `${file} ${name}`).toBe(false);
+      }
     }
   }
 });

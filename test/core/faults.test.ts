@@ -9,7 +9,7 @@ import {
   type PromotionMode,
 } from '../../src/core/index.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
-import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
+import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { startTcpServer, type TcpServer } from '../support/tcpServer.js';
 
@@ -70,13 +70,7 @@ describe('a connection lost while the promotion is under way', () => {
       const proxy = await startCuttingProxy(server.port, trigger);
       const client = await connectRedis(`redis://127.0.0.1:${proxy.port}`, { timeoutMs: 5000 });
       try {
-        const request = {
-          namespace: ns,
-          id: 'PRP-1',
-          to: 'validate',
-          evidence: GOOD_EVIDENCE.validate!,
-          token: 'first',
-        };
+        const request = goodRequest(ns, 'PRP-1', 'validate', 'first');
         proxy.arm();
         const failure = await promote(client, request, { mode }).catch((error: unknown) => error);
         expect(failure).toBeInstanceOf(Error);

@@ -191,16 +191,23 @@ export async function connectRedis(
         lazyConnect: true,
         enableOfflineQueue: false,
         maxRedirections: 4,
+        // Its slot-map refresh has a timer of its own (1 s by default): the same bound.
+        slotsRefreshTimeout: timeoutMs,
         clusterRetryStrategy: reconnectDelay,
         redisOptions: base,
         ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
       })
     : new Redis({ ...base, host: target.host, port: target.port });
 
-  // The first error says why; ioredis's own rejection often only says "closed".
+  // The first error says why; ioredis's own rejection often only says "closed". A cluster
+  // client's own error only says "Failed to refresh slots cache": its node's says why.
   let firstError: unknown;
+  let firstNodeError: unknown;
   client.on('error', (error: unknown) => {
     firstError ??= error;
+  });
+  client.on('node error', (error: unknown) => {
+    firstNodeError ??= error;
   });
   try {
     await withDeadline(client.connect(), timeoutMs, () =>
@@ -208,7 +215,7 @@ export async function connectRedis(
     );
   } catch (error) {
     client.disconnect();
-    const cause = firstError ?? error;
+    const cause = firstNodeError ?? firstError ?? error;
     throw new ConnectionError(scrub(describeRedisError(cause, target, timeoutMs)));
   }
   // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake

@@ -198,18 +198,11 @@ describe('connectRedis on a Redis it cannot use', () => {
     expect(message).toMatch(
       new RegExp(`^TLS handshake with rediss://127\\.0\\.0\\.1:${plain.port} failed: `),
     );
-    // A cluster client over TLS fails too, as a ConnectionError naming where.
+    // A cluster client over TLS fails too, as a ConnectionError naming where and what its
+    // node saw (the TLS error itself stays inside ioredis's node connection).
     const clusterMessage = await failure(connectRedis(clusterTls(), clusterOptions));
-    expect(clusterMessage).toMatch(new RegExp(` rediss://127\\.0\\.0\\.1:${plain.port} failed: `));
-  });
-
-  // src/core/connection.ts words a cluster client's failure from ioredis's own error,
-  // "Failed to refresh slots cache.", which hides the TLS cause. This records the message a
-  // person needs; when src names the cause it turns red: then make it a plain it().
-  it.fails('a cluster client over TLS to a server without it: a TLS message', async () => {
-    const message = await failure(connectRedis(clusterTls(), clusterOptions));
-    expect(message).toMatch(
-      new RegExp(`^TLS handshake with rediss://127\\.0\\.0\\.1:${plain.port} failed: `),
+    expect(clusterMessage.startsWith(`Redis at rediss://127.0.0.1:${plain.port} failed: `)).toBe(
+      true,
     );
   });
 

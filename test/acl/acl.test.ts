@@ -71,8 +71,9 @@ async function takeDenials(s: AclServer): Promise<string[]> {
 let run = 0;
 /**
  * Everything the action may do as this user: connect, promote by script after SCRIPT FLUSH
- * (NOSCRIPT, then EVAL), dry run, repeat, SCRIPT LOAD, and on a plain server the fallback.
- * Returns each step's result or error text; errors do not stop the later steps.
+ * (NOSCRIPT, then EVAL), dry run, repeat, refusals that read more (no hash, a hash of
+ * another type), SCRIPT LOAD, and on a plain server the fallback. Returns each step's
+ * result, refusal code or error text; errors do not stop the later steps.
  */
 async function exercise(s: AclServer): Promise<string[]> {
   const db = s.admin.duplicate({ db: s.cluster ? 0 : 1 });
@@ -80,13 +81,14 @@ async function exercise(s: AclServer): Promise<string[]> {
   for (const id of ids) {
     await db.hset(`{prp}:prp:${id}`, 'status', 'integration');
     await db.lpush('{prp}:queue:integration', id);
+    await db.set(`{prp}:prp:${id}-typed`, 'not a hash');
   }
   await db.script('FLUSH');
   const steps: string[] = [];
   const step = (work: Promise<{ result: string } | string>) =>
     work.then(
       (r) => steps.push(typeof r === 'string' ? 'loaded' : r.result),
-      (e: Error) => steps.push(e.message),
+      (e: Error & { code?: string }) => steps.push(e.code?.startsWith('PRP_') ? e.code : e.message),
     );
   let client: RedisClient | undefined;
   try {
@@ -97,6 +99,8 @@ async function exercise(s: AclServer): Promise<string[]> {
       await step(promote(client, { ...request, dryRun: true }, { mode }));
       await step(promote(client, request, { mode }));
       await step(promote(client, request, { mode }));
+      await step(promote(client, { ...request, id: `${ids[i]}-missing` }, { mode }));
+      await step(promote(client, { ...request, id: `${ids[i]}-typed` }, { mode }));
     }
     await step(loadScript(client));
   } catch (error) {
@@ -126,7 +130,9 @@ describe.each([
     await takeDenials(s);
     const paths = cluster ? 1 : 2; // the fallback refuses a cluster client
     expect(await exercise(s)).toEqual([
-      ...Array(paths).fill(['dry_run', 'promoted', 'already']).flat(),
+      ...Array(paths)
+        .fill(['dry_run', 'promoted', 'already', 'PRP_NOT_FOUND', 'PRP_WRONG_TYPE'])
+        .flat(),
       'loaded',
     ]);
     expect(await takeDenials(s)).toEqual([]);

@@ -78,6 +78,7 @@ describe('readInputs', () => {
     ['evidence-ttl', '31536001', 'must be an integer from 1 to 31536000'],
     ['evidence-ttl', '1e3', 'must be an integer'],
     ['expected-version', '-1', 'must be an integer from 0'],
+    ['expected-version', '1000000000000000', 'must be an integer from 0 to 999999999999999'],
     ['dry-run', 'yes', 'must be true or false'],
     ['mode', 'eval', 'must be one of lua, multi'],
     ['cluster', '1', 'must be true or false'],

@@ -53286,12 +53286,17 @@ async function connectRedis(url, options = {}) {
     }
     return client;
 }
-/** Closes politely (QUIT), and hard if the server does not answer within a second. */
+/** Closes politely (QUIT, at most a second), then for certain. */
 async function closeRedis(client) {
     try {
         await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
     }
     catch {
+        // No answer to QUIT: nothing more to wait for.
+    }
+    finally {
+        // QUIT's OK does not close the socket; the server does. A proxy that never passes the
+        // server's close on would keep the socket, and so the process, alive: end it here.
         client.disconnect();
     }
 }

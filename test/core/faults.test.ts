@@ -1,4 +1,3 @@
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import {
@@ -11,38 +10,11 @@ import {
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
-import { startTcpServer, type TcpServer } from '../support/tcpServer.js';
+import { startCuttingProxy } from '../support/cuttingProxy.js';
 
 // A connection that drops after Redis ran the promotion but before its answer arrived. A
 // client that sent the promotion again on a new connection would run it twice (the
 // fallback's WATCH dies with the connection) or report `already` for its own promotion.
-
-/**
- * A proxy to Redis that, once armed, passes on the first request holding `trigger` and then
- * cuts the client off: Redis runs it, its answer goes nowhere.
- */
-async function startCuttingProxy(
-  redisPort: number,
-  trigger: string,
-): Promise<TcpServer & { arm(): void }> {
-  let armed = false;
-  const server = await startTcpServer((client: Socket) => {
-    const upstream = connect(redisPort, '127.0.0.1');
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.on('data', (chunk) => client.write(chunk));
-    client.on('data', (chunk) => {
-      upstream.write(chunk);
-      if (armed && chunk.toString('latin1').toUpperCase().includes(trigger)) {
-        armed = false;
-        client.destroy();
-        setTimeout(() => upstream.destroy(), 200); // let Redis answer into the void
-      }
-    });
-    client.on('close', () => upstream.end());
-  });
-  return { ...server, arm: () => (armed = true) };
-}
 
 describe('a connection lost while the promotion is under way', () => {
   // A server of its own: the script stays cached (no other file's SCRIPT FLUSH), so the

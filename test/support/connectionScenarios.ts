@@ -3,6 +3,9 @@ import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
 import { workflowRunEvent } from './events.js';
 import type { Runner } from './promotionScenarios.js';
 import { REFUSED_PORT, startRedisServer, testClient, type RedisServer } from './redisServer.js';
+import { loadScript } from '../../src/core/index.js';
+import { startCuttingProxy } from './cuttingProxy.js';
+import { seedPrp } from './seed.js';
 import { startTcpServer } from './tcpServer.js';
 
 /**
@@ -98,6 +101,34 @@ export function connectionScenarios(runAction: Runner): void {
         await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
         admin.disconnect();
         await paused.stop();
+      }
+    });
+
+    test('a connection that drops after Redis ran the promotion: says so, never sends it again', async () => {
+      const server = await startRedisServer();
+      const admin = testClient(server.url);
+      const proxy = await startCuttingProxy(server.port, 'EVALSHA');
+      try {
+        await seedPrp(admin, 'prp', 'PRP-1', 'integration', 3);
+        await loadScript(admin); // so the cut EVALSHA is one Redis runs
+        proxy.arm();
+        const spec = connectionSpec(`redis://127.0.0.1:${proxy.port}`, { 'prp-id': 'PRP-1' });
+        expectFailed(
+          await runAction(spec),
+          `::error::the promotion at redis://127.0.0.1:${proxy.port} lost its connection before ` +
+            'the answer came; re-run to learn whether it happened',
+        );
+        // It happened, once; the re-run the message asks for says so.
+        expect(await admin.hget('{prp}:prp:PRP-1', 'version')).toBe('4');
+        expect(await admin.xlen('{prp}:events')).toBe(1);
+        const rerun = await runAction(
+          connectionSpec(`redis://127.0.0.1:${proxy.port}`, { 'prp-id': 'PRP-1' }),
+        );
+        expect(rerun.outputs.result).toBe('already');
+      } finally {
+        admin.disconnect();
+        await proxy.stop();
+        await server.stop();
       }
     });
   });

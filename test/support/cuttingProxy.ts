@@ -1,0 +1,30 @@
+import { connect, type Socket } from 'node:net';
+import { startTcpServer, type TcpServer } from './tcpServer.js';
+
+/**
+ * A proxy to Redis that, once armed, passes on the first request holding `trigger` and then
+ * cuts the client off: Redis runs it, its answer goes nowhere. Like some middleboxes, it
+ * does not pass the server's close on to the client: a client must not wait for it.
+ */
+export async function startCuttingProxy(
+  redisPort: number,
+  trigger: string,
+): Promise<TcpServer & { arm(): void }> {
+  let armed = false;
+  const server = await startTcpServer((client: Socket) => {
+    const upstream = connect(redisPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('data', (chunk) => client.write(chunk));
+    client.on('data', (chunk) => {
+      upstream.write(chunk);
+      if (armed && chunk.toString('latin1').toUpperCase().includes(trigger)) {
+        armed = false;
+        client.destroy();
+        setTimeout(() => upstream.destroy(), 200); // let Redis answer into the void
+      }
+    });
+    client.on('close', () => upstream.end());
+  });
+  return { ...server, arm: () => (armed = true) };
+}

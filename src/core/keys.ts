@@ -22,6 +22,9 @@ export const evidenceKey = (ns: string, id: string, token: string): string =>
   `${keyPrefix(ns)}evidence:${id}:${token}`;
 export const eventsKey = (ns: string): string => `${keyPrefix(ns)}events`;
 
+/** KEYS[1..5] of lua/promote.lua: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events. */
+export type PromotionKeys = [string, string, string, string, string];
+
 /** KEYS[1..5] of lua/promote.lua, in order. */
 export function promotionKeys(
   ns: string,
@@ -29,7 +32,7 @@ export function promotionKeys(
   from: string,
   to: string,
   token: string,
-): [string, string, string, string, string] {
+): PromotionKeys {
   return [
     prpKey(ns, id),
     queueKey(ns, from),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { PromotionError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
+import type { PromotionKeys } from './keys.js';
 import { checkPromotionArguments } from './promotionArguments.js';
 import { timeToMs, type PromotionReply } from './reply.js';
 
@@ -41,13 +42,7 @@ export async function promoteWithMulti(
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);
-  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys as PromotionKeys;
 
   // The evidence does not change between attempts: judged once, reported in its place.
   const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));

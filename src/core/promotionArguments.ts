@@ -27,6 +27,9 @@ export interface PromotionArguments {
   dryRun: boolean;
 }
 
+/** ARGV of lua/promote.lua: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN. */
+export type PromotionArgv = [string, string, string, string, string, string, string, string];
+
 const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
 
 export function checkPromotionArguments(
@@ -40,16 +43,7 @@ export function checkPromotionArguments(
         'EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)',
     );
   }
-  const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args as PromotionArgv;
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
   if (!isValidPrpId(id)) {

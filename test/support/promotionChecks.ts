@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import type { PromotionResult } from '../../src/core/promote.js';
+import type { PromotionKeys } from '../../src/core/keys.js';
+import type { PromotionArgv } from '../../src/core/promotionArguments.js';
 import type { PromotionReply } from '../../src/core/reply.js';
 import { serverTimeMs } from './seed.js';
 import { snapshotKeys, snapshotNamespace, type KeySnapshot } from './snapshot.js';
@@ -72,21 +74,8 @@ export async function expectPromotionWritten(
   args: readonly string[],
   reply: PromotionReply,
 ): Promise<void> {
-  const [prpKey, fromKey, toKey, evidenceKey, eventsKey] = before.keys as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const [id, from, to, evidence, ttl, actor] = args as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [prpKey, fromKey, toKey, evidenceKey, eventsKey] = before.keys as PromotionKeys;
+  const [id, from, to, evidence, ttl, actor] = args as PromotionArgv;
   const after = await serverTimeMs(redis);
   const version = Number(before.hash.version ?? 0) + 1;
   const rightmost = before.fromQueue.lastIndexOf(id);

@@ -53112,12 +53112,13 @@ function redactUrl(url) {
         return '(an unparsable Redis URL)';
     }
 }
-const decodeOr = (text, fallback) => {
+/** A URL part percent-decoded, or undefined when its encoding is bad (a bare %). */
+const tryDecode = (text) => {
     try {
         return decodeURIComponent(text);
     }
     catch {
-        return fallback;
+        return undefined;
     }
 };
 /**
@@ -53134,7 +53135,7 @@ function urlSecrets(url) {
         return [];
     }
     const secret = parsed.password || parsed.username;
-    return secret ? [...new Set([secret, decodeOr(secret, secret)])] : [];
+    return secret ? [...new Set([secret, tryDecode(secret) ?? secret])] : [];
 }
 function parseRedisUrl(url) {
     let parsed;
@@ -53154,12 +53155,11 @@ function parseRedisUrl(url) {
         throw new ConnectionError('the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database');
     }
     const decode = (part, what) => {
-        try {
-            return decodeURIComponent(part);
-        }
-        catch {
+        const decoded = tryDecode(part);
+        if (decoded === undefined) {
             throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
         }
+        return decoded;
     };
     const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
     if (!Number.isInteger(db) || db < 0) {
@@ -58853,15 +58853,16 @@ function promoteOnce(inputs, mode, request) {
     const timeoutMs = inputs.timeoutSeconds * 1000;
     // The script may have run although no answer came; a re-run tells (`already` if it did).
     const noAnswer = (what) => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`);
+    const timedOut = () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
     return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
         try {
-            return await withDeadline(promote(redis, request, { mode }), timeoutMs, () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`));
+            return await withDeadline(promote(redis, request, { mode }), timeoutMs, timedOut);
         }
         catch (error) {
             // ioredis's own words: its command timeout may fire first, and a connection that
             // drops while the promotion is under way fails it rather than sending it again.
             if (error instanceof Error && /^Command timed out/.test(error.message)) {
-                throw noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
+                throw timedOut();
             }
             if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
                 throw noAnswer('lost its connection before the answer came');

@@ -36,16 +36,15 @@ function promoteOnce(
     new ConnectionError(
       `the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`,
     );
+  const timedOut = () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
   return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
     try {
-      return await withDeadline(promote(redis, request, { mode }), timeoutMs, () =>
-        noAnswer(`got no answer within ${inputs.timeoutSeconds}s`),
-      );
+      return await withDeadline(promote(redis, request, { mode }), timeoutMs, timedOut);
     } catch (error) {
       // ioredis's own words: its command timeout may fire first, and a connection that
       // drops while the promotion is under way fails it rather than sending it again.
       if (error instanceof Error && /^Command timed out/.test(error.message)) {
-        throw noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
+        throw timedOut();
       }
       if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
         throw noAnswer('lost its connection before the answer came');

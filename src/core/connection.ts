@@ -42,11 +42,12 @@ export function redactUrl(url: string): string {
   }
 }
 
-const decodeOr = (text: string, fallback: string): string => {
+/** A URL part percent-decoded, or undefined when its encoding is bad (a bare %). */
+const tryDecode = (text: string): string | undefined => {
   try {
     return decodeURIComponent(text);
   } catch {
-    return fallback;
+    return undefined;
   }
 };
 
@@ -63,7 +64,7 @@ export function urlSecrets(url: string): string[] {
     return [];
   }
   const secret = parsed.password || parsed.username;
-  return secret ? [...new Set([secret, decodeOr(secret, secret)])] : [];
+  return secret ? [...new Set([secret, tryDecode(secret) ?? secret])] : [];
 }
 
 export function parseRedisUrl(url: string): ParsedUrl {
@@ -88,11 +89,11 @@ export function parseRedisUrl(url: string): ParsedUrl {
     );
   }
   const decode = (part: string, what: string) => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
+    const decoded = tryDecode(part);
+    if (decoded === undefined) {
       throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
     }
+    return decoded;
   };
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) {

@@ -26,7 +26,11 @@ try {
     .exec();
   console.log(await redis.hgetall(`{${NS}}:prp:${ID}`));
 
-  section('node dist/index.js (workflow_run: Smoke concluded success) -> validate');
+  section(
+    'node dist/index.js (workflow_run: Smoke on the push to main concluded success) -> validate',
+  );
+  // The run of a push to the default branch of this repository: only such a commit is merged.
+  const repository = { full_name: 'acme/widgets', default_branch: 'main' };
   const outcome = await runAction({
     eventName: 'workflow_run',
     event: {
@@ -34,13 +38,17 @@ try {
       workflow_run: {
         id: 13800042,
         name: 'Smoke',
-        display_title: `${ID}: checkout flow`,
+        event: 'push',
+        display_title: `Merge pull request #12 from acme/feature/${ID}-checkout`,
         conclusion: 'success',
-        head_branch: `feature/${ID}-checkout`,
+        head_branch: 'main',
         head_sha: HEAD_SHA,
+        head_repository: repository,
+        repository,
         html_url: 'https://github.com/acme/widgets/actions/runs/13800042',
         head_commit: { id: HEAD_SHA, message: `Checkout flow (${ID})` },
       },
+      repository,
     },
     inputs: { 'redis-url': server.url, 'target-state': 'validate' },
   });

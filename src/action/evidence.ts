@@ -1,6 +1,7 @@
 import { PromotionError, requiredFields } from '../core/index.js';
 import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
 import { InputError, type ActionInputs } from './inputs.js';
+import { mergedCommitOf, needsMergedCommit } from './mergedCommit.js';
 import { contextEvidence, triggeringRun, type WorkflowContext } from './workflowContext.js';
 
 /**
@@ -9,7 +10,8 @@ import { contextEvidence, triggeringRun, type WorkflowContext } from './workflow
  *
  * `smoke_ci_passed` and `quality_gates_passed` say a pipeline passed, so nobody can type
  * them in: they are set only from `ci-result`, the workflow_run conclusion or
- * `require-checks`, and `ci_source` records which.
+ * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
+ * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
  */
 
 /** Fields only a pipeline result sets; the `evidence` input may not hold them. */
@@ -114,6 +116,11 @@ export async function deriveEvidence(
 ): Promise<DerivedEvidence> {
   refuseTypedInPipelineFields(inputs.evidence);
   const merged: Record<string, unknown> = { ...contextEvidence(ctx), ...inputs.evidence };
+  if (needsMergedCommit(from, to)) {
+    // Before any pipeline source: require-checks then reads this commit's checks.
+    const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
+    merged.merge_commit = commit.sha;
+  }
   const needed = requiredFields(from, to).filter((field) =>
     (PIPELINE_FIELDS as readonly string[]).includes(field),
   );

@@ -38,6 +38,8 @@ export interface ActionInputs {
   mode: PromotionMode;
   cluster: boolean;
   timeoutSeconds: number;
+  /** Branches whose commits may be promoted as merge_commit; empty: the default branch. */
+  allowedBranches: string[];
 }
 
 /** A bad input; the message names it. */
@@ -142,6 +144,26 @@ function parseTimeout(value: string): number {
   return seconds;
 }
 
+/**
+ * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
+ * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
+ */
+function parseAllowedBranches(value: string): string[] {
+  const names = value
+    .split(/[,\n]/)
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
+  if (bad !== undefined) {
+    throw new InputError(
+      'allowed-branches',
+      `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
+        'release/2.x (no patterns, no refs/heads/)',
+    );
+  }
+  return names;
+}
+
 /** Reads and checks every input; throws InputError naming the first bad one. */
 export function readInputs(read: Read = readInput): ActionInputs {
   const prpId = read('prp-id');
@@ -187,5 +209,6 @@ export function readInputs(read: Read = readInput): ActionInputs {
     mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi'] as const),
     cluster: parseBoolean('cluster', read('cluster'), false),
     timeoutSeconds: parseTimeout(read('timeout')),
+    allowedBranches: parseAllowedBranches(read('allowed-branches')),
   };
 }

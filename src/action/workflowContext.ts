@@ -8,33 +8,52 @@ import { readFileSync } from 'node:fs';
  */
 
 /** The parts of the event payloads this action reads; everything is optional in practice. */
-interface PullRequest {
+interface Repository {
+  full_name?: string;
+  default_branch?: string;
+}
+export interface PullRequest {
+  number?: number;
   merged?: boolean;
   merge_commit_sha?: string | null;
   title?: string;
-  head?: { ref?: string; sha?: string };
+  head?: { ref?: string; sha?: string; repo?: Repository | null };
+  /** The branch it is into, of the repository it is into. */
+  base?: { ref?: string; repo?: Repository | null };
 }
-interface WorkflowRun {
+export interface WorkflowRun {
   id?: number;
   name?: string;
+  /** The event that started the run: push, pull_request, ... */
+  event?: string;
   conclusion?: string | null;
   head_sha?: string;
   head_branch?: string | null;
+  /** Where the run's head commit came from: a fork's, for a pull request from a fork. */
+  head_repository?: Repository | null;
+  /** Where the run ran. */
+  repository?: Repository | null;
   display_title?: string;
   html_url?: string;
   head_commit?: { message?: string } | null;
 }
 export interface EventPayload {
   action?: string;
+  /** A push that deleted its branch. */
+  deleted?: boolean;
   pull_request?: PullRequest;
   workflow_run?: WorkflowRun;
   head_commit?: { message?: string } | null;
+  /** The repository the workflow runs in. */
+  repository?: Repository;
 }
 
 export interface WorkflowContext {
   eventName: string;
   payload: EventPayload;
   sha: string;
+  /** GITHUB_REF in full: refs/heads/B, refs/tags/T, refs/pull/N/merge. */
+  ref: string;
   refName: string;
   repository: string;
   serverUrl: string;
@@ -62,6 +81,7 @@ export function readWorkflowContext(env: NodeJS.ProcessEnv = process.env): Workf
     eventName: env.GITHUB_EVENT_NAME ?? '',
     payload,
     sha: env.GITHUB_SHA ?? '',
+    ref: env.GITHUB_REF ?? '',
     refName: env.GITHUB_REF_NAME ?? '',
     repository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
@@ -102,6 +122,48 @@ export function mergeCommit(ctx: WorkflowContext): string | undefined {
     triggeringRun(ctx)?.head_sha ??
     (ctx.sha || undefined)
   );
+}
+
+/** The branch a ref names (refs/heads/B -> B); undefined for a tag or a pull request ref. */
+export const branchOfRef = (ref: string): string | undefined =>
+  ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length
+    ? ref.slice('refs/heads/'.length)
+    : undefined;
+
+/** This repository's default branch, as the event's payload names it. */
+export const defaultBranch = (ctx: WorkflowContext): string | undefined =>
+  ctx.payload.repository?.default_branch || undefined;
+
+/** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
+const quoted = (name: string | number | null | undefined): string =>
+  name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
+
+/**
+ * The event in one line, for a refusal that says what the workflow ran on: its name and
+ * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
+ * this repository.
+ */
+export function describeEvent(ctx: WorkflowContext): string {
+  const action = ctx.payload.action ? ` (action ${ctx.payload.action})` : '';
+  const parts = [`${ctx.eventName || 'no event'}${action}`];
+  const pr = ctx.payload.pull_request;
+  if (pr && ctx.eventName.startsWith('pull_request')) {
+    parts.push(
+      `pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
+        `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
+        (pr.merged ? ', merged' : ', not merged'),
+    );
+  }
+  const run = triggeringRun(ctx);
+  if (run) {
+    parts.push(
+      `triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
+        `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
+        `run in ${quoted(run.repository?.full_name)}`,
+    );
+  }
+  parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
+  return parts.join(', ');
 }
 
 /**

@@ -13,14 +13,16 @@ function inputs(given: Record<string, string> = {}): ActionInputs {
   return readInputs((name) => all[name as keyof typeof all] ?? '');
 }
 
+/** A run on main of acme/widgets, whose default branch is main; workflow_dispatch unless given. */
 function context(eventName = 'workflow_dispatch', payload: object = {}): WorkflowContext {
   return {
     ...readWorkflowContext({
       GITHUB_EVENT_NAME: eventName,
       GITHUB_SHA,
+      GITHUB_REF: 'refs/heads/main',
       GITHUB_REPOSITORY: 'acme/widgets',
     }),
-    payload,
+    payload: { repository: { full_name: 'acme/widgets', default_branch: 'main' }, ...payload },
   };
 }
 
@@ -121,10 +123,10 @@ describe('the pipeline-result rule', () => {
     const run = (fields: object) =>
       context('workflow_run', { workflow_run: { conclusion: 'failure', ...fields } });
     await expect(
-      deriveEvidence(inputs(), run({ id: 5 }), 'integration', 'validate', noChecks),
+      deriveEvidence(inputs(), run({ id: 5 }), 'validate', 'complete', noChecks),
     ).rejects.toThrow('workflow run "5" concluded failure');
     await expect(
-      deriveEvidence(inputs(), run({}), 'integration', 'validate', noChecks),
+      deriveEvidence(inputs(), run({}), 'validate', 'complete', noChecks),
     ).rejects.toThrow('workflow run "?" concluded failure');
   });
 
@@ -154,10 +156,9 @@ describe('the pipeline-result rule', () => {
   });
 
   test('explicit evidence wins over derived fields', async () => {
-    const sha = 'abcdefabcdefabcdefabcdefabcdefabcdefabcd';
     const given = inputs({
       'ci-result': 'success',
-      evidence: JSON.stringify({ merge_commit: sha, branch_name: 'x' }),
+      evidence: JSON.stringify({ merge_commit: GITHUB_SHA, branch_name: 'x' }),
     });
     const { evidence } = await deriveEvidence(
       given,
@@ -166,7 +167,30 @@ describe('the pipeline-result rule', () => {
       'validate',
       noChecks,
     );
-    expect(evidence).toMatchObject({ merge_commit: sha, branch_name: 'x' });
+    expect(evidence).toMatchObject({ merge_commit: GITHUB_SHA, branch_name: 'x' });
+  });
+
+  test('except a merge_commit other than the event commit, where one is needed', async () => {
+    const sha = 'abcdefabcdefabcdefabcdefabcdefabcdefabcd';
+    const given = inputs({
+      'ci-result': 'success',
+      evidence: JSON.stringify({ merge_commit: sha }),
+    });
+    await expect(
+      deriveEvidence(given, context(), 'integration', 'validate', noChecks),
+    ).rejects.toThrow(`merge_commit in the evidence input ("${sha}") is not the commit this event`);
+    const elsewhere = await deriveEvidence(
+      inputs({
+        'ci-result': 'success',
+        'target-state': 'complete',
+        evidence: JSON.stringify({ merge_commit: sha, validator_approval: 'ok' }),
+      }),
+      context(),
+      'validate',
+      'complete',
+      noChecks,
+    );
+    expect(elsewhere.evidence.merge_commit).toBe(sha);
   });
 });
 
@@ -249,9 +273,10 @@ describe('require-checks', () => {
   });
 
   test('needs a merge commit', async () => {
+    // validate -> complete: a transition whose merge_commit the event need not give.
     const ctx = { ...context(), sha: '' };
     await expect(
-      deriveEvidence(withChecks(), ctx, 'integration', 'validate', noChecks),
+      deriveEvidence(withChecks(), ctx, 'validate', 'complete', noChecks),
     ).rejects.toThrow('input require-checks: needs a merge commit; give merge_commit in evidence');
   });
 });

@@ -76,7 +76,7 @@ describe('contextEvidence', () => {
   test('workflow_run: the triggering run head sha, branch and page', () => {
     expect(contextEvidence(contextFor('workflow_run', workflowRunEvent('success')))).toMatchObject({
       merge_commit: HEAD_SHA,
-      branch_name: 'feature/PRP-7-checkout',
+      branch_name: 'main',
       ci_run_url: 'https://github.com/acme/widgets/actions/runs/13800042',
       event: 'workflow_run',
     });

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { PROMOTE_SCRIPT_SHA } from '../../src/core/index.js';
-import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
+import { SHA, printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
 import {
   HEAD_SHA,
   MERGE_SHA,
@@ -78,7 +78,7 @@ export function promotionScenarios(runAction: Runner): void {
   }
 
   describe('promotes', () => {
-    test('workflow_run success: integration -> validate, id from the head branch', async () => {
+    test('workflow_run of a push to main: integration -> validate, id from the run title', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-7', 'integration', 3);
       const outcome = await runAction(
@@ -108,7 +108,7 @@ export function promotionScenarios(runAction: Runner): void {
       expect(await redis.lrange(`{${ns}}:queue:validate`, 0, -1)).toEqual(['PRP-7']);
       expect(JSON.parse((await redis.get(key))!)).toEqual({
         merge_commit: HEAD_SHA,
-        branch_name: 'feature/PRP-7-checkout',
+        branch_name: 'main',
         ci_run_url: 'https://github.com/acme/widgets/actions/runs/13800042',
         repository: 'acme/widgets',
         workflow: 'Promote',
@@ -228,17 +228,22 @@ export function promotionScenarios(runAction: Runner): void {
       });
     });
 
-    test('workflow_dispatch with require-checks on the given merge commit', async () => {
+    test('workflow_dispatch on main with require-checks on the dispatched commit', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-41', 'integration');
       const outcome = await runAction(
-        spec(ns, 'workflow_dispatch', dispatchEvent(), {
-          'target-state': 'validate',
-          'prp-id': 'PRP-41',
-          'require-checks': 'smoke',
-          'github-token': 'ghs_fake',
-          evidence: JSON.stringify({ merge_commit: passingChecks.ref }),
-        }),
+        spec(
+          ns,
+          'workflow_dispatch',
+          dispatchEvent(),
+          {
+            'target-state': 'validate',
+            'prp-id': 'PRP-41',
+            'require-checks': 'smoke',
+            'github-token': 'ghs_fake',
+          },
+          { GITHUB_SHA: passingChecks.ref },
+        ),
       );
       expect(outcome.code).toBe(0);
       expect(outcome.outputs.result).toBe('promoted');
@@ -248,7 +253,7 @@ export function promotionScenarios(runAction: Runner): void {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-50', 'integration');
       const outcome = await runAction(
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-50' }), {
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-50' }), {
           'target-state': 'validate',
           mode: 'multi',
         }),
@@ -266,7 +271,7 @@ export function promotionScenarios(runAction: Runner): void {
         spec(
           ns,
           'workflow_run',
-          workflowRunEvent('success', { branch: 'PRP-51' }),
+          workflowRunEvent('success', { title: 'PRP-51' }),
           { 'target-state': 'validate' },
           { REDIS_LUA_PROMOTION_ENABLED: 'false' },
         ),
@@ -280,7 +285,7 @@ export function promotionScenarios(runAction: Runner): void {
       await seedPrp(redis, ns, 'PRP-60', 'integration');
       const before = await snapshotNamespace(redis, ns);
       const outcome = await runAction(
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-60' }), {
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-60' }), {
           'target-state': 'validate',
           'dry-run': 'true',
         }),
@@ -289,6 +294,296 @@ export function promotionScenarios(runAction: Runner): void {
       expect(outcome.outputs).toMatchObject({ result: 'dry_run', promoted: 'false', version: '2' });
       expect(outcome.summary).toContain('dry run (nothing written)');
       expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+  });
+
+  describe('integration -> validate only from a commit merged into an allowed branch', () => {
+    const refusal = 'PRP_EVIDENCE_INVALID integration -> validate needs a commit merged into';
+    const validate = { 'target-state': 'validate' };
+    const featureRef = {
+      GITHUB_REF: 'refs/heads/feature/PRP-70',
+      GITHUB_REF_NAME: 'feature/PRP-70',
+    };
+    const pullRef = { GITHUB_REF: 'refs/pull/17/merge', GITHUB_REF_NAME: '17/merge' };
+
+    /** Seeds PRP-70 in integration, runs `run`, and checks it was refused saying `why`. */
+    async function expectNotMerged(run: (ns: string) => RunSpec, ...why: string[]) {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-70', 'integration');
+      const outcome = await expectRefused(ns, run(ns), refusal, 'refused');
+      for (const text of why) expect(outcome.stdout).toContain(text);
+      expect(printedOutput(outcome)).not.toContain('Promoting');
+      return outcome;
+    }
+
+    describe('refuses, leaving Redis unchanged', () => {
+      test('a workflow_run from a fork (head repository differs)', async () => {
+        const event = workflowRunEvent('success', {
+          title: 'PRP-70',
+          headRepository: 'mallory/widgets',
+        });
+        await expectNotMerged(
+          (ns) => spec(ns, 'workflow_run', event, validate),
+          'ran on code of "mallory/widgets", not of acme/widgets',
+          'Fix:',
+        );
+      });
+
+      test('a workflow_run of a pull_request run', async () => {
+        const event = workflowRunEvent('success', {
+          title: 'PRP-70',
+          branch: 'feature/PRP-70',
+          event: 'pull_request',
+        });
+        await expectNotMerged(
+          (ns) => spec(ns, 'workflow_run', event, validate),
+          'ran on a pull_request event',
+          'only runs on push count',
+        );
+      });
+
+      test('a workflow_run of a push to a feature branch', async () => {
+        const event = workflowRunEvent('success', { branch: 'feature/PRP-70' });
+        await expectNotMerged(
+          (ns) => spec(ns, 'workflow_run', event, validate),
+          'ran on a push to "feature/PRP-70", which is not an allowed branch',
+          'or add "feature/PRP-70" to allowed-branches',
+        );
+      });
+
+      test('a push to a feature branch', async () => {
+        const event = pushEvent('PRP-70', SHA, featureRef.GITHUB_REF);
+        await expectNotMerged(
+          (ns) => spec(ns, 'push', event, { ...validate, 'ci-result': 'success' }, featureRef),
+          'the push is to "feature/PRP-70", which is not an allowed branch',
+          'GITHUB_REF refs/heads/feature/PRP-70',
+        );
+      });
+
+      test('a push of a tag', async () => {
+        const tag = { GITHUB_REF: 'refs/tags/v1.0.0', GITHUB_REF_NAME: 'v1.0.0' };
+        const event = pushEvent('PRP-70', SHA, tag.GITHUB_REF);
+        await expectNotMerged(
+          (ns) => spec(ns, 'push', event, { ...validate, 'ci-result': 'success' }, tag),
+          'refs/tags/v1.0.0 is not a branch',
+        );
+      });
+
+      test('a pull_request opened (its commit is a test merge, not the merge)', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x', { action: 'opened' });
+        await expectNotMerged(
+          (ns) => spec(ns, 'pull_request', event, { ...validate, 'ci-result': 'success' }, pullRef),
+          'pull request #17 is not merged (action opened)',
+        );
+      });
+
+      test('a pull_request closed without merging', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x', { merged: false });
+        await expectNotMerged(
+          (ns) => spec(ns, 'pull_request', event, { ...validate, 'ci-result': 'success' }, pullRef),
+          'pull request #17 was closed without being merged',
+        );
+      });
+
+      test('a pull_request_target opened', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x', {
+          action: 'opened',
+          headRepository: 'mallory/widgets',
+        });
+        await expectNotMerged(
+          (ns) => spec(ns, 'pull_request_target', event, { ...validate, 'ci-result': 'success' }),
+          'pull request #17 is not merged (action opened)',
+          'from "mallory/widgets":"feature/PRP-70"',
+        );
+      });
+
+      test('a pull_request_target merged into a branch that is not allowed', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x', { base: 'develop' });
+        await expectNotMerged(
+          (ns) => spec(ns, 'pull_request_target', event, { ...validate, 'ci-result': 'success' }),
+          'pull request #17 was merged into "develop", which is not an allowed branch',
+        );
+      });
+
+      test('a workflow_dispatch on a feature branch', async () => {
+        await expectNotMerged(
+          (ns) =>
+            spec(
+              ns,
+              'workflow_dispatch',
+              dispatchEvent({}, featureRef.GITHUB_REF),
+              { ...validate, 'prp-id': 'PRP-70', 'ci-result': 'success' },
+              featureRef,
+            ),
+          'workflow_dispatch ran on "feature/PRP-70", which is not an allowed branch',
+        );
+      });
+
+      test('an event that names no merged commit, saying which events do', async () => {
+        await expectNotMerged(
+          (ns) =>
+            spec(
+              ns,
+              'schedule',
+              { schedule: '0 * * * *', repository: {} },
+              {
+                ...validate,
+                'prp-id': 'PRP-70',
+                'ci-result': 'success',
+                'allowed-branches': 'main',
+              },
+            ),
+          'a schedule event names no merged commit',
+          'from a push to an allowed branch, a workflow_run of a push to one, a pull_request ' +
+            'or pull_request_target closed and merged into one, or a workflow_dispatch on one',
+        );
+      });
+
+      test('a typed-in merge_commit other than the event commit, before reading checks', async () => {
+        // Today's checks pass on the typed commit and fail on the dispatched one.
+        await expectNotMerged(
+          (ns) =>
+            spec(
+              ns,
+              'workflow_dispatch',
+              dispatchEvent(),
+              {
+                ...validate,
+                'prp-id': 'PRP-70',
+                'require-checks': 'lint,unit,smoke',
+                'github-token': 'ghs_fake',
+                evidence: JSON.stringify({ merge_commit: passingChecks.ref }),
+              },
+              { GITHUB_SHA: failingChecks.ref },
+            ),
+          `merge_commit in the evidence input ("${passingChecks.ref}") is not the commit this ` +
+            `event gives (${failingChecks.ref})`,
+        );
+      });
+    });
+
+    describe('promotes', () => {
+      /** Runs a spec that must promote PRP-70 with `mergeCommit` as its merge_commit. */
+      async function expectMerged(run: (ns: string) => RunSpec, mergeCommit: string) {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-70', 'integration');
+        const outcome = await runAction(run(ns));
+        expect(outcome.stdout).not.toContain('::error::');
+        expect(outcome.outputs).toMatchObject({ result: 'promoted', 'prp-id': 'PRP-70' });
+        const evidence = JSON.parse((await redis.get(outcome.outputs['evidence-key']!))!);
+        expect(evidence).toMatchObject({ merge_commit: mergeCommit, smoke_ci_passed: true });
+        return evidence as Record<string, unknown>;
+      }
+
+      test('a push to the default branch, its pushed head', async () => {
+        await expectMerged(
+          (ns) =>
+            spec(ns, 'push', pushEvent('Merge PRP-70', SHA), {
+              ...validate,
+              'ci-result': 'success',
+            }),
+          SHA,
+        );
+      });
+
+      test('a pull_request from a fork, closed and merged into main: its merge commit', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x', {
+          headRepository: 'mallory/widgets',
+        });
+        const evidence = await expectMerged(
+          (ns) => spec(ns, 'pull_request', event, { ...validate, 'ci-result': 'success' }, pullRef),
+          MERGE_SHA,
+        );
+        expect(evidence.branch_name).toBe('feature/PRP-70');
+      });
+
+      test('a pull_request_target merged into main, with the typed-in merge_commit equal', async () => {
+        const event = mergedPullRequestEvent('feature/PRP-70', 'x');
+        await expectMerged(
+          (ns) =>
+            spec(ns, 'pull_request_target', event, {
+              ...validate,
+              'ci-result': 'success',
+              evidence: JSON.stringify({ merge_commit: MERGE_SHA }),
+            }),
+          MERGE_SHA,
+        );
+      });
+
+      test('a workflow_dispatch on main', async () => {
+        await expectMerged(
+          (ns) =>
+            spec(ns, 'workflow_dispatch', dispatchEvent(), {
+              ...validate,
+              'prp-id': 'PRP-70',
+              'ci-result': 'success',
+            }),
+          SHA,
+        );
+      });
+
+      test('allowed-branches naming another branch, for every kind of event', async () => {
+        const release = { GITHUB_REF: 'refs/heads/release/2.x', GITHUB_REF_NAME: 'release/2.x' };
+        const allowed = { ...validate, 'allowed-branches': 'main\nrelease/2.x' };
+        await expectMerged(
+          (ns) =>
+            spec(
+              ns,
+              'push',
+              pushEvent('PRP-70', SHA, release.GITHUB_REF),
+              {
+                ...allowed,
+                'ci-result': 'success',
+              },
+              release,
+            ),
+          SHA,
+        );
+        await expectMerged(
+          (ns) =>
+            spec(
+              ns,
+              'workflow_run',
+              workflowRunEvent('success', { branch: 'release/2.x', title: 'PRP-70' }),
+              allowed,
+            ),
+          HEAD_SHA,
+        );
+        await expectMerged(
+          (ns) =>
+            spec(
+              ns,
+              'pull_request',
+              mergedPullRequestEvent('feature/PRP-70', 'x', { base: 'release/2.x' }),
+              { ...allowed, 'ci-result': 'success' },
+              pullRef,
+            ),
+          MERGE_SHA,
+        );
+      });
+    });
+
+    test('development -> integration from an open pull request still promotes', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-71', 'development');
+      const outcome = await runAction(
+        spec(
+          ns,
+          'pull_request',
+          mergedPullRequestEvent('feature/PRP-71', 'x', { action: 'synchronize' }),
+          {
+            'target-state': 'integration',
+            'ci-result': 'success',
+            evidence: '{"implementation_complete":true,"local_validation":"npm test"}',
+          },
+          pullRef,
+        ),
+      );
+      expect(outcome.outputs).toMatchObject({ result: 'promoted', 'prp-id': 'PRP-71' });
+      expect(JSON.parse((await redis.get(outcome.outputs['evidence-key']!))!)).toMatchObject({
+        merge_commit: SHA, // informational here, as before: the run's GITHUB_SHA
+        branch_name: 'feature/PRP-71',
+      });
     });
   });
 
@@ -371,7 +666,7 @@ export function promotionScenarios(runAction: Runner): void {
       await seedPrp(redis, ns, 'PRP-12', 'integration');
       const outcome = await expectRefused(
         ns,
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-12' }), {
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-12' }), {
           ...validate,
           'evidence-ttl': 'forever',
         }),
@@ -400,7 +695,7 @@ export function promotionScenarios(runAction: Runner): void {
       await seedPrp(redis, ns, 'PRP-14', 'development');
       const outcome = await expectRefused(
         ns,
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-14' }), validate),
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-14' }), validate),
         'PRP_STATE_MISMATCH PRP PRP-14 is in state development, not integration',
         'refused',
       );
@@ -412,7 +707,8 @@ export function promotionScenarios(runAction: Runner): void {
       await seedPrp(redis, ns, 'PRP-15', 'integration');
       await expectRefused(
         ns,
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-15' }), {
+        // The event's own commit, as a typed-in merge_commit must be the event's.
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-15', sha: 'HEAD' }), {
           ...validate,
           evidence: '{"merge_commit":"HEAD"}',
         }),
@@ -425,7 +721,7 @@ export function promotionScenarios(runAction: Runner): void {
       const ns = uniqueNamespace();
       await expectRefused(
         ns,
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-16' }), validate),
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-16' }), validate),
         'PRP_NOT_FOUND no PRP PRP-16',
         'refused',
       );
@@ -436,7 +732,7 @@ export function promotionScenarios(runAction: Runner): void {
       await seedPrp(redis, ns, 'PRP-17', 'integration', 5);
       await expectRefused(
         ns,
-        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-17' }), {
+        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-17' }), {
           ...validate,
           'expected-version': '4',
         }),

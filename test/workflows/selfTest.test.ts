@@ -63,6 +63,7 @@ test('the self-test job passes, refusals included', async () => {
       if (expression === 'job.services.redis.id') return 'redis-service-container';
       if (expression === 'needs.smoke.result') return 'success';
       if (expression === 'github.token') return 'unused-token';
+      if (expression === 'github.ref_name') return 'main'; // the run's GITHUB_REF below
       const output = /^steps\.(\w+)\.outputs(?:\.([\w-]+)|\['([\w-]+)'\])$/.exec(expression);
       if (output) return outputs[output[1]!]?.[output[2] ?? output[3]!] ?? '';
       const outcome = /^steps\.(\w+)\.outcome$/.exec(expression);
@@ -123,6 +124,6 @@ test('the self-test job passes, refusals included', async () => {
       expect(ok, `step "${step.name ?? step.id}" failed:\n${log}`).toBe(true);
   }
   expect(Object.keys(outcomes)).toEqual(
-    expect.arrayContaining(['refused_failure', 'refused_typed']),
+    expect.arrayContaining(['refused_failure', 'refused_typed', 'refused_branch']),
   );
 });

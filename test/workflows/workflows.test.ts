@@ -99,6 +99,7 @@ describe('action.yml', () => {
         'evidence',
         'ci-result',
         'require-checks',
+        'allowed-branches',
         'github-token',
         'namespace',
         'evidence-ttl',

@@ -12,6 +12,8 @@ import {
   type RedisCluster,
 } from './redisServer.js';
 import { seedPrp } from './seed.js';
+import { startCuttingProxy } from './cuttingProxy.js';
+import { loadScript } from '../../src/core/index.js';
 import { snapshotNamespace } from './snapshot.js';
 
 /**
@@ -102,6 +104,41 @@ export function clusterScenarios(runAction: Runner): void {
       expect(outcome.stdout).not.toContain('Promoting');
     });
 
+    test('a slot being resharded: TRYAGAIN, nothing run', async () => {
+      // A namespace the first node serves, its slot migrating to the second: keys that are
+      // there and keys that are not make one request TRYAGAIN until the migration ends.
+      await seedPrp(first, 'mig', 'PRP-26', 'integration');
+      const before = await snapshotNamespace(first, 'mig');
+      const slot = Number(await first.cluster('KEYSLOT', '{mig}'));
+      const [firstId, secondId] = await Promise.all([
+        first.cluster('MYID'),
+        second.cluster('MYID'),
+      ]);
+      await second.cluster('SETSLOT', slot, 'IMPORTING', firstId);
+      await first.cluster('SETSLOT', slot, 'MIGRATING', secondId);
+      try {
+        const outcome = await runAction(
+          connectionSpec(userUrl(cluster.nodes[0]!.port), {
+            'prp-id': 'PRP-26',
+            namespace: 'mig',
+            cluster: 'true',
+          }),
+        );
+        expectFailedSecretly(
+          outcome,
+          new RegExp(
+            `^::error::the Redis Cluster at redis://prp:\\*\\*\\*@127\\.0\\.0\\.1:${cluster.nodes[0]!.port} ` +
+              'refused the promotion before running it \\((TRYAGAIN|MOVED|ASK) [^)]*\\): the cluster is down ' +
+              'or resharding\\. Nothing was run; retry when the cluster is ok\\.$',
+          ),
+        );
+      } finally {
+        await first.cluster('SETSLOT', slot, 'STABLE');
+        await second.cluster('SETSLOT', slot, 'STABLE');
+      }
+      expect(await snapshotNamespace(first, 'mig')).toEqual(before);
+    });
+
     test('several URLs without cluster: true: a bad input', async () => {
       const seeds = `${userUrl(cluster.nodes[0]!.port)},${userUrl(cluster.nodes[1]!.port)}`;
       const outcome = await runAction(connectionSpec(seeds, { 'prp-id': 'PRP-24' }));
@@ -141,6 +178,34 @@ export function clusterScenarios(runAction: Runner): void {
       expect(await snapshotNamespace(admin, 'prp')).toEqual(before);
     } finally {
       admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('a cluster connection that drops after the node ran the promotion: says so, never sends it again', async () => {
+    const server = await startRedisServer({ cluster: true });
+    const admin = testClient(server.url);
+    const proxy = await startCuttingProxy(server.port, 'EVALSHA');
+    try {
+      // The node tells clients its slots are at the proxy, so every command goes through it.
+      await admin.config('SET', 'cluster-announce-port', String(proxy.port));
+      await seedPrp(admin, 'prp', 'PRP-27', 'integration', 3);
+      await loadScript(admin); // so the cut EVALSHA is one Redis runs
+      proxy.arm();
+      const url = `redis://127.0.0.1:${proxy.port}`;
+      const spec = connectionSpec(url, { 'prp-id': 'PRP-27', cluster: 'true' });
+      expectFailed(
+        await runAction(spec),
+        `::error::the promotion at ${url} lost its connection before the answer came; ` +
+          're-run to learn whether it happened',
+      );
+      // It happened, once; the re-run the message asks for says so.
+      expect(await admin.hget('{prp}:prp:PRP-27', 'version')).toBe('4');
+      expect(await admin.xlen('{prp}:events')).toBe(1);
+      expect((await runAction(spec)).outputs.result).toBe('already');
+    } finally {
+      admin.disconnect();
+      await proxy.stop();
       await server.stop();
     }
   });

@@ -6,7 +6,8 @@ import {
   TARGET_STATES,
   isValidNamespace,
   isValidPrpId,
-  parseRedisUrl,
+  parseRedisSeeds,
+  splitRedisUrls,
   urlSecrets,
   type PromotionMode,
   type State,
@@ -60,14 +61,16 @@ type Read = (name: string) => string;
 const readInput: Read = (name) => core.getInput(name);
 
 /**
- * Masks the Redis URL and its password (as written and URL-decoded) in the runner's log.
- * Runs before anything else reads or logs an input, so no later message can leak them.
+ * Masks the Redis URL (each of several seed URLs) and its password (as written and
+ * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
+ * later message can leak them.
  */
 export function maskSecrets(read: Read = readInput): void {
   const url = read('redis-url');
   if (url) {
-    core.setSecret(url);
-    for (const secret of urlSecrets(url)) core.setSecret(secret);
+    for (const secret of new Set([url, ...splitRedisUrls(url), ...urlSecrets(url)])) {
+      core.setSecret(secret);
+    }
   }
   const token = read('github-token');
   if (token) core.setSecret(token);
@@ -96,12 +99,15 @@ function parseInteger(name: string, value: string, min: number, max: number): nu
   return number;
 }
 
-function parseRedisUrlInput(value: string): string {
-  if (value === '') throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+/** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
+function parseRedisUrlInput(value: string, cluster: boolean): string {
+  if (value.trim() === '') {
+    throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+  }
   try {
-    parseRedisUrl(value);
+    parseRedisSeeds(value, cluster);
   } catch (error) {
-    // parseRedisUrl's messages never repeat the URL, so they are safe to show.
+    // parseRedisSeeds's messages never repeat a URL, so they are safe to show.
     throw new InputError('redis-url', (error as Error).message);
   }
   return value;
@@ -183,8 +189,9 @@ export function readInputs(read: Read = readInput): ActionInputs {
   const ciResult = read('ci-result');
   const ttl = read('evidence-ttl');
   const expectedVersion = read('expected-version');
+  const cluster = parseBoolean('cluster', read('cluster'), false);
   return {
-    redisUrl: parseRedisUrlInput(read('redis-url')),
+    redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
     targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
     prpId: prpId || undefined,
     prpIdPattern: parsePattern(read('prp-id-pattern')),
@@ -207,7 +214,7 @@ export function readInputs(read: Read = readInput): ActionInputs {
           parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
     dryRun: parseBoolean('dry-run', read('dry-run'), false),
     mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi'] as const),
-    cluster: parseBoolean('cluster', read('cluster'), false),
+    cluster,
     timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
   };

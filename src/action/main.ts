@@ -3,6 +3,7 @@ import {
   ConnectionError,
   PROMOTE_SCRIPT_SHA,
   PromotionError,
+  classifyCommandError,
   previousState,
   promote,
   promotionMode,
@@ -24,6 +25,15 @@ import { evidenceToken, readWorkflowContext } from './workflowContext.js';
  * annotation saying why, and Redis is unchanged.
  */
 
+/** The script may have run although no answer came; a re-run tells (`already` if it did). */
+const noAnswer = (inputs: ActionInputs, what: string) =>
+  new ConnectionError(
+    `the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`,
+  );
+
+const timedOut = (inputs: ActionInputs) =>
+  noAnswer(inputs, `got no answer within ${inputs.timeoutSeconds}s`);
+
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
 function promoteOnce(
   inputs: ActionInputs,
@@ -31,27 +41,47 @@ function promoteOnce(
   request: Parameters<typeof promote>[1],
 ): Promise<PromotionResult> {
   const timeoutMs = inputs.timeoutSeconds * 1000;
-  // The script may have run although no answer came; a re-run tells (`already` if it did).
-  const noAnswer = (what: string) =>
-    new ConnectionError(
-      `the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`,
-    );
-  const timedOut = () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
   return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
     try {
-      return await withDeadline(promote(redis, request, { mode }), timeoutMs, timedOut);
+      return await withDeadline(promote(redis, request, { mode }), timeoutMs, () =>
+        timedOut(inputs),
+      );
     } catch (error) {
-      // ioredis's own words: its command timeout may fire first, and a connection that
-      // drops while the promotion is under way fails it rather than sending it again.
-      if (error instanceof Error && /^Command timed out/.test(error.message)) {
-        throw timedOut();
-      }
-      if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
-        throw noAnswer('lost its connection before the answer came');
-      }
-      throw error;
+      throw describeCommandFailure(error, inputs) ?? error;
     }
   });
+}
+
+/**
+ * ioredis's and a cluster's own words, said plainly, and truthfully about whether the
+ * promotion ran: its command timeout may fire before the deadline; a connection that drops
+ * while the promotion is under way fails it rather than sending it again; a cluster refuses
+ * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
+ * TRYAGAIN).
+ */
+function describeCommandFailure(error: unknown, inputs: ActionInputs): Error | undefined {
+  const failure = classifyCommandError(error);
+  if (!failure) return undefined;
+  const where = redactUrl(inputs.redisUrl);
+  if (failure.kind === 'timeout') return timedOut(inputs);
+  if (failure.kind === 'closed') {
+    return noAnswer(inputs, 'lost its connection before the answer came');
+  }
+  if (failure.kind === 'lost') {
+    return noAnswer(inputs, `got no answer while the cluster redirected it (${failure.detail})`);
+  }
+  if (failure.kind === 'redirected' && !inputs.cluster) {
+    return new ConnectionError(
+      `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+        `namespace ${inputs.namespace} (${failure.detail}): set cluster: true. Nothing was run.`,
+    );
+  }
+  // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
+  return new ConnectionError(
+    `the Redis Cluster at ${where} refused the promotion before running it ` +
+      `(${failure.detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+      `the cluster is ok.${inputs.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+  );
 }
 
 function setOutputs(result: PromotionResult): void {

@@ -31,8 +31,24 @@ interface ParsedUrl {
   tls: boolean;
 }
 
-/** The URL with its password replaced by ***, safe to print. */
+/**
+ * The URLs a `redis-url` value holds: one, or several seed nodes of one Redis Cluster
+ * separated by commas and/or whitespace. Only a separator before a scheme separates: a
+ * password may hold a comma (RFC 3986 allows it unencoded), and must stay whole.
+ */
+export function splitRedisUrls(text: string): string[] {
+  const trimmed = text.replace(/^[\s,]+|[\s,]+$/g, '');
+  return trimmed === '' ? [] : trimmed.split(/[\s,]+(?=rediss?:\/\/)/i);
+}
+
+/** The URL (each URL) with its password replaced by ***, safe to print. */
 export function redactUrl(url: string): string {
+  const urls = splitRedisUrls(url);
+  if (urls.length !== 1) return urls.length ? urls.map(redactUrl).join(', ') : redactOne(url);
+  return redactOne(urls[0]!);
+}
+
+function redactOne(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
@@ -52,19 +68,22 @@ const tryDecode = (text: string): string | undefined => {
 };
 
 /**
- * The secrets in a URL, so callers can mask them in logs: the password as written and
- * decoded; and a user name given without a password, which is how some write a password
- * alone (redis://SECRET@host).
+ * The secrets in a URL (in each of several), so callers can mask them in logs: the password
+ * as written and decoded; and a user name given without a password, which is how some write
+ * a password alone (redis://SECRET@host).
  */
 export function urlSecrets(url: string): string[] {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return [];
-  }
-  const secret = parsed.password || parsed.username;
-  return secret ? [...new Set([secret, tryDecode(secret) ?? secret])] : [];
+  const secrets = splitRedisUrls(url).flatMap((one) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(one);
+    } catch {
+      return [];
+    }
+    const secret = parsed.password || parsed.username;
+    return secret ? [secret, tryDecode(secret) ?? secret] : [];
+  });
+  return [...new Set(secrets)];
 }
 
 export function parseRedisUrl(url: string): ParsedUrl {
@@ -111,6 +130,46 @@ export function parseRedisUrl(url: string): ParsedUrl {
   };
 }
 
+/**
+ * The nodes a `redis-url` value names: one URL, or (cluster only) several seed nodes of one
+ * Redis Cluster, any one of which that answers tells the client the others. The seeds must
+ * agree on everything but host and port: one scheme, one user, one password, database 0.
+ * Messages never repeat a URL or any part of one but its position, so they are safe to show.
+ */
+export function parseRedisSeeds(text: string, cluster: boolean): ParsedUrl[] {
+  const urls = splitRedisUrls(text);
+  if (urls.length <= 1) return [parseRedisUrl(urls[0] ?? text)];
+  if (!cluster) {
+    throw new ConnectionError(
+      `holds ${urls.length} URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true`,
+    );
+  }
+  const seeds = urls.map((url, index) => {
+    try {
+      return parseRedisUrl(url);
+    } catch (error) {
+      throw new ConnectionError(`URL ${index + 1}: ${(error as Error).message}`);
+    }
+  });
+  const first = seeds[0]!;
+  seeds.forEach((seed, index) => {
+    const differs = (
+      [
+        ['scheme', seed.tls !== first.tls],
+        ['user', seed.username !== first.username],
+        ['password', seed.password !== first.password],
+        ['database', seed.db !== first.db],
+      ] as const
+    ).find(([, different]) => different);
+    if (differs) {
+      throw new ConnectionError(
+        `the seed URLs must share scheme, user, password and database; URL ${index + 1} differs from URL 1 in its ${differs[0]}`,
+      );
+    }
+  });
+  return seeds;
+}
+
 /** What went wrong talking to Redis, in words a person can act on. */
 export function describeRedisError(error: unknown, url: ParsedUrl, timeoutMs: number): string {
   const where = `${url.tls ? 'rediss' : 'redis'}://${url.host}:${url.port}`;
@@ -136,6 +195,47 @@ export function describeRedisError(error: unknown, url: ParsedUrl, timeoutMs: nu
   return `Redis at ${where} failed: ${message}`;
 }
 
+/**
+ * What a failed command's error tells about whether it ran:
+ * - `redirected`: a Redis Cluster node answered MOVED or ASK (another node serves the keys)
+ *   to a client that is no cluster client; the command did not run.
+ * - `refused`: the cluster refused it before running it: CLUSTERDOWN, TRYAGAIN, or the
+ *   cluster client's redirections ran out on such refusals (connectRedis has it send a
+ *   command again only after one).
+ * - `timeout`, `closed`: no answer came, or the connection closed first; it may have run.
+ * - `lost`: the redirections ran out on another error; it may have run.
+ * `detail` is the server's or ioredis's words, which never hold the URL.
+ */
+export interface CommandFailure {
+  kind: 'redirected' | 'refused' | 'timeout' | 'closed' | 'lost';
+  detail: string;
+}
+
+const REDIRECTIONS_RAN_OUT = /^Too many Cluster redirections\. Last error: (?:[A-Za-z]*Error: )?/;
+
+export function classifyCommandError(error: unknown): CommandFailure | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const ranOut = REDIRECTIONS_RAN_OUT.test(error.message);
+  const last = error.message.replace(REDIRECTIONS_RAN_OUT, '');
+  if (/^(CLUSTERDOWN|TRYAGAIN)\b/.test(last)) return { kind: 'refused', detail: last };
+  if (/^(MOVED|ASK) \d+ \S+$/.test(last)) {
+    return { kind: ranOut ? 'refused' : 'redirected', detail: last };
+  }
+  if (/^Command timed out/.test(last)) return { kind: 'timeout', detail: last };
+  // A connection that closed (a node's end, a failover) or dropped while reconnecting.
+  if (last === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError') {
+    return { kind: 'closed', detail: last };
+  }
+  if (ranOut) return { kind: 'lost', detail: last };
+  return undefined;
+}
+
+/** ioredis's node key, host:port (the host may hold colons: IPv6). */
+function splitHostPort(node: string | undefined): [string | undefined, number] {
+  const match = node ? /^(.*):(\d+)$/.exec(node) : null;
+  return match ? [match[1], Number(match[2])] : [undefined, 0];
+}
+
 /** `work`, or the error `onTimeout` makes when `ms` pass first (the work is not stopped). */
 export function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -155,7 +255,8 @@ export async function connectRedis(
 ): Promise<RedisClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxRetries = options.maxRetries ?? 2;
-  const target = parseRedisUrl(url);
+  const seeds = parseRedisSeeds(url, options.cluster ?? false);
+  const target = seeds[0]!; // the seeds share all but host and port
   if (options.cluster && target.db !== 0) {
     throw new ConnectionError(
       `cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`,
@@ -188,27 +289,43 @@ export async function connectRedis(
     ...(target.tls ? { tls: isIP(target.host) ? {} : { servername: target.host } } : {}),
   };
   const client: RedisClient = options.cluster
-    ? new Cluster([{ host: target.host, port: target.port }], {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        maxRedirections: 4,
-        // Its slot-map refresh has a timer of its own (1 s by default): the same bound.
-        slotsRefreshTimeout: timeoutMs,
-        clusterRetryStrategy: reconnectDelay,
-        redisOptions: base,
-        ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
-      })
+    ? new Cluster(
+        seeds.map(({ host, port }) => ({ host, port })),
+        {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          // A command refused before it ran (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is sent again,
+          // at most 4 times (TRYAGAIN and CLUSTERDOWN after 100 ms): well inside any timeout, and each
+          // refusal proves that attempt did not run. A command whose connection closed may
+          // have run: never send it again (retryDelayOnFailover 0; ioredis's default resends
+          // it, and a promotion that ran would then answer `already`). The caller says so.
+          maxRedirections: 4,
+          retryDelayOnMoved: 0,
+          retryDelayOnTryAgain: 100,
+          retryDelayOnClusterDown: 100,
+          retryDelayOnFailover: 0,
+          // A cluster in cluster_state:fail would fail the ready check, which reconnects
+          // until the deadline and then says only "no answer". Without it, the command goes
+          // and the node's own CLUSTERDOWN says why.
+          enableReadyCheck: false,
+          // Its slot-map refresh has a timer of its own (1 s by default): the same bound.
+          slotsRefreshTimeout: timeoutMs,
+          clusterRetryStrategy: reconnectDelay,
+          redisOptions: base,
+          ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+        },
+      )
     : new Redis({ ...base, host: target.host, port: target.port });
 
   // The first error says why; ioredis's own rejection often only says "closed". A cluster
   // client's own error only says "Failed to refresh slots cache": its node's says why.
   let firstError: unknown;
-  let firstNodeError: unknown;
+  let firstNodeError: { error: unknown; node: string } | undefined;
   client.on('error', (error: unknown) => {
     firstError ??= error;
   });
-  client.on('node error', (error: unknown) => {
-    firstNodeError ??= error;
+  client.on('node error', (error: unknown, node: string) => {
+    firstNodeError ??= { error, node };
   });
   try {
     await withDeadline(client.connect(), timeoutMs, () =>
@@ -216,8 +333,14 @@ export async function connectRedis(
     );
   } catch (error) {
     client.disconnect();
-    const cause = firstNodeError ?? firstError ?? error;
-    throw new ConnectionError(scrub(describeRedisError(cause, target, timeoutMs)));
+    // Which node failed: with several seeds, the one its error came from.
+    const [host, port] = splitHostPort(firstNodeError?.node);
+    const where = host && seeds.length > 1 ? { ...target, host, port } : target;
+    const cause = firstNodeError?.error ?? firstError ?? error;
+    const reason = describeRedisError(cause, where, timeoutMs);
+    throw new ConnectionError(
+      scrub(seeds.length > 1 ? `no seed node of the cluster could be used; ${reason}` : reason),
+    );
   }
   // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake
   // SELECT (bad index, no permission) and stays on database 0, the wrong data.

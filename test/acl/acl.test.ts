@@ -140,7 +140,7 @@ describe.each([
 
   // The cluster client's rules matter only on the cluster; the rest on the plain server,
   // where the URL's database makes SELECT needed too.
-  const clusterRules = ['+cluster|slots', '+cluster|info', '+client|setname'];
+  const clusterRules = ['+cluster|slots', '+client|setname'];
   const tested = RULES.filter((r) => r.startsWith('+') && clusterRules.includes(r) === cluster);
   test.each(tested)('without %s, that command is denied', async (rule) => {
     await setUser(

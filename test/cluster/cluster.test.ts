@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, promote, type RedisClient } from '../../src/core/index.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
+import { run } from '../../src/action/main.js';
+import { runInProcess, type RunSpec } from '../support/actionRun.js';
+import { clusterScenarios } from '../support/clusterScenarios.js';
 
 // A one-node Redis Cluster owning every slot: enough to prove the keys share a slot (the
 // {NS} hash tag), that the cluster client routes EVALSHA, and that NOSCRIPT recovers there.
@@ -46,4 +49,8 @@ test('the fallback refuses a cluster client plainly, writing nothing', async () 
     promote(cluster, { namespace: ns, id: 'PRP-9', to: 'validate', evidence }, { mode: 'multi' }),
   ).rejects.toMatchObject({ code: 'PRP_BAD_ARGUMENT', message: expect.stringMatching(/cluster/) });
   expect(await snapshotNamespace(admin, ns)).toEqual(before);
+});
+
+describe('run() in process against a cluster', () => {
+  clusterScenarios((spec: RunSpec) => runInProcess(run, spec));
 });

@@ -4,8 +4,10 @@ import {
   ConnectionError,
   connectRedis,
   describeRedisError,
+  parseRedisSeeds,
   parseRedisUrl,
   redactUrl,
+  splitRedisUrls,
   urlSecrets,
   withRedis,
 } from '../../src/core/connection.js';
@@ -275,6 +277,70 @@ describe('URLs', () => {
     );
     expect(refusal('redis://')).toBe('the Redis URL has no host');
     expect(refusal('redis://h/abc')).toBe("the Redis URL's database abc is not a number");
+  });
+
+  it('several seed URLs: split at commas or whitespace before a scheme, never inside a password', () => {
+    expect(splitRedisUrls(' redis://a:1,redis://b:2 \n rediss://c:3 , ')).toEqual([
+      'redis://a:1',
+      'redis://b:2',
+      'rediss://c:3',
+    ]);
+    expect(splitRedisUrls('redis://:pa,ss w@h:1, redis://:pa,ss w@h:2')).toEqual([
+      'redis://:pa,ss w@h:1',
+      'redis://:pa,ss w@h:2',
+    ]);
+    const seeds = `redis://bob:${PASSWORD}@h1:7000, redis://bob:${PASSWORD}@h2:7001`;
+    expect(redactUrl(seeds)).toBe('redis://bob:***@h1:7000, redis://bob:***@h2:7001');
+    expect(urlSecrets(seeds)).toEqual([PASSWORD, DECODED_PASSWORD]);
+    expect(urlSecrets('redis://:one@h1 redis://:two@h2')).toEqual(['one', 'two']);
+    expect(parseRedisSeeds(seeds, true).map(({ host, port }) => `${host}:${port}`)).toEqual([
+      'h1:7000',
+      'h2:7001',
+    ]);
+  });
+
+  it('several seed URLs must agree on all but host and port, and need cluster', () => {
+    const refusal = (text: string, cluster = true) => {
+      try {
+        parseRedisSeeds(text, cluster);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConnectionError);
+        expect((error as Error).message).not.toContain('secret');
+        return (error as Error).message;
+      }
+      throw new Error(`parsed ${text}`);
+    };
+    const shared = 'the seed URLs must share scheme, user, password and database; URL 2 differs';
+    expect(refusal('redis://:secret@h1 rediss://:secret@h2')).toBe(
+      `${shared} from URL 1 in its scheme`,
+    );
+    expect(refusal('redis://:secret@h1 redis://:secret2@h2')).toBe(
+      `${shared} from URL 1 in its password`,
+    );
+    expect(refusal('redis://u:secret@h1 redis://:secret@h2')).toBe(
+      `${shared} from URL 1 in its user`,
+    );
+    expect(refusal('redis://:secret@h1 redis://:secret@h2/1')).toBe(
+      `${shared} from URL 1 in its database`,
+    );
+    expect(refusal('redis://:secret@h1 redis://:secret@h2?tls=1')).toMatch(/^URL 2: .*query/);
+    expect(refusal('redis://:secret@h1 redis://:secret@h2', false)).toBe(
+      'holds 2 URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true',
+    );
+  });
+
+  it('several seed nodes none of which answers: says so, naming one, without the password', async () => {
+    const url = `redis://:${PASSWORD}@127.0.0.1:${REFUSED_PORT},redis://:${PASSWORD}@127.0.0.1:${REFUSED_PORT}`;
+    const message = await failure(
+      connectRedis(url, { cluster: true, timeoutMs: 3000, maxRetries: 0 }),
+    );
+    // ioredis's cluster client tells only that the node's connection closed.
+    expect(message).toMatch(
+      new RegExp(
+        `^no seed node of the cluster could be used; .*redis://127\\.0\\.0\\.1:${REFUSED_PORT}\\b`,
+      ),
+    );
+    expect(message).not.toContain(DECODED_PASSWORD);
   });
 
   it('connectRedis refuses a bad URL before connecting', async () => {

@@ -25,8 +25,11 @@ export interface StartOptions {
    * `redis-server --port 0 --tls-port N` does.
    */
   tls?: { certFile: string; keyFile: string; caFile: string };
-  /** A one-node Redis Cluster that owns every slot and is in cluster_state:ok. */
-  cluster?: boolean;
+  /**
+   * A one-node Redis Cluster that owns every slot and is in cluster_state:ok; `'no-slots'`:
+   * a cluster node that owns nothing yet, for startRedisCluster to join to others.
+   */
+  cluster?: boolean | 'no-slots';
 }
 
 /**
@@ -156,7 +159,7 @@ async function launch(port: number, options: StartOptions): Promise<RedisServer>
       child.once('error', onError);
       child.once('exit', onExit);
     });
-    if (options.cluster) await formCluster(url);
+    if (options.cluster === true) await formCluster(url);
   } catch (error) {
     await stop();
     throw error;
@@ -169,6 +172,16 @@ async function formCluster(url: string): Promise<void> {
   const admin = testClient(url);
   try {
     await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+  } finally {
+    admin.disconnect();
+  }
+  await waitForClusterOk(url);
+}
+
+/** Waits until the node at `url` says cluster_state:ok: it sees every slot served. */
+export async function waitForClusterOk(url: string): Promise<void> {
+  const admin = testClient(url);
+  try {
     const deadline = Date.now() + CLUSTER_TIMEOUT_MS;
     while (!(await admin.cluster('INFO')).includes('cluster_state:ok')) {
       if (Date.now() > deadline) {
@@ -179,6 +192,48 @@ async function formCluster(url: string): Promise<void> {
   } finally {
     admin.disconnect();
   }
+}
+
+export interface RedisCluster {
+  /** The nodes: `nodes[1]` serves the slot of `keyOnSecond`, `nodes[0]` every other slot. */
+  nodes: RedisServer[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of two masters in cluster_state:ok on every node, where the second node
+ * serves only the slot of `keyOnSecond` (e.g. '{prp}', the default namespace's hash tag):
+ * a client of the first node that asks for that key is redirected (MOVED).
+ */
+export async function startRedisCluster(keyOnSecond: string): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    for (let i = 0; i < 2; i++) nodes.push(await startRedisServer({ cluster: 'no-slots' }));
+    const [first, second] = nodes.map((node) => testClient(node.url));
+    try {
+      const slot = Number(await first!.cluster('KEYSLOT', keyOnSecond));
+      await first!.cluster('MEET', '127.0.0.1', nodes[1]!.port);
+      await second!.call('CLUSTER', 'ADDSLOTS', String(slot));
+      for (const [from, to] of [
+        [0, slot - 1],
+        [slot + 1, 16383],
+      ] as const) {
+        if (from <= to) await first!.call('CLUSTER', 'ADDSLOTSRANGE', String(from), String(to));
+      }
+    } finally {
+      first!.disconnect();
+      second!.disconnect();
+    }
+    // ok on both: each has heard of the other and of the slots it serves.
+    for (const node of nodes) await waitForClusterOk(node.url);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes, stop };
 }
 
 /** A plain client for test set-up and inspection (not the code under test). */

@@ -54,7 +54,7 @@
       as SET is: a script is only stopped for OOM before its first write.
     SET, HSET, LREM, LPUSH then: their keys' types were checked, their arguments are valid,
       the user's permission for each was checked, and after a first write Redis no longer
-      stops a script for memory. Only a server crash could leave a promotion half made.
+      stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
 ]]
 
 local function fail(code, message)

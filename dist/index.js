@@ -40063,7 +40063,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5643:
+/***/ 44:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43033,7 +43033,7 @@ function previousState(to) {
 
 ;// CONCATENATED MODULE: ./src/core/errors.ts
 /**
- * Refusal codes. The first seven are the script's (CONTRACT.md section 3); PRP_CONTENDED is
+ * Refusal codes. The first eight are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
  */
 const REFUSAL_CODES = [
@@ -43044,6 +43044,7 @@ const REFUSAL_CODES = [
     'PRP_STATE_MISMATCH',
     'PRP_VERSION_CONFLICT',
     'PRP_WRONG_TYPE',
+    'PRP_EVENTS_EXHAUSTED',
     'PRP_CONTENDED',
 ];
 /** A promotion Redis (or the fallback) refused; nothing was written. */
@@ -52881,15 +52882,25 @@ function timeToMs([seconds, micros]) {
  * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
  * in between (then the whole check runs again, at most `maxAttempts` times).
  *
+ * Two round trips: WATCH, every read and MULTI; then the writes and EXEC. MULTI goes first so
+ * that its answer is known before any write is sent: were MULTI refused (a user without
+ * +multi, `rename-command MULTI ""`, a proxy without transactions), the writes would run as
+ * plain commands, one by one. Every way out that does not EXEC ends the transaction with
+ * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
+ * makes EXEC refuse the whole transaction: nothing is written.
+ *
  * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
  * on them. The queues and the stream are shared by every PRP and busy with workers; watching
  * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
  * concurrent promoters gave up over half the time). The price: a queue or the stream
- * recreated as another type between the check and EXEC would fail that one write.
+ * recreated as another type, or the stream given the largest id, between the check and EXEC
+ * would fail that one write (EXEC runs the others).
  *
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
+/** The largest stream id: XADD * cannot add after it. */
+const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
 /** The PromotionError `check` throws, if it does; any other error goes on up. */
 function refusalOf(check) {
     try {
@@ -52903,6 +52914,41 @@ function refusalOf(check) {
     }
 }
 const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
+/** The stream's last generated id from an XINFO STREAM reply, as RESP2 or RESP3 gives it. */
+function lastGeneratedId(info) {
+    const name = 'last-generated-id';
+    let value;
+    if (Array.isArray(info))
+        value = info[info.indexOf(name) + 1];
+    else if (info instanceof Map)
+        value = info.get(name);
+    else if (info && typeof info === 'object')
+        value = info[name];
+    return value === undefined ? undefined : String(value);
+}
+/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
+const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+    `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+    `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
+/** MULTI refused: the fallback cannot write safely, and did not write at all. */
+const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+    `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
+    '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
+/** A write the user may not run, refused before any ran: Redis's words, and what to do. */
+const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
+/**
+ * Why Redis refused the whole transaction (nothing ran): the first write it refused while
+ * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
+ */
+function transactionRefusal(queued, exec) {
+    const first = queued.find(([error]) => error)?.[0];
+    if (first)
+        return /^NOPERM/.test(first.message) ? writeDenied(first.message, first) : first;
+    const cause = /^EXECABORT Transaction discarded because of: (NOPERM[\s\S]*)$/.exec(exec.message);
+    return cause ? writeDenied(cause[1], exec) : exec;
+}
+/** The writes, in the order the script makes them (lua/promote.lua says why). */
+const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
     const a = checkPromotionArguments(keys, args);
     const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
@@ -52919,11 +52965,12 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
         at,
     });
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        let inTransaction = false;
+        // Whether this attempt's MULTI is open: every way out but EXEC must DISCARD it.
+        let inMulti = false;
         try {
-            // One round trip for WATCH and every read; the checks below then run in the script's
-            // order on what came back.
-            const reads = await redis
+            // One round trip for WATCH, every read and MULTI; the checks below then run in the
+            // script's order on what came back.
+            const reads = (await redis
                 .pipeline()
                 .watch(prpKey, evidenceKey)
                 .type(prpKey)
@@ -52933,7 +52980,11 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                 .type(eventsKey)
                 .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
                 .time()
-                .exec();
+                .xinfo('STREAM', eventsKey)
+                .call('MULTI')
+                .exec());
+            const multiError = reads[9][0];
+            inMulti = !multiError;
             const value = (i) => {
                 const [error, result] = reads[i];
                 if (error)
@@ -52974,43 +53025,64 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                 throw new PromotionError('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
                     'it changed since it was read');
             }
+            // Where the script would write: it needs MULTI, and XADD needs an id left to give.
+            if (multiError)
+                throw multiRefused(multiError);
+            if (types[4] === 'stream' && lastGeneratedId(value(8)) === LAST_POSSIBLE_ID) {
+                throw eventsExhausted(eventsKey);
+            }
             const newVersion = versionNumber + 1;
             const at = now;
-            if (a.dryRun) {
-                const position = await redis.lpos(fromQueue, a.id, 'RANK', -1);
-                return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
-            }
-            inTransaction = true;
-            const results = await redis
-                .multi()
+            // The writes in the script's order (lua/promote.lua says why), queued inside MULTI: a
+            // dry run queues them too, so Redis checks the user's permission for each, and then
+            // discards them.
+            const writes = redis
+                .pipeline()
+                .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
                 .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
                 .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at, 'updated_by', a.actor, 'evidence_key', evidenceKey)
                 .lrem(fromQueue, -1, a.id)
-                .lpush(toQueue, a.id)
-                .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
-                .exec()
-                .catch((error) => {
-                // EXECABORT only says a queued command was refused; that refusal (OOM) says why.
-                throw error.previousErrors?.[0] ?? error;
-            });
-            if (results === null)
-                continue; // a watched key changed: check again from the start
-            const failed = results.findIndex(([error]) => error);
-            if (failed >= 0) {
-                // Only a queue or the stream recreated as another type since the check (they are not
-                // watched) gets here; MULTI/EXEC does not roll back, so say what was written.
-                const names = ['SET', 'HSET', 'LREM', 'LPUSH', 'XADD'];
-                const done = names.filter((_, i) => !results[i][0]);
-                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
-                    `${names[failed]} failed (${results[failed][0].message}); a key changed ` +
-                    'type while the fallback promoted; repair it and promote again', { cause: results[failed][0] });
+                .lpush(toQueue, a.id);
+            const n = WRITES.length;
+            if (a.dryRun) {
+                const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec());
+                const [discardError] = answers[n];
+                if (discardError)
+                    throw discardError;
+                inMulti = false;
+                // The script checks permissions only, in a dry run: so does this.
+                const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
+                if (denied)
+                    throw writeDenied(denied[0].message, denied[0]);
+                const [lposError, position] = answers[n + 1];
+                if (lposError)
+                    throw lposError;
+                return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
             }
-            return reply('promoted', newVersion, evidenceKey, Number(results[2][1]) > 0 ? 1 : 0, at);
+            const answers = (await writes.call('EXEC').exec());
+            inMulti = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
+            const [execError, executed] = answers[n];
+            if (execError)
+                throw transactionRefusal(answers.slice(0, n), execError);
+            if (executed === null)
+                continue; // a watched key changed: check again from the start
+            const failed = executed.findIndex((result) => result instanceof Error);
+            if (failed >= 0) {
+                // Only a queue or the stream changed since the check (they are not watched) gets
+                // here; MULTI/EXEC does not roll back, so say what was written.
+                const done = WRITES.filter((_, i) => !(executed[i] instanceof Error));
+                const error = executed[failed];
+                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
+                    `${WRITES[failed]} failed (${error.message}); a key changed while the fallback ` +
+                    'promoted; repair it and promote again', { cause: error });
+            }
+            return reply('promoted', newVersion, evidenceKey, Number(executed[3]) > 0 ? 1 : 0, at);
         }
         finally {
-            // EXEC (or its abort) ends the WATCH; every other way out must end it by hand.
-            if (!inTransaction)
-                await redis.unwatch().catch(() => undefined);
+            // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
+            // is harmless there, as no transaction can run on it to be spoilt.
+            if (inMulti)
+                await redis.discard().catch(() => undefined);
         }
     }
     throw new PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
@@ -53100,8 +53172,23 @@ var external_node_net_ = __nccwpck_require__(7030);
 class ConnectionError extends Error {
     name = 'ConnectionError';
 }
-/** The URL with its password replaced by ***, safe to print. */
+/**
+ * The URLs a `redis-url` value holds: one, or several seed nodes of one Redis Cluster
+ * separated by commas and/or whitespace. Only a separator before a scheme separates: a
+ * password may hold a comma (RFC 3986 allows it unencoded), and must stay whole.
+ */
+function splitRedisUrls(text) {
+    const trimmed = text.replace(/^[\s,]+|[\s,]+$/g, '');
+    return trimmed === '' ? [] : trimmed.split(/[\s,]+(?=rediss?:\/\/)/i);
+}
+/** The URL (each URL) with its password replaced by ***, safe to print. */
 function redactUrl(url) {
+    const urls = splitRedisUrls(url);
+    if (urls.length !== 1)
+        return urls.length ? urls.map(redactUrl).join(', ') : redactOne(url);
+    return redactOne(urls[0]);
+}
+function redactOne(url) {
     try {
         const parsed = new URL(url);
         if (parsed.password)
@@ -53122,20 +53209,23 @@ const tryDecode = (text) => {
     }
 };
 /**
- * The secrets in a URL, so callers can mask them in logs: the password as written and
- * decoded; and a user name given without a password, which is how some write a password
- * alone (redis://SECRET@host).
+ * The secrets in a URL (in each of several), so callers can mask them in logs: the password
+ * as written and decoded; and a user name given without a password, which is how some write
+ * a password alone (redis://SECRET@host).
  */
 function urlSecrets(url) {
-    let parsed;
-    try {
-        parsed = new URL(url);
-    }
-    catch {
-        return [];
-    }
-    const secret = parsed.password || parsed.username;
-    return secret ? [...new Set([secret, tryDecode(secret) ?? secret])] : [];
+    const secrets = splitRedisUrls(url).flatMap((one) => {
+        let parsed;
+        try {
+            parsed = new URL(one);
+        }
+        catch {
+            return [];
+        }
+        const secret = parsed.password || parsed.username;
+        return secret ? [secret, tryDecode(secret) ?? secret] : [];
+    });
+    return [...new Set(secrets)];
 }
 function parseRedisUrl(url) {
     let parsed;
@@ -53174,6 +53264,41 @@ function parseRedisUrl(url) {
         tls: parsed.protocol === 'rediss:',
     };
 }
+/**
+ * The nodes a `redis-url` value names: one URL, or (cluster only) several seed nodes of one
+ * Redis Cluster, any one of which that answers tells the client the others. The seeds must
+ * agree on everything but host and port: one scheme, one user, one password, database 0.
+ * Messages never repeat a URL or any part of one but its position, so they are safe to show.
+ */
+function parseRedisSeeds(text, cluster) {
+    const urls = splitRedisUrls(text);
+    if (urls.length <= 1)
+        return [parseRedisUrl(urls[0] ?? text)];
+    if (!cluster) {
+        throw new ConnectionError(`holds ${urls.length} URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true`);
+    }
+    const seeds = urls.map((url, index) => {
+        try {
+            return parseRedisUrl(url);
+        }
+        catch (error) {
+            throw new ConnectionError(`URL ${index + 1}: ${error.message}`);
+        }
+    });
+    const first = seeds[0];
+    seeds.forEach((seed, index) => {
+        const differs = [
+            ['scheme', seed.tls !== first.tls],
+            ['user', seed.username !== first.username],
+            ['password', seed.password !== first.password],
+            ['database', seed.db !== first.db],
+        ].find(([, different]) => different);
+        if (differs) {
+            throw new ConnectionError(`the seed URLs must share scheme, user, password and database; URL ${index + 1} differs from URL 1 in its ${differs[0]}`);
+        }
+    });
+    return seeds;
+}
 /** What went wrong talking to Redis, in words a person can act on. */
 function describeRedisError(error, url, timeoutMs) {
     const where = `${url.tls ? 'rediss' : 'redis'}://${url.host}:${url.port}`;
@@ -53198,6 +53323,32 @@ function describeRedisError(error, url, timeoutMs) {
     }
     return `Redis at ${where} failed: ${message}`;
 }
+const REDIRECTIONS_RAN_OUT = /^Too many Cluster redirections\. Last error: (?:[A-Za-z]*Error: )?/;
+function classifyCommandError(error) {
+    if (!(error instanceof Error))
+        return undefined;
+    const ranOut = REDIRECTIONS_RAN_OUT.test(error.message);
+    const last = error.message.replace(REDIRECTIONS_RAN_OUT, '');
+    if (/^(CLUSTERDOWN|TRYAGAIN)\b/.test(last))
+        return { kind: 'refused', detail: last };
+    if (/^(MOVED|ASK) \d+ \S+$/.test(last)) {
+        return { kind: ranOut ? 'refused' : 'redirected', detail: last };
+    }
+    if (/^Command timed out/.test(last))
+        return { kind: 'timeout', detail: last };
+    // A connection that closed (a node's end, a failover) or dropped while reconnecting.
+    if (last === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError') {
+        return { kind: 'closed', detail: last };
+    }
+    if (ranOut)
+        return { kind: 'lost', detail: last };
+    return undefined;
+}
+/** ioredis's node key, host:port (the host may hold colons: IPv6). */
+function splitHostPort(node) {
+    const match = node ? /^(.*):(\d+)$/.exec(node) : null;
+    return match ? [match[1], Number(match[2])] : [undefined, 0];
+}
 /** `work`, or the error `onTimeout` makes when `ms` pass first (the work is not stopped). */
 function withDeadline(work, ms, onTimeout) {
     let timer;
@@ -53213,7 +53364,8 @@ function withDeadline(work, ms, onTimeout) {
 async function connectRedis(url, options = {}) {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const maxRetries = options.maxRetries ?? 2;
-    const target = parseRedisUrl(url);
+    const seeds = parseRedisSeeds(url, options.cluster ?? false);
+    const target = seeds[0]; // the seeds share all but host and port
     if (options.cluster && target.db !== 0) {
         throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`);
     }
@@ -53243,10 +53395,23 @@ async function connectRedis(url, options = {}) {
         ...(target.tls ? { tls: (0,external_node_net_.isIP)(target.host) ? {} : { servername: target.host } } : {}),
     };
     const client = options.cluster
-        ? new built.Cluster([{ host: target.host, port: target.port }], {
+        ? new built.Cluster(seeds.map(({ host, port }) => ({ host, port })), {
             lazyConnect: true,
             enableOfflineQueue: false,
+            // A command refused before it ran (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is sent again,
+            // at most 4 times (TRYAGAIN and CLUSTERDOWN after 100 ms): well inside any timeout, and each
+            // refusal proves that attempt did not run. A command whose connection closed may
+            // have run: never send it again (retryDelayOnFailover 0; ioredis's default resends
+            // it, and a promotion that ran would then answer `already`). The caller says so.
             maxRedirections: 4,
+            retryDelayOnMoved: 0,
+            retryDelayOnTryAgain: 100,
+            retryDelayOnClusterDown: 100,
+            retryDelayOnFailover: 0,
+            // A cluster in cluster_state:fail would fail the ready check, which reconnects
+            // until the deadline and then says only "no answer". Without it, the command goes
+            // and the node's own CLUSTERDOWN says why.
+            enableReadyCheck: false,
             // Its slot-map refresh has a timer of its own (1 s by default): the same bound.
             slotsRefreshTimeout: timeoutMs,
             clusterRetryStrategy: reconnectDelay,
@@ -53261,16 +53426,20 @@ async function connectRedis(url, options = {}) {
     client.on('error', (error) => {
         firstError ??= error;
     });
-    client.on('node error', (error) => {
-        firstNodeError ??= error;
+    client.on('node error', (error, node) => {
+        firstNodeError ??= { error, node };
     });
     try {
         await withDeadline(client.connect(), timeoutMs, () => Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
     }
     catch (error) {
         client.disconnect();
-        const cause = firstNodeError ?? firstError ?? error;
-        throw new ConnectionError(scrub(describeRedisError(cause, target, timeoutMs)));
+        // Which node failed: with several seeds, the one its error came from.
+        const [host, port] = splitHostPort(firstNodeError?.node);
+        const where = host && seeds.length > 1 ? { ...target, host, port } : target;
+        const cause = firstNodeError?.error ?? firstError ?? error;
+        const reason = describeRedisError(cause, where, timeoutMs);
+        throw new ConnectionError(scrub(seeds.length > 1 ? `no seed node of the cluster could be used; ${reason}` : reason));
     }
     // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake
     // SELECT (bad index, no permission) and stays on database 0, the wrong data.
@@ -58414,15 +58583,16 @@ const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 const MAX_TIMEOUT_SECONDS = 600;
 const readInput = (name) => getInput(name);
 /**
- * Masks the Redis URL and its password (as written and URL-decoded) in the runner's log.
- * Runs before anything else reads or logs an input, so no later message can leak them.
+ * Masks the Redis URL (each of several seed URLs) and its password (as written and
+ * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
+ * later message can leak them.
  */
 function maskSecrets(read = readInput) {
     const url = read('redis-url');
     if (url) {
-        core_setSecret(url);
-        for (const secret of urlSecrets(url))
+        for (const secret of new Set([url, ...splitRedisUrls(url), ...urlSecrets(url)])) {
             core_setSecret(secret);
+        }
     }
     const token = read('github-token');
     if (token)
@@ -58449,14 +58619,16 @@ function parseInteger(name, value, min, max) {
     }
     return number;
 }
-function parseRedisUrlInput(value) {
-    if (value === '')
+/** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
+function parseRedisUrlInput(value, cluster) {
+    if (value.trim() === '') {
         throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+    }
     try {
-        parseRedisUrl(value);
+        parseRedisSeeds(value, cluster);
     }
     catch (error) {
-        // parseRedisUrl's messages never repeat the URL, so they are safe to show.
+        // parseRedisSeeds's messages never repeat a URL, so they are safe to show.
         throw new InputError('redis-url', error.message);
     }
     return value;
@@ -58493,6 +58665,22 @@ function parseTimeout(value) {
     }
     return seconds;
 }
+/**
+ * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
+ * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
+ */
+function parseAllowedBranches(value) {
+    const names = value
+        .split(/[,\n]/)
+        .map((name) => name.trim())
+        .filter((name) => name !== '');
+    const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
+    if (bad !== undefined) {
+        throw new InputError('allowed-branches', `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
+            'release/2.x (no patterns, no refs/heads/)');
+    }
+    return names;
+}
 /** Reads and checks every input; throws InputError naming the first bad one. */
 function readInputs(read = readInput) {
     const prpId = read('prp-id');
@@ -58506,8 +58694,9 @@ function readInputs(read = readInput) {
     const ciResult = read('ci-result');
     const ttl = read('evidence-ttl');
     const expectedVersion = read('expected-version');
+    const cluster = parseBoolean('cluster', read('cluster'), false);
     return {
-        redisUrl: parseRedisUrlInput(read('redis-url')),
+        redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
         targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
         prpId: prpId || undefined,
         prpIdPattern: parsePattern(read('prp-id-pattern')),
@@ -58528,8 +58717,9 @@ function readInputs(read = readInput) {
                 parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
         mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi']),
-        cluster: parseBoolean('cluster', read('cluster'), false),
+        cluster,
         timeoutSeconds: parseTimeout(read('timeout')),
+        allowedBranches: parseAllowedBranches(read('allowed-branches')),
     };
 }
 
@@ -58551,6 +58741,7 @@ function readWorkflowContext(env = process.env) {
         eventName: env.GITHUB_EVENT_NAME ?? '',
         payload,
         sha: env.GITHUB_SHA ?? '',
+        ref: env.GITHUB_REF ?? '',
         refName: env.GITHUB_REF_NAME ?? '',
         repository: env.GITHUB_REPOSITORY ?? '',
         serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
@@ -58584,6 +58775,37 @@ function mergeCommit(ctx) {
     return (mergedPullRequest(ctx)?.merge_commit_sha ??
         triggeringRun(ctx)?.head_sha ??
         (ctx.sha || undefined));
+}
+/** The branch a ref names (refs/heads/B -> B); undefined for a tag or a pull request ref. */
+const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length
+    ? ref.slice('refs/heads/'.length)
+    : undefined;
+/** This repository's default branch, as the event's payload names it. */
+const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
+/** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
+const quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
+/**
+ * The event in one line, for a refusal that says what the workflow ran on: its name and
+ * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
+ * this repository.
+ */
+function describeEvent(ctx) {
+    const action = ctx.payload.action ? ` (action ${ctx.payload.action})` : '';
+    const parts = [`${ctx.eventName || 'no event'}${action}`];
+    const pr = ctx.payload.pull_request;
+    if (pr && ctx.eventName.startsWith('pull_request')) {
+        parts.push(`pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
+            `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
+            (pr.merged ? ', merged' : ', not merged'));
+    }
+    const run = triggeringRun(ctx);
+    if (run) {
+        parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
+            `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
+            `run in ${quoted(run.repository?.full_name)}`);
+    }
+    parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
+    return parts.join(', ');
 }
 /**
  * The branch the work is on: the pull request's head ref, else the branch the triggering
@@ -58624,7 +58846,134 @@ function evidenceToken(ctx, to) {
     return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${(0,external_node_crypto_.randomUUID)()}-${to}`;
 }
 
+;// CONCATENATED MODULE: ./src/action/mergedCommit.ts
+
+
+/**
+ * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
+ * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
+ * allowed branch of this repository. The action decides this, not the workflow's `if:`: a
+ * pull request's test merge, a feature branch's head or a fork's commit never reaches validate.
+ */
+/** Whether `from -> to` needs a merged commit: the core's rules require merge_commit. */
+const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge_commit');
+const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
+    'pull_request_target closed and merged into one, or a workflow_dispatch on one';
+/** allowed-branches when given, else the repository's default branch (none if unknown). */
+function allowedBranchesOf(ctx, given) {
+    if (given.length > 0)
+        return [...given];
+    const fallback = defaultBranch(ctx);
+    return fallback ? [fallback] : [];
+}
+/** The commit of each event that can show one, with the rule that event must pass. */
+function findMergedCommit(ctx, allowed) {
+    const onAllowed = (sha, branch, where) => allowed.includes(branch)
+        ? { sha, branch }
+        : { problem: `${where} ${JSON.stringify(branch)}, which is not an allowed branch`, branch };
+    switch (ctx.eventName) {
+        case 'push':
+        case 'workflow_dispatch': {
+            // GITHUB_SHA is the pushed head, or the head of the dispatched branch.
+            const branch = branchOfRef(ctx.ref);
+            if (branch === undefined)
+                return { problem: `GITHUB_REF ${ctx.ref || '(none)'} is not a branch` };
+            if (ctx.eventName === 'push' && ctx.payload.deleted) {
+                return { problem: `the push deleted branch ${JSON.stringify(branch)}` };
+            }
+            if (!ctx.sha)
+                return { problem: 'GITHUB_SHA is empty' };
+            const where = ctx.eventName === 'push' ? 'the push is to' : 'workflow_dispatch ran on';
+            return onAllowed(ctx.sha, branch, where);
+        }
+        case 'pull_request':
+        case 'pull_request_target': {
+            // Before the merge, GITHUB_SHA is a test merge commit (or the base's head): never merged.
+            const pr = ctx.payload.pull_request ?? {};
+            const name = `pull request #${pr.number ?? '?'}`;
+            if (ctx.payload.action !== 'closed') {
+                return {
+                    problem: `${name} is not merged (action ${ctx.payload.action ?? 'none'}): its commit is a ` +
+                        "test merge or the base branch's head, not the merge",
+                };
+            }
+            if (pr.merged !== true)
+                return { problem: `${name} was closed without being merged` };
+            const into = pr.base?.repo?.full_name;
+            if (into !== ctx.repository) {
+                return { problem: `${name} is into ${JSON.stringify(into ?? '?')}, not ${ctx.repository}` };
+            }
+            if (!pr.merge_commit_sha)
+                return { problem: `${name} was merged but has no merge_commit_sha` };
+            return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', `${name} was merged into`);
+        }
+        case 'workflow_run': {
+            // Only a push's run tested a commit on a branch; a pull request's run tested its head.
+            const run = ctx.payload.workflow_run ?? {};
+            const name = `the triggering run ${JSON.stringify(run.name ?? run.id ?? '?')}`;
+            if (run.event !== 'push') {
+                return {
+                    problem: `${name} ran on ${run.event ? `a ${run.event} event` : 'an unnamed event'}, not on push; only runs on push count`,
+                };
+            }
+            const head = run.head_repository?.full_name;
+            if (head !== ctx.repository) {
+                return {
+                    problem: `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${ctx.repository}`,
+                };
+            }
+            const ranIn = run.repository?.full_name;
+            if (ranIn !== ctx.repository) {
+                return {
+                    problem: `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${ctx.repository}`,
+                };
+            }
+            if (!run.head_sha)
+                return { problem: `${name} has no head_sha` };
+            return onAllowed(run.head_sha, run.head_branch ?? '', `${name} ran on a push to`);
+        }
+        default:
+            return { problem: `a ${ctx.eventName || 'nameless'} event names no merged commit` };
+    }
+}
+/** A typed-in value for the message: JSON, cut short (evidence may be up to 64 KiB). */
+function shown(value) {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+/**
+ * The commit `from -> to` may promote as merge_commit, taken from the event; throws
+ * PRP_EVIDENCE_INVALID saying which rule failed, what the event was and how to fix the
+ * workflow. `allowedBranches` is the allowed-branches input (empty: the default branch);
+ * `typed` the evidence input, whose merge_commit, if any, must be that same commit (any other
+ * would bypass the rule).
+ */
+function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
+    const allowed = allowedBranchesOf(ctx, allowedBranches);
+    const refuse = (problem, fix) => {
+        throw new PromotionError('PRP_EVIDENCE_INVALID', `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+            `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+            `Event: ${describeEvent(ctx)}. Fix: ${fix}`);
+    };
+    if (allowed.length === 0) {
+        return refuse('allowed-branches is empty and the event names no repository.default_branch', 'set allowed-branches to the branches whose commits may be promoted, e.g. main');
+    }
+    const found = findMergedCommit(ctx, allowed);
+    if (!('sha' in found)) {
+        const addBranch = found.branch
+            ? `, or add ${JSON.stringify(found.branch)} to allowed-branches if its commits are merged work`
+            : '';
+        return refuse(found.problem, `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}${addBranch}`);
+    }
+    if ('merge_commit' in typed && typed.merge_commit !== found.sha) {
+        return refuse(`merge_commit in the evidence input (${shown(typed.merge_commit)}) is not the commit ` +
+            `this event gives (${found.sha})`, 'leave merge_commit out of the evidence input: the action takes it from the event');
+    }
+    return found;
+}
+
 ;// CONCATENATED MODULE: ./src/action/evidence.ts
+
 
 
 
@@ -58635,7 +58984,8 @@ function evidenceToken(ctx, to) {
  *
  * `smoke_ci_passed` and `quality_gates_passed` say a pipeline passed, so nobody can type
  * them in: they are set only from `ci-result`, the workflow_run conclusion or
- * `require-checks`, and `ci_source` records which.
+ * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
+ * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
  */
 /** Fields only a pipeline result sets; the `evidence` input may not hold them. */
 const PIPELINE_FIELDS = [
@@ -58702,6 +59052,11 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
 async function deriveEvidence(inputs, ctx, from, to, check = requireChecks) {
     refuseTypedInPipelineFields(inputs.evidence);
     const merged = { ...contextEvidence(ctx), ...inputs.evidence };
+    if (needsMergedCommit(from, to)) {
+        // Before any pipeline source: require-checks then reads this commit's checks.
+        const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
+        merged.merge_commit = commit.sha;
+    }
     const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
     const pipeline = await pipelineVerdicts(inputs, ctx, merged.merge_commit, check);
     const failed = pipeline.find((verdict) => !verdict.passed);
@@ -58848,28 +59203,49 @@ async function writeSummary(report) {
  * Every way out writes the summary; a refusal or failure fails the step with an error
  * annotation saying why, and Redis is unchanged.
  */
+/** The script may have run although no answer came; a re-run tells (`already` if it did). */
+const noAnswer = (inputs, what) => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`);
+const timedOut = (inputs) => noAnswer(inputs, `got no answer within ${inputs.timeoutSeconds}s`);
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
 function promoteOnce(inputs, mode, request) {
     const timeoutMs = inputs.timeoutSeconds * 1000;
-    // The script may have run although no answer came; a re-run tells (`already` if it did).
-    const noAnswer = (what) => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`);
-    const timedOut = () => noAnswer(`got no answer within ${inputs.timeoutSeconds}s`);
     return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
         try {
-            return await withDeadline(promote(redis, request, { mode }), timeoutMs, timedOut);
+            return await withDeadline(promote(redis, request, { mode }), timeoutMs, () => timedOut(inputs));
         }
         catch (error) {
-            // ioredis's own words: its command timeout may fire first, and a connection that
-            // drops while the promotion is under way fails it rather than sending it again.
-            if (error instanceof Error && /^Command timed out/.test(error.message)) {
-                throw timedOut();
-            }
-            if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
-                throw noAnswer('lost its connection before the answer came');
-            }
-            throw error;
+            throw describeCommandFailure(error, inputs) ?? error;
         }
     });
+}
+/**
+ * ioredis's and a cluster's own words, said plainly, and truthfully about whether the
+ * promotion ran: its command timeout may fire before the deadline; a connection that drops
+ * while the promotion is under way fails it rather than sending it again; a cluster refuses
+ * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
+ * TRYAGAIN).
+ */
+function describeCommandFailure(error, inputs) {
+    const failure = classifyCommandError(error);
+    if (!failure)
+        return undefined;
+    const where = redactUrl(inputs.redisUrl);
+    if (failure.kind === 'timeout')
+        return timedOut(inputs);
+    if (failure.kind === 'closed') {
+        return noAnswer(inputs, 'lost its connection before the answer came');
+    }
+    if (failure.kind === 'lost') {
+        return noAnswer(inputs, `got no answer while the cluster redirected it (${failure.detail})`);
+    }
+    if (failure.kind === 'redirected' && !inputs.cluster) {
+        return new ConnectionError(`the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+            `namespace ${inputs.namespace} (${failure.detail}): set cluster: true. Nothing was run.`);
+    }
+    // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
+    return new ConnectionError(`the Redis Cluster at ${where} refused the promotion before running it ` +
+        `(${failure.detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+        `the cluster is ok.${inputs.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`);
 }
 function setOutputs(result) {
     setOutput('result', result.result);
@@ -58943,7 +59319,7 @@ async function run(env = process.env) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5643);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(44);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();

@@ -38,15 +38,34 @@
     PRP_STATE_MISMATCH      status is neither FROM nor TO
     PRP_VERSION_CONFLICT    EXPECTED_VERSION given and different
     PRP_WRONG_TYPE          a key holds another type, or the hash's version is not an integer
+    PRP_EVENTS_EXHAUSTED    the events stream has used its last possible id (XADD would fail)
+  and, not a refusal of the PRP but of the caller:
+    NOPERM                  the Redis user may not run a command on a key the promotion needs
+                            (checked for every write before the first one, where the server
+                            has redis.acl_check_cmd: Redis 7 and later, Valkey)
+  Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
-  Order: arguments, keys, key types, transition, evidence, existence, state, version; every
-  check before the first write. The first write is SET, which Redis refuses when it is out
-  of memory (a script is only stopped for OOM before its first write), so a refused or
-  failed promotion changes nothing.
+  Order: arguments, keys, key types, transition, evidence, existence, state, version, then
+  permission for each write; every check before the first write, so a refused or failed
+  promotion changes nothing. The writes' order is chosen so that only the first can fail:
+    XADD first: the only write that can fail for a reason in the data (a stream whose last
+      id is the largest possible, which any writer of the stream can cause). It runs under
+      pcall and its failure is a refusal. It is also refused when Redis is out of memory,
+      as SET is: a script is only stopped for OOM before its first write.
+    SET, HSET, LREM, LPUSH then: their keys' types were checked, their arguments are valid,
+      the user's permission for each was checked, and after a first write Redis no longer
+      stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
 ]]
 
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
+end
+
+-- Redis's own code for a permission error, so callers see one (NOPERM), not a refusal.
+local function denied(command)
+  return redis.error_reply('NOPERM this user has no permissions to run the \''
+    .. string.lower(command[1]) .. '\' command on key ' .. command[2] .. '; nothing was written '
+    .. '(docs/acl-rules.txt lists the rules a promotion needs)')
 end
 
 if #KEYS ~= 5 or #ARGV ~= 8 then
@@ -108,6 +127,15 @@ end
 -- doubles as the hash's type check (one call fewer than TYPE then HMGET).
 local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream' }
 local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
+if current.err and not string.find(current.err, '^WRONGTYPE') then
+  -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
+  -- PRP: return it as it is, named plainly where the server can say it was a permission.
+  if redis.acl_check_cmd and not redis.acl_check_cmd('HMGET', KEYS[1], 'status') then
+    return denied({ 'HMGET', KEYS[1] })
+  end
+  return redis.error_reply(current.err)
+end
+local eventsType
 for i = 1, 5 do
   local t = 'hash'
   if i > 1 or current.err then
@@ -118,6 +146,7 @@ for i = 1, 5 do
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
       .. expectedTypes[i])
   end
+  if i == 5 then eventsType = t end
 end
 
 -- Transition ---------------------------------------------------------------------------------
@@ -260,17 +289,56 @@ local newVersion = string.format('%d', versionNumber + 1)
 local at = serverTimeMs()
 local evidenceKey = '"' .. KEYS[4] .. '"'
 
+-- Every write, in the order it is made (the header says why), with its exact arguments.
+local writes = {
+  { 'XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'prp', id, 'from', from, 'to', to,
+    'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at },
+  { 'SET', KEYS[4], evidence, 'EX', ttl },
+  { 'HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
+    'updated_by', actor, 'evidence_key', KEYS[4] },
+  { 'LREM', KEYS[2], '-1', id },
+  { 'LPUSH', KEYS[3], id },
+}
+-- A write the user may not run would stop the script after the writes before it: ask first.
+if redis.acl_check_cmd then
+  for i = 1, #writes do
+    if not redis.acl_check_cmd(unpack(writes[i])) then return denied(writes[i]) end
+  end
+end
+
+local function eventsExhausted()
+  return fail('PRP_EVENTS_EXHAUSTED', 'the events stream ' .. KEYS[5] .. ' has used its last '
+    .. 'possible id, so no promotion can be recorded in it; nothing was written. Rename the '
+    .. 'stream to keep its entries (RENAME ' .. KEYS[5] .. ' ' .. KEYS[5] .. '-old) or delete '
+    .. 'it, then promote again')
+end
+
 if dryRun == '1' then
+  -- XADD would fail only after the largest id; XINFO knows the last id even when the entry
+  -- that had it is gone (XSETID, XDEL).
+  if eventsType == 'stream' then
+    local info = redis.call('XINFO', 'STREAM', KEYS[5])
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id'
+          and info[i + 1] == '18446744073709551615-18446744073709551615' then
+        return eventsExhausted()
+      end
+    end
+  end
   local wouldRemove = redis.call('LPOS', KEYS[2], id, 'RANK', -1) and 1 or 0
   return reply('dry_run', versionNumber + 1, evidenceKey, wouldRemove, at)
 end
 
-redis.call('SET', KEYS[4], evidence, 'EX', ttl)
-redis.call('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
-  'updated_by', actor, 'evidence_key', KEYS[4])
-local removed = redis.call('LREM', KEYS[2], -1, id)
-redis.call('LPUSH', KEYS[3], id)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'prp', id, 'from', from, 'to', to,
-  'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
+local added = redis.pcall(unpack(writes[1]))
+if type(added) == 'table' and added.err then
+  if string.find(added.err, 'exhausted the last possible ID', 1, true) then
+    return eventsExhausted()
+  end
+  return redis.error_reply(added.err) -- OOM: nothing was written
+end
+redis.call(unpack(writes[2]))
+redis.call(unpack(writes[3]))
+local removed = redis.call(unpack(writes[4]))
+redis.call(unpack(writes[5]))
 
 return reply('promoted', versionNumber + 1, evidenceKey, removed > 0 and 1 or 0, at)

@@ -144,8 +144,9 @@ async function promoteAll(
 }
 
 // The fallback's commands as the client sends them; EXEC's time includes the SET, HSET,
-// LREM, LPUSH and XADD it runs (INFO counts those under their own names as well).
-const FALLBACK_COMMANDS = ['watch', 'type', 'hmget', 'time', 'multi', 'exec', 'unwatch'];
+// LREM, LPUSH and XADD it runs (INFO counts those under their own names as well). DISCARD
+// ends refusals and dry runs only.
+const FALLBACK_COMMANDS = ['watch', 'type', 'hmget', 'time', 'xinfo|stream', 'multi', 'exec'];
 
 let runs = 0; // each run promotes in a namespace of its own
 

@@ -11,16 +11,27 @@ import { timeToMs, type PromotionReply } from './reply.js';
  * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
  * in between (then the whole check runs again, at most `maxAttempts` times).
  *
+ * Two round trips: WATCH, every read and MULTI; then the writes and EXEC. MULTI goes first so
+ * that its answer is known before any write is sent: were MULTI refused (a user without
+ * +multi, `rename-command MULTI ""`, a proxy without transactions), the writes would run as
+ * plain commands, one by one. Every way out that does not EXEC ends the transaction with
+ * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
+ * makes EXEC refuse the whole transaction: nothing is written.
+ *
  * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
  * on them. The queues and the stream are shared by every PRP and busy with workers; watching
  * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
  * concurrent promoters gave up over half the time). The price: a queue or the stream
- * recreated as another type between the check and EXEC would fail that one write.
+ * recreated as another type, or the stream given the largest id, between the check and EXEC
+ * would fail that one write (EXEC runs the others).
  *
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/** The largest stream id: XADD * cannot add after it. */
+const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
 
 /** The PromotionError `check` throws, if it does; any other error goes on up. */
 function refusalOf(check: () => unknown): PromotionError | undefined {
@@ -34,6 +45,55 @@ function refusalOf(check: () => unknown): PromotionError | undefined {
 }
 
 const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
+
+/** The stream's last generated id from an XINFO STREAM reply, as RESP2 or RESP3 gives it. */
+function lastGeneratedId(info: unknown): string | undefined {
+  const name = 'last-generated-id';
+  let value: unknown;
+  if (Array.isArray(info)) value = info[info.indexOf(name) + 1];
+  else if (info instanceof Map) value = info.get(name);
+  else if (info && typeof info === 'object') value = (info as Record<string, unknown>)[name];
+  return value === undefined ? undefined : String(value);
+}
+
+/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
+const eventsExhausted = (eventsKey: string) =>
+  new PromotionError(
+    'PRP_EVENTS_EXHAUSTED',
+    `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+      `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+      `${eventsKey} ${eventsKey}-old) or delete it, then promote again`,
+  );
+
+/** MULTI refused: the fallback cannot write safely, and did not write at all. */
+const multiRefused = (error: Error) =>
+  new Error(
+    'the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+      `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
+      '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua',
+    { cause: error },
+  );
+
+/** A write the user may not run, refused before any ran: Redis's words, and what to do. */
+const writeDenied = (message: string, cause: Error) =>
+  new Error(
+    `${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`,
+    { cause },
+  );
+
+/**
+ * Why Redis refused the whole transaction (nothing ran): the first write it refused while
+ * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
+ */
+function transactionRefusal(queued: readonly [Error | null, unknown][], exec: Error): Error {
+  const first = queued.find(([error]) => error)?.[0];
+  if (first) return /^NOPERM/.test(first.message) ? writeDenied(first.message, first) : first;
+  const cause = /^EXECABORT Transaction discarded because of: (NOPERM[\s\S]*)$/.exec(exec.message);
+  return cause ? writeDenied(cause[1]!, exec) : exec;
+}
+
+/** The writes, in the order the script makes them (lua/promote.lua says why). */
+const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 
 export async function promoteWithMulti(
   redis: Redis,
@@ -64,11 +124,12 @@ export async function promoteWithMulti(
   });
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    let inTransaction = false;
+    // Whether this attempt's MULTI is open: every way out but EXEC must DISCARD it.
+    let inMulti = false;
     try {
-      // One round trip for WATCH and every read; the checks below then run in the script's
-      // order on what came back.
-      const reads = await redis
+      // One round trip for WATCH, every read and MULTI; the checks below then run in the
+      // script's order on what came back.
+      const reads = (await redis
         .pipeline()
         .watch(prpKey, evidenceKey)
         .type(prpKey)
@@ -78,9 +139,13 @@ export async function promoteWithMulti(
         .type(eventsKey)
         .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
         .time()
-        .exec();
+        .xinfo('STREAM', eventsKey)
+        .call('MULTI')
+        .exec())!;
+      const multiError = reads[9]![0];
+      inMulti = !multiError;
       const value = (i: number): unknown => {
-        const [error, result] = reads![i]!;
+        const [error, result] = reads[i]!;
         if (error) throw error;
         return result;
       };
@@ -136,33 +201,19 @@ export async function promoteWithMulti(
             'it changed since it was read',
         );
       }
+      // Where the script would write: it needs MULTI, and XADD needs an id left to give.
+      if (multiError) throw multiRefused(multiError);
+      if (types[4] === 'stream' && lastGeneratedId(value(8)) === LAST_POSSIBLE_ID) {
+        throw eventsExhausted(eventsKey);
+      }
 
       const newVersion = versionNumber + 1;
       const at = now;
-      if (a.dryRun) {
-        const position = await redis.lpos(fromQueue, a.id, 'RANK', -1);
-        return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
-      }
-
-      inTransaction = true;
-      const results = await redis
-        .multi()
-        .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
-        .hset(
-          prpKey,
-          'status',
-          a.to,
-          'version',
-          newVersion,
-          'updated_at',
-          at,
-          'updated_by',
-          a.actor,
-          'evidence_key',
-          evidenceKey,
-        )
-        .lrem(fromQueue, -1, a.id)
-        .lpush(toQueue, a.id)
+      // The writes in the script's order (lua/promote.lua says why), queued inside MULTI: a
+      // dry run queues them too, so Redis checks the user's permission for each, and then
+      // discards them.
+      const writes = redis
+        .pipeline()
         .xadd(
           eventsKey,
           'MAXLEN',
@@ -184,29 +235,58 @@ export async function promoteWithMulti(
           'at',
           at,
         )
-        .exec()
-        .catch((error: unknown) => {
-          // EXECABORT only says a queued command was refused; that refusal (OOM) says why.
-          throw (error as { previousErrors?: unknown[] }).previousErrors?.[0] ?? error;
-        });
-      if (results === null) continue; // a watched key changed: check again from the start
-      const failed = results.findIndex(([error]) => error);
+        .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
+        .hset(
+          prpKey,
+          'status',
+          a.to,
+          'version',
+          newVersion,
+          'updated_at',
+          at,
+          'updated_by',
+          a.actor,
+          'evidence_key',
+          evidenceKey,
+        )
+        .lrem(fromQueue, -1, a.id)
+        .lpush(toQueue, a.id);
+      const n = WRITES.length;
+      if (a.dryRun) {
+        const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec())!;
+        const [discardError] = answers[n]!;
+        if (discardError) throw discardError;
+        inMulti = false;
+        // The script checks permissions only, in a dry run: so does this.
+        const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
+        if (denied) throw writeDenied(denied[0]!.message, denied[0]!);
+        const [lposError, position] = answers[n + 1]!;
+        if (lposError) throw lposError;
+        return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
+      }
+      const answers = (await writes.call('EXEC').exec())!;
+      inMulti = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
+      const [execError, executed] = answers[n]! as [Error | null, unknown[] | null];
+      if (execError) throw transactionRefusal(answers.slice(0, n), execError);
+      if (executed === null) continue; // a watched key changed: check again from the start
+      const failed = executed.findIndex((result) => result instanceof Error);
       if (failed >= 0) {
-        // Only a queue or the stream recreated as another type since the check (they are not
-        // watched) gets here; MULTI/EXEC does not roll back, so say what was written.
-        const names = ['SET', 'HSET', 'LREM', 'LPUSH', 'XADD'];
-        const done = names.filter((_, i) => !results[i]![0]);
+        // Only a queue or the stream changed since the check (they are not watched) gets
+        // here; MULTI/EXEC does not roll back, so say what was written.
+        const done = WRITES.filter((_, i) => !(executed[i] instanceof Error));
+        const error = executed[failed] as Error;
         throw new Error(
           `the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
-            `${names[failed]} failed (${(results[failed]![0] as Error).message}); a key changed ` +
-            'type while the fallback promoted; repair it and promote again',
-          { cause: results[failed]![0] },
+            `${WRITES[failed]} failed (${error.message}); a key changed while the fallback ` +
+            'promoted; repair it and promote again',
+          { cause: error },
         );
       }
-      return reply('promoted', newVersion, evidenceKey, Number(results[2]![1]) > 0 ? 1 : 0, at);
+      return reply('promoted', newVersion, evidenceKey, Number(executed[3]) > 0 ? 1 : 0, at);
     } finally {
-      // EXEC (or its abort) ends the WATCH; every other way out must end it by hand.
-      if (!inTransaction) await redis.unwatch().catch(() => undefined);
+      // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
+      // is harmless there, as no transaction can run on it to be spoilt.
+      if (inMulti) await redis.discard().catch(() => undefined);
     }
   }
   throw new PromotionError(

@@ -6,6 +6,7 @@ import {
   connectRedis,
   loadScript,
   promote,
+  PromotionError,
   type PromotionMode,
   type RedisClient,
 } from '../../src/core/index.js';
@@ -204,5 +205,127 @@ describe('the promoter cannot reach past its namespace or its commands', () => {
     await expect((client as Redis).call(...(command as [string, ...string[]]))).rejects.toThrow(
       /NOPERM/,
     );
+  });
+});
+
+/**
+ * A user missing one rule must never get half a promotion: whatever is denied, the namespace
+ * is as it was, and the error is Redis's permission error naming the command (never a PRP_
+ * refusal, which would say something false about the PRP).
+ */
+describe('a user missing one rule gets a permission error and no half promotion', () => {
+  let s: AclServer;
+  let db: Redis;
+  beforeAll(async () => {
+    s = await startAclServer(false);
+    db = s.admin.duplicate({ db: 1 });
+  });
+  afterAll(async () => {
+    db?.disconnect();
+    s?.admin.disconnect();
+    await s?.server.stop();
+  });
+
+  /** Promotes PRP-1 integration -> validate as a user without `rule`: the error, or the result. */
+  async function promoteWithout(
+    rule: string,
+    mode: PromotionMode,
+    dryRun: boolean,
+  ): Promise<unknown> {
+    await setUser(
+      s,
+      RULES.filter((r) => r !== rule),
+    );
+    await db.del(...(await db.keys('{prp}:*')), '{prp}:none');
+    await db.hset('{prp}:prp:PRP-1', 'status', 'integration', 'version', '3');
+    await db.lpush('{prp}:queue:integration', 'PRP-1');
+    await db.xadd('{prp}:events', '*', 'seed', '1');
+    const before = await snapshotNamespace(db, 'prp');
+    const client = await connectRedis(s.url, { timeoutMs: 3000, maxRetries: 0 });
+    try {
+      const failure = await promote(
+        client,
+        { id: 'PRP-1', to: 'validate', evidence, token: 't', dryRun },
+        { mode },
+      ).catch((e: unknown) => e);
+      expect(await snapshotNamespace(db, 'prp')).toEqual(before);
+      // The connection is left clean: an admin's rules back, the same client promotes.
+      await setUser(s, RULES);
+      const next = await promote(
+        client,
+        { id: 'PRP-1', to: 'validate', evidence, token: 'u', dryRun: true },
+        { mode },
+      );
+      expect(next.result).toBe('dry_run');
+      return failure;
+    } finally {
+      await closeRedis(client);
+    }
+  }
+
+  const writes = ['+set', '+hset', '+lrem', '+lpush', '+xadd'];
+  describe.each<PromotionMode>(['lua', 'multi'])('%s', (mode) => {
+    for (const dryRun of [false, true]) {
+      test.each(writes)(
+        `without %s${dryRun ? ', dry run' : ''}: NOPERM naming it`,
+        async (rule) => {
+          const failure = await promoteWithout(rule, mode, dryRun);
+          expect(failure).toBeInstanceOf(Error);
+          expect(failure).not.toBeInstanceOf(PromotionError);
+          expect((failure as Error).message).toMatch(/^NOPERM /);
+          expect((failure as Error).message).toContain(`'${rule.slice(1)}'`);
+          expect((failure as Error).message).toContain('nothing was written');
+        },
+      );
+    }
+
+    test('without +hmget: NOPERM naming hmget, not a PRP_ refusal', async () => {
+      const failure = await promoteWithout('+hmget', mode, false);
+      expect(failure).not.toBeInstanceOf(PromotionError);
+      expect((failure as Error).message).toMatch(/^NOPERM /);
+      expect((failure as Error).message).toContain(`'hmget'`);
+    });
+  });
+
+  test('multi without +exec: NOPERM naming exec', async () => {
+    const failure = await promoteWithout('+exec', 'multi', false);
+    expect(failure).not.toBeInstanceOf(PromotionError);
+    expect((failure as Error).message).toMatch(/^NOPERM /);
+    expect((failure as Error).message).toContain(`'exec'`);
+  });
+
+  test('20 concurrent fallback promoters without +multi: each fails, nothing is written', async () => {
+    await setUser(
+      s,
+      RULES.filter((r) => r !== '+multi'),
+    );
+    await db.del(...(await db.keys('{prp}:*')), '{prp}:none');
+    await db.hset('{prp}:prp:PRP-1', 'status', 'integration', 'version', '3');
+    await db.lpush('{prp}:queue:integration', 'PRP-1');
+    const before = await snapshotNamespace(db, 'prp');
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => connectRedis(s.url, { timeoutMs: 5000, maxRetries: 0 })),
+    );
+    try {
+      const outcomes = await Promise.all(
+        clients.map((client, i) =>
+          promote(
+            client,
+            { id: 'PRP-1', to: 'validate', evidence, token: `t${i}` },
+            { mode: 'multi' },
+          ).catch((e: unknown) => e),
+        ),
+      );
+      expect(await db.lrange('{prp}:queue:validate', 0, -1)).toEqual([]);
+      expect(await snapshotNamespace(db, 'prp')).toEqual(before);
+      for (const outcome of outcomes) {
+        expect(outcome).toBeInstanceOf(Error);
+        expect((outcome as Error).message).toMatch(
+          /^the fallback \(mode multi\) writes only inside MULTI\/EXEC, and Redis refused MULTI: NOPERM .*'multi'.*Nothing was written/,
+        );
+      }
+    } finally {
+      await Promise.all(clients.map((client) => closeRedis(client)));
+    }
   });
 });

@@ -4,7 +4,7 @@ import { PromotionError } from '../../src/core/errors.js';
 import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
 import { loadScript } from '../../src/core/script.js';
 import { TARGET_STATES } from '../../src/core/states.js';
-import { withMethods } from '../support/clientProxy.js';
+import { withExecPipeline } from '../support/clientProxy.js';
 import {
   expectPromotionWritten,
   expectUnchanged,
@@ -18,18 +18,11 @@ import { uniqueNamespace } from '../support/snapshot.js';
 // A promotion happens whole or not at all: when Redis is out of memory, when two clients
 // race for one PRP, and when the fallback keeps losing its WATCH.
 
-/** A client whose transactions run `beforeExec` between the checks under WATCH and EXEC. */
+/** A client whose fallback runs `beforeExec` between its checks under WATCH and its EXEC. */
 const withHookBeforeExec = (redis: Redis, beforeExec: () => Promise<void>): Redis =>
-  withMethods(redis, {
-    multi: () => {
-      const transaction = redis.multi();
-      const exec = transaction.exec.bind(transaction);
-      transaction.exec = (async () => {
-        await beforeExec();
-        return exec();
-      }) as typeof transaction.exec;
-      return transaction;
-    },
+  withExecPipeline(redis, async (exec) => {
+    await beforeExec();
+    return exec();
   });
 
 describe('out of memory (maxmemory with noeviction)', () => {
@@ -231,4 +224,80 @@ describe('the fallback watches only the PRP it promotes', () => {
       for (const client of [...clients, worker]) client.disconnect();
     }
   });
+});
+
+describe('a server without transactions (rename-command MULTI "")', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedisServer({ args: ['--rename-command', 'MULTI', '""'] });
+    redis = testClient(server.url);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  for (const dryRun of [false, true]) {
+    it(`multi${dryRun ? ', dry run' : ''}: fails saying the fallback needs MULTI, and writes nothing`, async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+      const request = { ...goodRequest(ns, 'PRP-1', 'validate', 't'), dryRun };
+      const before = await observe(redis, ns, promotionCall(request).keys);
+      const failure = await promote(redis, request, { mode: 'multi' }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(Error);
+      expect(failure).not.toBeInstanceOf(PromotionError);
+      expect((failure as Error).message).toBe(
+        "the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ERR unknown command 'MULTI', with args beginning with: . " +
+          'Nothing was written. Give the Redis user +multi +exec +discard (docs/acl-rules.txt), ' +
+          'use a server or proxy that supports transactions, or use mode lua',
+      );
+      await expectUnchanged(redis, before);
+      // The connection is left clean: the script promotes on it.
+      const next = await promote(redis, request, { mode: 'lua' });
+      expect(next.result).toBe(dryRun ? 'dry_run' : 'promoted');
+    });
+  }
+});
+
+describe('an events stream whose last id is the largest possible', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = testClient(inject('redisUrl'));
+  });
+  afterAll(() => redis.disconnect());
+
+  const MAX_ID = '18446744073709551615-18446744073709551615';
+  // Any writer of the stream can do either, once; XSETID leaves the entries as they were.
+  const poisons: Record<string, (events: string) => Promise<unknown>> = {
+    'XADD with the largest id': (events) => redis.xadd(events, MAX_ID, 'x', '1'),
+    'XSETID to the largest id': async (events) => {
+      await redis.xadd(events, '*', 'x', '1');
+      await redis.call('XSETID', events, MAX_ID);
+    },
+  };
+  for (const [name, poison] of Object.entries(poisons)) {
+    for (const mode of ['lua', 'multi'] as const) {
+      for (const dryRun of [false, true]) {
+        it(`${name}: ${mode}${dryRun ? ', dry run' : ''}: refused with PRP_EVENTS_EXHAUSTED, nothing written`, async () => {
+          const ns = uniqueNamespace();
+          await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+          await poison(`{${ns}}:events`);
+          const request = { ...goodRequest(ns, 'PRP-1', 'validate', 't'), dryRun };
+          const before = await observe(redis, ns, promotionCall(request).keys);
+          const failure = await promote(redis, request, { mode }).catch((e: unknown) => e);
+          expect(failure).toBeInstanceOf(PromotionError);
+          expect(failure).toMatchObject({
+            code: 'PRP_EVENTS_EXHAUSTED',
+            message:
+              `PRP_EVENTS_EXHAUSTED the events stream {${ns}}:events has used its last possible ` +
+              'id, so no promotion can be recorded in it; nothing was written. Rename the stream ' +
+              `to keep its entries (RENAME {${ns}}:events {${ns}}:events-old) or delete it, then ` +
+              'promote again',
+          });
+          await expectUnchanged(redis, before);
+        });
+      }
+    }
+  }
 });

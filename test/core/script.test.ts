@@ -157,6 +157,15 @@ describe('INFO errorstats counts every refusal code the script returns', () => {
     await seedNamespace(redis, ns, {
       prp: { id: 'PRP-V', fields: { status: 'integration', version: 'x' } },
     });
+    // A namespace of its own: its stream's last id is the largest possible.
+    const exhausted = uniqueNamespace();
+    await seedPrp(redis, exhausted, 'PRP-1', 'integration');
+    await redis.xadd(
+      `{${exhausted}}:events`,
+      '18446744073709551615-18446744073709551615',
+      'x',
+      '1',
+    );
     await loadScript(redis);
     const refusals: [string, () => Promise<unknown>][] = [
       ['PRP_BAD_ARGUMENT', () => runPromoteScript(redis, [], [])],
@@ -176,14 +185,19 @@ describe('INFO errorstats counts every refusal code the script returns', () => {
       ],
       ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-W', 'validate'))],
       ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-V', 'validate'))],
+      ['PRP_EVENTS_EXHAUSTED', () => promote(redis, request(exhausted, 'PRP-1', 'validate'))],
     ];
     const before = Object.fromEntries(
       await Promise.all(REFUSAL_CODES.map(async (code) => [code, await errorCount(code)] as const)),
     );
     for (const [code, refuse] of refusals) {
-      const before = await snapshotNamespace(redis, ns);
+      const before = [
+        await snapshotNamespace(redis, ns),
+        await snapshotNamespace(redis, exhausted),
+      ];
       await expect(refuse()).rejects.toThrow(new RegExp(`^${code} `));
-      expect(await snapshotNamespace(redis, ns), code).toEqual(before);
+      const after = [await snapshotNamespace(redis, ns), await snapshotNamespace(redis, exhausted)];
+      expect(after, code).toEqual(before);
     }
     for (const code of REFUSAL_CODES) {
       const expected = refusals.filter(([c]) => c === code).length;

@@ -13,3 +13,30 @@ export function withMethods(redis: Redis, methods: Partial<Record<keyof Redis, u
     },
   });
 }
+
+type PipelineExec = () => Promise<[Error | null, unknown][] | null>;
+
+/**
+ * `redis` whose pipelines that send EXEC (the fallback's writes, after its reads and checks)
+ * run through `around`: it may do something first and then `exec()` (a race), or answer in
+ * Redis's place without sending anything (a fault).
+ */
+export function withExecPipeline(
+  redis: Redis,
+  around: (exec: PipelineExec) => Promise<[Error | null, unknown][] | null>,
+): Redis {
+  return withMethods(redis, {
+    pipeline: () => {
+      const pipeline = redis.pipeline();
+      let sendsExec = false;
+      const call = pipeline.call.bind(pipeline);
+      pipeline.call = ((...args: Parameters<typeof call>) => {
+        sendsExec ||= String(args[0]).toUpperCase() === 'EXEC';
+        return call(...args);
+      }) as typeof pipeline.call;
+      const exec = pipeline.exec.bind(pipeline) as PipelineExec;
+      pipeline.exec = (() => (sendsExec ? around(exec) : exec())) as typeof pipeline.exec;
+      return pipeline;
+    },
+  });
+}

@@ -93,6 +93,24 @@ export function hostileInputScenarios(runAction: Runner): void {
     });
   });
 
+  test('an event file that is not JSON: an annotation naming it, a summary, Redis unchanged', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-2', 'development');
+    const before = await snapshotNamespace(redis, ns);
+    const outcome = await runAction({
+      ...openPullRequest(ns, 'PRP-2', 'x', { 'prp-id': 'PRP-2' }),
+      eventText: 'not json',
+    });
+    expect(outcome.code).toBe(1);
+    const annotation = outcome.stdout.split('\n').find((line) => line.startsWith('::error::'));
+    expect(annotation).toMatch(/GITHUB_EVENT_PATH .*event\.json/);
+    expect(annotation).toMatch(/not valid JSON/);
+    expect(outcome.stderr).toBe('');
+    expect(outcome.summary).toContain('❌ failed');
+    expect(outcome.summary).toContain('GITHUB_EVENT_PATH');
+    expect(await snapshotNamespace(redis, ns)).toEqual(before);
+  });
+
   test('a hostile branch name, title and evidence value stay in their summary cells', async () => {
     const hostile =
       'x\n\n# Pwned\n\n![img](https://evil.example/a.png)\n\n[link](https://evil.example)';

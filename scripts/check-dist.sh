@@ -9,6 +9,14 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 npm run --silent build -- -o "$out" >/dev/null
 
+# ncc --license writes licenses.txt once per chunk, the last one winning: a chunk beside
+# index.js would leave the main bundle's licenses out. Dynamic imports stay in index.js
+# (webpackMode "eager", see src/action/checks.ts).
+if compgen -G "$out/*.index.js" >/dev/null; then
+  echo "the build split into chunks ($(cd "$out" && echo *.index.js)); licenses.txt would be incomplete" >&2
+  exit 1
+fi
+
 if ! diff -r --brief dist "$out" >&2; then
   echo "dist/ is not what the sources build: run npm run build and commit dist/" >&2
   exit 1

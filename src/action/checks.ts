@@ -1,8 +1,11 @@
-import { getOctokit } from '@actions/github';
-
 /**
  * `require-checks`: every named check run on a commit has concluded `success`, read from the
  * GitHub Checks API (GET /repos/{owner}/{repo}/commits/{ref}/check-runs, every page).
+ *
+ * @actions/github is imported here, when checks are read, and nowhere at start-up: on import
+ * it parses the event file at GITHUB_EVENT_PATH, and one that is not JSON would crash the
+ * step before it could write an annotation or a summary (workflowContext.ts reads the event
+ * itself and says what is wrong). Loading it only for require-checks also trims start-up.
  */
 
 export interface CheckRun {
@@ -36,6 +39,9 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
       `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`,
     );
   }
+  // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
+  // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
+  const { getOctokit } = await import(/* webpackMode: "eager" */ '@actions/github');
   // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
   const octokit = getOctokit(request.token, {
     baseUrl: request.apiUrl,

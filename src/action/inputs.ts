@@ -12,6 +12,7 @@ import {
   type PromotionMode,
   type State,
 } from '../core/index.js';
+import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
@@ -27,7 +28,7 @@ export interface ActionInputs {
   targetState: Exclude<State, 'pending'>;
   /** Undefined when the id is to be derived from the workflow. */
   prpId: string | undefined;
-  prpIdPattern: RegExp;
+  prpIdPattern: PrpIdPattern;
   evidence: Record<string, unknown>;
   ciResult: CiResult | undefined;
   requireChecks: string[];
@@ -113,13 +114,17 @@ function parseRedisUrlInput(value: string, cluster: boolean): string {
   return value;
 }
 
-function parsePattern(value: string): RegExp {
+/** `prp-id-pattern`, compiled for RE2; what RE2 refuses is named with what RE2 lacks. */
+export function parsePrpIdPattern(value: string): PrpIdPattern {
   try {
-    return new RegExp(value || DEFAULT_PRP_ID_PATTERN);
+    return new PrpIdPattern(value || DEFAULT_PRP_ID_PATTERN);
   } catch (error) {
+    if (!(error instanceof UnsupportedPatternError)) throw error;
     throw new InputError(
       'prp-id-pattern',
-      `is not a regular expression: ${(error as Error).message}`,
+      `is not a regular expression in RE2 syntax (${error.message}): the pattern is matched ` +
+        'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
+        'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
     );
   }
 }
@@ -194,7 +199,7 @@ export function readInputs(read: Read = readInput): ActionInputs {
     redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
     targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
     prpId: prpId || undefined,
-    prpIdPattern: parsePattern(read('prp-id-pattern')),
+    prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
     evidence: parseEvidence(read('evidence')),
     ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
     requireChecks: read('require-checks')

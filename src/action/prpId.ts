@@ -1,5 +1,6 @@
 import { isValidPrpId } from '../core/index.js';
 import { InputError } from './inputs.js';
+import type { PrpIdPattern } from './prpIdPattern.js';
 import {
   changeTitle,
   headBranch,
@@ -19,7 +20,7 @@ export interface DerivedPrpId {
  */
 export function resolvePrpId(
   given: string | undefined,
-  pattern: RegExp,
+  pattern: PrpIdPattern,
   ctx: WorkflowContext,
 ): DerivedPrpId {
   if (given) return { id: given, source: 'prp-id' };
@@ -29,7 +30,7 @@ export function resolvePrpId(
     ['head commit message', headCommitMessage(ctx)],
   ];
   for (const [source, text] of places) {
-    const id = text === undefined ? undefined : pattern.exec(text)?.[0];
+    const id = text === undefined ? undefined : pattern.firstMatch(text);
     if (id === undefined) continue;
     if (!isValidPrpId(id)) {
       throw new InputError(

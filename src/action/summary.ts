@@ -8,7 +8,7 @@ import { commitUrl, type WorkflowContext } from './workflowContext.js';
  * The job summary every run writes, success or not: the PRP, the transition, the result, the
  * evidence (commit and run as links), where the CI status came from, and the time taken.
  * Values come from events and inputs anyone can write (titles, branch names), so every one
- * is HTML-escaped.
+ * goes through escapeHtml, and nothing else puts text in the summary.
  */
 
 export type Outcome = 'promoted' | 'already' | 'dry_run' | 'refused' | 'failed';
@@ -38,8 +38,16 @@ const HEADLINES: Record<Outcome, string> = {
   failed: '❌ failed',
 };
 
+/**
+ * The five HTML specials, and every character that ends a line (CR, LF, and for renderers
+ * that count them VT, FF, NEL, LINE and PARAGRAPH SEPARATOR), become character references.
+ * The summary is one HTML block, which Markdown ends at the first blank line: a value with a
+ * line break of its own could end it, and what followed would render as Markdown (headings,
+ * remote images, links). Escaped, every value stays on its line, inside its cell or attribute,
+ * and the browser shows the break as white space.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return text.replace(/[&<>"'\r\n\v\f\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 const link = (text: string, href: string | undefined): string =>

@@ -58,7 +58,7 @@ describe('readInputs', () => {
       cluster: true,
       timeoutSeconds: 2.5,
     });
-    expect(inputs.prpIdPattern.test('TASK_abc')).toBe(true);
+    expect(inputs.prpIdPattern.firstMatch('x TASK_abc')).toBe('TASK_abc');
   });
 
   test.each([
@@ -97,6 +97,44 @@ describe('readInputs', () => {
     expect(() => readInputs(read)).toThrow(InputError);
     expect(() => readInputs(read)).toThrow(/^input redis-url: /);
     expect(() => readInputs(read)).not.toThrow(/s3cret/);
+  });
+});
+
+describe('prp-id-pattern is RE2 syntax', () => {
+  test.each([
+    [
+      'a backreference',
+      '(PRP)-[0-9]+-\\1',
+      'invalid escape sequence: `\\1`, which is a backreference',
+    ],
+    ['a named backreference', '(?<p>PRP)\\k<p>', 'sequence: `\\k`, which is a backreference'],
+    ['a lookahead', 'PRP-(?=[0-9])[0-9]+', 'unsupported Perl syntax: `(?=`, which is a lookahead'],
+    ['a negative lookahead', 'PRP-(?![0])[0-9]+', '`(?!`, which is a lookahead'],
+    ['a lookbehind', '(?<=/)PRP-[0-9]+', '`(?<=/)PRP-[0-9]+`, which is a lookbehind'],
+    [
+      'a negative lookbehind',
+      '(?<!x)PRP-[0-9]+',
+      'capture: `(?<!x)PRP-[0-9]+`, which is a lookbehind',
+    ],
+    ['a repeat count over 1000', 'PRP-[0-9]{1,1001}', 'invalid repeat count: `{1,1001}`)'],
+  ])('%s is refused, saying what RE2 lacks', (_, pattern, problem) => {
+    const read = () => readInputs(reader({ ...minimal, 'prp-id-pattern': pattern }));
+    expect(read).toThrow(InputError);
+    expect(read).toThrow(/^input prp-id-pattern: is not a regular expression in RE2 syntax \(/);
+    expect(read).toThrow(problem);
+    expect(read).toThrow(
+      '): the pattern is matched by RE2, in time linear in the text, which has no ' +
+        'backreferences (\\1, \\k<name>) and no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+    );
+  });
+
+  test('what RE2 has: classes, named groups, inline flags, Unicode classes', () => {
+    const match = (pattern: string, text: string) =>
+      readInputs(reader({ ...minimal, 'prp-id-pattern': pattern })).prpIdPattern.firstMatch(text);
+    expect(match('(?i)prp-\\d+', 'Fix prp-12 now')).toBe('prp-12');
+    expect(match('(?P<id>PRP-[0-9]+)', 'x PRP-3')).toBe('PRP-3');
+    expect(match('\\bT-\\p{L}+', 'aT-x T-é')).toBe('T-é');
+    expect(match('PRP-[0-9]+', 'no id')).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@ import { run } from '../../src/action/main.js';
 import { runInProcess, type RunSpec } from '../support/actionRun.js';
 import { connectionScenarios } from '../support/connectionScenarios.js';
 import { dispatchEvent } from '../support/events.js';
+import { hostileInputScenarios } from '../support/hostileInputScenarios.js';
 import { promotionScenarios } from '../support/promotionScenarios.js';
 
 // run() in this process, so the action's modules count toward coverage.
@@ -11,6 +12,7 @@ const inProcess = (spec: RunSpec) => runInProcess(run, spec);
 describe('run() in process', () => {
   promotionScenarios(inProcess);
   connectionScenarios(inProcess);
+  hostileInputScenarios(inProcess);
 
   test.each([
     [{ mode: 'multi' }, {}],

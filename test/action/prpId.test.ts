@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { InputError } from '../../src/action/inputs.js';
+import { InputError, parsePrpIdPattern } from '../../src/action/inputs.js';
 import { resolvePrpId } from '../../src/action/prpId.js';
 import { readWorkflowContext, type WorkflowContext } from '../../src/action/workflowContext.js';
 
-const PATTERN = /PRP-[0-9]+/;
+const PATTERN = parsePrpIdPattern('PRP-[0-9]+');
 
 function ctx(
   eventName: string,
@@ -69,8 +69,44 @@ describe('resolvePrpId', () => {
   });
 
   test('a pattern that matches something no id can be is a prp-id-pattern error', () => {
-    expect(() => resolvePrpId(undefined, /PRP:[0-9]+/, ctx('push', {}, 'PRP:3'))).toThrow(
-      /^input prp-id-pattern: matched "PRP:3" in the head branch/,
-    );
+    expect(() =>
+      resolvePrpId(undefined, parsePrpIdPattern('PRP:[0-9]+'), ctx('push', {}, 'PRP:3')),
+    ).toThrow(/^input prp-id-pattern: matched "PRP:3" in the head branch/);
+  });
+
+  describe('a pattern that backtracks exponentially in JavaScript answers at once', () => {
+    // `(a+)+$` against a run of a's that ends otherwise: a backtracking engine tries every
+    // way to split the run, 2^39 of them for this branch name; RE2 reads each character once.
+    const EXPONENTIAL = parsePrpIdPattern('(a+)+$');
+    const BRANCH = `${'a'.repeat(39)}!`;
+
+    test('on a 40-character branch name: matches nothing, and says so', () => {
+      expect(() => resolvePrpId(undefined, EXPONENTIAL, ctx('push', {}, BRANCH))).toThrow(
+        /^input prp-id: is empty and prp-id-pattern \(a\+\)\+\$ matches nothing/,
+      );
+    });
+
+    test('on a long title: still the first match in branch, then title, then commit message', () => {
+      const pr = (title: string) =>
+        ctx('pull_request', { pull_request: { head: { ref: BRANCH }, title } });
+      const long = `${'a'.repeat(100_000)}!`;
+      expect(resolvePrpId(undefined, EXPONENTIAL, pr(`${long} aaaa`))).toEqual({
+        id: 'aaaa',
+        source: 'title',
+      });
+      const withMessage = {
+        ...pr(long),
+        payload: {
+          pull_request: { head: { ref: BRANCH }, title: long },
+          head_commit: { message: `${long}\nRefs aaab` },
+        },
+      };
+      expect(() => resolvePrpId(undefined, EXPONENTIAL, withMessage)).toThrow(/matches nothing/);
+      withMessage.payload.head_commit.message = `${long}\nfix aa`;
+      expect(resolvePrpId(undefined, EXPONENTIAL, withMessage)).toEqual({
+        id: 'aa',
+        source: 'head commit message',
+      });
+    });
   });
 });

@@ -9,6 +9,7 @@ import {
   type RunReport,
 } from '../../src/action/summary.js';
 import { readWorkflowContext } from '../../src/action/workflowContext.js';
+import { cellTexts, renderMarkdown } from '../support/markdown.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const ctx = readWorkflowContext({ GITHUB_REPOSITORY: 'acme/widgets' });
@@ -88,6 +89,86 @@ describe('renderSummary', () => {
 
   test('escapeHtml escapes the five', () => {
     expect(escapeHtml(`<a href="x">&'`)).toBe('&#60;a href=&#34;x&#34;&#62;&#38;&#39;');
+  });
+});
+
+/**
+ * Text anyone can write (a branch name, a title, an evidence value) that would end the
+ * summary's HTML block at its blank lines and render the rest as Markdown: a heading, a
+ * remote image, a link. Each line ending a Markdown parser knows, and some it might.
+ */
+const PAYLOAD =
+  '# Pwned{EOL}{EOL}![img](https://evil.example/a.png){EOL}{EOL}[link](https://evil.example)';
+const LINE_BREAKS: [name: string, eol: string][] = [
+  ['LF', '\n'],
+  ['CR LF', '\r\n'],
+  ['CR', '\r'],
+  ['LF and a line of spaces and tabs', '\n \t'],
+  ['LINE SEPARATOR', '\u2028'],
+  ['PARAGRAPH SEPARATOR', '\u2029'],
+  ['NEXT LINE', '\u0085'],
+  ['VT', '\v'],
+  ['FF', '\f'],
+];
+const hostile = (eol: string): string =>
+  `x${eol}${eol}${PAYLOAD.replaceAll('{EOL}', eol)}${eol}${eol}https://evil.example/bare`;
+
+function hostileReport(text: string): RunReport {
+  return {
+    outcome: 'refused',
+    elapsedMs: 1,
+    prpId: `PRP-1${text}`,
+    prpIdSource: text,
+    from: `integration${text}`,
+    to: `validate${text}`,
+    version: 3,
+    evidenceKey: `{prp}:evidence:${text}`,
+    mode: text,
+    evidence: {
+      [`key${text}`]: 'value',
+      branch_name: text,
+      merge_commit: text,
+      ci_run_url: `https://github.com/acme/widgets/actions/runs/1${text}`,
+      nested: { note: text },
+    },
+    pipeline: [{ source: 'workflow_run', passed: false, detail: text }],
+    reason: `PRP_EVIDENCE_INVALID ${text}`,
+    ctx: readWorkflowContext({ GITHUB_REPOSITORY: `acme/widgets${text}` }),
+  };
+}
+
+describe('no value leaves its table cell (Markdown rendering of hostile values)', () => {
+  test.each(LINE_BREAKS)(
+    'line breaks by %s: rendered as GitHub does, the summary is all HTML with the text in cells',
+    (_, eol) => {
+      const text = hostile(eol);
+      const summary = renderSummary(hostileReport(text));
+      // No value breaks a line: the only line breaks are the summary's own, between tags.
+      expect(summary).not.toMatch(/[\r\v\f\u0085\u2028\u2029]/);
+      for (const line of summary.trimEnd().split('\n')) expect(line).toMatch(/^<.*>$/);
+      const html = renderMarkdown(summary);
+      expect(html).not.toMatch(/<h1|<img|<a href="https:\/\/evil|<p>/);
+      // One HTML block from first line to last: nothing in it was read as Markdown.
+      expect(html.trim()).toBe(summary.trim());
+      const cells = cellTexts(html);
+      const cellHolding = (value: string) => cells.find((cell) => cell.includes(value));
+      for (const value of [
+        `PRP-1${text}`, // the PRP
+        ` (from ${text})`, // where its id came from
+        `{prp}:evidence:${text}`,
+        `PRP_EVIDENCE_INVALID ${text}`, // the reason
+        `workflow_run: ${text}`, // the pipeline detail
+        `https://github.com/acme/widgets/actions/runs/1${text}`,
+      ]) {
+        expect(cellHolding(value), JSON.stringify(value)).toBeDefined();
+      }
+      expect(cells.filter((cell) => cell === text)).toHaveLength(3); // mode, branch_name, merge_commit
+    },
+  );
+
+  test('a plain summary renders as the same HTML too', () => {
+    const summary = renderSummary(promoted);
+    expect(renderMarkdown(summary).trim()).toBe(summary.trim());
   });
 });
 

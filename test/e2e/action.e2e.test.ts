@@ -7,6 +7,7 @@ import {
   connectionSpec,
   expectFailed,
 } from '../support/connectionScenarios.js';
+import { hostileInputScenarios } from '../support/hostileInputScenarios.js';
 import { promotionScenarios } from '../support/promotionScenarios.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
@@ -20,6 +21,7 @@ import { makeTestCertificates, type TestCertificates } from '../support/tls.js';
 describe('node dist/index.js', () => {
   promotionScenarios(runAction);
   connectionScenarios(runAction);
+  hostileInputScenarios(runAction);
 
   describe('over TLS (rediss://)', () => {
     let certs: TestCertificates;

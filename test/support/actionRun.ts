@@ -21,6 +21,13 @@ export interface RunSpec {
   event: Record<string, unknown>;
   /** Extra or overriding environment variables. */
   env?: Record<string, string>;
+  /** The event file's text as is, instead of `event` as JSON (a file that is not JSON). */
+  eventText?: string;
+  /**
+   * runAction only: kill the process if it has not exited after this many ms (it then
+   * reports code -1), so a test of "never hangs" cannot leave a runaway process behind.
+   */
+  killAfterMs?: number;
 }
 
 export interface RunOutcome {
@@ -46,7 +53,7 @@ function prepare(spec: RunSpec): Prepared {
   const eventFile = join(dir, 'event.json');
   const outputFile = join(dir, 'output');
   const summaryFile = join(dir, 'summary.md');
-  writeFileSync(eventFile, JSON.stringify(spec.event));
+  writeFileSync(eventFile, spec.eventText ?? JSON.stringify(spec.event));
   writeFileSync(outputFile, '');
   writeFileSync(summaryFile, '');
   const env: Record<string, string> = {
@@ -113,10 +120,14 @@ export async function runAction(spec: RunSpec): Promise<RunOutcome> {
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
+  const killer =
+    spec.killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => child.kill('SIGKILL'), spec.killAfterMs);
   const code = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (exitCode) => resolve(exitCode ?? -1));
-  });
+  }).finally(() => clearTimeout(killer));
   return collect(prepared, code, stdout, stderr);
 }
 

@@ -1,0 +1,134 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { RunSpec } from './actionRun.js';
+import { mergedPullRequestEvent } from './events.js';
+import { cellTexts, renderMarkdown } from './markdown.js';
+import type { Runner } from './promotionScenarios.js';
+import { testClient } from './redisServer.js';
+import { seedPrp } from './seed.js';
+import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
+
+/**
+ * Inputs and events a contributor or a broken runner can hand the action: a pattern that
+ * backtracks forever in JavaScript, an event file that is not JSON, values that would break
+ * out of the job summary. Each must end the step in time, with an annotation and a summary,
+ * and leave Redis as it was. Shared by the in-process and the dist tests.
+ */
+
+// Far below the test's own timeout: a run still going by then hangs, and is killed.
+const KILL_AFTER_MS = 20_000;
+
+export function hostileInputScenarios(runAction: Runner): void {
+  const redisUrl = inject('redisUrl');
+  let redis: Redis;
+  beforeAll(() => {
+    redis = testClient(redisUrl);
+  });
+  afterAll(() => redis.disconnect());
+
+  /** development -> integration from an open pull request, on namespace `ns`. */
+  const openPullRequest = (
+    ns: string,
+    head: string,
+    title: string,
+    inputs: Record<string, string> = {},
+  ): RunSpec => ({
+    eventName: 'pull_request',
+    event: { ...mergedPullRequestEvent(head, title, { merged: false }), action: 'opened' },
+    inputs: {
+      'redis-url': redisUrl,
+      namespace: ns,
+      'target-state': 'integration',
+      'ci-result': 'success',
+      evidence: '{"implementation_complete":true,"local_validation":"npm test passed"}',
+      timeout: '2',
+      ...inputs,
+    },
+    killAfterMs: KILL_AFTER_MS,
+  });
+
+  describe('prp-id-pattern cannot hang the step (RE2, linear time)', () => {
+    // 2^39 ways for a backtracking engine to split the run of a's before the '!'.
+    const BRANCH = `${'a'.repeat(39)}!`;
+    const EXPONENTIAL = { 'prp-id-pattern': '(a+)+$' };
+
+    test('(a+)+$ on a 40-character branch name: fails at once, matching nothing', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'aaaa', 'development');
+      const before = await snapshotNamespace(redis, ns);
+      const outcome = await runAction(openPullRequest(ns, BRANCH, 'Checkout', EXPONENTIAL));
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toContain(
+        '::error::input prp-id: is empty and prp-id-pattern (a+)+$ matches nothing in the head ' +
+          'branch, title or head commit message of this event; give prp-id',
+      );
+      expect(outcome.summary).toContain('❌ failed');
+      expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+
+    test('(a+)+$ on a long title: finds the id at its end and promotes', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'aaaa', 'development');
+      const title = `${'a'.repeat(50_000)}! aaaa`;
+      const outcome = await runAction(openPullRequest(ns, BRANCH, title, EXPONENTIAL));
+      expect(outcome.code).toBe(0);
+      expect(outcome.outputs).toMatchObject({ 'prp-id': 'aaaa', result: 'promoted' });
+      expect(outcome.summary).toContain('(from title)');
+      expect(await redis.hget(`{${ns}}:prp:aaaa`, 'status')).toBe('integration');
+    });
+
+    test('a backreference is refused as a bad input, before anything is read', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'development');
+      const before = await snapshotNamespace(redis, ns);
+      const outcome = await runAction(
+        openPullRequest(ns, 'PRP-1-PRP-1', 'x', { 'prp-id-pattern': '(PRP-[0-9]+)-\\1' }),
+      );
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toContain(
+        '::error::input prp-id-pattern: is not a regular expression in RE2 syntax',
+      );
+      expect(outcome.stdout).toContain('no backreferences');
+      expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+  });
+
+  test('an event file that is not JSON: an annotation naming it, a summary, Redis unchanged', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-2', 'development');
+    const before = await snapshotNamespace(redis, ns);
+    const outcome = await runAction({
+      ...openPullRequest(ns, 'PRP-2', 'x', { 'prp-id': 'PRP-2' }),
+      eventText: 'not json',
+    });
+    expect(outcome.code).toBe(1);
+    const annotation = outcome.stdout.split('\n').find((line) => line.startsWith('::error::'));
+    expect(annotation).toMatch(/GITHUB_EVENT_PATH .*event\.json/);
+    expect(annotation).toMatch(/not valid JSON/);
+    expect(outcome.stderr).toBe('');
+    expect(outcome.summary).toContain('❌ failed');
+    expect(outcome.summary).toContain('GITHUB_EVENT_PATH');
+    expect(await snapshotNamespace(redis, ns)).toEqual(before);
+  });
+
+  test('a hostile branch name, title and evidence value stay in their summary cells', async () => {
+    const hostile =
+      'x\n\n# Pwned\n\n![img](https://evil.example/a.png)\n\n[link](https://evil.example)';
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-3', 'development');
+    const outcome = await runAction(
+      openPullRequest(ns, 'feat/PRP-3', hostile, {
+        evidence: JSON.stringify({
+          implementation_complete: true,
+          local_validation: hostile,
+          [`note${hostile}`]: hostile,
+        }),
+      }),
+    );
+    expect(outcome.outputs.result).toBe('promoted');
+    const html = renderMarkdown(outcome.summary);
+    expect(html).not.toMatch(/<h1|<img|<a href="https:\/\/evil|<p>/);
+    expect(html.trim()).toBe(outcome.summary.trim());
+    expect(cellTexts(html).filter((cell) => cell === hostile)).toHaveLength(2);
+  });
+}

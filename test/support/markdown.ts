@@ -1,0 +1,21 @@
+import MarkdownIt from 'markdown-it';
+
+/**
+ * The job summary as GitHub renders it: Markdown (CommonMark with GitHub's extensions) with
+ * raw HTML allowed and bare URLs turned into links. markdown-it follows CommonMark's rule for
+ * HTML blocks, the one that matters here: a block that starts with <h2> or <table> runs until
+ * a blank line, and whatever follows is Markdown again.
+ */
+const markdown = new MarkdownIt({ html: true, linkify: true });
+
+export const renderMarkdown = (text: string): string => markdown.render(text);
+
+/** The text of every table cell of rendered HTML: tags removed, character references decoded. */
+export function cellTexts(html: string): string[] {
+  return [...html.matchAll(/<td>([\s\S]*?)<\/td>/g)].map(([, cell]) =>
+    cell!
+      .replace(/<[^>]*>/g, '')
+      .replace(/&#(\d+);/g, (_, code: string) => String.fromCodePoint(Number(code)))
+      .replace(/&#x([0-9a-f]+);/gi, (_, code: string) => String.fromCodePoint(parseInt(code, 16))),
+  );
+}

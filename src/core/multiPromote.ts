@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { withDeadline } from './connection.js';
 import { PromotionError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
 import type { PromotionKeys } from './keys.js';
@@ -90,6 +91,23 @@ function transactionRefusal(queued: readonly [Error | null, unknown][], exec: Er
   if (first) return /^NOPERM/.test(first.message) ? writeDenied(first.message, first) : first;
   const cause = /^EXECABORT Transaction discarded because of: (NOPERM[\s\S]*)$/.exec(exec.message);
   return cause ? writeDenied(cause[1]!, exec) : exec;
+}
+
+/**
+ * Ends the transaction an attempt opened. A connection whose DISCARD Redis refused (a user
+ * without +discard) would stay inside MULTI, and a later EXEC by whoever uses it next would
+ * run what was queued there, a dry run's writes among them: it is closed instead, which
+ * makes Redis drop the transaction.
+ */
+async function endTransaction(redis: Redis): Promise<void> {
+  try {
+    await redis.discard();
+  } catch {
+    // Closed before the caller hears back, so that nobody can use it in between.
+    const ended = new Promise((resolve) => redis.once('end', resolve));
+    redis.disconnect();
+    await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+  }
 }
 
 /** The writes, in the order the script makes them (lua/promote.lua says why). */
@@ -255,7 +273,8 @@ export async function promoteWithMulti(
       if (a.dryRun) {
         const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec())!;
         const [discardError] = answers[n]!;
-        if (discardError) throw discardError;
+        // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
+        if (discardError) throw writeDenied(discardError.message, discardError);
         inMulti = false;
         // The script checks permissions only, in a dry run: so does this.
         const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
@@ -286,7 +305,7 @@ export async function promoteWithMulti(
     } finally {
       // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
       // is harmless there, as no transaction can run on it to be spoilt.
-      if (inMulti) await redis.discard().catch(() => undefined);
+      if (inMulti) await endTransaction(redis);
     }
   }
   throw new PromotionError(

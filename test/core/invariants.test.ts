@@ -82,6 +82,7 @@ const REVOCABLE = [
   'type',
   'time',
   'lpos',
+  'discard',
 ] as const;
 type Revocable = (typeof REVOCABLE)[number];
 /** A stream id nothing can follow: every XADD with `*` after it fails. */
@@ -123,7 +124,11 @@ async function poolInMulti(): Promise<number[]> {
   });
 }
 
-/** Runs `work` with `command` denied to the promoter, then grants it again. */
+/**
+ * Runs `work` with `command` denied to the promoter, then grants it again. The fallback
+ * closes a connection Redis would not DISCARD on (it stays inside MULTI otherwise): the
+ * pool gets a new one in its place.
+ */
 async function revoked<T>(command: Revocable | undefined, work: () => Promise<T>): Promise<T> {
   if (!command) return work();
   await admin.call('ACL', 'SETUSER', 'promoter', `-${command}`);
@@ -131,6 +136,14 @@ async function revoked<T>(command: Revocable | undefined, work: () => Promise<T>
     return await work();
   } finally {
     await admin.call('ACL', 'SETUSER', 'promoter', `+${command}`);
+    await replaceClosed();
+  }
+}
+
+/** Puts a new connection in place of each one of the pool's that is closed or closing. */
+async function replaceClosed(): Promise<void> {
+  for (const [i, client] of pool.entries()) {
+    if (client.status !== 'ready') pool[i] = await connectPromoter();
   }
 }
 
@@ -193,6 +206,7 @@ async function setUp(seeds: SeedSpec[]): Promise<{ model: Model; real: Real }> {
     await closeRedis(pool[i]!);
     pool[i] = await connectPromoter();
   }
+  await replaceClosed();
   const ns = uniqueNamespace();
   const prps = new Map<string, PrpModel>();
   for (const [i, seed] of seeds.entries()) {

@@ -144,6 +144,33 @@ if #evidence > 65536 then
   return fail('PRP_EVIDENCE_INVALID', 'evidence is ' .. #evidence
     .. ' bytes; at most 65536 are allowed')
 end
+-- JSON text is UTF-8 (RFC 8259 8.1) and cjson passes any byte through, so bytes that are not
+-- UTF-8 would be stored for readers to choke on. ASCII costs one find; other text is walked
+-- once, left to right, one character per step, each checked against the well-formed byte
+-- sequences of Unicode's table 3-7 (no overlong form, no surrogate, nothing above U+10FFFF,
+-- none cut short).
+local nonAscii = string.find(evidence, '[\128-\255]')
+while nonAscii do
+  local a, b, c, d = string.byte(evidence, nonAscii, nonAscii + 3)
+  local low, high, length = 128, 191, 4 -- the second byte's range, and the sequence's length
+  if a >= 194 and a <= 223 then
+    length = 2
+  elseif a >= 224 and a <= 239 then
+    length = 3
+    if a == 224 then low = 160 elseif a == 237 then high = 159 end
+  elseif a == 240 then
+    low = 144
+  elseif a == 244 then
+    high = 143
+  elseif a < 241 or a > 243 then
+    b = nil -- 80-C1 and F5-FF never lead
+  end
+  if not b or b < low or b > high or (length > 2 and not (c and c >= 128 and c <= 191))
+      or (length > 3 and not (d and d >= 128 and d <= 191)) then
+    return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8')
+  end
+  nonAscii = string.find(evidence, '[\128-\255]', nonAscii + length)
+end
 -- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
 -- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
 -- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to

@@ -38,7 +38,7 @@ const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
 export async function promoteWithMulti(
   redis: Redis,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly (string | Buffer)[],
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);

@@ -40063,7 +40063,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7695:
+/***/ 845:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52732,20 +52732,41 @@ function cjsonAccepts(value, depth) {
         return value.every((item) => cjsonAccepts(item, depth + 1));
     return Object.entries(value).every(([key, item]) => key.isWellFormed() && cjsonAccepts(item, depth + 1));
 }
+/** JSON text is UTF-8 (RFC 8259 section 8.1); the script refuses other bytes with this. */
+function evidenceNotUtf8() {
+    return new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8');
+}
+// Fatal: a byte sequence that is not UTF-8 (overlong, a surrogate, above U+10FFFF, cut short)
+// throws instead of becoming U+FFFD. ignoreBOM keeps a leading byte order mark in the text,
+// where JSON.parse refuses it as the script does.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** The evidence as text, or undefined when it is not UTF-8 (a lone surrogate in a string). */
+function utf8Text(evidence) {
+    if (typeof evidence === 'string')
+        return evidence.isWellFormed() ? evidence : undefined;
+    try {
+        return strictUtf8.decode(evidence);
+    }
+    catch {
+        return undefined;
+    }
+}
 /**
- * Checks evidence JSON text for `from -> to` exactly as the script does, in the same order
- * (size, JSON, object, fields), and returns the parsed object. Throws PromotionError.
+ * Checks evidence JSON for `from -> to` exactly as the script does, in the same order (size,
+ * UTF-8, JSON, object, fields), and returns the parsed object. The evidence is text, or the
+ * bytes the script receives. Throws PromotionError.
  */
-function checkEvidence(from, to, evidenceJson) {
+function checkEvidence(from, to, evidence) {
     const schema = evidenceRules[`${from}->${to}`];
     if (!schema)
         throw invalidTransition(from, to);
-    const bytes = Buffer.byteLength(evidenceJson, 'utf8');
+    const bytes = typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
     if (bytes > MAX_EVIDENCE_BYTES) {
         throw new PromotionError('PRP_EVIDENCE_INVALID', `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`);
     }
-    // Redis receives the text as UTF-8, where a lone surrogate becomes U+FFFD: judge that text.
-    const text = evidenceJson.isWellFormed() ? evidenceJson : evidenceJson.toWellFormed();
+    const text = utf8Text(evidence);
+    if (text === undefined)
+        throw evidenceNotUtf8();
     let parsed;
     try {
         parsed = JSON.parse(text);
@@ -52865,306 +52886,10 @@ function checkPromotionArguments(keys, args) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/reply.ts
-/** Server time in ms from a TIME reply, as the script computes it. */
-function timeToMs([seconds, micros]) {
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
-;// CONCATENATED MODULE: ./src/core/multiPromote.ts
-
-
-
-
-/**
- * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
- * as lua/promote.lua, same checks in the same order, same replies and codes. The checks run
- * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
- * in between (then the whole check runs again, at most `maxAttempts` times).
- *
- * Two round trips: WATCH, every read and MULTI; then the writes and EXEC. MULTI goes first so
- * that its answer is known before any write is sent: were MULTI refused (a user without
- * +multi, `rename-command MULTI ""`, a proxy without transactions), the writes would run as
- * plain commands, one by one. Every way out that does not EXEC ends the transaction with
- * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
- * makes EXEC refuse the whole transaction: nothing is written.
- *
- * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
- * on them. The queues and the stream are shared by every PRP and busy with workers; watching
- * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
- * concurrent promoters gave up over half the time). The price: a queue or the stream
- * recreated as another type, or the stream given the largest id, between the check and EXEC
- * would fail that one write (EXEC runs the others).
- *
- * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
- */
-const DEFAULT_MAX_ATTEMPTS = 5;
-/** The largest stream id: XADD * cannot add after it. */
-const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
-/** The PromotionError `check` throws, if it does; any other error goes on up. */
-function refusalOf(check) {
-    try {
-        check();
-        return undefined;
-    }
-    catch (error) {
-        if (error instanceof PromotionError)
-            return error;
-        throw error;
-    }
-}
-const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
-/** The stream's last generated id from an XINFO STREAM reply, as RESP2 or RESP3 gives it. */
-function lastGeneratedId(info) {
-    const name = 'last-generated-id';
-    let value;
-    if (Array.isArray(info))
-        value = info[info.indexOf(name) + 1];
-    else if (info instanceof Map)
-        value = info.get(name);
-    else if (info && typeof info === 'object')
-        value = info[name];
-    return value === undefined ? undefined : String(value);
-}
-/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
-const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
-    `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
-    `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
-/** MULTI refused: the fallback cannot write safely, and did not write at all. */
-const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
-    `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
-    '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
-/** A write the user may not run, refused before any ran: Redis's words, and what to do. */
-const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
-/**
- * Why Redis refused the whole transaction (nothing ran): the first write it refused while
- * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
- */
-function transactionRefusal(queued, exec) {
-    const first = queued.find(([error]) => error)?.[0];
-    if (first)
-        return /^NOPERM/.test(first.message) ? writeDenied(first.message, first) : first;
-    const cause = /^EXECABORT Transaction discarded because of: (NOPERM[\s\S]*)$/.exec(exec.message);
-    return cause ? writeDenied(cause[1], exec) : exec;
-}
-/** The writes, in the order the script makes them (lua/promote.lua says why). */
-const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
-async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
-    const a = checkPromotionArguments(keys, args);
-    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
-    // The evidence does not change between attempts: judged once, reported in its place.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
-    const reply = (result, version, key, removed, at) => ({
-        result,
-        prp: a.id,
-        from: a.from,
-        to: a.to,
-        version,
-        evidence_key: key,
-        removed,
-        at,
-    });
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        // Whether this attempt's MULTI is open: every way out but EXEC must DISCARD it.
-        let inMulti = false;
-        try {
-            // One round trip for WATCH, every read and MULTI; the checks below then run in the
-            // script's order on what came back.
-            const reads = (await redis
-                .pipeline()
-                .watch(prpKey, evidenceKey)
-                .type(prpKey)
-                .type(fromQueue)
-                .type(toQueue)
-                .type(evidenceKey)
-                .type(eventsKey)
-                .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
-                .time()
-                .xinfo('STREAM', eventsKey)
-                .call('MULTI')
-                .exec());
-            const multiError = reads[9][0];
-            inMulti = !multiError;
-            const value = (i) => {
-                const [error, result] = reads[i];
-                if (error)
-                    throw error;
-                return result;
-            };
-            value(0); // WATCH
-            const types = keys.map((_, i) => value(1 + i));
-            types.forEach((type, i) => {
-                if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
-                    throw new PromotionError('PRP_WRONG_TYPE', `key ${keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`);
-                }
-            });
-            if (evidenceRefusal)
-                throw evidenceRefusal;
-            if (types[0] === 'none') {
-                throw new PromotionError('PRP_NOT_FOUND', `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create ` +
-                    `it with status ${a.from}`);
-            }
-            const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = value(6);
-            const now = timeToMs(value(7));
-            let versionNumber = 0;
-            if (version !== null) {
-                if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
-                    throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
-                }
-                versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
-            }
-            if (status === a.to) {
-                const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
-                return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
-            }
-            if (status !== a.from) {
-                throw new PromotionError('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
-                    `${a.from} -> ${a.to}`);
-            }
-            if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
-                throw new PromotionError('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
-                    'it changed since it was read');
-            }
-            // Where the script would write: it needs MULTI, and XADD needs an id left to give.
-            if (multiError)
-                throw multiRefused(multiError);
-            if (types[4] === 'stream' && lastGeneratedId(value(8)) === LAST_POSSIBLE_ID) {
-                throw eventsExhausted(eventsKey);
-            }
-            const newVersion = versionNumber + 1;
-            const at = now;
-            // The writes in the script's order (lua/promote.lua says why), queued inside MULTI: a
-            // dry run queues them too, so Redis checks the user's permission for each, and then
-            // discards them.
-            const writes = redis
-                .pipeline()
-                .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
-                .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
-                .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at, 'updated_by', a.actor, 'evidence_key', evidenceKey)
-                .lrem(fromQueue, -1, a.id)
-                .lpush(toQueue, a.id);
-            const n = WRITES.length;
-            if (a.dryRun) {
-                const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec());
-                const [discardError] = answers[n];
-                if (discardError)
-                    throw discardError;
-                inMulti = false;
-                // The script checks permissions only, in a dry run: so does this.
-                const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
-                if (denied)
-                    throw writeDenied(denied[0].message, denied[0]);
-                const [lposError, position] = answers[n + 1];
-                if (lposError)
-                    throw lposError;
-                return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
-            }
-            const answers = (await writes.call('EXEC').exec());
-            inMulti = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
-            const [execError, executed] = answers[n];
-            if (execError)
-                throw transactionRefusal(answers.slice(0, n), execError);
-            if (executed === null)
-                continue; // a watched key changed: check again from the start
-            const failed = executed.findIndex((result) => result instanceof Error);
-            if (failed >= 0) {
-                // Only a queue or the stream changed since the check (they are not watched) gets
-                // here; MULTI/EXEC does not roll back, so say what was written.
-                const done = WRITES.filter((_, i) => !(executed[i] instanceof Error));
-                const error = executed[failed];
-                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
-                    `${WRITES[failed]} failed (${error.message}); a key changed while the fallback ` +
-                    'promoted; repair it and promote again', { cause: error });
-            }
-            return reply('promoted', newVersion, evidenceKey, Number(executed[3]) > 0 ? 1 : 0, at);
-        }
-        finally {
-            // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
-            // is harmless there, as no transaction can run on it to be spoilt.
-            if (inMulti)
-                await redis.discard().catch(() => undefined);
-        }
-    }
-    throw new PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
-        `${a.from} -> ${a.to}; nothing was written. Try again, or use the Lua script (mode lua), ` +
-        'which cannot race');
-}
-
-// EXTERNAL MODULE: ./node_modules/ioredis/built/index.js
-var built = __nccwpck_require__(7796);
-;// CONCATENATED MODULE: ./src/core/promote.ts
-
-
-
-
-
-
-
-
-/** The path a promotion takes: `multi` if the option or the environment asks for it. */
-function promotionMode(mode, env = process.env) {
-    const luaDisabled = env.REDIS_LUA_PROMOTION_ENABLED?.trim().toLowerCase() === 'false';
-    return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
-}
-/** KEYS and ARGV of lua/promote.lua for a request. */
-function promotionCall(request) {
-    const from = request.from ?? previousState(request.to);
-    if (from === undefined)
-        throw invalidTransition('(none)', request.to);
-    const evidence = typeof request.evidence === 'string' ? request.evidence : JSON.stringify(request.evidence);
-    return {
-        keys: promotionKeys(request.namespace ?? DEFAULT_NAMESPACE, request.id, from, request.to, request.token ?? (0,external_node_crypto_.randomUUID)()),
-        args: [
-            request.id,
-            from,
-            request.to,
-            evidence,
-            String(request.ttlSeconds ?? DEFAULT_EVIDENCE_TTL_SECONDS),
-            request.actor ?? '',
-            request.expectedVersion === undefined ? '' : String(request.expectedVersion),
-            request.dryRun ? '1' : '0',
-        ],
-    };
-}
-/**
- * Promotes one PRP one step, atomically: a PromotionResult, or a PromotionError carrying the
- * contract's code when Redis refused (and wrote nothing). Other errors (connection, OOM) are
- * thrown as they come.
- */
-async function promote(redis, request, options = {}) {
-    const mode = promotionMode(options.mode);
-    const { keys, args } = promotionCall(request);
-    let reply;
-    if (mode === 'multi') {
-        if (redis instanceof built.Cluster) {
-            throw new PromotionError('PRP_BAD_ARGUMENT', 'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
-                'cluster; use mode lua with cluster');
-        }
-        reply = await promoteWithMulti(redis, keys, args, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-    }
-    else {
-        try {
-            reply = JSON.parse(await runPromoteScript(redis, keys, args));
-        }
-        catch (error) {
-            throw refusalFromReply(error) ?? error;
-        }
-    }
-    return {
-        result: reply.result,
-        prp: reply.prp,
-        from: reply.from,
-        to: reply.to,
-        version: reply.version,
-        evidenceKey: reply.evidence_key,
-        removed: reply.removed,
-        at: reply.at,
-        mode,
-    };
-}
-
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: ./node_modules/ioredis/built/index.js
+var built = __nccwpck_require__(7796);
 ;// CONCATENATED MODULE: ./src/core/connection.ts
 
 
@@ -53480,6 +53205,340 @@ async function withRedis(url, options, work) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/reply.ts
+/** Server time in ms from a TIME reply, as the script computes it. */
+function timeToMs([seconds, micros]) {
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+;// CONCATENATED MODULE: ./src/core/multiPromote.ts
+
+
+
+
+
+/**
+ * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
+ * as lua/promote.lua, same checks in the same order, same replies and codes. The checks run
+ * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
+ * in between (then the whole check runs again, at most `maxAttempts` times).
+ *
+ * Two round trips: WATCH, every read and MULTI; then the writes and EXEC. MULTI goes first so
+ * that its answer is known before any write is sent: were MULTI refused (a user without
+ * +multi, `rename-command MULTI ""`, a proxy without transactions), the writes would run as
+ * plain commands, one by one. Every way out that does not EXEC ends the transaction with
+ * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
+ * makes EXEC refuse the whole transaction: nothing is written.
+ *
+ * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
+ * on them. The queues and the stream are shared by every PRP and busy with workers; watching
+ * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
+ * concurrent promoters gave up over half the time). The price: a queue or the stream
+ * recreated as another type, or the stream given the largest id, between the check and EXEC
+ * would fail that one write (EXEC runs the others).
+ *
+ * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
+ */
+const DEFAULT_MAX_ATTEMPTS = 5;
+/** The largest stream id: XADD * cannot add after it. */
+const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
+/** The PromotionError `check` throws, if it does; any other error goes on up. */
+function refusalOf(check) {
+    try {
+        check();
+        return undefined;
+    }
+    catch (error) {
+        if (error instanceof PromotionError)
+            return error;
+        throw error;
+    }
+}
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
+/** The stream's last generated id from an XINFO STREAM reply, as RESP2 or RESP3 gives it. */
+function lastGeneratedId(info) {
+    const name = 'last-generated-id';
+    let value;
+    if (Array.isArray(info))
+        value = info[info.indexOf(name) + 1];
+    else if (info instanceof Map)
+        value = info.get(name);
+    else if (info && typeof info === 'object')
+        value = info[name];
+    return value === undefined ? undefined : String(value);
+}
+/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
+const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+    `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+    `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
+/** MULTI refused: the fallback cannot write safely, and did not write at all. */
+const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+    `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
+    '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
+/** A write the user may not run, refused before any ran: Redis's words, and what to do. */
+const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
+/**
+ * Why Redis refused the whole transaction (nothing ran): the first write it refused while
+ * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
+ */
+function transactionRefusal(queued, exec) {
+    const first = queued.find(([error]) => error)?.[0];
+    if (first)
+        return /^NOPERM/.test(first.message) ? writeDenied(first.message, first) : first;
+    const cause = /^EXECABORT Transaction discarded because of: (NOPERM[\s\S]*)$/.exec(exec.message);
+    return cause ? writeDenied(cause[1], exec) : exec;
+}
+/**
+ * Ends the transaction an attempt opened. A connection whose DISCARD Redis refused (a user
+ * without +discard) would stay inside MULTI, and a later EXEC by whoever uses it next would
+ * run what was queued there, a dry run's writes among them: it is closed instead, which
+ * makes Redis drop the transaction.
+ */
+async function endTransaction(redis) {
+    try {
+        await redis.discard();
+    }
+    catch {
+        // Closed before the caller hears back, so that nobody can use it in between.
+        const ended = new Promise((resolve) => redis.once('end', resolve));
+        redis.disconnect();
+        await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+    }
+}
+/** The writes, in the order the script makes them (lua/promote.lua says why). */
+const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
+async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
+    const a = checkPromotionArguments(keys, args);
+    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
+    // The evidence does not change between attempts: judged once, reported in its place.
+    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+    const reply = (result, version, key, removed, at) => ({
+        result,
+        prp: a.id,
+        from: a.from,
+        to: a.to,
+        version,
+        evidence_key: key,
+        removed,
+        at,
+    });
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        // Whether this attempt's MULTI is open: every way out but EXEC must DISCARD it.
+        let inMulti = false;
+        try {
+            // One round trip for WATCH, every read and MULTI; the checks below then run in the
+            // script's order on what came back.
+            const reads = (await redis
+                .pipeline()
+                .watch(prpKey, evidenceKey)
+                .type(prpKey)
+                .type(fromQueue)
+                .type(toQueue)
+                .type(evidenceKey)
+                .type(eventsKey)
+                .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+                .time()
+                .xinfo('STREAM', eventsKey)
+                .call('MULTI')
+                .exec());
+            const multiError = reads[9][0];
+            inMulti = !multiError;
+            const value = (i) => {
+                const [error, result] = reads[i];
+                if (error)
+                    throw error;
+                return result;
+            };
+            value(0); // WATCH
+            const types = keys.map((_, i) => value(1 + i));
+            types.forEach((type, i) => {
+                if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
+                    throw new PromotionError('PRP_WRONG_TYPE', `key ${keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`);
+                }
+            });
+            if (evidenceRefusal)
+                throw evidenceRefusal;
+            if (types[0] === 'none') {
+                throw new PromotionError('PRP_NOT_FOUND', `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create ` +
+                    `it with status ${a.from}`);
+            }
+            const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = value(6);
+            const now = timeToMs(value(7));
+            let versionNumber = 0;
+            if (version !== null) {
+                if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
+                    throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+                }
+                versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
+            }
+            if (status === a.to) {
+                const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+                return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
+            }
+            if (status !== a.from) {
+                throw new PromotionError('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+                    `${a.from} -> ${a.to}`);
+            }
+            if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
+                throw new PromotionError('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
+                    'it changed since it was read');
+            }
+            // Where the script would write: it needs MULTI, and XADD needs an id left to give.
+            if (multiError)
+                throw multiRefused(multiError);
+            if (types[4] === 'stream' && lastGeneratedId(value(8)) === LAST_POSSIBLE_ID) {
+                throw eventsExhausted(eventsKey);
+            }
+            const newVersion = versionNumber + 1;
+            const at = now;
+            // The writes in the script's order (lua/promote.lua says why), queued inside MULTI: a
+            // dry run queues them too, so Redis checks the user's permission for each, and then
+            // discards them.
+            const writes = redis
+                .pipeline()
+                .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
+                .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
+                .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at, 'updated_by', a.actor, 'evidence_key', evidenceKey)
+                .lrem(fromQueue, -1, a.id)
+                .lpush(toQueue, a.id);
+            const n = WRITES.length;
+            if (a.dryRun) {
+                const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec());
+                const [discardError] = answers[n];
+                // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
+                if (discardError)
+                    throw writeDenied(discardError.message, discardError);
+                inMulti = false;
+                // The script checks permissions only, in a dry run: so does this.
+                const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
+                if (denied)
+                    throw writeDenied(denied[0].message, denied[0]);
+                const [lposError, position] = answers[n + 1];
+                if (lposError)
+                    throw lposError;
+                return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
+            }
+            const answers = (await writes.call('EXEC').exec());
+            inMulti = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
+            const [execError, executed] = answers[n];
+            if (execError)
+                throw transactionRefusal(answers.slice(0, n), execError);
+            if (executed === null)
+                continue; // a watched key changed: check again from the start
+            const failed = executed.findIndex((result) => result instanceof Error);
+            if (failed >= 0) {
+                // Only a queue or the stream changed since the check (they are not watched) gets
+                // here; MULTI/EXEC does not roll back, so say what was written.
+                const done = WRITES.filter((_, i) => !(executed[i] instanceof Error));
+                const error = executed[failed];
+                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
+                    `${WRITES[failed]} failed (${error.message}); a key changed while the fallback ` +
+                    'promoted; repair it and promote again', { cause: error });
+            }
+            return reply('promoted', newVersion, evidenceKey, Number(executed[3]) > 0 ? 1 : 0, at);
+        }
+        finally {
+            // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
+            // is harmless there, as no transaction can run on it to be spoilt.
+            if (inMulti)
+                await endTransaction(redis);
+        }
+    }
+    throw new PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
+        `${a.from} -> ${a.to}; nothing was written. Try again, or use the Lua script (mode lua), ` +
+        'which cannot race');
+}
+
+;// CONCATENATED MODULE: ./src/core/promote.ts
+
+
+
+
+
+
+
+
+/** The path a promotion takes: `multi` if the option or the environment asks for it. */
+function promotionMode(mode, env = process.env) {
+    const luaDisabled = env.REDIS_LUA_PROMOTION_ENABLED?.trim().toLowerCase() === 'false';
+    return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
+}
+/**
+ * EVIDENCE_JSON as it is sent. Text with a lone surrogate has no UTF-8 form (ioredis would
+ * send U+FFFD in its place and the stored evidence would not be what was given): refused here,
+ * before anything is sent, with the script's refusal of bytes that are not UTF-8.
+ */
+function evidenceArgument(evidence) {
+    if (typeof evidence === 'string') {
+        if (!evidence.isWellFormed())
+            throw evidenceNotUtf8();
+        return evidence;
+    }
+    if (evidence instanceof Uint8Array) {
+        // ioredis sends a Buffer as it is; the same memory, seen as one.
+        return Buffer.isBuffer(evidence)
+            ? evidence
+            : Buffer.from(evidence.buffer, evidence.byteOffset, evidence.byteLength);
+    }
+    return JSON.stringify(evidence); // well-formed: a lone surrogate is written as an escape
+}
+/** KEYS and ARGV of lua/promote.lua for a request. */
+function promotionCall(request) {
+    const from = request.from ?? previousState(request.to);
+    if (from === undefined)
+        throw invalidTransition('(none)', request.to);
+    const evidence = evidenceArgument(request.evidence);
+    return {
+        keys: promotionKeys(request.namespace ?? DEFAULT_NAMESPACE, request.id, from, request.to, request.token ?? (0,external_node_crypto_.randomUUID)()),
+        args: [
+            request.id,
+            from,
+            request.to,
+            evidence,
+            String(request.ttlSeconds ?? DEFAULT_EVIDENCE_TTL_SECONDS),
+            request.actor ?? '',
+            request.expectedVersion === undefined ? '' : String(request.expectedVersion),
+            request.dryRun ? '1' : '0',
+        ],
+    };
+}
+/**
+ * Promotes one PRP one step, atomically: a PromotionResult, or a PromotionError carrying the
+ * contract's code when Redis refused (and wrote nothing). Other errors (connection, OOM) are
+ * thrown as they come.
+ */
+async function promote(redis, request, options = {}) {
+    const mode = promotionMode(options.mode);
+    const { keys, args } = promotionCall(request);
+    let reply;
+    if (mode === 'multi') {
+        if (redis instanceof built.Cluster) {
+            throw new PromotionError('PRP_BAD_ARGUMENT', 'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
+                'cluster; use mode lua with cluster');
+        }
+        reply = await promoteWithMulti(redis, keys, args, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    }
+    else {
+        try {
+            reply = JSON.parse(await runPromoteScript(redis, keys, args));
+        }
+        catch (error) {
+            throw refusalFromReply(error) ?? error;
+        }
+    }
+    return {
+        result: reply.result,
+        prp: reply.prp,
+        from: reply.from,
+        to: reply.to,
+        version: reply.version,
+        evidenceKey: reply.evidence_key,
+        removed: reply.removed,
+        at: reply.at,
+        mode,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
 /** The promotion engine: keys, evidence rules, the script, the promoter and its fallback. */
 
@@ -53572,6 +53631,154 @@ async function requireChecks(request) {
         throw new ChecksNotPassedError(`required checks on ${request.ref} did not pass: ${problems.join('; ')}`);
     }
     return request.names.map((name) => latest.get(name));
+}
+
+;// CONCATENATED MODULE: ./src/action/jsonText.ts
+/**
+ * What JSON.parse lets through but readers would not agree on, in JSON text it has accepted:
+ * a number a 64-bit double cannot hold as written (JSON.stringify then writes null, 0 or
+ * other digits), and a key given twice in one object (some readers keep the first value,
+ * JavaScript the last). One walk over the text, without recursion (JSON.parse takes nesting
+ * a recursive walk could not), with the JSON path of what it finds.
+ */
+// A message shows at most this much of a literal or a path.
+const SHOWN = 40;
+const PATH_SHOWN = 100;
+const shorten = (text, length) => text.length > length ? `${text.slice(0, length)}…` : text;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const DECIMAL = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** A number literal's exact value, one spelling per value: 1.0, 1E0 and 10e-1 are all `1e0`. */
+function exactValue(literal) {
+    const [, sign, whole, fraction = '', exponent = '0'] = DECIMAL.exec(literal);
+    const digits = (whole + fraction).replace(/^0+/, '');
+    if (digits === '')
+        return '0'; // -0 is 0: the same value to JSON
+    const significant = digits.replace(/0+$/, '');
+    const scale = BigInt(exponent) - BigInt(fraction.length) + BigInt(digits.length - significant.length);
+    return `${sign}${significant}e${scale}`;
+}
+/** Why a number literal cannot be stored as written, or undefined when it can. */
+function numberProblem(literal) {
+    const value = Number(literal);
+    const double = 'a JSON number (a 64-bit double)';
+    const shown = shorten(literal, SHOWN);
+    const asString = `write it as a string (${JSON.stringify(shown)})`;
+    if (!Number.isFinite(value)) {
+        return `is too large for ${double} and would be stored as null; ${asString} or use a smaller number`;
+    }
+    const stored = JSON.stringify(value);
+    if (exactValue(stored) === exactValue(literal))
+        return undefined;
+    if (value === 0)
+        return `is too small for ${double} and would be stored as 0; ${asString} or as 0`;
+    return (`has more digits than ${double} keeps and would be stored as ${stored}; ${asString} or ` +
+        `round it to ${stored}`);
+}
+const keySegment = (key) => (IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+/**
+ * The first number that cannot round-trip or key given twice in `text`, which JSON.parse has
+ * accepted, as a sentence naming its JSON path; undefined when there is none.
+ */
+function jsonTextProblem(text) {
+    let at = 0;
+    const skipSpace = () => {
+        while (text[at] === ' ' || text[at] === '\t' || text[at] === '\n' || text[at] === '\r')
+            at++;
+    };
+    const skipString = () => {
+        at++; // the opening quote
+        while (text[at] !== '"')
+            at += text[at] === '\\' ? 2 : 1;
+        at++;
+    };
+    const stack = [];
+    let path = '$';
+    /** Reads `"key":` in the innermost object; its path, or a problem when it came before. */
+    const readKey = (object) => {
+        skipSpace();
+        const start = at;
+        skipString();
+        const key = JSON.parse(text.slice(start, at));
+        skipSpace();
+        at++; // the colon
+        path = object.path + keySegment(key);
+        if (object.keys.has(key)) {
+            return (`the key ${JSON.stringify(shorten(key, SHOWN))} at ${shorten(path, PATH_SHOWN)} appears ` +
+                'twice in one object; readers disagree on which value counts (some take the first, ' +
+                'some the last): keep one');
+        }
+        object.keys.add(key);
+        return undefined;
+    };
+    for (;;) {
+        // A value at `path`.
+        skipSpace();
+        const first = text[at];
+        if (first === '{' || first === '[') {
+            at++;
+            skipSpace();
+            const container = {
+                path,
+                keys: first === '{' ? new Set() : undefined,
+                index: 0,
+            };
+            if (text[at] === '}' || text[at] === ']') {
+                at++; // empty: a whole value already
+            }
+            else {
+                stack.push(container);
+                if (container.keys) {
+                    const problem = readKey(container);
+                    if (problem)
+                        return problem;
+                }
+                else {
+                    path = `${container.path}[0]`;
+                }
+                continue;
+            }
+        }
+        else if (first === '"') {
+            skipString();
+        }
+        else if (first === 't' || first === 'n') {
+            at += 4;
+        }
+        else if (first === 'f') {
+            at += 5;
+        }
+        else {
+            NUMBER.lastIndex = at;
+            const literal = NUMBER.exec(text)[0];
+            at += literal.length;
+            const problem = numberProblem(literal);
+            if (problem) {
+                return `the number ${shorten(literal, SHOWN)} at ${shorten(path, PATH_SHOWN)} ${problem}`;
+            }
+        }
+        // After a value: a comma leads to the next one; a bracket closes its container.
+        for (;;) {
+            const container = stack.at(-1);
+            if (!container)
+                return undefined;
+            skipSpace();
+            const next = text[at++];
+            if (next === ',') {
+                if (container.keys) {
+                    const problem = readKey(container);
+                    if (problem)
+                        return problem;
+                }
+                else {
+                    container.index++;
+                    path = `${container.path}[${container.index}]`;
+                }
+                break;
+            }
+            stack.pop(); // } or ]
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./node_modules/re2js/build/index.js
@@ -60438,6 +60645,7 @@ class UnsupportedPatternError extends Error {
 
 
 
+
 /**
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
@@ -60533,6 +60741,11 @@ function parseEvidence(value) {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
         throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
     }
+    // What JSON.parse would change or choose silently: refused, so what is stored is what was
+    // written, and every reader reads the same thing.
+    const problem = jsonTextProblem(value);
+    if (problem)
+        throw new InputError('evidence', problem);
     return parsed;
 }
 function parseTimeout(value) {
@@ -61206,7 +61419,7 @@ async function run(env = process.env) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7695);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(845);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();

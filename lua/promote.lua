@@ -33,7 +33,7 @@
   Errors: an error reply whose first word is the code (Redis counts it in INFO errorstats)
     PRP_BAD_ARGUMENT        wrong number or shape of keys or arguments
     PRP_INVALID_TRANSITION  FROM -> TO is not one step forward
-    PRP_EVIDENCE_INVALID    not a JSON object, too large, or a field breaks its rule
+    PRP_EVIDENCE_INVALID    too large, not UTF-8, not a JSON object, or a field breaks its rule
     PRP_NOT_FOUND           no hash for the id
     PRP_STATE_MISMATCH      status is neither FROM nor TO
     PRP_VERSION_CONFLICT    EXPECTED_VERSION given and different
@@ -173,13 +173,57 @@ if #evidence > 65536 then
   return fail('PRP_EVIDENCE_INVALID', 'evidence is ' .. #evidence
     .. ' bytes; at most 65536 are allowed')
 end
+-- JSON text is UTF-8 (RFC 8259 8.1) and cjson passes any byte through, so bytes that are not
+-- UTF-8 would be stored for readers to choke on. One find looks for the first byte that is not
+-- printable ASCII: a control character (which JSON allows only escaped; judged below, after
+-- the encoding) or a byte above 0x7F, where a walk begins: left to right, one character per
+-- step, each checked against the well-formed sequences of Unicode's table 3-7 (no overlong
+-- form, no surrogate, nothing above U+10FFFF, none cut short). So ASCII evidence costs the one
+-- find it cost before. The byte after a character is read with it: when it is not ASCII
+-- either, the next step starts there without a find (64 KiB of CJK text: about 2 ms).
+local special = '[%z\1-\8\11\12\14-\31\128-\255]'
+local control = false
+local scan = string.find(evidence, special)
+while scan do
+  local a, b, c, d, e = string.byte(evidence, scan, scan + 4)
+  if a < 128 then
+    control = true
+    special = '[\128-\255]'
+    scan = string.find(evidence, special, scan + 1)
+  else
+    -- The second byte's range, the sequence's length, and the byte after the sequence.
+    local low, high, length, after = 128, 191, 4, e
+    if a >= 194 and a <= 223 then
+      length, after = 2, c
+    elseif a >= 224 and a <= 239 then
+      length, after = 3, d
+      if a == 224 then low = 160 elseif a == 237 then high = 159 end
+    elseif a == 240 then
+      low = 144
+    elseif a == 244 then
+      high = 143
+    elseif a < 241 or a > 243 then
+      b = nil -- 80-C1 and F5-FF never lead
+    end
+    if not b or b < low or b > high or (length > 2 and not (c and c >= 128 and c <= 191))
+        or (length > 3 and not (d and d >= 128 and d <= 191)) then
+      return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8')
+    end
+    scan = scan + length
+    if not after then
+      scan = nil
+    elseif after < 128 then
+      scan = string.find(evidence, special, scan)
+    end
+  end
+end
 -- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
 -- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
 -- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
 -- JSON. The number switch is cjson's shared setting: restored before anything else can run.
 -- (DEL, 127, is no control character to JSON: allowed in strings, refused by cjson elsewhere.)
 local decoded, ok
-if not string.find(evidence, '[%z\1-\8\11\12\14-\31]') then
+if not control then
   local strictNumbers = cjson.decode_invalid_numbers
   local saved
   if strictNumbers then

@@ -12,6 +12,7 @@ import {
   type PromotionMode,
   type State,
 } from '../core/index.js';
+import { jsonTextProblem } from './jsonText.js';
 import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
@@ -140,6 +141,10 @@ function parseEvidence(value: string): Record<string, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
   }
+  // What JSON.parse would change or choose silently: refused, so what is stored is what was
+  // written, and every reader reads the same thing.
+  const problem = jsonTextProblem(value);
+  if (problem) throw new InputError('evidence', problem);
   return parsed as Record<string, unknown>;
 }
 

@@ -116,26 +116,48 @@ function cjsonAccepts(value: unknown, depth: number): boolean {
   );
 }
 
+/** JSON text is UTF-8 (RFC 8259 section 8.1); the script refuses other bytes with this. */
+export function evidenceNotUtf8(): PromotionError {
+  return new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8');
+}
+
+// Fatal: a byte sequence that is not UTF-8 (overlong, a surrogate, above U+10FFFF, cut short)
+// throws instead of becoming U+FFFD. ignoreBOM keeps a leading byte order mark in the text,
+// where JSON.parse refuses it as the script does.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The evidence as text, or undefined when it is not UTF-8 (a lone surrogate in a string). */
+function utf8Text(evidence: string | Uint8Array): string | undefined {
+  if (typeof evidence === 'string') return evidence.isWellFormed() ? evidence : undefined;
+  try {
+    return strictUtf8.decode(evidence);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Checks evidence JSON text for `from -> to` exactly as the script does, in the same order
- * (size, JSON, object, fields), and returns the parsed object. Throws PromotionError.
+ * Checks evidence JSON for `from -> to` exactly as the script does, in the same order (size,
+ * UTF-8, JSON, object, fields), and returns the parsed object. The evidence is text, or the
+ * bytes the script receives. Throws PromotionError.
  */
 export function checkEvidence(
   from: string,
   to: string,
-  evidenceJson: string,
+  evidence: string | Uint8Array,
 ): Record<string, unknown> {
   const schema = evidenceRules[`${from}->${to}`];
   if (!schema) throw invalidTransition(from, to);
-  const bytes = Buffer.byteLength(evidenceJson, 'utf8');
+  const bytes =
+    typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
   if (bytes > MAX_EVIDENCE_BYTES) {
     throw new PromotionError(
       'PRP_EVIDENCE_INVALID',
       `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`,
     );
   }
-  // Redis receives the text as UTF-8, where a lone surrogate becomes U+FFFD: judge that text.
-  const text = evidenceJson.isWellFormed() ? evidenceJson : evidenceJson.toWellFormed();
+  const text = utf8Text(evidence);
+  if (text === undefined) throw evidenceNotUtf8();
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -116,7 +116,7 @@ const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 export async function promoteWithMulti(
   redis: Redis,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly (string | Buffer)[],
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);

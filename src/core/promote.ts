@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { PromotionError, refusalFromReply } from './errors.js';
-import { invalidTransition } from './evidenceRules.js';
+import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
 import { DEFAULT_MAX_ATTEMPTS, promoteWithMulti } from './multiPromote.js';
+import type { PromotionArgv } from './promotionArguments.js';
 import type { PromotionReply } from './reply.js';
 import { runPromoteScript, type RedisClient } from './script.js';
 import { previousState } from './states.js';
@@ -15,8 +16,11 @@ export interface PromotionRequest {
   /** The target state; the source is the state before it unless `from` is given. */
   to: string;
   from?: string;
-  /** JSON text (stored byte for byte) or an object (stored as JSON.stringify gives it). */
-  evidence: string | Record<string, unknown>;
+  /**
+   * JSON text (stored as its UTF-8 bytes), JSON bytes (a Buffer or Uint8Array, stored byte for
+   * byte; refused unless UTF-8), or an object (stored as JSON.stringify gives it).
+   */
+  evidence: string | Uint8Array | Record<string, unknown>;
   namespace?: string;
   /** Makes the evidence key unique; a random UUID when omitted. */
   token?: string;
@@ -55,12 +59,30 @@ export function promotionMode(
   return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
 }
 
+/**
+ * EVIDENCE_JSON as it is sent. Text with a lone surrogate has no UTF-8 form (ioredis would
+ * send U+FFFD in its place and the stored evidence would not be what was given): refused here,
+ * before anything is sent, with the script's refusal of bytes that are not UTF-8.
+ */
+function evidenceArgument(evidence: PromotionRequest['evidence']): string | Buffer {
+  if (typeof evidence === 'string') {
+    if (!evidence.isWellFormed()) throw evidenceNotUtf8();
+    return evidence;
+  }
+  if (evidence instanceof Uint8Array) {
+    // ioredis sends a Buffer as it is; the same memory, seen as one.
+    return Buffer.isBuffer(evidence)
+      ? evidence
+      : Buffer.from(evidence.buffer, evidence.byteOffset, evidence.byteLength);
+  }
+  return JSON.stringify(evidence); // well-formed: a lone surrogate is written as an escape
+}
+
 /** KEYS and ARGV of lua/promote.lua for a request. */
-export function promotionCall(request: PromotionRequest): { keys: string[]; args: string[] } {
+export function promotionCall(request: PromotionRequest): { keys: string[]; args: PromotionArgv } {
   const from = request.from ?? previousState(request.to);
   if (from === undefined) throw invalidTransition('(none)', request.to);
-  const evidence =
-    typeof request.evidence === 'string' ? request.evidence : JSON.stringify(request.evidence);
+  const evidence = evidenceArgument(request.evidence);
   return {
     keys: promotionKeys(
       request.namespace ?? DEFAULT_NAMESPACE,

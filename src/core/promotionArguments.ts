@@ -20,21 +20,34 @@ export interface PromotionArguments {
   id: string;
   from: string;
   to: string;
-  evidence: string;
+  /** Text, or the bytes as they were given (they may not be UTF-8: the evidence check says). */
+  evidence: string | Buffer;
   ttl: string;
   actor: string;
   expectedVersion: string;
   dryRun: boolean;
 }
 
-/** ARGV of lua/promote.lua: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN. */
-export type PromotionArgv = [string, string, string, string, string, string, string, string];
+/**
+ * ARGV of lua/promote.lua: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN.
+ * EVIDENCE_JSON may be bytes, sent as they are.
+ */
+export type PromotionArgv = [
+  string,
+  string,
+  string,
+  string | Buffer,
+  string,
+  string,
+  string,
+  string,
+];
 
 const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
 
 export function checkPromotionArguments(
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly (string | Buffer)[],
 ): PromotionArguments {
   if (keys.length !== 5 || args.length !== 8) {
     throw bad(

@@ -42,7 +42,7 @@ const isNoScript = (error: unknown): boolean =>
 export async function runPromoteScript(
   redis: RedisClient,
   keys: readonly string[],
-  args: readonly (string | number)[],
+  args: readonly (string | number | Buffer)[],
 ): Promise<string> {
   try {
     return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));

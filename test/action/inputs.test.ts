@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { InputError, maskSecrets, readInputs } from '../../src/action/inputs.js';
 
@@ -135,6 +136,115 @@ describe('prp-id-pattern is RE2 syntax', () => {
     expect(match('(?P<id>PRP-[0-9]+)', 'x PRP-3')).toBe('PRP-3');
     expect(match('\\bT-\\p{L}+', 'aT-x T-é')).toBe('T-é');
     expect(match('PRP-[0-9]+', 'no id')).toBeUndefined();
+  });
+});
+
+describe('the evidence input: JSON that means one thing to every reader', () => {
+  const evidence = (text: string) => readInputs(reader({ ...minimal, evidence: text })).evidence;
+  const refusal = (text: string) => {
+    try {
+      evidence(text);
+    } catch (error) {
+      expect(error).toBeInstanceOf(InputError);
+      return (error as Error).message;
+    }
+    throw new Error(`accepted: ${text}`);
+  };
+
+  test.each([
+    // Numbers a double cannot hold: stored as something else (null, 0, other digits).
+    [
+      '{"a":1e400}',
+      'input evidence: the number 1e400 at $.a is too large for a JSON number (a 64-bit ' +
+        'double) and would be stored as null; write it as a string ("1e400") or use a smaller number',
+    ],
+    ['{"a":-1e400}', 'the number -1e400 at $.a is too large for a JSON number'],
+    [
+      '{"a":1e-400}',
+      'input evidence: the number 1e-400 at $.a is too small for a JSON number (a 64-bit ' +
+        'double) and would be stored as 0; write it as a string ("1e-400") or as 0',
+    ],
+    [
+      '{"a":12345678901234567890}',
+      'input evidence: the number 12345678901234567890 at $.a has more digits than a JSON ' +
+        'number (a 64-bit double) keeps and would be stored as 12345678901234567000; write it ' +
+        'as a string ("12345678901234567890") or round it to 12345678901234567000',
+    ],
+    [
+      '{"a":0.1000000000000000000001}',
+      'the number 0.1000000000000000000001 at $.a has more digits than a JSON number (a 64-bit double) keeps and would be stored as 0.1',
+    ],
+    ['{"a":9007199254740993}', 'would be stored as 9007199254740992'],
+    ['{"a":2.5e-324}', 'the number 2.5e-324 at $.a has more digits'],
+    // Where it is: a path into objects and arrays, bracketed keys where a dot would not do.
+    ['{"a":{"b":[0,1,1e400]}}', 'the number 1e400 at $.a.b[2] is too large'],
+    ['{"x y":[[1e999]]}', 'the number 1e999 at $["x y"][0][0] is too large'],
+    ['{"a":[{},{"b":[true,null,"]",-1e-999]}]}', 'the number -1e-999 at $.a[1].b[3] is too small'],
+    [`{"a":${'9'.repeat(60)}}`, `the number ${'9'.repeat(40)}… at $.a has more digits`],
+    // Duplicate keys: some readers keep the first value, some the last.
+    [
+      '{"a":1,"a":2}',
+      'input evidence: the key "a" at $.a appears twice in one object; readers disagree on ' +
+        'which value counts (some take the first, some the last): keep one',
+    ],
+    ['{"a":{"b":1,"c":2,"b":1}}', 'the key "b" at $.a.b appears twice in one object'],
+    ['{"a":[1,{"k":1,"k":[]}]}', 'the key "k" at $.a[1].k appears twice'],
+    ['{"a":1,"\\u0061":2}', 'the key "a" at $.a appears twice'],
+    ['{"":1,"":2}', 'the key "" at $[""] appears twice'],
+    ['{"a\\"b":1, "a\\"b" : 2}', 'the key "a\\"b" at $["a\\"b"] appears twice'],
+  ])('%s is refused, saying where and what to do', (text, message) => {
+    expect(refusal(text)).toContain(message);
+  });
+
+  test('the first problem in the text is the one reported', () => {
+    expect(refusal('{"a":1e400,"a":1}')).toContain('the number 1e400 at $.a');
+    expect(refusal('{"a":1,"a":1e400}')).toContain('the key "a" at $.a appears twice');
+  });
+
+  test.each([
+    // The same value in another spelling is what the reader gets back: kept.
+    [
+      '{"a":1.0,"b":1E2,"c":-0,"d":-0.0,"e":100e-2,"f":0e400}',
+      { a: 1, b: 100, c: -0, d: -0, e: 1, f: 0 },
+    ],
+    [
+      '{"a":0.1,"b":0.30000000000000004,"c":1e300,"d":5e-324}',
+      { a: 0.1, b: 0.30000000000000004, c: 1e300, d: 5e-324 },
+    ],
+    [
+      '{"a":9007199254740992,"b":123456789012345680000,"c":1.7976931348623157e308}',
+      { a: 9007199254740992, b: 123456789012345680000, c: 1.7976931348623157e308 },
+    ],
+    // The same key in different objects, and key-like text inside strings, are no duplicates.
+    [
+      '{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}',
+      { a: { x: 1 }, b: { x: 1 }, c: [{ x: 1 }, { x: 2 }] },
+    ],
+    ['{"s":"\\"a\\":1,\\"a\\":2","a":"{\\"a\\":1e400}"}', { s: '"a":1,"a":2', a: '{"a":1e400}' }],
+    [' \n{ "a" : [ ] , "b" : { } , "c" : [ 1 , 2 ] }\t', { a: [], b: {}, c: [1, 2] }],
+  ])('%s is accepted as it reads', (text, expected) => {
+    expect(evidence(text)).toEqual(expected);
+  });
+
+  test('whatever JSON.stringify writes is accepted as it is (numbers round-trip, keys are unique)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.constantFrom(undefined, 2, '\t'),
+        (value, indent) => {
+          expect(evidence(JSON.stringify(value, null, indent))).toEqual(
+            JSON.parse(JSON.stringify(value)),
+          );
+        },
+      ),
+    );
+  });
+
+  test('deep nesting is walked without recursion', () => {
+    const depth = 100_000;
+    expect(refusal(`{"a":${'['.repeat(depth)}1e400${']'.repeat(depth)}}`)).toContain(
+      `at $.a${'[0]'.repeat(3)}`,
+    );
   });
 });
 

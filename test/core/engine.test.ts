@@ -148,6 +148,31 @@ describe('promotionCall: a request as KEYS and ARGV', () => {
     expect(args).toEqual(['P', 'validate', 'complete', ' {"x" : 1} ', '60', 'me', '7', '1']);
   });
 
+  it('sends evidence bytes as they are: a Buffer itself, a Uint8Array as a Buffer on its memory', () => {
+    const bytes = Buffer.from('{"a":"\xff"}', 'latin1');
+    expect(promotionCall({ id: 'P', to: 'development', evidence: bytes }).args[3]).toBe(bytes);
+    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    const sent = promotionCall({ id: 'P', to: 'development', evidence: view }).args[3];
+    expect(Buffer.isBuffer(sent)).toBe(true);
+    expect((sent as Buffer).equals(bytes)).toBe(true);
+  });
+
+  it('refuses text with a lone surrogate (it has no UTF-8 form), before Redis', () => {
+    for (const evidence of ['{"a":"\ud800"}', '{"a":"x\udfff"}', '\ud83d']) {
+      expect(() => promotionCall({ id: 'P', to: 'development', evidence })).toThrow(
+        expect.objectContaining({
+          code: 'PRP_EVIDENCE_INVALID',
+          message: 'PRP_EVIDENCE_INVALID evidence is not valid UTF-8',
+        }),
+      );
+    }
+    // A surrogate pair is one character, and an object's lone surrogate becomes an escape.
+    expect(promotionCall({ id: 'P', to: 'development', evidence: '"😀"' }).args[3]).toBe('"😀"');
+    expect(promotionCall({ id: 'P', to: 'development', evidence: { a: '\ud800' } }).args[3]).toBe(
+      '{"a":"\\ud800"}',
+    );
+  });
+
   it('makes a fresh random token when none is given', () => {
     const one = promotionCall({ id: 'P', to: 'development', evidence: {} }).keys[3]!;
     const two = promotionCall({ id: 'P', to: 'development', evidence: {} }).keys[3]!;
@@ -224,6 +249,33 @@ describe('checkEvidence on its own', () => {
   it('returns the evidence whole, extra fields and all', () => {
     const text = JSON.stringify({ ...GOOD_EVIDENCE.validate, extra: { nested: [1, 'two'] } });
     expect(checkEvidence('integration', 'validate', text)).toEqual(JSON.parse(text));
+  });
+
+  it('judges bytes as UTF-8, strictly, after the size and before the JSON', () => {
+    const text = JSON.stringify({ ...GOOD_EVIDENCE.validate, note: 'é 中 😀 \u{10ffff}' });
+    const bytes = Buffer.from(text, 'utf8');
+    expect(checkEvidence('integration', 'validate', bytes)).toEqual(JSON.parse(text));
+    expect(checkEvidence('integration', 'validate', new Uint8Array(bytes))).toEqual(
+      JSON.parse(text),
+    );
+    const notUtf8 = { code: 'PRP_EVIDENCE_INVALID', detail: 'evidence is not valid UTF-8' };
+    for (const hex of ['ff', 'c0af', 'eda080', 'f4908080', 'e4b8', 'f09f98']) {
+      const evidence = Buffer.from(`7b2261223a22${hex}227d`, 'hex'); // {"a":"…"}
+      expect(() => checkEvidence('integration', 'validate', evidence)).toThrow(
+        expect.objectContaining(notUtf8),
+      );
+    }
+    expect(() => checkEvidence('integration', 'validate', '{"a":"\ud800"}')).toThrow(
+      expect.objectContaining(notUtf8),
+    );
+    // Not JSON either: the encoding is what is reported; too large: the size is.
+    expect(() => checkEvidence('integration', 'validate', Buffer.from('7bff', 'hex'))).toThrow(
+      expect.objectContaining(notUtf8),
+    );
+    const large = Buffer.concat([Buffer.from('ff', 'hex'), Buffer.alloc(65_536, 0x20)]);
+    expect(() => checkEvidence('integration', 'validate', large)).toThrow(
+      expect.objectContaining({ detail: 'evidence is 65537 bytes; at most 65536 are allowed' }),
+    );
   });
 });
 

@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => redis.disconnect());
 
-async function luaVerdict(to: string, text: string): Promise<Verdict> {
+async function luaVerdict(to: string, text: string | Buffer): Promise<Verdict> {
   const { keys, args } = promotionCall({
     namespace: ns,
     id: `PRP-${to}`,
@@ -176,6 +176,40 @@ describe('the zod rules and the script judge random evidence alike', () => {
       fc.asyncProperty(fc.json({ maxDepth: 3 }), async (text) => {
         expect(zodVerdict('pending', 'development', text)).toEqual(
           await luaVerdict('development', text),
+        );
+      }),
+      { numRuns: RUNS },
+    );
+    expect(await snapshotNamespace(redis, ns)).toEqual(before);
+  });
+
+  // Bytes in a JSON string, as a worker holding bytes would send them: the script's UTF-8
+  // walk and the fatal decoder here must draw the same line (and the same order: a quote or
+  // backslash among the bytes makes the text not JSON, which is judged after the encoding).
+  const byte = fc.oneof(
+    fc.integer({ min: 0, max: 255 }),
+    // The edges of the well-formed sequences, so whole characters come up often.
+    fc.constantFrom(0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf),
+    fc.constantFrom(0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff),
+  );
+  const character = fc.oneof(
+    fc.array(byte, { minLength: 1, maxLength: 4 }),
+    fc
+      .string({ unit: 'binary', minLength: 1, maxLength: 1 })
+      // One character of any plane, as JSON may hold it raw (no quote, backslash or control).
+      .map((c) => [...Buffer.from(c < ' ' || c === '"' || c === '\\' ? 'x' : c, 'utf8')]),
+  );
+  it('pending -> development: random bytes inside a JSON string', async () => {
+    const before = await snapshotNamespace(redis, ns);
+    await fc.assert(
+      fc.asyncProperty(fc.array(character, { maxLength: 12 }), async (characters) => {
+        const evidence = Buffer.concat([
+          Buffer.from('{"requirements_analysis":"r","acceptance_criteria":"'),
+          Buffer.from(characters.flat()),
+          Buffer.from('"}'),
+        ]);
+        expect(zodVerdict('pending', 'development', evidence)).toEqual(
+          await luaVerdict('development', evidence),
         );
       }),
       { numRuns: RUNS },

@@ -71,7 +71,7 @@ const without = <T>(record: Record<string, T>, keys: readonly string[]) =>
 export async function expectPromotionWritten(
   redis: Redis,
   before: Before,
-  args: readonly string[],
+  args: readonly (string | Buffer)[],
   reply: PromotionReply,
 ): Promise<void> {
   const [prpKey, fromKey, toKey, evidenceKey, eventsKey] = before.keys as PromotionKeys;
@@ -108,7 +108,7 @@ export async function expectPromotionWritten(
 
   // Byte for byte (hex: a quick comparison even at 64 KiB).
   expect((await redis.getBuffer(evidenceKey))?.toString('hex')).toBe(
-    Buffer.from(evidence, 'utf8').toString('hex'),
+    (typeof evidence === 'string' ? Buffer.from(evidence, 'utf8') : evidence).toString('hex'),
   );
   // The expiry is set at the promotion's time or a moment after it, never before.
   const expiresAt = Number(await redis.call('PEXPIRETIME', evidenceKey));

@@ -650,6 +650,29 @@ export function promotionScenarios(runAction: Runner): void {
       );
     });
 
+    test('evidence JSON that would not be stored as written: a number beyond a double, a key twice', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-18', 'integration');
+      const evidenceInput = (evidence: string) =>
+        spec(ns, 'workflow_run', workflowRunEvent('success', { branch: 'PRP-18' }), {
+          ...validate,
+          evidence,
+        });
+      await expectRefused(
+        ns,
+        evidenceInput('{"coverage":{"lines":[98.5,1e400]}}'),
+        'input evidence: the number 1e400 at $.coverage.lines[1] is too large for a JSON ' +
+          'number (a 64-bit double) and would be stored as null',
+        'failed',
+      );
+      await expectRefused(
+        ns,
+        evidenceInput('{"reviewer":"ana","reviewer":"bo"}'),
+        'input evidence: the key "reviewer" at $.reviewer appears twice in one object',
+        'failed',
+      );
+    });
+
     test('no pipeline result for a transition that needs one', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-11', 'integration');

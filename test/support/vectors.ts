@@ -17,9 +17,11 @@ export interface VectorRequest {
   to: string;
   /** Evidence as an object (sent as JSON.stringify writes it) ... */
   evidence?: Record<string, unknown>;
-  /** ... or as exact text, sent and stored byte for byte. */
+  /** ... or as exact text, sent and stored byte for byte ... */
   evidenceText?: string;
-  /** Grow the evidence text with a "padding" field to exactly this many UTF-8 bytes. */
+  /** ... or as bytes in hex, sent and stored byte for byte (bytes that are not UTF-8). */
+  evidenceHex?: string;
+  /** Grow the evidence with a "padding" field to exactly this many bytes. */
   evidencePadToBytes?: number;
   token: string;
   ttlSeconds: number;
@@ -72,16 +74,23 @@ export function loadVectors(): Vector[] {
 
 export const isErrorExpectation = (e: Vector['expect']): e is ExpectedError => 'error' in e;
 
-/** The evidence text a request sends. */
-export function evidenceText(request: VectorRequest): string {
-  const text = request.evidenceText ?? JSON.stringify(request.evidence ?? {});
-  if (request.evidencePadToBytes === undefined) return text;
-  const bytes = Buffer.byteLength(text, 'utf8');
+/** The evidence a request sends: text, or bytes when the vector gives them in hex. */
+export function evidenceOf(request: VectorRequest): string | Buffer {
+  const evidence =
+    request.evidenceHex !== undefined
+      ? Buffer.from(request.evidenceHex, 'hex')
+      : (request.evidenceText ?? JSON.stringify(request.evidence ?? {}));
+  if (request.evidencePadToBytes === undefined) return evidence;
+  const bytes = Buffer.from(evidence);
   const overhead = Buffer.byteLength(',"padding":""', 'utf8');
-  const fill = request.evidencePadToBytes - bytes - overhead;
-  if (!text.endsWith('}') || fill < 0)
+  const fill = request.evidencePadToBytes - bytes.length - overhead;
+  if (bytes.at(-1) !== 0x7d || fill < 0)
     throw new Error('evidencePadToBytes needs an object, and room');
-  return `${text.slice(0, -1)},"padding":"${'x'.repeat(fill)}"}`;
+  const padded = Buffer.concat([
+    bytes.subarray(0, -1),
+    Buffer.from(`,"padding":"${'x'.repeat(fill)}"}`),
+  ]);
+  return typeof evidence === 'string' ? padded.toString('utf8') : padded;
 }
 
 /** The promote() request of a request vector, in namespace `ns`. */
@@ -91,7 +100,7 @@ export function vectorRequest(request: VectorRequest, ns: string): PromotionRequ
     id: request.id,
     from: request.from,
     to: request.to,
-    evidence: evidenceText(request),
+    evidence: evidenceOf(request),
     token: request.token,
     ttlSeconds: request.ttlSeconds,
     actor: request.actor,
@@ -101,7 +110,10 @@ export function vectorRequest(request: VectorRequest, ns: string): PromotionRequ
 }
 
 /** KEYS and ARGV of a vector for namespace `ns`, exactly as the script receives them. */
-export function vectorCall(vector: Vector, ns: string): { keys: string[]; args: string[] } {
+export function vectorCall(
+  vector: Vector,
+  ns: string,
+): { keys: string[]; args: readonly (string | Buffer)[] } {
   if (vector.call) {
     return {
       keys: vector.call.keys.map((key) => withNamespace(key, ns)),
@@ -114,12 +126,12 @@ export function vectorCall(vector: Vector, ns: string): { keys: string[]; args: 
 /** A refusal as code and message (the message without the code), or acceptance. */
 export type Verdict = 'accepted' | { error: string; message: string };
 
-/** The zod rules' verdict on evidence text for `from` -> `to`, in this process. */
-export function zodVerdict(from: string, to: string, text: string): Verdict {
+/** The zod rules' verdict on evidence (text or bytes) for `from` -> `to`, in this process. */
+export function zodVerdict(from: string, to: string, evidence: string | Uint8Array): Verdict {
   try {
-    const parsed = checkEvidence(from, to, text);
-    // Accepted evidence is kept whole, extra fields included (read as Redis gets it: UTF-8).
-    expect(parsed).toEqual(JSON.parse(text.toWellFormed()));
+    const parsed = checkEvidence(from, to, evidence);
+    // Accepted evidence is kept whole, extra fields included.
+    expect(parsed).toEqual(JSON.parse(Buffer.from(evidence).toString('utf8')));
     return 'accepted';
   } catch (error) {
     if (!(error instanceof PromotionError)) throw error;

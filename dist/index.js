@@ -52918,6 +52918,9 @@ function redactOne(url) {
         const parsed = new URL(url);
         if (parsed.password)
             parsed.password = '***';
+        // A user name with no password is how some write a password alone (redis://SECRET@host).
+        else if (parsed.username)
+            parsed.username = '***';
         return parsed.toString();
     }
     catch {

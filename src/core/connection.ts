@@ -52,6 +52,8 @@ function redactOne(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    // A user name with no password is how some write a password alone (redis://SECRET@host).
+    else if (parsed.username) parsed.username = '***';
     return parsed.toString();
   } catch {
     return '(an unparsable Redis URL)';

@@ -225,6 +225,8 @@ describe('URLs', () => {
     );
     expect(redactUrl(`rediss://:${PASSWORD}@h`)).toBe('rediss://:***@h');
     expect(redactUrl('redis://h:6379')).toBe('redis://h:6379');
+    // A password written alone, in the user's place, is hidden as well.
+    expect(redactUrl(`redis://${PASSWORD}@h:6379`)).toBe('redis://***@h:6379');
     expect(redactUrl(`not a url ${PASSWORD}`)).toBe('(an unparsable Redis URL)');
   });
 

@@ -52955,6 +52955,13 @@ function urlSecrets(url) {
     });
     return [...new Set(secrets)];
 }
+/** `text` with every one of `secrets` replaced by ***, the longest first (one may hold another). */
+function scrubSecrets(text, secrets) {
+    return [...secrets]
+        .filter((secret) => secret !== '')
+        .sort((a, b) => b.length - a.length)
+        .reduce((t, secret) => t.split(secret).join('***'), text);
+}
 function parseRedisUrl(url) {
     let parsed;
     try {
@@ -53098,7 +53105,7 @@ async function connectRedis(url, options = {}) {
         throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`);
     }
     const secrets = urlSecrets(url);
-    const scrub = (text) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+    const scrub = (text) => scrubSecrets(text, secrets);
     const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
@@ -60670,18 +60677,18 @@ const readInput = (name) => getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
- * later message can leak them.
+ * later message can leak them. Returns what it masked, for what the runner does not mask
+ * for us (the job summary).
  */
 function maskSecrets(read = readInput) {
     const url = read('redis-url');
-    if (url) {
-        for (const secret of new Set([url, ...splitRedisUrls(url), ...urlSecrets(url)])) {
-            core_setSecret(secret);
-        }
-    }
     const token = read('github-token');
+    const secrets = new Set(url ? [url, ...splitRedisUrls(url), ...urlSecrets(url)] : []);
     if (token)
-        core_setSecret(token);
+        secrets.add(token);
+    for (const secret of secrets)
+        core_setSecret(secret);
+    return [...secrets];
 }
 function parseBoolean(name, value, fallback) {
     if (value === '')
@@ -61361,8 +61368,9 @@ const describeFailure = (error) => error instanceof Error ? error.message : Stri
 async function run(env = process.env) {
     const started = performance.now();
     const report = { outcome: 'failed', elapsedMs: 0 };
+    let secrets = [];
     try {
-        maskSecrets();
+        secrets = maskSecrets();
         setOutput('script-sha', PROMOTE_SCRIPT_SHA);
         const inputs = readInputs();
         const ctx = (report.ctx = readWorkflowContext(env));
@@ -61405,7 +61413,8 @@ async function run(env = process.env) {
     }
     catch (error) {
         report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
-        report.reason = describeFailure(error);
+        // Messages are built without secrets; this is the last guard before the summary file.
+        report.reason = scrubSecrets(describeFailure(error), secrets);
         setOutput('promoted', 'false');
         setFailed(report.reason);
     }

@@ -65,17 +65,16 @@ const readInput: Read = (name) => core.getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
- * later message can leak them.
+ * later message can leak them. Returns what it masked, for what the runner does not mask
+ * for us (the job summary).
  */
-export function maskSecrets(read: Read = readInput): void {
+export function maskSecrets(read: Read = readInput): string[] {
   const url = read('redis-url');
-  if (url) {
-    for (const secret of new Set([url, ...splitRedisUrls(url), ...urlSecrets(url)])) {
-      core.setSecret(secret);
-    }
-  }
   const token = read('github-token');
-  if (token) core.setSecret(token);
+  const secrets = new Set(url ? [url, ...splitRedisUrls(url), ...urlSecrets(url)] : []);
+  if (token) secrets.add(token);
+  for (const secret of secrets) core.setSecret(secret);
+  return [...secrets];
 }
 
 function parseBoolean(name: string, value: string, fallback: boolean): boolean {

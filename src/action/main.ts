@@ -8,6 +8,7 @@ import {
   promote,
   promotionMode,
   redactUrl,
+  scrubSecrets,
   withDeadline,
   withRedis,
   type PromotionMode,
@@ -98,8 +99,9 @@ const describeFailure = (error: unknown): string =>
 export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const started = performance.now();
   const report: RunReport = { outcome: 'failed', elapsedMs: 0 };
+  let secrets: string[] = [];
   try {
-    maskSecrets();
+    secrets = maskSecrets();
     core.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
     const inputs = readInputs();
     const ctx = (report.ctx = readWorkflowContext(env));
@@ -151,7 +153,8 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     );
   } catch (error) {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
-    report.reason = describeFailure(error);
+    // Messages are built without secrets; this is the last guard before the summary file.
+    report.reason = scrubSecrets(describeFailure(error), secrets);
     core.setOutput('promoted', 'false');
     core.setFailed(report.reason);
   } finally {

@@ -88,6 +88,14 @@ export function urlSecrets(url: string): string[] {
   return [...new Set(secrets)];
 }
 
+/** `text` with every one of `secrets` replaced by ***, the longest first (one may hold another). */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  return [...secrets]
+    .filter((secret) => secret !== '')
+    .sort((a, b) => b.length - a.length)
+    .reduce((t, secret) => t.split(secret).join('***'), text);
+}
+
 export function parseRedisUrl(url: string): ParsedUrl {
   let parsed: URL;
   try {
@@ -265,7 +273,7 @@ export async function connectRedis(
     );
   }
   const secrets = urlSecrets(url);
-  const scrub = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const scrub = (text: string) => scrubSecrets(text, secrets);
   const reconnectDelay = (times: number) =>
     times > maxRetries ? null : Math.min(times * 200, 1000);
   const base: RedisOptions = {

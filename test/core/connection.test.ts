@@ -7,6 +7,7 @@ import {
   parseRedisSeeds,
   parseRedisUrl,
   redactUrl,
+  scrubSecrets,
   splitRedisUrls,
   urlSecrets,
   withRedis,
@@ -219,6 +220,12 @@ describe('connectRedis on a Redis it cannot use', () => {
 });
 
 describe('URLs', () => {
+  it('scrubSecrets replaces every secret, the longer first when one holds another', () => {
+    expect(scrubSecrets('a pass and a password: password', ['pass', 'password', ''])).toBe(
+      'a *** and a ***: ***',
+    );
+  });
+
   it('redactUrl hides the password and keeps the rest', () => {
     expect(redactUrl(`redis://bob:${PASSWORD}@redis.example.com:6380/2`)).toBe(
       'redis://bob:***@redis.example.com:6380/2',

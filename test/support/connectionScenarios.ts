@@ -104,6 +104,31 @@ export function connectionScenarios(runAction: Runner): void {
       }
     });
 
+    test('a password written alone, as the user (redis://SECRET@host): never shown, not even when no answer comes', async () => {
+      const paused = await startRedisServer();
+      const admin = testClient(paused.url);
+      try {
+        // A user named like a secret, as ioredis reads redis://SECRET@host; then no answer.
+        await admin.call('ACL', 'SETUSER', PASSWORD, 'on', 'nopass', '~*', '&*', '+@all');
+        await admin.call('CLIENT', 'PAUSE', '600000', 'WRITE');
+        const outcome = await runAction(
+          connectionSpec(`redis://${PASSWORD}@127.0.0.1:${paused.port}`, {
+            timeout: '2',
+            'prp-id': 'PRP-1',
+          }),
+        );
+        expectFailed(
+          outcome,
+          `::error::the promotion at redis://***@127.0.0.1:${paused.port} got no answer within 2s; re-run to learn whether it happened`,
+        );
+        expect(outcome.stdout).toContain(`::add-mask::${PASSWORD}`);
+      } finally {
+        await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+        admin.disconnect();
+        await paused.stop();
+      }
+    });
+
     test('a connection that drops after Redis ran the promotion: says so, never sends it again', async () => {
       const server = await startRedisServer();
       const admin = testClient(server.url);

@@ -43050,12 +43050,15 @@ const REFUSAL_CODES = [
 /** A promotion Redis (or the fallback) refused; nothing was written. */
 class PromotionError extends Error {
     code;
-    detail;
     name = 'PromotionError';
+    detail;
     constructor(code, detail) {
-        super(`${code} ${detail}`);
+        // Redis turns CR and LF in an error reply into spaces; the fallback's refusals, which
+        // may quote stored data (a status), read the same.
+        const oneLine = detail.replace(/[\r\n]/g, ' ');
+        super(`${code} ${oneLine}`);
         this.code = code;
-        this.detail = detail;
+        this.detail = oneLine;
     }
 }
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
@@ -52955,10 +52958,14 @@ function urlSecrets(url) {
     });
     return [...new Set(secrets)];
 }
-/** `text` with every one of `secrets` replaced by ***, the longest first (one may hold another). */
+/**
+ * `text` with every one of `secrets` replaced by ***, the longest first (one may hold
+ * another). A last guard: messages are built without secrets. One of under four characters
+ * is left alone, as replacing every `t` of a message would leave nothing to read.
+ */
 function scrubSecrets(text, secrets) {
     return [...secrets]
-        .filter((secret) => secret !== '')
+        .filter((secret) => secret.length >= 4)
         .sort((a, b) => b.length - a.length)
         .reduce((t, secret) => t.split(secret).join('***'), text);
 }
@@ -53114,6 +53121,8 @@ async function connectRedis(url, options = {}) {
         // and a promotion Redis already ran would run again (twice through the fallback, whose
         // WATCH died with the connection). Failing at once leaves a re-run to tell (`already`).
         maxRetriesPerRequest: 0,
+        // And should a later change allow retries: never resend what may have run.
+        autoResendUnfulfilledCommands: false,
         enableOfflineQueue: false,
         lazyConnect: true,
         retryStrategy: reconnectDelay,
@@ -53250,6 +53259,8 @@ function timeToMs([seconds, micros]) {
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
+/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
+const MAX_VERSION = 999_999_999_999_999;
 /** The largest stream id: XADD * cannot add after it. */
 const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
 /** The PromotionError `check` throws, if it does; any other error goes on up. */
@@ -53393,6 +53404,10 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                 throw new PromotionError('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
                     'it changed since it was read');
             }
+            if (versionNumber >= MAX_VERSION) {
+                throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+                    '(15 digits)');
+            }
             // Where the script would write: it needs MULTI, and XADD needs an id left to give.
             if (multiError)
                 throw multiRefused(multiError);
@@ -53513,6 +53528,32 @@ function promotionCall(request) {
     };
 }
 /**
+ * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
+ * that can; these are the ways a caller's own client may not.
+ */
+function unfitClient(redis, mode) {
+    const options = redis instanceof built.Cluster ? (redis.options.redisOptions ?? {}) : redis.options;
+    if (options.keyPrefix) {
+        // ioredis would prefix the keys sent, and the script refuse them, the fallback use them.
+        return (`the Redis client has keyPrefix ${JSON.stringify(options.keyPrefix)}: promotions name ` +
+            'their keys in full ({NS}:...); use a client without keyPrefix, and namespace for the prefix');
+    }
+    if (mode !== 'multi')
+        return undefined;
+    if (redis instanceof built.Cluster) {
+        return ('the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
+            'cluster; use mode lua with cluster');
+    }
+    if (options.maxRetriesPerRequest !== 0) {
+        // ioredis keeps a pipeline that got no answer when its connection drops, and sends it
+        // again on the next one: the writes would run a second time, outside MULTI and unchecked.
+        return ('the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
+            'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
+            `one has maxRetriesPerRequest ${String(options.maxRetriesPerRequest)}`);
+    }
+    return undefined;
+}
+/**
  * Promotes one PRP one step, atomically: a PromotionResult, or a PromotionError carrying the
  * contract's code when Redis refused (and wrote nothing). Other errors (connection, OOM) are
  * thrown as they come.
@@ -53520,12 +53561,11 @@ function promotionCall(request) {
 async function promote(redis, request, options = {}) {
     const mode = promotionMode(options.mode);
     const { keys, args } = promotionCall(request);
+    const unfit = unfitClient(redis, mode);
+    if (unfit)
+        throw new PromotionError('PRP_BAD_ARGUMENT', unfit);
     let reply;
     if (mode === 'multi') {
-        if (redis instanceof built.Cluster) {
-            throw new PromotionError('PRP_BAD_ARGUMENT', 'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
-                'cluster; use mode lua with cluster');
-        }
         reply = await promoteWithMulti(redis, keys, args, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     }
     else {
@@ -60677,18 +60717,17 @@ const readInput = (name) => getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
- * later message can leak them. Returns what it masked, for what the runner does not mask
- * for us (the job summary).
+ * later message can leak them. Returns the secrets proper (passwords, the token), for what
+ * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
 function maskSecrets(read = readInput) {
     const url = read('redis-url');
     const token = read('github-token');
-    const secrets = new Set(url ? [url, ...splitRedisUrls(url), ...urlSecrets(url)] : []);
-    if (token)
-        secrets.add(token);
-    for (const secret of secrets)
+    const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
+    const urls = url ? [url, ...splitRedisUrls(url)] : [];
+    for (const secret of new Set([...urls, ...secrets]))
         core_setSecret(secret);
-    return [...secrets];
+    return secrets;
 }
 function parseBoolean(name, value, fallback) {
     if (value === '')

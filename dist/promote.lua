@@ -62,10 +62,19 @@ local function fail(code, message)
 end
 
 -- Redis's own code for a permission error, so callers see one (NOPERM), not a refusal.
-local function denied(command)
+local function denied(command, key)
   return redis.error_reply('NOPERM this user has no permissions to run the \''
-    .. string.lower(command[1]) .. '\' command on key ' .. command[2] .. '; nothing was written '
-    .. '(docs/acl-rules.txt lists the rules a promotion needs)')
+    .. string.lower(command) .. '\' command' .. (key and (' on key ' .. key) or '')
+    .. '; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)')
+end
+
+-- A read Redis refused: a permission error naming the command and key where the server can
+-- tell (Redis 7.0 words a denial inside a script without naming either), else Redis's words.
+local function readFailed(err, name, key, command)
+  if redis.acl_check_cmd and not redis.acl_check_cmd(unpack(command)) then
+    return denied(name, key)
+  end
+  return redis.error_reply(err)
 end
 
 if #KEYS ~= 5 or #ARGV ~= 8 then
@@ -130,17 +139,15 @@ local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key
 if current.err and not string.find(current.err, '^WRONGTYPE') then
   -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
   -- PRP: return it as it is, named plainly where the server can say it was a permission.
-  if redis.acl_check_cmd and not redis.acl_check_cmd('HMGET', KEYS[1], 'status') then
-    return denied({ 'HMGET', KEYS[1] })
-  end
-  return redis.error_reply(current.err)
+  return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
 end
 local eventsType
 for i = 1, 5 do
   local t = 'hash'
   if i > 1 or current.err then
-    t = redis.call('TYPE', KEYS[i])
-    t = t.ok or t
+    t = redis.pcall('TYPE', KEYS[i])
+    if t.err then return readFailed(t.err, 'type', KEYS[i], { 'TYPE', KEYS[i] }) end
+    t = t.ok
   end
   if t ~= 'none' and t ~= expectedTypes[i] then
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
@@ -284,8 +291,12 @@ end
 local status, version = current[1], current[2]
 -- No field of ours: no hash at all, or one made by someone else without them (rare: ask, with
 -- TYPE, which the least-privilege user may already run).
-if not (status or version or current[3] or current[4])
-    and redis.call('TYPE', KEYS[1]).ok == 'none' then
+local hashType = not (status or version or current[3] or current[4])
+  and redis.pcall('TYPE', KEYS[1])
+if hashType and hashType.err then
+  return readFailed(hashType.err, 'type', KEYS[1], { 'TYPE', KEYS[1] })
+end
+if hashType and hashType.ok == 'none' then
   return fail('PRP_NOT_FOUND', 'no PRP ' .. id .. ': hash ' .. KEYS[1]
     .. ' does not exist; whoever creates PRPs must create it with status ' .. from)
 end
@@ -304,8 +315,10 @@ local function reply(result, replyVersion, key, removed, at)
     .. ',"removed":' .. removed .. ',"at":' .. at .. '}'
 end
 
+-- The server's time in ms; or nil and the error reply when TIME was refused.
 local function serverTimeMs()
-  local time = redis.call('TIME')
+  local time = redis.pcall('TIME')
+  if time.err then return nil, readFailed(time.err, 'time', nil, { 'TIME' }) end
   return time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
 end
 
@@ -314,7 +327,9 @@ if status == to then
   local storedAt = current[4]
   -- Only a plain JSON integer may go into the reply (0123 would make it invalid JSON).
   if not storedAt or #storedAt > 15 or not string.find(storedAt, '^[1-9][0-9]*$') then
-    storedAt = serverTimeMs()
+    local failed
+    storedAt, failed = serverTimeMs()
+    if failed then return failed end
   end
   return reply('already', versionNumber, cjson.encode(current[3] or ''), 0, storedAt)
 end
@@ -328,9 +343,17 @@ if expected ~= '' and tonumber(expected) ~= versionNumber then
     .. '; it changed since it was read')
 end
 
+-- A version is at most 15 digits (exact in a Lua number, and what the checks above accept):
+-- the largest cannot be raised, or the next promotion would refuse what this one wrote.
+if versionNumber >= 999999999999999 then
+  return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is '
+    .. string.format('%d', versionNumber) .. ', the largest a promotion can raise (15 digits)')
+end
+
 -- Writes -------------------------------------------------------------------------------------
 local newVersion = string.format('%d', versionNumber + 1)
-local at = serverTimeMs()
+local at, timeFailed = serverTimeMs()
+if timeFailed then return timeFailed end
 local evidenceKey = '"' .. KEYS[4] .. '"'
 
 -- Every write, in the order it is made (the header says why), with its exact arguments.
@@ -344,9 +367,15 @@ local writes = {
   { 'LPUSH', KEYS[3], id },
 }
 -- A write the user may not run would stop the script after the writes before it: ask first.
+-- XINFO STREAM too, which the dry run reads and the fallback reads on every promotion: one
+-- user is fit for both paths or for neither.
 if redis.acl_check_cmd then
   for i = 1, #writes do
-    if not redis.acl_check_cmd(unpack(writes[i])) then return denied(writes[i]) end
+    local write = writes[i]
+    if not redis.acl_check_cmd(unpack(write)) then return denied(write[1], write[2]) end
+  end
+  if not redis.acl_check_cmd('XINFO', 'STREAM', KEYS[5]) then
+    return denied('xinfo|stream', KEYS[5])
   end
 end
 
@@ -361,7 +390,10 @@ if dryRun == '1' then
   -- XADD would fail only after the largest id; XINFO knows the last id even when the entry
   -- that had it is gone (XSETID, XDEL).
   if eventsType == 'stream' then
-    local info = redis.call('XINFO', 'STREAM', KEYS[5])
+    local info = redis.pcall('XINFO', 'STREAM', KEYS[5])
+    if info.err then
+      return readFailed(info.err, 'xinfo|stream', KEYS[5], { 'XINFO', 'STREAM', KEYS[5] })
+    end
     for i = 1, #info, 2 do
       if info[i] == 'last-generated-id'
           and info[i + 1] == '18446744073709551615-18446744073709551615' then
@@ -369,7 +401,11 @@ if dryRun == '1' then
       end
     end
   end
-  local wouldRemove = redis.call('LPOS', KEYS[2], id, 'RANK', -1) and 1 or 0
+  local position = redis.pcall('LPOS', KEYS[2], id, 'RANK', -1)
+  if type(position) == 'table' and position.err then
+    return readFailed(position.err, 'lpos', KEYS[2], { 'LPOS', KEYS[2], id })
+  end
+  local wouldRemove = position and 1 or 0
   return reply('dry_run', versionNumber + 1, evidenceKey, wouldRemove, at)
 end
 

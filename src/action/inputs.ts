@@ -65,16 +65,16 @@ const readInput: Read = (name) => core.getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
- * later message can leak them. Returns what it masked, for what the runner does not mask
- * for us (the job summary).
+ * later message can leak them. Returns the secrets proper (passwords, the token), for what
+ * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
 export function maskSecrets(read: Read = readInput): string[] {
   const url = read('redis-url');
   const token = read('github-token');
-  const secrets = new Set(url ? [url, ...splitRedisUrls(url), ...urlSecrets(url)] : []);
-  if (token) secrets.add(token);
-  for (const secret of secrets) core.setSecret(secret);
-  return [...secrets];
+  const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
+  const urls = url ? [url, ...splitRedisUrls(url)] : [];
+  for (const secret of new Set([...urls, ...secrets])) core.setSecret(secret);
+  return secrets;
 }
 
 function parseBoolean(name: string, value: string, fallback: boolean): boolean {

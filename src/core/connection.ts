@@ -88,10 +88,14 @@ export function urlSecrets(url: string): string[] {
   return [...new Set(secrets)];
 }
 
-/** `text` with every one of `secrets` replaced by ***, the longest first (one may hold another). */
+/**
+ * `text` with every one of `secrets` replaced by ***, the longest first (one may hold
+ * another). A last guard: messages are built without secrets. One of under four characters
+ * is left alone, as replacing every `t` of a message would leave nothing to read.
+ */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
   return [...secrets]
-    .filter((secret) => secret !== '')
+    .filter((secret) => secret.length >= 4)
     .sort((a, b) => b.length - a.length)
     .reduce((t, secret) => t.split(secret).join('***'), text);
 }
@@ -283,6 +287,8 @@ export async function connectRedis(
     // and a promotion Redis already ran would run again (twice through the fallback, whose
     // WATCH died with the connection). Failing at once leaves a re-run to tell (`already`).
     maxRetriesPerRequest: 0,
+    // And should a later change allow retries: never resend what may have run.
+    autoResendUnfulfilledCommands: false,
     enableOfflineQueue: false,
     lazyConnect: true,
     retryStrategy: reconnectDelay,

@@ -19,11 +19,16 @@ export type RefusalCode = (typeof REFUSAL_CODES)[number];
 /** A promotion Redis (or the fallback) refused; nothing was written. */
 export class PromotionError extends Error {
   override readonly name = 'PromotionError';
+  readonly detail: string;
   constructor(
     readonly code: RefusalCode,
-    readonly detail: string,
+    detail: string,
   ) {
-    super(`${code} ${detail}`);
+    // Redis turns CR and LF in an error reply into spaces; the fallback's refusals, which
+    // may quote stored data (a status), read the same.
+    const oneLine = detail.replace(/[\r\n]/g, ' ');
+    super(`${code} ${oneLine}`);
+    this.detail = oneLine;
   }
 }
 

@@ -31,6 +31,9 @@ import { timeToMs, type PromotionReply } from './reply.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
+/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
+const MAX_VERSION = 999_999_999_999_999;
+
 /** The largest stream id: XADD * cannot add after it. */
 const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
 
@@ -217,6 +220,13 @@ export async function promoteWithMulti(
           'PRP_VERSION_CONFLICT',
           `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
             'it changed since it was read',
+        );
+      }
+      if (versionNumber >= MAX_VERSION) {
+        throw new PromotionError(
+          'PRP_WRONG_TYPE',
+          `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+            '(15 digits)',
         );
       }
       // Where the script would write: it needs MULTI, and XADD needs an id left to give.

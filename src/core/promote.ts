@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { PromotionError, refusalFromReply } from './errors.js';
 import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
@@ -105,6 +105,39 @@ export function promotionCall(request: PromotionRequest): { keys: string[]; args
 }
 
 /**
+ * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
+ * that can; these are the ways a caller's own client may not.
+ */
+function unfitClient(redis: RedisClient, mode: PromotionMode): string | undefined {
+  const options: RedisOptions =
+    redis instanceof Cluster ? (redis.options.redisOptions ?? {}) : redis.options;
+  if (options.keyPrefix) {
+    // ioredis would prefix the keys sent, and the script refuse them, the fallback use them.
+    return (
+      `the Redis client has keyPrefix ${JSON.stringify(options.keyPrefix)}: promotions name ` +
+      'their keys in full ({NS}:...); use a client without keyPrefix, and namespace for the prefix'
+    );
+  }
+  if (mode !== 'multi') return undefined;
+  if (redis instanceof Cluster) {
+    return (
+      'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
+      'cluster; use mode lua with cluster'
+    );
+  }
+  if (options.maxRetriesPerRequest !== 0) {
+    // ioredis keeps a pipeline that got no answer when its connection drops, and sends it
+    // again on the next one: the writes would run a second time, outside MULTI and unchecked.
+    return (
+      'the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
+      'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
+      `one has maxRetriesPerRequest ${String(options.maxRetriesPerRequest)}`
+    );
+  }
+  return undefined;
+}
+
+/**
  * Promotes one PRP one step, atomically: a PromotionResult, or a PromotionError carrying the
  * contract's code when Redis refused (and wrote nothing). Other errors (connection, OOM) are
  * thrown as they come.
@@ -116,15 +149,10 @@ export async function promote(
 ): Promise<PromotionResult> {
   const mode = promotionMode(options.mode);
   const { keys, args } = promotionCall(request);
+  const unfit = unfitClient(redis, mode);
+  if (unfit) throw new PromotionError('PRP_BAD_ARGUMENT', unfit);
   let reply: PromotionReply;
   if (mode === 'multi') {
-    if (redis instanceof Cluster) {
-      throw new PromotionError(
-        'PRP_BAD_ARGUMENT',
-        'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
-          'cluster; use mode lua with cluster',
-      );
-    }
     reply = await promoteWithMulti(
       redis as Redis,
       keys,

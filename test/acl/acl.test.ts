@@ -279,12 +279,24 @@ describe('a user missing one rule gets a permission error and no half promotion'
       );
     }
 
-    test('without +hmget: NOPERM naming hmget, not a PRP_ refusal', async () => {
-      const failure = await promoteWithout('+hmget', mode, false);
-      expect(failure).not.toBeInstanceOf(PromotionError);
-      expect((failure as Error).message).toMatch(/^NOPERM /);
-      expect((failure as Error).message).toContain(`'hmget'`);
-    });
+    // Reads: what each path reads, a promotion or a dry run (LPOS only there).
+    const reads: [rule: string, dryRun: boolean][] = [
+      ['+hmget', false],
+      ['+type', false],
+      ['+time', false],
+      ['+xinfo|stream', false],
+      ['+lpos', true],
+    ];
+    test.each(reads)(
+      'without %s (dry run %s): NOPERM naming it, not a PRP_ refusal',
+      async (rule, dryRun) => {
+        const failure = await promoteWithout(rule, mode, dryRun);
+        expect(failure).toBeInstanceOf(Error);
+        expect(failure).not.toBeInstanceOf(PromotionError);
+        expect((failure as Error).message).toMatch(/^NOPERM /);
+        expect((failure as Error).message).toContain(`'${rule.slice(1)}'`);
+      },
+    );
   });
 
   test('multi without +exec: NOPERM naming exec', async () => {

@@ -1,4 +1,4 @@
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import {
   checkEvidence,
@@ -15,6 +15,7 @@ import {
   promotionCall,
   promotionKeys,
   promotionMode,
+  type PromotionMode,
   PromotionError,
   prpKey,
   queueKey,
@@ -237,6 +238,56 @@ describe('promotionMode: lua unless asked for multi', () => {
       cluster.disconnect();
     }
   });
+
+  it.each([
+    ['ioredis defaults', {}],
+    ['maxRetriesPerRequest: 1', { maxRetriesPerRequest: 1 }],
+  ])(
+    'the fallback refuses a client that would send its writes again after a drop (%s), writing nothing',
+    async (_, options) => {
+      // ioredis keeps a pipeline that got no answer and resends it on reconnecting: the
+      // writes would run a second time, outside MULTI and unchecked.
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      const resending = new Redis(inject('redisUrl'), options);
+      try {
+        const request = goodRequest(ns, 'PRP-1', 'development');
+        const before = await observe(redis, ns, promotionCall(request).keys);
+        await expect(promote(resending, request, { mode: 'multi' })).rejects.toMatchObject({
+          code: 'PRP_BAD_ARGUMENT',
+          message: expect.stringMatching(/maxRetriesPerRequest: 0/),
+        });
+        await expectUnchanged(redis, before);
+      } finally {
+        resending.disconnect();
+      }
+    },
+  );
+
+  it.each<PromotionMode>(['lua', 'multi'])(
+    '%s: a client with keyPrefix is refused, for both paths alike, writing nothing',
+    async (mode) => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      // What the fallback would read through the prefix: a PRP it could promote.
+      await redis.hset(`app:{${ns}}:prp:PRP-1`, 'status', 'pending');
+      const prefixed = new Redis(inject('redisUrl'), {
+        keyPrefix: 'app:',
+        maxRetriesPerRequest: 0,
+      });
+      try {
+        const request = goodRequest(ns, 'PRP-1', 'development');
+        const before = await observe(redis, ns, promotionCall(request).keys);
+        await expect(promote(prefixed, request, { mode })).rejects.toMatchObject({
+          code: 'PRP_BAD_ARGUMENT',
+          message: expect.stringMatching(/keyPrefix "app:"/),
+        });
+        await expectUnchanged(redis, before);
+      } finally {
+        prefixed.disconnect();
+      }
+    },
+  );
 });
 
 describe('checkEvidence on its own', () => {
@@ -288,7 +339,8 @@ describe('refusalFromReply: the code and message inside a Redis error', () => {
       'PRP_WRONG_TYPE',
       'key k holds a set',
     ],
-    ['PRP_BAD_ARGUMENT line one\nline two', 'PRP_BAD_ARGUMENT', 'line one\nline two'],
+    // Redis sends no line break in an error; a refusal made here reads alike (spaces).
+    ['PRP_BAD_ARGUMENT line one\nline two', 'PRP_BAD_ARGUMENT', 'line one line two'],
   ])('%j', (message, code, detail) => {
     const refusal = refusalFromReply(new Error(message));
     expect(refusal).toBeInstanceOf(PromotionError);

@@ -238,5 +238,5 @@ export async function startRedisCluster(keyOnSecond: string): Promise<RedisClust
 
 /** A plain client for test set-up and inspection (not the code under test). */
 export function testClient(url: string): Redis {
-  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 0 });
 }

@@ -68,6 +68,7 @@ async function checksVerdict(
       repository: ctx.repository,
       ref,
       names: inputs.requireChecks,
+      app: inputs.checksApp,
       timeoutMs: inputs.timeoutSeconds * 1000,
     });
     return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };

@@ -213,6 +213,7 @@ describe('require-checks', () => {
       repository: 'acme/widgets',
       ref: GITHUB_SHA,
       names: ['lint', 'smoke'],
+      app: 'github-actions', // checks-app: only GitHub Actions' runs count by default
       timeoutMs: 10_000, // the timeout input (10 s by default) bounds the API too
     });
     expect(evidence).toMatchObject({

@@ -40063,7 +40063,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 845:
+/***/ 7111:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53602,46 +53602,82 @@ async function promote(redis, request, options = {}) {
 
 
 
-;// CONCATENATED MODULE: ./src/action/checks.ts
+;// CONCATENATED MODULE: ./src/action/githubApi.ts
 /**
- * `require-checks`: every named check run on a commit has concluded `success`, read from the
- * GitHub Checks API (GET /repos/{owner}/{repo}/commits/{ref}/check-runs, every page).
+ * The GitHub REST client, for require-checks (checks.ts) and for verifying a workflow_run's
+ * branch (mergedCommit.ts): one Octokit per use, bounded by the `timeout` input.
  *
- * @actions/github is imported here, when checks are read, and nowhere at start-up: on import
- * it parses the event file at GITHUB_EVENT_PATH, and one that is not JSON would crash the
- * step before it could write an annotation or a summary (workflowContext.ts reads the event
- * itself and says what is wrong). Loading it only for require-checks also trims start-up.
+ * @actions/github is imported here, when the API is needed, and nowhere at start-up: on
+ * import it parses the event file at GITHUB_EVENT_PATH, and one that is not JSON would crash
+ * the step before it could write an annotation or a summary (workflowContext.ts reads the
+ * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
+async function githubClient(api) {
+    // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
+    // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
+    const { getOctokit } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+    const signal = AbortSignal.timeout(api.timeoutMs);
+    // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
+    return { octokit: getOctokit(api.token, { baseUrl: api.apiUrl, request: { signal } }), signal };
+}
+/**
+ * Why a request failed, in words: a timeout (the signal fired: a body cut short by the abort
+ * reads as "", so the signal, not the error, tells), else the API's message with the
+ * permission the token needs.
+ */
+function apiFailure(error, client, api, permission) {
+    if (client?.signal.aborted ||
+        error.name === 'TimeoutError' ||
+        /aborted|timeout/i.test(String(error))) {
+        return `no answer within ${api.timeoutMs / 1000}s`;
+    }
+    return `${error.message} (does github-token allow ${permission}?)`;
+}
+
+;// CONCATENATED MODULE: ./src/action/checks.ts
+
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 class ChecksNotPassedError extends Error {
     name = 'ChecksNotPassedError';
+}
+/** A page's check runs; a body that was cut short reads as "" and must not pass as empty. */
+function runsOfPage(data, page) {
+    const runs = data?.check_runs;
+    if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
+        throw new Error(`page ${page} was cut off or not JSON`);
+    }
+    return runs;
 }
 async function listCheckRuns(request) {
     const [owner, repo] = request.repository.split('/');
     if (!owner || !repo) {
         throw new Error(`require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`);
     }
-    // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
-    // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
-    const { getOctokit } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
-    // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-    const octokit = getOctokit(request.token, {
-        baseUrl: request.apiUrl,
-        request: { signal: AbortSignal.timeout(request.timeoutMs) },
-    });
+    let client;
     try {
-        return (await octokit.paginate(octokit.rest.checks.listForRef, {
+        client = await githubClient(request);
+        const { octokit } = client;
+        // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
+        // page: every page is checked, and Link rel="next" is followed as paginate does.
+        let response = await octokit.rest.checks.listForRef({
             owner,
             repo,
             ref: request.ref,
             per_page: 100,
-        }));
+        });
+        const runs = [];
+        for (let page = 1;; page++) {
+            runs.push(...runsOfPage(response.data, page));
+            const next = /<([^<>]+)>;\s*rel="next"/.exec(response.headers.link ?? '')?.[1];
+            if (!next)
+                break;
+            response = (await octokit.request({ method: 'GET', url: next }));
+        }
+        return runs;
     }
     catch (error) {
-        const reason = error.name === 'TimeoutError' || /aborted|timeout/i.test(String(error))
-            ? `no answer within ${request.timeoutMs / 1000}s`
-            : `${error.message} (does github-token allow checks: read?)`;
-        throw new Error(`cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ${reason}`, { cause: error });
+        throw new Error(`cannot read the check runs of ${request.repository}@${request.ref} from ` +
+            `${request.apiUrl}: ${apiFailure(error, client, request, 'checks: read')}`, { cause: error });
     }
 }
 /** The latest run of each name: a re-run check has a new run with a later start. */
@@ -53660,10 +53696,17 @@ function latestByName(runs) {
     }
     return latest;
 }
+const appOf = (run) => run.app?.slug ?? '?';
 /** Describes why a check does not count as passed, or undefined when it passed. */
-function checkProblem(name, run) {
-    if (!run)
-        return `${name} has no check run`;
+function checkProblem(name, run, app, otherApps = []) {
+    if (!run) {
+        if (app === undefined)
+            return `${name} has no check run`;
+        const others = otherApps.length > 0
+            ? ` (runs by ${otherApps.join(', ')} do not count: set checks-app to the app that runs the check)`
+            : '';
+        return `${name} has no check run by ${app}${others}`;
+    }
     const where = run.html_url ? ` (${run.html_url})` : '';
     if (run.status !== 'completed')
         return `${name} is ${run.status}, not completed${where}`;
@@ -53673,9 +53716,13 @@ function checkProblem(name, run) {
 }
 /** Resolves with the passing runs, or throws ChecksNotPassedError naming every one that did not pass. */
 async function requireChecks(request) {
-    const latest = latestByName(await listCheckRuns(request));
+    const all = await listCheckRuns(request);
+    const latest = latestByName(all.filter((run) => appOf(run) === request.app));
+    const otherApps = (name) => [
+        ...new Set(all.filter((run) => run.name === name && appOf(run) !== request.app).map(appOf)),
+    ];
     const problems = request.names
-        .map((name) => checkProblem(name, latest.get(name)))
+        .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
         .filter((text) => text !== undefined);
     if (problems.length > 0) {
         throw new ChecksNotPassedError(`required checks on ${request.ref} did not pass: ${problems.join('; ')}`);
@@ -60713,6 +60760,7 @@ class InputError extends Error {
 }
 const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 const MAX_TIMEOUT_SECONDS = 600;
+const DEFAULT_CHECKS_APP = 'github-actions';
 const readInput = (name) => getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
@@ -60806,15 +60854,37 @@ function parseTimeout(value) {
     }
     return seconds;
 }
+/** The names in a list input, trimmed, empty ones dropped. */
+const namesOf = (value, separator) => value
+    .split(separator)
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+/**
+ * require-checks: one name per line when the value has several lines, else comma separated.
+ * A check's name may hold a comma (a matrix job: `test (ubuntu-latest, 20)`); given one per
+ * line, it is kept whole.
+ */
+const parseRequireChecks = (value) => namesOf(value, value.includes('\n') ? /\n/ : /,/);
+/** checks-app: a GitHub App's slug (github-actions by default). */
+function parseChecksApp(value) {
+    const slug = value.trim() || DEFAULT_CHECKS_APP;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
+        throw new InputError('checks-app', `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
+            'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)');
+    }
+    return slug;
+}
 /**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
+ * Separators alone name no branch: refused too, not read as the default branch.
  */
 function parseAllowedBranches(value) {
-    const names = value
-        .split(/[,\n]/)
-        .map((name) => name.trim())
-        .filter((name) => name !== '');
+    const names = namesOf(value, /[,\n]/);
+    if (names.length === 0 && value.trim() !== '') {
+        throw new InputError('allowed-branches', `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
+            "empty for the repository's default branch");
+    }
     const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
     if (bad !== undefined) {
         throw new InputError('allowed-branches', `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
@@ -60843,10 +60913,8 @@ function readInputs(read = readInput) {
         prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
         evidence: parseEvidence(read('evidence')),
         ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
-        requireChecks: read('require-checks')
-            .split(/[,\n]/)
-            .map((name) => name.trim())
-            .filter((name) => name !== ''),
+        requireChecks: parseRequireChecks(read('require-checks')),
+        checksApp: parseChecksApp(read('checks-app')),
         githubToken: read('github-token'),
         namespace,
         evidenceTtl: ttl === ''
@@ -60990,6 +61058,7 @@ function evidenceToken(ctx, to) {
 ;// CONCATENATED MODULE: ./src/action/mergedCommit.ts
 
 
+
 /**
  * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
  * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
@@ -61082,6 +61151,12 @@ function shown(value) {
     const text = JSON.stringify(value) ?? String(value);
     return text.length > 100 ? `${text.slice(0, 100)}...` : text;
 }
+/** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
+function refusal(ctx, allowed, from, to, problem, fix) {
+    return new PromotionError('PRP_EVIDENCE_INVALID', `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+        `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+        `Event: ${describeEvent(ctx)}. Fix: ${fix}`);
+}
 /**
  * The commit `from -> to` may promote as merge_commit, taken from the event; throws
  * PRP_EVIDENCE_INVALID saying which rule failed, what the event was and how to fix the
@@ -61092,9 +61167,7 @@ function shown(value) {
 function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
     const allowed = allowedBranchesOf(ctx, allowedBranches);
     const refuse = (problem, fix) => {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', `${from} -> ${to} needs a commit merged into an allowed branch of ` +
-            `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
-            `Event: ${describeEvent(ctx)}. Fix: ${fix}`);
+        throw refusal(ctx, allowed, from, to, problem, fix);
     };
     if (allowed.length === 0) {
         return refuse('allowed-branches is empty and the event names no repository.default_branch', 'set allowed-branches to the branches whose commits may be promoted, e.g. main');
@@ -61112,6 +61185,67 @@ function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
     }
     return found;
 }
+/** What the compare API says of base...head when head is in base's history. */
+const ON_BRANCH = ['identical', 'behind'];
+const COMPARE_STATUSES = [...ON_BRANCH, 'ahead', 'diverged'];
+/**
+ * A workflow_run's head_branch is not proof of a branch: a run started by pushing a tag
+ * carries the tag's name there, with event push, just as a push to a branch of that name
+ * does. So for a workflow_run the GitHub API confirms that the commit is on the branch: the
+ * branch's head (GET /repos/{owner}/{repo}/branches/{branch}) is the commit, or the commit
+ * is behind it (GET /repos/{owner}/{repo}/compare/{head}...{commit}). Anything else, or no
+ * answer, refuses (PRP_EVIDENCE_INVALID) before Redis is touched; the other events need no
+ * request (GITHUB_REF, or a merged pull request, says where the commit is).
+ */
+async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) {
+    if (ctx.eventName !== 'workflow_run')
+        return;
+    const allowed = allowedBranchesOf(ctx, allowedBranches);
+    const what = `the triggering run's commit ${commit.sha} is on branch ${JSON.stringify(commit.branch)}`;
+    const fix = 'give github-token a token that may read this repository (the job needs permissions: ' +
+        'contents: read; the default github.token has it unless permissions take it away)';
+    const unverified = (why) => refusal(ctx, allowed, from, to, `cannot verify with the GitHub API that ${what} (head_branch may name a tag as well ` +
+        `as a branch): ${why}`, fix);
+    const [owner, repo] = ctx.repository.split('/');
+    if (!owner || !repo)
+        throw unverified(`GITHUB_REPOSITORY ${JSON.stringify(ctx.repository)} is not owner/repo`);
+    if (!api.token)
+        throw unverified('github-token is empty');
+    let client;
+    let branchHead;
+    let status;
+    try {
+        client = await githubClient(api);
+        const { octokit } = client;
+        const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
+        branchHead = branch.data?.commit?.sha;
+        if (typeof branchHead !== 'string' || branchHead === '') {
+            throw new Error(`the answer for branch ${JSON.stringify(commit.branch)} was cut off or not JSON`);
+        }
+        if (branchHead === commit.sha)
+            return;
+        const compared = await octokit.rest.repos.compareCommitsWithBasehead({
+            owner,
+            repo,
+            basehead: `${branchHead}...${commit.sha}`,
+            per_page: 1, // the status is all that is read; the commit list can be long
+        });
+        status = compared.data?.status;
+        if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
+            throw new Error(`the comparison of ${branchHead}...${commit.sha} was cut off or not JSON`);
+        }
+    }
+    catch (error) {
+        throw unverified(`${apiFailure(error, client, api, 'contents: read')} (asked ${api.apiUrl})`);
+    }
+    if (ON_BRANCH.includes(status))
+        return;
+    throw refusal(ctx, allowed, from, to, `the triggering run's commit ${commit.sha} is not on branch ${JSON.stringify(commit.branch)} ` +
+        `(whose head is ${branchHead}; the GitHub API compares them as ${status}): the ` +
+        'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
+        'later dropped from the branch', `promote from a run of a push to ${JSON.stringify(commit.branch)} itself; if tags may be ` +
+        'named like branches, filter the workflow_run on branches and restrict who may push tags');
+}
 
 ;// CONCATENATED MODULE: ./src/action/evidence.ts
 
@@ -61127,6 +61261,9 @@ function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
  * them in: they are set only from `ci-result`, the workflow_run conclusion or
  * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
  * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
+ * require-checks always reads the event's own commit, never one typed into the evidence input.
+ * A workflow_run counts as a pipeline result only when it ran on this repository's code: a
+ * fork's pull request runs the fork's version of the workflow, which can pass whatever it tests.
  */
 /** Fields only a pipeline result sets; the `evidence` input may not hold them. */
 const PIPELINE_FIELDS = [
@@ -61144,7 +61281,7 @@ function refuseTypedInPipelineFields(evidence) {
 }
 async function checksVerdict(inputs, ctx, ref, check) {
     if (typeof ref !== 'string' || ref === '') {
-        throw new InputError('require-checks', 'needs a merge commit; give merge_commit in evidence');
+        throw new InputError('require-checks', "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)");
     }
     if (!inputs.githubToken)
         throw new InputError('github-token', 'is required with require-checks');
@@ -61156,6 +61293,7 @@ async function checksVerdict(inputs, ctx, ref, check) {
             repository: ctx.repository,
             ref,
             names: inputs.requireChecks,
+            app: inputs.checksApp,
             timeoutMs: inputs.timeoutSeconds * 1000,
         });
         return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
@@ -61179,27 +61317,52 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
     const run = triggeringRun(ctx);
     if (run) {
         const conclusion = run.conclusion ?? 'nothing yet';
-        verdicts.push({
-            source: 'workflow_run',
-            passed: conclusion === 'success',
-            detail: `workflow run "${run.name ?? run.id ?? '?'}" concluded ${conclusion}`,
-        });
+        const name = `workflow run "${run.name ?? run.id ?? '?'}"`;
+        const head = run.head_repository?.full_name;
+        verdicts.push(head === ctx.repository && head
+            ? {
+                source: 'workflow_run',
+                passed: conclusion === 'success',
+                detail: `${name} concluded ${conclusion}`,
+            }
+            : {
+                source: 'workflow_run',
+                passed: false,
+                detail: `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
+                    `${ctx.repository || 'this repository'}: a fork's run is not a pipeline result of ` +
+                    'this repository, whatever it concluded',
+            });
     }
     if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
         verdicts.push(await checksVerdict(inputs, ctx, ref, check));
     }
     return verdicts;
 }
-async function deriveEvidence(inputs, ctx, from, to, check = requireChecks) {
+async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, confirm = confirmMergedCommit) {
     refuseTypedInPipelineFields(inputs.evidence);
     const merged = { ...contextEvidence(ctx), ...inputs.evidence };
+    // The commit require-checks reads: the event's own, never one typed into the evidence input.
+    let eventCommit = mergeCommit(ctx);
     if (needsMergedCommit(from, to)) {
         // Before any pipeline source: require-checks then reads this commit's checks.
         const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
-        merged.merge_commit = commit.sha;
+        await confirm(ctx, commit, inputs.allowedBranches, from, to, {
+            token: inputs.githubToken,
+            apiUrl: ctx.apiUrl,
+            timeoutMs: inputs.timeoutSeconds * 1000,
+        });
+        merged.merge_commit = eventCommit = commit.sha;
+    }
+    else if (inputs.requireChecks.length > 0 &&
+        'merge_commit' in inputs.evidence &&
+        inputs.evidence.merge_commit !== eventCommit) {
+        throw new PromotionError('PRP_EVIDENCE_INVALID', `merge_commit in the evidence input (${JSON.stringify(inputs.evidence.merge_commit)?.slice(0, 100)}) ` +
+            `is not the commit this event gives (${eventCommit ?? 'none'}), and require-checks reads ` +
+            `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
+            `promoting ${from} -> ${to}`);
     }
     const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
-    const pipeline = await pipelineVerdicts(inputs, ctx, merged.merge_commit, check);
+    const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
     const failed = pipeline.find((verdict) => !verdict.passed);
     if (failed) {
         throw new PromotionError('PRP_EVIDENCE_INVALID', `the pipeline did not pass: ${failed.detail}; not promoting ${from} -> ${to}`);
@@ -61470,7 +61633,7 @@ async function run(env = process.env) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(845);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7111);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();

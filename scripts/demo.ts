@@ -6,6 +6,7 @@
  * Exits non-zero if the promotion did not happen.
  */
 import { printedOutput, runAction } from '../test/support/actionRun.ts';
+import { startFakeGitHub } from '../test/support/fakeGitHub.ts';
 import { startRedisServer, testClient } from '../test/support/redisServer.ts';
 
 const NS = 'prp';
@@ -16,6 +17,9 @@ const section = (title: string) => console.log(`\n\x1b[1m== ${title} ==\x1b[0m`)
 
 const server = await startRedisServer();
 const redis = testClient(server.url);
+// The GitHub API as the action asks it whether the run's commit is on main (a workflow_run's
+// head_branch may name a tag): a local stand-in whose main is at HEAD_SHA.
+const github = await startFakeGitHub([], { branches: { main: [HEAD_SHA] } });
 let ok: boolean;
 try {
   section(`redis-server on ${server.url}: seeding ${ID} in integration`);
@@ -50,7 +54,8 @@ try {
       },
       repository,
     },
-    inputs: { 'redis-url': server.url, 'target-state': 'validate' },
+    inputs: { 'redis-url': server.url, 'target-state': 'validate', 'github-token': 'ghs_demo' },
+    env: { GITHUB_API_URL: github.url },
   });
   process.stdout.write(printedOutput(outcome) + outcome.stderr);
   console.log(`exit code ${outcome.code}; outputs:`, outcome.outputs);
@@ -79,6 +84,7 @@ try {
   ok = outcome.code === 0 && outcome.outputs.result === 'promoted';
 } finally {
   redis.disconnect();
+  await github.stop();
   await server.stop();
 }
 section(ok ? 'promoted; redis-server stopped' : 'the promotion did not happen');

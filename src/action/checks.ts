@@ -1,11 +1,10 @@
+import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
+
 /**
  * `require-checks`: every named check run on a commit has concluded `success`, read from the
- * GitHub Checks API (GET /repos/{owner}/{repo}/commits/{ref}/check-runs, every page).
- *
- * @actions/github is imported here, when checks are read, and nowhere at start-up: on import
- * it parses the event file at GITHUB_EVENT_PATH, and one that is not JSON would crash the
- * step before it could write an annotation or a summary (workflowContext.ts reads the event
- * itself and says what is wrong). Loading it only for require-checks also trims start-up.
+ * GitHub Checks API (GET /repos/{owner}/{repo}/commits/{ref}/check-runs, every page). Only
+ * the runs of one app count (`checks-app`, GitHub Actions by default): any app or workflow
+ * token with checks: write can create a run of any name on any commit.
  */
 
 export interface CheckRun {
@@ -15,21 +14,30 @@ export interface CheckRun {
   conclusion: string | null;
   started_at?: string | null;
   html_url?: string | null;
+  /** The app that created the run; its slug is what checks-app names. */
+  app?: { slug?: string | null } | null;
 }
 
-export interface ChecksRequest {
-  token: string;
-  apiUrl: string;
+export interface ChecksRequest extends GitHubApi {
   repository: string;
   ref: string;
   names: readonly string[];
-  /** Bound on reading every page, in ms: a GitHub that does not answer must not hang the step. */
-  timeoutMs: number;
+  /** The slug of the app whose check runs count (checks-app). */
+  app: string;
 }
 
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 export class ChecksNotPassedError extends Error {
   override readonly name = 'ChecksNotPassedError';
+}
+
+/** A page's check runs; a body that was cut short reads as "" and must not pass as empty. */
+function runsOfPage(data: unknown, page: number): CheckRun[] {
+  const runs = (data as { check_runs?: unknown } | null)?.check_runs;
+  if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
+    throw new Error(`page ${page} was cut off or not JSON`);
+  }
+  return runs as CheckRun[];
 }
 
 export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]> {
@@ -39,28 +47,30 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
       `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`,
     );
   }
-  // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
-  // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
-  const { getOctokit } = await import(/* webpackMode: "eager" */ '@actions/github');
-  // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-  const octokit = getOctokit(request.token, {
-    baseUrl: request.apiUrl,
-    request: { signal: AbortSignal.timeout(request.timeoutMs) },
-  });
+  let client: GitHubClient | undefined;
   try {
-    return (await octokit.paginate(octokit.rest.checks.listForRef, {
+    client = await githubClient(request);
+    const { octokit } = client;
+    // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
+    // page: every page is checked, and Link rel="next" is followed as paginate does.
+    let response = await octokit.rest.checks.listForRef({
       owner,
       repo,
       ref: request.ref,
       per_page: 100,
-    })) as CheckRun[];
+    });
+    const runs: CheckRun[] = [];
+    for (let page = 1; ; page++) {
+      runs.push(...runsOfPage(response.data, page));
+      const next = /<([^<>]+)>;\s*rel="next"/.exec(response.headers.link ?? '')?.[1];
+      if (!next) break;
+      response = (await octokit.request({ method: 'GET', url: next })) as typeof response;
+    }
+    return runs;
   } catch (error) {
-    const reason =
-      (error as Error).name === 'TimeoutError' || /aborted|timeout/i.test(String(error))
-        ? `no answer within ${request.timeoutMs / 1000}s`
-        : `${(error as Error).message} (does github-token allow checks: read?)`;
     throw new Error(
-      `cannot read the check runs of ${request.repository}@${request.ref} from ${request.apiUrl}: ${reason}`,
+      `cannot read the check runs of ${request.repository}@${request.ref} from ` +
+        `${request.apiUrl}: ${apiFailure(error, client, request, 'checks: read')}`,
       { cause: error },
     );
   }
@@ -82,9 +92,23 @@ export function latestByName(runs: readonly CheckRun[]): Map<string, CheckRun> {
   return latest;
 }
 
+const appOf = (run: CheckRun): string => run.app?.slug ?? '?';
+
 /** Describes why a check does not count as passed, or undefined when it passed. */
-export function checkProblem(name: string, run: CheckRun | undefined): string | undefined {
-  if (!run) return `${name} has no check run`;
+export function checkProblem(
+  name: string,
+  run: CheckRun | undefined,
+  app?: string,
+  otherApps: readonly string[] = [],
+): string | undefined {
+  if (!run) {
+    if (app === undefined) return `${name} has no check run`;
+    const others =
+      otherApps.length > 0
+        ? ` (runs by ${otherApps.join(', ')} do not count: set checks-app to the app that runs the check)`
+        : '';
+    return `${name} has no check run by ${app}${others}`;
+  }
   const where = run.html_url ? ` (${run.html_url})` : '';
   if (run.status !== 'completed') return `${name} is ${run.status}, not completed${where}`;
   if (run.conclusion !== 'success')
@@ -94,9 +118,13 @@ export function checkProblem(name: string, run: CheckRun | undefined): string | 
 
 /** Resolves with the passing runs, or throws ChecksNotPassedError naming every one that did not pass. */
 export async function requireChecks(request: ChecksRequest): Promise<CheckRun[]> {
-  const latest = latestByName(await listCheckRuns(request));
+  const all = await listCheckRuns(request);
+  const latest = latestByName(all.filter((run) => appOf(run) === request.app));
+  const otherApps = (name: string) => [
+    ...new Set(all.filter((run) => run.name === name && appOf(run) !== request.app).map(appOf)),
+  ];
   const problems = request.names
-    .map((name) => checkProblem(name, latest.get(name)))
+    .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
     .filter((text): text is string => text !== undefined);
   if (problems.length > 0) {
     throw new ChecksNotPassedError(

@@ -1,8 +1,13 @@
 import { PromotionError, requiredFields } from '../core/index.js';
 import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
 import { InputError, type ActionInputs } from './inputs.js';
-import { mergedCommitOf, needsMergedCommit } from './mergedCommit.js';
-import { contextEvidence, triggeringRun, type WorkflowContext } from './workflowContext.js';
+import { confirmMergedCommit, mergedCommitOf, needsMergedCommit } from './mergedCommit.js';
+import {
+  contextEvidence,
+  mergeCommit,
+  triggeringRun,
+  type WorkflowContext,
+} from './workflowContext.js';
 
 /**
  * The evidence a promotion carries: what the workflow context gives, the `evidence` input
@@ -12,6 +17,9 @@ import { contextEvidence, triggeringRun, type WorkflowContext } from './workflow
  * them in: they are set only from `ci-result`, the workflow_run conclusion or
  * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
  * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
+ * require-checks always reads the event's own commit, never one typed into the evidence input.
+ * A workflow_run counts as a pipeline result only when it ran on this repository's code: a
+ * fork's pull request runs the fork's version of the workflow, which can pass whatever it tests.
  */
 
 /** Fields only a pipeline result sets; the `evidence` input may not hold them. */
@@ -38,6 +46,7 @@ export interface DerivedEvidence {
 }
 
 export type CheckRequirer = (request: ChecksRequest) => Promise<unknown>;
+export type MergedCommitConfirmer = typeof confirmMergedCommit;
 
 function refuseTypedInPipelineFields(evidence: Record<string, unknown>): void {
   const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
@@ -57,7 +66,10 @@ async function checksVerdict(
   check: CheckRequirer,
 ): Promise<PipelineVerdict> {
   if (typeof ref !== 'string' || ref === '') {
-    throw new InputError('require-checks', 'needs a merge commit; give merge_commit in evidence');
+    throw new InputError(
+      'require-checks',
+      "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
+    );
   }
   if (!inputs.githubToken) throw new InputError('github-token', 'is required with require-checks');
   const names = inputs.requireChecks.join(', ');
@@ -68,6 +80,7 @@ async function checksVerdict(
       repository: ctx.repository,
       ref,
       names: inputs.requireChecks,
+      app: inputs.checksApp,
       timeoutMs: inputs.timeoutSeconds * 1000,
     });
     return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
@@ -95,11 +108,24 @@ async function pipelineVerdicts(
   const run = triggeringRun(ctx);
   if (run) {
     const conclusion = run.conclusion ?? 'nothing yet';
-    verdicts.push({
-      source: 'workflow_run',
-      passed: conclusion === 'success',
-      detail: `workflow run "${run.name ?? run.id ?? '?'}" concluded ${conclusion}`,
-    });
+    const name = `workflow run "${run.name ?? run.id ?? '?'}"`;
+    const head = run.head_repository?.full_name;
+    verdicts.push(
+      head === ctx.repository && head
+        ? {
+            source: 'workflow_run',
+            passed: conclusion === 'success',
+            detail: `${name} concluded ${conclusion}`,
+          }
+        : {
+            source: 'workflow_run',
+            passed: false,
+            detail:
+              `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
+              `${ctx.repository || 'this repository'}: a fork's run is not a pipeline result of ` +
+              'this repository, whatever it concluded',
+          },
+    );
   }
   if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
     verdicts.push(await checksVerdict(inputs, ctx, ref, check));
@@ -113,18 +139,38 @@ export async function deriveEvidence(
   from: string,
   to: string,
   check: CheckRequirer = requireChecks,
+  confirm: MergedCommitConfirmer = confirmMergedCommit,
 ): Promise<DerivedEvidence> {
   refuseTypedInPipelineFields(inputs.evidence);
   const merged: Record<string, unknown> = { ...contextEvidence(ctx), ...inputs.evidence };
+  // The commit require-checks reads: the event's own, never one typed into the evidence input.
+  let eventCommit = mergeCommit(ctx);
   if (needsMergedCommit(from, to)) {
     // Before any pipeline source: require-checks then reads this commit's checks.
     const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
-    merged.merge_commit = commit.sha;
+    await confirm(ctx, commit, inputs.allowedBranches, from, to, {
+      token: inputs.githubToken,
+      apiUrl: ctx.apiUrl,
+      timeoutMs: inputs.timeoutSeconds * 1000,
+    });
+    merged.merge_commit = eventCommit = commit.sha;
+  } else if (
+    inputs.requireChecks.length > 0 &&
+    'merge_commit' in inputs.evidence &&
+    inputs.evidence.merge_commit !== eventCommit
+  ) {
+    throw new PromotionError(
+      'PRP_EVIDENCE_INVALID',
+      `merge_commit in the evidence input (${JSON.stringify(inputs.evidence.merge_commit)?.slice(0, 100)}) ` +
+        `is not the commit this event gives (${eventCommit ?? 'none'}), and require-checks reads ` +
+        `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
+        `promoting ${from} -> ${to}`,
+    );
   }
   const needed = requiredFields(from, to).filter((field) =>
     (PIPELINE_FIELDS as readonly string[]).includes(field),
   );
-  const pipeline = await pipelineVerdicts(inputs, ctx, merged.merge_commit, check);
+  const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
 
   const failed = pipeline.find((verdict) => !verdict.passed);
   if (failed) {

@@ -33,6 +33,8 @@ export interface ActionInputs {
   evidence: Record<string, unknown>;
   ciResult: CiResult | undefined;
   requireChecks: string[];
+  /** The slug of the app whose check runs require-checks counts. */
+  checksApp: string;
   githubToken: string;
   namespace: string;
   evidenceTtl: number;
@@ -58,6 +60,7 @@ export class InputError extends Error {
 
 export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 export const MAX_TIMEOUT_SECONDS = 600;
+export const DEFAULT_CHECKS_APP = 'github-actions';
 
 type Read = (name: string) => string;
 const readInput: Read = (name) => core.getInput(name);
@@ -159,15 +162,48 @@ function parseTimeout(value: string): number {
   return seconds;
 }
 
+/** The names in a list input, trimmed, empty ones dropped. */
+const namesOf = (value: string, separator: RegExp): string[] =>
+  value
+    .split(separator)
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+
+/**
+ * require-checks: one name per line when the value has several lines, else comma separated.
+ * A check's name may hold a comma (a matrix job: `test (ubuntu-latest, 20)`); given one per
+ * line, it is kept whole.
+ */
+export const parseRequireChecks = (value: string): string[] =>
+  namesOf(value, value.includes('\n') ? /\n/ : /,/);
+
+/** checks-app: a GitHub App's slug (github-actions by default). */
+function parseChecksApp(value: string): string {
+  const slug = value.trim() || DEFAULT_CHECKS_APP;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
+    throw new InputError(
+      'checks-app',
+      `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
+        'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
+    );
+  }
+  return slug;
+}
+
 /**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
+ * Separators alone name no branch: refused too, not read as the default branch.
  */
 function parseAllowedBranches(value: string): string[] {
-  const names = value
-    .split(/[,\n]/)
-    .map((name) => name.trim())
-    .filter((name) => name !== '');
+  const names = namesOf(value, /[,\n]/);
+  if (names.length === 0 && value.trim() !== '') {
+    throw new InputError(
+      'allowed-branches',
+      `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
+        "empty for the repository's default branch",
+    );
+  }
   const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
   if (bad !== undefined) {
     throw new InputError(
@@ -206,10 +242,8 @@ export function readInputs(read: Read = readInput): ActionInputs {
     prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
     evidence: parseEvidence(read('evidence')),
     ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
-    requireChecks: read('require-checks')
-      .split(/[,\n]/)
-      .map((name) => name.trim())
-      .filter((name) => name !== ''),
+    requireChecks: parseRequireChecks(read('require-checks')),
+    checksApp: parseChecksApp(read('checks-app')),
     githubToken: read('github-token'),
     namespace,
     evidenceTtl:

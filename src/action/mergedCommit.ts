@@ -1,4 +1,5 @@
 import { PromotionError, requiredFields } from '../core/index.js';
+import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
 import {
   branchOfRef,
   defaultBranch,
@@ -120,6 +121,23 @@ function shown(value: unknown): string {
   return text.length > 100 ? `${text.slice(0, 100)}...` : text;
 }
 
+/** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
+function refusal(
+  ctx: WorkflowContext,
+  allowed: readonly string[],
+  from: string,
+  to: string,
+  problem: string,
+  fix: string,
+): PromotionError {
+  return new PromotionError(
+    'PRP_EVIDENCE_INVALID',
+    `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+      `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+      `Event: ${describeEvent(ctx)}. Fix: ${fix}`,
+  );
+}
+
 /**
  * The commit `from -> to` may promote as merge_commit, taken from the event; throws
  * PRP_EVIDENCE_INVALID saying which rule failed, what the event was and how to fix the
@@ -136,12 +154,7 @@ export function mergedCommitOf(
 ): MergedCommit {
   const allowed = allowedBranchesOf(ctx, allowedBranches);
   const refuse = (problem: string, fix: string): never => {
-    throw new PromotionError(
-      'PRP_EVIDENCE_INVALID',
-      `${from} -> ${to} needs a commit merged into an allowed branch of ` +
-        `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
-        `Event: ${describeEvent(ctx)}. Fix: ${fix}`,
-    );
+    throw refusal(ctx, allowed, from, to, problem, fix);
   };
   if (allowed.length === 0) {
     return refuse(
@@ -167,4 +180,88 @@ export function mergedCommitOf(
     );
   }
   return found;
+}
+
+/** What the compare API says of base...head when head is in base's history. */
+const ON_BRANCH = ['identical', 'behind'];
+const COMPARE_STATUSES = [...ON_BRANCH, 'ahead', 'diverged'];
+
+/**
+ * A workflow_run's head_branch is not proof of a branch: a run started by pushing a tag
+ * carries the tag's name there, with event push, just as a push to a branch of that name
+ * does. So for a workflow_run the GitHub API confirms that the commit is on the branch: the
+ * branch's head (GET /repos/{owner}/{repo}/branches/{branch}) is the commit, or the commit
+ * is behind it (GET /repos/{owner}/{repo}/compare/{head}...{commit}). Anything else, or no
+ * answer, refuses (PRP_EVIDENCE_INVALID) before Redis is touched; the other events need no
+ * request (GITHUB_REF, or a merged pull request, says where the commit is).
+ */
+export async function confirmMergedCommit(
+  ctx: WorkflowContext,
+  commit: MergedCommit,
+  allowedBranches: readonly string[],
+  from: string,
+  to: string,
+  api: GitHubApi,
+): Promise<void> {
+  if (ctx.eventName !== 'workflow_run') return;
+  const allowed = allowedBranchesOf(ctx, allowedBranches);
+  const what = `the triggering run's commit ${commit.sha} is on branch ${JSON.stringify(commit.branch)}`;
+  const fix =
+    'give github-token a token that may read this repository (the job needs permissions: ' +
+    'contents: read; the default github.token has it unless permissions take it away)';
+  const unverified = (why: string) =>
+    refusal(
+      ctx,
+      allowed,
+      from,
+      to,
+      `cannot verify with the GitHub API that ${what} (head_branch may name a tag as well ` +
+        `as a branch): ${why}`,
+      fix,
+    );
+  const [owner, repo] = ctx.repository.split('/');
+  if (!owner || !repo)
+    throw unverified(`GITHUB_REPOSITORY ${JSON.stringify(ctx.repository)} is not owner/repo`);
+  if (!api.token) throw unverified('github-token is empty');
+
+  let client: GitHubClient | undefined;
+  let branchHead: unknown;
+  let status: unknown;
+  try {
+    client = await githubClient(api);
+    const { octokit } = client;
+    const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
+    branchHead = (branch.data as { commit?: { sha?: unknown } } | null)?.commit?.sha;
+    if (typeof branchHead !== 'string' || branchHead === '') {
+      throw new Error(
+        `the answer for branch ${JSON.stringify(commit.branch)} was cut off or not JSON`,
+      );
+    }
+    if (branchHead === commit.sha) return;
+    const compared = await octokit.rest.repos.compareCommitsWithBasehead({
+      owner,
+      repo,
+      basehead: `${branchHead}...${commit.sha}`,
+      per_page: 1, // the status is all that is read; the commit list can be long
+    });
+    status = (compared.data as { status?: unknown } | null)?.status;
+    if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
+      throw new Error(`the comparison of ${branchHead}...${commit.sha} was cut off or not JSON`);
+    }
+  } catch (error) {
+    throw unverified(`${apiFailure(error, client, api, 'contents: read')} (asked ${api.apiUrl})`);
+  }
+  if (ON_BRANCH.includes(status as string)) return;
+  throw refusal(
+    ctx,
+    allowed,
+    from,
+    to,
+    `the triggering run's commit ${commit.sha} is not on branch ${JSON.stringify(commit.branch)} ` +
+      `(whose head is ${branchHead as string}; the GitHub API compares them as ${status as string}): the ` +
+      'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
+      'later dropped from the branch',
+    `promote from a run of a push to ${JSON.stringify(commit.branch)} itself; if tags may be ` +
+      'named like branches, filter the workflow_run on branches and restrict who may push tags',
+  );
 }

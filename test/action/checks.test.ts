@@ -6,7 +6,12 @@ import {
   requireChecks,
   type CheckRun,
 } from '../../src/action/checks.js';
-import { loadCheckRunsFixture, startFakeGitHub, type FakeGitHub } from '../support/fakeGitHub.js';
+import {
+  loadCheckRunsFixture,
+  startFakeGitHub,
+  type CheckRunsFixture,
+  type FakeGitHub,
+} from '../support/fakeGitHub.js';
 import { startTcpServer } from '../support/tcpServer.js';
 
 const passing = loadCheckRunsFixture('passing');
@@ -24,6 +29,7 @@ const request = (ref: string, names: string[], token = 'ghs_test') => ({
   repository: 'acme/widgets',
   ref,
   names,
+  app: 'github-actions',
   timeoutMs: 10_000,
 });
 
@@ -37,6 +43,7 @@ describe('requireChecks', () => {
         repository: 'acme/widgets',
         ref: passing.ref,
         names: ['lint'],
+        app: 'github-actions',
         timeoutMs: 500,
       };
       await expect(requireChecks(request)).rejects.toThrow(
@@ -73,7 +80,7 @@ describe('requireChecks', () => {
       `required checks on ${failing.ref} did not pass: ` +
         'unit is in_progress, not completed (https://github.com/acme/widgets/actions/runs/13810001/job/24120002); ' +
         'smoke concluded failure (https://github.com/acme/widgets/actions/runs/13810001/job/24120003); ' +
-        'deploy has no check run',
+        'deploy has no check run by github-actions',
     );
   });
 
@@ -82,6 +89,108 @@ describe('requireChecks', () => {
     await expect(requireChecks(request(unknown, ['lint']))).rejects.toThrow(
       `cannot read the check runs of acme/widgets@${unknown} from ${github.url}: No commit found`,
     );
+  });
+
+  /** A check run as the Checks API lists it, by GitHub Actions unless `app` is given. */
+  const checkRun = (
+    id: number,
+    name: string,
+    conclusion: string,
+    startedAt: string,
+    app = 'github-actions',
+  ) => ({
+    id,
+    name,
+    head_sha: SOME_SHA,
+    status: 'completed',
+    conclusion,
+    started_at: startedAt,
+    completed_at: startedAt,
+    html_url: `https://github.com/acme/widgets/runs/${id}`,
+    app: { id: app === 'github-actions' ? 15368 : 424242, slug: app, owner: { login: app } },
+    check_suite: { id: 9000 + id },
+  });
+  const SOME_SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+
+  /** requireChecks against its own fake GitHub serving `fixture`. */
+  async function withFixture<T>(fixture: CheckRunsFixture, run: (url: string) => Promise<T>) {
+    const own = await startFakeGitHub([fixture]);
+    try {
+      return await run(own.url);
+    } finally {
+      await own.stop();
+    }
+  }
+
+  test('only check runs by checks-app count: a later success by another app hides no failure', async () => {
+    const fixture = {
+      ref: SOME_SHA,
+      pages: [
+        {
+          total_count: 3,
+          check_runs: [
+            checkRun(1, 'smoke', 'failure', '2025-03-04T09:00:00Z'),
+            checkRun(2, 'smoke', 'success', '2025-03-04T09:05:00Z', 'impostor'),
+            checkRun(3, 'lint', 'success', '2025-03-04T09:05:00Z', 'impostor'),
+          ],
+        },
+      ],
+    };
+    const error = await withFixture(fixture, (apiUrl) =>
+      requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksNotPassedError);
+    expect((error as Error).message).toBe(
+      `required checks on ${SOME_SHA} did not pass: ` +
+        'smoke concluded failure (https://github.com/acme/widgets/runs/1); ' +
+        'lint has no check run by github-actions (runs by impostor do not count: set checks-app ' +
+        'to the app that runs the check)',
+    );
+    // And the other app's runs count when it is the one named.
+    const runs = await withFixture(fixture, (apiUrl) =>
+      requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl, app: 'impostor' }),
+    );
+    expect(runs.map((run) => run.id)).toEqual([2, 3]);
+  });
+
+  test.each(['drop', 'stall'] as const)(
+    'a page cut mid-body (%s) fails saying the check runs could not be read',
+    async (how) => {
+      const fixture: CheckRunsFixture = {
+        ref: SOME_SHA,
+        pages: [
+          { total_count: 2, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+          // The latest smoke failed: reading page 1 alone would pass.
+          { total_count: 2, check_runs: [checkRun(2, 'smoke', 'failure', '2025-03-04T09:30:00Z')] },
+        ],
+        cut: { page: 2, how },
+      };
+      const error = await withFixture(fixture, (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl, timeoutMs: 1000 }),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^cannot read the check runs of acme/widgets@${SOME_SHA} from http://127\\.0\\.0\\.1:\\d+: ` +
+            (how === 'drop' ? 'page 2 was cut off or not JSON' : 'no answer within 1s'),
+        ),
+      );
+    },
+  );
+
+  test('a single page cut until the timeout says no answer, not "no check run"', async () => {
+    const fixture: CheckRunsFixture = {
+      ref: SOME_SHA,
+      pages: [
+        { total_count: 1, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+      ],
+      cut: { page: 1, how: 'stall' },
+    };
+    await expect(
+      withFixture(fixture, (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl, timeoutMs: 500 }),
+      ),
+    ).rejects.toThrow(/: no answer within 0\.5s$/);
   });
 
   test('needs owner/repo', async () => {

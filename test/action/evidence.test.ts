@@ -27,6 +27,8 @@ function context(eventName = 'workflow_dispatch', payload: object = {}): Workflo
 }
 
 const noChecks = () => Promise.reject(new Error('no checks expected'));
+/** The GitHub API confirms every workflow_run's branch (mergedCommit.test.ts tests the asking). */
+const confirmed = () => Promise.resolve();
 
 describe('the pipeline-result rule', () => {
   test.each(['smoke_ci_passed', 'quality_gates_passed', 'ci_source', 'required_checks'])(
@@ -101,7 +103,24 @@ describe('the pipeline-result rule', () => {
 
   test('the workflow_run conclusion is a source', async () => {
     const ctx = context('workflow_run', workflowRunEvent('success'));
-    const { evidence } = await deriveEvidence(inputs(), ctx, 'integration', 'validate', noChecks);
+    const confirm = vi.fn(confirmed);
+    const { evidence } = await deriveEvidence(
+      inputs({ 'github-token': 'ghs_t', timeout: '3' }),
+      ctx,
+      'integration',
+      'validate',
+      noChecks,
+      confirm,
+    );
+    // The run's branch is confirmed with the API, bounded by the timeout input.
+    expect(confirm).toHaveBeenCalledWith(
+      ctx,
+      { sha: HEAD_SHA, branch: 'main' },
+      [],
+      'integration',
+      'validate',
+      { token: 'ghs_t', apiUrl: 'https://api.github.com', timeoutMs: 3000 },
+    );
     expect(evidence).toMatchObject({
       smoke_ci_passed: true,
       ci_source: 'workflow_run',
@@ -115,13 +134,55 @@ describe('the pipeline-result rule', () => {
   ])('a workflow_run that concluded %s refuses', async (conclusion, detail) => {
     const ctx = context('workflow_run', workflowRunEvent(conclusion));
     await expect(
-      deriveEvidence(inputs(), ctx, 'integration', 'validate', noChecks),
+      deriveEvidence(inputs(), ctx, 'integration', 'validate', noChecks, confirmed),
     ).rejects.toThrow(detail);
+  });
+
+  test.each([
+    ['pending', 'development'],
+    ['development', 'integration'],
+    ['validate', 'complete'],
+  ])('a workflow_run of a fork is no pipeline result: %s -> %s is refused', async (from, to) => {
+    const ctx = context(
+      'workflow_run',
+      workflowRunEvent('success', {
+        event: 'pull_request',
+        branch: 'PRP-9-anything',
+        headRepository: 'mallory/widgets',
+      }),
+    );
+    const error = await deriveEvidence(
+      inputs({ 'target-state': to, evidence: '{"validator_approval":"ok"}' }),
+      ctx,
+      from,
+      to,
+      noChecks,
+      confirmed,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PromotionError);
+    expect((error as PromotionError).message).toBe(
+      'PRP_EVIDENCE_INVALID the pipeline did not pass: workflow run "Smoke" ran on code of ' +
+        '"mallory/widgets", not of acme/widgets: a fork\'s run is not a pipeline result of ' +
+        `this repository, whatever it concluded; not promoting ${from} -> ${to}`,
+    );
+  });
+
+  test('a workflow_run without its head repository is no pipeline result either', async () => {
+    const ctx = context('workflow_run', { workflow_run: { name: 'Smoke', conclusion: 'success' } });
+    await expect(deriveEvidence(inputs(), ctx, 'validate', 'complete', noChecks)).rejects.toThrow(
+      'workflow run "Smoke" ran on code of "?", not of acme/widgets',
+    );
   });
 
   test('an unnamed workflow_run is named by its id, or ?', async () => {
     const run = (fields: object) =>
-      context('workflow_run', { workflow_run: { conclusion: 'failure', ...fields } });
+      context('workflow_run', {
+        workflow_run: {
+          conclusion: 'failure',
+          head_repository: { full_name: 'acme/widgets' },
+          ...fields,
+        },
+      });
     await expect(
       deriveEvidence(inputs(), run({ id: 5 }), 'validate', 'complete', noChecks),
     ).rejects.toThrow('workflow run "5" concluded failure');
@@ -213,6 +274,7 @@ describe('require-checks', () => {
       repository: 'acme/widgets',
       ref: GITHUB_SHA,
       names: ['lint', 'smoke'],
+      app: 'github-actions', // checks-app: only GitHub Actions' runs count by default
       timeoutMs: 10_000, // the timeout input (10 s by default) bounds the API too
     });
     expect(evidence).toMatchObject({
@@ -272,11 +334,41 @@ describe('require-checks', () => {
     ).rejects.toThrow('input github-token: is required with require-checks');
   });
 
-  test('needs a merge commit', async () => {
+  test("needs the event's commit", async () => {
     // validate -> complete: a transition whose merge_commit the event need not give.
     const ctx = { ...context(), sha: '' };
     await expect(
       deriveEvidence(withChecks(), ctx, 'validate', 'complete', noChecks),
-    ).rejects.toThrow('input require-checks: needs a merge commit; give merge_commit in evidence');
+    ).rejects.toThrow(
+      "input require-checks: reads the checks of the event's commit, and this event names none",
+    );
+  });
+
+  test("reads the event's commit, never a merge_commit typed into evidence", async () => {
+    const other = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
+    const check = vi.fn().mockResolvedValue([]);
+    const complete = (evidence: object) =>
+      deriveEvidence(
+        withChecks({ 'target-state': 'complete', evidence: JSON.stringify(evidence) }),
+        context('push'),
+        'validate',
+        'complete',
+        check,
+      );
+    const error = await complete({ merge_commit: other, validator_approval: 'ok' }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PromotionError);
+    expect((error as PromotionError).message).toBe(
+      `PRP_EVIDENCE_INVALID merge_commit in the evidence input ("${other}") is not the commit ` +
+        `this event gives (${GITHUB_SHA}), and require-checks reads the checks of the event's ` +
+        'commit: leave merge_commit out of the evidence input; not promoting validate -> complete',
+    );
+    expect(check).not.toHaveBeenCalled();
+    // Left out (or equal), the checks read are the event's commit's.
+    for (const evidence of [{ validator_approval: 'ok' }, { merge_commit: GITHUB_SHA }]) {
+      await complete(evidence);
+      expect(check).toHaveBeenLastCalledWith(expect.objectContaining({ ref: GITHUB_SHA }));
+    }
   });
 });

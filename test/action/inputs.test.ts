@@ -15,6 +15,7 @@ describe('readInputs', () => {
       evidence: {},
       ciResult: undefined,
       requireChecks: [],
+      checksApp: 'github-actions',
       namespace: 'prp',
       evidenceTtl: 2_592_000,
       expectedVersion: undefined,
@@ -34,7 +35,8 @@ describe('readInputs', () => {
         'prp-id-pattern': 'TASK_[a-z]+',
         evidence: '{"validator_approval":"ok"}',
         'ci-result': 'success',
-        'require-checks': 'lint, unit\nsmoke\n',
+        'require-checks': 'lint, unit, smoke',
+        'checks-app': 'my-ci',
         'github-token': 'ghs_x',
         namespace: 'team.a',
         'evidence-ttl': '60',
@@ -50,6 +52,7 @@ describe('readInputs', () => {
       evidence: { validator_approval: 'ok' },
       ciResult: 'success',
       requireChecks: ['lint', 'unit', 'smoke'],
+      checksApp: 'my-ci',
       githubToken: 'ghs_x',
       namespace: 'team.a',
       evidenceTtl: 60,
@@ -86,11 +89,23 @@ describe('readInputs', () => {
     ['timeout', '0', 'must be a number of seconds above 0'],
     ['timeout', '601', 'at most 600'],
     ['timeout', 'ten', 'must be a number of seconds'],
+    ['checks-app', 'GitHub Actions', 'is not an app slug'],
+    ['allowed-branches', ',', 'names no branch'],
+    ['allowed-branches', ' ,\n, ', 'names no branch'],
   ])('a bad %s (%j) fails naming the input', (name, value, problem) => {
     const read = reader({ ...minimal, [name]: value });
     expect(() => readInputs(read)).toThrow(InputError);
     expect(() => readInputs(read)).toThrow(`input ${name}: `);
     expect(() => readInputs(read)).toThrow(problem);
+  });
+
+  test('require-checks: one name per line keeps a comma inside a name (a matrix job)', () => {
+    const read = (value: string) =>
+      readInputs(reader({ ...minimal, 'require-checks': value })).requireChecks;
+    expect(read('test (ubuntu-latest, 20)\nlint\n')).toEqual(['test (ubuntu-latest, 20)', 'lint']);
+    expect(read('test (ubuntu-latest, 20)\n')).toEqual(['test (ubuntu-latest, 20)']);
+    expect(read(' lint , unit,, smoke ')).toEqual(['lint', 'unit', 'smoke']); // one line: commas
+    expect(read('')).toEqual([]);
   });
 
   test('a bad Redis URL is reported without repeating it (it may hold a password)', () => {

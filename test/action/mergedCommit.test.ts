@@ -1,6 +1,10 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readInputs } from '../../src/action/inputs.js';
-import { mergedCommitOf, needsMergedCommit } from '../../src/action/mergedCommit.js';
+import {
+  confirmMergedCommit,
+  mergedCommitOf,
+  needsMergedCommit,
+} from '../../src/action/mergedCommit.js';
 import {
   describeEvent,
   readWorkflowContext,
@@ -15,6 +19,8 @@ import {
   pushEvent,
   workflowRunEvent,
 } from '../support/events.js';
+import { startFakeGitHub, type FakeGitHub } from '../support/fakeGitHub.js';
+import { startTcpServer } from '../support/tcpServer.js';
 
 /**
  * The merged-commit rule case by case, for what the promotion scenarios (test/support/
@@ -203,4 +209,130 @@ describe('the allowed-branches input', () => {
       );
     },
   );
+});
+
+describe("a workflow_run's branch is confirmed with the GitHub API (head_branch may name a tag)", () => {
+  const TAGGED = 'fe47fe47fe47fe47fe47fe47fe47fe47fe47fe47'; // a feature commit, tagged "main"
+  const OLDER = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567'; // on main, under its head
+  let github: FakeGitHub;
+  beforeAll(async () => {
+    github = await startFakeGitHub([], {
+      branches: { main: [HEAD_SHA, OLDER], 'feature/x': [TAGGED, OLDER] },
+    });
+  });
+  afterAll(() => github.stop());
+
+  const api = (apiUrl = github.url, token = 'ghs_test', timeoutMs = 5000) => ({
+    token,
+    apiUrl,
+    timeoutMs,
+  });
+  /** integration -> validate's confirmation of a workflow_run of a push to main at `sha`. */
+  const confirm = (sha: string, given = api(), eventName = 'workflow_run') =>
+    confirmMergedCommit(
+      context(eventName, workflowRunEvent('success', { sha })),
+      { sha, branch: 'main' },
+      [],
+      'integration',
+      'validate',
+      given,
+    );
+  const refusedWith = async (promise: Promise<void>, ...texts: string[]) => {
+    const error = await promise.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PromotionError);
+    expect((error as PromotionError).code).toBe('PRP_EVIDENCE_INVALID');
+    expect((error as PromotionError).message).toMatch(
+      /^PRP_EVIDENCE_INVALID integration -> validate needs a commit merged into an allowed branch of acme\/widgets \(main\): /,
+    );
+    for (const text of texts) expect((error as Error).message).toContain(text);
+  };
+
+  test("the branch's head: one request", async () => {
+    const before = github.requests.length;
+    await confirm(HEAD_SHA);
+    const seen = github.requests.slice(before);
+    expect(seen.map((r) => r.path)).toEqual(['/repos/acme/widgets/branches/main']);
+    expect(seen[0]!.headers.authorization).toBe('token ghs_test');
+  });
+
+  test('a commit under the head (main moved on): compare says behind', async () => {
+    const before = github.requests.length;
+    await confirm(OLDER);
+    expect(github.requests.slice(before).map((r) => r.path)).toEqual([
+      '/repos/acme/widgets/branches/main',
+      `/repos/acme/widgets/compare/${HEAD_SHA}...${OLDER}?per_page=1`,
+    ]);
+  });
+
+  test('a commit that is not on the branch (the push of a tag named main) is refused', async () => {
+    await refusedWith(
+      confirm(TAGGED),
+      `the triggering run's commit ${TAGGED} is not on branch "main" (whose head is ${HEAD_SHA}; ` +
+        'the GitHub API compares them as diverged): the run was started by a push of another ref of that ' +
+        'name, such as a tag',
+    );
+  });
+
+  test('other events ask nothing: GITHUB_REF or the merged pull request says where', async () => {
+    const before = github.requests.length;
+    await confirm(TAGGED, api('http://127.0.0.1:9', ''), 'push');
+    expect(github.requests.length).toBe(before);
+  });
+
+  test.each([
+    ['no token', () => api(undefined, ''), 'github-token is empty'],
+    [
+      'a token the API refuses (403)',
+      () => api(forbidden.url),
+      'Resource not accessible by integration - https://docs.github.com/rest (does github-token allow contents: read?)',
+    ],
+    ['a branch the API does not know (404)', () => api(empty.url), 'Branch not found'],
+  ])('fails closed on %s, naming the permission', async (_name, given, why) => {
+    await refusedWith(
+      confirm(OLDER, given()),
+      `cannot verify with the GitHub API that the triggering run's commit ${OLDER} is on branch ` +
+        `"main" (head_branch may name a tag as well as a branch): ${why}`,
+      'Fix: give github-token a token that may read this repository (the job needs ' +
+        'permissions: contents: read',
+    );
+  });
+  let forbidden: FakeGitHub;
+  let empty: FakeGitHub;
+  beforeAll(async () => {
+    forbidden = await startFakeGitHub([], { forbidden: ['/repos/acme/widgets/branches/'] });
+    empty = await startFakeGitHub([], { branches: {} });
+  });
+  afterAll(async () => {
+    await forbidden.stop();
+    await empty.stop();
+  });
+
+  test('fails closed, in time, on an API that does not answer', async () => {
+    const silent = await startTcpServer();
+    try {
+      await refusedWith(
+        confirm(OLDER, api(`http://127.0.0.1:${silent.port}`, 'ghs_test', 500)),
+        ': no answer within 0.5s (asked http://127.0.0.1:',
+      );
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  test('fails closed on an answer cut short', async () => {
+    const cut = await startTcpServer((socket) => {
+      socket.end(
+        'HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\n' +
+          'content-length: 40\r\n\r\n{"name":"main","commit":{"sh',
+      );
+    });
+    try {
+      await refusedWith(
+        confirm(OLDER, api(`http://127.0.0.1:${cut.port}`)),
+        'the answer for branch "main" was cut off or not JSON',
+      );
+    } finally {
+      await cut.stop();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
-import { workflowRunEvent } from './events.js';
+import { pushEvent } from './events.js';
 import type { Runner } from './promotionScenarios.js';
 import { REFUSED_PORT, startRedisServer, testClient, type RedisServer } from './redisServer.js';
 import { loadScript } from '../../src/core/index.js';
@@ -15,10 +15,11 @@ import { startTcpServer } from './tcpServer.js';
 
 export const PASSWORD = 'pa55w0rd-zX9q';
 
+/** integration -> validate on a push to main whose smoke job passed: no GitHub API call. */
 export const connectionSpec = (redisUrl: string, inputs: Record<string, string> = {}): RunSpec => ({
-  eventName: 'workflow_run',
-  event: workflowRunEvent('success'),
-  inputs: { 'redis-url': redisUrl, 'target-state': 'validate', ...inputs },
+  eventName: 'push',
+  event: pushEvent('Merge pull request #17 from acme/feature/PRP-7-checkout'),
+  inputs: { 'redis-url': redisUrl, 'target-state': 'validate', 'ci-result': 'success', ...inputs },
 });
 
 /** The step failed with `message`, and the password is nowhere a person can read. */

@@ -23,6 +23,10 @@ import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
 
 export type Runner = (spec: RunSpec) => Promise<RunOutcome>;
 
+/** A commit of main under its head, and a feature commit someone tagged "main". */
+const OLDER_MAIN = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567';
+const TAGGED = 'fe47fe47fe47fe47fe47fe47fe47fe47fe47fe47';
+
 export function promotionScenarios(runAction: Runner): void {
   const redisUrl = inject('redisUrl');
   let redis: Redis;
@@ -32,7 +36,14 @@ export function promotionScenarios(runAction: Runner): void {
 
   beforeAll(async () => {
     redis = testClient(redisUrl);
-    github = await startFakeGitHub([passingChecks, failingChecks]);
+    // main's head is HEAD_SHA, the head_sha of workflowRunEvent's runs; OLDER_MAIN under it.
+    github = await startFakeGitHub([passingChecks, failingChecks], {
+      branches: {
+        main: [HEAD_SHA, OLDER_MAIN],
+        'release/2.x': [HEAD_SHA, OLDER_MAIN],
+        'feature/PRP-70': [TAGGED, OLDER_MAIN],
+      },
+    });
   });
   afterAll(async () => {
     redis.disconnect();
@@ -49,7 +60,8 @@ export function promotionScenarios(runAction: Runner): void {
   ): RunSpec => ({
     eventName,
     event,
-    inputs: { 'redis-url': redisUrl, namespace: ns, ...inputs },
+    // github-token as action.yml's default (github.token) gives it.
+    inputs: { 'redis-url': redisUrl, namespace: ns, 'github-token': 'ghs_fake', ...inputs },
     env: { GITHUB_API_URL: github.url, ...env },
   });
 
@@ -187,7 +199,7 @@ export function promotionScenarios(runAction: Runner): void {
       const outcome = await runAction(
         spec(ns, 'pull_request', event, {
           'target-state': 'validate',
-          'require-checks': 'lint\nunit, smoke',
+          'require-checks': 'lint\nunit\nsmoke\n',
           'github-token': 'ghs_fake',
         }),
       );
@@ -342,6 +354,29 @@ export function promotionScenarios(runAction: Runner): void {
         );
       });
 
+      test('a workflow_run of the push of a tag named like the branch (main)', async () => {
+        // `git tag main <feature sha>; git push origin refs/tags/main`: GitHub sends the run
+        // with event push and head_branch "main", as for a push to main. The API tells.
+        const event = workflowRunEvent('success', { branch: 'main', sha: TAGGED, title: 'PRP-70' });
+        await expectNotMerged(
+          (ns) => spec(ns, 'workflow_run', event, validate),
+          `the triggering run's commit ${TAGGED} is not on branch "main" (whose head is ${HEAD_SHA}`,
+          'such as a tag',
+        );
+      });
+
+      test('a workflow_run whose branch the GitHub API cannot confirm (no token)', async () => {
+        const event = workflowRunEvent('success', { title: 'PRP-70' });
+        const outcome = await expectNotMerged(
+          (ns) => spec(ns, 'workflow_run', event, { ...validate, 'github-token': '' }),
+          `cannot verify with the GitHub API that the triggering run's commit ${HEAD_SHA} is on ` +
+            'branch "main"',
+          'github-token is empty',
+          'permissions: contents: read',
+        );
+        expect(outcome.summary).toContain('contents: read');
+      });
+
       test('a workflow_run of a push to a feature branch', async () => {
         const event = workflowRunEvent('success', { branch: 'feature/PRP-70' });
         await expectNotMerged(
@@ -475,6 +510,11 @@ export function promotionScenarios(runAction: Runner): void {
         return evidence as Record<string, unknown>;
       }
 
+      test('a workflow_run of an older commit of main (main moved on since)', async () => {
+        const event = workflowRunEvent('success', { sha: OLDER_MAIN, title: 'PRP-70' });
+        await expectMerged((ns) => spec(ns, 'workflow_run', event, validate), OLDER_MAIN);
+      });
+
       test('a push to the default branch, its pushed head', async () => {
         await expectMerged(
           (ns) =>
@@ -602,6 +642,28 @@ export function promotionScenarios(runAction: Runner): void {
       expect(outcome.summary).toContain('⛔ refused (Redis unchanged)');
     });
 
+    test("a fork pull request's workflow_run is no pipeline result (validate -> complete)", async () => {
+      // The fork's version of the workflow ran: it can pass whatever it tests.
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-9', 'validate', 5);
+      const event = workflowRunEvent('success', {
+        event: 'pull_request',
+        branch: 'PRP-9-anything',
+        headRepository: 'mallory/widgets',
+        title: 'PRP-9',
+      });
+      await expectRefused(
+        ns,
+        spec(ns, 'workflow_run', event, {
+          'target-state': 'complete',
+          evidence: '{"validator_approval":"approved in the weekly review"}',
+        }),
+        'PRP_EVIDENCE_INVALID the pipeline did not pass: workflow run "Smoke" ran on code of ' +
+          '"mallory/widgets", not of acme/widgets: a fork\'s run is not a pipeline result',
+        'refused',
+      );
+    });
+
     test('a failed ci-result', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-8', 'integration');
@@ -626,7 +688,6 @@ export function promotionScenarios(runAction: Runner): void {
         spec(ns, 'pull_request', event, {
           ...validate,
           'require-checks': 'lint,unit,smoke',
-          'github-token': 't',
         }),
         'PRP_EVIDENCE_INVALID the pipeline did not pass: required checks on',
         'refused',
@@ -731,10 +792,13 @@ export function promotionScenarios(runAction: Runner): void {
       await expectRefused(
         ns,
         // The event's own commit, as a typed-in merge_commit must be the event's.
-        spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-15', sha: 'HEAD' }), {
-          ...validate,
-          evidence: '{"merge_commit":"HEAD"}',
-        }),
+        spec(
+          ns,
+          'push',
+          pushEvent('PRP-15', 'HEAD'),
+          { ...validate, 'ci-result': 'success', evidence: '{"merge_commit":"HEAD"}' },
+          { GITHUB_SHA: 'HEAD' },
+        ),
         'PRP_EVIDENCE_INVALID evidence field merge_commit must be a commit sha',
         'refused',
       );

@@ -99,6 +99,7 @@ describe('action.yml', () => {
         'evidence',
         'ci-result',
         'require-checks',
+        'checks-app',
         'allowed-branches',
         'github-token',
         'namespace',

@@ -32,7 +32,7 @@ const shaPattern = (lengths: readonly number[]) =>
  * of the part that failed (a blank string fails the string's regex, not the union). Only the
  * byte length and the non-empty object need a refinement: zod counts characters and keys not.
  */
-function ruleSchema(rule: Rule, error: string): z.ZodType {
+export function ruleSchema(rule: Rule, error: string): z.ZodType {
   const nonBlank = z.string({ error }).regex(HAS_NON_SPACE, { error });
   switch (rule) {
     case 'present':

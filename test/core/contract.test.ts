@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  BOUNDS,
+  KEY_TYPES,
   RULE_ORDER,
   RULES,
   STATES,
@@ -9,8 +11,12 @@ import {
   ruleMessage,
   type Rule,
 } from '../../src/core/contract.js';
+import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { ruleSchema } from '../../src/core/evidenceRules.js';
-import { PROMOTE_SCRIPT } from '../../src/core/script.js';
+import { promotionKeys } from '../../src/core/keys.js';
+import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
+import { PROMOTE_SCRIPT, runPromoteScript } from '../../src/core/script.js';
+import { uniqueNamespace } from '../support/snapshot.js';
 import { testClient } from '../support/redisServer.js';
 
 // The generated blocks of lua/promote.lua, run on their own, answer as the contract's tables
@@ -129,4 +135,110 @@ return 'accepted'`,
       expect(ruleSchema(rule, 'm').safeParse(undefined).success).toBe(false);
     }
   });
+});
+
+describe("the script's bounds and key types", () => {
+  interface Call {
+    ns: string;
+    id: string;
+    token: string;
+    ttl: string;
+    actor: string;
+    expected: string;
+    evidence: string;
+  }
+  const base = (): Call => ({
+    ns: uniqueNamespace(),
+    id: 'PRP-1',
+    token: 'run-1',
+    ttl: '60',
+    actor: 'me',
+    expected: '',
+    evidence: '{}',
+  });
+  const keysOf = (c: Call) => promotionKeys(c.ns, c.id, 'pending', 'development', c.token);
+  const argsOf = (c: Call) => [
+    c.id,
+    'pending',
+    'development',
+    c.evidence,
+    c.ttl,
+    c.actor,
+    c.expected,
+    '1',
+  ];
+
+  /** The refusal's code and message, from the script and from the fallback's argument check. */
+  async function refusal(c: Call): Promise<{ script: string; fallback: string }> {
+    const script = await runPromoteScript(redis, keysOf(c), argsOf(c)).then(
+      () => 'none',
+      (error: unknown) => refusalFromReply(error)?.code ?? String(error),
+    );
+    let fallback = 'none';
+    try {
+      checkPromotionArguments(keysOf(c), argsOf(c));
+    } catch (error) {
+      if (!(error instanceof PromotionError)) throw error;
+      fallback = error.code;
+    }
+    return { script, fallback };
+  }
+
+  // Each bound at its limit passes the argument checks (the evidence {} is refused later,
+  // PRP_EVIDENCE_INVALID); one past it is PRP_BAD_ARGUMENT, in the script and the fallback.
+  const bounds: [string, (c: Call, over: boolean) => void][] = [
+    ['id length', (c, over) => (c.id = 'P'.repeat(BOUNDS.idMaxLength + (over ? 1 : 0)))],
+    ['token length', (c, over) => (c.token = 't'.repeat(BOUNDS.tokenMaxLength + (over ? 1 : 0)))],
+    [
+      'namespace length',
+      (c, over) => (c.ns = 'n'.repeat(BOUNDS.namespaceMaxLength + (over ? 1 : 0))),
+    ],
+    ['TTL', (c, over) => (c.ttl = String(BOUNDS.ttlMaxSeconds + (over ? 1 : 0)))],
+    [
+      'actor bytes',
+      (c, over) => (c.actor = 'é'.repeat(BOUNDS.actorMaxBytes / 2) + (over ? 'a' : '')),
+    ],
+    [
+      'expected version digits',
+      (c, over) => (c.expected = '9'.repeat(BOUNDS.versionMaxDigits + (over ? 1 : 0))),
+    ],
+  ];
+
+  it.each(bounds)('%s: at the bound passes, one past it is refused', async (_, set) => {
+    const at = base();
+    set(at, false);
+    expect(await refusal(at)).toEqual({ script: 'PRP_EVIDENCE_INVALID', fallback: 'none' });
+    const past = base();
+    set(past, true);
+    expect(await refusal(past)).toEqual({
+      script: 'PRP_BAD_ARGUMENT',
+      fallback: 'PRP_BAD_ARGUMENT',
+    });
+  });
+
+  it('evidence: at the bound is read, one byte past it is too large', async () => {
+    const sized = (bytes: number) => ({ ...base(), evidence: `{"a":"${'x'.repeat(bytes - 8)}"}` });
+    const message = async (c: Call) =>
+      runPromoteScript(redis, keysOf(c), argsOf(c)).catch((e: unknown) => (e as Error).message);
+    expect(await message(sized(BOUNDS.evidenceMaxBytes))).toContain(
+      'evidence field requirements_analysis',
+    );
+    expect(await message(sized(BOUNDS.evidenceMaxBytes + 1))).toContain(
+      `evidence is ${BOUNDS.evidenceMaxBytes + 1} bytes; at most ${BOUNDS.evidenceMaxBytes}`,
+    );
+  });
+
+  it.each(KEY_TYPES.map(({ type }, i) => [i + 1, type] as const))(
+    'KEYS[%i] must hold a %s',
+    async (index, type) => {
+      const c = base();
+      const keys = keysOf(c);
+      const key = keys[index - 1]!;
+      // Another type than the table's: a set is none of them.
+      await redis.sadd(key, 'x');
+      const error = await runPromoteScript(redis, keys, argsOf(c)).catch((e: unknown) => e);
+      await redis.del(key);
+      expect(refusalFromReply(error)?.detail).toBe(`key ${key} holds a set, expected a ${type}`);
+    },
+  );
 });

@@ -88,6 +88,10 @@ function luaTransitions(): string[] {
   return lines;
 }
 
+/** A check's two parts on one line of `    good = ...` when it fits, else on two. */
+const fitted = (first: string, rest: string): string[] =>
+  `    good = ${first} ${rest}`.length > WIDTH ? [first, `  ${rest}`] : [`${first} ${rest}`];
+
 /** Each rule's check in Lua: `v` the field's value, `t` its type; lines after the first go on. */
 const LUA_CHECKS: Record<Rule, string[]> = {
   present: [
@@ -99,10 +103,10 @@ const LUA_CHECKS: Record<Rule, string[]> = {
   ref: [
     `t == 'string' and #v >= 1 and #v <= ${RULES.ref.maxBytes} and not string.find(v, '[%z\\1-\\32\\127]')`,
   ],
-  sha: [
-    `t == 'string' and (${RULES.sha.lengths.map((n) => `#v == ${n}`).join(' or ')})` +
-      " and not string.find(v, '[^0-9a-f]')",
-  ],
+  sha: fitted(
+    `t == 'string' and (${RULES.sha.lengths.map((n) => `#v == ${n}`).join(' or ')})`,
+    "and not string.find(v, '[^0-9a-f]')",
+  ),
 };
 
 function luaRuleChecks(): string[] {

@@ -29,8 +29,9 @@ const shaPattern = (lengths: readonly number[]) =>
 
 /**
  * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
- * of the part that failed (a blank string fails the string's regex, not the union). Only the
- * byte length and the non-empty object need a refinement: zod counts characters and keys not.
+ * of the part that failed (a blank string fails the string's regex, not the union). Only two
+ * refinements, where zod has no primitive: a length in bytes (zod counts characters) and an
+ * object with at least one key.
  */
 export function ruleSchema(rule: Rule, error: string): z.ZodType {
   const nonBlank = z.string({ error }).regex(HAS_NON_SPACE, { error });

@@ -1,3 +1,4 @@
+import { PIPELINE_FIELDS } from '../core/contract.js';
 import { PromotionError, requiredFields } from '../core/index.js';
 import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
 import { InputError, type ActionInputs } from './inputs.js';
@@ -22,13 +23,8 @@ import {
  * fork's pull request runs the fork's version of the workflow, which can pass whatever it tests.
  */
 
-/** Fields only a pipeline result sets; the `evidence` input may not hold them. */
-export const PIPELINE_FIELDS = [
-  'smoke_ci_passed',
-  'quality_gates_passed',
-  'ci_source',
-  'required_checks',
-] as const;
+/** Fields only a pipeline result sets; the `evidence` input may not hold them (contract.ts). */
+export { PIPELINE_FIELDS };
 
 export type CiSource = 'ci-result' | 'workflow_run' | 'require-checks';
 
@@ -167,9 +163,7 @@ export async function deriveEvidence(
         `promoting ${from} -> ${to}`,
     );
   }
-  const needed = requiredFields(from, to).filter((field) =>
-    (PIPELINE_FIELDS as readonly string[]).includes(field),
-  );
+  const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
   const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
 
   const failed = pipeline.find((verdict) => !verdict.passed);

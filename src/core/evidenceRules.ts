@@ -1,102 +1,93 @@
 import { z } from 'zod';
+import {
+  BOUNDS,
+  RULES,
+  TRANSITIONS,
+  invalidTransitionMessage,
+  ruleMessage,
+  transitionOf,
+  type Rule,
+} from './contract.js';
 import { PromotionError } from './errors.js';
 import type { State } from './states.js';
 
 /**
- * The evidence each transition requires (CONTRACT.md section 1), as zod schemas. These agree
- * with lua/promote.lua case for case and message for message: test/vectors holds the cases
- * both must answer alike. Field order is the order fields are checked and reported in.
+ * The evidence each transition requires (CONTRACT.md section 1), as zod schemas built from
+ * the contract's table (contract.ts), whose messages these are. lua/promote.lua's rules block
+ * is generated from the same table: test/vectors holds the cases both must answer alike.
+ * Field order is the order fields are checked and reported in.
  */
 
-export const MAX_EVIDENCE_BYTES = 65_536;
-
-type Rule = 'present' | 'true' | 'text' | 'ref' | 'sha';
-
-const RULE_MESSAGES: Record<Rule, string> = {
-  present: 'is required: a non-empty string, true, a number, or a non-empty array or object',
-  true: 'must be JSON true (the boolean, not a string)',
-  text: 'must be a non-empty string',
-  ref: 'must be a ref: 1-255 bytes with no whitespace or control characters',
-  sha: 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
-};
+export const MAX_EVIDENCE_BYTES = BOUNDS.evidenceMaxBytes;
 
 // Lua's %S in the C locale: trimming removes ASCII whitespace only, here as in the script.
 const HAS_NON_SPACE = /[^ \t\n\v\f\r]/;
 // eslint-disable-next-line no-control-regex -- control characters are what a ref may not hold
-const CONTROL_OR_SPACE = /[\x00-\x20\x7f]/;
-const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const NO_CONTROL_OR_SPACE = /^[^\x00-\x20\x7f]+$/;
+const shaPattern = (lengths: readonly number[]) =>
+  new RegExp(`^(?:${lengths.map((length) => `[0-9a-f]{${length}}`).join('|')})$`);
 
-const RULE_CHECKS: Record<Rule, (value: unknown) => boolean> = {
-  present: (v) =>
-    (typeof v === 'string' && HAS_NON_SPACE.test(v)) ||
-    v === true ||
-    typeof v === 'number' ||
-    (Array.isArray(v) && v.length > 0) ||
-    (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0),
-  true: (v) => v === true,
-  text: (v) => typeof v === 'string' && HAS_NON_SPACE.test(v),
-  ref: (v) => {
-    if (typeof v !== 'string' || CONTROL_OR_SPACE.test(v)) return false;
-    const bytes = Buffer.byteLength(v, 'utf8');
-    return bytes >= 1 && bytes <= 255;
-  },
-  sha: (v) => typeof v === 'string' && SHA.test(v),
-};
-
-const TRANSITION_RULES: Record<string, [field: string, rule: Rule][]> = {
-  'pending->development': [
-    ['requirements_analysis', 'present'],
-    ['acceptance_criteria', 'present'],
-  ],
-  'development->integration': [
-    ['implementation_complete', 'true'],
-    ['local_validation', 'present'],
-    ['branch_name', 'ref'],
-  ],
-  'integration->validate': [
-    ['smoke_ci_passed', 'true'],
-    ['merge_commit', 'sha'],
-  ],
-  'validate->complete': [
-    ['quality_gates_passed', 'true'],
-    ['validator_approval', 'text'],
-  ],
-};
-
-function schemaFor(transition: string, fields: [string, Rule][]) {
-  const [from, to] = transition.split('->');
-  const shape = Object.fromEntries(
-    fields.map(([field, rule]) => [
-      field,
-      z.custom<unknown>(RULE_CHECKS[rule], {
-        error: `evidence field ${field} ${RULE_MESSAGES[rule]} (${from} -> ${to})`,
-      }),
-    ]),
-  );
-  // Extra fields are allowed and kept.
-  return z.looseObject(shape);
+/**
+ * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
+ * of the part that failed (a blank string fails the string's regex, not the union). Only two
+ * refinements, where zod has no primitive: a length in bytes (zod counts characters) and an
+ * object with at least one key.
+ */
+export function ruleSchema(rule: Rule, error: string): z.ZodType {
+  const nonBlank = z.string({ error }).regex(HAS_NON_SPACE, { error });
+  switch (rule) {
+    case 'present':
+      return z.union(
+        [
+          nonBlank,
+          z.literal(true, { error }),
+          // JSON.parse reads 1e400 as Infinity, a number to the script's cjson too.
+          z.number({ error }),
+          z.literal([Infinity, -Infinity], { error }),
+          z.array(z.unknown(), { error }).min(1, { error }),
+          z
+            .record(z.string(), z.unknown(), { error })
+            .refine((object) => Object.keys(object).length > 0, { error }),
+        ],
+        { error },
+      );
+    case 'true':
+      return z.literal(true, { error });
+    case 'text':
+      return nonBlank;
+    case 'ref':
+      return z
+        .string({ error })
+        .regex(NO_CONTROL_OR_SPACE, { error })
+        .refine((ref) => Buffer.byteLength(ref, 'utf8') <= RULES.ref.maxBytes, { error });
+    case 'sha':
+      return z.string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
+  }
 }
 
-/** One zod schema per forward transition, keyed "from->to". */
+/** One zod schema per forward transition, keyed "from->to". Extra fields are allowed. */
 export const evidenceRules: Readonly<Record<string, z.ZodType<Record<string, unknown>>>> =
   Object.fromEntries(
-    Object.entries(TRANSITION_RULES).map(([transition, fields]) => [
-      transition,
-      schemaFor(transition, fields),
+    TRANSITIONS.map(({ from, to, evidence }) => [
+      `${from}->${to}`,
+      z.looseObject(
+        Object.fromEntries(
+          evidence.map(({ field, rule }) => [
+            field,
+            ruleSchema(rule, ruleMessage(field, rule, from, to)),
+          ]),
+        ),
+      ),
     ]),
   );
 
 /** The fields a transition requires, in check order. */
 export function requiredFields(from: State | string, to: State | string): string[] {
-  return (TRANSITION_RULES[`${from}->${to}`] ?? []).map(([field]) => field);
+  return (transitionOf(from, to)?.evidence ?? []).map(({ field }) => field);
 }
 
 export function invalidTransition(from: string, to: string): PromotionError {
-  return new PromotionError(
-    'PRP_INVALID_TRANSITION',
-    `cannot promote ${from} -> ${to}; a promotion moves one step forward along pending -> ` +
-      'development -> integration -> validate -> complete',
-  );
+  return new PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to));
 }
 
 /** cjson's nesting limit: the script's parser refuses the 1001st level. */
@@ -174,5 +165,6 @@ export function checkEvidence(
   if (!result.success) {
     throw new PromotionError('PRP_EVIDENCE_INVALID', result.error.issues[0]!.message);
   }
-  return result.data;
+  // The evidence as parsed, not zod's copy: it is kept whole, exactly as given.
+  return parsed as Record<string, unknown>;
 }

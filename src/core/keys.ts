@@ -1,12 +1,15 @@
+import { BOUNDS } from './contract.js';
 import type { State } from './states.js';
 
 export const DEFAULT_NAMESPACE = 'prp';
 export const DEFAULT_EVIDENCE_TTL_SECONDS = 2_592_000;
-export const MAX_EVIDENCE_TTL_SECONDS = 31_536_000;
+export const MAX_EVIDENCE_TTL_SECONDS = BOUNDS.ttlMaxSeconds;
 
-const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
-const PRP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const TOKEN = /^[A-Za-z0-9._-]{1,128}$/;
+const NAMESPACE = new RegExp(`^[${BOUNDS.namespaceCharacters}]{1,${BOUNDS.namespaceMaxLength}}$`);
+const PRP_ID = new RegExp(
+  `^[${BOUNDS.idFirstCharacters}][${BOUNDS.idCharacters}]{0,${BOUNDS.idMaxLength - 1}}$`,
+);
+const TOKEN = new RegExp(`^[${BOUNDS.tokenCharacters}]{1,${BOUNDS.tokenMaxLength}}$`);
 
 export const isValidNamespace = (ns: string): boolean => NAMESPACE.test(ns);
 /** An id can never reach outside its namespace: no ':', braces or spaces. */

@@ -1,3 +1,4 @@
+import { BOUNDS } from './contract.js';
 import { PromotionError } from './errors.js';
 import {
   MAX_EVIDENCE_TTL_SECONDS,
@@ -43,6 +44,8 @@ export type PromotionArgv = [
   string,
 ];
 
+const EXPECTED_VERSION = new RegExp(`^[0-9]{1,${BOUNDS.versionMaxDigits}}$`);
+
 const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
 
 export function checkPromotionArguments(
@@ -60,20 +63,33 @@ export function checkPromotionArguments(
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
   if (!isValidPrpId(id)) {
-    throw bad('PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
+    throw bad(
+      `PRP id must be 1-${BOUNDS.idMaxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
   }
-  if (bytes(ttl) > 8 || !/^[1-9][0-9]*$/.test(ttl) || Number(ttl) > MAX_EVIDENCE_TTL_SECONDS) {
+  if (
+    bytes(ttl) > String(MAX_EVIDENCE_TTL_SECONDS).length ||
+    !/^[1-9][0-9]*$/.test(ttl) ||
+    Number(ttl) > MAX_EVIDENCE_TTL_SECONDS
+  ) {
     throw bad(`TTL_SECONDS must be an integer from 1 to ${MAX_EVIDENCE_TTL_SECONDS}`);
   }
-  if (bytes(actor) > 256) throw bad('ACTOR must be at most 256 bytes');
-  if (expectedVersion !== '' && !/^[0-9]{1,15}$/.test(expectedVersion)) {
-    throw bad('EXPECTED_VERSION must be empty or a non-negative integer (at most 15 digits)');
+  if (bytes(actor) > BOUNDS.actorMaxBytes) {
+    throw bad(`ACTOR must be at most ${BOUNDS.actorMaxBytes} bytes`);
+  }
+  if (expectedVersion !== '' && !EXPECTED_VERSION.test(expectedVersion)) {
+    throw bad(
+      'EXPECTED_VERSION must be empty or a non-negative integer ' +
+        `(at most ${BOUNDS.versionMaxDigits} digits)`,
+    );
   }
   if (dryRun !== '0' && dryRun !== '1') throw bad('DRY_RUN must be 0 or 1');
 
   const namespace = /^\{([A-Za-z0-9_.-]+)\}:prp:/.exec(keys[0]!)?.[1];
   if (namespace === undefined || !isValidNamespace(namespace)) {
-    throw bad('KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -');
+    throw bad(
+      `KEYS[1] must be {NS}:prp:ID with NS 1-${BOUNDS.namespaceMaxLength} of A-Z a-z 0-9 _ . -`,
+    );
   }
   const expectKey = (index: number, key: string) => {
     if (keys[index - 1] !== key) throw bad(`KEYS[${index}] must be ${key}`);
@@ -84,7 +100,10 @@ export function checkPromotionArguments(
   const evidencePrefix = evidenceKey(namespace, id, '');
   const token = keys[3]!.slice(evidencePrefix.length);
   if (!keys[3]!.startsWith(evidencePrefix) || !isValidToken(token)) {
-    throw bad(`KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -`);
+    throw bad(
+      `KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-${BOUNDS.tokenMaxLength} of ` +
+        'A-Z a-z 0-9 . _ -',
+    );
   }
   expectKey(5, eventsKey(namespace));
 

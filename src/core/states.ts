@@ -1,7 +1,7 @@
-/** The states a PRP moves through, in order (CONTRACT.md section 1). */
-export const STATES = ['pending', 'development', 'integration', 'validate', 'complete'] as const;
+import { STATES, type State } from './contract.js';
 
-export type State = (typeof STATES)[number];
+/** The states a PRP moves through, in order (CONTRACT.md section 1; the table: contract.ts). */
+export { STATES, type State };
 
 /** The states a promotion can move to: every state but the first. */
 export const TARGET_STATES = STATES.slice(1) as Exclude<State, 'pending'>[];

@@ -1,0 +1,326 @@
+/**
+ * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
+ * into the files that carry it, between marker comments that name the block:
+ *
+ *   lua/promote.lua    the transition chain, and the evidence field checks with their messages
+ *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
+ *   README.md          "The contract in short": the same, shorter
+ *
+ * and the list of fields the `evidence` input may not hold into action.yml's description of
+ * that input and the README's inputs table (a sentence in prose, found by its wording).
+ *
+ * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
+ * not what this would write. npm test runs it, as check:dist does for dist/.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as prettier from 'prettier';
+import {
+  BOUNDS,
+  PIPELINE_FIELDS,
+  RULES,
+  RULE_ORDER,
+  STATES,
+  TRANSITIONS,
+  type Rule,
+} from '../src/core/contract.js';
+
+const WIDTH = 100; // the Lua script's line width
+const PROSE_WIDTH = 96; // the docs' hand-wrapped paragraphs
+
+// Lua ----------------------------------------------------------------------------------------
+
+const luaString = (text: string): string => `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+
+/** Lua's table key: a name, or ['...'] for a reserved word such as true. */
+const luaKey = (name: string): string =>
+  /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !['true', 'false', 'nil', 'and', 'or'].includes(name)
+    ? name
+    : `[${luaString(name)}]`;
+
+/** Items joined by ", " and wrapped under the first one, as the script's tables are. */
+function wrapItems(head: string, items: string[], tail: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = head;
+  items.forEach((item, i) => {
+    const piece = item + (i === items.length - 1 ? tail : ',');
+    if (line !== head && line.length + 1 + piece.length > WIDTH) {
+      lines.push(line);
+      line = indent + piece;
+    } else {
+      line += (line === indent ? '' : ' ') + piece;
+    }
+  });
+  lines.push(line);
+  return lines;
+}
+
+/** A literal too long for one line, as `.. '...'` continuation lines (breaking after spaces). */
+function wrapLiteral(text: string, tail: string): string[] {
+  const lines: string[] = [];
+  let chunk = '';
+  for (const word of text.match(/[^ ]+ *| +/g) ?? []) {
+    if (chunk && `    .. ${luaString(chunk + word)}${tail}`.length > WIDTH) {
+      lines.push(`    .. ${luaString(chunk)}`);
+      chunk = '';
+    }
+    chunk += word;
+  }
+  lines.push(`    .. ${luaString(chunk)}${tail}`);
+  return lines;
+}
+
+function luaTransitions(): string[] {
+  const lines = ['local rules'];
+  TRANSITIONS.forEach(({ from, to, evidence }, i) => {
+    lines.push(
+      `${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
+    );
+    const items = evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`);
+    lines.push(...wrapItems('  rules = {', items, ' }', '            '));
+  });
+  lines.push(
+    'else',
+    "  return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
+    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')'),
+    'end',
+  );
+  return lines;
+}
+
+/** A check's two parts on one line of `    good = ...` when it fits, else on two. */
+const fitted = (first: string, rest: string): string[] =>
+  `    good = ${first} ${rest}`.length > WIDTH ? [first, `  ${rest}`] : [`${first} ${rest}`];
+
+/** Each rule's check in Lua: `v` the field's value, `t` its type; lines after the first go on. */
+const LUA_CHECKS: Record<Rule, string[]> = {
+  present: [
+    "(t == 'string' and string.find(v, '%S') ~= nil) or v == true or t == 'number'",
+    "  or (t == 'table' and next(v) ~= nil)",
+  ],
+  true: ['v == true'],
+  text: ["t == 'string' and string.find(v, '%S') ~= nil"],
+  ref: [
+    `t == 'string' and #v >= 1 and #v <= ${RULES.ref.maxBytes} and not string.find(v, '[%z\\1-\\32\\127]')`,
+  ],
+  sha: fitted(
+    `t == 'string' and (${RULES.sha.lengths.map((n) => `#v == ${n}`).join(' or ')})`,
+    "and not string.find(v, '[^0-9a-f]')",
+  ),
+};
+
+function luaRuleChecks(): string[] {
+  const lines = [
+    'for i = 1, #rules do',
+    '  local field, rule = rules[i][1], rules[i][2]',
+    '  local v = decoded[field]',
+    '  local t = type(v)',
+    '  local good',
+  ];
+  RULE_ORDER.forEach((rule, i) => {
+    const last = i === RULE_ORDER.length - 1;
+    lines.push(
+      i === 0
+        ? `  if rule == ${luaString(rule)} then`
+        : last
+          ? `  else -- ${rule}`
+          : `  elseif rule == ${luaString(rule)} then`,
+    );
+    const [first, ...rest] = LUA_CHECKS[rule];
+    lines.push(`    good = ${first}`, ...rest.map((line) => `    ${line}`));
+  });
+  lines.push('  end', '  if not good then', '    local ruleMessages = {');
+  for (const rule of RULE_ORDER) {
+    lines.push(`      ${luaKey(rule)} = ${luaString(RULES[rule].message)},`);
+  }
+  lines.push(
+    '    }',
+    "    return fail('PRP_EVIDENCE_INVALID', 'evidence field ' .. field .. ' ' .. ruleMessages[rule]",
+    "      .. ' (' .. from .. ' -> ' .. to .. ')')",
+    '  end',
+    'end',
+  );
+  return lines;
+}
+
+// Docs ---------------------------------------------------------------------------------------
+
+const arrow = (from: string, to: string) => `${from} → ${to}`;
+const code = (text: string) => `\`${text}\``;
+const thousands = (n: number) => n.toLocaleString('en-US');
+const wordList = (items: string[], conjunction: string) =>
+  items.length < 2
+    ? items.join('')
+    : `${items.slice(0, -1).join(', ')} ${conjunction} ${items.at(-1)}`;
+/** A markdown table row; an empty cell is `| |`, as the docs write it. */
+const row = (cells: string[]) => `|${cells.map((cell) => (cell ? ` ${cell} ` : ' ')).join('|')}|`;
+
+function wrapProse(text: string, width = PROSE_WIDTH): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return [...lines, line];
+}
+
+const statesLine = `States, in order: ${STATES.map(code).join(' → ')}.`;
+
+function contractSection(): string[] {
+  const rows = TRANSITIONS.flatMap(({ from, to, evidence }) =>
+    evidence.map(({ field, rule }, i) =>
+      row([i === 0 ? arrow(from, to) : '', code(field), RULES[rule].label]),
+    ),
+  );
+  return [
+    statesLine,
+    'A promotion moves a PRP one step forward. Any other pair is `PRP_INVALID_TRANSITION`.',
+    '',
+    'Evidence each transition requires (a JSON object; extra fields are allowed and kept):',
+    '',
+    '| transition | field | rule |',
+    '|---|---|---|',
+    ...rows,
+    '',
+    ...RULE_ORDER.map((rule) => `- **${RULES[rule].label}**: ${RULES[rule].doc}.`),
+  ];
+}
+
+function readmeSection(): string[] {
+  // Fields next to each other under one rule share a row.
+  const rows = TRANSITIONS.flatMap(({ from, to, evidence }) => {
+    const groups: { rule: Rule; fields: string[] }[] = [];
+    for (const { field, rule } of evidence) {
+      const last = groups.at(-1);
+      if (last?.rule === rule) last.fields.push(field);
+      else groups.push({ rule, fields: [field] });
+    }
+    return groups.map(({ rule, fields }, i) =>
+      row([i === 0 ? arrow(from, to) : '', fields.map(code).join(', '), RULES[rule].label]),
+    );
+  });
+  const rules = RULE_ORDER.map((rule) => `_${RULES[rule].label}_: ${RULES[rule].doc}.`).join(' ');
+  return [
+    ...wrapProse(
+      `${statesLine} A promotion moves one step forward; any other pair is \`PRP_INVALID_TRANSITION\`.`,
+    ),
+    '',
+    '| transition | evidence field | rule |',
+    '| --- | --- | --- |',
+    ...rows,
+    '',
+    ...wrapProse(
+      `${rules} Evidence is a JSON object of at most ${thousands(BOUNDS.evidenceMaxBytes)} ` +
+        'bytes; extra fields are kept; it is stored exactly as given. Only a pipeline result ' +
+        `sets ${wordList(PIPELINE_FIELDS.map(code), 'and')}.`,
+    ),
+  ];
+}
+
+// Files --------------------------------------------------------------------------------------
+
+const root = new URL('../', import.meta.url);
+const path = (file: string) => fileURLToPath(new URL(file, root));
+
+/** Replaces the lines between a block's BEGIN and END markers (kept) with `body`. */
+function replaceBlock(file: string, text: string, name: string, body: string[]): string {
+  const lines = text.split('\n');
+  const begin = lines.findIndex((line) => line.includes(`BEGIN GENERATED ${name} `));
+  const end = lines.findIndex((line) => line.includes(`END GENERATED ${name} `));
+  if (begin < 0 || end < begin) {
+    throw new Error(`${file}: no BEGIN GENERATED ${name} ... END GENERATED ${name} markers`);
+  }
+  return [...lines.slice(0, begin + 1), ...body, ...lines.slice(end)].join('\n');
+}
+
+/** Rewrites the one "may not contain/hold A, B or C" list in a text, however it is wrapped. */
+function replaceForbiddenList(file: string, text: string, quote: (s: string) => string): string {
+  const list = /(may not (?:contain|hold))\s+((?:`?[a-z_]+`?,\s+)*`?[a-z_]+`?\s+or\s+`?[a-z_]+`?)/;
+  if (!list.test(text)) throw new Error(`${file}: no "may not contain/hold" list of fields`);
+  return text.replace(
+    list,
+    (_, verb: string) => `${verb} ${wordList(PIPELINE_FIELDS.map(quote), 'or')}`,
+  );
+}
+
+/** action.yml's `evidence` description, its field list replaced, wrapped as the file wraps. */
+function actionYml(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.indexOf('  evidence:') + 2;
+  if (start < 2 || lines[start - 1] !== '    description: >-') {
+    throw new Error('action.yml: no folded description under inputs.evidence');
+  }
+  let end = start;
+  while (lines[end]?.startsWith('      ')) end++;
+  const prose = replaceForbiddenList(
+    'action.yml',
+    lines
+      .slice(start, end)
+      .map((line) => line.trim())
+      .join(' '),
+    (s) => s,
+  );
+  const wrapped = wrapProse(prose, PROSE_WIDTH - 6).map((line) => `      ${line}`);
+  return [...lines.slice(0, start), ...wrapped, ...lines.slice(end)].join('\n');
+}
+
+async function formatted(file: string, text: string): Promise<string> {
+  const options = await prettier.resolveConfig(path(file));
+  return prettier.format(text, { ...options, filepath: path(file) });
+}
+
+async function generate(file: string, current: string): Promise<string> {
+  switch (file) {
+    case 'lua/promote.lua':
+      return replaceBlock(
+        file,
+        replaceBlock(file, current, 'transitions', luaTransitions()),
+        'rule-checks',
+        luaRuleChecks(),
+      );
+    case 'docs/CONTRACT.md': // prettier leaves it alone (.prettierignore): tables as written
+      return replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']);
+    case 'README.md':
+      return formatted(
+        file,
+        replaceForbiddenList(
+          file,
+          replaceBlock(file, current, 'states-and-evidence', ['', ...readmeSection(), '']),
+          code,
+        ),
+      );
+    case 'action.yml':
+      return actionYml(current);
+    default:
+      throw new Error(`no generator for ${file}`);
+  }
+}
+
+const FILES = ['lua/promote.lua', 'docs/CONTRACT.md', 'README.md', 'action.yml'];
+const check = process.argv.includes('--check');
+const stale: string[] = [];
+for (const file of FILES) {
+  const current = readFileSync(path(file), 'utf8');
+  const next = await generate(file, current);
+  if (next === current) continue;
+  stale.push(file);
+  if (!check) writeFileSync(path(file), next);
+}
+if (check && stale.length > 0) {
+  console.error(
+    `${stale.join(', ')}: not what src/core/contract.ts generates: run npm run generate and commit`,
+  );
+  process.exit(1);
+}
+console.log(
+  check
+    ? 'the generated blocks are current'
+    : stale.length > 0
+      ? `generated ${stale.join(', ')}`
+      : 'nothing to generate',
+);

@@ -158,7 +158,8 @@ end
 
 -- Transition ---------------------------------------------------------------------------------
 -- The rules of the one transition asked for; built once per call. Order is the order fields
--- are checked and reported in (src/core/evidenceRules.ts lists them the same way).
+-- are checked and reported in. Generated from src/core/contract.ts, as is the field loop below.
+-- BEGIN GENERATED transitions (npm run generate writes this block from src/core/contract.ts)
 local rules
 if from == 'pending' and to == 'development' then
   rules = { { 'requirements_analysis', 'present' }, { 'acceptance_criteria', 'present' } }
@@ -174,6 +175,7 @@ else
     .. '; a promotion moves one step forward along pending -> development -> integration -> '
     .. 'validate -> complete')
 end
+-- END GENERATED transitions (edit src/core/contract.ts, then npm run generate)
 
 -- Evidence -----------------------------------------------------------------------------------
 if #evidence > 65536 then
@@ -257,6 +259,7 @@ if type(decoded) ~= 'table' or not string.find(evidence, '^[ \t\r\n]*{') then
   return fail('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object')
 end
 
+-- BEGIN GENERATED rule-checks (npm run generate writes this block from src/core/contract.ts)
 for i = 1, #rules do
   local field, rule = rules[i][1], rules[i][2]
   local v = decoded[field]
@@ -286,6 +289,7 @@ for i = 1, #rules do
       .. ' (' .. from .. ' -> ' .. to .. ')')
   end
 end
+-- END GENERATED rule-checks (edit src/core/contract.ts, then npm run generate)
 
 -- State and version --------------------------------------------------------------------------
 local status, version = current[1], current[2]

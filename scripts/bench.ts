@@ -6,43 +6,12 @@
  * the WATCH/MULTI/EXEC fallback, with each id near the right end of a 1,000-deep source queue
  * (LREM from the right finds it at once) and near the left end (LREM scans the whole queue).
  * Server time comes from INFO commandstats (the mean), reset before each run, and for the
- * script from SLOWLOG (median and 90th percentile); client throughput from the wall clock. Prints figures and asserts nothing: timings belong here, not in tests.
+ * script from SLOWLOG (median and 90th percentile); client throughput from the wall clock.
+ * Prints figures and asserts nothing: timings belong here, not in tests. Run by tsx (npm run
+ * bench), which runs the engine's TypeScript sources as vitest and tsc read them.
  */
-import { registerHooks, stripTypeScriptTypes } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
-// Node runs this file by stripping its types, but src/ imports './x.js' meaning x.ts (as tsc
-// and vitest resolve it) and uses parameter properties, which need a transform: both done
-// here for the project's own .ts files, so the benchmark runs the engine's sources.
-registerHooks({
-  resolve(specifier, context, next) {
-    if (
-      specifier.startsWith('.') &&
-      specifier.endsWith('.js') &&
-      context.parentURL?.endsWith('.ts')
-    ) {
-      const ts = new URL(specifier.replace(/\.js$/, '.ts'), context.parentURL);
-      if (existsSync(fileURLToPath(ts))) return next(ts.href, context);
-    }
-    return next(specifier, context);
-  },
-  load(url, context, next) {
-    if (!url.startsWith('file:') || !url.endsWith('.ts') || url.includes('/node_modules/')) {
-      return next(url, context);
-    }
-    const source = readFileSync(fileURLToPath(url), 'utf8');
-    return {
-      format: 'module',
-      source: stripTypeScriptTypes(source, { mode: 'transform', sourceUrl: url }),
-      shortCircuit: true,
-    };
-  },
-});
-process.removeAllListeners('warning'); // stripTypeScriptTypes is experimental; said once here
-
-const { startRedisServer, testClient } = await import('../test/support/redisServer.js');
-const core = await import('../src/core/index.js');
+import { startRedisServer, testClient } from '../test/support/redisServer.js';
+import * as core from '../src/core/index.js';
 
 const DEPTH = 1_000; // ids already waiting in every queue
 const PROMOTIONS = 2_000; // per run

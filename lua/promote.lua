@@ -248,11 +248,13 @@ end
 -- and what is left outside strings may have a dot only between digits.
 -- Text that could hold it: a tab or line break (only where the printable run stopped short),
 -- or a dot a number could hold wrongly. cjson took the text, so outside strings a dot is in a
--- number (strict, no hex): after a digit or a minus sign. 1. 1.e5 -.5 are the forms JSON
+-- number: after a digit or a minus sign, unless the number is hex (refused by the strict
+-- switch on Redis 7, but an older cjson takes -0x1a.8). 1. 1.e5 -.5 are the forms JSON
 -- refuses; a dot after a letter, as in a URL, or between digits needs no cutting.
 local suspect = ok and plain < #evidence and string.find(evidence, '[\t\n\r]', plain + 1)
 if ok and not suspect then
   local dot = string.find(evidence, '.', 1, true)
+  suspect = dot and (string.find(evidence, '0x', 1, true) or string.find(evidence, '0X', 1, true))
   while dot and not suspect do
     local before, after = string.byte(evidence, dot - 1), string.byte(evidence, dot + 1)
     suspect = not strictNumbers or before == 45

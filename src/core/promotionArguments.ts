@@ -1,6 +1,7 @@
 import { PromotionError } from './errors.js';
 import {
   MAX_EVIDENCE_TTL_SECONDS,
+  type PromotionKeys,
   eventsKey,
   evidenceKey,
   isValidNamespace,
@@ -26,6 +27,8 @@ export interface PromotionArguments {
   actor: string;
   expectedVersion: string;
   dryRun: boolean;
+  /** KEYS[1..5], as checked: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events. */
+  keys: PromotionKeys;
 }
 
 /**
@@ -98,5 +101,6 @@ export function checkPromotionArguments(
     actor,
     expectedVersion,
     dryRun: dryRun === '1',
+    keys: [...keys] as PromotionKeys,
   };
 }

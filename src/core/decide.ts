@@ -52,6 +52,18 @@ export type Write = readonly [
 /** A promotion's reply before its writes ran: `removed` is what LREM (or LPOS) then says. */
 export type PendingReply = Omit<PromotionReply, 'removed'>;
 
+/** The reply once `removed` is known, its fields in the script's order. */
+export const withRemoved = (reply: PendingReply, removed: 0 | 1): PromotionReply => ({
+  result: reply.result,
+  prp: reply.prp,
+  from: reply.from,
+  to: reply.to,
+  version: reply.version,
+  evidence_key: reply.evidence_key,
+  removed,
+  at: reply.at,
+});
+
 export type Decision =
   /** A refusal with the contract's code: nothing is to be written. */
   | { kind: 'refused'; refusal: PromotionError }
@@ -114,7 +126,8 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   const { types } = snapshot;
 
   // Key types.
-  for (const [i, type] of types.entries()) {
+  for (let i = 0; i < types.length; i++) {
+    const type = types[i];
     if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
       return refused(
         'PRP_WRONG_TYPE',
@@ -167,7 +180,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
     return {
       kind: 'already',
-      reply: { ...reply('already', versionNumber, storedEvidenceKey ?? '', at), removed: 0 },
+      reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
     };
   }
   if (status !== a.from) {

@@ -6,6 +6,7 @@ import {
   type PendingReply,
   type PromotionSnapshot,
   type Write,
+  withRemoved,
 } from './decide.js';
 import { PromotionError } from './errors.js';
 import type { PromotionKeys } from './keys.js';
@@ -146,27 +147,20 @@ interface Transaction {
 /** The writes queued inside MULTI, in decide()'s order, on a pipeline not yet sent. */
 function queueWrites(redis: Redis, writes: readonly Write[]) {
   const pipeline = redis.pipeline();
-  for (const [command, ...args] of writes) pipeline.call(command, ...args);
+  for (const write of writes) pipeline.call(...write);
   return pipeline;
 }
 
 /**
- * Write, in a dry run: the writes are queued inside MULTI too, so Redis checks the user's
- * permission for each, and then discarded. LPOS then says whether LREM would remove the id.
+ * A dry run's answers: the writes were queued inside MULTI too, so that Redis checked the
+ * user's permission for each, then discarded; LPOS says whether LREM would remove the id.
  */
-async function dryRun(
-  redis: Redis,
+function dryRunReply(
+  answers: Answers,
   transaction: Transaction,
-  fromQueue: string,
-  id: string,
-  writes: readonly Write[],
   reply: PendingReply,
-): Promise<PromotionReply> {
-  const n = writes.length;
-  const answers = (await queueWrites(redis, writes)
-    .discard()
-    .lpos(fromQueue, id, 'RANK', -1)
-    .exec())!;
+): PromotionReply {
+  const n = WRITE_COMMANDS.length;
   const [discardError] = answers[n]!;
   // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
   if (discardError) throw writeDenied(discardError.message, discardError);
@@ -176,23 +170,19 @@ async function dryRun(
   if (denied) throw writeDenied(denied[0]!.message, denied[0]!);
   const [lposError, position] = answers[n + 1]!;
   if (lposError) throw lposError;
-  return { ...reply, removed: position === null ? 0 : 1 };
+  return withRemoved(reply, position === null ? 0 : 1);
 }
 
 /**
- * Write: the writes and EXEC. The reply, or undefined when a watched key changed and Redis
- * dropped the transaction (nothing was written; the attempt runs again).
+ * The answers of the writes and EXEC: the reply, or undefined when a watched key changed and
+ * Redis dropped the transaction (nothing was written; the attempt runs again).
  */
-async function write(
-  redis: Redis,
-  transaction: Transaction,
+function promotedReply(
+  answers: Answers,
   id: string,
-  writes: readonly Write[],
   reply: PendingReply,
-): Promise<PromotionReply | undefined> {
-  const n = writes.length;
-  const answers = (await queueWrites(redis, writes).call('EXEC').exec())!;
-  transaction.open = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
+): PromotionReply | undefined {
+  const n = WRITE_COMMANDS.length;
   const [execError, executed] = answers[n]! as [Error | null, unknown[] | null];
   if (execError) throw transactionRefusal(answers.slice(0, n), execError);
   if (executed === null) return undefined;
@@ -209,8 +199,7 @@ async function write(
       { cause: error },
     );
   }
-  const removed = Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0;
-  return { ...reply, removed };
+  return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
 
 export async function promoteWithMulti(
@@ -234,10 +223,20 @@ export async function promoteWithMulti(
           throw decision.error;
         case 'already':
           return decision.reply;
-        case 'dry_run':
-          return await dryRun(redis, transaction, a.keys[1], a.id, decision.writes, decision.reply);
+        case 'dry_run': {
+          // Write, in a dry run: the writes queued, then DISCARD.
+          const queued = (await queueWrites(redis, decision.writes)
+            .discard()
+            .lpos(a.keys[1], a.id, 'RANK', -1)
+            .exec())!;
+          return dryRunReply(queued, transaction, decision.reply);
+        }
         case 'promote': {
-          const reply = await write(redis, transaction, a.id, decision.writes, decision.reply);
+          // Write: the writes, then EXEC.
+          const written = (await queueWrites(redis, decision.writes).call('EXEC').exec())!;
+          // EXEC answered: the transaction and the WATCH are over, whatever it said.
+          transaction.open = false;
+          const reply = promotedReply(written, a.id, decision.reply);
           if (reply) return reply;
           break; // a watched key changed: check again from the start
         }

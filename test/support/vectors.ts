@@ -187,7 +187,7 @@ export function snapshotFromGiven(
   };
 }
 
-/** The queues of `given` (lists seeded as other keys too), by key in namespace `ns`, left to right. */
+/** The queues of `given` (and lists among its other keys), by key in `ns`, left to right. */
 export function queuesFromGiven(given: Given, ns: string): Map<string, string[]> {
   const queues = new Map(
     Object.entries(given.queues ?? {}).map(([state, ids]) => [queueKey(ns, state), [...ids]]),

@@ -2,6 +2,7 @@ import { BOUNDS } from './contract.js';
 import { PromotionError } from './errors.js';
 import {
   MAX_EVIDENCE_TTL_SECONDS,
+  type PromotionKeys,
   eventsKey,
   evidenceKey,
   isValidNamespace,
@@ -27,6 +28,8 @@ export interface PromotionArguments {
   actor: string;
   expectedVersion: string;
   dryRun: boolean;
+  /** KEYS[1..5], as checked: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events. */
+  keys: PromotionKeys;
 }
 
 /**
@@ -117,5 +120,6 @@ export function checkPromotionArguments(
     actor,
     expectedVersion,
     dryRun: dryRun === '1',
+    keys: [...keys] as PromotionKeys,
   };
 }

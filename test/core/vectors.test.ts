@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { decide } from '../../src/core/decide.js';
 import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { evidenceRules } from '../../src/core/evidenceRules.js';
+import { queueKey } from '../../src/core/keys.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { promote } from '../../src/core/promote.js';
+import { checkPromotionArguments, type PromotionArgv } from '../../src/core/promotionArguments.js';
 import type { PromotionReply } from '../../src/core/reply.js';
 import { runPromoteScript } from '../../src/core/script.js';
 import {
@@ -19,15 +22,20 @@ import {
   evidenceOf,
   isErrorExpectation,
   loadVectors,
+  queuesFromGiven,
+  snapshotFromGiven,
+  SNAPSHOT_TIME,
   vectorCall,
   vectorRequest,
   type Vector,
   zodVerdict,
 } from '../support/vectors.js';
 
-// Every vector goes through the script and through the WATCH/MULTI/EXEC fallback, each on a
-// fresh namespace seeded alike; evidence-only vectors also through the zod rules. All must
-// give the vector's answer, and the two Redis paths the same message to the letter.
+// Every vector goes four ways: through the script and through the WATCH/MULTI/EXEC fallback,
+// each on a fresh namespace seeded alike; through the fallback's decide() alone, on a
+// snapshot built from the vector's `given`, without Redis; and, for evidence-only vectors,
+// through the zod rules. All must give the vector's answer, and the three promotion paths
+// the same message to the letter.
 
 const vectors = loadVectors();
 let redis: Redis;
@@ -124,6 +132,94 @@ async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: O
   return { ns, outcome };
 }
 
+/** The writes a promotion makes, as the script makes them (lua/promote.lua), for `version`. */
+function scriptWrites(
+  keys: readonly string[],
+  args: readonly (string | Buffer)[],
+  version: number,
+) {
+  const [prp, fromQueue, toQueue, evidenceKey, events] = keys as string[];
+  const [id, from, to, evidence, ttl, actor] = args as PromotionArgv;
+  const [v, at] = [String(version), String(SNAPSHOT_TIME)];
+  return [
+    // prettier-ignore
+    ['XADD', events, 'MAXLEN', '~', '100000', '*', 'prp', id, 'from', from, 'to', to,
+      'version', v, 'evidence_key', evidenceKey, 'actor', actor, 'at', at],
+    ['SET', evidenceKey, evidence, 'EX', ttl],
+    // prettier-ignore
+    ['HSET', prp, 'status', to, 'version', v, 'updated_at', at, 'updated_by', actor,
+      'evidence_key', evidenceKey],
+    ['LREM', fromQueue, '-1', id],
+    ['LPUSH', toQueue, id],
+  ];
+}
+
+/**
+ * Runs one vector through decide() alone: KEYS and ARGV checked as the fallback checks them,
+ * the snapshot built from `given`, no Redis. Its writes must be the script's; LREM and LPUSH
+ * are then played on the given queues, which give `removed` and the queues after.
+ */
+function runDecide(vector: Vector): { ns: string; outcome: Outcome } {
+  const ns = uniqueNamespace();
+  let outcome: Outcome;
+  let queuesAfter: Map<string, string[]> | undefined;
+  try {
+    // As promote() builds them: a request it refuses before sending is refused here too.
+    const { keys, args } = vectorCall(vector, ns);
+    const decision = decide(
+      checkPromotionArguments(keys, args),
+      snapshotFromGiven(vector.given, ns, keys),
+    );
+    if (decision.kind === 'refused') throw decision.refusal;
+    if (decision.kind === 'failed') throw decision.error; // no vector's read fails
+    if (decision.kind === 'already') {
+      outcome = { reply: decision.reply };
+    } else {
+      const { reply, writes } = decision;
+      expect(writes).toEqual(scriptWrites(keys, args, reply.version));
+      const queues = queuesFromGiven(vector.given, ns);
+      const fromQueue = queues.get(keys[1]!) ?? [];
+      const rightmost = fromQueue.lastIndexOf(reply.prp);
+      if (decision.kind === 'promote') {
+        if (rightmost >= 0) fromQueue.splice(rightmost, 1);
+        queues.set(keys[1]!, fromQueue);
+        queues.set(keys[2]!, [reply.prp, ...(queues.get(keys[2]!) ?? [])]);
+        queuesAfter = queues;
+      }
+      outcome = { reply: { ...reply, removed: rightmost >= 0 ? 1 : 0 } };
+    }
+  } catch (error) {
+    if (!(error instanceof PromotionError)) throw error;
+    outcome = { error: error.code, message: error.detail };
+  }
+
+  const expected = vector.expect;
+  if (isErrorExpectation(expected)) {
+    expect(outcome).toMatchObject({ error: expected.error });
+    const message = 'message' in outcome ? outcome.message : '';
+    if (expected.message !== undefined) expect(message).toBe(withNamespace(expected.message, ns));
+    if (expected.messageContains !== undefined) {
+      expect(message).toContain(withNamespace(expected.messageContains, ns));
+    }
+    return { ns, outcome };
+  }
+  if (!('reply' in outcome)) throw new Error(`decide: refused: ${JSON.stringify(outcome)}`);
+  const { reply } = outcome;
+  expect(reply).toMatchObject({
+    result: expected.result,
+    version: expected.version,
+    removed: expected.removed,
+    at: typeof expected.at === 'number' ? expected.at : SNAPSHOT_TIME,
+  });
+  for (const [state, ids] of Object.entries(expected.queuesAfter ?? {})) {
+    expect(queuesAfter?.get(queueKey(ns, state)) ?? []).toEqual(ids);
+  }
+  if (expected.result === 'already' && expected.evidence_key !== undefined) {
+    expect(reply.evidence_key).toBe(withNamespace(expected.evidence_key, ns));
+  }
+  return { ns, outcome };
+}
+
 /** An outcome with its namespace taken out and the clock-given time dropped, to compare paths. */
 function comparable(vector: Vector, { ns, outcome }: { ns: string; outcome: Outcome }): unknown {
   if ('error' in outcome) return { ...outcome, message: withoutNamespace(outcome.message, ns) };
@@ -136,7 +232,7 @@ function comparable(vector: Vector, { ns, outcome }: { ns: string; outcome: Outc
   };
 }
 
-describe('promotion vectors: script, fallback and zod rules agree', () => {
+describe('promotion vectors: script, fallback, decide() and zod rules agree', () => {
   it('has vectors with unique names', () => {
     expect(vectors.length).toBeGreaterThan(300);
     expect(new Set(vectors.map((v) => v.name)).size).toBe(vectors.length);
@@ -147,6 +243,7 @@ describe('promotion vectors: script, fallback and zod rules agree', () => {
       const lua = await run(vector, 'lua');
       const multi = await run(vector, 'multi');
       expect(comparable(vector, multi)).toEqual(comparable(vector, lua));
+      expect(comparable(vector, runDecide(vector))).toEqual(comparable(vector, lua));
 
       if (vector.zod) {
         const expected = vector.expect;

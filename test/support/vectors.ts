@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import type { PromotionSnapshot } from '../../src/core/decide.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { checkEvidence } from '../../src/core/evidenceRules.js';
+import { prpKey, queueKey } from '../../src/core/keys.js';
 import { promotionCall, type PromotionRequest } from '../../src/core/promote.js';
 import { withNamespace, type Given } from './seed.js';
 
@@ -137,4 +139,63 @@ export function zodVerdict(from: string, to: string, evidence: string | Uint8Arr
     if (!(error instanceof PromotionError)) throw error;
     return { error: error.code, message: error.detail };
   }
+}
+
+/** The server time a snapshot built from a vector reports (ms): any time will do. */
+export const SNAPSHOT_TIME = 1_767_225_600_123;
+
+/**
+ * What the fallback's read round trip would find in namespace `ns` seeded with `given`
+ * (seedNamespace), for these KEYS: the input decide() gets, built without Redis. The stream,
+ * where there is one, has an ordinary last id: no vector can seed an exhausted one.
+ */
+export function snapshotFromGiven(
+  given: Given,
+  ns: string,
+  keys: readonly string[],
+): PromotionSnapshot {
+  const types = new Map<string, string>();
+  const hashes = new Map<string, Record<string, string>>();
+  const addHash = (key: string, fields: Record<string, string>) => {
+    types.set(key, 'hash');
+    hashes.set(key, { ...hashes.get(key), ...fields });
+  };
+  if (given.prp) {
+    const fields = Object.entries(given.prp.fields).map(([f, v]) => [f, withNamespace(v, ns)]);
+    addHash(prpKey(ns, given.prp.id), Object.fromEntries(fields));
+  }
+  for (const [state, ids] of Object.entries(given.queues ?? {})) {
+    if (ids.length) types.set(queueKey(ns, state), 'list');
+  }
+  for (const seeded of given.keys ?? []) {
+    const key = withNamespace(seeded.key, ns);
+    const type = types.get(key);
+    if (seeded.type === 'string') {
+      hashes.delete(key); // SET replaces a key of any type
+    } else if (type !== undefined && type !== seeded.type) {
+      throw new Error(`${seeded.key} is seeded as a ${type} and as a ${seeded.type}`);
+    }
+    types.set(key, seeded.type);
+    if (seeded.type === 'hash') addHash(key, seeded.value as Record<string, string>);
+  }
+  const hash = hashes.get(keys[0]!) ?? {};
+  return {
+    types: keys.map((key) => types.get(key) ?? 'none'),
+    fields: ['status', 'version', 'evidence_key', 'updated_at'].map((f) => hash[f] ?? null),
+    now: SNAPSHOT_TIME,
+    lastGeneratedId: types.get(keys[4]!) === 'stream' ? `${SNAPSHOT_TIME - 1}-0` : undefined,
+  };
+}
+
+/** The queues of `given` (and lists among its other keys), by key in `ns`, left to right. */
+export function queuesFromGiven(given: Given, ns: string): Map<string, string[]> {
+  const queues = new Map(
+    Object.entries(given.queues ?? {}).map(([state, ids]) => [queueKey(ns, state), [...ids]]),
+  );
+  for (const seeded of given.keys ?? []) {
+    if (seeded.type !== 'list') continue;
+    const key = withNamespace(seeded.key, ns);
+    queues.set(key, [...(queues.get(key) ?? []), ...(seeded.value as string[])]);
+  }
+  return queues;
 }

@@ -1,0 +1,240 @@
+import { PromotionError } from './errors.js';
+import { checkEvidence } from './evidenceRules.js';
+import type { PromotionArguments } from './promotionArguments.js';
+import type { PromotionReply } from './reply.js';
+
+/**
+ * The fallback's decision, apart from Redis: what lua/promote.lua would do, given what the
+ * fallback read. No I/O and no clock: the same arguments and snapshot always give the same
+ * decision, so the shared vectors run through it without a server (test/core/vectors.test.ts).
+ *
+ * The sections follow the script's, one for one, in its order (the arguments and keys are
+ * checked before, by checkPromotionArguments):
+ *   Key types          -> wrong type
+ *   Transition         -> checkEvidence: an unknown FROM -> TO is refused first
+ *   Evidence           -> checkEvidence: size, UTF-8, JSON, object, each field's rule
+ *   State and version  -> existence, the version's form, already, state, expected version
+ *   version bound      -> the largest version cannot be raised
+ *   Writes             -> permission to write (for the fallback: MULTI), the events stream's
+ *                         last id, then the five writes and the reply they give
+ */
+
+/** What the read round trip found: TYPE, HMGET, TIME, XINFO STREAM and MULTI's answers. */
+export interface PromotionSnapshot {
+  /** TYPE of KEYS[1..5], in order; 'none' for a key that does not exist. */
+  types: readonly string[];
+  /**
+   * HMGET of the hash's status, version, evidence_key, updated_at (null for a missing field),
+   * or Redis's error for it (a denied HMGET), decided on only where the script would read it.
+   */
+  fields: readonly (string | null)[] | Error;
+  /** The server's time in ms (TIME, as the script computes it), or Redis's error for TIME. */
+  now: number | Error;
+  /**
+   * XINFO STREAM's last-generated-id when KEYS[5] is a stream (undefined when it is not), or
+   * Redis's error for XINFO.
+   */
+  lastGeneratedId: string | undefined | Error;
+  /** Redis's refusal of MULTI; undefined when the transaction is open. */
+  multiRefused?: Error | undefined;
+}
+
+/** The writes, in the order the script makes them (lua/promote.lua's header says why). */
+export const WRITE_COMMANDS = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'] as const;
+
+/** One write: the command, its key, and its other arguments, exactly as sent. */
+export type Write = readonly [
+  command: (typeof WRITE_COMMANDS)[number],
+  key: string,
+  ...args: (string | Buffer)[],
+];
+
+/** A promotion's reply before its writes ran: `removed` is what LREM (or LPOS) then says. */
+export type PendingReply = Omit<PromotionReply, 'removed'>;
+
+/** The reply once `removed` is known, its fields in the script's order. */
+export const withRemoved = (reply: PendingReply, removed: 0 | 1): PromotionReply => ({
+  result: reply.result,
+  prp: reply.prp,
+  from: reply.from,
+  to: reply.to,
+  version: reply.version,
+  evidence_key: reply.evidence_key,
+  removed,
+  at: reply.at,
+});
+
+export type Decision =
+  /** A refusal with the contract's code: nothing is to be written. */
+  | { kind: 'refused'; refusal: PromotionError }
+  /** No fact about the PRP: a read Redis refused, or MULTI refused. Passed on as it is. */
+  | { kind: 'failed'; error: Error }
+  /** The PRP is in TO already: this reply, nothing written. */
+  | { kind: 'already'; reply: PromotionReply }
+  /** Every check passed in a dry run: the writes are queued only for Redis to check them. */
+  | { kind: 'dry_run'; writes: readonly Write[]; reply: PendingReply }
+  /** Every check passed: make these writes, in this order, then give this reply. */
+  | { kind: 'promote'; writes: readonly Write[]; reply: PendingReply };
+
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
+
+/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
+const MAX_VERSION = 999_999_999_999_999;
+
+/** The largest stream id: XADD * cannot add after it. */
+export const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
+
+/** The cap on the events stream (XADD MAXLEN ~), as the script sets it. */
+const EVENTS_MAXLEN = '100000';
+
+/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
+const eventsExhausted = (eventsKey: string) =>
+  new PromotionError(
+    'PRP_EVENTS_EXHAUSTED',
+    `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+      `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+      `${eventsKey} ${eventsKey}-old) or delete it, then promote again`,
+  );
+
+/** MULTI refused: the fallback cannot write safely, and did not write at all. */
+const multiRefused = (error: Error) =>
+  new Error(
+    'the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+      `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
+      '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua',
+    { cause: error },
+  );
+
+const refused = (code: PromotionError['code'], detail: string): Decision => ({
+  kind: 'refused',
+  refusal: new PromotionError(code, detail),
+});
+
+/** The PromotionError `check` throws, if it does; any other error goes on up. */
+function refusalOf(check: () => unknown): PromotionError | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    if (error instanceof PromotionError) return error;
+    throw error;
+  }
+}
+
+export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Decision {
+  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = a.keys;
+  const { types } = snapshot;
+
+  // Key types.
+  for (let i = 0; i < types.length; i++) {
+    const type = types[i];
+    if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
+      return refused(
+        'PRP_WRONG_TYPE',
+        `key ${a.keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`,
+      );
+    }
+  }
+
+  // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
+  const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+  if (evidenceRefusal) return { kind: 'refused', refusal: evidenceRefusal };
+
+  // State and version.
+  if (types[0] === 'none') {
+    return refused(
+      'PRP_NOT_FOUND',
+      `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create it ` +
+        `with status ${a.from}`,
+    );
+  }
+  if (snapshot.fields instanceof Error) return { kind: 'failed', error: snapshot.fields };
+  if (snapshot.now instanceof Error) return { kind: 'failed', error: snapshot.now };
+  const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
+    snapshot.fields;
+  const { now } = snapshot;
+  let versionNumber = 0;
+  if (version !== null) {
+    if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
+      return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+    }
+    versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
+  }
+  const reply = (
+    result: PromotionReply['result'],
+    replyVersion: number,
+    key: string,
+    at: number,
+  ) => ({
+    result,
+    prp: a.id,
+    from: a.from,
+    to: a.to,
+    version: replyVersion,
+    evidence_key: key,
+    at,
+  });
+
+  if (status === a.to) {
+    // Only a plain integer of at most 15 digits is a stored time the reply may carry.
+    const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+    return {
+      kind: 'already',
+      reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
+    };
+  }
+  if (status !== a.from) {
+    return refused(
+      'PRP_STATE_MISMATCH',
+      `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+        `${a.from} -> ${a.to}`,
+    );
+  }
+  if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
+    return refused(
+      'PRP_VERSION_CONFLICT',
+      `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
+        'it changed since it was read',
+    );
+  }
+
+  // The version bound: the largest version cannot be raised, or the next promotion would
+  // refuse what this one wrote.
+  if (versionNumber >= MAX_VERSION) {
+    return refused(
+      'PRP_WRONG_TYPE',
+      `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+        '(15 digits)',
+    );
+  }
+
+  // Writes. Where the script checks its permission to write, the fallback needs MULTI.
+  if (snapshot.multiRefused) return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
+  // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
+  if (types[4] === 'stream') {
+    const { lastGeneratedId } = snapshot;
+    if (lastGeneratedId instanceof Error) return { kind: 'failed', error: lastGeneratedId };
+    if (lastGeneratedId === LAST_POSSIBLE_ID) {
+      return { kind: 'refused', refusal: eventsExhausted(eventsKey) };
+    }
+  }
+
+  const newVersion = String(versionNumber + 1);
+  const at = String(now);
+  const writes: Write[] = [
+    // prettier-ignore
+    ['XADD', eventsKey, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'prp', a.id, 'from', a.from,
+      'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at],
+    ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
+    // prettier-ignore
+    ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
+      'updated_by', a.actor, 'evidence_key', evidenceKey],
+    ['LREM', fromQueue, '-1', a.id],
+    ['LPUSH', toQueue, a.id],
+  ];
+  return {
+    kind: a.dryRun ? 'dry_run' : 'promote',
+    writes,
+    reply: reply(a.dryRun ? 'dry_run' : 'promoted', versionNumber + 1, evidenceKey, now),
+  };
+}

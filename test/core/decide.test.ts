@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { decide, LAST_POSSIBLE_ID, type PromotionSnapshot } from '../../src/core/decide.js';
+import { promotionCall } from '../../src/core/promote.js';
+import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
+import { GOOD_EVIDENCE } from '../support/seed.js';
+
+// decide() on snapshots no vector can seed: reads Redis refused, MULTI refused, an exhausted
+// stream. (The vectors run through it too: test/core/vectors.test.ts.) Each failure is
+// reported where the fallback first needs it, after any refusal that comes before.
+
+const call = (evidence: Record<string, unknown> = GOOD_EVIDENCE.development!, dryRun = false) => {
+  const { keys, args } = promotionCall({
+    namespace: 'ns',
+    id: 'PRP-1',
+    to: 'development',
+    evidence,
+    token: 't',
+    dryRun,
+  });
+  return checkPromotionArguments(keys, args);
+};
+
+const snapshot = (change: Partial<PromotionSnapshot> = {}): PromotionSnapshot => ({
+  types: ['hash', 'list', 'none', 'none', 'stream'],
+  fields: ['pending', '3', null, null],
+  now: 1_000,
+  lastGeneratedId: '999-0',
+  ...change,
+});
+
+const denied = new Error("NOPERM this user has no permissions to run the 'hmget' command");
+
+describe('decide()', () => {
+  it('promotes: the five writes in the script order, the reply without removed', () => {
+    const decision = decide(call(), snapshot());
+    expect(decision).toMatchObject({
+      kind: 'promote',
+      reply: { result: 'promoted', prp: 'PRP-1', version: 4, at: 1_000 },
+    });
+    expect(decision.kind === 'promote' && decision.writes.map(([command]) => command)).toEqual([
+      'XADD',
+      'SET',
+      'HSET',
+      'LREM',
+      'LPUSH',
+    ]);
+  });
+
+  it('a refused read is passed on where it is first needed, after the refusals before it', () => {
+    expect(decide(call({}), snapshot({ fields: denied }))).toMatchObject({
+      kind: 'refused',
+      refusal: { code: 'PRP_EVIDENCE_INVALID' },
+    });
+    expect(
+      decide(call(), snapshot({ types: ['none', 'none', 'none', 'none', 'none'], fields: denied })),
+    ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_NOT_FOUND' } });
+    expect(decide(call(), snapshot({ fields: denied }))).toEqual({ kind: 'failed', error: denied });
+    expect(decide(call(), snapshot({ now: denied }))).toEqual({ kind: 'failed', error: denied });
+    expect(decide(call(), snapshot({ lastGeneratedId: denied }))).toEqual({
+      kind: 'failed',
+      error: denied,
+    });
+    // XINFO of a key that is no stream is not needed: its error does not count.
+    expect(
+      decide(
+        call(),
+        snapshot({ types: ['hash', 'list', 'none', 'none', 'none'], lastGeneratedId: denied }),
+      ),
+    ).toMatchObject({ kind: 'promote' });
+  });
+
+  it('MULTI refused: after the checks of the PRP, before the stream; already needs no MULTI', () => {
+    const multiRefused = new Error("ERR unknown command 'MULTI'");
+    expect(
+      decide(call(), snapshot({ fields: ['integration', '3', null, null], multiRefused })),
+    ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_STATE_MISMATCH' } });
+    const already = decide(
+      call(),
+      snapshot({ fields: ['development', '3', 'k', '5'], multiRefused }),
+    );
+    expect(already).toMatchObject({
+      kind: 'already',
+      reply: { version: 3, evidence_key: 'k', at: 5 },
+    });
+    // The reply's fields in the script's order, as JSON.stringify writes them.
+    expect(already.kind === 'already' && Object.keys(already.reply)).toEqual([
+      'result',
+      'prp',
+      'from',
+      'to',
+      'version',
+      'evidence_key',
+      'removed',
+      'at',
+    ]);
+    const failed = decide(call(), snapshot({ lastGeneratedId: LAST_POSSIBLE_ID, multiRefused }));
+    expect(failed).toMatchObject({
+      kind: 'failed',
+      error: { message: expect.stringMatching(/and Redis refused MULTI: ERR unknown command/) },
+    });
+  });
+
+  it('an exhausted events stream is refused, in a dry run too', () => {
+    for (const dryRun of [false, true]) {
+      expect(
+        decide(call(undefined, dryRun), snapshot({ lastGeneratedId: LAST_POSSIBLE_ID })),
+      ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_EVENTS_EXHAUSTED' } });
+    }
+    expect(decide(call(undefined, true), snapshot())).toMatchObject({
+      kind: 'dry_run',
+      reply: { result: 'dry_run', version: 4 },
+    });
+  });
+});

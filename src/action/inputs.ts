@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import {
   DEFAULT_EVIDENCE_TTL_SECONDS,
   DEFAULT_NAMESPACE,
@@ -6,26 +5,34 @@ import {
   TARGET_STATES,
   isValidNamespace,
   isValidPrpId,
-  parseRedisSeeds,
+  parseRedisTarget,
+  promotionMode,
   splitRedisUrls,
   urlSecrets,
   type PromotionMode,
+  type RedisTarget,
   type State,
 } from '../core/index.js';
+import { InputError, say } from './failures.js';
+import type { ActionOutput } from './host.js';
 import { jsonTextProblem } from './jsonText.js';
 import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
- * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
+ * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
+ * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
  * without them (a test, the demo) behaves alike.
  */
+
+export { InputError };
 
 export const CI_RESULTS = ['success', 'failure', 'cancelled', 'skipped'] as const;
 export type CiResult = (typeof CI_RESULTS)[number];
 
 export interface ActionInputs {
-  redisUrl: string;
+  /** redis-url, parsed: where to connect, how to log in, what to show and what to hide. */
+  redis: RedisTarget;
   targetState: Exclude<State, 'pending'>;
   /** Undefined when the id is to be derived from the workflow. */
   prpId: string | undefined;
@@ -40,6 +47,7 @@ export interface ActionInputs {
   evidenceTtl: number;
   expectedVersion: number | undefined;
   dryRun: boolean;
+  /** The mode input as given; Settings.mode is the path taken. */
   mode: PromotionMode;
   cluster: boolean;
   timeoutSeconds: number;
@@ -47,15 +55,10 @@ export interface ActionInputs {
   allowedBranches: string[];
 }
 
-/** A bad input; the message names it. */
-export class InputError extends Error {
-  override readonly name = 'InputError';
-  constructor(
-    readonly input: string,
-    problem: string,
-  ) {
-    super(`input ${input}: ${problem}`);
-  }
+/** The inputs, and what the environment decides with them: the path the promotion takes. */
+export interface Settings extends ActionInputs {
+  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
+  mode: PromotionMode;
 }
 
 export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
@@ -63,7 +66,6 @@ export const MAX_TIMEOUT_SECONDS = 600;
 export const DEFAULT_CHECKS_APP = 'github-actions';
 
 type Read = (name: string) => string;
-const readInput: Read = (name) => core.getInput(name);
 
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
@@ -71,12 +73,13 @@ const readInput: Read = (name) => core.getInput(name);
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
-export function maskSecrets(read: Read = readInput): string[] {
+export function maskSecrets(read: Read, output: ActionOutput): string[] {
+  // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
   const url = read('redis-url');
   const token = read('github-token');
   const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
   const urls = url ? [url, ...splitRedisUrls(url)] : [];
-  for (const secret of new Set([...urls, ...secrets])) core.setSecret(secret);
+  for (const secret of new Set([...urls, ...secrets])) output.setSecret(secret);
   return secrets;
 }
 
@@ -104,17 +107,16 @@ function parseInteger(name: string, value: string, min: number, max: number): nu
 }
 
 /** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
-function parseRedisUrlInput(value: string, cluster: boolean): string {
+function parseRedisUrlInput(value: string, cluster: boolean): RedisTarget {
   if (value.trim() === '') {
     throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
   }
   try {
-    parseRedisSeeds(value, cluster);
+    return parseRedisTarget(value, cluster);
   } catch (error) {
-    // parseRedisSeeds's messages never repeat a URL, so they are safe to show.
+    // parseRedisTarget's messages never repeat a URL, so they are safe to show.
     throw new InputError('redis-url', (error as Error).message);
   }
-  return value;
 }
 
 /** `prp-id-pattern`, compiled for RE2; what RE2 refuses is named with what RE2 lacks. */
@@ -216,7 +218,7 @@ function parseAllowedBranches(value: string): string[] {
 }
 
 /** Reads and checks every input; throws InputError naming the first bad one. */
-export function readInputs(read: Read = readInput): ActionInputs {
+export function readInputs(read: Read): ActionInputs {
   const prpId = read('prp-id');
   if (prpId !== '' && !isValidPrpId(prpId)) {
     throw new InputError(
@@ -236,7 +238,7 @@ export function readInputs(read: Read = readInput): ActionInputs {
   const expectedVersion = read('expected-version');
   const cluster = parseBoolean('cluster', read('cluster'), false);
   return {
-    redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
+    redis: parseRedisUrlInput(read('redis-url'), cluster),
     targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
     prpId: prpId || undefined,
     prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
@@ -261,4 +263,19 @@ export function readInputs(read: Read = readInput): ActionInputs {
     timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
   };
+}
+
+/**
+ * The settings of one run: every input, and the path the promotion takes, decided here once
+ * (the mode input, or REDIS_LUA_PROMOTION_ENABLED=false in `env`). The fallback needs one
+ * connection, so it and cluster: true are refused together, before anything connects.
+ */
+export const readSettings = (read: Read, env: NodeJS.ProcessEnv): Settings =>
+  settingsOf(readInputs(read), env);
+
+/** readSettings's second half, for a caller that reads the event between the two. */
+export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settings {
+  const mode = promotionMode(inputs.mode, env);
+  if (inputs.cluster && mode === 'multi') throw new InputError('mode', say.fallbackOnCluster);
+  return { ...inputs, mode };
 }

@@ -1,0 +1,114 @@
+import { AnswerLostError, ConnectionError, PromotionError } from '../core/index.js';
+
+/**
+ * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
+ * error codes and messages apart from the code that raises them). Every failure is one of:
+ * - InputError: a bad input, named (or an event that cannot be read);
+ * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ *   PipelineNotPassedError: the pipeline did not pass;
+ * - ConnectionError: Redis could not be used, and nothing was run;
+ * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * Tests compare these messages word for word: change them knowingly.
+ */
+
+export { AnswerLostError, ConnectionError, PromotionError };
+
+/** A bad input; the message names it. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(
+    readonly input: string,
+    problem: string,
+  ) {
+    super(`input ${input}: ${problem}`);
+  }
+}
+
+/** The pipeline result the promotion rests on says it did not pass (PRP_EVIDENCE_INVALID). */
+export class PipelineNotPassedError extends PromotionError {
+  constructor(detail: string, from: string, to: string) {
+    super(
+      'PRP_EVIDENCE_INVALID',
+      `the pipeline did not pass: ${detail}; not promoting ${from} -> ${to}`,
+    );
+  }
+}
+
+/** A typed-in value for a message: JSON, cut short (evidence may be up to 64 KiB). */
+export function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+
+/** The action's own wording; `where` is always a display form (passwords as ***). */
+export const say = {
+  // Connecting and promoting (main.ts).
+  answerLost: (where: string, what: string) =>
+    `the promotion at ${where} ${what}; re-run to learn whether it happened`,
+  noAnswerWithin: (seconds: number) => `got no answer within ${seconds}s`,
+  connectionLost: 'lost its connection before the answer came',
+  redirectionsLost: (detail: string) => `got no answer while the cluster redirected it (${detail})`,
+  clusterNodeNotCluster: (where: string, namespace: string, detail: string) =>
+    `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+    `namespace ${namespace} (${detail}): set cluster: true. Nothing was run.`,
+  clusterRefused: (where: string, detail: string, cluster: boolean) =>
+    `the Redis Cluster at ${where} refused the promotion before running it ` +
+    `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+    `the cluster is ok.${cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+  fallbackOnCluster:
+    'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
+    'single connection and cannot run with cluster: true; use mode lua',
+
+  // The workflow's event (workflowContext.ts).
+  eventUnreadable: (path: string, problem: string) =>
+    `cannot read the event at GITHUB_EVENT_PATH ${path}: ${problem}`,
+
+  // The evidence and the pipeline (evidence.ts).
+  pipelineFieldsTyped: (fields: readonly string[]) =>
+    `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
+    "from ci-result, the workflow_run event's conclusion or require-checks",
+  checksWithoutCommit:
+    "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
+  tokenNeededForChecks: 'is required with require-checks',
+  checksPassed: (names: string, ref: string) => `checks ${names} passed on ${ref}`,
+  ciResult: (result: string) => `ci-result is ${result}`,
+  runConcluded: (name: string, conclusion: string) => `${name} concluded ${conclusion}`,
+  forkRun: (name: string, head: string | undefined, repository: string) =>
+    `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
+    `${repository || 'this repository'}: a fork's run is not a pipeline result of ` +
+    'this repository, whatever it concluded',
+  typedCommitNotChecked: (typed: unknown, event: string | undefined, from: string, to: string) =>
+    `merge_commit in the evidence input (${JSON.stringify(typed)?.slice(0, 100)}) ` +
+    `is not the commit this event gives (${event ?? 'none'}), and require-checks reads ` +
+    `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
+    `promoting ${from} -> ${to}`,
+  needsPipeline: (from: string, to: string, fields: readonly string[]) =>
+    `${from} -> ${to} needs ${fields.join(', ')}, which only a pipeline result can give: set ` +
+    'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
+
+  // Check runs (checks.ts).
+  checksPageCut: (page: number) => `page ${page} was cut off or not JSON`,
+  checksNeedRepository: (repository: string) =>
+    `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
+  checksUnreadable: (repository: string, ref: string, apiUrl: string, why: string) =>
+    `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
+  checksNotPassed: (ref: string, problems: readonly string[]) =>
+    `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+
+  // The merged-commit rule (mergedCommit.ts).
+  mergedCommitRefusal: (
+    from: string,
+    to: string,
+    repository: string,
+    allowed: readonly string[],
+    problem: string,
+    event: string,
+    fix: string,
+  ) =>
+    `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+    `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+    `Event: ${event}. Fix: ${fix}`,
+
+  // The job summary (summary.ts).
+  summaryUnwritable: (problem: string) => `cannot write the job summary: ${problem}`,
+} as const;

@@ -1,4 +1,5 @@
 import { PromotionError, requiredFields } from '../core/index.js';
+import { say, shown } from './failures.js';
 import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
 import {
   branchOfRef,
@@ -115,12 +116,6 @@ function findMergedCommit(
   }
 }
 
-/** A typed-in value for the message: JSON, cut short (evidence may be up to 64 KiB). */
-function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
-}
-
 /** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
 function refusal(
   ctx: WorkflowContext,
@@ -132,9 +127,7 @@ function refusal(
 ): PromotionError {
   return new PromotionError(
     'PRP_EVIDENCE_INVALID',
-    `${from} -> ${to} needs a commit merged into an allowed branch of ` +
-      `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
-      `Event: ${describeEvent(ctx)}. Fix: ${fix}`,
+    say.mergedCommitRefusal(from, to, ctx.repository, allowed, problem, describeEvent(ctx), fix),
   );
 }
 

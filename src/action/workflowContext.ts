@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { say } from './failures.js';
 
 /**
  * What the runner tells a step about its workflow: the GITHUB_* variables and the event
@@ -71,10 +72,7 @@ export function readWorkflowContext(env: NodeJS.ProcessEnv = process.env): Workf
     try {
       payload = JSON.parse(readFileSync(path, 'utf8')) as EventPayload;
     } catch (error) {
-      throw new Error(
-        `cannot read the event at GITHUB_EVENT_PATH ${path}: ${(error as Error).message}`,
-        { cause: error },
-      );
+      throw new Error(say.eventUnreadable(path, (error as Error).message), { cause: error });
     }
   }
   return {

@@ -62,6 +62,8 @@ export const say = {
   // The workflow's event (workflowContext.ts).
   eventUnreadable: (path: string, problem: string) =>
     `cannot read the event at GITHUB_EVENT_PATH ${path}: ${problem}`,
+  eventField: (field: string, problem: string) =>
+    field === '' ? `the payload is not a JSON object (${problem})` : `${field}: ${problem}`,
 
   // The evidence and the pipeline (evidence.ts).
   pipelineFieldsTyped: (fields: readonly string[]) =>

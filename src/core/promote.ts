@@ -113,9 +113,9 @@ const REPLY = z.looseObject({
   prp: z.string(),
   from: z.string(),
   to: z.string(),
-  version: z.number().int().nonnegative(),
+  version: z.number().int(),
   evidence_key: z.string(),
-  removed: z.union([z.literal(0), z.literal(1)]),
+  removed: z.literal([0, 1]),
   at: z.number(),
 }) satisfies z.ZodType<PromotionReply>;
 

@@ -42,6 +42,40 @@ export function shown(value: unknown): string {
 
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 export const say = {
+  // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
+  notBoolean: (value: string) => `must be true or false, got ${JSON.stringify(value)}`,
+  notOneOf: (allowed: readonly string[], value: string) =>
+    `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+  notIntegerIn: (min: number, max: number, value: string) =>
+    `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
+  badTimeout: (max: number, value: string) =>
+    `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
+  redisUrlRequired: 'is required (redis:// or rediss:// URL)',
+  notRe2: (problem: string) =>
+    `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
+    'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
+    'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+  evidenceNotJson: (problem: string) => `is not valid JSON: ${problem}`,
+  evidenceNotObject: 'must be a JSON object such as {"validator_approval": "ok"}',
+  notAppSlug: (slug: string) =>
+    `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
+    'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
+  noBranchNamed: (value: string) =>
+    `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
+    "empty for the repository's default branch",
+  notBranchName: (name: string) =>
+    `${JSON.stringify(name)} is not a branch name: give exact names such as main or ` +
+    'release/2.x (no patterns, no refs/heads/)',
+  notPrpId: (id: string) =>
+    `${JSON.stringify(id)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+  badNamespace: (namespace: string) =>
+    `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
+  matchNotPrpId: (id: string, source: string) =>
+    `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
+    '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
+  noPrpIdFound: (pattern: string) =>
+    `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
+    'or head commit message of this event; give prp-id',
   // Connecting and promoting (main.ts).
   answerLost: (where: string, what: string) =>
     `the promotion at ${where} ${what}; re-run to learn whether it happened`,

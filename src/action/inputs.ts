@@ -87,21 +87,18 @@ function parseBoolean(name: string, value: string, fallback: boolean): boolean {
   if (value === '') return fallback;
   if (['true', 'True', 'TRUE'].includes(value)) return true;
   if (['false', 'False', 'FALSE'].includes(value)) return false;
-  throw new InputError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  throw new InputError(name, say.notBoolean(value));
 }
 
 function parseOneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new InputError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  throw new InputError(name, say.notOneOf(allowed, value));
 }
 
 function parseInteger(name: string, value: string, min: number, max: number): number {
   const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
   if (!(number >= min && number <= max)) {
-    throw new InputError(
-      name,
-      `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
-    );
+    throw new InputError(name, say.notIntegerIn(min, max, value));
   }
   return number;
 }
@@ -109,7 +106,7 @@ function parseInteger(name: string, value: string, min: number, max: number): nu
 /** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
 function parseRedisUrlInput(value: string, cluster: boolean): RedisTarget {
   if (value.trim() === '') {
-    throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+    throw new InputError('redis-url', say.redisUrlRequired);
   }
   try {
     return parseRedisTarget(value, cluster);
@@ -125,12 +122,7 @@ export function parsePrpIdPattern(value: string): PrpIdPattern {
     return new PrpIdPattern(value || DEFAULT_PRP_ID_PATTERN);
   } catch (error) {
     if (!(error instanceof UnsupportedPatternError)) throw error;
-    throw new InputError(
-      'prp-id-pattern',
-      `is not a regular expression in RE2 syntax (${error.message}): the pattern is matched ` +
-        'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
-        'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
-    );
+    throw new InputError('prp-id-pattern', say.notRe2(error.message));
   }
 }
 
@@ -140,10 +132,10 @@ function parseEvidence(value: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(value);
   } catch (error) {
-    throw new InputError('evidence', `is not valid JSON: ${(error as Error).message}`);
+    throw new InputError('evidence', say.evidenceNotJson((error as Error).message));
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
+    throw new InputError('evidence', say.evidenceNotObject);
   }
   // What JSON.parse would change or choose silently: refused, so what is stored is what was
   // written, and every reader reads the same thing.
@@ -156,10 +148,7 @@ function parseTimeout(value: string): number {
   if (value === '') return 10;
   const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
   if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
-    throw new InputError(
-      'timeout',
-      `must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(value)}`,
-    );
+    throw new InputError('timeout', say.badTimeout(MAX_TIMEOUT_SECONDS, value));
   }
   return seconds;
 }
@@ -183,11 +172,7 @@ export const parseRequireChecks = (value: string): string[] =>
 function parseChecksApp(value: string): string {
   const slug = value.trim() || DEFAULT_CHECKS_APP;
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
-    throw new InputError(
-      'checks-app',
-      `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
-        'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
-    );
+    throw new InputError('checks-app', say.notAppSlug(slug));
   }
   return slug;
 }
@@ -200,19 +185,11 @@ function parseChecksApp(value: string): string {
 function parseAllowedBranches(value: string): string[] {
   const names = namesOf(value, /[,\n]/);
   if (names.length === 0 && value.trim() !== '') {
-    throw new InputError(
-      'allowed-branches',
-      `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
-        "empty for the repository's default branch",
-    );
+    throw new InputError('allowed-branches', say.noBranchNamed(value));
   }
   const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
   if (bad !== undefined) {
-    throw new InputError(
-      'allowed-branches',
-      `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
-        'release/2.x (no patterns, no refs/heads/)',
-    );
+    throw new InputError('allowed-branches', say.notBranchName(bad));
   }
   return names;
 }
@@ -221,17 +198,11 @@ function parseAllowedBranches(value: string): string[] {
 export function readInputs(read: Read): ActionInputs {
   const prpId = read('prp-id');
   if (prpId !== '' && !isValidPrpId(prpId)) {
-    throw new InputError(
-      'prp-id',
-      `${JSON.stringify(prpId)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
-    );
+    throw new InputError('prp-id', say.notPrpId(prpId));
   }
   const namespace = read('namespace') || DEFAULT_NAMESPACE;
   if (!isValidNamespace(namespace)) {
-    throw new InputError(
-      'namespace',
-      `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
-    );
+    throw new InputError('namespace', say.badNamespace(namespace));
   }
   const ciResult = read('ci-result');
   const ttl = read('evidence-ttl');

@@ -40,6 +40,11 @@ export function shown(value: unknown): string {
   return text.length > 100 ? `${text.slice(0, 100)}...` : text;
 }
 
+/** The events that can show a merged commit, as the merged-commit rule's fix names them. */
+export const EVENTS_WITH_A_MERGED_COMMIT =
+  'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
+  'pull_request_target closed and merged into one, or a workflow_dispatch on one';
+
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 export const say = {
   // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
@@ -144,6 +149,70 @@ export const say = {
     `${from} -> ${to} needs a commit merged into an allowed branch of ` +
     `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
     `Event: ${event}. Fix: ${fix}`,
+
+  // The merged-commit rule's diagnoses and fixes (mergedCommit.ts).
+  pushIsTo: 'the push is to',
+  dispatchRanOn: 'workflow_dispatch ran on',
+  pullRequestName: (number: number | undefined) => `pull request #${number ?? '?'}`,
+  mergedInto: (name: string) => `${name} was merged into`,
+  triggeringRunName: (name: string | number | undefined) =>
+    `the triggering run ${JSON.stringify(name ?? '?')}`,
+  ranOnPushTo: (name: string) => `${name} ran on a push to`,
+  notAllowedBranch: (where: string, branch: string) =>
+    `${where} ${JSON.stringify(branch)}, which is not an allowed branch`,
+  refNotBranch: (ref: string) => `GITHUB_REF ${ref || '(none)'} is not a branch`,
+  pushDeleted: (branch: string) => `the push deleted branch ${JSON.stringify(branch)}`,
+  shaEmpty: 'GITHUB_SHA is empty',
+  pullRequestOpen: (name: string, action: string | undefined) =>
+    `${name} is not merged (action ${action ?? 'none'}): its commit is a ` +
+    "test merge or the base branch's head, not the merge",
+  pullRequestUnmerged: (name: string) => `${name} was closed without being merged`,
+  pullRequestInto: (name: string, into: string | undefined, repository: string) =>
+    `${name} is into ${JSON.stringify(into ?? '?')}, not ${repository}`,
+  pullRequestNoMergeSha: (name: string) => `${name} was merged but has no merge_commit_sha`,
+  runNotOnPush: (name: string, event: string | undefined) =>
+    `${name} ran on ${event ? `a ${event} event` : 'an unnamed event'}, not on push; only runs on push count`,
+  runOnOtherCode: (name: string, head: string | undefined, repository: string) =>
+    `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${repository}`,
+  runInOtherRepository: (name: string, ranIn: string | undefined, repository: string) =>
+    `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${repository}`,
+  runNoHeadSha: (name: string) => `${name} has no head_sha`,
+  eventWithoutCommit: (eventName: string) =>
+    `a ${eventName || 'nameless'} event names no merged commit`,
+  noAllowedBranch: 'allowed-branches is empty and the event names no repository.default_branch',
+  noAllowedBranchFix:
+    'set allowed-branches to the branches whose commits may be promoted, e.g. main',
+  runFromMergedEvent: (from: string, to: string, branch: string | undefined) =>
+    `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}` +
+    (branch
+      ? `, or add ${JSON.stringify(branch)} to allowed-branches if its commits are merged work`
+      : ''),
+  typedCommitNotEvents: (typed: string, sha: string) =>
+    `merge_commit in the evidence input (${typed}) is not the commit this event gives (${sha})`,
+  typedCommitFix:
+    'leave merge_commit out of the evidence input: the action takes it from the event',
+  branchUnverified: (sha: string, branch: string, why: string) =>
+    `cannot verify with the GitHub API that the triggering run's commit ${sha} is on branch ` +
+    `${JSON.stringify(branch)} (head_branch may name a tag as well as a branch): ${why}`,
+  tokenFix:
+    'give github-token a token that may read this repository (the job needs permissions: ' +
+    'contents: read; the default github.token has it unless permissions take it away)',
+  repositoryNotOwnerRepo: (repository: string) =>
+    `GITHUB_REPOSITORY ${JSON.stringify(repository)} is not owner/repo`,
+  tokenEmpty: 'github-token is empty',
+  branchAnswerCut: (branch: string) =>
+    `the answer for branch ${JSON.stringify(branch)} was cut off or not JSON`,
+  comparisonCut: (base: string, sha: string) =>
+    `the comparison of ${base}...${sha} was cut off or not JSON`,
+  apiAsked: (failure: string, apiUrl: string) => `${failure} (asked ${apiUrl})`,
+  commitNotOnBranch: (sha: string, branch: string, head: string, status: string) =>
+    `the triggering run's commit ${sha} is not on branch ${JSON.stringify(branch)} ` +
+    `(whose head is ${head}; the GitHub API compares them as ${status}): the ` +
+    'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
+    'later dropped from the branch',
+  commitNotOnBranchFix: (branch: string) =>
+    `promote from a run of a push to ${JSON.stringify(branch)} itself; if tags may be ` +
+    'named like branches, filter the workflow_run on branches and restrict who may push tags',
 
   // The job summary (summary.ts).
   summaryUnwritable: (problem: string) => `cannot write the job summary: ${problem}`,

@@ -127,6 +127,11 @@ export const say = {
     `${from} -> ${to} needs ${fields.join(', ')}, which only a pipeline result can give: set ` +
     'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
 
+  // The GitHub API (githubApi.ts).
+  apiNoAnswer: (seconds: number) => `no answer within ${seconds}s`,
+  apiRefused: (message: string, permission: string) =>
+    `${message} (does github-token allow ${permission}?)`,
+
   // Check runs (checks.ts).
   checksPageCut: (page: number) => `page ${page} was cut off or not JSON`,
   checksNeedRepository: (repository: string) =>

@@ -40063,14 +40063,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6723:
+/***/ 2573:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  B: () => (/* binding */ runnerHost)
 });
+
+// UNUSED EXPORTS: runnerOutput
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -43017,6 +43019,36 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/action/host.ts
+
+/** The runner's outputs: workflow commands and files, through the toolkit. */
+const runnerOutput = {
+    setSecret: (secret) => core_setSecret(secret),
+    setOutput: (name, value) => setOutput(name, value),
+    info: (message) => info(message),
+    warning: (message) => warning(message),
+    setFailed: (message) => setFailed(message),
+};
+/** The runner's own: its inputs, this process's environment, its summary file and commands. */
+const runnerHost = () => ({
+    readInput: (name) => getInput(name),
+    env: process.env,
+    summaryFile: process.env.GITHUB_STEP_SUMMARY,
+    output: runnerOutput,
+});
+
+
+/***/ }),
+
+/***/ 718:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  e: () => (/* binding */ run)
+});
+
 ;// CONCATENATED MODULE: ./src/core/contract.ts
 /**
  * The contract's tables as data (docs/CONTRACT.md sections 1-3), written once. Everything
@@ -43227,6 +43259,55 @@ function refusalFromReply(error) {
     const detail = match[2].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
     return new PromotionError(match[1], detail);
 }
+/**
+ * A Redis connection problem said plainly, never carrying the password: nothing was run, or
+ * (AnswerLostError) what was sent may have run.
+ */
+class ConnectionError extends Error {
+    name = 'ConnectionError';
+}
+/**
+ * The promotion was sent and no answer came (a timeout, a dropped connection, redirections
+ * that ran out): it may have happened. A re-run tells (`already` if it did).
+ */
+class AnswerLostError extends ConnectionError {
+}
+/**
+ * The core's failure wording, kept apart from the code that raises it (as BullMQ keeps its
+ * error codes and messages). Tests compare these word for word: change them knowingly.
+ */
+const coreMessages = {
+    urlNotAUrl: 'the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://',
+    urlScheme: (scheme) => `the Redis URL's scheme is ${scheme}; expected redis:// or rediss:// (TLS)`,
+    urlNoHost: 'the Redis URL has no host',
+    urlQueryOrFragment: 'the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database',
+    urlBadPercent: (what) => `the Redis URL's ${what} is badly percent-encoded: write % as %25`,
+    urlBadDatabase: (db) => `the Redis URL's database ${db} is not a number`,
+    seedsNeedCluster: (count) => `holds ${count} URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true`,
+    seedUrl: (index, problem) => `URL ${index + 1}: ${problem}`,
+    seedsDiffer: (index, part) => `the seed URLs must share scheme, user, password and database; URL ${index + 1} differs from URL 1 in its ${part}`,
+    clusterDatabase: (db) => `cannot use database ${db} (from the Redis URL): a Redis Cluster has only database 0`,
+    selectFailed: (db, reason) => `cannot use database ${db} (from the Redis URL): ${reason}`,
+    noSeedUsable: (reason) => `no seed node of the cluster could be used; ${reason}`,
+    /** What went wrong talking to Redis at `where` (redis://host:port), by what it said. */
+    refused: (where) => `connection refused by ${where}: is Redis running and listening there?`,
+    unresolved: (host, where) => `cannot resolve the host ${host} of ${where}`,
+    authFailed: (where, user) => `authentication failed at ${where} for user ${user}: check the user and password in the Redis URL`,
+    noPermission: (user, where, message) => `the Redis user ${user} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`,
+    tlsFailed: (where, message) => `TLS handshake with ${where} failed: ${message}`,
+    noAnswer: (where, seconds) => `no answer from ${where} within ${seconds}s`,
+    redisFailed: (where, message) => `Redis at ${where} failed: ${message}`,
+    /** Clients promote() cannot use safely (PRP_BAD_ARGUMENT). */
+    keyPrefixClient: (prefix) => `the Redis client has keyPrefix ${JSON.stringify(prefix)}: promotions name ` +
+        'their keys in full ({NS}:...); use a client without keyPrefix, and namespace for the prefix',
+    fallbackOnClusterClient: 'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
+        'cluster; use mode lua with cluster',
+    resendingClient: (maxRetriesPerRequest) => 'the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
+        'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
+        `one has maxRetriesPerRequest ${String(maxRetriesPerRequest)}`,
+    /** The script answered with something that is not its contract's reply (section 3). */
+    badReply: (problem) => `the promotion script's reply is not the contract's: ${problem}`,
+};
 
 ;// CONCATENATED MODULE: ./src/core/keys.ts
 
@@ -45977,9 +46058,9 @@ const $ZodNumberFormat = /*@__PURE__*/ $constructor("$ZodNumberFormat", (inst, d
     $ZodCheckNumberFormat.init(inst, def);
     $ZodNumber.init(inst, def); // no format checks
 });
-const $ZodBoolean = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodBoolean", (inst, def) => {
+const $ZodBoolean = /*@__PURE__*/ $constructor("$ZodBoolean", (inst, def) => {
     $ZodType.init(inst, def);
-    inst._zod.pattern = regexes.boolean;
+    inst._zod.pattern = regexes_boolean;
     inst._zod.parse = (payload, _ctx) => {
         if (def.coerce)
             try {
@@ -45997,7 +46078,7 @@ const $ZodBoolean = /*@__PURE__*/ (/* unused pure expression or super */ null &&
         });
         return payload;
     };
-})));
+});
 const $ZodBigInt = /*@__PURE__*/ $constructor("$ZodBigInt", (inst, def) => {
     $ZodType.init(inst, def);
     inst._zod.pattern = bigint;
@@ -48387,7 +48468,7 @@ function _uint32(Class, params) {
 function _boolean(Class, params) {
     return new Class({
         type: "boolean",
-        ...util.normalizeParams(params),
+        ...normalizeParams(params),
     });
 }
 // @__NO_SIDE_EFFECTS__
@@ -50607,7 +50688,7 @@ function toJSONSchema(input, params) {
 
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/locales/en.js
 
-const en_error = () => {
+const error = () => {
     const Sizable = {
         string: { unit: "characters", verb: "to have" },
         file: { unit: "bytes", verb: "to have" },
@@ -50728,7 +50809,7 @@ const en_error = () => {
 };
 /* harmony default export */ function en() {
     return {
-        localeError: en_error(),
+        localeError: error(),
     };
 }
 
@@ -51929,13 +52010,13 @@ function int32(params) {
 function uint32(params) {
     return core._uint32(ZodNumberFormat, params);
 }
-const ZodBoolean = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodBoolean", (inst, def) => {
-    core.$ZodBoolean.init(inst, def);
+const ZodBoolean = /*@__PURE__*/ $constructor("ZodBoolean", (inst, def) => {
+    $ZodBoolean.init(inst, def);
     ZodType.init(inst, def);
-    inst._zod.processJSONSchema = (ctx, json, params) => processors.booleanProcessor(inst, ctx, json, params);
-})));
+    inst._zod.processJSONSchema = (ctx, json, params) => booleanProcessor(inst, ctx, json, params);
+});
 function schemas_boolean(params) {
-    return core._boolean(ZodBoolean, params);
+    return _boolean(ZodBoolean, params);
 }
 const ZodBigInt = /*@__PURE__*/ $constructor("ZodBigInt", (inst, def) => {
     $ZodBigInt.init(inst, def);
@@ -53031,6 +53112,7 @@ function checkPromotionArguments(keys, args) {
         actor,
         expectedVersion,
         dryRun: dryRun === '1',
+        keys: [...keys],
     };
 }
 
@@ -53041,10 +53123,9 @@ var built = __nccwpck_require__(7796);
 ;// CONCATENATED MODULE: ./src/core/connection.ts
 
 
-/** A Redis connection problem said plainly, never carrying the password. */
-class ConnectionError extends Error {
-    name = 'ConnectionError';
-}
+
+// Where it always was, for callers that import it from here.
+
 /**
  * The URLs a `redis-url` value holds: one, or several seed nodes of one Redis Cluster
  * separated by commas and/or whitespace. Only a separator before a scheme separates: a
@@ -53120,27 +53201,27 @@ function parseRedisUrl(url) {
         parsed = new URL(url);
     }
     catch {
-        throw new ConnectionError('the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://');
+        throw new ConnectionError(coreMessages.urlNotAUrl);
     }
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-        throw new ConnectionError(`the Redis URL's scheme is ${parsed.protocol.slice(0, -1)}; expected redis:// or rediss:// (TLS)`);
+        throw new ConnectionError(coreMessages.urlScheme(parsed.protocol.slice(0, -1)));
     }
     if (!parsed.hostname)
-        throw new ConnectionError('the Redis URL has no host');
+        throw new ConnectionError(coreMessages.urlNoHost);
     if (parsed.search || parsed.hash) {
         // ioredis would silently ignore some (?tls=true connecting in plain text) and not others.
-        throw new ConnectionError('the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database');
+        throw new ConnectionError(coreMessages.urlQueryOrFragment);
     }
     const decode = (part, what) => {
         const decoded = tryDecode(part);
         if (decoded === undefined) {
-            throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
+            throw new ConnectionError(coreMessages.urlBadPercent(what));
         }
         return decoded;
     };
     const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
     if (!Number.isInteger(db) || db < 0) {
-        throw new ConnectionError(`the Redis URL's database ${parsed.pathname.slice(1)} is not a number`);
+        throw new ConnectionError(coreMessages.urlBadDatabase(parsed.pathname.slice(1)));
     }
     return {
         host: parsed.hostname.replace(/^\[|\]$/g, ''),
@@ -53162,14 +53243,14 @@ function parseRedisSeeds(text, cluster) {
     if (urls.length <= 1)
         return [parseRedisUrl(urls[0] ?? text)];
     if (!cluster) {
-        throw new ConnectionError(`holds ${urls.length} URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true`);
+        throw new ConnectionError(coreMessages.seedsNeedCluster(urls.length));
     }
     const seeds = urls.map((url, index) => {
         try {
             return parseRedisUrl(url);
         }
         catch (error) {
-            throw new ConnectionError(`URL ${index + 1}: ${error.message}`);
+            throw new ConnectionError(coreMessages.seedUrl(index, error.message));
         }
     });
     const first = seeds[0];
@@ -53181,34 +53262,52 @@ function parseRedisSeeds(text, cluster) {
             ['database', seed.db !== first.db],
         ].find(([, different]) => different);
         if (differs) {
-            throw new ConnectionError(`the seed URLs must share scheme, user, password and database; URL ${index + 1} differs from URL 1 in its ${differs[0]}`);
+            throw new ConnectionError(coreMessages.seedsDiffer(index, differs[0]));
         }
     });
     return seeds;
 }
+/**
+ * Parses a `redis-url` value (see parseRedisSeeds); throws a ConnectionError whose message
+ * never repeats the URL.
+ */
+function parseRedisTarget(text, cluster = false) {
+    const seeds = parseRedisSeeds(text, cluster);
+    const first = seeds[0]; // the seeds share all but host and port
+    return {
+        seeds: seeds.map(({ host, port }) => ({ host, port })),
+        cluster,
+        tls: first.tls,
+        ...(first.username === undefined ? {} : { username: first.username }),
+        ...(first.password === undefined ? {} : { password: first.password }),
+        db: first.db,
+        display: redactUrl(text),
+        secrets: urlSecrets(text),
+    };
+}
 /** What went wrong talking to Redis, in words a person can act on. */
 function describeRedisError(error, url, timeoutMs) {
     const where = `${url.tls ? 'rediss' : 'redis'}://${url.host}:${url.port}`;
+    const user = url.username ?? 'default';
     const err = error;
     const code = err?.code ?? '';
     const message = String(err?.message ?? error);
     if (code === 'ECONNREFUSED')
-        return `connection refused by ${where}: is Redis running and listening there?`;
+        return coreMessages.refused(where);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
-        return `cannot resolve the host ${url.host} of ${where}`;
+        return coreMessages.unresolved(url.host, where);
     if (/WRONGPASS|NOAUTH|invalid (username-)?password|AUTH failed/i.test(message)) {
-        return `authentication failed at ${where} for user ${url.username ?? 'default'}: check the user and password in the Redis URL`;
+        return coreMessages.authFailed(where, user);
     }
-    if (/^NOPERM/.test(message)) {
-        return `the Redis user ${url.username ?? 'default'} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`;
-    }
+    if (/^NOPERM/.test(message))
+        return coreMessages.noPermission(user, where, message);
     if (/ERR_SSL|ERR_TLS|CERT|SSL|TLS|self[- ]signed|certificate/i.test(`${code} ${message}`)) {
-        return `TLS handshake with ${where} failed: ${message}`;
+        return coreMessages.tlsFailed(where, message);
     }
     if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
-        return `no answer from ${where} within ${timeoutMs / 1000}s`;
+        return coreMessages.noAnswer(where, timeoutMs / 1000);
     }
-    return `Redis at ${where} failed: ${message}`;
+    return coreMessages.redisFailed(where, message);
 }
 const REDIRECTIONS_RAN_OUT = /^Too many Cluster redirections\. Last error: (?:[A-Za-z]*Error: )?/;
 function classifyCommandError(error) {
@@ -53244,20 +53343,23 @@ function withDeadline(work, ms, onTimeout) {
     });
     return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
+/** A target as given, or parsed from a URL (options.cluster says whether it is a cluster's). */
+const targetOf = (url, options) => typeof url === 'string' ? parseRedisTarget(url, options.cluster ?? false) : url;
 /**
  * Connects and waits until the server is ready (authenticated, database selected). Rejects
  * with a ConnectionError within the timeout. The client fails commands fast afterwards.
+ * Takes a parsed target, or for convenience a URL (parsed here, once).
  */
 async function connectRedis(url, options = {}) {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const maxRetries = options.maxRetries ?? 2;
-    const seeds = parseRedisSeeds(url, options.cluster ?? false);
-    const target = seeds[0]; // the seeds share all but host and port
-    if (options.cluster && target.db !== 0) {
-        throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`);
+    const target = targetOf(url, options);
+    const { seeds } = target;
+    const first = seeds[0];
+    if (target.cluster && target.db !== 0) {
+        throw new ConnectionError(coreMessages.clusterDatabase(target.db));
     }
-    const secrets = urlSecrets(url);
-    const scrub = (text) => scrubSecrets(text, secrets);
+    const scrub = (text) => scrubSecrets(text, target.secrets);
     const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
@@ -53281,9 +53383,9 @@ async function connectRedis(url, options = {}) {
         ...(target.username ? { username: target.username } : {}),
         ...(target.password ? { password: target.password } : {}),
         // SNI carries host names only (RFC 6066); Node warns when given an IP address.
-        ...(target.tls ? { tls: (0,external_node_net_.isIP)(target.host) ? {} : { servername: target.host } } : {}),
+        ...(target.tls ? { tls: (0,external_node_net_.isIP)(first.host) ? {} : { servername: first.host } } : {}),
     };
-    const client = options.cluster
+    const client = target.cluster
         ? new built.Cluster(seeds.map(({ host, port }) => ({ host, port })), {
             lazyConnect: true,
             enableOfflineQueue: false,
@@ -53307,7 +53409,7 @@ async function connectRedis(url, options = {}) {
             redisOptions: base,
             ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
         })
-        : new built.Redis({ ...base, host: target.host, port: target.port });
+        : new built.Redis({ ...base, host: first.host, port: first.port });
     // The first error says why; ioredis's own rejection often only says "closed". A cluster
     // client's own error only says "Failed to refresh slots cache": its node's says why.
     let firstError;
@@ -53325,10 +53427,10 @@ async function connectRedis(url, options = {}) {
         client.disconnect();
         // Which node failed: with several seeds, the one its error came from.
         const [host, port] = splitHostPort(firstNodeError?.node);
-        const where = host && seeds.length > 1 ? { ...target, host, port } : target;
+        const where = host && seeds.length > 1 ? { ...target, host, port } : { ...target, ...first };
         const cause = firstNodeError?.error ?? firstError ?? error;
         const reason = describeRedisError(cause, where, timeoutMs);
-        throw new ConnectionError(scrub(seeds.length > 1 ? `no seed node of the cluster could be used; ${reason}` : reason));
+        throw new ConnectionError(scrub(seeds.length > 1 ? coreMessages.noSeedUsable(reason) : reason));
     }
     // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake
     // SELECT (bad index, no permission) and stays on database 0, the wrong data.
@@ -53339,7 +53441,7 @@ async function connectRedis(url, options = {}) {
         catch (error) {
             client.disconnect();
             const reason = scrub(String(error.message ?? error));
-            throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): ${reason}`);
+            throw new ConnectionError(coreMessages.selectFailed(target.db, reason));
         }
     }
     return client;
@@ -53369,6 +53471,148 @@ async function withRedis(url, options, work) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/decide.ts
+
+
+/** The writes, in the order the script makes them (lua/promote.lua's header says why). */
+const WRITE_COMMANDS = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
+/** The reply once `removed` is known, its fields in the script's order. */
+const withRemoved = (reply, removed) => ({
+    result: reply.result,
+    prp: reply.prp,
+    from: reply.from,
+    to: reply.to,
+    version: reply.version,
+    evidence_key: reply.evidence_key,
+    removed,
+    at: reply.at,
+});
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
+/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
+const MAX_VERSION = 999_999_999_999_999;
+/** The largest stream id: XADD * cannot add after it. */
+const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
+/** The cap on the events stream (XADD MAXLEN ~), as the script sets it. */
+const EVENTS_MAXLEN = '100000';
+/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
+const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+    `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+    `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
+/** MULTI refused: the fallback cannot write safely, and did not write at all. */
+const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+    `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
+    '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
+const refused = (code, detail) => ({
+    kind: 'refused',
+    refusal: new PromotionError(code, detail),
+});
+/** The PromotionError `check` throws, if it does; any other error goes on up. */
+function refusalOf(check) {
+    try {
+        check();
+        return undefined;
+    }
+    catch (error) {
+        if (error instanceof PromotionError)
+            return error;
+        throw error;
+    }
+}
+function decide(a, snapshot) {
+    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = a.keys;
+    const { types } = snapshot;
+    // Key types.
+    for (let i = 0; i < types.length; i++) {
+        const type = types[i];
+        if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
+            return refused('PRP_WRONG_TYPE', `key ${a.keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`);
+        }
+    }
+    // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
+    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+    if (evidenceRefusal)
+        return { kind: 'refused', refusal: evidenceRefusal };
+    // State and version.
+    if (types[0] === 'none') {
+        return refused('PRP_NOT_FOUND', `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create it ` +
+            `with status ${a.from}`);
+    }
+    if (snapshot.fields instanceof Error)
+        return { kind: 'failed', error: snapshot.fields };
+    if (snapshot.now instanceof Error)
+        return { kind: 'failed', error: snapshot.now };
+    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = snapshot.fields;
+    const { now } = snapshot;
+    let versionNumber = 0;
+    if (version !== null) {
+        if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
+            return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+        }
+        versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
+    }
+    const reply = (result, replyVersion, key, at) => ({
+        result,
+        prp: a.id,
+        from: a.from,
+        to: a.to,
+        version: replyVersion,
+        evidence_key: key,
+        at,
+    });
+    if (status === a.to) {
+        // Only a plain integer of at most 15 digits is a stored time the reply may carry.
+        const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+        return {
+            kind: 'already',
+            reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
+        };
+    }
+    if (status !== a.from) {
+        return refused('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+            `${a.from} -> ${a.to}`);
+    }
+    if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
+        return refused('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
+            'it changed since it was read');
+    }
+    // The version bound: the largest version cannot be raised, or the next promotion would
+    // refuse what this one wrote.
+    if (versionNumber >= MAX_VERSION) {
+        return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+            '(15 digits)');
+    }
+    // Writes. Where the script checks its permission to write, the fallback needs MULTI.
+    if (snapshot.multiRefused)
+        return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
+    // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
+    if (types[4] === 'stream') {
+        const { lastGeneratedId } = snapshot;
+        if (lastGeneratedId instanceof Error)
+            return { kind: 'failed', error: lastGeneratedId };
+        if (lastGeneratedId === LAST_POSSIBLE_ID) {
+            return { kind: 'refused', refusal: eventsExhausted(eventsKey) };
+        }
+    }
+    const newVersion = String(versionNumber + 1);
+    const at = String(now);
+    const writes = [
+        // prettier-ignore
+        ['XADD', eventsKey, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'prp', a.id, 'from', a.from,
+            'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at],
+        ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
+        // prettier-ignore
+        ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
+            'updated_by', a.actor, 'evidence_key', evidenceKey],
+        ['LREM', fromQueue, '-1', a.id],
+        ['LPUSH', toQueue, a.id],
+    ];
+    return {
+        kind: a.dryRun ? 'dry_run' : 'promote',
+        writes,
+        reply: reply(a.dryRun ? 'dry_run' : 'promoted', versionNumber + 1, evidenceKey, now),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/core/reply.ts
 /** Server time in ms from a TIME reply, as the script computes it. */
 function timeToMs([seconds, micros]) {
@@ -53383,9 +53627,11 @@ function timeToMs([seconds, micros]) {
 
 /**
  * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
- * as lua/promote.lua, same checks in the same order, same replies and codes. The checks run
- * under WATCH; the writes go in one MULTI/EXEC, which Redis drops if a watched key changed
- * in between (then the whole check runs again, at most `maxAttempts` times).
+ * as lua/promote.lua, same checks in the same order, same replies and codes. Each attempt is
+ * read -> decide -> write: one round trip reads under WATCH, decide() (src/core/decide.ts,
+ * no I/O) makes the script's checks on what came back, and the writes it returns go in one
+ * MULTI/EXEC, which Redis drops if a watched key changed in between (then the whole attempt
+ * runs again, at most `maxAttempts` times).
  *
  * Two round trips: WATCH, every read and MULTI; then the writes and EXEC. MULTI goes first so
  * that its answer is known before any write is sent: were MULTI refused (a user without
@@ -53404,23 +53650,28 @@ function timeToMs([seconds, micros]) {
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
-/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
-const MAX_VERSION = 999_999_999_999_999;
-/** The largest stream id: XADD * cannot add after it. */
-const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
-/** The PromotionError `check` throws, if it does; any other error goes on up. */
-function refusalOf(check) {
-    try {
-        check();
-        return undefined;
-    }
-    catch (error) {
-        if (error instanceof PromotionError)
-            return error;
-        throw error;
-    }
+/** The read round trip's answers, in the order it sends them. */
+const ANSWER = { watch: 0, types: 1, hmget: 6, time: 7, xinfo: 8, multi: 9 };
+/**
+ * Read: WATCH, every read decide() needs, and MULTI, in one round trip. MULTI goes last so
+ * that its answer is known before any write is sent.
+ */
+async function read(redis, keys) {
+    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
+    return (await redis
+        .pipeline()
+        .watch(prpKey, evidenceKey)
+        .type(prpKey)
+        .type(fromQueue)
+        .type(toQueue)
+        .type(evidenceKey)
+        .type(eventsKey)
+        .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+        .time()
+        .xinfo('STREAM', eventsKey)
+        .call('MULTI')
+        .exec());
 }
-const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
 /** The stream's last generated id from an XINFO STREAM reply, as RESP2 or RESP3 gives it. */
 function lastGeneratedId(info) {
     const name = 'last-generated-id';
@@ -53433,14 +53684,33 @@ function lastGeneratedId(info) {
         value = info[name];
     return value === undefined ? undefined : String(value);
 }
-/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
-const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
-    `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
-    `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
-/** MULTI refused: the fallback cannot write safely, and did not write at all. */
-const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
-    `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
-    '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
+/**
+ * What the answers say, for decide(). WATCH and TYPE are needed before any check: their
+ * errors are thrown here. The other reads' errors go into the snapshot, so that decide()
+ * reports them where the checks first need them (after a refusal that comes before).
+ */
+function snapshotOf(answers) {
+    const value = (i) => {
+        const [error, result] = answers[i];
+        if (error)
+            throw error;
+        return result;
+    };
+    const valueOrError = (i, as) => {
+        const [error, result] = answers[i];
+        return error ?? as(result);
+    };
+    value(ANSWER.watch);
+    const types = [0, 1, 2, 3, 4].map((i) => value(ANSWER.types + i));
+    return {
+        types,
+        fields: valueOrError(ANSWER.hmget, (result) => result),
+        now: valueOrError(ANSWER.time, (result) => timeToMs(result)),
+        // XINFO answers an error for a key that is no stream; only a stream's answer matters.
+        lastGeneratedId: types[4] === 'stream' ? valueOrError(ANSWER.xinfo, lastGeneratedId) : undefined,
+        multiRefused: answers[ANSWER.multi][0] ?? undefined,
+    };
+}
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
 const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
 /**
@@ -53471,146 +53741,95 @@ async function endTransaction(redis) {
         await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
     }
 }
-/** The writes, in the order the script makes them (lua/promote.lua says why). */
-const WRITES = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
+/** The writes queued inside MULTI, in decide()'s order, on a pipeline not yet sent. */
+function queueWrites(redis, writes) {
+    const pipeline = redis.pipeline();
+    for (const write of writes)
+        pipeline.call(...write);
+    return pipeline;
+}
+/**
+ * A dry run's answers: the writes were queued inside MULTI too, so that Redis checked the
+ * user's permission for each, then discarded; LPOS says whether LREM would remove the id.
+ */
+function dryRunReply(answers, transaction, reply) {
+    const n = WRITE_COMMANDS.length;
+    const [discardError] = answers[n];
+    // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
+    if (discardError)
+        throw writeDenied(discardError.message, discardError);
+    transaction.open = false;
+    // The script checks permissions only, in a dry run: so does this.
+    const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
+    if (denied)
+        throw writeDenied(denied[0].message, denied[0]);
+    const [lposError, position] = answers[n + 1];
+    if (lposError)
+        throw lposError;
+    return withRemoved(reply, position === null ? 0 : 1);
+}
+/**
+ * The answers of the writes and EXEC: the reply, or undefined when a watched key changed and
+ * Redis dropped the transaction (nothing was written; the attempt runs again).
+ */
+function promotedReply(answers, id, reply) {
+    const n = WRITE_COMMANDS.length;
+    const [execError, executed] = answers[n];
+    if (execError)
+        throw transactionRefusal(answers.slice(0, n), execError);
+    if (executed === null)
+        return undefined;
+    const failed = executed.findIndex((result) => result instanceof Error);
+    if (failed >= 0) {
+        // Only a queue or the stream changed since the check (they are not watched) gets here;
+        // MULTI/EXEC does not roll back, so say what was written.
+        const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
+        const error = executed[failed];
+        throw new Error(`the promotion of ${id} was written in part: ${done.join(', ')} ran and ` +
+            `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
+            'promoted; repair it and promote again', { cause: error });
+    }
+    return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
+}
 async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
     const a = checkPromotionArguments(keys, args);
-    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
-    // The evidence does not change between attempts: judged once, reported in its place.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
-    const reply = (result, version, key, removed, at) => ({
-        result,
-        prp: a.id,
-        from: a.from,
-        to: a.to,
-        version,
-        evidence_key: key,
-        removed,
-        at,
-    });
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        // Whether this attempt's MULTI is open: every way out but EXEC must DISCARD it.
-        let inMulti = false;
+        const transaction = { open: false };
         try {
-            // One round trip for WATCH, every read and MULTI; the checks below then run in the
-            // script's order on what came back.
-            const reads = (await redis
-                .pipeline()
-                .watch(prpKey, evidenceKey)
-                .type(prpKey)
-                .type(fromQueue)
-                .type(toQueue)
-                .type(evidenceKey)
-                .type(eventsKey)
-                .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
-                .time()
-                .xinfo('STREAM', eventsKey)
-                .call('MULTI')
-                .exec());
-            const multiError = reads[9][0];
-            inMulti = !multiError;
-            const value = (i) => {
-                const [error, result] = reads[i];
-                if (error)
-                    throw error;
-                return result;
-            };
-            value(0); // WATCH
-            const types = keys.map((_, i) => value(1 + i));
-            types.forEach((type, i) => {
-                if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
-                    throw new PromotionError('PRP_WRONG_TYPE', `key ${keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`);
+            const answers = await read(redis, a.keys);
+            transaction.open = !answers[ANSWER.multi][0];
+            const decision = decide(a, snapshotOf(answers));
+            switch (decision.kind) {
+                case 'refused':
+                    throw decision.refusal;
+                case 'failed':
+                    throw decision.error;
+                case 'already':
+                    return decision.reply;
+                case 'dry_run': {
+                    // Write, in a dry run: the writes queued, then DISCARD.
+                    const queued = (await queueWrites(redis, decision.writes)
+                        .discard()
+                        .lpos(a.keys[1], a.id, 'RANK', -1)
+                        .exec());
+                    return dryRunReply(queued, transaction, decision.reply);
                 }
-            });
-            if (evidenceRefusal)
-                throw evidenceRefusal;
-            if (types[0] === 'none') {
-                throw new PromotionError('PRP_NOT_FOUND', `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create ` +
-                    `it with status ${a.from}`);
-            }
-            const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = value(6);
-            const now = timeToMs(value(7));
-            let versionNumber = 0;
-            if (version !== null) {
-                if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
-                    throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+                case 'promote': {
+                    // Write: the writes, then EXEC.
+                    const written = (await queueWrites(redis, decision.writes).call('EXEC').exec());
+                    // EXEC answered: the transaction and the WATCH are over, whatever it said.
+                    transaction.open = false;
+                    const reply = promotedReply(written, a.id, decision.reply);
+                    if (reply)
+                        return reply;
+                    break; // a watched key changed: check again from the start
                 }
-                versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
             }
-            if (status === a.to) {
-                const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
-                return reply('already', versionNumber, storedEvidenceKey ?? '', 0, at);
-            }
-            if (status !== a.from) {
-                throw new PromotionError('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
-                    `${a.from} -> ${a.to}`);
-            }
-            if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
-                throw new PromotionError('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
-                    'it changed since it was read');
-            }
-            if (versionNumber >= MAX_VERSION) {
-                throw new PromotionError('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
-                    '(15 digits)');
-            }
-            // Where the script would write: it needs MULTI, and XADD needs an id left to give.
-            if (multiError)
-                throw multiRefused(multiError);
-            if (types[4] === 'stream' && lastGeneratedId(value(8)) === LAST_POSSIBLE_ID) {
-                throw eventsExhausted(eventsKey);
-            }
-            const newVersion = versionNumber + 1;
-            const at = now;
-            // The writes in the script's order (lua/promote.lua says why), queued inside MULTI: a
-            // dry run queues them too, so Redis checks the user's permission for each, and then
-            // discards them.
-            const writes = redis
-                .pipeline()
-                .xadd(eventsKey, 'MAXLEN', '~', 100000, '*', 'prp', a.id, 'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at)
-                .set(evidenceKey, a.evidence, 'EX', Number(a.ttl))
-                .hset(prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at, 'updated_by', a.actor, 'evidence_key', evidenceKey)
-                .lrem(fromQueue, -1, a.id)
-                .lpush(toQueue, a.id);
-            const n = WRITES.length;
-            if (a.dryRun) {
-                const answers = (await writes.discard().lpos(fromQueue, a.id, 'RANK', -1).exec());
-                const [discardError] = answers[n];
-                // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
-                if (discardError)
-                    throw writeDenied(discardError.message, discardError);
-                inMulti = false;
-                // The script checks permissions only, in a dry run: so does this.
-                const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
-                if (denied)
-                    throw writeDenied(denied[0].message, denied[0]);
-                const [lposError, position] = answers[n + 1];
-                if (lposError)
-                    throw lposError;
-                return reply('dry_run', newVersion, evidenceKey, position === null ? 0 : 1, at);
-            }
-            const answers = (await writes.call('EXEC').exec());
-            inMulti = false; // EXEC answered: the transaction and the WATCH are over, whatever it said
-            const [execError, executed] = answers[n];
-            if (execError)
-                throw transactionRefusal(answers.slice(0, n), execError);
-            if (executed === null)
-                continue; // a watched key changed: check again from the start
-            const failed = executed.findIndex((result) => result instanceof Error);
-            if (failed >= 0) {
-                // Only a queue or the stream changed since the check (they are not watched) gets
-                // here; MULTI/EXEC does not roll back, so say what was written.
-                const done = WRITES.filter((_, i) => !(executed[i] instanceof Error));
-                const error = executed[failed];
-                throw new Error(`the promotion of ${a.id} was written in part: ${done.join(', ')} ran and ` +
-                    `${WRITES[failed]} failed (${error.message}); a key changed while the fallback ` +
-                    'promoted; repair it and promote again', { cause: error });
-            }
-            return reply('promoted', newVersion, evidenceKey, Number(executed[3]) > 0 ? 1 : 0, at);
         }
         finally {
             // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
             // is harmless there, as no transaction can run on it to be spoilt.
-            if (inMulti)
+            if (transaction.open)
                 await endTransaction(redis);
         }
     }
@@ -53620,6 +53839,7 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
 }
 
 ;// CONCATENATED MODULE: ./src/core/promote.ts
+
 
 
 
@@ -53672,6 +53892,33 @@ function promotionCall(request) {
         ],
     };
 }
+/** The script's success reply (CONTRACT.md section 3); extra fields are tolerated. */
+const REPLY = looseObject({
+    result: schemas_enum(['promoted', 'already', 'dry_run']),
+    prp: schemas_string(),
+    from: schemas_string(),
+    to: schemas_string(),
+    version: schemas_number().int(),
+    evidence_key: schemas_string(),
+    removed: literal([0, 1]),
+    at: schemas_number(),
+});
+/** The script's JSON reply, checked: a server or script that says otherwise is named. */
+function parseReply(text) {
+    let json;
+    try {
+        json = JSON.parse(text);
+    }
+    catch (error) {
+        throw new Error(coreMessages.badReply(`not JSON (${error.message})`), { cause: error });
+    }
+    const parsed = REPLY.safeParse(json);
+    if (parsed.success)
+        return parsed.data;
+    const issue = parsed.error.issues[0];
+    const field = issue.path.length > 0 ? issue.path.join('.') : 'the reply';
+    throw new Error(coreMessages.badReply(`${field}: ${issue.message}`));
+}
 /**
  * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
  * that can; these are the ways a caller's own client may not.
@@ -53680,21 +53927,17 @@ function unfitClient(redis, mode) {
     const options = redis instanceof built.Cluster ? (redis.options.redisOptions ?? {}) : redis.options;
     if (options.keyPrefix) {
         // ioredis would prefix the keys sent, and the script refuse them, the fallback use them.
-        return (`the Redis client has keyPrefix ${JSON.stringify(options.keyPrefix)}: promotions name ` +
-            'their keys in full ({NS}:...); use a client without keyPrefix, and namespace for the prefix');
+        return coreMessages.keyPrefixClient(options.keyPrefix);
     }
     if (mode !== 'multi')
         return undefined;
     if (redis instanceof built.Cluster) {
-        return ('the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
-            'cluster; use mode lua with cluster');
+        return coreMessages.fallbackOnClusterClient;
     }
     if (options.maxRetriesPerRequest !== 0) {
         // ioredis keeps a pipeline that got no answer when its connection drops, and sends it
         // again on the next one: the writes would run a second time, outside MULTI and unchecked.
-        return ('the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
-            'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
-            `one has maxRetriesPerRequest ${String(options.maxRetriesPerRequest)}`);
+        return coreMessages.resendingClient(options.maxRetriesPerRequest);
     }
     return undefined;
 }
@@ -53704,7 +53947,7 @@ function unfitClient(redis, mode) {
  * thrown as they come.
  */
 async function promote(redis, request, options = {}) {
-    const mode = promotionMode(options.mode);
+    const mode = promotionMode(options.mode, options.env);
     const { keys, args } = promotionCall(request);
     const unfit = unfitClient(redis, mode);
     if (unfit)
@@ -53714,12 +53957,14 @@ async function promote(redis, request, options = {}) {
         reply = await promoteWithMulti(redis, keys, args, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     }
     else {
+        let text;
         try {
-            reply = JSON.parse(await runPromoteScript(redis, keys, args));
+            text = await runPromoteScript(redis, keys, args);
         }
         catch (error) {
             throw refusalFromReply(error) ?? error;
         }
+        reply = parseReply(text);
     }
     return {
         result: reply.result,
@@ -53747,6 +53992,159 @@ async function promote(redis, request, options = {}) {
 
 
 
+;// CONCATENATED MODULE: ./src/action/failures.ts
+
+/**
+ * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
+ * error codes and messages apart from the code that raises them). Every failure is one of:
+ * - InputError: a bad input, named (or an event that cannot be read);
+ * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ *   PipelineNotPassedError: the pipeline did not pass;
+ * - ConnectionError: Redis could not be used, and nothing was run;
+ * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * Tests compare these messages word for word: change them knowingly.
+ */
+
+/** A bad input; the message names it. */
+class InputError extends Error {
+    input;
+    name = 'InputError';
+    constructor(input, problem) {
+        super(`input ${input}: ${problem}`);
+        this.input = input;
+    }
+}
+/** The pipeline result the promotion rests on says it did not pass (PRP_EVIDENCE_INVALID). */
+class PipelineNotPassedError extends PromotionError {
+    constructor(detail, from, to) {
+        super('PRP_EVIDENCE_INVALID', `the pipeline did not pass: ${detail}; not promoting ${from} -> ${to}`);
+    }
+}
+/** A typed-in value for a message: JSON, cut short (evidence may be up to 64 KiB). */
+function shown(value) {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+/** The events that can show a merged commit, as the merged-commit rule's fix names them. */
+const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
+    'pull_request_target closed and merged into one, or a workflow_dispatch on one';
+/** The action's own wording; `where` is always a display form (passwords as ***). */
+const say = {
+    // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
+    notBoolean: (value) => `must be true or false, got ${JSON.stringify(value)}`,
+    notOneOf: (allowed, value) => `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    notIntegerIn: (min, max, value) => `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    badTimeout: (max, value) => `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
+    redisUrlRequired: 'is required (redis:// or rediss:// URL)',
+    notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
+        'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
+        'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+    evidenceNotJson: (problem) => `is not valid JSON: ${problem}`,
+    evidenceNotObject: 'must be a JSON object such as {"validator_approval": "ok"}',
+    notAppSlug: (slug) => `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
+        'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
+    noBranchNamed: (value) => `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
+        "empty for the repository's default branch",
+    notBranchName: (name) => `${JSON.stringify(name)} is not a branch name: give exact names such as main or ` +
+        'release/2.x (no patterns, no refs/heads/)',
+    notPrpId: (id) => `${JSON.stringify(id)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    badNamespace: (namespace) => `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
+    matchNotPrpId: (id, source) => `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
+        '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
+    noPrpIdFound: (pattern) => `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
+        'or head commit message of this event; give prp-id',
+    // Connecting and promoting (main.ts).
+    answerLost: (where, what) => `the promotion at ${where} ${what}; re-run to learn whether it happened`,
+    noAnswerWithin: (seconds) => `got no answer within ${seconds}s`,
+    connectionLost: 'lost its connection before the answer came',
+    redirectionsLost: (detail) => `got no answer while the cluster redirected it (${detail})`,
+    clusterNodeNotCluster: (where, namespace, detail) => `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+        `namespace ${namespace} (${detail}): set cluster: true. Nothing was run.`,
+    clusterRefused: (where, detail, cluster) => `the Redis Cluster at ${where} refused the promotion before running it ` +
+        `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+        `the cluster is ok.${cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+    fallbackOnCluster: 'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
+        'single connection and cannot run with cluster: true; use mode lua',
+    // The workflow's event (workflowContext.ts).
+    eventUnreadable: (path, problem) => `cannot read the event at GITHUB_EVENT_PATH ${path}: ${problem}`,
+    eventField: (field, problem) => field === '' ? `the payload is not a JSON object (${problem})` : `${field}: ${problem}`,
+    // The evidence and the pipeline (evidence.ts).
+    pipelineFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
+        "from ci-result, the workflow_run event's conclusion or require-checks",
+    checksWithoutCommit: "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
+    tokenNeededForChecks: 'is required with require-checks',
+    checksPassed: (names, ref) => `checks ${names} passed on ${ref}`,
+    ciResult: (result) => `ci-result is ${result}`,
+    runConcluded: (name, conclusion) => `${name} concluded ${conclusion}`,
+    forkRun: (name, head, repository) => `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
+        `${repository || 'this repository'}: a fork's run is not a pipeline result of ` +
+        'this repository, whatever it concluded',
+    typedCommitNotChecked: (typed, event, from, to) => `merge_commit in the evidence input (${JSON.stringify(typed)?.slice(0, 100)}) ` +
+        `is not the commit this event gives (${event ?? 'none'}), and require-checks reads ` +
+        `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
+        `promoting ${from} -> ${to}`,
+    needsPipeline: (from, to, fields) => `${from} -> ${to} needs ${fields.join(', ')}, which only a pipeline result can give: set ` +
+        'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
+    // The GitHub API (githubApi.ts).
+    apiNoAnswer: (seconds) => `no answer within ${seconds}s`,
+    apiRefused: (message, permission) => `${message} (does github-token allow ${permission}?)`,
+    // Check runs (checks.ts).
+    checksPageCut: (page) => `page ${page} was cut off or not JSON`,
+    checksNeedRepository: (repository) => `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
+    checksUnreadable: (repository, ref, apiUrl, why) => `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
+    checksNotPassed: (ref, problems) => `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+    // The merged-commit rule (mergedCommit.ts).
+    mergedCommitRefusal: (from, to, repository, allowed, problem, event, fix) => `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+        `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+        `Event: ${event}. Fix: ${fix}`,
+    // The merged-commit rule's diagnoses and fixes (mergedCommit.ts).
+    pushIsTo: 'the push is to',
+    dispatchRanOn: 'workflow_dispatch ran on',
+    pullRequestName: (number) => `pull request #${number ?? '?'}`,
+    mergedInto: (name) => `${name} was merged into`,
+    triggeringRunName: (name) => `the triggering run ${JSON.stringify(name ?? '?')}`,
+    ranOnPushTo: (name) => `${name} ran on a push to`,
+    notAllowedBranch: (where, branch) => `${where} ${JSON.stringify(branch)}, which is not an allowed branch`,
+    refNotBranch: (ref) => `GITHUB_REF ${ref || '(none)'} is not a branch`,
+    pushDeleted: (branch) => `the push deleted branch ${JSON.stringify(branch)}`,
+    shaEmpty: 'GITHUB_SHA is empty',
+    pullRequestOpen: (name, action) => `${name} is not merged (action ${action ?? 'none'}): its commit is a ` +
+        "test merge or the base branch's head, not the merge",
+    pullRequestUnmerged: (name) => `${name} was closed without being merged`,
+    pullRequestInto: (name, into, repository) => `${name} is into ${JSON.stringify(into ?? '?')}, not ${repository}`,
+    pullRequestNoMergeSha: (name) => `${name} was merged but has no merge_commit_sha`,
+    runNotOnPush: (name, event) => `${name} ran on ${event ? `a ${event} event` : 'an unnamed event'}, not on push; only runs on push count`,
+    runOnOtherCode: (name, head, repository) => `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${repository}`,
+    runInOtherRepository: (name, ranIn, repository) => `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${repository}`,
+    runNoHeadSha: (name) => `${name} has no head_sha`,
+    eventWithoutCommit: (eventName) => `a ${eventName || 'nameless'} event names no merged commit`,
+    noAllowedBranch: 'allowed-branches is empty and the event names no repository.default_branch',
+    noAllowedBranchFix: 'set allowed-branches to the branches whose commits may be promoted, e.g. main',
+    runFromMergedEvent: (from, to, branch) => `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}` +
+        (branch
+            ? `, or add ${JSON.stringify(branch)} to allowed-branches if its commits are merged work`
+            : ''),
+    typedCommitNotEvents: (typed, sha) => `merge_commit in the evidence input (${typed}) is not the commit this event gives (${sha})`,
+    typedCommitFix: 'leave merge_commit out of the evidence input: the action takes it from the event',
+    branchUnverified: (sha, branch, why) => `cannot verify with the GitHub API that the triggering run's commit ${sha} is on branch ` +
+        `${JSON.stringify(branch)} (head_branch may name a tag as well as a branch): ${why}`,
+    tokenFix: 'give github-token a token that may read this repository (the job needs permissions: ' +
+        'contents: read; the default github.token has it unless permissions take it away)',
+    repositoryNotOwnerRepo: (repository) => `GITHUB_REPOSITORY ${JSON.stringify(repository)} is not owner/repo`,
+    tokenEmpty: 'github-token is empty',
+    branchAnswerCut: (branch) => `the answer for branch ${JSON.stringify(branch)} was cut off or not JSON`,
+    comparisonCut: (base, sha) => `the comparison of ${base}...${sha} was cut off or not JSON`,
+    apiAsked: (failure, apiUrl) => `${failure} (asked ${apiUrl})`,
+    commitNotOnBranch: (sha, branch, head, status) => `the triggering run's commit ${sha} is not on branch ${JSON.stringify(branch)} ` +
+        `(whose head is ${head}; the GitHub API compares them as ${status}): the ` +
+        'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
+        'later dropped from the branch',
+    commitNotOnBranchFix: (branch) => `promote from a run of a push to ${JSON.stringify(branch)} itself; if tags may be ` +
+        'named like branches, filter the workflow_run on branches and restrict who may push tags',
+    // The job summary (summary.ts).
+    summaryUnwritable: (problem) => `cannot write the job summary: ${problem}`,
+};
+
 ;// CONCATENATED MODULE: ./src/action/githubApi.ts
 /**
  * The GitHub REST client, for require-checks (checks.ts) and for verifying a workflow_run's
@@ -53757,6 +54155,7 @@ async function promote(redis, request, options = {}) {
  * the step before it could write an annotation or a summary (workflowContext.ts reads the
  * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
+
 async function githubClient(api) {
     // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
     // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
@@ -53774,12 +54173,13 @@ function apiFailure(error, client, api, permission) {
     if (client?.signal.aborted ||
         error.name === 'TimeoutError' ||
         /aborted|timeout/i.test(String(error))) {
-        return `no answer within ${api.timeoutMs / 1000}s`;
+        return say.apiNoAnswer(api.timeoutMs / 1000);
     }
-    return `${error.message} (does github-token allow ${permission}?)`;
+    return say.apiRefused(error.message, permission);
 }
 
 ;// CONCATENATED MODULE: ./src/action/checks.ts
+
 
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 class ChecksNotPassedError extends Error {
@@ -53789,14 +54189,14 @@ class ChecksNotPassedError extends Error {
 function runsOfPage(data, page) {
     const runs = data?.check_runs;
     if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-        throw new Error(`page ${page} was cut off or not JSON`);
+        throw new Error(say.checksPageCut(page));
     }
     return runs;
 }
 async function listCheckRuns(request) {
     const [owner, repo] = request.repository.split('/');
     if (!owner || !repo) {
-        throw new Error(`require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`);
+        throw new Error(say.checksNeedRepository(request.repository));
     }
     let client;
     try {
@@ -53821,8 +54221,10 @@ async function listCheckRuns(request) {
         return runs;
     }
     catch (error) {
-        throw new Error(`cannot read the check runs of ${request.repository}@${request.ref} from ` +
-            `${request.apiUrl}: ${apiFailure(error, client, request, 'checks: read')}`, { cause: error });
+        const why = apiFailure(error, client, request, 'checks: read');
+        throw new Error(say.checksUnreadable(request.repository, request.ref, request.apiUrl, why), {
+            cause: error,
+        });
     }
 }
 /** The latest run of each name: a re-run check has a new run with a later start. */
@@ -53870,9 +54272,473 @@ async function requireChecks(request) {
         .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
         .filter((text) => text !== undefined);
     if (problems.length > 0) {
-        throw new ChecksNotPassedError(`required checks on ${request.ref} did not pass: ${problems.join('; ')}`);
+        throw new ChecksNotPassedError(say.checksNotPassed(request.ref, problems));
     }
     return request.names.map((name) => latest.get(name));
+}
+
+;// CONCATENATED MODULE: ./src/action/workflowContext.ts
+
+
+
+
+/**
+ * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
+ * payload passes through untouched, and a field that is present with the wrong type is
+ * refused, naming the field, rather than read as something else.
+ */
+const optionalString = schemas_string().optional();
+const commit = looseObject({ message: optionalString }).nullable().optional();
+const REPOSITORY = looseObject({
+    full_name: optionalString,
+    default_branch: optionalString,
+});
+const PULL_REQUEST = looseObject({
+    number: schemas_number().optional(),
+    merged: schemas_boolean().optional(),
+    merge_commit_sha: schemas_string().nullable().optional(),
+    title: optionalString,
+    head: looseObject({
+        ref: optionalString,
+        sha: optionalString,
+        repo: REPOSITORY.nullable().optional(),
+    })
+        .optional(),
+    base: looseObject({ ref: optionalString, repo: REPOSITORY.nullable().optional() }).optional(),
+});
+const WORKFLOW_RUN = looseObject({
+    id: schemas_number().optional(),
+    name: optionalString,
+    event: optionalString,
+    conclusion: schemas_string().nullable().optional(),
+    head_sha: optionalString,
+    head_branch: schemas_string().nullable().optional(),
+    head_repository: REPOSITORY.nullable().optional(),
+    repository: REPOSITORY.nullable().optional(),
+    display_title: optionalString,
+    html_url: optionalString,
+    head_commit: commit,
+});
+const EVENT_PAYLOAD = looseObject({
+    action: optionalString,
+    deleted: schemas_boolean().optional(),
+    pull_request: PULL_REQUEST.optional(),
+    workflow_run: WORKFLOW_RUN.optional(),
+    head_commit: commit,
+    repository: REPOSITORY.optional(),
+});
+/** The event payload, typed; throws naming the first field that is not what GitHub sends. */
+function parseEventPayload(json) {
+    const parsed = EVENT_PAYLOAD.safeParse(json);
+    if (parsed.success)
+        return parsed.data;
+    const issue = parsed.error.issues[0];
+    throw new Error(say.eventField(issue.path.join('.'), issue.message));
+}
+function readWorkflowContext(env = process.env) {
+    const path = env.GITHUB_EVENT_PATH;
+    let payload = {};
+    if (path) {
+        try {
+            payload = parseEventPayload(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')));
+        }
+        catch (error) {
+            throw new Error(say.eventUnreadable(path, error.message), { cause: error });
+        }
+    }
+    return {
+        eventName: env.GITHUB_EVENT_NAME ?? '',
+        payload,
+        sha: env.GITHUB_SHA ?? '',
+        ref: env.GITHUB_REF ?? '',
+        refName: env.GITHUB_REF_NAME ?? '',
+        repository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
+        apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
+        runId: env.GITHUB_RUN_ID ?? '',
+        runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
+        workflow: env.GITHUB_WORKFLOW ?? '',
+        actor: env.GITHUB_ACTOR ?? '',
+    };
+}
+/** This run's page, or undefined outside a workflow run. */
+function runUrl(ctx) {
+    if (!ctx.repository || !ctx.runId)
+        return undefined;
+    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
+}
+function commitUrl(ctx, sha) {
+    return ctx.repository ? `${ctx.serverUrl}/${ctx.repository}/commit/${sha}` : undefined;
+}
+/** A pull request event for a merged pull request (the only kind whose merge commit exists). */
+const mergedPullRequest = (ctx) => {
+    const pr = ctx.payload.pull_request;
+    return ctx.eventName.startsWith('pull_request') && ctx.payload.action === 'closed' && pr?.merged
+        ? pr
+        : undefined;
+};
+/** The workflow_run this run was triggered by, if any. */
+const triggeringRun = (ctx) => ctx.eventName === 'workflow_run' ? ctx.payload.workflow_run : undefined;
+/** The commit the pipeline ran on (CONTRACT.md section 4, `merge_commit`). */
+function mergeCommit(ctx) {
+    return (mergedPullRequest(ctx)?.merge_commit_sha ??
+        triggeringRun(ctx)?.head_sha ??
+        (ctx.sha || undefined));
+}
+/** The branch a ref names (refs/heads/B -> B); undefined for a tag or a pull request ref. */
+const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length
+    ? ref.slice('refs/heads/'.length)
+    : undefined;
+/** This repository's default branch, as the event's payload names it. */
+const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
+/** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
+const quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
+/**
+ * The event in one line, for a refusal that says what the workflow ran on: its name and
+ * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
+ * this repository.
+ */
+function describeEvent(ctx) {
+    const action = ctx.payload.action ? ` (action ${ctx.payload.action})` : '';
+    const parts = [`${ctx.eventName || 'no event'}${action}`];
+    const pr = ctx.payload.pull_request;
+    if (pr && ctx.eventName.startsWith('pull_request')) {
+        parts.push(`pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
+            `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
+            (pr.merged ? ', merged' : ', not merged'));
+    }
+    const run = triggeringRun(ctx);
+    if (run) {
+        parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
+            `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
+            `run in ${quoted(run.repository?.full_name)}`);
+    }
+    parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
+    return parts.join(', ');
+}
+/**
+ * The branch the work is on: the pull request's head ref, else the branch the triggering
+ * run ran on (a workflow_run's own ref is the default branch, which says nothing), else the
+ * ref name.
+ */
+function headBranch(ctx) {
+    return (ctx.payload.pull_request?.head?.ref ??
+        triggeringRun(ctx)?.head_branch ??
+        (ctx.refName || undefined));
+}
+/** The title of the change: the pull request's, or the triggering run's display title. */
+const changeTitle = (ctx) => ctx.payload.pull_request?.title ?? triggeringRun(ctx)?.display_title;
+/** The head commit's message: a push's, or the triggering run's. */
+const headCommitMessage = (ctx) => ctx.payload.head_commit?.message ?? triggeringRun(ctx)?.head_commit?.message;
+/**
+ * The evidence the workflow context gives for any transition. The run is the triggering
+ * workflow_run's when there is one: that is the run whose result the promotion rests on.
+ */
+function contextEvidence(ctx) {
+    const fields = {
+        merge_commit: mergeCommit(ctx),
+        branch_name: headBranch(ctx),
+        ci_run_url: triggeringRun(ctx)?.html_url ?? runUrl(ctx),
+        repository: ctx.repository || undefined,
+        workflow: ctx.workflow || undefined,
+        event: ctx.eventName || undefined,
+        actor: ctx.actor || undefined,
+    };
+    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+/**
+ * The evidence key's token: the run id and attempt, and the target state, so each step of a
+ * walk through several states in one run keeps its own evidence. A re-run is a new attempt,
+ * and finds the PRP promoted already. Outside a workflow run, a random one.
+ */
+function evidenceToken(ctx, to) {
+    return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${(0,external_node_crypto_.randomUUID)()}-${to}`;
+}
+
+;// CONCATENATED MODULE: ./src/action/mergedCommit.ts
+
+
+
+
+/**
+ * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
+ * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
+ * allowed branch of this repository. The action decides this, not the workflow's `if:`: a
+ * pull request's test merge, a feature branch's head or a fork's commit never reaches validate.
+ */
+/** Whether `from -> to` needs a merged commit: the core's rules require merge_commit. */
+const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge_commit');
+/** allowed-branches when given, else the repository's default branch (none if unknown). */
+function allowedBranchesOf(ctx, given) {
+    if (given.length > 0)
+        return [...given];
+    const fallback = defaultBranch(ctx);
+    return fallback ? [fallback] : [];
+}
+/** The commit of each event that can show one, with the rule that event must pass. */
+function findMergedCommit(ctx, allowed) {
+    const onAllowed = (sha, branch, where) => allowed.includes(branch)
+        ? { sha, branch }
+        : { problem: say.notAllowedBranch(where, branch), branch };
+    switch (ctx.eventName) {
+        case 'push':
+        case 'workflow_dispatch': {
+            // GITHUB_SHA is the pushed head, or the head of the dispatched branch.
+            const branch = branchOfRef(ctx.ref);
+            if (branch === undefined)
+                return { problem: say.refNotBranch(ctx.ref) };
+            if (ctx.eventName === 'push' && ctx.payload.deleted) {
+                return { problem: say.pushDeleted(branch) };
+            }
+            if (!ctx.sha)
+                return { problem: say.shaEmpty };
+            const where = ctx.eventName === 'push' ? say.pushIsTo : say.dispatchRanOn;
+            return onAllowed(ctx.sha, branch, where);
+        }
+        case 'pull_request':
+        case 'pull_request_target': {
+            // Before the merge, GITHUB_SHA is a test merge commit (or the base's head): never merged.
+            const pr = ctx.payload.pull_request ?? {};
+            const name = say.pullRequestName(pr.number);
+            if (ctx.payload.action !== 'closed') {
+                return { problem: say.pullRequestOpen(name, ctx.payload.action) };
+            }
+            if (pr.merged !== true)
+                return { problem: say.pullRequestUnmerged(name) };
+            const into = pr.base?.repo?.full_name;
+            if (into !== ctx.repository) {
+                return { problem: say.pullRequestInto(name, into, ctx.repository) };
+            }
+            if (!pr.merge_commit_sha)
+                return { problem: say.pullRequestNoMergeSha(name) };
+            return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', say.mergedInto(name));
+        }
+        case 'workflow_run': {
+            // Only a push's run tested a commit on a branch; a pull request's run tested its head.
+            const run = ctx.payload.workflow_run ?? {};
+            const name = say.triggeringRunName(run.name ?? run.id);
+            if (run.event !== 'push') {
+                return { problem: say.runNotOnPush(name, run.event) };
+            }
+            const head = run.head_repository?.full_name;
+            if (head !== ctx.repository) {
+                return { problem: say.runOnOtherCode(name, head, ctx.repository) };
+            }
+            const ranIn = run.repository?.full_name;
+            if (ranIn !== ctx.repository) {
+                return { problem: say.runInOtherRepository(name, ranIn, ctx.repository) };
+            }
+            if (!run.head_sha)
+                return { problem: say.runNoHeadSha(name) };
+            return onAllowed(run.head_sha, run.head_branch ?? '', say.ranOnPushTo(name));
+        }
+        default:
+            return { problem: say.eventWithoutCommit(ctx.eventName) };
+    }
+}
+/** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
+function refusal(ctx, allowed, from, to, problem, fix) {
+    return new PromotionError('PRP_EVIDENCE_INVALID', say.mergedCommitRefusal(from, to, ctx.repository, allowed, problem, describeEvent(ctx), fix));
+}
+/**
+ * The commit `from -> to` may promote as merge_commit, taken from the event; throws
+ * PRP_EVIDENCE_INVALID saying which rule failed, what the event was and how to fix the
+ * workflow. `allowedBranches` is the allowed-branches input (empty: the default branch);
+ * `typed` the evidence input, whose merge_commit, if any, must be that same commit (any other
+ * would bypass the rule).
+ */
+function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
+    const allowed = allowedBranchesOf(ctx, allowedBranches);
+    const refuse = (problem, fix) => {
+        throw refusal(ctx, allowed, from, to, problem, fix);
+    };
+    if (allowed.length === 0) {
+        return refuse(say.noAllowedBranch, say.noAllowedBranchFix);
+    }
+    const found = findMergedCommit(ctx, allowed);
+    if (!('sha' in found)) {
+        return refuse(found.problem, say.runFromMergedEvent(from, to, found.branch));
+    }
+    if ('merge_commit' in typed && typed.merge_commit !== found.sha) {
+        return refuse(say.typedCommitNotEvents(shown(typed.merge_commit), found.sha), say.typedCommitFix);
+    }
+    return found;
+}
+/** What the compare API says of base...head when head is in base's history. */
+const ON_BRANCH = ['identical', 'behind'];
+const COMPARE_STATUSES = [...ON_BRANCH, 'ahead', 'diverged'];
+/**
+ * A workflow_run's head_branch is not proof of a branch: a run started by pushing a tag
+ * carries the tag's name there, with event push, just as a push to a branch of that name
+ * does. So for a workflow_run the GitHub API confirms that the commit is on the branch: the
+ * branch's head (GET /repos/{owner}/{repo}/branches/{branch}) is the commit, or the commit
+ * is behind it (GET /repos/{owner}/{repo}/compare/{head}...{commit}). Anything else, or no
+ * answer, refuses (PRP_EVIDENCE_INVALID) before Redis is touched; the other events need no
+ * request (GITHUB_REF, or a merged pull request, says where the commit is).
+ */
+async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) {
+    if (ctx.eventName !== 'workflow_run')
+        return;
+    const allowed = allowedBranchesOf(ctx, allowedBranches);
+    const unverified = (why) => refusal(ctx, allowed, from, to, say.branchUnverified(commit.sha, commit.branch, why), say.tokenFix);
+    const [owner, repo] = ctx.repository.split('/');
+    if (!owner || !repo)
+        throw unverified(say.repositoryNotOwnerRepo(ctx.repository));
+    if (!api.token)
+        throw unverified(say.tokenEmpty);
+    let client;
+    let branchHead;
+    let status;
+    try {
+        client = await githubClient(api);
+        const { octokit } = client;
+        const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
+        branchHead = branch.data?.commit?.sha;
+        if (typeof branchHead !== 'string' || branchHead === '') {
+            throw new Error(say.branchAnswerCut(commit.branch));
+        }
+        if (branchHead === commit.sha)
+            return;
+        const compared = await octokit.rest.repos.compareCommitsWithBasehead({
+            owner,
+            repo,
+            basehead: `${branchHead}...${commit.sha}`,
+            per_page: 1, // the status is all that is read; the commit list can be long
+        });
+        status = compared.data?.status;
+        if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
+            throw new Error(say.comparisonCut(branchHead, commit.sha));
+        }
+    }
+    catch (error) {
+        throw unverified(say.apiAsked(apiFailure(error, client, api, 'contents: read'), api.apiUrl));
+    }
+    if (ON_BRANCH.includes(status))
+        return;
+    throw refusal(ctx, allowed, from, to, say.commitNotOnBranch(commit.sha, commit.branch, branchHead, status), say.commitNotOnBranchFix(commit.branch));
+}
+
+;// CONCATENATED MODULE: ./src/action/evidence.ts
+
+
+
+
+
+
+/**
+ * The evidence a promotion carries: what the workflow context gives, the `evidence` input
+ * over it, and the pipeline result (CONTRACT.md section 4, pipeline-result rule).
+ *
+ * `smoke_ci_passed` and `quality_gates_passed` say a pipeline passed, so nobody can type
+ * them in: they are set only from `ci-result`, the workflow_run conclusion or
+ * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
+ * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
+ * require-checks always reads the event's own commit, never one typed into the evidence input.
+ * A workflow_run counts as a pipeline result only when it ran on this repository's code: a
+ * fork's pull request runs the fork's version of the workflow, which can pass whatever it tests.
+ */
+/** Fields only a pipeline result sets; the `evidence` input may not hold them (contract.ts). */
+
+function refuseTypedInPipelineFields(evidence) {
+    const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
+    if (typed.length > 0) {
+        throw new InputError('evidence', say.pipelineFieldsTyped(typed));
+    }
+}
+async function checksVerdict(inputs, ctx, ref, check) {
+    if (typeof ref !== 'string' || ref === '') {
+        throw new InputError('require-checks', say.checksWithoutCommit);
+    }
+    if (!inputs.githubToken)
+        throw new InputError('github-token', say.tokenNeededForChecks);
+    const names = inputs.requireChecks.join(', ');
+    try {
+        await check({
+            token: inputs.githubToken,
+            apiUrl: ctx.apiUrl,
+            repository: ctx.repository,
+            ref,
+            names: inputs.requireChecks,
+            app: inputs.checksApp,
+            timeoutMs: inputs.timeoutSeconds * 1000,
+        });
+        return { source: 'require-checks', passed: true, detail: say.checksPassed(names, ref) };
+    }
+    catch (error) {
+        if (!(error instanceof ChecksNotPassedError))
+            throw error;
+        return { source: 'require-checks', passed: false, detail: error.message };
+    }
+}
+/** Asks every pipeline source the inputs and event provide, in order, stopping at a failure. */
+async function pipelineVerdicts(inputs, ctx, ref, check) {
+    const verdicts = [];
+    if (inputs.ciResult) {
+        verdicts.push({
+            source: 'ci-result',
+            passed: inputs.ciResult === 'success',
+            detail: say.ciResult(inputs.ciResult),
+        });
+    }
+    const run = triggeringRun(ctx);
+    if (run) {
+        const conclusion = run.conclusion ?? 'nothing yet';
+        const name = `workflow run "${run.name ?? run.id ?? '?'}"`;
+        const head = run.head_repository?.full_name;
+        verdicts.push(head === ctx.repository && head
+            ? {
+                source: 'workflow_run',
+                passed: conclusion === 'success',
+                detail: say.runConcluded(name, conclusion),
+            }
+            : {
+                source: 'workflow_run',
+                passed: false,
+                detail: say.forkRun(name, head, ctx.repository),
+            });
+    }
+    if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
+        verdicts.push(await checksVerdict(inputs, ctx, ref, check));
+    }
+    return verdicts;
+}
+async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, confirm = confirmMergedCommit) {
+    refuseTypedInPipelineFields(inputs.evidence);
+    const merged = { ...contextEvidence(ctx), ...inputs.evidence };
+    // The commit require-checks reads: the event's own, never one typed into the evidence input.
+    let eventCommit = mergeCommit(ctx);
+    if (needsMergedCommit(from, to)) {
+        // Before any pipeline source: require-checks then reads this commit's checks.
+        const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
+        await confirm(ctx, commit, inputs.allowedBranches, from, to, {
+            token: inputs.githubToken,
+            apiUrl: ctx.apiUrl,
+            timeoutMs: inputs.timeoutSeconds * 1000,
+        });
+        merged.merge_commit = eventCommit = commit.sha;
+    }
+    else if (inputs.requireChecks.length > 0 &&
+        'merge_commit' in inputs.evidence &&
+        inputs.evidence.merge_commit !== eventCommit) {
+        throw new PromotionError('PRP_EVIDENCE_INVALID', say.typedCommitNotChecked(inputs.evidence.merge_commit, eventCommit, from, to));
+    }
+    const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
+    const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
+    const failed = pipeline.find((verdict) => !verdict.passed);
+    if (failed) {
+        throw new PipelineNotPassedError(failed.detail, from, to);
+    }
+    if (pipeline.length === 0 && needed.length > 0) {
+        throw new PromotionError('PRP_EVIDENCE_INVALID', say.needsPipeline(from, to, needed));
+    }
+    if (pipeline.length > 0) {
+        merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
+        for (const field of needed)
+            merged[field] = true;
+        if (inputs.requireChecks.length > 0)
+            merged.required_checks = inputs.requireChecks;
+    }
+    return { evidence: merged, pipeline };
 }
 
 ;// CONCATENATED MODULE: ./src/action/jsonText.ts
@@ -60889,37 +61755,30 @@ class UnsupportedPatternError extends Error {
 
 
 /**
- * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
+ * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
+ * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
  * without them (a test, the demo) behaves alike.
  */
+
 const CI_RESULTS = ['success', 'failure', 'cancelled', 'skipped'];
-/** A bad input; the message names it. */
-class InputError extends Error {
-    input;
-    name = 'InputError';
-    constructor(input, problem) {
-        super(`input ${input}: ${problem}`);
-        this.input = input;
-    }
-}
 const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 const MAX_TIMEOUT_SECONDS = 600;
 const DEFAULT_CHECKS_APP = 'github-actions';
-const readInput = (name) => getInput(name);
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
-function maskSecrets(read = readInput) {
+function maskSecrets(read, output) {
+    // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
     const url = read('redis-url');
     const token = read('github-token');
     const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
     const urls = url ? [url, ...splitRedisUrls(url)] : [];
     for (const secret of new Set([...urls, ...secrets]))
-        core_setSecret(secret);
+        output.setSecret(secret);
     return secrets;
 }
 function parseBoolean(name, value, fallback) {
@@ -60929,33 +61788,32 @@ function parseBoolean(name, value, fallback) {
         return true;
     if (['false', 'False', 'FALSE'].includes(value))
         return false;
-    throw new InputError(name, `must be true or false, got ${JSON.stringify(value)}`);
+    throw new InputError(name, say.notBoolean(value));
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new InputError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    throw new InputError(name, say.notOneOf(allowed, value));
 }
 function parseInteger(name, value, min, max) {
     const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
     if (!(number >= min && number <= max)) {
-        throw new InputError(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+        throw new InputError(name, say.notIntegerIn(min, max, value));
     }
     return number;
 }
 /** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
 function parseRedisUrlInput(value, cluster) {
     if (value.trim() === '') {
-        throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+        throw new InputError('redis-url', say.redisUrlRequired);
     }
     try {
-        parseRedisSeeds(value, cluster);
+        return parseRedisTarget(value, cluster);
     }
     catch (error) {
-        // parseRedisSeeds's messages never repeat a URL, so they are safe to show.
+        // parseRedisTarget's messages never repeat a URL, so they are safe to show.
         throw new InputError('redis-url', error.message);
     }
-    return value;
 }
 /** `prp-id-pattern`, compiled for RE2; what RE2 refuses is named with what RE2 lacks. */
 function parsePrpIdPattern(value) {
@@ -60965,9 +61823,7 @@ function parsePrpIdPattern(value) {
     catch (error) {
         if (!(error instanceof UnsupportedPatternError))
             throw error;
-        throw new InputError('prp-id-pattern', `is not a regular expression in RE2 syntax (${error.message}): the pattern is matched ` +
-            'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
-            'no lookaround ((?=...), (?!...), (?<=...), (?<!...))');
+        throw new InputError('prp-id-pattern', say.notRe2(error.message));
     }
 }
 function parseEvidence(value) {
@@ -60978,10 +61834,10 @@ function parseEvidence(value) {
         parsed = JSON.parse(value);
     }
     catch (error) {
-        throw new InputError('evidence', `is not valid JSON: ${error.message}`);
+        throw new InputError('evidence', say.evidenceNotJson(error.message));
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
+        throw new InputError('evidence', say.evidenceNotObject);
     }
     // What JSON.parse would change or choose silently: refused, so what is stored is what was
     // written, and every reader reads the same thing.
@@ -60995,7 +61851,7 @@ function parseTimeout(value) {
         return 10;
     const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
     if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
-        throw new InputError('timeout', `must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(value)}`);
+        throw new InputError('timeout', say.badTimeout(MAX_TIMEOUT_SECONDS, value));
     }
     return seconds;
 }
@@ -61014,8 +61870,7 @@ const parseRequireChecks = (value) => namesOf(value, value.includes('\n') ? /\n/
 function parseChecksApp(value) {
     const slug = value.trim() || DEFAULT_CHECKS_APP;
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
-        throw new InputError('checks-app', `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
-            'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)');
+        throw new InputError('checks-app', say.notAppSlug(slug));
     }
     return slug;
 }
@@ -61027,32 +61882,30 @@ function parseChecksApp(value) {
 function parseAllowedBranches(value) {
     const names = namesOf(value, /[,\n]/);
     if (names.length === 0 && value.trim() !== '') {
-        throw new InputError('allowed-branches', `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
-            "empty for the repository's default branch");
+        throw new InputError('allowed-branches', say.noBranchNamed(value));
     }
     const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
     if (bad !== undefined) {
-        throw new InputError('allowed-branches', `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
-            'release/2.x (no patterns, no refs/heads/)');
+        throw new InputError('allowed-branches', say.notBranchName(bad));
     }
     return names;
 }
 /** Reads and checks every input; throws InputError naming the first bad one. */
-function readInputs(read = readInput) {
+function readInputs(read) {
     const prpId = read('prp-id');
     if (prpId !== '' && !isValidPrpId(prpId)) {
-        throw new InputError('prp-id', `${JSON.stringify(prpId)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+        throw new InputError('prp-id', say.notPrpId(prpId));
     }
     const namespace = read('namespace') || DEFAULT_NAMESPACE;
     if (!isValidNamespace(namespace)) {
-        throw new InputError('namespace', `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`);
+        throw new InputError('namespace', say.badNamespace(namespace));
     }
     const ciResult = read('ci-result');
     const ttl = read('evidence-ttl');
     const expectedVersion = read('expected-version');
     const cluster = parseBoolean('cluster', read('cluster'), false);
     return {
-        redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
+        redis: parseRedisUrlInput(read('redis-url'), cluster),
         targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
         prpId: prpId || undefined,
         prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
@@ -61076,450 +61929,18 @@ function readInputs(read = readInput) {
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
     };
 }
-
-;// CONCATENATED MODULE: ./src/action/workflowContext.ts
-
-
-function readWorkflowContext(env = process.env) {
-    const path = env.GITHUB_EVENT_PATH;
-    let payload = {};
-    if (path) {
-        try {
-            payload = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
-        }
-        catch (error) {
-            throw new Error(`cannot read the event at GITHUB_EVENT_PATH ${path}: ${error.message}`, { cause: error });
-        }
-    }
-    return {
-        eventName: env.GITHUB_EVENT_NAME ?? '',
-        payload,
-        sha: env.GITHUB_SHA ?? '',
-        ref: env.GITHUB_REF ?? '',
-        refName: env.GITHUB_REF_NAME ?? '',
-        repository: env.GITHUB_REPOSITORY ?? '',
-        serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
-        apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
-        runId: env.GITHUB_RUN_ID ?? '',
-        runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
-        workflow: env.GITHUB_WORKFLOW ?? '',
-        actor: env.GITHUB_ACTOR ?? '',
-    };
-}
-/** This run's page, or undefined outside a workflow run. */
-function runUrl(ctx) {
-    if (!ctx.repository || !ctx.runId)
-        return undefined;
-    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
-}
-function commitUrl(ctx, sha) {
-    return ctx.repository ? `${ctx.serverUrl}/${ctx.repository}/commit/${sha}` : undefined;
-}
-/** A pull request event for a merged pull request (the only kind whose merge commit exists). */
-const mergedPullRequest = (ctx) => {
-    const pr = ctx.payload.pull_request;
-    return ctx.eventName.startsWith('pull_request') && ctx.payload.action === 'closed' && pr?.merged
-        ? pr
-        : undefined;
-};
-/** The workflow_run this run was triggered by, if any. */
-const triggeringRun = (ctx) => ctx.eventName === 'workflow_run' ? ctx.payload.workflow_run : undefined;
-/** The commit the pipeline ran on (CONTRACT.md section 4, `merge_commit`). */
-function mergeCommit(ctx) {
-    return (mergedPullRequest(ctx)?.merge_commit_sha ??
-        triggeringRun(ctx)?.head_sha ??
-        (ctx.sha || undefined));
-}
-/** The branch a ref names (refs/heads/B -> B); undefined for a tag or a pull request ref. */
-const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length
-    ? ref.slice('refs/heads/'.length)
-    : undefined;
-/** This repository's default branch, as the event's payload names it. */
-const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
-/** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
-const quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
 /**
- * The event in one line, for a refusal that says what the workflow ran on: its name and
- * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
- * this repository.
+ * The settings of one run: every input, and the path the promotion takes, decided here once
+ * (the mode input, or REDIS_LUA_PROMOTION_ENABLED=false in `env`). The fallback needs one
+ * connection, so it and cluster: true are refused together, before anything connects.
  */
-function describeEvent(ctx) {
-    const action = ctx.payload.action ? ` (action ${ctx.payload.action})` : '';
-    const parts = [`${ctx.eventName || 'no event'}${action}`];
-    const pr = ctx.payload.pull_request;
-    if (pr && ctx.eventName.startsWith('pull_request')) {
-        parts.push(`pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
-            `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
-            (pr.merged ? ', merged' : ', not merged'));
-    }
-    const run = triggeringRun(ctx);
-    if (run) {
-        parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
-            `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
-            `run in ${quoted(run.repository?.full_name)}`);
-    }
-    parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
-    return parts.join(', ');
-}
-/**
- * The branch the work is on: the pull request's head ref, else the branch the triggering
- * run ran on (a workflow_run's own ref is the default branch, which says nothing), else the
- * ref name.
- */
-function headBranch(ctx) {
-    return (ctx.payload.pull_request?.head?.ref ??
-        triggeringRun(ctx)?.head_branch ??
-        (ctx.refName || undefined));
-}
-/** The title of the change: the pull request's, or the triggering run's display title. */
-const changeTitle = (ctx) => ctx.payload.pull_request?.title ?? triggeringRun(ctx)?.display_title;
-/** The head commit's message: a push's, or the triggering run's. */
-const headCommitMessage = (ctx) => ctx.payload.head_commit?.message ?? triggeringRun(ctx)?.head_commit?.message;
-/**
- * The evidence the workflow context gives for any transition. The run is the triggering
- * workflow_run's when there is one: that is the run whose result the promotion rests on.
- */
-function contextEvidence(ctx) {
-    const fields = {
-        merge_commit: mergeCommit(ctx),
-        branch_name: headBranch(ctx),
-        ci_run_url: triggeringRun(ctx)?.html_url ?? runUrl(ctx),
-        repository: ctx.repository || undefined,
-        workflow: ctx.workflow || undefined,
-        event: ctx.eventName || undefined,
-        actor: ctx.actor || undefined,
-    };
-    return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-}
-/**
- * The evidence key's token: the run id and attempt, and the target state, so each step of a
- * walk through several states in one run keeps its own evidence. A re-run is a new attempt,
- * and finds the PRP promoted already. Outside a workflow run, a random one.
- */
-function evidenceToken(ctx, to) {
-    return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${(0,external_node_crypto_.randomUUID)()}-${to}`;
-}
-
-;// CONCATENATED MODULE: ./src/action/mergedCommit.ts
-
-
-
-/**
- * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
- * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
- * allowed branch of this repository. The action decides this, not the workflow's `if:`: a
- * pull request's test merge, a feature branch's head or a fork's commit never reaches validate.
- */
-/** Whether `from -> to` needs a merged commit: the core's rules require merge_commit. */
-const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge_commit');
-const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
-    'pull_request_target closed and merged into one, or a workflow_dispatch on one';
-/** allowed-branches when given, else the repository's default branch (none if unknown). */
-function allowedBranchesOf(ctx, given) {
-    if (given.length > 0)
-        return [...given];
-    const fallback = defaultBranch(ctx);
-    return fallback ? [fallback] : [];
-}
-/** The commit of each event that can show one, with the rule that event must pass. */
-function findMergedCommit(ctx, allowed) {
-    const onAllowed = (sha, branch, where) => allowed.includes(branch)
-        ? { sha, branch }
-        : { problem: `${where} ${JSON.stringify(branch)}, which is not an allowed branch`, branch };
-    switch (ctx.eventName) {
-        case 'push':
-        case 'workflow_dispatch': {
-            // GITHUB_SHA is the pushed head, or the head of the dispatched branch.
-            const branch = branchOfRef(ctx.ref);
-            if (branch === undefined)
-                return { problem: `GITHUB_REF ${ctx.ref || '(none)'} is not a branch` };
-            if (ctx.eventName === 'push' && ctx.payload.deleted) {
-                return { problem: `the push deleted branch ${JSON.stringify(branch)}` };
-            }
-            if (!ctx.sha)
-                return { problem: 'GITHUB_SHA is empty' };
-            const where = ctx.eventName === 'push' ? 'the push is to' : 'workflow_dispatch ran on';
-            return onAllowed(ctx.sha, branch, where);
-        }
-        case 'pull_request':
-        case 'pull_request_target': {
-            // Before the merge, GITHUB_SHA is a test merge commit (or the base's head): never merged.
-            const pr = ctx.payload.pull_request ?? {};
-            const name = `pull request #${pr.number ?? '?'}`;
-            if (ctx.payload.action !== 'closed') {
-                return {
-                    problem: `${name} is not merged (action ${ctx.payload.action ?? 'none'}): its commit is a ` +
-                        "test merge or the base branch's head, not the merge",
-                };
-            }
-            if (pr.merged !== true)
-                return { problem: `${name} was closed without being merged` };
-            const into = pr.base?.repo?.full_name;
-            if (into !== ctx.repository) {
-                return { problem: `${name} is into ${JSON.stringify(into ?? '?')}, not ${ctx.repository}` };
-            }
-            if (!pr.merge_commit_sha)
-                return { problem: `${name} was merged but has no merge_commit_sha` };
-            return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', `${name} was merged into`);
-        }
-        case 'workflow_run': {
-            // Only a push's run tested a commit on a branch; a pull request's run tested its head.
-            const run = ctx.payload.workflow_run ?? {};
-            const name = `the triggering run ${JSON.stringify(run.name ?? run.id ?? '?')}`;
-            if (run.event !== 'push') {
-                return {
-                    problem: `${name} ran on ${run.event ? `a ${run.event} event` : 'an unnamed event'}, not on push; only runs on push count`,
-                };
-            }
-            const head = run.head_repository?.full_name;
-            if (head !== ctx.repository) {
-                return {
-                    problem: `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${ctx.repository}`,
-                };
-            }
-            const ranIn = run.repository?.full_name;
-            if (ranIn !== ctx.repository) {
-                return {
-                    problem: `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${ctx.repository}`,
-                };
-            }
-            if (!run.head_sha)
-                return { problem: `${name} has no head_sha` };
-            return onAllowed(run.head_sha, run.head_branch ?? '', `${name} ran on a push to`);
-        }
-        default:
-            return { problem: `a ${ctx.eventName || 'nameless'} event names no merged commit` };
-    }
-}
-/** A typed-in value for the message: JSON, cut short (evidence may be up to 64 KiB). */
-function shown(value) {
-    const text = JSON.stringify(value) ?? String(value);
-    return text.length > 100 ? `${text.slice(0, 100)}...` : text;
-}
-/** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
-function refusal(ctx, allowed, from, to, problem, fix) {
-    return new PromotionError('PRP_EVIDENCE_INVALID', `${from} -> ${to} needs a commit merged into an allowed branch of ` +
-        `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
-        `Event: ${describeEvent(ctx)}. Fix: ${fix}`);
-}
-/**
- * The commit `from -> to` may promote as merge_commit, taken from the event; throws
- * PRP_EVIDENCE_INVALID saying which rule failed, what the event was and how to fix the
- * workflow. `allowedBranches` is the allowed-branches input (empty: the default branch);
- * `typed` the evidence input, whose merge_commit, if any, must be that same commit (any other
- * would bypass the rule).
- */
-function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
-    const allowed = allowedBranchesOf(ctx, allowedBranches);
-    const refuse = (problem, fix) => {
-        throw refusal(ctx, allowed, from, to, problem, fix);
-    };
-    if (allowed.length === 0) {
-        return refuse('allowed-branches is empty and the event names no repository.default_branch', 'set allowed-branches to the branches whose commits may be promoted, e.g. main');
-    }
-    const found = findMergedCommit(ctx, allowed);
-    if (!('sha' in found)) {
-        const addBranch = found.branch
-            ? `, or add ${JSON.stringify(found.branch)} to allowed-branches if its commits are merged work`
-            : '';
-        return refuse(found.problem, `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}${addBranch}`);
-    }
-    if ('merge_commit' in typed && typed.merge_commit !== found.sha) {
-        return refuse(`merge_commit in the evidence input (${shown(typed.merge_commit)}) is not the commit ` +
-            `this event gives (${found.sha})`, 'leave merge_commit out of the evidence input: the action takes it from the event');
-    }
-    return found;
-}
-/** What the compare API says of base...head when head is in base's history. */
-const ON_BRANCH = ['identical', 'behind'];
-const COMPARE_STATUSES = [...ON_BRANCH, 'ahead', 'diverged'];
-/**
- * A workflow_run's head_branch is not proof of a branch: a run started by pushing a tag
- * carries the tag's name there, with event push, just as a push to a branch of that name
- * does. So for a workflow_run the GitHub API confirms that the commit is on the branch: the
- * branch's head (GET /repos/{owner}/{repo}/branches/{branch}) is the commit, or the commit
- * is behind it (GET /repos/{owner}/{repo}/compare/{head}...{commit}). Anything else, or no
- * answer, refuses (PRP_EVIDENCE_INVALID) before Redis is touched; the other events need no
- * request (GITHUB_REF, or a merged pull request, says where the commit is).
- */
-async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) {
-    if (ctx.eventName !== 'workflow_run')
-        return;
-    const allowed = allowedBranchesOf(ctx, allowedBranches);
-    const what = `the triggering run's commit ${commit.sha} is on branch ${JSON.stringify(commit.branch)}`;
-    const fix = 'give github-token a token that may read this repository (the job needs permissions: ' +
-        'contents: read; the default github.token has it unless permissions take it away)';
-    const unverified = (why) => refusal(ctx, allowed, from, to, `cannot verify with the GitHub API that ${what} (head_branch may name a tag as well ` +
-        `as a branch): ${why}`, fix);
-    const [owner, repo] = ctx.repository.split('/');
-    if (!owner || !repo)
-        throw unverified(`GITHUB_REPOSITORY ${JSON.stringify(ctx.repository)} is not owner/repo`);
-    if (!api.token)
-        throw unverified('github-token is empty');
-    let client;
-    let branchHead;
-    let status;
-    try {
-        client = await githubClient(api);
-        const { octokit } = client;
-        const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
-        branchHead = branch.data?.commit?.sha;
-        if (typeof branchHead !== 'string' || branchHead === '') {
-            throw new Error(`the answer for branch ${JSON.stringify(commit.branch)} was cut off or not JSON`);
-        }
-        if (branchHead === commit.sha)
-            return;
-        const compared = await octokit.rest.repos.compareCommitsWithBasehead({
-            owner,
-            repo,
-            basehead: `${branchHead}...${commit.sha}`,
-            per_page: 1, // the status is all that is read; the commit list can be long
-        });
-        status = compared.data?.status;
-        if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
-            throw new Error(`the comparison of ${branchHead}...${commit.sha} was cut off or not JSON`);
-        }
-    }
-    catch (error) {
-        throw unverified(`${apiFailure(error, client, api, 'contents: read')} (asked ${api.apiUrl})`);
-    }
-    if (ON_BRANCH.includes(status))
-        return;
-    throw refusal(ctx, allowed, from, to, `the triggering run's commit ${commit.sha} is not on branch ${JSON.stringify(commit.branch)} ` +
-        `(whose head is ${branchHead}; the GitHub API compares them as ${status}): the ` +
-        'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
-        'later dropped from the branch', `promote from a run of a push to ${JSON.stringify(commit.branch)} itself; if tags may be ` +
-        'named like branches, filter the workflow_run on branches and restrict who may push tags');
-}
-
-;// CONCATENATED MODULE: ./src/action/evidence.ts
-
-
-
-
-
-
-/**
- * The evidence a promotion carries: what the workflow context gives, the `evidence` input
- * over it, and the pipeline result (CONTRACT.md section 4, pipeline-result rule).
- *
- * `smoke_ci_passed` and `quality_gates_passed` say a pipeline passed, so nobody can type
- * them in: they are set only from `ci-result`, the workflow_run conclusion or
- * `require-checks`, and `ci_source` records which. Likewise `merge_commit`, where the
- * transition needs one, comes from the event alone (mergedCommit.ts, merged-commit rule).
- * require-checks always reads the event's own commit, never one typed into the evidence input.
- * A workflow_run counts as a pipeline result only when it ran on this repository's code: a
- * fork's pull request runs the fork's version of the workflow, which can pass whatever it tests.
- */
-/** Fields only a pipeline result sets; the `evidence` input may not hold them (contract.ts). */
-
-function refuseTypedInPipelineFields(evidence) {
-    const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
-    if (typed.length > 0) {
-        throw new InputError('evidence', `${typed.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
-            "from ci-result, the workflow_run event's conclusion or require-checks");
-    }
-}
-async function checksVerdict(inputs, ctx, ref, check) {
-    if (typeof ref !== 'string' || ref === '') {
-        throw new InputError('require-checks', "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)");
-    }
-    if (!inputs.githubToken)
-        throw new InputError('github-token', 'is required with require-checks');
-    const names = inputs.requireChecks.join(', ');
-    try {
-        await check({
-            token: inputs.githubToken,
-            apiUrl: ctx.apiUrl,
-            repository: ctx.repository,
-            ref,
-            names: inputs.requireChecks,
-            app: inputs.checksApp,
-            timeoutMs: inputs.timeoutSeconds * 1000,
-        });
-        return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
-    }
-    catch (error) {
-        if (!(error instanceof ChecksNotPassedError))
-            throw error;
-        return { source: 'require-checks', passed: false, detail: error.message };
-    }
-}
-/** Asks every pipeline source the inputs and event provide, in order, stopping at a failure. */
-async function pipelineVerdicts(inputs, ctx, ref, check) {
-    const verdicts = [];
-    if (inputs.ciResult) {
-        verdicts.push({
-            source: 'ci-result',
-            passed: inputs.ciResult === 'success',
-            detail: `ci-result is ${inputs.ciResult}`,
-        });
-    }
-    const run = triggeringRun(ctx);
-    if (run) {
-        const conclusion = run.conclusion ?? 'nothing yet';
-        const name = `workflow run "${run.name ?? run.id ?? '?'}"`;
-        const head = run.head_repository?.full_name;
-        verdicts.push(head === ctx.repository && head
-            ? {
-                source: 'workflow_run',
-                passed: conclusion === 'success',
-                detail: `${name} concluded ${conclusion}`,
-            }
-            : {
-                source: 'workflow_run',
-                passed: false,
-                detail: `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
-                    `${ctx.repository || 'this repository'}: a fork's run is not a pipeline result of ` +
-                    'this repository, whatever it concluded',
-            });
-    }
-    if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
-        verdicts.push(await checksVerdict(inputs, ctx, ref, check));
-    }
-    return verdicts;
-}
-async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, confirm = confirmMergedCommit) {
-    refuseTypedInPipelineFields(inputs.evidence);
-    const merged = { ...contextEvidence(ctx), ...inputs.evidence };
-    // The commit require-checks reads: the event's own, never one typed into the evidence input.
-    let eventCommit = mergeCommit(ctx);
-    if (needsMergedCommit(from, to)) {
-        // Before any pipeline source: require-checks then reads this commit's checks.
-        const commit = mergedCommitOf(ctx, inputs.allowedBranches, from, to, inputs.evidence);
-        await confirm(ctx, commit, inputs.allowedBranches, from, to, {
-            token: inputs.githubToken,
-            apiUrl: ctx.apiUrl,
-            timeoutMs: inputs.timeoutSeconds * 1000,
-        });
-        merged.merge_commit = eventCommit = commit.sha;
-    }
-    else if (inputs.requireChecks.length > 0 &&
-        'merge_commit' in inputs.evidence &&
-        inputs.evidence.merge_commit !== eventCommit) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', `merge_commit in the evidence input (${JSON.stringify(inputs.evidence.merge_commit)?.slice(0, 100)}) ` +
-            `is not the commit this event gives (${eventCommit ?? 'none'}), and require-checks reads ` +
-            `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
-            `promoting ${from} -> ${to}`);
-    }
-    const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
-    const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
-    const failed = pipeline.find((verdict) => !verdict.passed);
-    if (failed) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', `the pipeline did not pass: ${failed.detail}; not promoting ${from} -> ${to}`);
-    }
-    if (pipeline.length === 0 && needed.length > 0) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', `${from} -> ${to} needs ${needed.join(', ')}, which only a pipeline result can give: set ` +
-            'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event');
-    }
-    if (pipeline.length > 0) {
-        merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
-        for (const field of needed)
-            merged[field] = true;
-        if (inputs.requireChecks.length > 0)
-            merged.required_checks = inputs.requireChecks;
-    }
-    return { evidence: merged, pipeline };
+const readSettings = (read, env) => settingsOf(readInputs(read), env);
+/** readSettings's second half, for a caller that reads the event between the two. */
+function settingsOf(inputs, env) {
+    const mode = promotionMode(inputs.mode, env);
+    if (inputs.cluster && mode === 'multi')
+        throw new InputError('mode', say.fallbackOnCluster);
+    return { ...inputs, mode };
 }
 
 ;// CONCATENATED MODULE: ./src/action/prpId.ts
@@ -61543,13 +61964,11 @@ function resolvePrpId(given, pattern, ctx) {
         if (id === undefined)
             continue;
         if (!isValidPrpId(id)) {
-            throw new InputError('prp-id-pattern', `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
-                '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)');
+            throw new InputError('prp-id-pattern', say.matchNotPrpId(id, source));
         }
         return { id, source };
     }
-    throw new InputError('prp-id', `is empty and prp-id-pattern ${pattern.source} matches nothing in the head branch, title ` +
-        'or head commit message of this event; give prp-id');
+    throw new InputError('prp-id', say.noPrpIdFound(pattern.source));
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -61627,19 +62046,18 @@ function renderSummary(report) {
     return html;
 }
 /**
- * Appends the summary to GITHUB_STEP_SUMMARY; a summary that cannot be written is a warning.
- * (Not through core.summary: it remembers the first file it saw, which a second run in the
- * same process must not write to.)
+ * Appends the summary to `file` (GITHUB_STEP_SUMMARY; none, nothing written); a summary
+ * that cannot be written is a warning. (Not through core.summary: it remembers the first
+ * file it saw, which a second run in the same process must not write to.)
  */
-async function writeSummary(report) {
-    const file = process.env.GITHUB_STEP_SUMMARY;
+async function writeSummary(report, file, output) {
     if (!file)
         return;
     try {
         await (0,promises_namespaceObject.appendFile)(file, `${renderSummary(report)}${external_node_os_namespaceObject.EOL}`);
     }
     catch (error) {
-        warning(`cannot write the job summary: ${error.message}`);
+        output.warning(say.summaryUnwritable(error.message));
     }
 }
 
@@ -61657,17 +62075,17 @@ async function writeSummary(report) {
  * annotation saying why, and Redis is unchanged.
  */
 /** The script may have run although no answer came; a re-run tells (`already` if it did). */
-const noAnswer = (inputs, what) => new ConnectionError(`the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`);
-const timedOut = (inputs) => noAnswer(inputs, `got no answer within ${inputs.timeoutSeconds}s`);
+const answerLost = (settings, what) => new AnswerLostError(say.answerLost(settings.redis.display, what));
+const timedOut = (settings) => answerLost(settings, say.noAnswerWithin(settings.timeoutSeconds));
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
-function promoteOnce(inputs, mode, request) {
-    const timeoutMs = inputs.timeoutSeconds * 1000;
-    return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
+function promoteOnce(settings, env, request) {
+    const timeoutMs = settings.timeoutSeconds * 1000;
+    return withRedis(settings.redis, { timeoutMs }, async (redis) => {
         try {
-            return await withDeadline(promote(redis, request, { mode }), timeoutMs, () => timedOut(inputs));
+            return await withDeadline(promote(redis, request, { mode: settings.mode, env }), timeoutMs, () => timedOut(settings));
         }
         catch (error) {
-            throw describeCommandFailure(error, inputs) ?? error;
+            throw describeCommandFailure(error, settings) ?? error;
         }
     });
 }
@@ -61678,92 +62096,91 @@ function promoteOnce(inputs, mode, request) {
  * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
  * TRYAGAIN).
  */
-function describeCommandFailure(error, inputs) {
+function describeCommandFailure(error, settings) {
     const failure = classifyCommandError(error);
     if (!failure)
         return undefined;
-    const where = redactUrl(inputs.redisUrl);
+    const where = settings.redis.display;
     if (failure.kind === 'timeout')
-        return timedOut(inputs);
-    if (failure.kind === 'closed') {
-        return noAnswer(inputs, 'lost its connection before the answer came');
-    }
-    if (failure.kind === 'lost') {
-        return noAnswer(inputs, `got no answer while the cluster redirected it (${failure.detail})`);
-    }
-    if (failure.kind === 'redirected' && !inputs.cluster) {
-        return new ConnectionError(`the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
-            `namespace ${inputs.namespace} (${failure.detail}): set cluster: true. Nothing was run.`);
+        return timedOut(settings);
+    if (failure.kind === 'closed')
+        return answerLost(settings, say.connectionLost);
+    if (failure.kind === 'lost')
+        return answerLost(settings, say.redirectionsLost(failure.detail));
+    if (failure.kind === 'redirected' && !settings.cluster) {
+        return new ConnectionError(say.clusterNodeNotCluster(where, settings.namespace, failure.detail));
     }
     // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
-    return new ConnectionError(`the Redis Cluster at ${where} refused the promotion before running it ` +
-        `(${failure.detail}): the cluster is down or resharding. Nothing was run; retry when ` +
-        `the cluster is ok.${inputs.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`);
+    return new ConnectionError(say.clusterRefused(where, failure.detail, settings.cluster));
 }
-function setOutputs(result) {
-    setOutput('result', result.result);
-    setOutput('promoted', String(result.result === 'promoted'));
-    setOutput('version', String(result.version));
-    setOutput('evidence-key', result.evidenceKey);
+function setOutputs(output, result) {
+    output.setOutput('result', result.result);
+    output.setOutput('promoted', String(result.result === 'promoted'));
+    output.setOutput('version', String(result.version));
+    output.setOutput('evidence-key', result.evidenceKey);
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 const describeFailure = (error) => error instanceof Error ? error.message : String(error);
-async function run(env = process.env) {
+/**
+ * One run of the action, reading and writing only through `host` (src/index.ts gives the
+ * runner's own).
+ */
+async function run(host) {
+    const { env, output } = host;
     const started = performance.now();
     const report = { outcome: 'failed', elapsedMs: 0 };
     let secrets = [];
     try {
-        secrets = maskSecrets();
-        setOutput('script-sha', PROMOTE_SCRIPT_SHA);
-        const inputs = readInputs();
+        secrets = maskSecrets(host.readInput, output);
+        output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
+        const inputs = readInputs(host.readInput);
         const ctx = (report.ctx = readWorkflowContext(env));
-        const to = inputs.targetState;
+        const settings = settingsOf(inputs, env);
+        const to = settings.targetState;
         const from = previousState(to);
-        const mode = promotionMode(inputs.mode, env);
-        if (inputs.cluster && mode === 'multi') {
-            throw new InputError('mode', 'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
-                'single connection and cannot run with cluster: true; use mode lua');
-        }
+        const { mode } = settings;
         Object.assign(report, { from, to, mode });
-        setOutput('from-state', from);
-        setOutput('to-state', to);
-        const { id, source } = resolvePrpId(inputs.prpId, inputs.prpIdPattern, ctx);
+        output.setOutput('from-state', from);
+        output.setOutput('to-state', to);
+        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
         Object.assign(report, { prpId: id, prpIdSource: source });
-        setOutput('prp-id', id);
-        const { evidence, pipeline } = await deriveEvidence(inputs, ctx, from, to);
+        output.setOutput('prp-id', id);
+        const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
         Object.assign(report, { evidence, pipeline });
-        info(`Promoting ${id} ${from} -> ${to} in namespace ${inputs.namespace} at ` +
-            `${redactUrl(inputs.redisUrl)} (mode ${mode}${inputs.dryRun ? ', dry run' : ''})`);
-        const result = await promoteOnce(inputs, mode, {
+        output.info(`Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
+            `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
+        const result = await promoteOnce(settings, env, {
             id,
             from,
             to,
             evidence,
-            namespace: inputs.namespace,
+            namespace: settings.namespace,
             token: evidenceToken(ctx, to),
-            ttlSeconds: inputs.evidenceTtl,
+            ttlSeconds: settings.evidenceTtl,
             actor: ctx.actor,
-            ...(inputs.expectedVersion === undefined ? {} : { expectedVersion: inputs.expectedVersion }),
-            dryRun: inputs.dryRun,
+            ...(settings.expectedVersion === undefined
+                ? {}
+                : { expectedVersion: settings.expectedVersion }),
+            dryRun: settings.dryRun,
         });
         Object.assign(report, {
             outcome: result.result,
             version: result.version,
             evidenceKey: result.evidenceKey,
         });
-        setOutputs(result);
-        info(`${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`);
+        setOutputs(output, result);
+        output.info(`${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`);
     }
     catch (error) {
         report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
         // Messages are built without secrets; this is the last guard before the summary file.
         report.reason = scrubSecrets(describeFailure(error), secrets);
-        setOutput('promoted', 'false');
-        setFailed(report.reason);
+        output.setOutput('promoted', 'false');
+        output.setFailed(report.reason);
     }
     finally {
         report.elapsedMs = performance.now() - started;
-        await writeSummary(report);
+        await writeSummary(report, host.summaryFile, output);
     }
 }
 
@@ -61774,10 +62191,12 @@ async function run(env = process.env) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6723);
+/* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(718);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
-await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
+
+await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)((0,_action_host_js__WEBPACK_IMPORTED_MODULE_0__/* .runnerHost */ .B)());
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);

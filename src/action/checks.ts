@@ -1,3 +1,4 @@
+import { say } from './failures.js';
 import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
 
 /**
@@ -35,7 +36,7 @@ export class ChecksNotPassedError extends Error {
 function runsOfPage(data: unknown, page: number): CheckRun[] {
   const runs = (data as { check_runs?: unknown } | null)?.check_runs;
   if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-    throw new Error(`page ${page} was cut off or not JSON`);
+    throw new Error(say.checksPageCut(page));
   }
   return runs as CheckRun[];
 }
@@ -43,9 +44,7 @@ function runsOfPage(data: unknown, page: number): CheckRun[] {
 export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]> {
   const [owner, repo] = request.repository.split('/');
   if (!owner || !repo) {
-    throw new Error(
-      `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(request.repository)}`,
-    );
+    throw new Error(say.checksNeedRepository(request.repository));
   }
   let client: GitHubClient | undefined;
   try {
@@ -68,11 +67,10 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
     }
     return runs;
   } catch (error) {
-    throw new Error(
-      `cannot read the check runs of ${request.repository}@${request.ref} from ` +
-        `${request.apiUrl}: ${apiFailure(error, client, request, 'checks: read')}`,
-      { cause: error },
-    );
+    const why = apiFailure(error, client, request, 'checks: read');
+    throw new Error(say.checksUnreadable(request.repository, request.ref, request.apiUrl, why), {
+      cause: error,
+    });
   }
 }
 
@@ -127,9 +125,7 @@ export async function requireChecks(request: ChecksRequest): Promise<CheckRun[]>
     .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
     .filter((text): text is string => text !== undefined);
   if (problems.length > 0) {
-    throw new ChecksNotPassedError(
-      `required checks on ${request.ref} did not pass: ${problems.join('; ')}`,
-    );
+    throw new ChecksNotPassedError(say.checksNotPassed(request.ref, problems));
   }
   return request.names.map((name) => latest.get(name)!);
 }

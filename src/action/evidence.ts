@@ -1,7 +1,8 @@
 import { PIPELINE_FIELDS } from '../core/contract.js';
-import { PromotionError, requiredFields } from '../core/index.js';
+import { requiredFields } from '../core/index.js';
 import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
-import { InputError, type ActionInputs } from './inputs.js';
+import { InputError, PipelineNotPassedError, PromotionError, say } from './failures.js';
+import type { ActionInputs } from './inputs.js';
 import { confirmMergedCommit, mergedCommitOf, needsMergedCommit } from './mergedCommit.js';
 import {
   contextEvidence,
@@ -47,11 +48,7 @@ export type MergedCommitConfirmer = typeof confirmMergedCommit;
 function refuseTypedInPipelineFields(evidence: Record<string, unknown>): void {
   const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
   if (typed.length > 0) {
-    throw new InputError(
-      'evidence',
-      `${typed.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
-        "from ci-result, the workflow_run event's conclusion or require-checks",
-    );
+    throw new InputError('evidence', say.pipelineFieldsTyped(typed));
   }
 }
 
@@ -62,12 +59,9 @@ async function checksVerdict(
   check: CheckRequirer,
 ): Promise<PipelineVerdict> {
   if (typeof ref !== 'string' || ref === '') {
-    throw new InputError(
-      'require-checks',
-      "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
-    );
+    throw new InputError('require-checks', say.checksWithoutCommit);
   }
-  if (!inputs.githubToken) throw new InputError('github-token', 'is required with require-checks');
+  if (!inputs.githubToken) throw new InputError('github-token', say.tokenNeededForChecks);
   const names = inputs.requireChecks.join(', ');
   try {
     await check({
@@ -79,7 +73,7 @@ async function checksVerdict(
       app: inputs.checksApp,
       timeoutMs: inputs.timeoutSeconds * 1000,
     });
-    return { source: 'require-checks', passed: true, detail: `checks ${names} passed on ${ref}` };
+    return { source: 'require-checks', passed: true, detail: say.checksPassed(names, ref) };
   } catch (error) {
     if (!(error instanceof ChecksNotPassedError)) throw error;
     return { source: 'require-checks', passed: false, detail: error.message };
@@ -98,7 +92,7 @@ async function pipelineVerdicts(
     verdicts.push({
       source: 'ci-result',
       passed: inputs.ciResult === 'success',
-      detail: `ci-result is ${inputs.ciResult}`,
+      detail: say.ciResult(inputs.ciResult),
     });
   }
   const run = triggeringRun(ctx);
@@ -111,15 +105,12 @@ async function pipelineVerdicts(
         ? {
             source: 'workflow_run',
             passed: conclusion === 'success',
-            detail: `${name} concluded ${conclusion}`,
+            detail: say.runConcluded(name, conclusion),
           }
         : {
             source: 'workflow_run',
             passed: false,
-            detail:
-              `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
-              `${ctx.repository || 'this repository'}: a fork's run is not a pipeline result of ` +
-              'this repository, whatever it concluded',
+            detail: say.forkRun(name, head, ctx.repository),
           },
     );
   }
@@ -157,10 +148,7 @@ export async function deriveEvidence(
   ) {
     throw new PromotionError(
       'PRP_EVIDENCE_INVALID',
-      `merge_commit in the evidence input (${JSON.stringify(inputs.evidence.merge_commit)?.slice(0, 100)}) ` +
-        `is not the commit this event gives (${eventCommit ?? 'none'}), and require-checks reads ` +
-        `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
-        `promoting ${from} -> ${to}`,
+      say.typedCommitNotChecked(inputs.evidence.merge_commit, eventCommit, from, to),
     );
   }
   const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
@@ -168,17 +156,10 @@ export async function deriveEvidence(
 
   const failed = pipeline.find((verdict) => !verdict.passed);
   if (failed) {
-    throw new PromotionError(
-      'PRP_EVIDENCE_INVALID',
-      `the pipeline did not pass: ${failed.detail}; not promoting ${from} -> ${to}`,
-    );
+    throw new PipelineNotPassedError(failed.detail, from, to);
   }
   if (pipeline.length === 0 && needed.length > 0) {
-    throw new PromotionError(
-      'PRP_EVIDENCE_INVALID',
-      `${from} -> ${to} needs ${needed.join(', ')}, which only a pipeline result can give: set ` +
-        'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
-    );
+    throw new PromotionError('PRP_EVIDENCE_INVALID', say.needsPipeline(from, to, needed));
   }
   if (pipeline.length > 0) {
     merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');

@@ -7,6 +7,7 @@
  * the step before it could write an annotation or a summary (workflowContext.ts reads the
  * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
+import { say } from './failures.js';
 
 export interface GitHubApi {
   token: string;
@@ -46,7 +47,7 @@ export function apiFailure(
     (error as Error).name === 'TimeoutError' ||
     /aborted|timeout/i.test(String(error))
   ) {
-    return `no answer within ${api.timeoutMs / 1000}s`;
+    return say.apiNoAnswer(api.timeoutMs / 1000);
   }
-  return `${(error as Error).message} (does github-token allow ${permission}?)`;
+  return say.apiRefused((error as Error).message, permission);
 }

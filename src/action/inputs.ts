@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import {
   DEFAULT_EVIDENCE_TTL_SECONDS,
   DEFAULT_NAMESPACE,
@@ -6,26 +5,34 @@ import {
   TARGET_STATES,
   isValidNamespace,
   isValidPrpId,
-  parseRedisSeeds,
+  parseRedisTarget,
+  promotionMode,
   splitRedisUrls,
   urlSecrets,
   type PromotionMode,
+  type RedisTarget,
   type State,
 } from '../core/index.js';
+import { InputError, say } from './failures.js';
+import type { ActionOutput } from './host.js';
 import { jsonTextProblem } from './jsonText.js';
 import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
- * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else.
+ * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
+ * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
  * without them (a test, the demo) behaves alike.
  */
+
+export { InputError };
 
 export const CI_RESULTS = ['success', 'failure', 'cancelled', 'skipped'] as const;
 export type CiResult = (typeof CI_RESULTS)[number];
 
 export interface ActionInputs {
-  redisUrl: string;
+  /** redis-url, parsed: where to connect, how to log in, what to show and what to hide. */
+  redis: RedisTarget;
   targetState: Exclude<State, 'pending'>;
   /** Undefined when the id is to be derived from the workflow. */
   prpId: string | undefined;
@@ -40,6 +47,7 @@ export interface ActionInputs {
   evidenceTtl: number;
   expectedVersion: number | undefined;
   dryRun: boolean;
+  /** The mode input as given; Settings.mode is the path taken. */
   mode: PromotionMode;
   cluster: boolean;
   timeoutSeconds: number;
@@ -47,15 +55,10 @@ export interface ActionInputs {
   allowedBranches: string[];
 }
 
-/** A bad input; the message names it. */
-export class InputError extends Error {
-  override readonly name = 'InputError';
-  constructor(
-    readonly input: string,
-    problem: string,
-  ) {
-    super(`input ${input}: ${problem}`);
-  }
+/** The inputs, and what the environment decides with them: the path the promotion takes. */
+export interface Settings extends ActionInputs {
+  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
+  mode: PromotionMode;
 }
 
 export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
@@ -63,7 +66,6 @@ export const MAX_TIMEOUT_SECONDS = 600;
 export const DEFAULT_CHECKS_APP = 'github-actions';
 
 type Read = (name: string) => string;
-const readInput: Read = (name) => core.getInput(name);
 
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
@@ -71,12 +73,13 @@ const readInput: Read = (name) => core.getInput(name);
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
-export function maskSecrets(read: Read = readInput): string[] {
+export function maskSecrets(read: Read, output: ActionOutput): string[] {
+  // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
   const url = read('redis-url');
   const token = read('github-token');
   const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
   const urls = url ? [url, ...splitRedisUrls(url)] : [];
-  for (const secret of new Set([...urls, ...secrets])) core.setSecret(secret);
+  for (const secret of new Set([...urls, ...secrets])) output.setSecret(secret);
   return secrets;
 }
 
@@ -84,37 +87,33 @@ function parseBoolean(name: string, value: string, fallback: boolean): boolean {
   if (value === '') return fallback;
   if (['true', 'True', 'TRUE'].includes(value)) return true;
   if (['false', 'False', 'FALSE'].includes(value)) return false;
-  throw new InputError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  throw new InputError(name, say.notBoolean(value));
 }
 
 function parseOneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new InputError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  throw new InputError(name, say.notOneOf(allowed, value));
 }
 
 function parseInteger(name: string, value: string, min: number, max: number): number {
   const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
   if (!(number >= min && number <= max)) {
-    throw new InputError(
-      name,
-      `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
-    );
+    throw new InputError(name, say.notIntegerIn(min, max, value));
   }
   return number;
 }
 
 /** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
-function parseRedisUrlInput(value: string, cluster: boolean): string {
+function parseRedisUrlInput(value: string, cluster: boolean): RedisTarget {
   if (value.trim() === '') {
-    throw new InputError('redis-url', 'is required (redis:// or rediss:// URL)');
+    throw new InputError('redis-url', say.redisUrlRequired);
   }
   try {
-    parseRedisSeeds(value, cluster);
+    return parseRedisTarget(value, cluster);
   } catch (error) {
-    // parseRedisSeeds's messages never repeat a URL, so they are safe to show.
+    // parseRedisTarget's messages never repeat a URL, so they are safe to show.
     throw new InputError('redis-url', (error as Error).message);
   }
-  return value;
 }
 
 /** `prp-id-pattern`, compiled for RE2; what RE2 refuses is named with what RE2 lacks. */
@@ -123,12 +122,7 @@ export function parsePrpIdPattern(value: string): PrpIdPattern {
     return new PrpIdPattern(value || DEFAULT_PRP_ID_PATTERN);
   } catch (error) {
     if (!(error instanceof UnsupportedPatternError)) throw error;
-    throw new InputError(
-      'prp-id-pattern',
-      `is not a regular expression in RE2 syntax (${error.message}): the pattern is matched ` +
-        'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
-        'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
-    );
+    throw new InputError('prp-id-pattern', say.notRe2(error.message));
   }
 }
 
@@ -138,10 +132,10 @@ function parseEvidence(value: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(value);
   } catch (error) {
-    throw new InputError('evidence', `is not valid JSON: ${(error as Error).message}`);
+    throw new InputError('evidence', say.evidenceNotJson((error as Error).message));
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InputError('evidence', 'must be a JSON object such as {"validator_approval": "ok"}');
+    throw new InputError('evidence', say.evidenceNotObject);
   }
   // What JSON.parse would change or choose silently: refused, so what is stored is what was
   // written, and every reader reads the same thing.
@@ -154,10 +148,7 @@ function parseTimeout(value: string): number {
   if (value === '') return 10;
   const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
   if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
-    throw new InputError(
-      'timeout',
-      `must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(value)}`,
-    );
+    throw new InputError('timeout', say.badTimeout(MAX_TIMEOUT_SECONDS, value));
   }
   return seconds;
 }
@@ -181,11 +172,7 @@ export const parseRequireChecks = (value: string): string[] =>
 function parseChecksApp(value: string): string {
   const slug = value.trim() || DEFAULT_CHECKS_APP;
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
-    throw new InputError(
-      'checks-app',
-      `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
-        'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
-    );
+    throw new InputError('checks-app', say.notAppSlug(slug));
   }
   return slug;
 }
@@ -198,45 +185,31 @@ function parseChecksApp(value: string): string {
 function parseAllowedBranches(value: string): string[] {
   const names = namesOf(value, /[,\n]/);
   if (names.length === 0 && value.trim() !== '') {
-    throw new InputError(
-      'allowed-branches',
-      `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
-        "empty for the repository's default branch",
-    );
+    throw new InputError('allowed-branches', say.noBranchNamed(value));
   }
   const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
   if (bad !== undefined) {
-    throw new InputError(
-      'allowed-branches',
-      `${JSON.stringify(bad)} is not a branch name: give exact names such as main or ` +
-        'release/2.x (no patterns, no refs/heads/)',
-    );
+    throw new InputError('allowed-branches', say.notBranchName(bad));
   }
   return names;
 }
 
 /** Reads and checks every input; throws InputError naming the first bad one. */
-export function readInputs(read: Read = readInput): ActionInputs {
+export function readInputs(read: Read): ActionInputs {
   const prpId = read('prp-id');
   if (prpId !== '' && !isValidPrpId(prpId)) {
-    throw new InputError(
-      'prp-id',
-      `${JSON.stringify(prpId)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
-    );
+    throw new InputError('prp-id', say.notPrpId(prpId));
   }
   const namespace = read('namespace') || DEFAULT_NAMESPACE;
   if (!isValidNamespace(namespace)) {
-    throw new InputError(
-      'namespace',
-      `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
-    );
+    throw new InputError('namespace', say.badNamespace(namespace));
   }
   const ciResult = read('ci-result');
   const ttl = read('evidence-ttl');
   const expectedVersion = read('expected-version');
   const cluster = parseBoolean('cluster', read('cluster'), false);
   return {
-    redisUrl: parseRedisUrlInput(read('redis-url'), cluster),
+    redis: parseRedisUrlInput(read('redis-url'), cluster),
     targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
     prpId: prpId || undefined,
     prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
@@ -261,4 +234,19 @@ export function readInputs(read: Read = readInput): ActionInputs {
     timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
   };
+}
+
+/**
+ * The settings of one run: every input, and the path the promotion takes, decided here once
+ * (the mode input, or REDIS_LUA_PROMOTION_ENABLED=false in `env`). The fallback needs one
+ * connection, so it and cluster: true are refused together, before anything connects.
+ */
+export const readSettings = (read: Read, env: NodeJS.ProcessEnv): Settings =>
+  settingsOf(readInputs(read), env);
+
+/** readSettings's second half, for a caller that reads the event between the two. */
+export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settings {
+  const mode = promotionMode(inputs.mode, env);
+  if (inputs.cluster && mode === 'multi') throw new InputError('mode', say.fallbackOnCluster);
+  return { ...inputs, mode };
 }

@@ -1,21 +1,20 @@
-import * as core from '@actions/core';
 import {
+  AnswerLostError,
   ConnectionError,
   PROMOTE_SCRIPT_SHA,
   PromotionError,
   classifyCommandError,
   previousState,
   promote,
-  promotionMode,
-  redactUrl,
   scrubSecrets,
   withDeadline,
   withRedis,
-  type PromotionMode,
   type PromotionResult,
 } from '../core/index.js';
 import { deriveEvidence } from './evidence.js';
-import { InputError, maskSecrets, readInputs, type ActionInputs } from './inputs.js';
+import { say } from './failures.js';
+import type { ActionHost, ActionOutput } from './host.js';
+import { maskSecrets, readInputs, settingsOf, type Settings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -27,28 +26,28 @@ import { evidenceToken, readWorkflowContext } from './workflowContext.js';
  */
 
 /** The script may have run although no answer came; a re-run tells (`already` if it did). */
-const noAnswer = (inputs: ActionInputs, what: string) =>
-  new ConnectionError(
-    `the promotion at ${redactUrl(inputs.redisUrl)} ${what}; re-run to learn whether it happened`,
-  );
+const answerLost = (settings: Settings, what: string) =>
+  new AnswerLostError(say.answerLost(settings.redis.display, what));
 
-const timedOut = (inputs: ActionInputs) =>
-  noAnswer(inputs, `got no answer within ${inputs.timeoutSeconds}s`);
+const timedOut = (settings: Settings) =>
+  answerLost(settings, say.noAnswerWithin(settings.timeoutSeconds));
 
 /** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
 function promoteOnce(
-  inputs: ActionInputs,
-  mode: PromotionMode,
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
   request: Parameters<typeof promote>[1],
 ): Promise<PromotionResult> {
-  const timeoutMs = inputs.timeoutSeconds * 1000;
-  return withRedis(inputs.redisUrl, { timeoutMs, cluster: inputs.cluster }, async (redis) => {
+  const timeoutMs = settings.timeoutSeconds * 1000;
+  return withRedis(settings.redis, { timeoutMs }, async (redis) => {
     try {
-      return await withDeadline(promote(redis, request, { mode }), timeoutMs, () =>
-        timedOut(inputs),
+      return await withDeadline(
+        promote(redis, request, { mode: settings.mode, env }),
+        timeoutMs,
+        () => timedOut(settings),
       );
     } catch (error) {
-      throw describeCommandFailure(error, inputs) ?? error;
+      throw describeCommandFailure(error, settings) ?? error;
     }
   });
 }
@@ -60,105 +59,97 @@ function promoteOnce(
  * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
  * TRYAGAIN).
  */
-function describeCommandFailure(error: unknown, inputs: ActionInputs): Error | undefined {
+function describeCommandFailure(error: unknown, settings: Settings): Error | undefined {
   const failure = classifyCommandError(error);
   if (!failure) return undefined;
-  const where = redactUrl(inputs.redisUrl);
-  if (failure.kind === 'timeout') return timedOut(inputs);
-  if (failure.kind === 'closed') {
-    return noAnswer(inputs, 'lost its connection before the answer came');
-  }
-  if (failure.kind === 'lost') {
-    return noAnswer(inputs, `got no answer while the cluster redirected it (${failure.detail})`);
-  }
-  if (failure.kind === 'redirected' && !inputs.cluster) {
+  const where = settings.redis.display;
+  if (failure.kind === 'timeout') return timedOut(settings);
+  if (failure.kind === 'closed') return answerLost(settings, say.connectionLost);
+  if (failure.kind === 'lost') return answerLost(settings, say.redirectionsLost(failure.detail));
+  if (failure.kind === 'redirected' && !settings.cluster) {
     return new ConnectionError(
-      `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
-        `namespace ${inputs.namespace} (${failure.detail}): set cluster: true. Nothing was run.`,
+      say.clusterNodeNotCluster(where, settings.namespace, failure.detail),
     );
   }
   // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
-  return new ConnectionError(
-    `the Redis Cluster at ${where} refused the promotion before running it ` +
-      `(${failure.detail}): the cluster is down or resharding. Nothing was run; retry when ` +
-      `the cluster is ok.${inputs.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
-  );
+  return new ConnectionError(say.clusterRefused(where, failure.detail, settings.cluster));
 }
 
-function setOutputs(result: PromotionResult): void {
-  core.setOutput('result', result.result);
-  core.setOutput('promoted', String(result.result === 'promoted'));
-  core.setOutput('version', String(result.version));
-  core.setOutput('evidence-key', result.evidenceKey);
+function setOutputs(output: ActionOutput, result: PromotionResult): void {
+  output.setOutput('result', result.result);
+  output.setOutput('promoted', String(result.result === 'promoted'));
+  output.setOutput('version', String(result.version));
+  output.setOutput('evidence-key', result.evidenceKey);
 }
 
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 const describeFailure = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
-export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/**
+ * One run of the action, reading and writing only through `host` (src/index.ts gives the
+ * runner's own).
+ */
+export async function run(host: ActionHost): Promise<void> {
+  const { env, output } = host;
   const started = performance.now();
   const report: RunReport = { outcome: 'failed', elapsedMs: 0 };
   let secrets: string[] = [];
   try {
-    secrets = maskSecrets();
-    core.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
-    const inputs = readInputs();
+    secrets = maskSecrets(host.readInput, output);
+    output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
+    const inputs = readInputs(host.readInput);
     const ctx = (report.ctx = readWorkflowContext(env));
-    const to = inputs.targetState;
+    const settings = settingsOf(inputs, env);
+    const to = settings.targetState;
     const from = previousState(to)!;
-    const mode = promotionMode(inputs.mode, env);
-    if (inputs.cluster && mode === 'multi') {
-      throw new InputError(
-        'mode',
-        'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
-          'single connection and cannot run with cluster: true; use mode lua',
-      );
-    }
+    const { mode } = settings;
     Object.assign(report, { from, to, mode });
-    core.setOutput('from-state', from);
-    core.setOutput('to-state', to);
+    output.setOutput('from-state', from);
+    output.setOutput('to-state', to);
 
-    const { id, source } = resolvePrpId(inputs.prpId, inputs.prpIdPattern, ctx);
+    const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
     Object.assign(report, { prpId: id, prpIdSource: source });
-    core.setOutput('prp-id', id);
+    output.setOutput('prp-id', id);
 
-    const { evidence, pipeline } = await deriveEvidence(inputs, ctx, from, to);
+    const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
     Object.assign(report, { evidence, pipeline });
 
-    core.info(
-      `Promoting ${id} ${from} -> ${to} in namespace ${inputs.namespace} at ` +
-        `${redactUrl(inputs.redisUrl)} (mode ${mode}${inputs.dryRun ? ', dry run' : ''})`,
+    output.info(
+      `Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
+        `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`,
     );
-    const result = await promoteOnce(inputs, mode, {
+    const result = await promoteOnce(settings, env, {
       id,
       from,
       to,
       evidence,
-      namespace: inputs.namespace,
+      namespace: settings.namespace,
       token: evidenceToken(ctx, to),
-      ttlSeconds: inputs.evidenceTtl,
+      ttlSeconds: settings.evidenceTtl,
       actor: ctx.actor,
-      ...(inputs.expectedVersion === undefined ? {} : { expectedVersion: inputs.expectedVersion }),
-      dryRun: inputs.dryRun,
+      ...(settings.expectedVersion === undefined
+        ? {}
+        : { expectedVersion: settings.expectedVersion }),
+      dryRun: settings.dryRun,
     });
     Object.assign(report, {
       outcome: result.result,
       version: result.version,
       evidenceKey: result.evidenceKey,
     });
-    setOutputs(result);
-    core.info(
+    setOutputs(output, result);
+    output.info(
       `${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`,
     );
   } catch (error) {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
     // Messages are built without secrets; this is the last guard before the summary file.
     report.reason = scrubSecrets(describeFailure(error), secrets);
-    core.setOutput('promoted', 'false');
-    core.setFailed(report.reason);
+    output.setOutput('promoted', 'false');
+    output.setFailed(report.reason);
   } finally {
     report.elapsedMs = performance.now() - started;
-    await writeSummary(report);
+    await writeSummary(report, host.summaryFile, output);
   }
 }

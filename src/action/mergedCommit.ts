@@ -1,4 +1,5 @@
 import { PromotionError, requiredFields } from '../core/index.js';
+import { say, shown } from './failures.js';
 import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
 import {
   branchOfRef,
@@ -30,10 +31,6 @@ interface NotMerged {
   branch?: string;
 }
 
-export const EVENTS_WITH_A_MERGED_COMMIT =
-  'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
-  'pull_request_target closed and merged into one, or a workflow_dispatch on one';
-
 /** allowed-branches when given, else the repository's default branch (none if unknown). */
 export function allowedBranchesOf(ctx: WorkflowContext, given: readonly string[]): string[] {
   if (given.length > 0) return [...given];
@@ -49,76 +46,58 @@ function findMergedCommit(
   const onAllowed = (sha: string, branch: string, where: string): MergedCommit | NotMerged =>
     allowed.includes(branch)
       ? { sha, branch }
-      : { problem: `${where} ${JSON.stringify(branch)}, which is not an allowed branch`, branch };
+      : { problem: say.notAllowedBranch(where, branch), branch };
 
   switch (ctx.eventName) {
     case 'push':
     case 'workflow_dispatch': {
       // GITHUB_SHA is the pushed head, or the head of the dispatched branch.
       const branch = branchOfRef(ctx.ref);
-      if (branch === undefined)
-        return { problem: `GITHUB_REF ${ctx.ref || '(none)'} is not a branch` };
+      if (branch === undefined) return { problem: say.refNotBranch(ctx.ref) };
       if (ctx.eventName === 'push' && ctx.payload.deleted) {
-        return { problem: `the push deleted branch ${JSON.stringify(branch)}` };
+        return { problem: say.pushDeleted(branch) };
       }
-      if (!ctx.sha) return { problem: 'GITHUB_SHA is empty' };
-      const where = ctx.eventName === 'push' ? 'the push is to' : 'workflow_dispatch ran on';
+      if (!ctx.sha) return { problem: say.shaEmpty };
+      const where = ctx.eventName === 'push' ? say.pushIsTo : say.dispatchRanOn;
       return onAllowed(ctx.sha, branch, where);
     }
     case 'pull_request':
     case 'pull_request_target': {
       // Before the merge, GITHUB_SHA is a test merge commit (or the base's head): never merged.
       const pr = ctx.payload.pull_request ?? {};
-      const name = `pull request #${pr.number ?? '?'}`;
+      const name = say.pullRequestName(pr.number);
       if (ctx.payload.action !== 'closed') {
-        return {
-          problem:
-            `${name} is not merged (action ${ctx.payload.action ?? 'none'}): its commit is a ` +
-            "test merge or the base branch's head, not the merge",
-        };
+        return { problem: say.pullRequestOpen(name, ctx.payload.action) };
       }
-      if (pr.merged !== true) return { problem: `${name} was closed without being merged` };
+      if (pr.merged !== true) return { problem: say.pullRequestUnmerged(name) };
       const into = pr.base?.repo?.full_name;
       if (into !== ctx.repository) {
-        return { problem: `${name} is into ${JSON.stringify(into ?? '?')}, not ${ctx.repository}` };
+        return { problem: say.pullRequestInto(name, into, ctx.repository) };
       }
-      if (!pr.merge_commit_sha)
-        return { problem: `${name} was merged but has no merge_commit_sha` };
-      return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', `${name} was merged into`);
+      if (!pr.merge_commit_sha) return { problem: say.pullRequestNoMergeSha(name) };
+      return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', say.mergedInto(name));
     }
     case 'workflow_run': {
       // Only a push's run tested a commit on a branch; a pull request's run tested its head.
       const run = ctx.payload.workflow_run ?? {};
-      const name = `the triggering run ${JSON.stringify(run.name ?? run.id ?? '?')}`;
+      const name = say.triggeringRunName(run.name ?? run.id);
       if (run.event !== 'push') {
-        return {
-          problem: `${name} ran on ${run.event ? `a ${run.event} event` : 'an unnamed event'}, not on push; only runs on push count`,
-        };
+        return { problem: say.runNotOnPush(name, run.event) };
       }
       const head = run.head_repository?.full_name;
       if (head !== ctx.repository) {
-        return {
-          problem: `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${ctx.repository}`,
-        };
+        return { problem: say.runOnOtherCode(name, head, ctx.repository) };
       }
       const ranIn = run.repository?.full_name;
       if (ranIn !== ctx.repository) {
-        return {
-          problem: `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${ctx.repository}`,
-        };
+        return { problem: say.runInOtherRepository(name, ranIn, ctx.repository) };
       }
-      if (!run.head_sha) return { problem: `${name} has no head_sha` };
-      return onAllowed(run.head_sha, run.head_branch ?? '', `${name} ran on a push to`);
+      if (!run.head_sha) return { problem: say.runNoHeadSha(name) };
+      return onAllowed(run.head_sha, run.head_branch ?? '', say.ranOnPushTo(name));
     }
     default:
-      return { problem: `a ${ctx.eventName || 'nameless'} event names no merged commit` };
+      return { problem: say.eventWithoutCommit(ctx.eventName) };
   }
-}
-
-/** A typed-in value for the message: JSON, cut short (evidence may be up to 64 KiB). */
-function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
 }
 
 /** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
@@ -132,9 +111,7 @@ function refusal(
 ): PromotionError {
   return new PromotionError(
     'PRP_EVIDENCE_INVALID',
-    `${from} -> ${to} needs a commit merged into an allowed branch of ` +
-      `${ctx.repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
-      `Event: ${describeEvent(ctx)}. Fix: ${fix}`,
+    say.mergedCommitRefusal(from, to, ctx.repository, allowed, problem, describeEvent(ctx), fix),
   );
 }
 
@@ -157,26 +134,16 @@ export function mergedCommitOf(
     throw refusal(ctx, allowed, from, to, problem, fix);
   };
   if (allowed.length === 0) {
-    return refuse(
-      'allowed-branches is empty and the event names no repository.default_branch',
-      'set allowed-branches to the branches whose commits may be promoted, e.g. main',
-    );
+    return refuse(say.noAllowedBranch, say.noAllowedBranchFix);
   }
   const found = findMergedCommit(ctx, allowed);
   if (!('sha' in found)) {
-    const addBranch = found.branch
-      ? `, or add ${JSON.stringify(found.branch)} to allowed-branches if its commits are merged work`
-      : '';
-    return refuse(
-      found.problem,
-      `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}${addBranch}`,
-    );
+    return refuse(found.problem, say.runFromMergedEvent(from, to, found.branch));
   }
   if ('merge_commit' in typed && typed.merge_commit !== found.sha) {
     return refuse(
-      `merge_commit in the evidence input (${shown(typed.merge_commit)}) is not the commit ` +
-        `this event gives (${found.sha})`,
-      'leave merge_commit out of the evidence input: the action takes it from the event',
+      say.typedCommitNotEvents(shown(typed.merge_commit), found.sha),
+      say.typedCommitFix,
     );
   }
   return found;
@@ -205,24 +172,18 @@ export async function confirmMergedCommit(
 ): Promise<void> {
   if (ctx.eventName !== 'workflow_run') return;
   const allowed = allowedBranchesOf(ctx, allowedBranches);
-  const what = `the triggering run's commit ${commit.sha} is on branch ${JSON.stringify(commit.branch)}`;
-  const fix =
-    'give github-token a token that may read this repository (the job needs permissions: ' +
-    'contents: read; the default github.token has it unless permissions take it away)';
   const unverified = (why: string) =>
     refusal(
       ctx,
       allowed,
       from,
       to,
-      `cannot verify with the GitHub API that ${what} (head_branch may name a tag as well ` +
-        `as a branch): ${why}`,
-      fix,
+      say.branchUnverified(commit.sha, commit.branch, why),
+      say.tokenFix,
     );
   const [owner, repo] = ctx.repository.split('/');
-  if (!owner || !repo)
-    throw unverified(`GITHUB_REPOSITORY ${JSON.stringify(ctx.repository)} is not owner/repo`);
-  if (!api.token) throw unverified('github-token is empty');
+  if (!owner || !repo) throw unverified(say.repositoryNotOwnerRepo(ctx.repository));
+  if (!api.token) throw unverified(say.tokenEmpty);
 
   let client: GitHubClient | undefined;
   let branchHead: unknown;
@@ -233,9 +194,7 @@ export async function confirmMergedCommit(
     const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
     branchHead = (branch.data as { commit?: { sha?: unknown } } | null)?.commit?.sha;
     if (typeof branchHead !== 'string' || branchHead === '') {
-      throw new Error(
-        `the answer for branch ${JSON.stringify(commit.branch)} was cut off or not JSON`,
-      );
+      throw new Error(say.branchAnswerCut(commit.branch));
     }
     if (branchHead === commit.sha) return;
     const compared = await octokit.rest.repos.compareCommitsWithBasehead({
@@ -246,10 +205,10 @@ export async function confirmMergedCommit(
     });
     status = (compared.data as { status?: unknown } | null)?.status;
     if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
-      throw new Error(`the comparison of ${branchHead}...${commit.sha} was cut off or not JSON`);
+      throw new Error(say.comparisonCut(branchHead, commit.sha));
     }
   } catch (error) {
-    throw unverified(`${apiFailure(error, client, api, 'contents: read')} (asked ${api.apiUrl})`);
+    throw unverified(say.apiAsked(apiFailure(error, client, api, 'contents: read'), api.apiUrl));
   }
   if (ON_BRANCH.includes(status as string)) return;
   throw refusal(
@@ -257,11 +216,7 @@ export async function confirmMergedCommit(
     allowed,
     from,
     to,
-    `the triggering run's commit ${commit.sha} is not on branch ${JSON.stringify(commit.branch)} ` +
-      `(whose head is ${branchHead as string}; the GitHub API compares them as ${status as string}): the ` +
-      'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
-      'later dropped from the branch',
-    `promote from a run of a push to ${JSON.stringify(commit.branch)} itself; if tags may be ` +
-      'named like branches, filter the workflow_run on branches and restrict who may push tags',
+    say.commitNotOnBranch(commit.sha, commit.branch, branchHead as string, status as string),
+    say.commitNotOnBranchFix(commit.branch),
   );
 }

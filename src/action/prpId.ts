@@ -1,5 +1,5 @@
 import { isValidPrpId } from '../core/index.js';
-import { InputError } from './inputs.js';
+import { InputError, say } from './failures.js';
 import type { PrpIdPattern } from './prpIdPattern.js';
 import {
   changeTitle,
@@ -33,17 +33,9 @@ export function resolvePrpId(
     const id = text === undefined ? undefined : pattern.firstMatch(text);
     if (id === undefined) continue;
     if (!isValidPrpId(id)) {
-      throw new InputError(
-        'prp-id-pattern',
-        `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
-          '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
-      );
+      throw new InputError('prp-id-pattern', say.matchNotPrpId(id, source));
     }
     return { id, source };
   }
-  throw new InputError(
-    'prp-id',
-    `is empty and prp-id-pattern ${pattern.source} matches nothing in the head branch, title ` +
-      'or head commit message of this event; give prp-id',
-  );
+  throw new InputError('prp-id', say.noPrpIdFound(pattern.source));
 }

@@ -1,7 +1,8 @@
 import { appendFile } from 'node:fs/promises';
 import { EOL } from 'node:os';
-import * as core from '@actions/core';
 import type { PipelineVerdict } from './evidence.js';
+import { say } from './failures.js';
+import type { ActionOutput } from './host.js';
 import { commitUrl, type WorkflowContext } from './workflowContext.js';
 
 /**
@@ -99,16 +100,19 @@ export function renderSummary(report: RunReport): string {
 }
 
 /**
- * Appends the summary to GITHUB_STEP_SUMMARY; a summary that cannot be written is a warning.
- * (Not through core.summary: it remembers the first file it saw, which a second run in the
- * same process must not write to.)
+ * Appends the summary to `file` (GITHUB_STEP_SUMMARY; none, nothing written); a summary
+ * that cannot be written is a warning. (Not through core.summary: it remembers the first
+ * file it saw, which a second run in the same process must not write to.)
  */
-export async function writeSummary(report: RunReport): Promise<void> {
-  const file = process.env.GITHUB_STEP_SUMMARY;
+export async function writeSummary(
+  report: RunReport,
+  file: string | undefined,
+  output: ActionOutput,
+): Promise<void> {
   if (!file) return;
   try {
     await appendFile(file, `${renderSummary(report)}${EOL}`);
   } catch (error) {
-    core.warning(`cannot write the job summary: ${(error as Error).message}`);
+    output.warning(say.summaryUnwritable((error as Error).message));
   }
 }

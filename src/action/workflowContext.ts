@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { say } from './failures.js';
 
 /**
  * What the runner tells a step about its workflow: the GITHUB_* variables and the event
@@ -48,6 +50,61 @@ export interface EventPayload {
   repository?: Repository;
 }
 
+/**
+ * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
+ * payload passes through untouched, and a field that is present with the wrong type is
+ * refused, naming the field, rather than read as something else.
+ */
+const optionalString = z.string().optional();
+const commit = z.looseObject({ message: optionalString }).nullable().optional();
+const REPOSITORY = z.looseObject({
+  full_name: optionalString,
+  default_branch: optionalString,
+});
+const PULL_REQUEST = z.looseObject({
+  number: z.number().optional(),
+  merged: z.boolean().optional(),
+  merge_commit_sha: z.string().nullable().optional(),
+  title: optionalString,
+  head: z
+    .looseObject({
+      ref: optionalString,
+      sha: optionalString,
+      repo: REPOSITORY.nullable().optional(),
+    })
+    .optional(),
+  base: z.looseObject({ ref: optionalString, repo: REPOSITORY.nullable().optional() }).optional(),
+});
+const WORKFLOW_RUN = z.looseObject({
+  id: z.number().optional(),
+  name: optionalString,
+  event: optionalString,
+  conclusion: z.string().nullable().optional(),
+  head_sha: optionalString,
+  head_branch: z.string().nullable().optional(),
+  head_repository: REPOSITORY.nullable().optional(),
+  repository: REPOSITORY.nullable().optional(),
+  display_title: optionalString,
+  html_url: optionalString,
+  head_commit: commit,
+});
+const EVENT_PAYLOAD: z.ZodType<EventPayload> = z.looseObject({
+  action: optionalString,
+  deleted: z.boolean().optional(),
+  pull_request: PULL_REQUEST.optional(),
+  workflow_run: WORKFLOW_RUN.optional(),
+  head_commit: commit,
+  repository: REPOSITORY.optional(),
+});
+
+/** The event payload, typed; throws naming the first field that is not what GitHub sends. */
+export function parseEventPayload(json: unknown): EventPayload {
+  const parsed = EVENT_PAYLOAD.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new Error(say.eventField(issue.path.join('.'), issue.message));
+}
+
 export interface WorkflowContext {
   eventName: string;
   payload: EventPayload;
@@ -69,12 +126,9 @@ export function readWorkflowContext(env: NodeJS.ProcessEnv = process.env): Workf
   let payload: EventPayload = {};
   if (path) {
     try {
-      payload = JSON.parse(readFileSync(path, 'utf8')) as EventPayload;
+      payload = parseEventPayload(JSON.parse(readFileSync(path, 'utf8')));
     } catch (error) {
-      throw new Error(
-        `cannot read the event at GITHUB_EVENT_PATH ${path}: ${(error as Error).message}`,
-        { cause: error },
-      );
+      throw new Error(say.eventUnreadable(path, (error as Error).message), { cause: error });
     }
   }
   return {

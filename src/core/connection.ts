@@ -1,6 +1,10 @@
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { ConnectionError, coreMessages as say, type RedisPlace } from './errors.js';
 import type { RedisClient } from './script.js';
+
+// Where it always was, for callers that import it from here.
+export { ConnectionError } from './errors.js';
 
 /**
  * Connections for short-lived processes (a workflow step, a CLI): they must never hang on a
@@ -11,15 +15,10 @@ import type { RedisClient } from './script.js';
 export interface ConnectOptions {
   /** Bound on connecting and on each command, in ms. Default 10,000. */
   timeoutMs?: number;
-  /** Connect as a Redis Cluster client. */
+  /** Connect as a Redis Cluster client (read with a URL; a RedisTarget says it itself). */
   cluster?: boolean;
   /** Reconnect attempts before giving up. Default 2. */
   maxRetries?: number;
-}
-
-/** A Redis connection problem said plainly, never carrying the password. */
-export class ConnectionError extends Error {
-  override readonly name = 'ConnectionError';
 }
 
 interface ParsedUrl {
@@ -105,34 +104,26 @@ export function parseRedisUrl(url: string): ParsedUrl {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConnectionError(
-      'the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://',
-    );
+    throw new ConnectionError(say.urlNotAUrl);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new ConnectionError(
-      `the Redis URL's scheme is ${parsed.protocol.slice(0, -1)}; expected redis:// or rediss:// (TLS)`,
-    );
+    throw new ConnectionError(say.urlScheme(parsed.protocol.slice(0, -1)));
   }
-  if (!parsed.hostname) throw new ConnectionError('the Redis URL has no host');
+  if (!parsed.hostname) throw new ConnectionError(say.urlNoHost);
   if (parsed.search || parsed.hash) {
     // ioredis would silently ignore some (?tls=true connecting in plain text) and not others.
-    throw new ConnectionError(
-      'the Redis URL has a query or fragment, which this action does not read: use rediss:// for TLS and /N for the database',
-    );
+    throw new ConnectionError(say.urlQueryOrFragment);
   }
   const decode = (part: string, what: string) => {
     const decoded = tryDecode(part);
     if (decoded === undefined) {
-      throw new ConnectionError(`the Redis URL's ${what} is badly percent-encoded: write % as %25`);
+      throw new ConnectionError(say.urlBadPercent(what));
     }
     return decoded;
   };
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) {
-    throw new ConnectionError(
-      `the Redis URL's database ${parsed.pathname.slice(1)} is not a number`,
-    );
+    throw new ConnectionError(say.urlBadDatabase(parsed.pathname.slice(1)));
   }
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
@@ -154,15 +145,13 @@ export function parseRedisSeeds(text: string, cluster: boolean): ParsedUrl[] {
   const urls = splitRedisUrls(text);
   if (urls.length <= 1) return [parseRedisUrl(urls[0] ?? text)];
   if (!cluster) {
-    throw new ConnectionError(
-      `holds ${urls.length} URLs; several URLs are seed nodes of one Redis Cluster and need cluster: true`,
-    );
+    throw new ConnectionError(say.seedsNeedCluster(urls.length));
   }
   const seeds = urls.map((url, index) => {
     try {
       return parseRedisUrl(url);
     } catch (error) {
-      throw new ConnectionError(`URL ${index + 1}: ${(error as Error).message}`);
+      throw new ConnectionError(say.seedUrl(index, (error as Error).message));
     }
   });
   const first = seeds[0]!;
@@ -176,37 +165,69 @@ export function parseRedisSeeds(text: string, cluster: boolean): ParsedUrl[] {
       ] as const
     ).find(([, different]) => different);
     if (differs) {
-      throw new ConnectionError(
-        `the seed URLs must share scheme, user, password and database; URL ${index + 1} differs from URL 1 in its ${differs[0]}`,
-      );
+      throw new ConnectionError(say.seedsDiffer(index, differs[0]));
     }
   });
   return seeds;
 }
 
+/**
+ * A `redis-url` value parsed once, for everything that needs it: where to connect, how to
+ * log in, what to show (the display form, passwords as ***) and what to hide (the secrets).
+ */
+export interface RedisTarget {
+  /** One node, or (cluster) the seed nodes of one Redis Cluster. */
+  seeds: { host: string; port: number }[];
+  cluster: boolean;
+  tls: boolean;
+  username?: string;
+  password?: string;
+  db: number;
+  /** The URL (each URL) with its password replaced by ***, safe to print. */
+  display: string;
+  /** The passwords as written and decoded, and a user name given alone, for masking. */
+  secrets: string[];
+}
+
+/**
+ * Parses a `redis-url` value (see parseRedisSeeds); throws a ConnectionError whose message
+ * never repeats the URL.
+ */
+export function parseRedisTarget(text: string, cluster = false): RedisTarget {
+  const seeds = parseRedisSeeds(text, cluster);
+  const first = seeds[0]!; // the seeds share all but host and port
+  return {
+    seeds: seeds.map(({ host, port }) => ({ host, port })),
+    cluster,
+    tls: first.tls,
+    ...(first.username === undefined ? {} : { username: first.username }),
+    ...(first.password === undefined ? {} : { password: first.password }),
+    db: first.db,
+    display: redactUrl(text),
+    secrets: urlSecrets(text),
+  };
+}
+
 /** What went wrong talking to Redis, in words a person can act on. */
-export function describeRedisError(error: unknown, url: ParsedUrl, timeoutMs: number): string {
+export function describeRedisError(error: unknown, url: RedisPlace, timeoutMs: number): string {
   const where = `${url.tls ? 'rediss' : 'redis'}://${url.host}:${url.port}`;
+  const user = url.username ?? 'default';
   const err = error as NodeJS.ErrnoException;
   const code = err?.code ?? '';
   const message = String(err?.message ?? error);
-  if (code === 'ECONNREFUSED')
-    return `connection refused by ${where}: is Redis running and listening there?`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
-    return `cannot resolve the host ${url.host} of ${where}`;
+  if (code === 'ECONNREFUSED') return say.refused(where);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return say.unresolved(url.host, where);
   if (/WRONGPASS|NOAUTH|invalid (username-)?password|AUTH failed/i.test(message)) {
-    return `authentication failed at ${where} for user ${url.username ?? 'default'}: check the user and password in the Redis URL`;
+    return say.authFailed(where, user);
   }
-  if (/^NOPERM/.test(message)) {
-    return `the Redis user ${url.username ?? 'default'} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`;
-  }
+  if (/^NOPERM/.test(message)) return say.noPermission(user, where, message);
   if (/ERR_SSL|ERR_TLS|CERT|SSL|TLS|self[- ]signed|certificate/i.test(`${code} ${message}`)) {
-    return `TLS handshake with ${where} failed: ${message}`;
+    return say.tlsFailed(where, message);
   }
   if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
-    return `no answer from ${where} within ${timeoutMs / 1000}s`;
+    return say.noAnswer(where, timeoutMs / 1000);
   }
-  return `Redis at ${where} failed: ${message}`;
+  return say.redisFailed(where, message);
 }
 
 /**
@@ -259,25 +280,28 @@ export function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => E
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** A target as given, or parsed from a URL (options.cluster says whether it is a cluster's). */
+const targetOf = (url: RedisTarget | string, options: ConnectOptions): RedisTarget =>
+  typeof url === 'string' ? parseRedisTarget(url, options.cluster ?? false) : url;
+
 /**
  * Connects and waits until the server is ready (authenticated, database selected). Rejects
  * with a ConnectionError within the timeout. The client fails commands fast afterwards.
+ * Takes a parsed target, or for convenience a URL (parsed here, once).
  */
 export async function connectRedis(
-  url: string,
+  url: RedisTarget | string,
   options: ConnectOptions = {},
 ): Promise<RedisClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxRetries = options.maxRetries ?? 2;
-  const seeds = parseRedisSeeds(url, options.cluster ?? false);
-  const target = seeds[0]!; // the seeds share all but host and port
-  if (options.cluster && target.db !== 0) {
-    throw new ConnectionError(
-      `cannot use database ${target.db} (from the Redis URL): a Redis Cluster has only database 0`,
-    );
+  const target = targetOf(url, options);
+  const { seeds } = target;
+  const first = seeds[0]!;
+  if (target.cluster && target.db !== 0) {
+    throw new ConnectionError(say.clusterDatabase(target.db));
   }
-  const secrets = urlSecrets(url);
-  const scrub = (text: string) => scrubSecrets(text, secrets);
+  const scrub = (text: string) => scrubSecrets(text, target.secrets);
   const reconnectDelay = (times: number) =>
     times > maxRetries ? null : Math.min(times * 200, 1000);
   const base: RedisOptions = {
@@ -302,9 +326,9 @@ export async function connectRedis(
     ...(target.username ? { username: target.username } : {}),
     ...(target.password ? { password: target.password } : {}),
     // SNI carries host names only (RFC 6066); Node warns when given an IP address.
-    ...(target.tls ? { tls: isIP(target.host) ? {} : { servername: target.host } } : {}),
+    ...(target.tls ? { tls: isIP(first.host) ? {} : { servername: first.host } } : {}),
   };
-  const client: RedisClient = options.cluster
+  const client: RedisClient = target.cluster
     ? new Cluster(
         seeds.map(({ host, port }) => ({ host, port })),
         {
@@ -331,7 +355,7 @@ export async function connectRedis(
           ...(target.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
         },
       )
-    : new Redis({ ...base, host: target.host, port: target.port });
+    : new Redis({ ...base, host: first.host, port: first.port });
 
   // The first error says why; ioredis's own rejection often only says "closed". A cluster
   // client's own error only says "Failed to refresh slots cache": its node's says why.
@@ -351,12 +375,10 @@ export async function connectRedis(
     client.disconnect();
     // Which node failed: with several seeds, the one its error came from.
     const [host, port] = splitHostPort(firstNodeError?.node);
-    const where = host && seeds.length > 1 ? { ...target, host, port } : target;
+    const where = host && seeds.length > 1 ? { ...target, host, port } : { ...target, ...first };
     const cause = firstNodeError?.error ?? firstError ?? error;
     const reason = describeRedisError(cause, where, timeoutMs);
-    throw new ConnectionError(
-      scrub(seeds.length > 1 ? `no seed node of the cluster could be used; ${reason}` : reason),
-    );
+    throw new ConnectionError(scrub(seeds.length > 1 ? say.noSeedUsable(reason) : reason));
   }
   // SELECT here, not through ioredis's `db` option: ioredis ignores a failed handshake
   // SELECT (bad index, no permission) and stays on database 0, the wrong data.
@@ -366,7 +388,7 @@ export async function connectRedis(
     } catch (error) {
       client.disconnect();
       const reason = scrub(String((error as Error).message ?? error));
-      throw new ConnectionError(`cannot use database ${target.db} (from the Redis URL): ${reason}`);
+      throw new ConnectionError(say.selectFailed(target.db, reason));
     }
   }
   return client;
@@ -387,7 +409,7 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 
 /** Runs `work` with a connection that is closed afterwards, whatever happens. */
 export async function withRedis<T>(
-  url: string,
+  url: RedisTarget | string,
   options: ConnectOptions,
   work: (client: RedisClient) => Promise<T>,
 ): Promise<T> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis, type RedisOptions } from 'ioredis';
-import { PromotionError, refusalFromReply } from './errors.js';
+import { z } from 'zod';
+import { PromotionError, coreMessages as say, refusalFromReply } from './errors.js';
 import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
 import { DEFAULT_MAX_ATTEMPTS, promoteWithMulti } from './multiPromote.js';
@@ -33,6 +34,8 @@ export interface PromotionRequest {
 export interface PromoteOptions {
   /** `lua` (default) or `multi`; REDIS_LUA_PROMOTION_ENABLED=false also picks `multi`. */
   mode?: PromotionMode;
+  /** Where REDIS_LUA_PROMOTION_ENABLED is read; process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** Attempts the fallback makes when it loses a race, 5 by default. */
   maxAttempts?: number;
 }
@@ -104,6 +107,33 @@ export function promotionCall(request: PromotionRequest): { keys: string[]; args
   };
 }
 
+/** The script's success reply (CONTRACT.md section 3); extra fields are tolerated. */
+const REPLY = z.looseObject({
+  result: z.enum(['promoted', 'already', 'dry_run']),
+  prp: z.string(),
+  from: z.string(),
+  to: z.string(),
+  version: z.number().int(),
+  evidence_key: z.string(),
+  removed: z.literal([0, 1]),
+  at: z.number(),
+}) satisfies z.ZodType<PromotionReply>;
+
+/** The script's JSON reply, checked: a server or script that says otherwise is named. */
+export function parseReply(text: string): PromotionReply {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(say.badReply(`not JSON (${(error as Error).message})`), { cause: error });
+  }
+  const parsed = REPLY.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'the reply';
+  throw new Error(say.badReply(`${field}: ${issue.message}`));
+}
+
 /**
  * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
  * that can; these are the ways a caller's own client may not.
@@ -113,26 +143,16 @@ function unfitClient(redis: RedisClient, mode: PromotionMode): string | undefine
     redis instanceof Cluster ? (redis.options.redisOptions ?? {}) : redis.options;
   if (options.keyPrefix) {
     // ioredis would prefix the keys sent, and the script refuse them, the fallback use them.
-    return (
-      `the Redis client has keyPrefix ${JSON.stringify(options.keyPrefix)}: promotions name ` +
-      'their keys in full ({NS}:...); use a client without keyPrefix, and namespace for the prefix'
-    );
+    return say.keyPrefixClient(options.keyPrefix);
   }
   if (mode !== 'multi') return undefined;
   if (redis instanceof Cluster) {
-    return (
-      'the WATCH/MULTI/EXEC fallback needs a single connection and does not run against a ' +
-      'cluster; use mode lua with cluster'
-    );
+    return say.fallbackOnClusterClient;
   }
   if (options.maxRetriesPerRequest !== 0) {
     // ioredis keeps a pipeline that got no answer when its connection drops, and sends it
     // again on the next one: the writes would run a second time, outside MULTI and unchecked.
-    return (
-      'the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
-      'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
-      `one has maxRetriesPerRequest ${String(options.maxRetriesPerRequest)}`
-    );
+    return say.resendingClient(options.maxRetriesPerRequest);
   }
   return undefined;
 }
@@ -147,7 +167,7 @@ export async function promote(
   request: PromotionRequest,
   options: PromoteOptions = {},
 ): Promise<PromotionResult> {
-  const mode = promotionMode(options.mode);
+  const mode = promotionMode(options.mode, options.env);
   const { keys, args } = promotionCall(request);
   const unfit = unfitClient(redis, mode);
   if (unfit) throw new PromotionError('PRP_BAD_ARGUMENT', unfit);
@@ -160,11 +180,13 @@ export async function promote(
       options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     );
   } else {
+    let text: string;
     try {
-      reply = JSON.parse(await runPromoteScript(redis, keys, args)) as PromotionReply;
+      text = await runPromoteScript(redis, keys, args);
     } catch (error) {
       throw refusalFromReply(error) ?? error;
     }
+    reply = parseReply(text);
   }
   return {
     result: reply.result,

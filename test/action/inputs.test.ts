@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { InputError, maskSecrets, readInputs } from '../../src/action/inputs.js';
+import { recordingOutput } from '../support/actionRun.js';
 
 const reader = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
 const minimal = { 'redis-url': 'redis://127.0.0.1:6379', 'target-state': 'validate' };
@@ -9,7 +10,14 @@ describe('readInputs', () => {
   test('applies the contract defaults to inputs left empty', () => {
     const inputs = readInputs(reader(minimal));
     expect(inputs).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: {
+        seeds: [{ host: '127.0.0.1', port: 6379 }],
+        cluster: false,
+        tls: false,
+        db: 0,
+        display: 'redis://127.0.0.1:6379',
+        secrets: [],
+      },
       targetState: 'validate',
       prpId: undefined,
       evidence: {},
@@ -267,13 +275,12 @@ describe('maskSecrets', () => {
   afterEach(() => vi.restoreAllMocks());
 
   test('masks the URL, its password raw and decoded, and the token', () => {
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const masked: string[] = [];
     const secrets = maskSecrets(
       reader({ 'redis-url': 'redis://u:p%40ss@host:6379', 'github-token': 'ghs_tok' }),
+      { ...recordingOutput(), setSecret: (secret) => void masked.push(`::add-mask::${secret}`) },
     );
     expect(secrets).toEqual(['p%40ss', 'p@ss', 'ghs_tok']);
-    // Workflow commands escape % as %25; the runner unescapes it.
-    const masked = write.mock.calls.map(([text]) => String(text).trim().replaceAll('%25', '%'));
     expect(masked).toEqual([
       '::add-mask::redis://u:p%40ss@host:6379',
       '::add-mask::p%40ss',
@@ -283,8 +290,8 @@ describe('maskSecrets', () => {
   });
 
   test('masks nothing when there is nothing to mask', () => {
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    maskSecrets(reader({}));
-    expect(write).not.toHaveBeenCalled();
+    const output = recordingOutput();
+    maskSecrets(reader({}), output);
+    expect(output.stdout).toBe('');
   });
 });

@@ -9,6 +9,7 @@ import {
   type RunReport,
 } from '../../src/action/summary.js';
 import { readWorkflowContext } from '../../src/action/workflowContext.js';
+import { recordingOutput } from '../support/actionRun.js';
 import { cellTexts, renderMarkdown } from '../support/markdown.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
@@ -183,8 +184,7 @@ describe('writeSummary', () => {
     try {
       const file = join(dir, 'summary.md');
       writeFileSync(file, 'before\n');
-      vi.stubEnv('GITHUB_STEP_SUMMARY', file);
-      await writeSummary(promoted);
+      await writeSummary(promoted, file, recordingOutput());
       expect(readFileSync(file, 'utf8')).toMatch(/^before\n<h2>PRP promotion: PRP-7/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -192,14 +192,15 @@ describe('writeSummary', () => {
   });
 
   test('without GITHUB_STEP_SUMMARY, writes nothing', async () => {
-    vi.stubEnv('GITHUB_STEP_SUMMARY', '');
-    await expect(writeSummary(promoted)).resolves.toBeUndefined();
+    const output = recordingOutput();
+    await expect(writeSummary(promoted, '', output)).resolves.toBeUndefined();
+    expect(output.stdout).toBe('');
   });
 
   test('a summary that cannot be written is a warning, not a failure', async () => {
-    vi.stubEnv('GITHUB_STEP_SUMMARY', '/nonexistent/dir/summary.md');
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    await writeSummary(promoted);
-    expect(String(write.mock.calls[0]![0])).toMatch(/^::warning::cannot write the job summary/);
+    const output = recordingOutput();
+    await writeSummary(promoted, '/nonexistent/dir/summary.md', output);
+    expect(output.stdout).toMatch(/^::warning::cannot write the job summary/);
+    expect(output.failed).toBe(false);
   });
 });

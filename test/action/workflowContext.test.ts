@@ -108,6 +108,29 @@ describe('readWorkflowContext', () => {
       'cannot read the event at GITHUB_EVENT_PATH /nonexistent/event.json',
     );
   });
+
+  test('a field the action reads, present with the wrong type, is refused by name', () => {
+    const event = mergedPullRequestEvent('feature/PRP-1', 'PRP-1');
+    const pr = event.pull_request as Record<string, unknown>;
+    const bad = { ...event, pull_request: { ...pr, merged: 'true' } };
+    expect(() => contextFor('pull_request', bad)).toThrow(
+      /^cannot read the event at GITHUB_EVENT_PATH \S+: pull_request\.merged: .*expected boolean/,
+    );
+    expect(() => contextFor('push', [] as unknown as Record<string, unknown>)).toThrow(
+      /: the payload is not a JSON object/,
+    );
+  });
+
+  test('null where GitHub sends null, and every field the action does not read, pass', () => {
+    const event = {
+      ...workflowRunEvent('success'),
+      sender: { login: 'octocat', id: 1 },
+      extra: [1],
+    };
+    const ctx = contextFor('workflow_run', event);
+    expect(ctx.payload).toEqual(event);
+    expect(contextFor('push', { head_commit: null }).payload.head_commit).toBeNull();
+  });
 });
 
 describe('evidenceToken', () => {

@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ActionHost, ActionOutput } from '../../src/action/host.js';
 
 /**
  * Runs the action as the runner does: inputs as INPUT_<NAME> variables (the toolkit reads
  * `INPUT_${name.replace(/ /g, '_').toUpperCase()}`, so `INPUT_REDIS-URL`), the event as a
  * JSON file at GITHUB_EVENT_PATH, outputs and summary as files, the GITHUB_* variables.
- * `runAction` spawns dist/index.js; `runInProcess` calls run() in this process (coverage).
+ * `runAction` spawns dist/index.js; `runInProcess` calls run() in this process (coverage),
+ * giving it the same inputs, environment and files, and recording what it writes.
  */
 
 const DIST_ENTRY = resolve(import.meta.dirname, '../../dist/index.js');
@@ -131,36 +133,62 @@ export async function runAction(spec: RunSpec): Promise<RunOutcome> {
   return collect(prepared, code, stdout, stderr);
 }
 
+/** Workflow commands escape these in their data, as the toolkit does; the runner unescapes. */
+const escapeData = (text: string): string =>
+  text.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
+
 /**
- * Calls `run` with the run's environment in process.env (the toolkit reads it there), its
- * stdout captured, and everything restored afterwards, exit code included.
+ * An ActionOutput that writes what the runner's would, as text: workflow commands and log
+ * lines in `stdout`, outputs by name (a later value wins), and whether the step failed.
+ */
+export function recordingOutput(): ActionOutput & {
+  stdout: string;
+  outputs: Record<string, string>;
+  failed: boolean;
+} {
+  const recorded = {
+    stdout: '',
+    outputs: {} as Record<string, string>,
+    failed: false,
+    setSecret: (secret: string) => void (recorded.stdout += `::add-mask::${escapeData(secret)}\n`),
+    setOutput: (name: string, value: string) => void (recorded.outputs[name] = value),
+    info: (message: string) => void (recorded.stdout += `${message}\n`),
+    warning: (message: string) => void (recorded.stdout += `::warning::${escapeData(message)}\n`),
+    setFailed: (message: string) => {
+      recorded.failed = true;
+      recorded.stdout += `::error::${escapeData(message)}\n`;
+    },
+  };
+  return recorded;
+}
+
+/**
+ * An input as the runner gives it (the toolkit's getInput: INPUT_<NAME>, trimmed, '' when
+ * unset), read from `env`.
+ */
+export const inputReader =
+  (env: Record<string, string | undefined>) =>
+  (name: string): string =>
+    (env[inputVariable(name)] ?? '').trim();
+
+/**
+ * Calls `run` in this process with the run's environment, inputs, summary file and a
+ * recording output: nothing global is touched.
  */
 export async function runInProcess(
-  run: (env: NodeJS.ProcessEnv) => Promise<void>,
+  run: (host: ActionHost) => Promise<void>,
   spec: RunSpec,
 ): Promise<RunOutcome> {
   const prepared = prepare(spec);
-  const saved = { ...process.env };
-  for (const key of Object.keys(process.env)) {
-    if (key.startsWith('INPUT_') || key.startsWith('GITHUB_')) delete process.env[key];
-  }
-  Object.assign(process.env, prepared.env);
-  const write = process.stdout.write;
-  let stdout = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await run(process.env);
-  } finally {
-    process.stdout.write = write;
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  }
-  const code = process.exitCode === undefined ? 0 : Number(process.exitCode);
-  process.exitCode = undefined;
-  return collect(prepared, code, stdout, '');
+  const output = recordingOutput();
+  await run({
+    readInput: inputReader(prepared.env),
+    env: prepared.env,
+    summaryFile: prepared.env.GITHUB_STEP_SUMMARY,
+    output,
+  });
+  const outcome = collect(prepared, output.failed ? 1 : 0, output.stdout, '');
+  return { ...outcome, outputs: output.outputs };
 }
 
 /** stdout without `::add-mask::` commands, which the runner consumes and never prints. */

@@ -1,0 +1,224 @@
+import { AnswerLostError, ConnectionError, PromotionError } from '../core/index.js';
+
+/**
+ * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
+ * error codes and messages apart from the code that raises them). Every failure is one of:
+ * - InputError: a bad input, named (or an event that cannot be read);
+ * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ *   PipelineNotPassedError: the pipeline did not pass;
+ * - ConnectionError: Redis could not be used, and nothing was run;
+ * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * Tests compare these messages word for word: change them knowingly.
+ */
+
+export { AnswerLostError, ConnectionError, PromotionError };
+
+/** A bad input; the message names it. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(
+    readonly input: string,
+    problem: string,
+  ) {
+    super(`input ${input}: ${problem}`);
+  }
+}
+
+/** The pipeline result the promotion rests on says it did not pass (PRP_EVIDENCE_INVALID). */
+export class PipelineNotPassedError extends PromotionError {
+  constructor(detail: string, from: string, to: string) {
+    super(
+      'PRP_EVIDENCE_INVALID',
+      `the pipeline did not pass: ${detail}; not promoting ${from} -> ${to}`,
+    );
+  }
+}
+
+/** A typed-in value for a message: JSON, cut short (evidence may be up to 64 KiB). */
+export function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+
+/** The events that can show a merged commit, as the merged-commit rule's fix names them. */
+export const EVENTS_WITH_A_MERGED_COMMIT =
+  'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
+  'pull_request_target closed and merged into one, or a workflow_dispatch on one';
+
+/** The action's own wording; `where` is always a display form (passwords as ***). */
+export const say = {
+  // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
+  notBoolean: (value: string) => `must be true or false, got ${JSON.stringify(value)}`,
+  notOneOf: (allowed: readonly string[], value: string) =>
+    `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+  notIntegerIn: (min: number, max: number, value: string) =>
+    `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
+  badTimeout: (max: number, value: string) =>
+    `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
+  redisUrlRequired: 'is required (redis:// or rediss:// URL)',
+  notRe2: (problem: string) =>
+    `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
+    'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
+    'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+  evidenceNotJson: (problem: string) => `is not valid JSON: ${problem}`,
+  evidenceNotObject: 'must be a JSON object such as {"validator_approval": "ok"}',
+  notAppSlug: (slug: string) =>
+    `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
+    'check runs, as in https://github.com/apps/SLUG (github-actions for GitHub Actions)',
+  noBranchNamed: (value: string) =>
+    `${JSON.stringify(value)} names no branch: give branch names such as main, or leave it ` +
+    "empty for the repository's default branch",
+  notBranchName: (name: string) =>
+    `${JSON.stringify(name)} is not a branch name: give exact names such as main or ` +
+    'release/2.x (no patterns, no refs/heads/)',
+  notPrpId: (id: string) =>
+    `${JSON.stringify(id)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+  badNamespace: (namespace: string) =>
+    `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
+  matchNotPrpId: (id: string, source: string) =>
+    `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
+    '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
+  noPrpIdFound: (pattern: string) =>
+    `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
+    'or head commit message of this event; give prp-id',
+  // Connecting and promoting (main.ts).
+  answerLost: (where: string, what: string) =>
+    `the promotion at ${where} ${what}; re-run to learn whether it happened`,
+  noAnswerWithin: (seconds: number) => `got no answer within ${seconds}s`,
+  connectionLost: 'lost its connection before the answer came',
+  redirectionsLost: (detail: string) => `got no answer while the cluster redirected it (${detail})`,
+  clusterNodeNotCluster: (where: string, namespace: string, detail: string) =>
+    `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+    `namespace ${namespace} (${detail}): set cluster: true. Nothing was run.`,
+  clusterRefused: (where: string, detail: string, cluster: boolean) =>
+    `the Redis Cluster at ${where} refused the promotion before running it ` +
+    `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+    `the cluster is ok.${cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+  fallbackOnCluster:
+    'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
+    'single connection and cannot run with cluster: true; use mode lua',
+
+  // The workflow's event (workflowContext.ts).
+  eventUnreadable: (path: string, problem: string) =>
+    `cannot read the event at GITHUB_EVENT_PATH ${path}: ${problem}`,
+  eventField: (field: string, problem: string) =>
+    field === '' ? `the payload is not a JSON object (${problem})` : `${field}: ${problem}`,
+
+  // The evidence and the pipeline (evidence.ts).
+  pipelineFieldsTyped: (fields: readonly string[]) =>
+    `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
+    "from ci-result, the workflow_run event's conclusion or require-checks",
+  checksWithoutCommit:
+    "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
+  tokenNeededForChecks: 'is required with require-checks',
+  checksPassed: (names: string, ref: string) => `checks ${names} passed on ${ref}`,
+  ciResult: (result: string) => `ci-result is ${result}`,
+  runConcluded: (name: string, conclusion: string) => `${name} concluded ${conclusion}`,
+  forkRun: (name: string, head: string | undefined, repository: string) =>
+    `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ` +
+    `${repository || 'this repository'}: a fork's run is not a pipeline result of ` +
+    'this repository, whatever it concluded',
+  typedCommitNotChecked: (typed: unknown, event: string | undefined, from: string, to: string) =>
+    `merge_commit in the evidence input (${JSON.stringify(typed)?.slice(0, 100)}) ` +
+    `is not the commit this event gives (${event ?? 'none'}), and require-checks reads ` +
+    `the checks of the event's commit: leave merge_commit out of the evidence input; not ` +
+    `promoting ${from} -> ${to}`,
+  needsPipeline: (from: string, to: string, fields: readonly string[]) =>
+    `${from} -> ${to} needs ${fields.join(', ')}, which only a pipeline result can give: set ` +
+    'ci-result (e.g. ${{ needs.smoke.result }}) or require-checks, or run on a workflow_run event',
+
+  // The GitHub API (githubApi.ts).
+  apiNoAnswer: (seconds: number) => `no answer within ${seconds}s`,
+  apiRefused: (message: string, permission: string) =>
+    `${message} (does github-token allow ${permission}?)`,
+
+  // Check runs (checks.ts).
+  checksPageCut: (page: number) => `page ${page} was cut off or not JSON`,
+  checksNeedRepository: (repository: string) =>
+    `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
+  checksUnreadable: (repository: string, ref: string, apiUrl: string, why: string) =>
+    `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
+  checksNotPassed: (ref: string, problems: readonly string[]) =>
+    `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+
+  // The merged-commit rule (mergedCommit.ts).
+  mergedCommitRefusal: (
+    from: string,
+    to: string,
+    repository: string,
+    allowed: readonly string[],
+    problem: string,
+    event: string,
+    fix: string,
+  ) =>
+    `${from} -> ${to} needs a commit merged into an allowed branch of ` +
+    `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
+    `Event: ${event}. Fix: ${fix}`,
+
+  // The merged-commit rule's diagnoses and fixes (mergedCommit.ts).
+  pushIsTo: 'the push is to',
+  dispatchRanOn: 'workflow_dispatch ran on',
+  pullRequestName: (number: number | undefined) => `pull request #${number ?? '?'}`,
+  mergedInto: (name: string) => `${name} was merged into`,
+  triggeringRunName: (name: string | number | undefined) =>
+    `the triggering run ${JSON.stringify(name ?? '?')}`,
+  ranOnPushTo: (name: string) => `${name} ran on a push to`,
+  notAllowedBranch: (where: string, branch: string) =>
+    `${where} ${JSON.stringify(branch)}, which is not an allowed branch`,
+  refNotBranch: (ref: string) => `GITHUB_REF ${ref || '(none)'} is not a branch`,
+  pushDeleted: (branch: string) => `the push deleted branch ${JSON.stringify(branch)}`,
+  shaEmpty: 'GITHUB_SHA is empty',
+  pullRequestOpen: (name: string, action: string | undefined) =>
+    `${name} is not merged (action ${action ?? 'none'}): its commit is a ` +
+    "test merge or the base branch's head, not the merge",
+  pullRequestUnmerged: (name: string) => `${name} was closed without being merged`,
+  pullRequestInto: (name: string, into: string | undefined, repository: string) =>
+    `${name} is into ${JSON.stringify(into ?? '?')}, not ${repository}`,
+  pullRequestNoMergeSha: (name: string) => `${name} was merged but has no merge_commit_sha`,
+  runNotOnPush: (name: string, event: string | undefined) =>
+    `${name} ran on ${event ? `a ${event} event` : 'an unnamed event'}, not on push; only runs on push count`,
+  runOnOtherCode: (name: string, head: string | undefined, repository: string) =>
+    `${name} ran on code of ${JSON.stringify(head ?? '?')}, not of ${repository}`,
+  runInOtherRepository: (name: string, ranIn: string | undefined, repository: string) =>
+    `${name} ran in ${JSON.stringify(ranIn ?? '?')}, not in ${repository}`,
+  runNoHeadSha: (name: string) => `${name} has no head_sha`,
+  eventWithoutCommit: (eventName: string) =>
+    `a ${eventName || 'nameless'} event names no merged commit`,
+  noAllowedBranch: 'allowed-branches is empty and the event names no repository.default_branch',
+  noAllowedBranchFix:
+    'set allowed-branches to the branches whose commits may be promoted, e.g. main',
+  runFromMergedEvent: (from: string, to: string, branch: string | undefined) =>
+    `run ${from} -> ${to} from ${EVENTS_WITH_A_MERGED_COMMIT}` +
+    (branch
+      ? `, or add ${JSON.stringify(branch)} to allowed-branches if its commits are merged work`
+      : ''),
+  typedCommitNotEvents: (typed: string, sha: string) =>
+    `merge_commit in the evidence input (${typed}) is not the commit this event gives (${sha})`,
+  typedCommitFix:
+    'leave merge_commit out of the evidence input: the action takes it from the event',
+  branchUnverified: (sha: string, branch: string, why: string) =>
+    `cannot verify with the GitHub API that the triggering run's commit ${sha} is on branch ` +
+    `${JSON.stringify(branch)} (head_branch may name a tag as well as a branch): ${why}`,
+  tokenFix:
+    'give github-token a token that may read this repository (the job needs permissions: ' +
+    'contents: read; the default github.token has it unless permissions take it away)',
+  repositoryNotOwnerRepo: (repository: string) =>
+    `GITHUB_REPOSITORY ${JSON.stringify(repository)} is not owner/repo`,
+  tokenEmpty: 'github-token is empty',
+  branchAnswerCut: (branch: string) =>
+    `the answer for branch ${JSON.stringify(branch)} was cut off or not JSON`,
+  comparisonCut: (base: string, sha: string) =>
+    `the comparison of ${base}...${sha} was cut off or not JSON`,
+  apiAsked: (failure: string, apiUrl: string) => `${failure} (asked ${apiUrl})`,
+  commitNotOnBranch: (sha: string, branch: string, head: string, status: string) =>
+    `the triggering run's commit ${sha} is not on branch ${JSON.stringify(branch)} ` +
+    `(whose head is ${head}; the GitHub API compares them as ${status}): the ` +
+    'run was started by a push of another ref of that name, such as a tag, or of a commit ' +
+    'later dropped from the branch',
+  commitNotOnBranchFix: (branch: string) =>
+    `promote from a run of a push to ${JSON.stringify(branch)} itself; if tags may be ` +
+    'named like branches, filter the workflow_run on branches and restrict who may push tags',
+
+  // The job summary (summary.ts).
+  summaryUnwritable: (problem: string) => `cannot write the job summary: ${problem}`,
+} as const;

@@ -1,8 +1,9 @@
 --[[
   promote.lua: move one PRP one state forward, atomically, on evidence.
 
-  Contract: CONTRACT.md section 3. The TypeScript fallback (src/core/multiPromote.ts)
-  mirrors this file check for check and message for message; test/vectors keep them equal.
+  Contract: CONTRACT.md section 3. The TypeScript fallback's decision (src/core/decide.ts)
+  mirrors this file section for section and message for message; test/vectors keep them
+  equal. The blocks between BEGIN/END GENERATED come from src/core/contract.ts.
 
   KEYS (all in one namespace NS, so one Redis Cluster slot through the {NS} hash tag)
     KEYS[1]  {NS}:prp:ID                 hash   status, version, updated_at, updated_by, evidence_key

@@ -21,6 +21,7 @@ import { uniqueNamespace } from '../support/snapshot.js';
 import {
   evidenceOf,
   isErrorExpectation,
+  type ExpectedError,
   loadVectors,
   queuesFromGiven,
   snapshotFromGiven,
@@ -71,6 +72,16 @@ function callOf(vector: Vector, ns: string): ReturnType<typeof vectorCall> {
   }
 }
 
+/** The outcome is the vector's refusal: its code, and its message whole or in part. */
+function expectRefusal(outcome: Outcome, expected: ExpectedError, ns: string): void {
+  expect(outcome).toMatchObject({ error: expected.error });
+  const message = 'message' in outcome ? outcome.message : '';
+  if (expected.message !== undefined) expect(message).toBe(withNamespace(expected.message, ns));
+  if (expected.messageContains !== undefined) {
+    expect(message).toContain(withNamespace(expected.messageContains, ns));
+  }
+}
+
 /** Runs one vector through one path on a namespace of its own and checks what it left. */
 async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: Outcome }> {
   const ns = uniqueNamespace();
@@ -89,12 +100,7 @@ async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: O
 
   const expected = vector.expect;
   if (isErrorExpectation(expected)) {
-    expect(outcome).toMatchObject({ error: expected.error });
-    const message = 'message' in outcome ? outcome.message : '';
-    if (expected.message !== undefined) expect(message).toBe(withNamespace(expected.message, ns));
-    if (expected.messageContains !== undefined) {
-      expect(message).toContain(withNamespace(expected.messageContains, ns));
-    }
+    expectRefusal(outcome, expected, ns);
     await expectUnchanged(redis, before);
     return { ns, outcome };
   }
@@ -195,12 +201,7 @@ function runDecide(vector: Vector): { ns: string; outcome: Outcome } {
 
   const expected = vector.expect;
   if (isErrorExpectation(expected)) {
-    expect(outcome).toMatchObject({ error: expected.error });
-    const message = 'message' in outcome ? outcome.message : '';
-    if (expected.message !== undefined) expect(message).toBe(withNamespace(expected.message, ns));
-    if (expected.messageContains !== undefined) {
-      expect(message).toContain(withNamespace(expected.messageContains, ns));
-    }
+    expectRefusal(outcome, expected, ns);
     return { ns, outcome };
   }
   if (!('reply' in outcome)) throw new Error(`decide: refused: ${JSON.stringify(outcome)}`);

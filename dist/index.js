@@ -47773,9 +47773,9 @@ function handleCodecTxResult(left, value, nextSchema, ctx) {
     }
     return nextSchema._zod.run({ value, issues: left.issues }, ctx);
 }
-const $ZodPreprocess = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodPreprocess", (inst, def) => {
+const $ZodPreprocess = /*@__PURE__*/ $constructor("$ZodPreprocess", (inst, def) => {
     $ZodPipe.init(inst, def);
-})));
+});
 const $ZodReadonly = /*@__PURE__*/ $constructor("$ZodReadonly", (inst, def) => {
     $ZodType.init(inst, def);
     defineLazyInternal(inst, "propValues", (zod) => zod.def.innerType._zod.propValues);
@@ -52728,10 +52728,10 @@ function invertCodec(codec) {
         reverseTransform: def.transform,
     });
 }
-const ZodPreprocess = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodPreprocess", (inst, def) => {
+const ZodPreprocess = /*@__PURE__*/ $constructor("ZodPreprocess", (inst, def) => {
     ZodPipe.init(inst, def);
-    core.$ZodPreprocess.init(inst, def);
-})));
+    $ZodPreprocess.init(inst, def);
+});
 const ZodReadonly = /*@__PURE__*/ $constructor("ZodReadonly", (inst, def) => {
     $ZodReadonly.init(inst, def);
     ZodType.init(inst, def);
@@ -54284,48 +54284,50 @@ async function requireChecks(request) {
 
 /**
  * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
- * payload passes through untouched, and a field that is present with the wrong type is
- * refused, naming the field, rather than read as something else.
+ * payload passes through untouched, a field GitHub sends as null counts as absent (many are
+ * "object or null": a deployment's workflow_run, a pull request's merged), and a field that
+ * is present with another type is refused, naming the field, rather than read as something
+ * else.
  */
-const optionalString = schemas_string().optional();
-const commit = looseObject({ message: optionalString }).nullable().optional();
+const maybe = (schema) => preprocess((value) => (value === null ? undefined : value), schema.optional());
+const optionalString = maybe(schemas_string());
+const commit = maybe(looseObject({ message: optionalString }));
 const REPOSITORY = looseObject({
     full_name: optionalString,
     default_branch: optionalString,
 });
 const PULL_REQUEST = looseObject({
-    number: schemas_number().optional(),
-    merged: schemas_boolean().optional(),
-    merge_commit_sha: schemas_string().nullable().optional(),
+    number: maybe(schemas_number()),
+    merged: maybe(schemas_boolean()),
+    merge_commit_sha: optionalString,
     title: optionalString,
-    head: looseObject({
+    head: maybe(looseObject({
         ref: optionalString,
         sha: optionalString,
-        repo: REPOSITORY.nullable().optional(),
-    })
-        .optional(),
-    base: looseObject({ ref: optionalString, repo: REPOSITORY.nullable().optional() }).optional(),
+        repo: maybe(REPOSITORY),
+    })),
+    base: maybe(looseObject({ ref: optionalString, repo: maybe(REPOSITORY) })),
 });
 const WORKFLOW_RUN = looseObject({
-    id: schemas_number().optional(),
+    id: maybe(schemas_number()),
     name: optionalString,
     event: optionalString,
-    conclusion: schemas_string().nullable().optional(),
+    conclusion: optionalString,
     head_sha: optionalString,
-    head_branch: schemas_string().nullable().optional(),
-    head_repository: REPOSITORY.nullable().optional(),
-    repository: REPOSITORY.nullable().optional(),
+    head_branch: optionalString,
+    head_repository: maybe(REPOSITORY),
+    repository: maybe(REPOSITORY),
     display_title: optionalString,
     html_url: optionalString,
     head_commit: commit,
 });
 const EVENT_PAYLOAD = looseObject({
     action: optionalString,
-    deleted: schemas_boolean().optional(),
-    pull_request: PULL_REQUEST.optional(),
-    workflow_run: WORKFLOW_RUN.optional(),
+    deleted: maybe(schemas_boolean()),
+    pull_request: maybe(PULL_REQUEST),
+    workflow_run: maybe(WORKFLOW_RUN),
     head_commit: commit,
-    repository: REPOSITORY.optional(),
+    repository: maybe(REPOSITORY),
 });
 /** The event payload, typed; throws naming the first field that is not what GitHub sends. */
 function parseEventPayload(json) {

@@ -52,49 +52,53 @@ export interface EventPayload {
 
 /**
  * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
- * payload passes through untouched, and a field that is present with the wrong type is
- * refused, naming the field, rather than read as something else.
+ * payload passes through untouched, a field GitHub sends as null counts as absent (many are
+ * "object or null": a deployment's workflow_run, a pull request's merged), and a field that
+ * is present with another type is refused, naming the field, rather than read as something
+ * else.
  */
-const optionalString = z.string().optional();
-const commit = z.looseObject({ message: optionalString }).nullable().optional();
+const maybe = <S extends z.ZodType>(schema: S) =>
+  z.preprocess((value) => (value === null ? undefined : value), schema.optional());
+const optionalString = maybe(z.string());
+const commit = maybe(z.looseObject({ message: optionalString }));
 const REPOSITORY = z.looseObject({
   full_name: optionalString,
   default_branch: optionalString,
 });
 const PULL_REQUEST = z.looseObject({
-  number: z.number().optional(),
-  merged: z.boolean().optional(),
-  merge_commit_sha: z.string().nullable().optional(),
+  number: maybe(z.number()),
+  merged: maybe(z.boolean()),
+  merge_commit_sha: optionalString,
   title: optionalString,
-  head: z
-    .looseObject({
+  head: maybe(
+    z.looseObject({
       ref: optionalString,
       sha: optionalString,
-      repo: REPOSITORY.nullable().optional(),
-    })
-    .optional(),
-  base: z.looseObject({ ref: optionalString, repo: REPOSITORY.nullable().optional() }).optional(),
+      repo: maybe(REPOSITORY),
+    }),
+  ),
+  base: maybe(z.looseObject({ ref: optionalString, repo: maybe(REPOSITORY) })),
 });
 const WORKFLOW_RUN = z.looseObject({
-  id: z.number().optional(),
+  id: maybe(z.number()),
   name: optionalString,
   event: optionalString,
-  conclusion: z.string().nullable().optional(),
+  conclusion: optionalString,
   head_sha: optionalString,
-  head_branch: z.string().nullable().optional(),
-  head_repository: REPOSITORY.nullable().optional(),
-  repository: REPOSITORY.nullable().optional(),
+  head_branch: optionalString,
+  head_repository: maybe(REPOSITORY),
+  repository: maybe(REPOSITORY),
   display_title: optionalString,
   html_url: optionalString,
   head_commit: commit,
 });
 const EVENT_PAYLOAD: z.ZodType<EventPayload> = z.looseObject({
   action: optionalString,
-  deleted: z.boolean().optional(),
-  pull_request: PULL_REQUEST.optional(),
-  workflow_run: WORKFLOW_RUN.optional(),
+  deleted: maybe(z.boolean()),
+  pull_request: maybe(PULL_REQUEST),
+  workflow_run: maybe(WORKFLOW_RUN),
   head_commit: commit,
-  repository: REPOSITORY.optional(),
+  repository: maybe(REPOSITORY),
 });
 
 /** The event payload, typed; throws naming the first field that is not what GitHub sends. */

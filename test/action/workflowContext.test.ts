@@ -121,15 +121,16 @@ describe('readWorkflowContext', () => {
     );
   });
 
-  test('null where GitHub sends null, and every field the action does not read, pass', () => {
+  test('null where GitHub sends null counts as absent, and every field the action does not read passes', () => {
     const event = {
       ...workflowRunEvent('success'),
       sender: { login: 'octocat', id: 1 },
       extra: [1],
     };
     const ctx = contextFor('workflow_run', event);
-    expect(ctx.payload).toEqual(event);
-    expect(contextFor('push', { head_commit: null }).payload.head_commit).toBeNull();
+    expect(ctx.payload).toMatchObject({ sender: { login: 'octocat', id: 1 }, extra: [1] });
+    expect(ctx.payload.workflow_run?.head_sha).toBe(HEAD_SHA);
+    expect(contextFor('push', { head_commit: null }).payload.head_commit).toBeUndefined();
   });
 });
 

@@ -2,7 +2,8 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the transition chain, and the evidence field checks with their messages
+ *   lua/promote.lua    the transition chain (promotions, then demotions), and the evidence
+ *                      field checks with their messages
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -199,6 +200,17 @@ function wrapProse(text: string, width = PROSE_WIDTH): string[] {
 
 const statesLine = `States, in order: ${STATES.map(code).join(' → ')}.`;
 
+/** What a demotion may do, in prose. */
+const demotionLine =
+  `A demotion moves it back from ${wordList(DEMOTABLE_STATES.map(code), 'or')} to any ` +
+  `earlier state; ${code(STATES[STATES.length - 1]!)} is final.`;
+
+/** The demotions' row(s): every demotion requires the same evidence. */
+const demotionRows = (fieldCell: (fields: string[]) => string) =>
+  DEMOTION_EVIDENCE.map(({ field, rule }, i) =>
+    row([i === 0 ? 'any demotion' : '', fieldCell([field]), RULES[rule].label]),
+  );
+
 function contractSection(): string[] {
   const rows = TRANSITIONS.flatMap(({ from, to, evidence }) =>
     evidence.map(({ field, rule }, i) =>
@@ -207,13 +219,17 @@ function contractSection(): string[] {
   );
   return [
     statesLine,
-    'A promotion moves a PRP one step forward. Any other pair is `PRP_INVALID_TRANSITION`.',
+    ...wrapProse(
+      `A promotion moves a PRP one step forward. ${demotionLine} Any other pair is ` +
+        '`PRP_INVALID_TRANSITION`.',
+    ),
     '',
     'Evidence each transition requires (a JSON object; extra fields are allowed and kept):',
     '',
     '| transition | field | rule |',
     '|---|---|---|',
     ...rows,
+    ...demotionRows((fields) => fields.map(code).join(', ')),
     '',
     ...RULE_ORDER.map((rule) => `- **${RULES[rule].label}**: ${RULES[rule].doc}.`),
   ];
@@ -235,12 +251,14 @@ function readmeSection(): string[] {
   const rules = RULE_ORDER.map((rule) => `_${RULES[rule].label}_: ${RULES[rule].doc}.`).join(' ');
   return [
     ...wrapProse(
-      `${statesLine} A promotion moves one step forward; any other pair is \`PRP_INVALID_TRANSITION\`.`,
+      `${statesLine} A promotion moves one step forward. ${demotionLine} Any other pair is ` +
+        '`PRP_INVALID_TRANSITION`.',
     ),
     '',
     '| transition | evidence field | rule |',
     '| --- | --- | --- |',
     ...rows,
+    ...demotionRows((fields) => fields.map(code).join(', ')),
     '',
     ...wrapProse(
       `${rules} Evidence is a JSON object of at most ${thousands(BOUNDS.evidenceMaxBytes)} ` +

@@ -53,9 +53,9 @@
                             has redis.acl_check_cmd: Redis 7 and later, Valkey)
   Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
-  Order: arguments, keys, key types, transition, evidence, existence, state, version, then
-  permission for each write; every check before the first write, so a refused or failed
-  promotion changes nothing. The writes' order is chosen so that only the first can fail:
+  Order: arguments, keys, key types, transition, evidence, existence, state, version,
+  permission for each write, then the history's last id; every check before the first write,
+  so a refused or failed promotion or demotion changes nothing (both kinds: one order). The writes' order is chosen so that only the first can fail:
     XADD first: the only write that can fail for a reason in the data (a stream whose last
       id is the largest possible, which any writer of the stream can cause). It runs under
       pcall and its failure is a refusal. It is also refused when Redis is out of memory,
@@ -500,7 +500,11 @@ end
 -- The history's XADD comes second: it must not fail after the first write.
 if historyType == 'stream' then
   local refusal = exhausted(KEYS[6], historyExhausted)
-  if refusal then return refusal end
+  if refusal then
+    -- Both streams exhausted: the events stream is named, as the dry run and the fallback do.
+    local first = eventsType == 'stream' and exhausted(KEYS[5], eventsExhausted)
+    return first or refusal
+  end
 end
 
 local added = writes[1](redis.pcall)

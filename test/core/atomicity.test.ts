@@ -360,6 +360,33 @@ describe('a PRP history whose last id is the largest possible', () => {
   }
 });
 
+describe('both streams at the largest possible id', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = testClient(inject('redisUrl'));
+  });
+  afterAll(() => redis.disconnect());
+
+  for (const mode of ['lua', 'multi'] as const) {
+    for (const dryRun of [false, true]) {
+      it(`${mode}${dryRun ? ', dry run' : ''}: the events stream is named, nothing written`, async () => {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+        const MAX_ID = '18446744073709551615-18446744073709551615';
+        await redis.xadd(`{${ns}}:events`, MAX_ID, 'x', '1');
+        await redis.xadd(historyKey(ns, 'PRP-1'), MAX_ID, 'x', '1');
+        const request = { ...goodRequest(ns, 'PRP-1', 'validate', 't'), dryRun };
+        const before = await observe(redis, ns, promotionCall(request).keys);
+        await expect(promote(redis, request, { mode })).rejects.toMatchObject({
+          code: 'PRP_EVENTS_EXHAUSTED',
+          detail: expect.stringMatching(/^the events stream /),
+        });
+        await expectUnchanged(redis, before);
+      });
+    }
+  }
+});
+
 /**
  * Many clients promote and demote one PRP at once, each several times, forward or back from
  * the state it reads, both paths mixed: the PRP ends in exactly the queue of its status, once,

@@ -29,11 +29,11 @@ import { timeToMs, type PromotionReply } from './reply.js';
  * makes EXEC refuse the whole transaction: nothing is written.
  *
  * Only the PRP's own keys are watched (its hash, its evidence key and its history): every
- * decision rests on them. The queues and the stream are shared by every PRP and busy with workers; watching
- * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
- * concurrent promoters gave up over half the time). The price: a queue or the stream
- * recreated as another type, or the stream given the largest id, between the check and EXEC
- * would fail that one write (EXEC runs the others).
+ * decision rests on them. The queues and the events stream are shared by every PRP and busy
+ * with workers; watching them would make promotions of different PRPs, and every worker's
+ * RPOP, a lost race (10 concurrent promoters gave up over half the time). The price: a queue
+ * or the stream recreated as another type, or the stream given the largest id, between the
+ * check and EXEC would fail that one write (EXEC runs the others).
  *
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */

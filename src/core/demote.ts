@@ -1,5 +1,5 @@
 import { DEFAULT_NAMESPACE, prpKey } from './keys.js';
-import { PromotionError } from './errors.js';
+import { PromotionError, coreMessages as say } from './errors.js';
 import {
   move,
   type PromoteOptions,
@@ -27,15 +27,9 @@ async function currentState(redis: RedisClient, request: DemotionRequest): Promi
   const [status = null] = await redis.hmget(key, 'status');
   if (status === null) {
     if ((await redis.type(key)) === 'none') {
-      throw new PromotionError(
-        'PRP_NOT_FOUND',
-        `no PRP ${request.id}: hash ${key} does not exist; nothing to demote`,
-      );
+      throw new PromotionError('PRP_NOT_FOUND', say.demoteNotFound(request.id, key));
     }
-    throw new PromotionError(
-      'PRP_STATE_MISMATCH',
-      `PRP ${request.id} is in state (none); cannot demote it to ${request.to}`,
-    );
+    throw new PromotionError('PRP_STATE_MISMATCH', say.demoteNoStatus(request.id, request.to));
   }
   if (status !== request.to) return status;
   return STATES[STATES.indexOf(status as (typeof STATES)[number]) + 1] ?? status;

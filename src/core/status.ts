@@ -1,5 +1,5 @@
-import type { Kind } from './contract.js';
-import { PromotionError } from './errors.js';
+import { BOUNDS, type Kind } from './contract.js';
+import { PromotionError, coreMessages as say } from './errors.js';
 import { DEFAULT_NAMESPACE, historyKey, isValidNamespace, isValidPrpId, prpKey } from './keys.js';
 import type { RedisClient } from './script.js';
 
@@ -66,14 +66,10 @@ const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message)
 export async function readStatus(redis: RedisClient, request: StatusRequest): Promise<PrpStatus> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
   const entries = request.history ?? DEFAULT_HISTORY_ENTRIES;
-  if (!isValidNamespace(namespace)) {
-    throw bad('namespace must be 1-64 of A-Z a-z 0-9 _ . -');
-  }
-  if (!isValidPrpId(request.id)) {
-    throw bad('PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
-  }
+  if (!isValidNamespace(namespace)) throw bad(say.statusBadNamespace(BOUNDS.namespaceMaxLength));
+  if (!isValidPrpId(request.id)) throw bad(say.statusBadId(BOUNDS.idMaxLength));
   if (!Number.isInteger(entries) || entries < 0 || entries > MAX_HISTORY_ENTRIES) {
-    throw bad(`history must be an integer from 0 to ${MAX_HISTORY_ENTRIES}`);
+    throw bad(say.statusBadHistory(MAX_HISTORY_ENTRIES));
   }
   const key = prpKey(namespace, request.id);
   // One round trip: the hash and the history share the namespace's slot. A pipeline, not two

@@ -2,13 +2,18 @@
  * npm run bench: what a promotion costs Redis, on a throwaway local redis-server.
  *
  * Seeds a 1,000-deep queue per state and some thousands of PRPs, then promotes them
- * integration -> validate through promote() (the engine itself), by script (EVALSHA) and by
+ * integration -> validate through promote() (the engine itself), or demotes them integration
+ * -> development through demote(), by script (EVALSHA) and by
  * the WATCH/MULTI/EXEC fallback, with each id near the right end of a 1,000-deep source queue
  * (LREM from the right finds it at once) and near the left end (LREM scans the whole queue).
  * Server time comes from INFO commandstats (the mean), reset before each run, and for the
  * script from SLOWLOG (median and 90th percentile); client throughput from the wall clock.
  *
- * Then the floor: the script's server time against a script making the same five writes with
+ * Every move writes the PRP's history too (contract v2): a first move creates the stream, a
+ * later one adds to it after reading its last id (XINFO STREAM); lines marked "history there"
+ * seed one entry in each PRP's history first, as every PRP that has moved before has it.
+ *
+ * Then the floor: the script's server time against a script making the same six writes with
  * the same arguments and no checks (FLOOR_SCRIPT), loaded on the same server, in alternating
  * rounds so a busy neighbour on a shared machine weighs on both. Last, the headline figure:
  * promotions paced at 1,000 a second for BENCH_SECONDS (30 by default; or `npm run bench --
@@ -46,18 +51,29 @@ const SLOWLOG_US = process.env.BENCH_SLOWLOG_US ?? '5';
 const TARGET_US = 50;
 
 /**
- * The floor: the promotion's five writes, in its order and with its arguments, and no check,
+ * The floor: the promotion's six writes, in its order and with its arguments, and no check,
  * read or reply. ARGV as the promotion's, but ARGV[7] is the new version and ARGV[8] the time
  * in ms (the client supplies what the script would read).
  */
-const FLOOR_SCRIPT = `redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'prp', ARGV[1], 'from',
-  ARGV[2], 'to', ARGV[3], 'version', ARGV[7], 'evidence_key', KEYS[4], 'actor', ARGV[6], 'at', ARGV[8])
+const FLOOR_SCRIPT = `redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'kind', ARGV[9], 'prp', ARGV[1],
+  'from', ARGV[2], 'to', ARGV[3], 'version', ARGV[7], 'evidence_key', KEYS[4], 'actor', ARGV[6],
+  'at', ARGV[8])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000', '*', 'kind', ARGV[9], 'from', ARGV[2], 'to',
+  ARGV[3], 'version', ARGV[7], 'evidence_key', KEYS[4], 'actor', ARGV[6], 'at', ARGV[8])
 redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5])
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'version', ARGV[7], 'updated_at', ARGV[8],
   'updated_by', ARGV[6], 'evidence_key', KEYS[4])
 redis.call('LREM', KEYS[2], '-1', ARGV[1])
 redis.call('LPUSH', KEYS[3], ARGV[1])
 return 'ok'`;
+
+/** Why a PRP goes back: what a demotion's evidence needs, as the demote action writes it. */
+const demotionEvidence = JSON.stringify({
+  reason: 'validate failed: job e2e',
+  ci_result: 'failure',
+  ci_run_url: 'https://example.invalid/runs/1',
+  failing_checks: ['e2e'],
+});
 
 const evidence = JSON.stringify({
   smoke_ci_passed: true,
@@ -73,9 +89,15 @@ const connect = () => core.connectRedis(server.url, { timeoutMs: 10_000 });
 /**
  * A namespace with DEPTH filler ids in every queue and PROMOTIONS PRPs in integration. Their
  * ids are pushed to the right of the fillers (`tail`) or to the left (`head`); returned in the
- * order that keeps every promotion's id at the same distance from the right end.
+ * order that keeps every promotion's id at the same distance from the right end. With
+ * `history`, each PRP's history stream holds one entry already.
  */
-async function seed(ns: string, where: 'tail' | 'head', count = PROMOTIONS): Promise<string[]> {
+async function seed(
+  ns: string,
+  where: 'tail' | 'head',
+  count = PROMOTIONS,
+  history = false,
+): Promise<string[]> {
   const fillers = Array.from({ length: DEPTH }, (_, i) => `F-${i}`);
   const ids = Array.from({ length: count }, (_, i) => `PRP-${i}`);
   const queue = core.queueKey(ns, 'integration');
@@ -85,8 +107,11 @@ async function seed(ns: string, where: 'tail' | 'head', count = PROMOTIONS): Pro
       for (const state of core.STATES) pipeline.lpush(core.queueKey(ns, state), ...fillers);
     }
     const chunk = ids.slice(start, start + 10_000);
-    for (const id of chunk)
+    for (const id of chunk) {
       pipeline.hset(core.prpKey(ns, id), 'status', 'integration', 'title', id);
+      if (history)
+        pipeline.xadd(core.historyKey(ns, id), '*', 'kind', 'promote', 'to', 'integration');
+    }
     if (where === 'tail')
       pipeline.rpush(queue, ...chunk); // [..fillers, PRP-0 .. PRP-n]
     else pipeline.lpush(queue, ...chunk); // [PRP-n .. PRP-0, ..fillers]
@@ -133,12 +158,32 @@ interface RunResult {
   contended: number;
 }
 
-/** Runs the promotions with `lanes` workers; each worker takes the next id when it is free. */
+type Kind = 'promote' | 'demote';
+
+/** One move of `kind`: integration -> validate, or back integration -> development. */
+const move = (
+  client: Awaited<ReturnType<typeof connect>>,
+  ns: string,
+  id: string,
+  kind: Kind,
+  mode: 'lua' | 'multi' = 'lua',
+) =>
+  kind === 'promote'
+    ? core.promote(client, { namespace: ns, id, to: 'validate', evidence }, { mode })
+    : // FROM named: the script's cost alone (demote() reads the status with HMGET without it).
+      core.demote(
+        client,
+        { namespace: ns, id, from: 'integration', to: 'development', evidence: demotionEvidence },
+        { mode },
+      );
+
+/** Runs the moves with `lanes` workers; each worker takes the next id when it is free. */
 async function promoteAll(
   ns: string,
   ids: string[],
   mode: 'lua' | 'multi',
   lanes: { client: Awaited<ReturnType<typeof connect>> }[],
+  kind: Kind,
 ): Promise<RunResult> {
   let next = 0;
   let contended = 0;
@@ -148,7 +193,7 @@ async function promoteAll(
       while (next < ids.length) {
         const id = ids[next++]!;
         try {
-          await core.promote(client, { namespace: ns, id, to: 'validate', evidence }, { mode });
+          await move(client, ns, id, kind, mode);
         } catch (error) {
           if ((error as { code?: string }).code !== 'PRP_CONTENDED') throw error;
           contended++;
@@ -160,8 +205,8 @@ async function promoteAll(
 }
 
 // The fallback's commands as the client sends them; EXEC's time includes the SET, HSET,
-// LREM, LPUSH and XADD it runs (INFO counts those under their own names as well). DISCARD
-// ends refusals and dry runs only.
+// LREM, LPUSH and the two XADDs it runs (INFO counts those under their own names as well).
+// DISCARD ends refusals and dry runs only.
 const FALLBACK_COMMANDS = ['watch', 'type', 'hmget', 'time', 'xinfo|stream', 'multi', 'exec'];
 
 let runs = 0; // each run promotes in a namespace of its own
@@ -171,9 +216,10 @@ async function run(
   mode: 'lua' | 'multi',
   where: 'tail' | 'head',
   lanesWanted: number,
+  { kind = 'promote', history = false }: { kind?: Kind; history?: boolean } = {},
 ) {
   const ns = `bench-${++runs}-${mode}-${where}-${lanesWanted}`;
-  const ids = await seed(ns, where);
+  const ids = await seed(ns, where, PROMOTIONS, history);
   // One client per lane for the fallback; the script shares one connection among its lanes.
   const clients = await Promise.all(
     Array.from({ length: mode === 'multi' ? lanesWanted : 1 }, connect),
@@ -191,7 +237,7 @@ async function run(
     String(PROMOTIONS * 2),
   );
   await admin.call('SLOWLOG', 'RESET');
-  const result = await promoteAll(ns, ids, mode, lanes);
+  const result = await promoteAll(ns, ids, mode, lanes, kind);
   const stats = await commandStats();
   const percentiles = mode === 'lua' ? await scriptPercentiles() : '';
   await Promise.all(clients.map((client) => core.closeRedis(client)));
@@ -205,8 +251,8 @@ async function run(
       : `${(fallbackUsec / result.done).toFixed(1).padStart(6)} us/promotion`;
   const rate = Math.round(result.done / result.seconds);
   console.log(
-    `${label.padEnd(46)} ${server.padEnd(22)} LREM ${usecPer('lrem')} us  ` +
-      `${String(rate).padStart(6)} promotions/s` +
+    `${label.padEnd(58)} ${server.padEnd(22)} LREM ${usecPer('lrem')} us  ` +
+      `${String(rate).padStart(6)} ${kind === 'promote' ? 'promotions' : 'demotions'}/s` +
       (mode === 'multi'
         ? `  ${((stats.watch?.calls ?? 0) / ids.length).toFixed(2)} WATCH each`
         : '') +
@@ -395,17 +441,36 @@ try {
   await run(`script, id at the right end, ${IN_FLIGHT} in flight`, 'lua', 'tail', IN_FLIGHT);
   await run('script, id at the left end, 1 in flight', 'lua', 'head', 1);
   await run(`script, id at the left end, ${IN_FLIGHT} in flight`, 'lua', 'head', IN_FLIGHT);
+  const there = { history: true };
+  await run('script, history there, id at the right end, 1 in flight', 'lua', 'tail', 1, there);
+  const demotion = { kind: 'demote' as const };
+  await run('script, demotion, id at the right end, 1 in flight', 'lua', 'tail', 1, demotion);
+  await run('script, demotion, history there, right end, 1 in flight', 'lua', 'tail', 1, {
+    ...demotion,
+    ...there,
+  });
   await run('fallback, id at the right end, 1 connection', 'multi', 'tail', 1);
   const stats = await run('fallback, id at the left end, 1 connection', 'multi', 'head', 1);
   const many = `fallback, id at the right end, ${FALLBACK_CONNECTIONS} connections`;
   await run(many, 'multi', 'tail', FALLBACK_CONNECTIONS);
+  await run(
+    'fallback, history there, id at the right end, 1 connection',
+    'multi',
+    'tail',
+    1,
+    there,
+  );
+  await run('fallback, demotion, history there, right end, 1 connection', 'multi', 'tail', 1, {
+    ...demotion,
+    ...there,
+  });
   const detail = [...FALLBACK_COMMANDS, 'set', 'hset', 'lrem', 'lpush', 'xadd']
     .filter((command) => stats[command])
     .map((command) => `${command} ${(stats[command]!.usec / stats[command]!.calls).toFixed(1)}`)
     .join(', ');
   console.log(`\nfallback, id at the left end, us per call: ${detail}`);
   console.log(
-    "(the fallback's us/promotion sums the commands it sends; EXEC's time includes the five " +
+    "(the fallback's us/promotion sums the commands it sends; EXEC's time includes the six " +
       'writes it runs)',
   );
   await compareWithFloor();

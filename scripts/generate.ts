@@ -2,7 +2,8 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the transition chain, and the evidence field checks with their messages
+ *   lua/promote.lua    the transition chain (promotions, then demotions), and the evidence
+ *                      field checks with their messages
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -17,6 +18,10 @@ import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import {
   BOUNDS,
+  DEMOTABLE_STATES,
+  DEMOTION_EVIDENCE,
+  DEMOTION_RULE,
+  DEMOTIONS,
   PIPELINE_FIELDS,
   RULES,
   RULE_ORDER,
@@ -70,19 +75,43 @@ function wrapLiteral(text: string, tail: string): string[] {
   return lines;
 }
 
+/** A rules table in Lua: `rules = { { field, rule }, ... }`, wrapped. */
+const luaRules = (evidence: readonly { field: string; rule: Rule }[], indent: string) =>
+  wrapItems(
+    `${indent}rules = {`,
+    evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`),
+    ' }',
+    `${indent}          `,
+  );
+
 function luaTransitions(): string[] {
-  const lines = ['local rules'];
+  const lines = ['local rules', "if kind == 'promote' then"];
   TRANSITIONS.forEach(({ from, to, evidence }, i) => {
     lines.push(
-      `${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
+      `  ${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
     );
-    const items = evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`);
-    lines.push(...wrapItems('  rules = {', items, ' }', '            '));
+    lines.push(...luaRules(evidence, '    '));
   });
   lines.push(
+    '  else',
+    "    return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
+    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')').map(
+      (line) => `  ${line}`,
+    ),
+    '  end',
+  );
+  // A demotion: from a demotable state to any state before it, one condition per source.
+  DEMOTABLE_STATES.forEach((from, i) => {
+    const targets = DEMOTIONS.filter((d) => d.from === from).map((d) => `to == ${luaString(d.to)}`);
+    const to = targets.length > 1 ? `(${targets.join(' or ')})` : targets[0];
+    lines.push(`${i === 0 ? 'elseif' : '    or'} (from == ${luaString(from)} and ${to})`);
+  });
+  lines[lines.length - 1] += ' then';
+  lines.push(
+    ...luaRules(DEMOTION_EVIDENCE, '  '),
     'else',
-    "  return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
-    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')'),
+    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to",
+    ...wrapLiteral(DEMOTION_RULE, ')'),
     'end',
   );
   return lines;
@@ -171,6 +200,17 @@ function wrapProse(text: string, width = PROSE_WIDTH): string[] {
 
 const statesLine = `States, in order: ${STATES.map(code).join(' → ')}.`;
 
+/** What a demotion may do, in prose. */
+const demotionLine =
+  `A demotion moves it back from ${wordList(DEMOTABLE_STATES.map(code), 'or')} to any ` +
+  `earlier state; ${code(STATES[STATES.length - 1]!)} is final.`;
+
+/** The demotions' row(s): every demotion requires the same evidence. */
+const demotionRows = (fieldCell: (fields: string[]) => string) =>
+  DEMOTION_EVIDENCE.map(({ field, rule }, i) =>
+    row([i === 0 ? 'any demotion' : '', fieldCell([field]), RULES[rule].label]),
+  );
+
 function contractSection(): string[] {
   const rows = TRANSITIONS.flatMap(({ from, to, evidence }) =>
     evidence.map(({ field, rule }, i) =>
@@ -179,13 +219,17 @@ function contractSection(): string[] {
   );
   return [
     statesLine,
-    'A promotion moves a PRP one step forward. Any other pair is `PRP_INVALID_TRANSITION`.',
+    ...wrapProse(
+      `A promotion moves a PRP one step forward. ${demotionLine} Any other pair is ` +
+        '`PRP_INVALID_TRANSITION`.',
+    ),
     '',
     'Evidence each transition requires (a JSON object; extra fields are allowed and kept):',
     '',
     '| transition | field | rule |',
     '|---|---|---|',
     ...rows,
+    ...demotionRows((fields) => fields.map(code).join(', ')),
     '',
     ...RULE_ORDER.map((rule) => `- **${RULES[rule].label}**: ${RULES[rule].doc}.`),
   ];
@@ -207,12 +251,14 @@ function readmeSection(): string[] {
   const rules = RULE_ORDER.map((rule) => `_${RULES[rule].label}_: ${RULES[rule].doc}.`).join(' ');
   return [
     ...wrapProse(
-      `${statesLine} A promotion moves one step forward; any other pair is \`PRP_INVALID_TRANSITION\`.`,
+      `${statesLine} A promotion moves one step forward. ${demotionLine} Any other pair is ` +
+        '`PRP_INVALID_TRANSITION`.',
     ),
     '',
     '| transition | evidence field | rule |',
     '| --- | --- | --- |',
     ...rows,
+    ...demotionRows((fields) => fields.map(code).join(', ')),
     '',
     ...wrapProse(
       `${rules} Evidence is a JSON object of at most ${thousands(BOUNDS.evidenceMaxBytes)} ` +

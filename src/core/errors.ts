@@ -116,6 +116,19 @@ export const coreMessages = {
     'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
     `one has maxRetriesPerRequest ${String(maxRetriesPerRequest)}`,
 
+  /** demote() without `from`: what it read refuses the demotion before the script runs. */
+  demoteNotFound: (id: string, key: string) =>
+    `no PRP ${id}: hash ${key} does not exist; nothing to demote`,
+  demoteNoStatus: (id: string, to: string) =>
+    `PRP ${id} is in state (none); cannot demote it to ${to}`,
+
+  /** readStatus()'s arguments (PRP_BAD_ARGUMENT), refused before anything is read. */
+  statusBadNamespace: (maxLength: number) =>
+    `namespace must be 1-${maxLength} of A-Z a-z 0-9 _ . -`,
+  statusBadId: (maxLength: number) =>
+    `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+  statusBadHistory: (max: number) => `history must be an integer from 0 to ${max}`,
+
   /** The script answered with something that is not its contract's reply (section 3). */
   badReply: (problem: string) => `the promotion script's reply is not the contract's: ${problem}`,
 } as const;

@@ -1,9 +1,17 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { closeRedis, connectRedis } from '../../src/core/connection.js';
+import { demote } from '../../src/core/demote.js';
 import { PromotionError } from '../../src/core/errors.js';
-import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
+import { eventsKey, historyKey, prpKey, queueKey } from '../../src/core/keys.js';
+import {
+  promote,
+  promotionCall,
+  type PromotionMode,
+  type PromotionResult,
+} from '../../src/core/promote.js';
 import { loadScript } from '../../src/core/script.js';
-import { TARGET_STATES } from '../../src/core/states.js';
+import { STATES, TARGET_STATES, type State } from '../../src/core/states.js';
 import { withExecPipeline } from '../support/clientProxy.js';
 import {
   expectPromotionWritten,
@@ -301,3 +309,215 @@ describe('an events stream whose last id is the largest possible', () => {
     }
   }
 });
+
+describe('a PRP history whose last id is the largest possible', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = testClient(inject('redisUrl'));
+  });
+  afterAll(() => redis.disconnect());
+
+  const MAX_ID = '18446744073709551615-18446744073709551615';
+  for (const kind of ['promote', 'demote'] as const) {
+    for (const mode of ['lua', 'multi'] as const) {
+      for (const dryRun of [false, true]) {
+        it(`${kind}, ${mode}${dryRun ? ', dry run' : ''}: refused with PRP_EVENTS_EXHAUSTED naming the history, nothing written`, async () => {
+          const ns = uniqueNamespace();
+          await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+          // The events stream is fine and already there: only the history is exhausted.
+          await redis.xadd(`{${ns}}:events`, '*', 'x', '1');
+          await redis.xadd(historyKey(ns, 'PRP-1'), MAX_ID, 'x', '1');
+          const request =
+            kind === 'promote'
+              ? { ...goodRequest(ns, 'PRP-1', 'validate', 't'), dryRun }
+              : {
+                  namespace: ns,
+                  id: 'PRP-1',
+                  from: 'integration',
+                  to: 'development',
+                  evidence: { reason: 'e2e failed' },
+                  token: 't',
+                  dryRun,
+                };
+          const before = await observe(redis, ns, promotionCall(request, kind).keys);
+          const failure = await (kind === 'promote' ? promote : demote)(redis, request, {
+            mode,
+          }).catch((e: unknown) => e);
+          expect(failure).toBeInstanceOf(PromotionError);
+          const history = historyKey(ns, 'PRP-1');
+          expect(failure).toMatchObject({
+            code: 'PRP_EVENTS_EXHAUSTED',
+            message:
+              `PRP_EVENTS_EXHAUSTED the history stream ${history} has used its last possible ` +
+              'id, so no move of PRP-1 can be recorded in it; nothing was written. Rename the ' +
+              `stream to keep its entries (RENAME ${history} ${history}-old) or delete it, then ` +
+              `${kind} again`,
+          });
+          await expectUnchanged(redis, before);
+        });
+      }
+    }
+  }
+});
+
+describe('both streams at the largest possible id', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = testClient(inject('redisUrl'));
+  });
+  afterAll(() => redis.disconnect());
+
+  for (const mode of ['lua', 'multi'] as const) {
+    for (const dryRun of [false, true]) {
+      it(`${mode}${dryRun ? ', dry run' : ''}: the events stream is named, nothing written`, async () => {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-1', 'integration', 3);
+        const MAX_ID = '18446744073709551615-18446744073709551615';
+        await redis.xadd(`{${ns}}:events`, MAX_ID, 'x', '1');
+        await redis.xadd(historyKey(ns, 'PRP-1'), MAX_ID, 'x', '1');
+        const request = { ...goodRequest(ns, 'PRP-1', 'validate', 't'), dryRun };
+        const before = await observe(redis, ns, promotionCall(request).keys);
+        await expect(promote(redis, request, { mode })).rejects.toMatchObject({
+          code: 'PRP_EVENTS_EXHAUSTED',
+          detail: expect.stringMatching(/^the events stream /),
+        });
+        await expectUnchanged(redis, before);
+      });
+    }
+  }
+});
+
+/**
+ * Many clients promote and demote one PRP at once, each several times, forward or back from
+ * the state it reads, both paths mixed: the PRP ends in exactly the queue of its status, once,
+ * and the events stream and its history hold exactly one entry per acknowledged move, in the
+ * order of the versions the moves made. (test/core/invariants.test.ts runs the same race,
+ * generated, among other steps; this one is large and fixed.)
+ */
+describe('promotions and demotions of one PRP from many clients at once', () => {
+  const CLIENTS = 12;
+  const MOVES = 6;
+  let clients: Redis[] = [];
+  let admin: Redis;
+  beforeAll(async () => {
+    admin = testClient(inject('redisUrl'));
+    clients = await Promise.all(
+      Array.from(
+        { length: CLIENTS },
+        async () => (await connectRedis(inject('redisUrl'), { timeoutMs: 10_000 })) as Redis,
+      ),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => closeRedis(client)));
+    admin?.disconnect();
+  });
+
+  const modesOf: Record<string, (i: number) => PromotionMode> = {
+    'all lua': () => 'lua',
+    'all multi': () => 'multi',
+    'lua and multi mixed': (i) => (i % 2 === 0 ? 'lua' : 'multi'),
+  };
+  for (const [name, modeOf] of Object.entries(modesOf)) {
+    it(`${name}: one queue, the one of its status; one history entry per acknowledged move`, async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(admin, ns, 'PRP-1', 'integration', 0);
+      await admin.lpush(queueKey(ns, 'integration'), 'F-1', 'F-2'); // others waiting too
+      const acknowledged: PromotionResult[] = [];
+      const refusals = new Set<string>();
+      await Promise.all(
+        clients.map(async (client, i) => {
+          for (let j = 0; j < MOVES; j++) {
+            const [status = null] = await client.hmget(prpKey(ns, 'PRP-1'), 'status');
+            // Forward from pending and development, back otherwise; never into complete.
+            const back = (i + j) % 2 === 0 ? status !== 'pending' : status === 'validate';
+            const to = back ? STATES[(i + j) % STATES.indexOf(status as State)]! : nextOf(status);
+            const mode = modeOf(i);
+            try {
+              acknowledged.push(
+                back
+                  ? await demote(
+                      client,
+                      { namespace: ns, id: 'PRP-1', to, evidence: { reason: `client ${i}` } },
+                      { mode },
+                    )
+                  : await promote(client, goodRequest(ns, 'PRP-1', to), { mode }),
+              );
+            } catch (error) {
+              if (!(error instanceof PromotionError)) throw error;
+              refusals.add(error.code);
+            }
+          }
+        }),
+      );
+      // Losing a race is a refusal (the state moved, or the fallback gave up), never more.
+      expect([...refusals].filter((code) => !RACE_REFUSALS.includes(code))).toEqual([]);
+      const moved = acknowledged
+        .filter((result) => result.result !== 'already')
+        .sort((a, b) => a.version - b.version);
+      expect(moved.length).toBeGreaterThan(CLIENTS / 2);
+      expect(moved.map((result) => result.version)).toEqual(moved.map((_, i) => i + 1));
+      for (const [i, result] of moved.entries()) {
+        expect(result.from, `move ${i + 1} starts where the one before ended`).toBe(
+          i === 0 ? 'integration' : moved[i - 1]!.to,
+        );
+      }
+
+      const hash = await admin.hgetall(prpKey(ns, 'PRP-1'));
+      expect(hash.status).toBe(moved.at(-1)!.to);
+      expect(hash.version).toBe(String(moved.length));
+      const queues = await Promise.all(
+        STATES.map(
+          async (state) => [state, await admin.lrange(queueKey(ns, state), 0, -1)] as const,
+        ),
+      );
+      const holding = queues.filter(([, ids]) => ids.includes('PRP-1'));
+      expect(holding).toEqual([[hash.status, expect.arrayContaining(['PRP-1'])]]);
+      expect(holding[0]![1].filter((id) => id === 'PRP-1')).toHaveLength(1);
+      // The others waiting are where they were, whatever LREM and LPUSH did around them.
+      expect(await admin.lrange(queueKey(ns, 'integration'), 0, -1)).toEqual(
+        expect.arrayContaining(['F-2', 'F-1']),
+      );
+
+      const entries = async (key: string) =>
+        ((await admin.xrange(key, '-', '+')) as [string, string[]][]).map(([, fields]) =>
+          Object.fromEntries(fields.flatMap((f, k) => (k % 2 === 0 ? [[f, fields[k + 1]]] : []))),
+        );
+      const expected = moved.map((result) => ({
+        kind: result.kind,
+        from: result.from,
+        to: result.to,
+        version: String(result.version),
+        evidence_key: result.evidenceKey,
+      }));
+      expect(
+        (await entries(historyKey(ns, 'PRP-1'))).map(
+          ({ kind, from, to, version, evidence_key }) => ({
+            kind,
+            from,
+            to,
+            version,
+            evidence_key,
+          }),
+        ),
+      ).toEqual(expected);
+      expect(
+        (await entries(eventsKey(ns))).map(({ kind, from, to, version, evidence_key }) => ({
+          kind,
+          from,
+          to,
+          version,
+          evidence_key,
+        })),
+      ).toEqual(expected);
+      // Both kinds happened.
+      expect(new Set(moved.map((result) => result.kind))).toEqual(new Set(['promote', 'demote']));
+    }, 60_000);
+  }
+});
+
+const RACE_REFUSALS: string[] = ['PRP_STATE_MISMATCH', 'PRP_CONTENDED', 'PRP_INVALID_TRANSITION'];
+
+/** The state after `status` (a race reads no status only for a PRP that is not there). */
+const nextOf = (status: string | null): string =>
+  STATES[STATES.indexOf(status as State) + 1] ?? 'complete';

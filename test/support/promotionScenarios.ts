@@ -132,7 +132,10 @@ export function promotionScenarios(runAction: Runner): void {
       expect(await redis.ttl(key)).toBeGreaterThan(2_592_000 - 60);
       const events = await redis.xrange(`{${ns}}:events`, '-', '+');
       expect(events).toHaveLength(1);
-      expect(events[0]![1].slice(0, 8)).toEqual([
+      // Contract v2: every event names its kind first.
+      expect(events[0]![1].slice(0, 10)).toEqual([
+        'kind',
+        'promote',
         'prp',
         'PRP-7',
         'from',

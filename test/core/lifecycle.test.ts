@@ -1,0 +1,250 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { demote } from '../../src/core/demote.js';
+import { PromotionError } from '../../src/core/errors.js';
+import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
+import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
+import { readStatus } from '../../src/core/status.js';
+import {
+  expectPromotionWritten,
+  expectUnchanged,
+  observe,
+  replyOf,
+} from '../support/promotionChecks.js';
+import { testClient } from '../support/redisServer.js';
+import { goodRequest, seedPrp } from '../support/seed.js';
+import { uniqueNamespace } from '../support/snapshot.js';
+
+// The lifecycle's API beyond promote(): demote() (which reads the current state when it is
+// not given) and readStatus() (which only reads). The script's demotion rules themselves are
+// in the shared vectors (test/vectors), through every path.
+
+let redis: Redis;
+beforeAll(() => {
+  redis = testClient(inject('redisUrl'));
+});
+afterAll(() => redis.disconnect());
+
+const reason = { reason: 'validate failed: e2e', failing_checks: ['e2e'] };
+
+describe.each<PromotionMode>(['lua', 'multi'])('demote() (%s)', (mode) => {
+  it('reads the current state when from is omitted, and demotes from its queue', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'validate', 4);
+    const request = { namespace: ns, id: 'PRP-1', to: 'development', evidence: reason, token: 't' };
+    const call = promotionCall({ ...request, from: 'validate' }, 'demote');
+    const before = await observe(redis, ns, call.keys);
+    const result = await demote(redis, request, { mode });
+    expect(result).toMatchObject({
+      result: 'demoted',
+      kind: 'demote',
+      from: 'validate',
+      to: 'development',
+      version: 5,
+      removed: 1,
+      mode,
+    });
+    await expectPromotionWritten(redis, before, call.args, replyOf(result));
+  });
+
+  it('a PRP in the target already: already, nothing written', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'development', 6);
+    const request = { namespace: ns, id: 'PRP-1', to: 'development', evidence: reason };
+    const before = await observe(redis, ns, [prpKey(ns, 'PRP-1')]);
+    expect(await demote(redis, request, { mode })).toMatchObject({
+      result: 'already',
+      kind: 'demote',
+      version: 6,
+    });
+    await expectUnchanged(redis, before);
+  });
+
+  it('complete is final; a PRP in pending asked for pending is already there', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'complete');
+    await seedPrp(redis, ns, 'PRP-2', 'pending');
+    const refusal = (id: string, to: string) =>
+      demote(redis, { namespace: ns, id, to, evidence: reason }, { mode }).catch((e: unknown) => e);
+    expect(await refusal('PRP-1', 'validate')).toMatchObject({
+      code: 'PRP_INVALID_TRANSITION',
+      detail:
+        'cannot demote complete -> validate; a demotion moves back from development, ' +
+        'integration or validate to an earlier state; complete is final',
+    });
+    // pending -> pending would be already: the script is asked development -> pending.
+    expect(await refusal('PRP-2', 'pending')).toMatchObject({ result: 'already' });
+  });
+
+  it('no PRP, or one without a status: refused before anything is sent', async () => {
+    const ns = uniqueNamespace();
+    await redis.hset(prpKey(ns, 'PRP-2'), 'title', 'made by hand');
+    const refusal = (id: string) =>
+      demote(redis, { namespace: ns, id, to: 'pending', evidence: reason }, { mode }).catch(
+        (e: unknown) => e,
+      );
+    expect(await refusal('PRP-1')).toMatchObject({
+      code: 'PRP_NOT_FOUND',
+      detail: `no PRP PRP-1: hash {${ns}}:prp:PRP-1 does not exist; nothing to demote`,
+    });
+    expect(await refusal('PRP-2')).toMatchObject({
+      code: 'PRP_STATE_MISMATCH',
+      detail: 'PRP PRP-2 is in state (none); cannot demote it to pending',
+    });
+  });
+
+  it('a PRP that moved since it was read is refused, never demoted from the wrong queue', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'validate', 2);
+    // Read as validate; promoted to complete in between.
+    const stale = {
+      namespace: ns,
+      id: 'PRP-1',
+      from: 'validate',
+      to: 'integration',
+      evidence: reason,
+    };
+    await promote(redis, goodRequest(ns, 'PRP-1', 'complete'), { mode });
+    const failure = await demote(redis, stale, { mode }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(PromotionError);
+    expect(failure).toMatchObject({
+      code: 'PRP_STATE_MISMATCH',
+      detail: 'PRP PRP-1 is in state complete, not validate; cannot demote validate -> integration',
+    });
+    expect(await redis.lrange(queueKey(ns, 'complete'), 0, -1)).toEqual(['PRP-1']);
+  });
+
+  it('a reason is required', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'integration');
+    await expect(
+      demote(
+        redis,
+        { namespace: ns, id: 'PRP-1', to: 'pending', evidence: { why: 'x' } },
+        { mode },
+      ),
+    ).rejects.toMatchObject({
+      code: 'PRP_EVIDENCE_INVALID',
+      detail: 'evidence field reason must be a non-empty string (integration -> pending)',
+    });
+  });
+});
+
+describe('readStatus()', () => {
+  it('a PRP walked forward, back and forward: its state, evidence and history, newest first', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'integration', 0);
+    await promote(redis, { ...goodRequest(ns, 'PRP-1', 'validate', 'a'), actor: 'ci' });
+    await demote(redis, {
+      namespace: ns,
+      id: 'PRP-1',
+      to: 'development',
+      evidence: reason,
+      token: 'b',
+      actor: 'bot',
+    });
+    const last = await promote(redis, {
+      ...goodRequest(ns, 'PRP-1', 'integration', 'c'),
+      actor: 'ci',
+    });
+
+    const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+    expect(status).toEqual({
+      found: true,
+      state: 'integration',
+      version: 3,
+      updatedAt: last.at,
+      updatedBy: 'ci',
+      evidenceKey: `{${ns}}:evidence:PRP-1:c`,
+      evidence: JSON.stringify(goodRequest(ns, 'PRP-1', 'integration').evidence),
+      history: [
+        expect.objectContaining({
+          kind: 'promote',
+          from: 'development',
+          to: 'integration',
+          version: 3,
+          actor: 'ci',
+          at: last.at,
+          evidenceKey: `{${ns}}:evidence:PRP-1:c`,
+        }),
+        expect.objectContaining({
+          kind: 'demote',
+          from: 'validate',
+          to: 'development',
+          version: 2,
+          actor: 'bot',
+        }),
+        expect.objectContaining({
+          kind: 'promote',
+          from: 'integration',
+          to: 'validate',
+          version: 1,
+        }),
+      ],
+    });
+    expect(status.history[0]!.id).toMatch(/^\d+-\d+$/);
+
+    // A shorter history; none at all.
+    expect(
+      (await readStatus(redis, { namespace: ns, id: 'PRP-1', history: 1 })).history,
+    ).toHaveLength(1);
+    expect((await readStatus(redis, { namespace: ns, id: 'PRP-1', history: 0 })).history).toEqual(
+      [],
+    );
+  });
+
+  it('evidence that expired is undefined; the rest is still there', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'integration');
+    const result = await promote(redis, goodRequest(ns, 'PRP-1', 'validate'));
+    await redis.del(result.evidenceKey); // as its TTL would
+    const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+    expect(status).toMatchObject({
+      found: true,
+      state: 'validate',
+      evidenceKey: result.evidenceKey,
+    });
+    expect(status.evidence).toBeUndefined();
+    expect(status.history).toHaveLength(1);
+  });
+
+  it('a missing PRP is an answer: found false', async () => {
+    const ns = uniqueNamespace();
+    expect(await readStatus(redis, { namespace: ns, id: 'PRP-404' })).toEqual({
+      found: false,
+      history: [],
+    });
+  });
+
+  it('a hash made by hand without our fields is found, with nothing of ours', async () => {
+    const ns = uniqueNamespace();
+    await redis.hset(prpKey(ns, 'PRP-1'), 'title', 'made by hand');
+    expect(await readStatus(redis, { namespace: ns, id: 'PRP-1' })).toEqual({
+      found: true,
+      history: [],
+    });
+  });
+
+  it('writes nothing', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-1', 'integration');
+    await promote(redis, goodRequest(ns, 'PRP-1', 'validate'));
+    const before = await observe(redis, ns, [prpKey(ns, 'PRP-1'), historyKey(ns, 'PRP-1')]);
+    await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+    await readStatus(redis, { namespace: ns, id: 'PRP-2' });
+    await expectUnchanged(redis, before);
+  });
+
+  it.each([
+    [{ id: 'a:b' }, 'PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    [{ id: 'P', namespace: 'a}b' }, 'namespace must be 1-64 of A-Z a-z 0-9 _ . -'],
+    [{ id: 'P', history: -1 }, 'history must be an integer from 0 to 1000'],
+    [{ id: 'P', history: 1001 }, 'history must be an integer from 0 to 1000'],
+    [{ id: 'P', history: 1.5 }, 'history must be an integer from 0 to 1000'],
+  ])('refuses %o before reading', async (request, detail) => {
+    await expect(readStatus(redis, request)).rejects.toMatchObject({
+      code: 'PRP_BAD_ARGUMENT',
+      detail,
+    });
+  });
+});

@@ -17,6 +17,10 @@ import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import {
   BOUNDS,
+  DEMOTABLE_STATES,
+  DEMOTION_EVIDENCE,
+  DEMOTION_RULE,
+  DEMOTIONS,
   PIPELINE_FIELDS,
   RULES,
   RULE_ORDER,
@@ -70,19 +74,43 @@ function wrapLiteral(text: string, tail: string): string[] {
   return lines;
 }
 
+/** A rules table in Lua: `rules = { { field, rule }, ... }`, wrapped. */
+const luaRules = (evidence: readonly { field: string; rule: Rule }[], indent: string) =>
+  wrapItems(
+    `${indent}rules = {`,
+    evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`),
+    ' }',
+    `${indent}          `,
+  );
+
 function luaTransitions(): string[] {
-  const lines = ['local rules'];
+  const lines = ['local rules', "if kind == 'promote' then"];
   TRANSITIONS.forEach(({ from, to, evidence }, i) => {
     lines.push(
-      `${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
+      `  ${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
     );
-    const items = evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`);
-    lines.push(...wrapItems('  rules = {', items, ' }', '            '));
+    lines.push(...luaRules(evidence, '    '));
   });
   lines.push(
+    '  else',
+    "    return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
+    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')').map(
+      (line) => `  ${line}`,
+    ),
+    '  end',
+  );
+  // A demotion: from a demotable state to any state before it, one condition per source.
+  DEMOTABLE_STATES.forEach((from, i) => {
+    const targets = DEMOTIONS.filter((d) => d.from === from).map((d) => `to == ${luaString(d.to)}`);
+    const to = targets.length > 1 ? `(${targets.join(' or ')})` : targets[0];
+    lines.push(`${i === 0 ? 'elseif' : '    or'} (from == ${luaString(from)} and ${to})`);
+  });
+  lines[lines.length - 1] += ' then';
+  lines.push(
+    ...luaRules(DEMOTION_EVIDENCE, '  '),
     'else',
-    "  return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
-    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')'),
+    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to",
+    ...wrapLiteral(DEMOTION_RULE, ')'),
     'end',
   );
   return lines;

@@ -15,7 +15,10 @@
  * No imports: the generator and any other program can load it as it is.
  */
 
-/** The states a PRP moves through, in order. A promotion moves one step forward. */
+/**
+ * The states a PRP moves through, in order. A promotion moves one step forward; a demotion
+ * moves back from one of DEMOTABLE_STATES to any state before it.
+ */
 export const STATES = ['pending', 'development', 'integration', 'validate', 'complete'] as const;
 
 export type State = (typeof STATES)[number];
@@ -125,6 +128,24 @@ export const TRANSITIONS: readonly Transition[] = [
   },
 ];
 
+/** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
+export const KINDS = ['promote', 'demote'] as const;
+
+export type Kind = (typeof KINDS)[number];
+
+/**
+ * The states a demotion moves back from. `pending` has nothing before it; `complete` is final.
+ */
+export const DEMOTABLE_STATES = ['development', 'integration', 'validate'] as const;
+
+/** The evidence every demotion requires: why it moved back. */
+export const DEMOTION_EVIDENCE: readonly EvidenceField[] = [{ field: 'reason', rule: 'text' }];
+
+/** The demotions: from each demotable state to every state before it, all on a reason. */
+export const DEMOTIONS: readonly Transition[] = DEMOTABLE_STATES.flatMap((from) =>
+  STATES.slice(0, STATES.indexOf(from)).map((to) => ({ from, to, evidence: DEMOTION_EVIDENCE })),
+);
+
 /**
  * Fields only the action's pipeline result writes, beside the pipelineOnly rules: which
  * sources were asked, and the checks require-checks read. No transition requires them.
@@ -157,18 +178,26 @@ export const BOUNDS = {
   evidenceMaxBytes: 65_536,
 } as const;
 
-/** KEYS[1..5] of lua/promote.lua: name and the type each must hold (or be missing). */
+/** KEYS[1..6] of lua/promote.lua: name and the type each must hold (or be missing). */
 export const KEY_TYPES = [
   { key: '{NS}:prp:ID', type: 'hash' },
   { key: '{NS}:queue:FROM', type: 'list' },
   { key: '{NS}:queue:TO', type: 'list' },
   { key: '{NS}:evidence:ID:TOKEN', type: 'string' },
   { key: '{NS}:events', type: 'stream' },
+  { key: '{NS}:history:ID', type: 'stream' },
 ] as const;
 
-/** The transition `from -> to`, or undefined when it is not one step forward. */
-export function transitionOf(from: string, to: string): Transition | undefined {
-  return TRANSITIONS.find((t) => t.from === from && t.to === to);
+/**
+ * The move `from -> to` of `kind`, or undefined when there is none: a promotion is one step
+ * forward, a demotion one of DEMOTIONS.
+ */
+export function transitionOf(
+  from: string,
+  to: string,
+  kind: Kind = 'promote',
+): Transition | undefined {
+  return (kind === 'demote' ? DEMOTIONS : TRANSITIONS).find((t) => t.from === from && t.to === to);
 }
 
 /** The refusal of a field breaking its rule, word for word as the script gives it. */
@@ -176,10 +205,18 @@ export function ruleMessage(field: string, rule: Rule, from: string, to: string)
   return `evidence field ${field} ${RULES[rule].message} (${from} -> ${to})`;
 }
 
-/** The refusal of any pair that is not one step forward. */
-export function invalidTransitionMessage(from: string, to: string): string {
+/** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
+export const DEMOTION_RULE = `; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${STATES[STATES.length - 1]} is final`;
+
+/** The refusal of any pair that is not a move of `kind`. */
+export function invalidTransitionMessage(from: string, to: string, kind: Kind = 'promote'): string {
+  if (kind === 'demote') return `cannot demote ${from} -> ${to}${DEMOTION_RULE}`;
   return (
     `cannot promote ${from} -> ${to}; a promotion moves one step forward along ` +
     STATES.join(' -> ')
   );
 }
+
+/** The history stream's cap (XADD MAXLEN ~), per PRP; the events stream's is larger. */
+export const HISTORY_MAXLEN = 1000;
+export const EVENTS_MAXLEN = 100_000;

@@ -1,3 +1,4 @@
+import { EVENTS_MAXLEN, HISTORY_MAXLEN } from './contract.js';
 import { PromotionError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
 import type { PromotionArguments } from './promotionArguments.js';
@@ -15,13 +16,13 @@ import type { PromotionReply } from './reply.js';
  *   Evidence           -> checkEvidence: size, UTF-8, JSON, object, each field's rule
  *   State and version  -> existence, the version's form, already, state, expected version
  *   version bound      -> the largest version cannot be raised
- *   Writes             -> permission to write (for the fallback: MULTI), the events stream's
- *                         last id, then the five writes and the reply they give
+ *   Writes             -> permission to write (for the fallback: MULTI), the events and the
+ *                         history streams' last ids, then the six writes and the reply
  */
 
 /** What the read round trip found: TYPE, HMGET, TIME, XINFO STREAM and MULTI's answers. */
 export interface PromotionSnapshot {
-  /** TYPE of KEYS[1..5], in order; 'none' for a key that does not exist. */
+  /** TYPE of KEYS[1..6], in order; 'none' for a key that does not exist. */
   types: readonly string[];
   /**
    * HMGET of the hash's status, version, evidence_key, updated_at (null for a missing field),
@@ -35,12 +36,14 @@ export interface PromotionSnapshot {
    * Redis's error for XINFO.
    */
   lastGeneratedId: string | undefined | Error;
+  /** The same for the history stream, KEYS[6]. */
+  historyLastGeneratedId: string | undefined | Error;
   /** Redis's refusal of MULTI; undefined when the transaction is open. */
   multiRefused?: Error | undefined;
 }
 
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
-export const WRITE_COMMANDS = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'] as const;
+export const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'] as const;
 
 /** One write: the command, its key, and its other arguments, exactly as sent. */
 export type Write = readonly [
@@ -62,6 +65,7 @@ export const withRemoved = (reply: PendingReply, removed: 0 | 1): PromotionReply
   evidence_key: reply.evidence_key,
   removed,
   at: reply.at,
+  kind: reply.kind,
 });
 
 export type Decision =
@@ -74,18 +78,15 @@ export type Decision =
   /** Every check passed in a dry run: the writes are queued only for Redis to check them. */
   | { kind: 'dry_run'; writes: readonly Write[]; reply: PendingReply }
   /** Every check passed: make these writes, in this order, then give this reply. */
-  | { kind: 'promote'; writes: readonly Write[]; reply: PendingReply };
+  | { kind: 'move'; writes: readonly Write[]; reply: PendingReply };
 
-const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'] as const;
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream', 'stream'] as const;
 
 /** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
 const MAX_VERSION = 999_999_999_999_999;
 
 /** The largest stream id: XADD * cannot add after it. */
 export const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
-
-/** The cap on the events stream (XADD MAXLEN ~), as the script sets it. */
-const EVENTS_MAXLEN = '100000';
 
 /** The script's PRP_EVENTS_EXHAUSTED, word for word. */
 const eventsExhausted = (eventsKey: string) =>
@@ -94,6 +95,15 @@ const eventsExhausted = (eventsKey: string) =>
     `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
       `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
       `${eventsKey} ${eventsKey}-old) or delete it, then promote again`,
+  );
+
+/** The script's PRP_EVENTS_EXHAUSTED for the PRP's history, word for word. */
+const historyExhausted = (historyKey: string, id: string, verb: string) =>
+  new PromotionError(
+    'PRP_EVENTS_EXHAUSTED',
+    `the history stream ${historyKey} has used its last possible id, so no move of ${id} can ` +
+      `be recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+      `${historyKey} ${historyKey}-old) or delete it, then ${verb} again`,
   );
 
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
@@ -122,7 +132,8 @@ function refusalOf(check: () => unknown): PromotionError | undefined {
 }
 
 export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Decision {
-  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = a.keys;
+  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = a.keys;
+  const noun = a.kind === 'promote' ? 'promotion' : 'demotion';
   const { types } = snapshot;
 
   // Key types.
@@ -137,7 +148,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   }
 
   // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-  const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+  const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
   if (evidenceRefusal) return { kind: 'refused', refusal: evidenceRefusal };
 
   // State and version.
@@ -173,6 +184,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     version: replyVersion,
     evidence_key: key,
     at,
+    kind: a.kind,
   });
 
   if (status === a.to) {
@@ -186,7 +198,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   if (status !== a.from) {
     return refused(
       'PRP_STATE_MISMATCH',
-      `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+      `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot ${a.kind} ` +
         `${a.from} -> ${a.to}`,
     );
   }
@@ -203,7 +215,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   if (versionNumber >= MAX_VERSION) {
     return refused(
       'PRP_WRONG_TYPE',
-      `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+      `field version of ${prpKey} is ${versionNumber}, the largest a ${noun} can raise ` +
         '(15 digits)',
     );
   }
@@ -218,13 +230,27 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
       return { kind: 'refused', refusal: eventsExhausted(eventsKey) };
     }
   }
+  if (types[5] === 'stream') {
+    const { historyLastGeneratedId } = snapshot;
+    if (historyLastGeneratedId instanceof Error) {
+      return { kind: 'failed', error: historyLastGeneratedId };
+    }
+    if (historyLastGeneratedId === LAST_POSSIBLE_ID) {
+      return { kind: 'refused', refusal: historyExhausted(historyKey, a.id, a.kind) };
+    }
+  }
 
   const newVersion = String(versionNumber + 1);
   const at = String(now);
   const writes: Write[] = [
     // prettier-ignore
-    ['XADD', eventsKey, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'prp', a.id, 'from', a.from,
-      'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at],
+    ['XADD', eventsKey, 'MAXLEN', '~', String(EVENTS_MAXLEN), '*', 'kind', a.kind, 'prp', a.id,
+      'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey,
+      'actor', a.actor, 'at', at],
+    // prettier-ignore
+    ['XADD', historyKey, 'MAXLEN', '~', String(HISTORY_MAXLEN), '*', 'kind', a.kind,
+      'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey,
+      'actor', a.actor, 'at', at],
     ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
     // prettier-ignore
     ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
@@ -232,9 +258,10 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     ['LREM', fromQueue, '-1', a.id],
     ['LPUSH', toQueue, a.id],
   ];
+  const done = a.kind === 'promote' ? 'promoted' : 'demoted';
   return {
-    kind: a.dryRun ? 'dry_run' : 'promote',
+    kind: a.dryRun ? 'dry_run' : 'move',
     writes,
-    reply: reply(a.dryRun ? 'dry_run' : 'promoted', versionNumber + 1, evidenceKey, now),
+    reply: reply(a.dryRun ? 'dry_run' : done, versionNumber + 1, evidenceKey, now),
   };
 }

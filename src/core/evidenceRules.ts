@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import {
   BOUNDS,
+  DEMOTIONS,
   RULES,
   TRANSITIONS,
   invalidTransitionMessage,
   ruleMessage,
   transitionOf,
+  type Kind,
   type Rule,
+  type Transition,
 } from './contract.js';
 import { PromotionError } from './errors.js';
 import type { State } from './states.js';
@@ -65,10 +68,12 @@ export function ruleSchema(rule: Rule, error: string): z.ZodType {
   }
 }
 
-/** One zod schema per forward transition, keyed "from->to". Extra fields are allowed. */
-export const evidenceRules: Readonly<Record<string, z.ZodType<Record<string, unknown>>>> =
+type Schemas = Readonly<Record<string, z.ZodType<Record<string, unknown>>>>;
+
+/** One zod schema per move, keyed "from->to". Extra fields are allowed. */
+const schemasOf = (moves: readonly Transition[]): Schemas =>
   Object.fromEntries(
-    TRANSITIONS.map(({ from, to, evidence }) => [
+    moves.map(({ from, to, evidence }) => [
       `${from}->${to}`,
       z.looseObject(
         Object.fromEntries(
@@ -81,13 +86,27 @@ export const evidenceRules: Readonly<Record<string, z.ZodType<Record<string, unk
     ]),
   );
 
-/** The fields a transition requires, in check order. */
-export function requiredFields(from: State | string, to: State | string): string[] {
-  return (transitionOf(from, to)?.evidence ?? []).map(({ field }) => field);
+/** One zod schema per forward transition, keyed "from->to". Extra fields are allowed. */
+export const evidenceRules: Schemas = schemasOf(TRANSITIONS);
+
+/** One zod schema per demotion, keyed "from->to". */
+export const demotionRules: Schemas = schemasOf(DEMOTIONS);
+
+/** The fields a move requires, in check order. */
+export function requiredFields(
+  from: State | string,
+  to: State | string,
+  kind: Kind = 'promote',
+): string[] {
+  return (transitionOf(from, to, kind)?.evidence ?? []).map(({ field }) => field);
 }
 
-export function invalidTransition(from: string, to: string): PromotionError {
-  return new PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to));
+export function invalidTransition(
+  from: string,
+  to: string,
+  kind: Kind = 'promote',
+): PromotionError {
+  return new PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to, kind));
 }
 
 /** cjson's nesting limit: the script's parser refuses the 1001st level. */
@@ -128,17 +147,18 @@ function utf8Text(evidence: string | Uint8Array): string | undefined {
 }
 
 /**
- * Checks evidence JSON for `from -> to` exactly as the script does, in the same order (size,
- * UTF-8, JSON, object, fields), and returns the parsed object. The evidence is text, or the
- * bytes the script receives. Throws PromotionError.
+ * Checks evidence JSON for the move `from -> to` of `kind` exactly as the script does, in the
+ * same order (size, UTF-8, JSON, object, fields), and returns the parsed object. The evidence
+ * is text, or the bytes the script receives. Throws PromotionError.
  */
 export function checkEvidence(
   from: string,
   to: string,
   evidence: string | Uint8Array,
+  kind: Kind = 'promote',
 ): Record<string, unknown> {
-  const schema = evidenceRules[`${from}->${to}`];
-  if (!schema) throw invalidTransition(from, to);
+  const schema = (kind === 'demote' ? demotionRules : evidenceRules)[`${from}->${to}`];
+  if (!schema) throw invalidTransition(from, to, kind);
   const bytes =
     typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
   if (bytes > MAX_EVIDENCE_BYTES) {

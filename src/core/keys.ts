@@ -24,11 +24,16 @@ export const queueKey = (ns: string, state: State | string): string =>
 export const evidenceKey = (ns: string, id: string, token: string): string =>
   `${keyPrefix(ns)}evidence:${id}:${token}`;
 export const eventsKey = (ns: string): string => `${keyPrefix(ns)}events`;
+/** The PRP's own history: one stream entry per promotion or demotion (contract v2). */
+export const historyKey = (ns: string, id: string): string => `${keyPrefix(ns)}history:${id}`;
 
-/** KEYS[1..5] of lua/promote.lua: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events. */
-export type PromotionKeys = [string, string, string, string, string];
+/**
+ * KEYS[1..6] of lua/promote.lua: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events,
+ * history:ID.
+ */
+export type PromotionKeys = [string, string, string, string, string, string];
 
-/** KEYS[1..5] of lua/promote.lua, in order. */
+/** KEYS[1..6] of lua/promote.lua, in order. */
 export function promotionKeys(
   ns: string,
   id: string,
@@ -42,5 +47,6 @@ export function promotionKeys(
     queueKey(ns, to),
     evidenceKey(ns, id, token),
     eventsKey(ns),
+    historyKey(ns, id),
   ];
 }

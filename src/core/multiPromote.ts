@@ -28,8 +28,8 @@ import { timeToMs, type PromotionReply } from './reply.js';
  * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
  * makes EXEC refuse the whole transaction: nothing is written.
  *
- * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
- * on them. The queues and the stream are shared by every PRP and busy with workers; watching
+ * Only the PRP's own keys are watched (its hash, its evidence key and its history): every
+ * decision rests on them. The queues and the stream are shared by every PRP and busy with workers; watching
  * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
  * concurrent promoters gave up over half the time). The price: a queue or the stream
  * recreated as another type, or the stream given the largest id, between the check and EXEC
@@ -41,7 +41,15 @@ import { timeToMs, type PromotionReply } from './reply.js';
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
 /** The read round trip's answers, in the order it sends them. */
-const ANSWER = { watch: 0, types: 1, hmget: 6, time: 7, xinfo: 8, multi: 9 } as const;
+const ANSWER = {
+  watch: 0,
+  types: 1,
+  hmget: 7,
+  time: 8,
+  xinfo: 9,
+  historyXinfo: 10,
+  multi: 11,
+} as const;
 
 type Answers = [Error | null, unknown][];
 
@@ -50,18 +58,20 @@ type Answers = [Error | null, unknown][];
  * that its answer is known before any write is sent.
  */
 async function read(redis: Redis, keys: PromotionKeys): Promise<Answers> {
-  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
+  const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = keys;
   return (await redis
     .pipeline()
-    .watch(prpKey, evidenceKey)
+    .watch(prpKey, evidenceKey, historyKey)
     .type(prpKey)
     .type(fromQueue)
     .type(toQueue)
     .type(evidenceKey)
     .type(eventsKey)
+    .type(historyKey)
     .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
     .time()
     .xinfo('STREAM', eventsKey)
+    .xinfo('STREAM', historyKey)
     .call('MULTI')
     .exec())!;
 }
@@ -92,7 +102,7 @@ function snapshotOf(answers: Answers): PromotionSnapshot {
     return error ?? as(result);
   };
   value(ANSWER.watch);
-  const types = [0, 1, 2, 3, 4].map((i) => value(ANSWER.types + i) as string);
+  const types = [0, 1, 2, 3, 4, 5].map((i) => value(ANSWER.types + i) as string);
   return {
     types,
     fields: valueOrError(ANSWER.hmget, (result) => result as (string | null)[]),
@@ -100,6 +110,8 @@ function snapshotOf(answers: Answers): PromotionSnapshot {
     // XINFO answers an error for a key that is no stream; only a stream's answer matters.
     lastGeneratedId:
       types[4] === 'stream' ? valueOrError(ANSWER.xinfo, lastGeneratedId) : undefined,
+    historyLastGeneratedId:
+      types[5] === 'stream' ? valueOrError(ANSWER.historyXinfo, lastGeneratedId) : undefined,
     multiRefused: answers[ANSWER.multi]![0] ?? undefined,
   };
 }
@@ -182,6 +194,7 @@ function promotedReply(
   id: string,
   reply: PendingReply,
 ): PromotionReply | undefined {
+  const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
   const n = WRITE_COMMANDS.length;
   const [execError, executed] = answers[n]! as [Error | null, unknown[] | null];
   if (execError) throw transactionRefusal(answers.slice(0, n), execError);
@@ -193,9 +206,9 @@ function promotedReply(
     const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
     const error = executed[failed] as Error;
     throw new Error(
-      `the promotion of ${id} was written in part: ${done.join(', ')} ran and ` +
+      `the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
         `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-        'promoted; repair it and promote again',
+        `${verb}d; repair it and ${verb} again`,
       { cause: error },
     );
   }
@@ -231,7 +244,7 @@ export async function promoteWithMulti(
             .exec())!;
           return dryRunReply(queued, transaction, decision.reply);
         }
-        case 'promote': {
+        case 'move': {
           // Write: the writes, then EXEC.
           const written = (await queueWrites(redis, decision.writes).call('EXEC').exec())!;
           // EXEC answered: the transaction and the WATCH are over, whatever it said.
@@ -249,7 +262,7 @@ export async function promoteWithMulti(
   }
   throw new PromotionError(
     'PRP_CONTENDED',
-    `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
+    `PRP ${a.id} changed during each of ${maxAttempts} attempts to ${a.kind} it ` +
       `${a.from} -> ${a.to}; nothing was written. Try again, or use the Lua script (mode lua), ` +
       'which cannot race',
   );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { KINDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say, refusalFromReply } from './errors.js';
 import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
@@ -50,6 +51,8 @@ export interface PromotionResult {
   removed: 0 | 1;
   /** Server time of the promotion, ms since the epoch. */
   at: number;
+  /** The move made (or that would be): `promote`, or `demote` for demote()'s results. */
+  kind: Kind;
   mode: PromotionMode;
 }
 
@@ -81,10 +84,17 @@ function evidenceArgument(evidence: PromotionRequest['evidence']): string | Buff
   return JSON.stringify(evidence); // well-formed: a lone surrogate is written as an escape
 }
 
-/** KEYS and ARGV of lua/promote.lua for a request. */
-export function promotionCall(request: PromotionRequest): { keys: string[]; args: PromotionArgv } {
-  const from = request.from ?? previousState(request.to);
-  if (from === undefined) throw invalidTransition('(none)', request.to);
+/**
+ * KEYS and ARGV of lua/promote.lua for a request of `kind` (a promotion unless said). A
+ * promotion's FROM is the state before TO unless the request names it; a demotion's must be
+ * named (demote() reads it when its caller does not).
+ */
+export function promotionCall(
+  request: PromotionRequest,
+  kind: Kind = 'promote',
+): { keys: string[]; args: PromotionArgv } {
+  const from = request.from ?? (kind === 'promote' ? previousState(request.to) : undefined);
+  if (from === undefined) throw invalidTransition('(none)', request.to, kind);
   const evidence = evidenceArgument(request.evidence);
   return {
     keys: promotionKeys(
@@ -103,13 +113,14 @@ export function promotionCall(request: PromotionRequest): { keys: string[]; args
       request.actor ?? '',
       request.expectedVersion === undefined ? '' : String(request.expectedVersion),
       request.dryRun ? '1' : '0',
+      kind,
     ],
   };
 }
 
 /** The script's success reply (CONTRACT.md section 3); extra fields are tolerated. */
 const REPLY = z.looseObject({
-  result: z.enum(['promoted', 'already', 'dry_run']),
+  result: z.enum(['promoted', 'demoted', 'already', 'dry_run']),
   prp: z.string(),
   from: z.string(),
   to: z.string(),
@@ -117,6 +128,7 @@ const REPLY = z.looseObject({
   evidence_key: z.string(),
   removed: z.literal([0, 1]),
   at: z.number(),
+  kind: z.enum(KINDS),
 }) satisfies z.ZodType<PromotionReply>;
 
 /** The script's JSON reply, checked: a server or script that says otherwise is named. */
@@ -167,8 +179,21 @@ export async function promote(
   request: PromotionRequest,
   options: PromoteOptions = {},
 ): Promise<PromotionResult> {
+  return move(redis, request, 'promote', options);
+}
+
+/**
+ * A move of `kind` (promote() and demote() call it): the script, or the fallback, and its
+ * reply as a PromotionResult.
+ */
+export async function move(
+  redis: RedisClient,
+  request: PromotionRequest,
+  kind: Kind,
+  options: PromoteOptions = {},
+): Promise<PromotionResult> {
   const mode = promotionMode(options.mode, options.env);
-  const { keys, args } = promotionCall(request);
+  const { keys, args } = promotionCall(request, kind);
   const unfit = unfitClient(redis, mode);
   if (unfit) throw new PromotionError('PRP_BAD_ARGUMENT', unfit);
   let reply: PromotionReply;
@@ -197,6 +222,7 @@ export async function promote(
     evidenceKey: reply.evidence_key,
     removed: reply.removed,
     at: reply.at,
+    kind: reply.kind,
     mode,
   };
 }

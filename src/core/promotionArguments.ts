@@ -1,10 +1,11 @@
-import { BOUNDS } from './contract.js';
+import { BOUNDS, KINDS, type Kind } from './contract.js';
 import { PromotionError } from './errors.js';
 import {
   MAX_EVIDENCE_TTL_SECONDS,
   type PromotionKeys,
   eventsKey,
   evidenceKey,
+  historyKey,
   isValidNamespace,
   isValidPrpId,
   isValidToken,
@@ -28,12 +29,14 @@ export interface PromotionArguments {
   actor: string;
   expectedVersion: string;
   dryRun: boolean;
-  /** KEYS[1..5], as checked: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events. */
+  kind: Kind;
+  /** KEYS[1..6], as checked: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, history:ID. */
   keys: PromotionKeys;
 }
 
 /**
- * ARGV of lua/promote.lua: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN.
+ * ARGV of lua/promote.lua: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN
+ * KIND.
  * EVIDENCE_JSON may be bytes, sent as they are.
  */
 export type PromotionArgv = [
@@ -45,6 +48,7 @@ export type PromotionArgv = [
   string,
   string,
   string,
+  Kind,
 ];
 
 const EXPECTED_VERSION = new RegExp(`^[0-9]{1,${BOUNDS.versionMaxDigits}}$`);
@@ -55,14 +59,14 @@ export function checkPromotionArguments(
   keys: readonly string[],
   args: readonly (string | Buffer)[],
 ): PromotionArguments {
-  if (keys.length !== 5 || args.length !== 8) {
+  if (keys.length !== 6 || args.length !== 9) {
     throw bad(
-      `expected 5 keys and 8 arguments, got ${keys.length} keys and ${args.length} arguments ` +
-        '(KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events; ARGV: ID FROM TO ' +
-        'EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)',
+      `expected 6 keys and 9 arguments, got ${keys.length} keys and ${args.length} arguments ` +
+        '(KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, history:ID; ARGV: ID ' +
+        'FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN KIND)',
     );
   }
-  const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args as PromotionArgv;
+  const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun, kind] = args as PromotionArgv;
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
   if (!isValidPrpId(id)) {
@@ -87,6 +91,7 @@ export function checkPromotionArguments(
     );
   }
   if (dryRun !== '0' && dryRun !== '1') throw bad('DRY_RUN must be 0 or 1');
+  if (!(KINDS as readonly string[]).includes(kind)) throw bad('KIND must be promote or demote');
 
   const namespace = /^\{([A-Za-z0-9_.-]+)\}:prp:/.exec(keys[0]!)?.[1];
   if (namespace === undefined || !isValidNamespace(namespace)) {
@@ -109,6 +114,7 @@ export function checkPromotionArguments(
     );
   }
   expectKey(5, eventsKey(namespace));
+  expectKey(6, historyKey(namespace, id));
 
   return {
     namespace,
@@ -120,6 +126,7 @@ export function checkPromotionArguments(
     actor,
     expectedVersion,
     dryRun: dryRun === '1',
+    kind,
     keys: [...keys] as PromotionKeys,
   };
 }

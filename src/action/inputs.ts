@@ -1,4 +1,7 @@
 import {
+  DEFAULT_HISTORY_ENTRIES,
+  MAX_HISTORY_ENTRIES,
+  STATES,
   DEFAULT_EVIDENCE_TTL_SECONDS,
   DEFAULT_NAMESPACE,
   MAX_EVIDENCE_TTL_SECONDS,
@@ -13,6 +16,7 @@ import {
   type RedisTarget,
   type State,
 } from '../core/index.js';
+import { DEMOTABLE_STATES } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { jsonTextProblem } from './jsonText.js';
@@ -269,9 +273,12 @@ export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settin
   return { ...inputs, mode };
 }
 
-/** The states a demotion can move to: every state before validate (demote/action.yml). */
-export const DEMOTION_TARGETS = ['pending', 'development', 'integration'] as const;
-export type DemotionTarget = (typeof DEMOTION_TARGETS)[number];
+/** The states a demotion can move to: every state before the last demotable one. */
+export const DEMOTION_TARGETS = STATES.slice(
+  0,
+  STATES.indexOf(DEMOTABLE_STATES[DEMOTABLE_STATES.length - 1]!),
+) as DemotionTarget[];
+export type DemotionTarget = 'pending' | 'development' | 'integration';
 
 /** What every sub-action reads alike: where Redis is, which PRP, how long to wait. */
 export interface PrpInputs {
@@ -339,10 +346,6 @@ export interface StatusSettings extends PrpInputs {
   /** How many history entries to read, newest first. */
   history: number;
 }
-
-export const DEFAULT_HISTORY_ENTRIES = 20;
-/** The history stream keeps about this many entries (CONTRACT.md section 2). */
-export const MAX_HISTORY_ENTRIES = 1000;
 
 export function readStatusSettings(read: Read): StatusSettings {
   const common = readPrpInputs(read);

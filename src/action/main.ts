@@ -3,7 +3,6 @@ import {
   PromotionError,
   previousState,
   promote,
-  readStatus,
   scrubSecrets,
   type PromotionResult,
 } from '../core/index.js';

@@ -1,6 +1,6 @@
 import { readStatus, scrubSecrets } from '../core/index.js';
 import type { ActionHost, ActionOutput } from './host.js';
-import { DEFAULT_HISTORY_ENTRIES, maskSecrets, readStatusSettings } from './inputs.js';
+import { maskSecrets, readStatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
 import {
@@ -62,7 +62,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
 
     output.info(
       `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
-        ` (history ${settings.history ?? DEFAULT_HISTORY_ENTRIES})`,
+        ` (history ${settings.history})`,
     );
     const status = await callRedis(settings, (redis) =>
       readStatus(redis, { namespace: settings.namespace, id, history: settings.history }),

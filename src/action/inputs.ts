@@ -16,7 +16,6 @@ import {
   type RedisTarget,
   type State,
 } from '../core/index.js';
-import { DEMOTABLE_STATES } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { jsonTextProblem } from './jsonText.js';
@@ -273,13 +272,6 @@ export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settin
   return { ...inputs, mode };
 }
 
-/** The states a demotion can move to: every state before the last demotable one. */
-export const DEMOTION_TARGETS = STATES.slice(
-  0,
-  STATES.indexOf(DEMOTABLE_STATES[DEMOTABLE_STATES.length - 1]!),
-) as DemotionTarget[];
-export type DemotionTarget = 'pending' | 'development' | 'integration';
-
 /** What every sub-action reads alike: where Redis is, which PRP, how long to wait. */
 export interface PrpInputs {
   redis: RedisTarget;
@@ -306,7 +298,11 @@ function readPrpInputs(read: Read): PrpInputs {
 
 /** demote/action.yml's inputs, checked (CONTRACT.md section 4). */
 export interface DemoteSettings extends PrpInputs {
-  targetState: DemotionTarget;
+  /**
+   * Any state: which moves back are allowed (not from complete, only to an earlier state) is
+   * the contract's rule, refused by the core with its own code, PRP_INVALID_TRANSITION.
+   */
+  targetState: State;
   /** Why: stored as the evidence's `reason`, which a demotion requires. */
   reason: string;
   evidence: Record<string, unknown>;
@@ -321,7 +317,7 @@ export interface DemoteSettings extends PrpInputs {
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
 export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSettings {
   const common = readPrpInputs(read);
-  const targetState = parseOneOf('target-state', read('target-state'), DEMOTION_TARGETS);
+  const targetState = parseOneOf('target-state', read('target-state'), STATES);
   const reason = read('reason');
   if (reason === '') throw new InputError('reason', say.reasonRequired);
   const settings: DemoteSettings = {

@@ -195,14 +195,26 @@ describe('the lifecycle: forward, back, read', () => {
 
 describe('refusals leave Redis as it was', () => {
   const cases: [string, string, string, Record<string, string>, RegExp][] = [
-    ['complete is final', 'complete', 'validate', {}, /^::error::PRP_INVALID_TRANSITION: /m],
-    ['not back', 'development', 'integration', {}, /^::error::PRP_INVALID_TRANSITION: /m],
+    [
+      'complete is final',
+      'complete',
+      'validate',
+      {},
+      /^::error::PRP_INVALID_TRANSITION cannot demote /m,
+    ],
+    [
+      'not back',
+      'development',
+      'integration',
+      {},
+      /^::error::PRP_INVALID_TRANSITION cannot demote /m,
+    ],
     [
       'a stale version',
       'validate',
       'development',
       { 'expected-version': '1' },
-      /^::error::PRP_VERSION_MISMATCH: /m,
+      /^::error::PRP_VERSION_CONFLICT /m,
     ],
     [
       'no reason',
@@ -212,11 +224,18 @@ describe('refusals leave Redis as it was', () => {
       /^::error::input reason: is required/m,
     ],
     [
-      'a target a demotion cannot reach',
-      'validate',
-      'validate',
+      'a target no demotion reaches',
+      'integration',
+      'complete',
       {},
-      /^::error::input target-state: must be one of pending, development, integration/m,
+      /^::error::PRP_INVALID_TRANSITION cannot demote integration -> complete/m,
+    ],
+    [
+      'not a state',
+      'validate',
+      'released',
+      {},
+      /^::error::input target-state: must be one of pending, development, integration, validate, complete/m,
     ],
     [
       'a typed-in pipeline result',
@@ -243,7 +262,7 @@ describe('refusals leave Redis as it was', () => {
     const ns = uniqueNamespace();
     const outcome = await demote(ns, 'PRP-404', 'pending');
     expect(outcome.code).toBe(1);
-    expect(outcome.stdout).toMatch(/^::error::PRP_NOT_FOUND: /m);
+    expect(outcome.stdout).toMatch(/^::error::PRP_NOT_FOUND no PRP PRP-404/m);
     expect(await snapshotNamespace(redis, ns)).toEqual({});
   });
 });

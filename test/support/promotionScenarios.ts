@@ -132,7 +132,10 @@ export function promotionScenarios(runAction: Runner): void {
       expect(await redis.ttl(key)).toBeGreaterThan(2_592_000 - 60);
       const events = await redis.xrange(`{${ns}}:events`, '-', '+');
       expect(events).toHaveLength(1);
-      expect(events[0]![1].slice(0, 8)).toEqual([
+      // Contract v2: every event says its kind first.
+      expect(events[0]![1].slice(0, 10)).toEqual([
+        'kind',
+        'promote',
         'prp',
         'PRP-7',
         'from',
@@ -150,6 +153,9 @@ export function promotionScenarios(runAction: Runner): void {
       );
       expect(outcome.summary).toContain(`https://github.com/acme/widgets/commit/${HEAD_SHA}`);
       expect(outcome.summary).toContain('Time taken');
+      // The PRP's recent history, read after the promotion: this one move.
+      expect(outcome.summary).toContain('<h3>Recent history</h3>');
+      expect(outcome.summary).toContain('integration → validate</td><td>4</td><td>octocat');
       expect(outcome.stdout).not.toContain('::error::');
     });
 

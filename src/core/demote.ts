@@ -23,7 +23,8 @@ export type DemotionRequest = PromotionRequest;
  */
 async function currentState(redis: RedisClient, request: DemotionRequest): Promise<string> {
   const key = prpKey(request.namespace ?? DEFAULT_NAMESPACE, request.id);
-  const status = await redis.hget(key, 'status');
+  // HMGET, not HGET: the script's own read, so the promoter's ACL (docs/acl-rules.txt) serves.
+  const [status = null] = await redis.hmget(key, 'status');
   if (status === null) {
     if ((await redis.type(key)) === 'none') {
       throw new PromotionError(
@@ -33,7 +34,7 @@ async function currentState(redis: RedisClient, request: DemotionRequest): Promi
     }
     throw new PromotionError(
       'PRP_STATE_MISMATCH',
-      `PRP ${request.id} has no status in ${key}; cannot demote it to ${request.to}`,
+      `PRP ${request.id} is in state (none); cannot demote it to ${request.to}`,
     );
   }
   if (status !== request.to) return status;

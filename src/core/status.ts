@@ -5,8 +5,8 @@ import type { RedisClient } from './script.js';
 
 /**
  * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
- * XREVRANGE of its history stream, GET of its latest evidence. The read-only user of
- * docs/acl-rules-read.txt may run it.
+ * XREVRANGE of its history stream, GET of its latest evidence (and TYPE when the hash holds
+ * none of the contract's fields). The read-only user of docs/acl-rules-read.txt may run it.
  */
 
 export const DEFAULT_HISTORY_ENTRIES = 20;
@@ -76,14 +76,17 @@ export async function readStatus(redis: RedisClient, request: StatusRequest): Pr
     throw bad(`history must be an integer from 0 to ${MAX_HISTORY_ENTRIES}`);
   }
   const key = prpKey(namespace, request.id);
-  const [values, stream] = await Promise.all([
-    redis.hmget(key, ...HASH_FIELDS),
-    entries > 0
-      ? (redis.xrevrange(historyKey(namespace, request.id), '+', '-', 'COUNT', entries) as Promise<
-          [string, string[]][]
-        >)
-      : Promise.resolve([] as [string, string[]][]),
-  ]);
+  // One round trip: the hash and the history share the namespace's slot. A pipeline, not two
+  // commands at once: a cluster client without an offline queue refuses the second while a
+  // node's connection is still being made.
+  const pipeline = redis.pipeline().hmget(key, ...HASH_FIELDS);
+  if (entries > 0) {
+    pipeline.xrevrange(historyKey(namespace, request.id), '+', '-', 'COUNT', entries);
+  }
+  const answers = (await pipeline.exec())!;
+  for (const [error] of answers) if (error) throw error;
+  const values = answers[0]![1] as (string | null)[];
+  const stream = (answers[1]?.[1] ?? []) as [string, string[]][];
   const [status, version, updatedAt, updatedBy, evidenceKey] = values;
   const history = stream.map(([id, flat]): HistoryEntry => {
     const f = fieldsOf(flat);
@@ -98,7 +101,8 @@ export async function readStatus(redis: RedisClient, request: StatusRequest): Pr
       at: numberOr(f.at) ?? 0,
     };
   });
-  const found = values.some((value) => value !== null) || (await redis.exists(key)) === 1;
+  // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
+  const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
   if (!found) return { found, history };
   const evidence = evidenceKey ? await redis.get(evidenceKey) : null;
   const status_: PrpStatus = { found, history };

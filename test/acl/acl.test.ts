@@ -4,8 +4,10 @@ import { Redis } from 'ioredis';
 import {
   closeRedis,
   connectRedis,
+  demote,
   loadScript,
   promote,
+  readStatus,
   PromotionError,
   type PromotionMode,
   type RedisClient,
@@ -16,12 +18,16 @@ import { snapshotNamespace } from '../support/snapshot.js';
 /**
  * The least-privilege user of docs/acl-rules.txt (the README quotes that file) against a real
  * server whose default user is off, as a hardened server has it. Two directions: with the
- * rules every promotion path runs with no denial in ACL LOG (nothing is missing), and without
- * any one of its commands ACL LOG shows that command denied (nothing is superfluous).
+ * rules every promotion and demotion path runs with no denial in ACL LOG (nothing is
+ * missing), and without any one of its commands ACL LOG shows that command denied (nothing
+ * is superfluous). The same for the read-only user of docs/acl-rules-read.txt and the status.
  */
-const RULES = readFileSync(new URL('../../docs/acl-rules.txt', import.meta.url), 'utf8')
-  .trim()
-  .split(/\s+/);
+const rulesOf = (file: string) =>
+  readFileSync(new URL(`../../docs/${file}`, import.meta.url), 'utf8')
+    .trim()
+    .split(/\s+/);
+const RULES = rulesOf('acl-rules.txt');
+const READ_RULES = rulesOf('acl-rules-read.txt');
 const PASSWORD = 'promoter-secret';
 const evidence = { smoke_ci_passed: true, merge_commit: 'a'.repeat(40) };
 
@@ -69,6 +75,14 @@ async function takeDenials(s: AclServer): Promise<string[]> {
   );
 }
 
+/** readStatus as a step: found (with its history's length and the evidence), or missing. */
+const statusOf = (client: RedisClient, id: string) =>
+  readStatus(client, { id }).then((status) => ({
+    result: status.found
+      ? `found ${status.state} ${status.history.length} ${status.evidence ? 'evidence' : ''}`
+      : 'missing',
+  }));
+
 let run = 0;
 /**
  * Everything the action may do as this user: connect, promote by script after SCRIPT FLUSH
@@ -102,6 +116,14 @@ async function exercise(s: AclServer): Promise<string[]> {
       await step(promote(client, request, { mode }));
       await step(promote(client, { ...request, id: `${ids[i]}-missing` }, { mode }));
       await step(promote(client, { ...request, id: `${ids[i]}-typed` }, { mode }));
+      // Back again: the current state read (HMGET), then the same script with KIND demote.
+      const back = { id: ids[i]!, to: 'integration', evidence: { reason: 'validate failed' } };
+      await step(demote(client, back, { mode }));
+      await step(demote(client, back, { mode }));
+      await step(demote(client, { ...back, id: `${ids[i]}-missing` }, { mode }));
+      // What the root action's summary reads after a promotion.
+      await step(statusOf(client, ids[i]!));
+      await step(statusOf(client, `${ids[i]}-missing`));
     }
     await step(loadScript(client));
   } catch (error) {
@@ -132,7 +154,18 @@ describe.each([
     const paths = cluster ? 1 : 2; // the fallback refuses a cluster client
     expect(await exercise(s)).toEqual([
       ...Array(paths)
-        .fill(['dry_run', 'promoted', 'already', 'PRP_NOT_FOUND', 'PRP_WRONG_TYPE'])
+        .fill([
+          'dry_run',
+          'promoted',
+          'already',
+          'PRP_NOT_FOUND',
+          'PRP_WRONG_TYPE',
+          'demoted',
+          'already',
+          'PRP_NOT_FOUND',
+          'found integration 2 evidence',
+          'missing',
+        ])
         .flat(),
       'loaded',
     ]);
@@ -153,6 +186,110 @@ describe.each([
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       await exercise(s);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(await takeDenials(s)).toContain(rule.slice(1));
+  });
+});
+
+/**
+ * The read-only user of docs/acl-rules-read.txt, as the status sub-action runs it: a PRP with
+ * its history and evidence, one without evidence, a missing one, one whose hash has none of
+ * the contract's fields. Returns each step's answer or error.
+ */
+async function readOnly(s: AclServer): Promise<string[]> {
+  const db = s.admin.duplicate({ db: s.cluster ? 0 : 1 });
+  const id = `PRP-${++run}`;
+  await db.hset(`{prp}:prp:${id}`, 'status', 'validate', 'version', '3');
+  await db.lpush('{prp}:queue:validate', id);
+  await db.hset(`{prp}:prp:${id}-bare`, 'title', 'no fields of ours');
+  const steps: string[] = [];
+  let client: RedisClient | undefined;
+  try {
+    const admin = await connectRedis(
+      s.url.replace('prp-promote:' + PASSWORD, 'admin:admin-secret'),
+      {
+        cluster: s.cluster,
+        timeoutMs: 3000,
+      },
+    );
+    try {
+      await demote(admin, { id, to: 'development', evidence: { reason: 'r' } });
+      await demote(admin, {
+        id: `${id}-bare`,
+        from: 'validate',
+        to: 'development',
+        evidence: { reason: 'r' },
+      }).catch(() => undefined);
+    } finally {
+      await closeRedis(admin);
+    }
+    client = await connectRedis(s.url, { cluster: s.cluster, timeoutMs: 3000, maxRetries: 0 });
+    for (const which of [id, `${id}-bare`, `${id}-missing`]) {
+      await statusOf(client, which).then(
+        (r) => steps.push(r.result),
+        (e: Error) => steps.push(e.message),
+      );
+    }
+    await promote(client, { id, to: 'integration', evidence: GOOD_INTEGRATION }).then(
+      (r) => steps.push(r.result),
+      (e: Error) => steps.push(e.message.slice(0, 6)),
+    );
+  } catch (error) {
+    steps.push((error as Error).message);
+  } finally {
+    if (client) await closeRedis(client);
+    db.disconnect();
+  }
+  return steps;
+}
+
+const GOOD_INTEGRATION = {
+  implementation_complete: true,
+  local_validation: 'npm test',
+  branch_name: 'feature/x',
+};
+
+describe.each([
+  ['a plain server, database 1', false],
+  ['a one-node cluster', true],
+])('the read-only ACL of docs/acl-rules-read.txt on %s', (_name, cluster) => {
+  let s: AclServer;
+  beforeAll(async () => {
+    s = await startAclServer(cluster);
+  });
+  afterAll(async () => {
+    s?.admin.disconnect();
+    await s?.server.stop();
+  });
+
+  test('reads a PRP, its history and evidence with no denial logged; may not promote', async () => {
+    await setUser(s, READ_RULES);
+    await takeDenials(s);
+    expect(await readOnly(s)).toEqual([
+      'found development 1 evidence',
+      'found undefined 0 ',
+      'missing',
+      'NOPERM',
+    ]);
+    // The one denial: the promotion it may not make.
+    expect(await takeDenials(s)).toEqual(['evalsha']);
+  });
+
+  const clusterRules = ['+cluster|slots', '+client|setname'];
+  const tested = READ_RULES.filter(
+    (r) => r.startsWith('+') && clusterRules.includes(r) === cluster,
+  );
+  test.each(tested)('without %s, that command is denied', async (rule) => {
+    await setUser(
+      s,
+      READ_RULES.filter((r) => r !== rule),
+    );
+    await takeDenials(s);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      await readOnly(s);
     } finally {
       warn.mockRestore();
     }

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   BOUNDS,
+  DEMOTIONS,
   KEY_TYPES,
+  KINDS,
   RULE_ORDER,
   RULES,
   STATES,
@@ -55,17 +57,31 @@ describe('the transitions block', () => {
     [...STATES, 'nowhere'].map((to) => [from, to] as const),
   );
 
-  it.each(pairs)('%s -> %s: the table says', async (from, to) => {
+  const moves = KINDS.flatMap((kind) => pairs.map(([from, to]) => [kind, from, to] as const));
+
+  it.each(moves)('%s %s -> %s: the table says', async (kind, from, to) => {
     const answer = await evalLua(
-      `local from, to = ARGV[1], ARGV[2]\n${generatedBlock('transitions')}\nreturn cjson.encode(rules)`,
-      [from, to],
+      `local kind, from, to = ARGV[1], ARGV[2], ARGV[3]\n${generatedBlock('transitions')}\nreturn cjson.encode(rules)`,
+      [kind, from, to],
     );
-    const transition = TRANSITIONS.find((t) => t.from === from && t.to === to);
+    const table = kind === 'promote' ? TRANSITIONS : DEMOTIONS;
+    const transition = table.find((t) => t.from === from && t.to === to);
     expect(answer).toEqual(
       transition
         ? JSON.stringify(transition.evidence.map(({ field, rule }) => [field, rule]))
-        : { error: `PRP_INVALID_TRANSITION ${invalidTransitionMessage(from, to)}` },
+        : { error: `PRP_INVALID_TRANSITION ${invalidTransitionMessage(from, to, kind)}` },
     );
+  });
+
+  it('has every demotion and only those: back from development, integration, validate', () => {
+    expect(DEMOTIONS.map(({ from, to }) => `${from}->${to}`)).toEqual([
+      'development->pending',
+      'integration->pending',
+      'integration->development',
+      'validate->pending',
+      'validate->development',
+      'validate->integration',
+    ]);
   });
 
   it('has every forward step and only those', () => {
@@ -166,6 +182,7 @@ describe("the script's bounds and key types", () => {
     c.actor,
     c.expected,
     '1',
+    'promote',
   ];
 
   /** The refusal's code and message, from the script and from the fallback's argument check. */

@@ -21,28 +21,32 @@ const call = (evidence: Record<string, unknown> = GOOD_EVIDENCE.development!, dr
 };
 
 const snapshot = (change: Partial<PromotionSnapshot> = {}): PromotionSnapshot => ({
-  types: ['hash', 'list', 'none', 'none', 'stream'],
+  types: ['hash', 'list', 'none', 'none', 'stream', 'stream'],
   fields: ['pending', '3', null, null],
   now: 1_000,
   lastGeneratedId: '999-0',
+  historyLastGeneratedId: '998-0',
   ...change,
 });
 
 const denied = new Error("NOPERM this user has no permissions to run the 'hmget' command");
 
 describe('decide()', () => {
-  it('promotes: the five writes in the script order, the reply without removed', () => {
+  it('promotes: the six writes in the script order, the reply without removed', () => {
     const decision = decide(call(), snapshot());
     expect(decision).toMatchObject({
-      kind: 'promote',
-      reply: { result: 'promoted', prp: 'PRP-1', version: 4, at: 1_000 },
+      kind: 'move',
+      reply: { result: 'promoted', prp: 'PRP-1', version: 4, at: 1_000, kind: 'promote' },
     });
-    expect(decision.kind === 'promote' && decision.writes.map(([command]) => command)).toEqual([
-      'XADD',
-      'SET',
-      'HSET',
-      'LREM',
-      'LPUSH',
+    expect(
+      decision.kind === 'move' && decision.writes.map(([command, key]) => [command, key]),
+    ).toEqual([
+      ['XADD', '{ns}:events'],
+      ['XADD', '{ns}:history:PRP-1'],
+      ['SET', expect.any(String)],
+      ['HSET', '{ns}:prp:PRP-1'],
+      ['LREM', '{ns}:queue:pending'],
+      ['LPUSH', '{ns}:queue:development'],
     ]);
   });
 
@@ -52,7 +56,10 @@ describe('decide()', () => {
       refusal: { code: 'PRP_EVIDENCE_INVALID' },
     });
     expect(
-      decide(call(), snapshot({ types: ['none', 'none', 'none', 'none', 'none'], fields: denied })),
+      decide(
+        call(),
+        snapshot({ types: ['none', 'none', 'none', 'none', 'none', 'none'], fields: denied }),
+      ),
     ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_NOT_FOUND' } });
     expect(decide(call(), snapshot({ fields: denied }))).toEqual({ kind: 'failed', error: denied });
     expect(decide(call(), snapshot({ now: denied }))).toEqual({ kind: 'failed', error: denied });
@@ -64,9 +71,17 @@ describe('decide()', () => {
     expect(
       decide(
         call(),
-        snapshot({ types: ['hash', 'list', 'none', 'none', 'none'], lastGeneratedId: denied }),
+        snapshot({
+          types: ['hash', 'list', 'none', 'none', 'none', 'none'],
+          lastGeneratedId: denied,
+          historyLastGeneratedId: denied,
+        }),
       ),
-    ).toMatchObject({ kind: 'promote' });
+    ).toMatchObject({ kind: 'move' });
+    expect(decide(call(), snapshot({ historyLastGeneratedId: denied }))).toEqual({
+      kind: 'failed',
+      error: denied,
+    });
   });
 
   it('MULTI refused: after the checks of the PRP, before the stream; already needs no MULTI', () => {
@@ -92,6 +107,7 @@ describe('decide()', () => {
       'evidence_key',
       'removed',
       'at',
+      'kind',
     ]);
     const failed = decide(call(), snapshot({ lastGeneratedId: LAST_POSSIBLE_ID, multiRefused }));
     expect(failed).toMatchObject({
@@ -100,11 +116,20 @@ describe('decide()', () => {
     });
   });
 
-  it('an exhausted events stream is refused, in a dry run too', () => {
+  it('an exhausted events stream or history is refused, in a dry run too', () => {
     for (const dryRun of [false, true]) {
       expect(
         decide(call(undefined, dryRun), snapshot({ lastGeneratedId: LAST_POSSIBLE_ID })),
       ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_EVENTS_EXHAUSTED' } });
+      expect(
+        decide(call(undefined, dryRun), snapshot({ historyLastGeneratedId: LAST_POSSIBLE_ID })),
+      ).toMatchObject({
+        kind: 'refused',
+        refusal: {
+          code: 'PRP_EVENTS_EXHAUSTED',
+          detail: expect.stringMatching(/^the history stream \{ns\}:history:PRP-1 has used/),
+        },
+      });
     }
     expect(decide(call(undefined, true), snapshot())).toMatchObject({
       kind: 'dry_run',

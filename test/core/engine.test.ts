@@ -4,6 +4,7 @@ import {
   checkEvidence,
   DEFAULT_EVIDENCE_TTL_SECONDS,
   eventsKey,
+  historyKey,
   evidenceKey,
   isState,
   isValidNamespace,
@@ -46,20 +47,22 @@ afterAll(() => {
 });
 
 describe('keys and names', () => {
-  it('builds the five keys in one {NS} hash tag', () => {
+  it('builds the six keys in one {NS} hash tag', () => {
     expect(promotionKeys('prp', 'PRP-1', 'pending', 'development', 'run-1')).toEqual([
       '{prp}:prp:PRP-1',
       '{prp}:queue:pending',
       '{prp}:queue:development',
       '{prp}:evidence:PRP-1:run-1',
       '{prp}:events',
+      '{prp}:history:PRP-1',
     ]);
     expect([
       prpKey('a', 'b'),
       queueKey('a', 'c'),
       evidenceKey('a', 'b', 't'),
       eventsKey('a'),
-    ]).toEqual(['{a}:prp:b', '{a}:queue:c', '{a}:evidence:b:t', '{a}:events']);
+      historyKey('a', 'b'),
+    ]).toEqual(['{a}:prp:b', '{a}:queue:c', '{a}:evidence:b:t', '{a}:events', '{a}:history:b']);
   });
 
   it.each([
@@ -129,6 +132,7 @@ describe('promotionCall: a request as KEYS and ARGV', () => {
       '',
       '',
       '0',
+      'promote',
     ]);
   });
 
@@ -146,7 +150,17 @@ describe('promotionCall: a request as KEYS and ARGV', () => {
       dryRun: true,
     });
     expect(keys[3]).toBe('{ns}:evidence:P:tok');
-    expect(args).toEqual(['P', 'validate', 'complete', ' {"x" : 1} ', '60', 'me', '7', '1']);
+    expect(args).toEqual([
+      'P',
+      'validate',
+      'complete',
+      ' {"x" : 1} ',
+      '60',
+      'me',
+      '7',
+      '1',
+      'promote',
+    ]);
   });
 
   it('sends evidence bytes as they are: a Buffer itself, a Uint8Array as a Buffer on its memory', () => {
@@ -383,7 +397,7 @@ describe('the fallback passes through what goes wrong at EXEC', () => {
     const failure = await promoteWithMulti(raced, keys, args).catch((e: unknown) => e);
     expect(failure).toMatchObject({
       message:
-        'the promotion of PRP-1 was written in part: XADD, SET, HSET, LREM ran and LPUSH failed ' +
+        'the promotion of PRP-1 was written in part: XADD, XADD, SET, HSET, LREM ran and LPUSH failed ' +
         '(WRONGTYPE Operation against a key holding the wrong kind of value); a key changed ' +
         'while the fallback promoted; repair it and promote again',
       cause: expect.objectContaining({ message: expect.stringMatching(/^WRONGTYPE/) }),

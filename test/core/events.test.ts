@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventsKey } from '../../src/core/keys.js';
+import { eventsKey, historyKey } from '../../src/core/keys.js';
 import { promote } from '../../src/core/promote.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
@@ -11,8 +11,9 @@ import { uniqueNamespace } from '../support/snapshot.js';
 // say how near.
 const CAP = 100_000;
 const NODE = 10;
+const HISTORY_CAP = 1000;
 
-describe('the events stream stays near 100,000 entries', () => {
+describe('the events stream stays near 100,000 entries, a history near 1,000', () => {
   let server: RedisServer;
   let redis: Redis;
   beforeAll(async () => {
@@ -50,8 +51,34 @@ describe('the events stream stays near 100,000 entries', () => {
       const [[, fields]] = (await redis.xrevrange(events, '+', '-', 'COUNT', 1)) as [
         [string, string[]],
       ];
-      expect(fields.slice(0, 2)).toEqual(['prp', 'PRP-1']);
+      expect(fields.slice(0, 4)).toEqual(['kind', 'promote', 'prp', 'PRP-1']);
       await redis.del(events);
+    });
+
+    it(`${mode}: a promotion trims a longer history back to its cap of 1,000`, async () => {
+      const ns = uniqueNamespace();
+      const history = historyKey(ns, 'PRP-1');
+      await seedPrp(redis, ns, 'PRP-1', 'integration');
+      const seeded = HISTORY_CAP + 5 * NODE + 3;
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < seeded; i++) pipeline.xadd(history, '*', 'seed', String(i));
+      await pipeline.exec();
+
+      await promote(redis, goodRequest(ns, 'PRP-1', 'validate'), { mode });
+      const length = await redis.xlen(history);
+      expect(length).toBeGreaterThanOrEqual(HISTORY_CAP);
+      expect(length).toBeLessThanOrEqual(HISTORY_CAP + NODE);
+      const [[, fields]] = (await redis.xrevrange(history, '+', '-', 'COUNT', 1)) as [
+        [string, string[]],
+      ];
+      expect(fields.slice(0, 6)).toEqual([
+        'kind',
+        'promote',
+        'from',
+        'integration',
+        'to',
+        'validate',
+      ]);
     });
   }
 });

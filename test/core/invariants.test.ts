@@ -8,7 +8,9 @@ import {
   TARGET_STATES,
   closeRedis,
   connectRedis,
+  demote,
   eventsKey,
+  historyKey,
   loadScript,
   previousState,
   promote,
@@ -30,10 +32,11 @@ import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
  *
  *   (a) every PRP id is in at most one queue, at most once, and that is the queue of its
  *       hash's status (a worker's RPOP takes it out; the model counts those);
- *   (b) each PRP's status and version are what the promotions acknowledged (`promoted`)
- *       made of the seeded ones;
- *   (c) the events stream holds exactly one entry per acknowledged promotion, in order, with
- *       its prp, from, to, version and evidence key (a planted poison entry aside);
+ *   (b) each PRP's status and version are what the moves acknowledged (`promoted`,
+ *       `demoted`) made of the seeded ones;
+ *   (c) the events stream holds exactly one entry per acknowledged move, in order, with its
+ *       kind, prp, from, to, version and evidence key (a planted poison entry aside); and each
+ *       PRP's history stream exactly one per acknowledged move of that PRP, in order;
  *   (d) a refused, failed, `already` or dry-run call changed nothing (snapshot before/after);
  *   (e) the evidence keys are exactly those of acknowledged promotions, each a JSON object in
  *       valid UTF-8 (what readers will parse);
@@ -164,6 +167,7 @@ interface PrpModel {
 }
 
 interface EventModel {
+  kind: string;
   prp: string;
   from: string;
   to: string;
@@ -235,13 +239,14 @@ async function setUp(seeds: SeedSpec[]): Promise<{ model: Model; real: Real }> {
 
 const prpOf = (m: Model, id: string) => m.prps.get(id)!;
 
-/** Records an acknowledged promotion. */
+/** Records an acknowledged move: a promotion or a demotion. */
 function acknowledge(m: Model, result: PromotionResult): void {
   const prp = prpOf(m, result.prp);
   prp.status = result.to;
   prp.version = result.version;
   prp.queued = true;
   m.events.push({
+    kind: result.kind,
     prp: result.prp,
     from: result.from,
     to: result.to,
@@ -304,6 +309,7 @@ async function checkInvariants(m: Model, { ns }: Real): Promise<void> {
         fields.flatMap((field, i) => (i % 2 === 0 ? [[field, fields[i + 1]!]] : [])),
       );
       return {
+        kind: record.kind,
         prp: record.prp,
         from: record.from,
         to: record.to,
@@ -311,7 +317,28 @@ async function checkInvariants(m: Model, { ns }: Real): Promise<void> {
         evidence_key: record.evidence_key,
       };
     });
-  expect(events, '(c) one event per acknowledged promotion').toEqual(m.events);
+  expect(events, '(c) one event per acknowledged move').toEqual(m.events);
+  // (c) and one history entry per acknowledged move of each PRP, in order.
+  for (const id of m.prps.keys()) {
+    const history = (await admin.xrange(historyKey(ns, id), '-', '+')) as [string, string[]][];
+    const moves = history.map(([, fields]) => {
+      const record = Object.fromEntries(
+        fields.flatMap((field, i) => (i % 2 === 0 ? [[field, fields[i + 1]!]] : [])),
+      );
+      return { ...record, prp: id } as Record<string, string>;
+    });
+    expect(
+      moves.map(({ kind, prp, from, to, version, evidence_key }) => ({
+        kind,
+        prp,
+        from,
+        to,
+        version,
+        evidence_key,
+      })),
+      `(c) the history of ${id}: one entry per acknowledged move`,
+    ).toEqual(m.events.filter((event) => event.prp === id));
+  }
 
   // (e) evidence only for acknowledged promotions, each a JSON object in valid UTF-8.
   const evidenceKeys = await scanKeys(admin, `{${ns}}:evidence:*`);
@@ -579,11 +606,18 @@ const describeOutcome = (o: Outcome): string =>
 
 /**
  * (f) for one call against the model as it was before it, then the model updated. Returns
- * whether the call says it promoted.
+ * whether the call says it moved the PRP. A demotion without `from` reads the PRP's status.
  */
-function judge(m: Model, request: PromotionRequest, outcome: Outcome, faulted: boolean): boolean {
+function judge(
+  m: Model,
+  request: PromotionRequest,
+  outcome: Outcome,
+  faulted: boolean,
+  kind: 'promote' | 'demote' = 'promote',
+): boolean {
   const prp = prpOf(m, request.id);
-  const from = request.from ?? previousState(request.to);
+  const from =
+    request.from ?? (kind === 'promote' ? previousState(request.to) : (prp.status ?? undefined));
   const said = describeOutcome(outcome);
   if ('refusal' in outcome) {
     const { code, detail } = outcome.refusal;
@@ -591,7 +625,7 @@ function judge(m: Model, request: PromotionRequest, outcome: Outcome, faulted: b
       expect(prp.exists, `(f) ${said}: but the PRP exists`).toBe(false);
     }
     if (code === 'PRP_STATE_MISMATCH') {
-      const named = /is in state (\S+), not/.exec(detail)?.[1];
+      const named = /is in state (\S+?)(?:, not|;)/.exec(detail)?.[1];
       expect(named, `(f) ${said}: names the wrong state`).toBe(prp.status ?? '(none)');
     }
     if (code === 'PRP_VERSION_CONFLICT') {
@@ -608,15 +642,20 @@ function judge(m: Model, request: PromotionRequest, outcome: Outcome, faulted: b
   }
   const { answer } = outcome;
   const guard = request.expectedVersion;
+  expect(answer.kind, `(f) ${said}: a move of the kind asked for`).toBe(kind);
   switch (answer.result) {
     case 'promoted':
+    case 'demoted':
     case 'dry_run':
+      expect(answer.result, `(f) ${said}: the word of its kind`).toBe(
+        answer.result === 'dry_run' ? 'dry_run' : kind === 'promote' ? 'promoted' : 'demoted',
+      );
       expect(prp.status, `(f) ${said} from the wrong state`).toBe(from);
       expect(answer.version, `(f) ${said}: not one version up`).toBe(prp.version + 1);
       if (guard !== undefined) {
         expect(String(guard), `(f) ${said} against the version guard`).toBe(String(prp.version));
       }
-      if (answer.result === 'promoted') {
+      if (answer.result !== 'dry_run') {
         acknowledge(m, answer);
         return true;
       }
@@ -656,6 +695,137 @@ class Promote implements Step {
   }
   toString = () =>
     `promote(${describeSpec(this.spec)}${this.revoke ? `, without +${this.revoke}` : ''})`;
+}
+
+interface DemoteSpec {
+  id: string;
+  /** Mostly a state before the PRP's; now and then any. */
+  target: 'back' | (typeof STATES)[number];
+  /** Mostly read by demote() (undefined); now and then named, perhaps wrongly. */
+  from: (typeof STATES)[number] | undefined;
+  mode: PromotionMode;
+  reason: 'good' | 'blank' | 'missing';
+  expected: 'none' | 'current' | 'stale';
+  dryRun: boolean;
+}
+
+const demoteSpecArb: fc.Arbitrary<DemoteSpec> = fc.record({
+  id: idArb,
+  target: mostly<DemoteSpec['target']>(fc.constant('back'), fc.constantFrom(...STATES)),
+  from: mostly(fc.constant(undefined), fc.constantFrom(...STATES)),
+  mode: modeArb,
+  reason: mostly<DemoteSpec['reason']>(fc.constant('good'), fc.constantFrom('blank', 'missing')),
+  expected: mostly<DemoteSpec['expected']>(
+    fc.constant('none'),
+    fc.constant('current'),
+    fc.constant('stale'),
+  ),
+  dryRun: mostly(fc.constant(false), fc.constant(true)),
+});
+
+/** A state before `status` (pending for one with none, or with nothing before it). */
+function earlierState(status: string | undefined, pick: number): string {
+  const index = STATES.indexOf(status as (typeof STATES)[number]);
+  return index > 0 ? STATES[pick % index]! : 'pending';
+}
+
+const REASONS = { good: { reason: 'validate failed' }, blank: { reason: ' ' }, missing: {} };
+
+/** One demotion on a connection of the pool. */
+class Demote implements Step {
+  constructor(
+    readonly spec: DemoteSpec,
+    readonly pick: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, real: Real): Promise<void> {
+    const prp = prpOf(m, this.spec.id);
+    const s = this.spec;
+    const expectedVersion = { none: undefined, current: prp.version, stale: prp.version + 1 }[
+      s.expected
+    ];
+    const request: PromotionRequest = {
+      namespace: real.ns,
+      id: s.id,
+      to: s.target === 'back' ? earlierState(prp.status, this.pick) : s.target,
+      ...(s.from ? { from: s.from } : {}),
+      evidence: REASONS[s.reason],
+      ...(expectedVersion === undefined ? {} : { expectedVersion }),
+      ...(s.dryRun ? { dryRun: true } : {}),
+    };
+    const before = await snapshotNamespace(admin, real.ns);
+    const outcome = await settle(demote(pool[0]!, request, { mode: s.mode }));
+    if (!judge(m, request, outcome, false, 'demote')) {
+      expect(
+        await snapshotNamespace(admin, real.ns),
+        `(d) ${describeOutcome(outcome)}, yet Redis changed`,
+      ).toEqual(before);
+    }
+    await checkInvariants(m, real);
+  }
+  toString = () =>
+    `demote(${this.spec.mode} ${this.spec.id} ${this.spec.from ? `${this.spec.from}->` : ''}` +
+    `${this.spec.target}#${this.pick}, reason ${this.spec.reason}` +
+    `${this.spec.expected !== 'none' ? `, expected ${this.spec.expected}` : ''}` +
+    `${this.spec.dryRun ? ', dry run' : ''})`;
+}
+
+/**
+ * Promotions and demotions of one PRP at once from every connection of the pool, each
+ * client moving it several times, forward or back from the state it reads: the acknowledged
+ * moves, in the order of the versions they made (each move raises it by one), are what the
+ * model then records; the events and the PRP's history must hold exactly those.
+ */
+class Churn implements Step {
+  constructor(
+    readonly id: string,
+    readonly plans: { mode: PromotionMode; moves: ('forward' | 'back')[] }[],
+  ) {}
+  check = () => true;
+  async run(m: Model, real: Real): Promise<void> {
+    const acknowledged: PromotionResult[] = [];
+    const errors: string[] = [];
+    await Promise.all(
+      this.plans.map(async ({ mode, moves }, i) => {
+        const client = pool[i]!;
+        for (const [j, direction] of moves.entries()) {
+          const [status] = await client.hmget(`{${real.ns}}:prp:${this.id}`, 'status');
+          // Back needs a state before; forward stops short of complete, which is final (a
+          // PRP there is refused both ways, and then the race is over).
+          const back =
+            (direction === 'back' && status !== 'pending' && status !== null) ||
+            status === 'validate' ||
+            status === 'complete';
+          const to = back
+            ? earlierState(status ?? undefined, i + j)
+            : nextState(status ?? undefined);
+          const work = back
+            ? demote(
+                client,
+                { namespace: real.ns, id: this.id, to, evidence: REASONS.good },
+                { mode },
+              )
+            : promote(client, evidenceRequest(real, this.id, to), { mode });
+          const outcome = await settle(work);
+          if ('answer' in outcome && outcome.answer.result !== 'already') {
+            acknowledged.push(outcome.answer);
+          }
+          if ('error' in outcome) errors.push(outcome.error.message);
+        }
+      }),
+    );
+    if (!m.poisoned) expect(errors, '(f) without a fault each call answers or refuses').toEqual([]);
+    acknowledged.sort((a, b) => a.version - b.version);
+    const start = prpOf(m, this.id).version;
+    expect(
+      acknowledged.map((answer) => answer.version),
+      '(b) each acknowledged move raised the version by one',
+    ).toEqual(acknowledged.map((_, i) => start + i + 1));
+    for (const answer of acknowledged) acknowledge(m, answer);
+    await checkInvariants(m, real);
+  }
+  toString = () =>
+    `churn(${this.id} by ${this.plans.map((p) => `${p.mode}:${p.moves.join('/')}`).join(' + ')})`;
 }
 
 /** Concurrent promotions of one PRP to its next state, each on its own connection. */
@@ -770,6 +940,7 @@ class CutPromote implements Step {
           evidenceKey,
           removed: 0,
           at: 0,
+          kind: 'promote',
           mode: this.mode,
         });
       } else {
@@ -806,6 +977,24 @@ const raceStep = (revoke: fc.Arbitrary<Revocable | undefined> = fc.constant(unde
     .map(([id, modes, command]) => new Race(id, modes, command));
 const workerStep = fc.constantFrom(...STATES).map((state) => new WorkerTakes(state));
 const poisonStep = fc.constant(new PoisonEvents());
+const demoteStep = fc
+  .tuple(demoteSpecArb, fc.nat(11))
+  .map(([spec, pick]) => new Demote(spec, pick));
+const churnStep = fc
+  .tuple(
+    fc.constantFrom(...SEEDED),
+    fc.array(
+      fc.record({
+        mode: modeArb,
+        moves: fc.array(fc.constantFrom<'forward' | 'back'>('forward', 'back'), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+      }),
+      { minLength: 2, maxLength: POOL },
+    ),
+  )
+  .map(([id, plans]) => new Churn(id, plans));
 const cutStep = fc
   .tuple(fc.constantFrom(...SEEDED), modeArb)
   .map(([id, mode]) => new CutPromote(id, mode));
@@ -844,6 +1033,12 @@ describe('the invariants hold after every step of generated runs, both modes', (
   );
 
   it(
+    'promotions and demotions: hostile demotions, many clients moving one PRP both ways',
+    () => holds([demoteStep, promoteStep, churnStep, churnStep, workerStep], runs(80), 15),
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
     'a poisoned events stream',
     () =>
       holds([poisonStep, faultFreeStep, plainPromoteStep, raceStep(), workerStep], runs(80), 12),
@@ -857,7 +1052,7 @@ describe('the invariants hold after every step of generated runs, both modes', (
   );
 
   it(
-    'everything at once: hostile requests, revoked commands, poison, workers, cuts',
+    'everything at once: hostile requests, revoked commands, poison, workers, cuts, demotions',
     () =>
       holds(
         [
@@ -868,6 +1063,8 @@ describe('the invariants hold after every step of generated runs, both modes', (
           workerStep,
           poisonStep,
           cutStep,
+          demoteStep,
+          churnStep,
         ],
         runs(60),
         20,

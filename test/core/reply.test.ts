@@ -10,6 +10,7 @@ const reply = {
   evidence_key: 'prp:evidence:PRP-1:integration:validate:t',
   removed: 0,
   at: 1_700_000_000_000,
+  kind: 'promote',
 };
 
 describe("parseReply: the script's JSON reply, checked", () => {
@@ -20,6 +21,8 @@ describe("parseReply: the script's JSON reply, checked", () => {
   test.each([
     ['not JSON', 'nope', /^the promotion script's reply is not the contract's: not JSON/],
     ['a result it does not know', { ...reply, result: 'maybe' }, /: result: /],
+    ['a kind it does not know', { ...reply, kind: 'rollback' }, /: kind: /],
+    ['no kind (a contract v1 script)', { ...reply, kind: undefined }, /: kind: /],
     ['a removed that is not 0 or 1', { ...reply, removed: 2 }, /: removed: /],
     ['a version that is no number', { ...reply, version: '3' }, /: version: .*expected number/],
     ['a missing field', { ...reply, evidence_key: undefined }, /: evidence_key: /],

@@ -2,10 +2,10 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decide } from '../../src/core/decide.js';
 import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
-import { evidenceRules } from '../../src/core/evidenceRules.js';
+import { demotionRules, evidenceRules } from '../../src/core/evidenceRules.js';
 import { queueKey } from '../../src/core/keys.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
-import { promote } from '../../src/core/promote.js';
+import { move } from '../../src/core/promote.js';
 import { checkPromotionArguments, type PromotionArgv } from '../../src/core/promotionArguments.js';
 import type { PromotionReply } from '../../src/core/reply.js';
 import { runPromoteScript } from '../../src/core/script.js';
@@ -91,7 +91,8 @@ async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: O
 
   const outcome = await attempt(async () => {
     if (vector.request) {
-      return replyOf(await promote(redis, vectorRequest(vector.request, ns), { mode: path }));
+      const { kind = 'promote' } = vector.request;
+      return replyOf(await move(redis, vectorRequest(vector.request, ns), kind, { mode: path }));
     }
     // KEYS and ARGV of shapes promote() cannot build go to the script and fallback as they are.
     if (path === 'multi') return promoteWithMulti(redis, keys, args);
@@ -112,7 +113,7 @@ async function run(vector: Vector, path: Path): Promise<{ ns: string; outcome: O
     version: expected.version,
     removed: expected.removed,
   });
-  if (expected.result === 'promoted') {
+  if (expected.result === 'promoted' || expected.result === 'demoted') {
     await expectPromotionWritten(redis, before, args, reply);
     for (const [state, ids] of Object.entries(expected.queuesAfter ?? {})) {
       expect(await redis.lrange(`{${ns}}:queue:${state}`, 0, -1)).toEqual(ids);
@@ -144,13 +145,26 @@ function scriptWrites(
   args: readonly (string | Buffer)[],
   version: number,
 ) {
-  const [prp, fromQueue, toQueue, evidenceKey, events] = keys as string[];
-  const [id, from, to, evidence, ttl, actor] = args as PromotionArgv;
+  const [prp, fromQueue, toQueue, evidenceKey, events, history] = keys as string[];
+  const [id, from, to, evidence, ttl, actor, , , kind] = args as PromotionArgv;
   const [v, at] = [String(version), String(SNAPSHOT_TIME)];
+  const move = [
+    'from',
+    from,
+    'to',
+    to,
+    'version',
+    v,
+    'evidence_key',
+    evidenceKey,
+    'actor',
+    actor,
+    'at',
+    at,
+  ];
   return [
-    // prettier-ignore
-    ['XADD', events, 'MAXLEN', '~', '100000', '*', 'prp', id, 'from', from, 'to', to,
-      'version', v, 'evidence_key', evidenceKey, 'actor', actor, 'at', at],
+    ['XADD', events, 'MAXLEN', '~', '100000', '*', 'kind', kind, 'prp', id, ...move],
+    ['XADD', history, 'MAXLEN', '~', '1000', '*', 'kind', kind, ...move],
     ['SET', evidenceKey, evidence, 'EX', ttl],
     // prettier-ignore
     ['HSET', prp, 'status', to, 'version', v, 'updated_at', at, 'updated_by', actor,
@@ -186,7 +200,7 @@ function runDecide(vector: Vector): { ns: string; outcome: Outcome } {
       const queues = queuesFromGiven(vector.given, ns);
       const fromQueue = queues.get(keys[1]!) ?? [];
       const rightmost = fromQueue.lastIndexOf(reply.prp);
-      if (decision.kind === 'promote') {
+      if (decision.kind === 'move') {
         if (rightmost >= 0) fromQueue.splice(rightmost, 1);
         queues.set(keys[1]!, fromQueue);
         queues.set(keys[2]!, [reply.prp, ...(queues.get(keys[2]!) ?? [])]);
@@ -248,17 +262,16 @@ describe('promotion vectors: script, fallback, decide() and zod rules agree', ()
 
       if (vector.zod) {
         const expected = vector.expect;
-        expect(
-          zodVerdict(vector.request!.from, vector.request!.to, evidenceOf(vector.request!)),
-        ).toEqual(
+        const { from, to, kind = 'promote' } = vector.request!;
+        expect(zodVerdict(from, to, evidenceOf(vector.request!), kind)).toEqual(
           isErrorExpectation(expected)
             ? { error: expected.error, message: expected.message }
             : 'accepted',
         );
         // A field rule's message comes from the zod schema itself, word for word.
         if (isErrorExpectation(expected) && expected.message?.startsWith('evidence field ')) {
-          const { from, to } = vector.request!;
-          const result = evidenceRules[`${from}->${to}`]!.safeParse(
+          const rules = kind === 'demote' ? demotionRules : evidenceRules;
+          const result = rules[`${from}->${to}`]!.safeParse(
             JSON.parse(evidenceOf(vector.request!).toString()),
           );
           expect(result.error?.issues[0]?.message).toBe(expected.message);

@@ -26,6 +26,7 @@ export interface Before {
   fromQueue: string[];
   toQueue: string[];
   events: number;
+  history: number;
 }
 
 /** Reads the namespace before a call with these KEYS (all five may be missing or wrong-typed). */
@@ -45,6 +46,7 @@ export async function observe(redis: Redis, ns: string, keys: readonly string[])
     fromQueue: await listAt(keys[1]),
     toQueue: await listAt(keys[2]),
     events: typeOf(keys[4]) === 'stream' ? await redis.xlen(keys[4]!) : 0,
+    history: typeOf(keys[5]) === 'stream' ? await redis.xlen(keys[5]!) : 0,
   };
 }
 
@@ -56,17 +58,18 @@ export async function expectUnchanged(redis: Redis, before: Before): Promise<voi
 
 /** promote()'s result in the script's reply shape, so the paths compare field for field. */
 export function replyOf(result: PromotionResult): PromotionReply {
-  const { result: outcome, prp, from, to, version, evidenceKey, removed, at } = result;
-  return { result: outcome, prp, from, to, version, evidence_key: evidenceKey, removed, at };
+  const { result: outcome, prp, from, to, version, evidenceKey, removed, at, kind } = result;
+  return { result: outcome, prp, from, to, version, evidence_key: evidenceKey, removed, at, kind };
 }
 
 const without = <T>(record: Record<string, T>, keys: readonly string[]) =>
   Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)));
 
 /**
- * A `promoted` reply and the state it must have produced: the hash's five fields (others
- * untouched), the id moved from the right of FROM to the left of TO, the evidence byte for
- * byte with its TTL, one stream entry with the contract's fields, no other key touched.
+ * A `promoted` (or `demoted`) reply and the state it must have produced: the hash's five
+ * fields (others untouched), the id moved from the right of FROM to the left of TO, the
+ * evidence byte for byte with its TTL, one entry in the events stream and one in the PRP's
+ * history with the contract's fields, no other key touched.
  */
 export async function expectPromotionWritten(
   redis: Redis,
@@ -74,14 +77,14 @@ export async function expectPromotionWritten(
   args: readonly (string | Buffer)[],
   reply: PromotionReply,
 ): Promise<void> {
-  const [prpKey, fromKey, toKey, evidenceKey, eventsKey] = before.keys as PromotionKeys;
-  const [id, from, to, evidence, ttl, actor] = args as PromotionArgv;
+  const [prpKey, fromKey, toKey, evidenceKey, eventsKey, historyKey] = before.keys as PromotionKeys;
+  const [id, from, to, evidence, ttl, actor, , , kind] = args as PromotionArgv;
   const after = await serverTimeMs(redis);
   const version = Number(before.hash.version ?? 0) + 1;
   const rightmost = before.fromQueue.lastIndexOf(id);
 
   expect(reply).toEqual({
-    result: 'promoted',
+    result: kind === 'demote' ? 'demoted' : 'promoted',
     prp: id,
     from,
     to,
@@ -89,6 +92,7 @@ export async function expectPromotionWritten(
     evidence_key: evidenceKey,
     removed: rightmost >= 0 ? 1 : 0,
     at: reply.at,
+    kind,
   });
   expect(reply.at).toBeGreaterThanOrEqual(before.time);
   expect(reply.at).toBeLessThanOrEqual(after);
@@ -119,9 +123,7 @@ export async function expectPromotionWritten(
   const [[, fields]] = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1)) as [
     [string, string[]],
   ];
-  expect(fields).toEqual([
-    'prp',
-    id,
+  const move = [
     'from',
     from,
     'to',
@@ -134,9 +136,16 @@ export async function expectPromotionWritten(
     actor,
     'at',
     String(reply.at),
-  ]);
+  ];
+  expect(fields).toEqual(['kind', kind, 'prp', id, ...move]);
 
-  const touched = [prpKey, fromKey, toKey, evidenceKey, eventsKey];
+  expect(await redis.xlen(historyKey)).toBe(before.history + 1);
+  const [[, historyFields]] = (await redis.xrevrange(historyKey, '+', '-', 'COUNT', 1)) as [
+    [string, string[]],
+  ];
+  expect(historyFields).toEqual(['kind', kind, ...move]);
+
+  const touched = [prpKey, fromKey, toKey, evidenceKey, eventsKey, historyKey];
   expect(without(await snapshotNamespace(redis, before.ns), touched)).toEqual(
     without(before.snapshot, touched),
   );

@@ -3,7 +3,8 @@ import { expect } from 'vitest';
 import type { PromotionSnapshot } from '../../src/core/decide.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { checkEvidence } from '../../src/core/evidenceRules.js';
-import { prpKey, queueKey } from '../../src/core/keys.js';
+import type { Kind } from '../../src/core/contract.js';
+import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
 import { promotionCall, type PromotionRequest } from '../../src/core/promote.js';
 import { withNamespace, type Given } from './seed.js';
 
@@ -14,6 +15,8 @@ import { withNamespace, type Given } from './seed.js';
  */
 
 export interface VectorRequest {
+  /** promote (when absent) or demote: ARGV[9] KIND. */
+  kind?: Kind;
   id: string;
   from: string;
   to: string;
@@ -33,7 +36,7 @@ export interface VectorRequest {
 }
 
 export interface ExpectedReply {
-  result: 'promoted' | 'already' | 'dry_run';
+  result: 'promoted' | 'demoted' | 'already' | 'dry_run';
   version: number;
   removed: 0 | 1;
   /** With `$NS`; for promoted and dry_run it is KEYS[4]. */
@@ -56,8 +59,12 @@ export interface Vector {
   name: string;
   given: Given;
   request?: VectorRequest;
-  /** KEYS and ARGV as sent to EVALSHA, with `$NS`: for shapes a request cannot express. */
-  call?: { keys: string[]; args: string[] };
+  /**
+   * KEYS and ARGV as sent to EVALSHA, with `$NS`: for shapes a request cannot express. A call
+   * in contract v1's shape (5 keys, 8 arguments) is sent with v2's KEYS[6] {NS}:history:ID
+   * and ARGV[9] promote added, unless `exact`: then it is sent as written.
+   */
+  call?: { keys: string[]; args: string[]; exact?: boolean };
   expect: ExpectedReply | ExpectedError;
   /** The case is decided by the evidence alone: the zod rules must answer it too. */
   zod?: boolean;
@@ -117,21 +124,28 @@ export function vectorCall(
   ns: string,
 ): { keys: string[]; args: readonly (string | Buffer)[] } {
   if (vector.call) {
-    return {
-      keys: vector.call.keys.map((key) => withNamespace(key, ns)),
-      args: vector.call.args.map((arg) => withNamespace(arg, ns)),
-    };
+    const keys = vector.call.keys.map((key) => withNamespace(key, ns));
+    const args = vector.call.args.map((arg) => withNamespace(arg, ns));
+    if (!vector.call.exact && keys.length === 5 && args.length === 8) {
+      return { keys: [...keys, historyKey(ns, args[0]!)], args: [...args, 'promote'] };
+    }
+    return { keys, args };
   }
-  return promotionCall(vectorRequest(vector.request!, ns));
+  return promotionCall(vectorRequest(vector.request!, ns), vector.request!.kind);
 }
 
 /** A refusal as code and message (the message without the code), or acceptance. */
 export type Verdict = 'accepted' | { error: string; message: string };
 
 /** The zod rules' verdict on evidence (text or bytes) for `from` -> `to`, in this process. */
-export function zodVerdict(from: string, to: string, evidence: string | Uint8Array): Verdict {
+export function zodVerdict(
+  from: string,
+  to: string,
+  evidence: string | Uint8Array,
+  kind: Kind = 'promote',
+): Verdict {
   try {
-    const parsed = checkEvidence(from, to, evidence);
+    const parsed = checkEvidence(from, to, evidence, kind);
     // Accepted evidence is kept whole, extra fields included.
     expect(parsed).toEqual(JSON.parse(Buffer.from(evidence).toString('utf8')));
     return 'accepted';
@@ -146,8 +160,8 @@ export const SNAPSHOT_TIME = 1_767_225_600_123;
 
 /**
  * What the fallback's read round trip would find in namespace `ns` seeded with `given`
- * (seedNamespace), for these KEYS: the input decide() gets, built without Redis. The stream,
- * where there is one, has an ordinary last id: no vector can seed an exhausted one.
+ * (seedNamespace), for these KEYS: the input decide() gets, built without Redis. The streams,
+ * where there are some, have ordinary last ids: no vector can seed an exhausted one.
  */
 export function snapshotFromGiven(
   given: Given,
@@ -184,6 +198,7 @@ export function snapshotFromGiven(
     fields: ['status', 'version', 'evidence_key', 'updated_at'].map((f) => hash[f] ?? null),
     now: SNAPSHOT_TIME,
     lastGeneratedId: types.get(keys[4]!) === 'stream' ? `${SNAPSHOT_TIME - 1}-0` : undefined,
+    historyLastGeneratedId: types.get(keys[5]!) === 'stream' ? `${SNAPSHOT_TIME - 2}-0` : undefined,
   };
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
@@ -317,7 +317,7 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
   /** The read-only user's rules: docs/acl-rules-read.txt. */
   const READ_RULES_FILE = new URL('../../docs/acl-rules-read.txt', import.meta.url);
 
-  describe.skipIf(!existsSync(READ_RULES_FILE))('status as a user that may only read', () => {
+  describe('status as a user that may only read (docs/acl-rules-read.txt)', () => {
     let server: RedisServer;
     let admin: Redis;
     let url: string;

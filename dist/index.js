@@ -43040,7 +43040,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 718:
+/***/ 9077:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43066,7 +43066,10 @@ __nccwpck_require__.d(__webpack_exports__, {
  *
  * No imports: the generator and any other program can load it as it is.
  */
-/** The states a PRP moves through, in order. A promotion moves one step forward. */
+/**
+ * The states a PRP moves through, in order. A promotion moves one step forward; a demotion
+ * moves back from one of DEMOTABLE_STATES to any state before it.
+ */
 const contract_STATES = ['pending', 'development', 'integration', 'validate', 'complete'];
 /** "and", "or" lists the way the messages word them: "40 or 64", "a, b or c". */
 const wordList = (items, conjunction) => items.length < 2
@@ -43150,6 +43153,16 @@ const TRANSITIONS = [
         ],
     },
 ];
+/** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
+const KINDS = ['promote', 'demote'];
+/**
+ * The states a demotion moves back from. `pending` has nothing before it; `complete` is final.
+ */
+const DEMOTABLE_STATES = ['development', 'integration', 'validate'];
+/** The evidence every demotion requires: why it moved back. */
+const DEMOTION_EVIDENCE = [{ field: 'reason', rule: 'text' }];
+/** The demotions: from each demotable state to every state before it, all on a reason. */
+const DEMOTIONS = DEMOTABLE_STATES.flatMap((from) => contract_STATES.slice(0, contract_STATES.indexOf(from)).map((to) => ({ from, to, evidence: DEMOTION_EVIDENCE })));
 /**
  * Fields only the action's pipeline result writes, beside the pipelineOnly rules: which
  * sources were asked, and the checks require-checks read. No transition requires them.
@@ -43179,27 +43192,38 @@ const BOUNDS = {
     versionMaxDigits: 15,
     evidenceMaxBytes: 65_536,
 };
-/** KEYS[1..5] of lua/promote.lua: name and the type each must hold (or be missing). */
+/** KEYS[1..6] of lua/promote.lua: name and the type each must hold (or be missing). */
 const KEY_TYPES = [
     { key: '{NS}:prp:ID', type: 'hash' },
     { key: '{NS}:queue:FROM', type: 'list' },
     { key: '{NS}:queue:TO', type: 'list' },
     { key: '{NS}:evidence:ID:TOKEN', type: 'string' },
     { key: '{NS}:events', type: 'stream' },
+    { key: '{NS}:history:ID', type: 'stream' },
 ];
-/** The transition `from -> to`, or undefined when it is not one step forward. */
-function transitionOf(from, to) {
-    return TRANSITIONS.find((t) => t.from === from && t.to === to);
+/**
+ * The move `from -> to` of `kind`, or undefined when there is none: a promotion is one step
+ * forward, a demotion one of DEMOTIONS.
+ */
+function transitionOf(from, to, kind = 'promote') {
+    return (kind === 'demote' ? DEMOTIONS : TRANSITIONS).find((t) => t.from === from && t.to === to);
 }
 /** The refusal of a field breaking its rule, word for word as the script gives it. */
 function ruleMessage(field, rule, from, to) {
     return `evidence field ${field} ${RULES[rule].message} (${from} -> ${to})`;
 }
-/** The refusal of any pair that is not one step forward. */
-function invalidTransitionMessage(from, to) {
+/** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
+const DEMOTION_RULE = `; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${contract_STATES[contract_STATES.length - 1]} is final`;
+/** The refusal of any pair that is not a move of `kind`. */
+function invalidTransitionMessage(from, to, kind = 'promote') {
+    if (kind === 'demote')
+        return `cannot demote ${from} -> ${to}${DEMOTION_RULE}`;
     return (`cannot promote ${from} -> ${to}; a promotion moves one step forward along ` +
         contract_STATES.join(' -> '));
 }
+/** The history stream's cap (XADD MAXLEN ~), per PRP; the events stream's is larger. */
+const HISTORY_MAXLEN = 1000;
+const EVENTS_MAXLEN = 100_000;
 
 ;// CONCATENATED MODULE: ./src/core/states.ts
 
@@ -43233,7 +43257,7 @@ const REFUSAL_CODES = [
     'PRP_CONTENDED',
 ];
 /** A promotion Redis (or the fallback) refused; nothing was written. */
-class PromotionError extends Error {
+class errors_PromotionError extends Error {
     code;
     name = 'PromotionError';
     detail;
@@ -43257,7 +43281,7 @@ function refusalFromReply(error) {
     // Redis 7 appends " script: <sha>, on @user_script:..." only to errors it raises itself,
     // not to error_reply(); strip it if a server adds it anyway.
     const detail = match[2].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
-    return new PromotionError(match[1], detail);
+    return new errors_PromotionError(match[1], detail);
 }
 /**
  * A Redis connection problem said plainly, never carrying the password: nothing was run, or
@@ -43305,13 +43329,20 @@ const coreMessages = {
     resendingClient: (maxRetriesPerRequest) => 'the WATCH/MULTI/EXEC fallback needs a client that never sends a command again after ' +
         'its connection dropped (maxRetriesPerRequest: 0, as connectRedis() makes it); this ' +
         `one has maxRetriesPerRequest ${String(maxRetriesPerRequest)}`,
+    /** demote() without `from`: what it read refuses the demotion before the script runs. */
+    demoteNotFound: (id, key) => `no PRP ${id}: hash ${key} does not exist; nothing to demote`,
+    demoteNoStatus: (id, to) => `PRP ${id} is in state (none); cannot demote it to ${to}`,
+    /** readStatus()'s arguments (PRP_BAD_ARGUMENT), refused before anything is read. */
+    statusBadNamespace: (maxLength) => `namespace must be 1-${maxLength} of A-Z a-z 0-9 _ . -`,
+    statusBadId: (maxLength) => `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    statusBadHistory: (max) => `history must be an integer from 0 to ${max}`,
     /** The script answered with something that is not its contract's reply (section 3). */
     badReply: (problem) => `the promotion script's reply is not the contract's: ${problem}`,
 };
 
 ;// CONCATENATED MODULE: ./src/core/keys.ts
 
-const DEFAULT_NAMESPACE = 'prp';
+const keys_DEFAULT_NAMESPACE = 'prp';
 const DEFAULT_EVIDENCE_TTL_SECONDS = 2_592_000;
 const MAX_EVIDENCE_TTL_SECONDS = BOUNDS.ttlMaxSeconds;
 const NAMESPACE = new RegExp(`^[${BOUNDS.namespaceCharacters}]{1,${BOUNDS.namespaceMaxLength}}$`);
@@ -43323,18 +43354,21 @@ const isValidPrpId = (id) => PRP_ID.test(id);
 const isValidToken = (token) => TOKEN.test(token);
 /** The prefix every key of a namespace starts with; the braces make it a Cluster hash tag. */
 const keyPrefix = (ns) => `{${ns}}:`;
-const prpKey = (ns, id) => `${keyPrefix(ns)}prp:${id}`;
+const keys_prpKey = (ns, id) => `${keyPrefix(ns)}prp:${id}`;
 const queueKey = (ns, state) => `${keyPrefix(ns)}queue:${state}`;
 const evidenceKey = (ns, id, token) => `${keyPrefix(ns)}evidence:${id}:${token}`;
 const eventsKey = (ns) => `${keyPrefix(ns)}events`;
-/** KEYS[1..5] of lua/promote.lua, in order. */
+/** The PRP's own history: one stream entry per promotion or demotion (contract v2). */
+const historyKey = (ns, id) => `${keyPrefix(ns)}history:${id}`;
+/** KEYS[1..6] of lua/promote.lua, in order. */
 function promotionKeys(ns, id, from, to, token) {
     return [
-        prpKey(ns, id),
+        keys_prpKey(ns, id),
         queueKey(ns, from),
         queueKey(ns, to),
         evidenceKey(ns, id, token),
         eventsKey(ns),
+        historyKey(ns, id),
     ];
 }
 
@@ -52921,20 +52955,24 @@ function ruleSchema(rule, error) {
             return schemas_string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
     }
 }
-/** One zod schema per forward transition, keyed "from->to". Extra fields are allowed. */
-const evidenceRules = Object.fromEntries(TRANSITIONS.map(({ from, to, evidence }) => [
+/** One zod schema per move, keyed "from->to". Extra fields are allowed. */
+const schemasOf = (moves) => Object.fromEntries(moves.map(({ from, to, evidence }) => [
     `${from}->${to}`,
     looseObject(Object.fromEntries(evidence.map(({ field, rule }) => [
         field,
         ruleSchema(rule, ruleMessage(field, rule, from, to)),
     ]))),
 ]));
-/** The fields a transition requires, in check order. */
-function requiredFields(from, to) {
-    return (transitionOf(from, to)?.evidence ?? []).map(({ field }) => field);
+/** One zod schema per forward transition, keyed "from->to". Extra fields are allowed. */
+const evidenceRules = schemasOf(TRANSITIONS);
+/** One zod schema per demotion, keyed "from->to". */
+const demotionRules = schemasOf(DEMOTIONS);
+/** The fields a move requires, in check order. */
+function requiredFields(from, to, kind = 'promote') {
+    return (transitionOf(from, to, kind)?.evidence ?? []).map(({ field }) => field);
 }
-function invalidTransition(from, to) {
-    return new PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to));
+function invalidTransition(from, to, kind = 'promote') {
+    return new errors_PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to, kind));
 }
 /** cjson's nesting limit: the script's parser refuses the 1001st level. */
 const MAX_JSON_DEPTH = 1000;
@@ -52955,7 +52993,7 @@ function cjsonAccepts(value, depth) {
 }
 /** JSON text is UTF-8 (RFC 8259 section 8.1); the script refuses other bytes with this. */
 function evidenceNotUtf8() {
-    return new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8');
+    return new errors_PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8');
 }
 // Fatal: a byte sequence that is not UTF-8 (overlong, a surrogate, above U+10FFFF, cut short)
 // throws instead of becoming U+FFFD. ignoreBOM keeps a leading byte order mark in the text,
@@ -52973,17 +53011,17 @@ function utf8Text(evidence) {
     }
 }
 /**
- * Checks evidence JSON for `from -> to` exactly as the script does, in the same order (size,
- * UTF-8, JSON, object, fields), and returns the parsed object. The evidence is text, or the
- * bytes the script receives. Throws PromotionError.
+ * Checks evidence JSON for the move `from -> to` of `kind` exactly as the script does, in the
+ * same order (size, UTF-8, JSON, object, fields), and returns the parsed object. The evidence
+ * is text, or the bytes the script receives. Throws PromotionError.
  */
-function checkEvidence(from, to, evidence) {
-    const schema = evidenceRules[`${from}->${to}`];
+function checkEvidence(from, to, evidence, kind = 'promote') {
+    const schema = (kind === 'demote' ? demotionRules : evidenceRules)[`${from}->${to}`];
     if (!schema)
-        throw invalidTransition(from, to);
+        throw invalidTransition(from, to, kind);
     const bytes = typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
     if (bytes > MAX_EVIDENCE_BYTES) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`);
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`);
     }
     const text = utf8Text(evidence);
     if (text === undefined)
@@ -52993,17 +53031,17 @@ function checkEvidence(from, to, evidence) {
         parsed = JSON.parse(text);
     }
     catch {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
     }
     if (!cjsonAccepts(parsed, 1)) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object');
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object');
     }
     const result = schema.safeParse(parsed);
     if (!result.success) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', result.error.issues[0].message);
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', result.error.issues[0].message);
     }
     // The evidence as parsed, not zod's copy: it is kept whole, exactly as given.
     return parsed;
@@ -53058,14 +53096,14 @@ async function runPromoteScript(redis, keys, args) {
 
 
 const EXPECTED_VERSION = new RegExp(`^[0-9]{1,${BOUNDS.versionMaxDigits}}$`);
-const bad = (message) => new PromotionError('PRP_BAD_ARGUMENT', message);
+const bad = (message) => new errors_PromotionError('PRP_BAD_ARGUMENT', message);
 function checkPromotionArguments(keys, args) {
-    if (keys.length !== 5 || args.length !== 8) {
-        throw bad(`expected 5 keys and 8 arguments, got ${keys.length} keys and ${args.length} arguments ` +
-            '(KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events; ARGV: ID FROM TO ' +
-            'EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)');
+    if (keys.length !== 6 || args.length !== 9) {
+        throw bad(`expected 6 keys and 9 arguments, got ${keys.length} keys and ${args.length} arguments ` +
+            '(KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, history:ID; ARGV: ID ' +
+            'FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN KIND)');
     }
-    const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun] = args;
+    const [id, from, to, evidence, ttl, actor, expectedVersion, dryRun, kind] = args;
     const bytes = (s) => Buffer.byteLength(s, 'utf8');
     if (!isValidPrpId(id)) {
         throw bad(`PRP id must be 1-${BOUNDS.idMaxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`);
@@ -53084,6 +53122,8 @@ function checkPromotionArguments(keys, args) {
     }
     if (dryRun !== '0' && dryRun !== '1')
         throw bad('DRY_RUN must be 0 or 1');
+    if (!KINDS.includes(kind))
+        throw bad('KIND must be promote or demote');
     const namespace = /^\{([A-Za-z0-9_.-]+)\}:prp:/.exec(keys[0])?.[1];
     if (namespace === undefined || !isValidNamespace(namespace)) {
         throw bad(`KEYS[1] must be {NS}:prp:ID with NS 1-${BOUNDS.namespaceMaxLength} of A-Z a-z 0-9 _ . -`);
@@ -53092,7 +53132,7 @@ function checkPromotionArguments(keys, args) {
         if (keys[index - 1] !== key)
             throw bad(`KEYS[${index}] must be ${key}`);
     };
-    expectKey(1, prpKey(namespace, id));
+    expectKey(1, keys_prpKey(namespace, id));
     expectKey(2, queueKey(namespace, from));
     expectKey(3, queueKey(namespace, to));
     const evidencePrefix = evidenceKey(namespace, id, '');
@@ -53102,6 +53142,7 @@ function checkPromotionArguments(keys, args) {
             'A-Z a-z 0-9 . _ -');
     }
     expectKey(5, eventsKey(namespace));
+    expectKey(6, historyKey(namespace, id));
     return {
         namespace,
         id,
@@ -53112,6 +53153,7 @@ function checkPromotionArguments(keys, args) {
         actor,
         expectedVersion,
         dryRun: dryRun === '1',
+        kind,
         keys: [...keys],
     };
 }
@@ -53189,7 +53231,7 @@ function urlSecrets(url) {
  * another). A last guard: messages are built without secrets. One of under four characters
  * is left alone, as replacing every `t` of a message would leave nothing to read.
  */
-function scrubSecrets(text, secrets) {
+function connection_scrubSecrets(text, secrets) {
     return [...secrets]
         .filter((secret) => secret.length >= 4)
         .sort((a, b) => b.length - a.length)
@@ -53359,7 +53401,7 @@ async function connectRedis(url, options = {}) {
     if (target.cluster && target.db !== 0) {
         throw new ConnectionError(coreMessages.clusterDatabase(target.db));
     }
-    const scrub = (text) => scrubSecrets(text, target.secrets);
+    const scrub = (text) => connection_scrubSecrets(text, target.secrets);
     const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
@@ -53474,8 +53516,9 @@ async function withRedis(url, options, work) {
 ;// CONCATENATED MODULE: ./src/core/decide.ts
 
 
+
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
-const WRITE_COMMANDS = ['XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
+const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 /** The reply once `removed` is known, its fields in the script's order. */
 const withRemoved = (reply, removed) => ({
     result: reply.result,
@@ -53486,25 +53529,28 @@ const withRemoved = (reply, removed) => ({
     evidence_key: reply.evidence_key,
     removed,
     at: reply.at,
+    kind: reply.kind,
 });
-const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream'];
+const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream', 'stream'];
 /** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
 const MAX_VERSION = 999_999_999_999_999;
 /** The largest stream id: XADD * cannot add after it. */
 const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
-/** The cap on the events stream (XADD MAXLEN ~), as the script sets it. */
-const EVENTS_MAXLEN = '100000';
 /** The script's PRP_EVENTS_EXHAUSTED, word for word. */
-const eventsExhausted = (eventsKey) => new PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
+const eventsExhausted = (eventsKey) => new errors_PromotionError('PRP_EVENTS_EXHAUSTED', `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
     `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
     `${eventsKey} ${eventsKey}-old) or delete it, then promote again`);
+/** The script's PRP_EVENTS_EXHAUSTED for the PRP's history, word for word. */
+const historyExhausted = (historyKey, id, verb) => new errors_PromotionError('PRP_EVENTS_EXHAUSTED', `the history stream ${historyKey} has used its last possible id, so no move of ${id} can ` +
+    `be recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
+    `${historyKey} ${historyKey}-old) or delete it, then ${verb} again`);
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
 const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
     `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
     '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
 const refused = (code, detail) => ({
     kind: 'refused',
-    refusal: new PromotionError(code, detail),
+    refusal: new errors_PromotionError(code, detail),
 });
 /** The PromotionError `check` throws, if it does; any other error goes on up. */
 function refusalOf(check) {
@@ -53513,13 +53559,14 @@ function refusalOf(check) {
         return undefined;
     }
     catch (error) {
-        if (error instanceof PromotionError)
+        if (error instanceof errors_PromotionError)
             return error;
         throw error;
     }
 }
 function decide(a, snapshot) {
-    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = a.keys;
+    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = a.keys;
+    const noun = a.kind === 'promote' ? 'promotion' : 'demotion';
     const { types } = snapshot;
     // Key types.
     for (let i = 0; i < types.length; i++) {
@@ -53529,7 +53576,7 @@ function decide(a, snapshot) {
         }
     }
     // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence));
+    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
     if (evidenceRefusal)
         return { kind: 'refused', refusal: evidenceRefusal };
     // State and version.
@@ -53558,6 +53605,7 @@ function decide(a, snapshot) {
         version: replyVersion,
         evidence_key: key,
         at,
+        kind: a.kind,
     });
     if (status === a.to) {
         // Only a plain integer of at most 15 digits is a stored time the reply may carry.
@@ -53568,7 +53616,7 @@ function decide(a, snapshot) {
         };
     }
     if (status !== a.from) {
-        return refused('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot promote ` +
+        return refused('PRP_STATE_MISMATCH', `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot ${a.kind} ` +
             `${a.from} -> ${a.to}`);
     }
     if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
@@ -53578,7 +53626,7 @@ function decide(a, snapshot) {
     // The version bound: the largest version cannot be raised, or the next promotion would
     // refuse what this one wrote.
     if (versionNumber >= MAX_VERSION) {
-        return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a promotion can raise ` +
+        return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a ${noun} can raise ` +
             '(15 digits)');
     }
     // Writes. Where the script checks its permission to write, the fallback needs MULTI.
@@ -53593,12 +53641,26 @@ function decide(a, snapshot) {
             return { kind: 'refused', refusal: eventsExhausted(eventsKey) };
         }
     }
+    if (types[5] === 'stream') {
+        const { historyLastGeneratedId } = snapshot;
+        if (historyLastGeneratedId instanceof Error) {
+            return { kind: 'failed', error: historyLastGeneratedId };
+        }
+        if (historyLastGeneratedId === LAST_POSSIBLE_ID) {
+            return { kind: 'refused', refusal: historyExhausted(historyKey, a.id, a.kind) };
+        }
+    }
     const newVersion = String(versionNumber + 1);
     const at = String(now);
     const writes = [
         // prettier-ignore
-        ['XADD', eventsKey, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'prp', a.id, 'from', a.from,
-            'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey, 'actor', a.actor, 'at', at],
+        ['XADD', eventsKey, 'MAXLEN', '~', String(EVENTS_MAXLEN), '*', 'kind', a.kind, 'prp', a.id,
+            'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey,
+            'actor', a.actor, 'at', at],
+        // prettier-ignore
+        ['XADD', historyKey, 'MAXLEN', '~', String(HISTORY_MAXLEN), '*', 'kind', a.kind,
+            'from', a.from, 'to', a.to, 'version', newVersion, 'evidence_key', evidenceKey,
+            'actor', a.actor, 'at', at],
         ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
         // prettier-ignore
         ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
@@ -53606,10 +53668,11 @@ function decide(a, snapshot) {
         ['LREM', fromQueue, '-1', a.id],
         ['LPUSH', toQueue, a.id],
     ];
+    const done = a.kind === 'promote' ? 'promoted' : 'demoted';
     return {
-        kind: a.dryRun ? 'dry_run' : 'promote',
+        kind: a.dryRun ? 'dry_run' : 'move',
         writes,
-        reply: reply(a.dryRun ? 'dry_run' : 'promoted', versionNumber + 1, evidenceKey, now),
+        reply: reply(a.dryRun ? 'dry_run' : done, versionNumber + 1, evidenceKey, now),
     };
 }
 
@@ -53640,35 +53703,45 @@ function timeToMs([seconds, micros]) {
  * DISCARD, which also ends the WATCH. A write Redis refuses while queueing it (NOPERM, OOM)
  * makes EXEC refuse the whole transaction: nothing is written.
  *
- * Only the PRP's own keys are watched (its hash and its evidence key): every decision rests
- * on them. The queues and the stream are shared by every PRP and busy with workers; watching
- * them would make promotions of different PRPs, and every worker's RPOP, a lost race (10
- * concurrent promoters gave up over half the time). The price: a queue or the stream
- * recreated as another type, or the stream given the largest id, between the check and EXEC
- * would fail that one write (EXEC runs the others).
+ * Only the PRP's own keys are watched (its hash, its evidence key and its history): every
+ * decision rests on them. The queues and the events stream are shared by every PRP and busy
+ * with workers; watching them would make promotions of different PRPs, and every worker's
+ * RPOP, a lost race (10 concurrent promoters gave up over half the time). The price: a queue
+ * or the stream recreated as another type, or the stream given the largest id, between the
+ * check and EXEC would fail that one write (EXEC runs the others).
  *
  * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
 /** The read round trip's answers, in the order it sends them. */
-const ANSWER = { watch: 0, types: 1, hmget: 6, time: 7, xinfo: 8, multi: 9 };
+const ANSWER = {
+    watch: 0,
+    types: 1,
+    hmget: 7,
+    time: 8,
+    xinfo: 9,
+    historyXinfo: 10,
+    multi: 11,
+};
 /**
  * Read: WATCH, every read decide() needs, and MULTI, in one round trip. MULTI goes last so
  * that its answer is known before any write is sent.
  */
 async function read(redis, keys) {
-    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey] = keys;
+    const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = keys;
     return (await redis
         .pipeline()
-        .watch(prpKey, evidenceKey)
+        .watch(prpKey, evidenceKey, historyKey)
         .type(prpKey)
         .type(fromQueue)
         .type(toQueue)
         .type(evidenceKey)
         .type(eventsKey)
+        .type(historyKey)
         .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
         .time()
         .xinfo('STREAM', eventsKey)
+        .xinfo('STREAM', historyKey)
         .call('MULTI')
         .exec());
 }
@@ -53701,13 +53774,14 @@ function snapshotOf(answers) {
         return error ?? as(result);
     };
     value(ANSWER.watch);
-    const types = [0, 1, 2, 3, 4].map((i) => value(ANSWER.types + i));
+    const types = [0, 1, 2, 3, 4, 5].map((i) => value(ANSWER.types + i));
     return {
         types,
         fields: valueOrError(ANSWER.hmget, (result) => result),
         now: valueOrError(ANSWER.time, (result) => timeToMs(result)),
         // XINFO answers an error for a key that is no stream; only a stream's answer matters.
         lastGeneratedId: types[4] === 'stream' ? valueOrError(ANSWER.xinfo, lastGeneratedId) : undefined,
+        historyLastGeneratedId: types[5] === 'stream' ? valueOrError(ANSWER.historyXinfo, lastGeneratedId) : undefined,
         multiRefused: answers[ANSWER.multi][0] ?? undefined,
     };
 }
@@ -53773,6 +53847,7 @@ function dryRunReply(answers, transaction, reply) {
  * Redis dropped the transaction (nothing was written; the attempt runs again).
  */
 function promotedReply(answers, id, reply) {
+    const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
     const n = WRITE_COMMANDS.length;
     const [execError, executed] = answers[n];
     if (execError)
@@ -53785,9 +53860,9 @@ function promotedReply(answers, id, reply) {
         // MULTI/EXEC does not roll back, so say what was written.
         const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
         const error = executed[failed];
-        throw new Error(`the promotion of ${id} was written in part: ${done.join(', ')} ran and ` +
+        throw new Error(`the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
             `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-            'promoted; repair it and promote again', { cause: error });
+            `${verb}d; repair it and ${verb} again`, { cause: error });
     }
     return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
@@ -53814,7 +53889,7 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                         .exec());
                     return dryRunReply(queued, transaction, decision.reply);
                 }
-                case 'promote': {
+                case 'move': {
                     // Write: the writes, then EXEC.
                     const written = (await queueWrites(redis, decision.writes).call('EXEC').exec());
                     // EXEC answered: the transaction and the WATCH are over, whatever it said.
@@ -53833,7 +53908,7 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
                 await endTransaction(redis);
         }
     }
-    throw new PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to promote it ` +
+    throw new errors_PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to ${a.kind} it ` +
         `${a.from} -> ${a.to}; nothing was written. Try again, or use the Lua script (mode lua), ` +
         'which cannot race');
 }
@@ -53848,8 +53923,9 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
 
 
 
+
 /** The path a promotion takes: `multi` if the option or the environment asks for it. */
-function promotionMode(mode, env = process.env) {
+function promote_promotionMode(mode, env = process.env) {
     const luaDisabled = env.REDIS_LUA_PROMOTION_ENABLED?.trim().toLowerCase() === 'false';
     return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
 }
@@ -53872,14 +53948,18 @@ function evidenceArgument(evidence) {
     }
     return JSON.stringify(evidence); // well-formed: a lone surrogate is written as an escape
 }
-/** KEYS and ARGV of lua/promote.lua for a request. */
-function promotionCall(request) {
-    const from = request.from ?? previousState(request.to);
+/**
+ * KEYS and ARGV of lua/promote.lua for a request of `kind` (a promotion unless said). A
+ * promotion's FROM is the state before TO unless the request names it; a demotion's must be
+ * named (demote() reads it when its caller does not).
+ */
+function promotionCall(request, kind = 'promote') {
+    const from = request.from ?? (kind === 'promote' ? previousState(request.to) : undefined);
     if (from === undefined)
-        throw invalidTransition('(none)', request.to);
+        throw invalidTransition('(none)', request.to, kind);
     const evidence = evidenceArgument(request.evidence);
     return {
-        keys: promotionKeys(request.namespace ?? DEFAULT_NAMESPACE, request.id, from, request.to, request.token ?? (0,external_node_crypto_.randomUUID)()),
+        keys: promotionKeys(request.namespace ?? keys_DEFAULT_NAMESPACE, request.id, from, request.to, request.token ?? (0,external_node_crypto_.randomUUID)()),
         args: [
             request.id,
             from,
@@ -53889,12 +53969,13 @@ function promotionCall(request) {
             request.actor ?? '',
             request.expectedVersion === undefined ? '' : String(request.expectedVersion),
             request.dryRun ? '1' : '0',
+            kind,
         ],
     };
 }
 /** The script's success reply (CONTRACT.md section 3); extra fields are tolerated. */
 const REPLY = looseObject({
-    result: schemas_enum(['promoted', 'already', 'dry_run']),
+    result: schemas_enum(['promoted', 'demoted', 'already', 'dry_run']),
     prp: schemas_string(),
     from: schemas_string(),
     to: schemas_string(),
@@ -53902,6 +53983,7 @@ const REPLY = looseObject({
     evidence_key: schemas_string(),
     removed: literal([0, 1]),
     at: schemas_number(),
+    kind: schemas_enum(KINDS),
 });
 /** The script's JSON reply, checked: a server or script that says otherwise is named. */
 function parseReply(text) {
@@ -53947,11 +54029,18 @@ function unfitClient(redis, mode) {
  * thrown as they come.
  */
 async function promote(redis, request, options = {}) {
-    const mode = promotionMode(options.mode, options.env);
-    const { keys, args } = promotionCall(request);
+    return promote_move(redis, request, 'promote', options);
+}
+/**
+ * A move of `kind` (promote() and demote() call it): the script, or the fallback, and its
+ * reply as a PromotionResult.
+ */
+async function promote_move(redis, request, kind, options = {}) {
+    const mode = promote_promotionMode(options.mode, options.env);
+    const { keys, args } = promotionCall(request, kind);
     const unfit = unfitClient(redis, mode);
     if (unfit)
-        throw new PromotionError('PRP_BAD_ARGUMENT', unfit);
+        throw new errors_PromotionError('PRP_BAD_ARGUMENT', unfit);
     let reply;
     if (mode === 'multi') {
         reply = await promoteWithMulti(redis, keys, args, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
@@ -53975,12 +54064,137 @@ async function promote(redis, request, options = {}) {
         evidenceKey: reply.evidence_key,
         removed: reply.removed,
         at: reply.at,
+        kind: reply.kind,
         mode,
     };
 }
 
+;// CONCATENATED MODULE: ./src/core/demote.ts
+
+
+
+
+/**
+ * The FROM to send when the caller named none: the status the hash holds. The script checks
+ * it again in its one step, so a PRP that moved in between is refused (PRP_STATE_MISMATCH),
+ * never demoted from the wrong queue. A PRP in `to` already is sent as a demotion from the
+ * state after `to`, which the script answers `already` (with the evidence checked first).
+ */
+async function currentState(redis, request) {
+    const key = prpKey(request.namespace ?? DEFAULT_NAMESPACE, request.id);
+    // HMGET, not HGET: the script's own read, so the promoter's ACL (docs/acl-rules.txt) serves.
+    const [status = null] = await redis.hmget(key, 'status');
+    if (status === null) {
+        if ((await redis.type(key)) === 'none') {
+            throw new PromotionError('PRP_NOT_FOUND', say.demoteNotFound(request.id, key));
+        }
+        throw new PromotionError('PRP_STATE_MISMATCH', say.demoteNoStatus(request.id, request.to));
+    }
+    if (status !== request.to)
+        return status;
+    return STATES[STATES.indexOf(status) + 1] ?? status;
+}
+/**
+ * Demotes one PRP to an earlier state, atomically (lua/promote.lua with KIND demote, or the
+ * fallback): a PromotionResult with kind `demote` and result `demoted`, `already` or
+ * `dry_run`, or a PromotionError when Redis refused (and wrote nothing).
+ */
+async function demote(redis, request, options = {}) {
+    const from = request.from ?? (await currentState(redis, request));
+    return move(redis, { ...request, from }, 'demote', options);
+}
+
+;// CONCATENATED MODULE: ./src/core/status.ts
+
+
+
+/**
+ * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
+ * XREVRANGE of its history stream, GET of its latest evidence (and TYPE when the hash holds
+ * none of the contract's fields). The read-only user of docs/acl-rules-read.txt may run it.
+ */
+const status_DEFAULT_HISTORY_ENTRIES = 20;
+/** The history stream is capped near 1,000 entries: no more can be asked for. */
+const status_MAX_HISTORY_ENTRIES = 1000;
+const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
+/** A stream entry's fields (a flat list) as an object. */
+function fieldsOf(flat) {
+    const fields = {};
+    for (let i = 0; i + 1 < flat.length; i += 2)
+        fields[flat[i]] = flat[i + 1];
+    return fields;
+}
+const numberOr = (text) => text === null || text === undefined || !/^-?[0-9]+$/.test(text) ? undefined : Number(text);
+const status_bad = (message) => new errors_PromotionError('PRP_BAD_ARGUMENT', message);
+/** Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. */
+async function status_readStatus(redis, request) {
+    const namespace = request.namespace ?? keys_DEFAULT_NAMESPACE;
+    const entries = request.history ?? status_DEFAULT_HISTORY_ENTRIES;
+    if (!isValidNamespace(namespace))
+        throw status_bad(coreMessages.statusBadNamespace(BOUNDS.namespaceMaxLength));
+    if (!isValidPrpId(request.id))
+        throw status_bad(coreMessages.statusBadId(BOUNDS.idMaxLength));
+    if (!Number.isInteger(entries) || entries < 0 || entries > status_MAX_HISTORY_ENTRIES) {
+        throw status_bad(coreMessages.statusBadHistory(status_MAX_HISTORY_ENTRIES));
+    }
+    const key = keys_prpKey(namespace, request.id);
+    // One round trip: the hash and the history share the namespace's slot. A pipeline, not two
+    // commands at once: a cluster client without an offline queue refuses the second while a
+    // node's connection is still being made.
+    const pipeline = redis.pipeline().hmget(key, ...HASH_FIELDS);
+    if (entries > 0) {
+        pipeline.xrevrange(historyKey(namespace, request.id), '+', '-', 'COUNT', entries);
+    }
+    const answers = (await pipeline.exec());
+    for (const [error] of answers)
+        if (error)
+            throw error;
+    const values = answers[0][1];
+    const stream = (answers[1]?.[1] ?? []);
+    const [status, version, updatedAt, updatedBy, evidenceKey] = values;
+    const history = stream.map(([id, flat]) => {
+        const f = fieldsOf(flat);
+        return {
+            id,
+            kind: f.kind ?? '',
+            from: f.from ?? '',
+            to: f.to ?? '',
+            version: numberOr(f.version) ?? 0,
+            evidenceKey: f.evidence_key ?? '',
+            actor: f.actor ?? '',
+            at: numberOr(f.at) ?? 0,
+        };
+    });
+    // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
+    const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
+    if (!found)
+        return { found, history };
+    const evidence = evidenceKey ? await redis.get(evidenceKey) : null;
+    const status_ = { found, history };
+    if (status !== null)
+        status_.state = status;
+    const versionNumber = numberOr(version);
+    if (versionNumber !== undefined)
+        status_.version = versionNumber;
+    const at = numberOr(updatedAt);
+    if (at !== undefined)
+        status_.updatedAt = at;
+    if (updatedBy !== null)
+        status_.updatedBy = updatedBy;
+    if (evidenceKey)
+        status_.evidenceKey = evidenceKey;
+    if (evidence !== null)
+        status_.evidence = evidence;
+    return status_;
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
-/** The promotion engine: keys, evidence rules, the script, the promoter and its fallback. */
+/**
+ * The promotion engine: keys, evidence rules, the script, the promoter and its fallback, the
+ * demoter, and the read-only status.
+ */
+
+
 
 
 
@@ -54006,7 +54220,7 @@ async function promote(redis, request, options = {}) {
  */
 
 /** A bad input; the message names it. */
-class InputError extends Error {
+class failures_InputError extends Error {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -54015,7 +54229,7 @@ class InputError extends Error {
     }
 }
 /** The pipeline result the promotion rests on says it did not pass (PRP_EVIDENCE_INVALID). */
-class PipelineNotPassedError extends PromotionError {
+class PipelineNotPassedError extends errors_PromotionError {
     constructor(detail, from, to) {
         super('PRP_EVIDENCE_INVALID', `the pipeline did not pass: ${detail}; not promoting ${from} -> ${to}`);
     }
@@ -54029,13 +54243,14 @@ function shown(value) {
 const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run of a push to one, a pull_request or ' +
     'pull_request_target closed and merged into one, or a workflow_dispatch on one';
 /** The action's own wording; `where` is always a display form (passwords as ***). */
-const say = {
+const failures_say = {
     // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
     notBoolean: (value) => `must be true or false, got ${JSON.stringify(value)}`,
     notOneOf: (allowed, value) => `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
     notIntegerIn: (min, max, value) => `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
     badTimeout: (max, value) => `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
     redisUrlRequired: 'is required (redis:// or rediss:// URL)',
+    reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
     notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
         'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
         'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
@@ -54173,9 +54388,9 @@ function apiFailure(error, client, api, permission) {
     if (client?.signal.aborted ||
         error.name === 'TimeoutError' ||
         /aborted|timeout/i.test(String(error))) {
-        return say.apiNoAnswer(api.timeoutMs / 1000);
+        return failures_say.apiNoAnswer(api.timeoutMs / 1000);
     }
-    return say.apiRefused(error.message, permission);
+    return failures_say.apiRefused(error.message, permission);
 }
 
 ;// CONCATENATED MODULE: ./src/action/checks.ts
@@ -54189,14 +54404,14 @@ class ChecksNotPassedError extends Error {
 function runsOfPage(data, page) {
     const runs = data?.check_runs;
     if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-        throw new Error(say.checksPageCut(page));
+        throw new Error(failures_say.checksPageCut(page));
     }
     return runs;
 }
 async function listCheckRuns(request) {
     const [owner, repo] = request.repository.split('/');
     if (!owner || !repo) {
-        throw new Error(say.checksNeedRepository(request.repository));
+        throw new Error(failures_say.checksNeedRepository(request.repository));
     }
     let client;
     try {
@@ -54222,7 +54437,7 @@ async function listCheckRuns(request) {
     }
     catch (error) {
         const why = apiFailure(error, client, request, 'checks: read');
-        throw new Error(say.checksUnreadable(request.repository, request.ref, request.apiUrl, why), {
+        throw new Error(failures_say.checksUnreadable(request.repository, request.ref, request.apiUrl, why), {
             cause: error,
         });
     }
@@ -54272,7 +54487,7 @@ async function requireChecks(request) {
         .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
         .filter((text) => text !== undefined);
     if (problems.length > 0) {
-        throw new ChecksNotPassedError(say.checksNotPassed(request.ref, problems));
+        throw new ChecksNotPassedError(failures_say.checksNotPassed(request.ref, problems));
     }
     return request.names.map((name) => latest.get(name));
 }
@@ -54335,9 +54550,9 @@ function parseEventPayload(json) {
     if (parsed.success)
         return parsed.data;
     const issue = parsed.error.issues[0];
-    throw new Error(say.eventField(issue.path.join('.'), issue.message));
+    throw new Error(failures_say.eventField(issue.path.join('.'), issue.message));
 }
-function readWorkflowContext(env = process.env) {
+function workflowContext_readWorkflowContext(env = process.env) {
     const path = env.GITHUB_EVENT_PATH;
     let payload = {};
     if (path) {
@@ -54345,7 +54560,7 @@ function readWorkflowContext(env = process.env) {
             payload = parseEventPayload(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')));
         }
         catch (error) {
-            throw new Error(say.eventUnreadable(path, error.message), { cause: error });
+            throw new Error(failures_say.eventUnreadable(path, error.message), { cause: error });
         }
     }
     return {
@@ -54380,11 +54595,11 @@ const mergedPullRequest = (ctx) => {
         : undefined;
 };
 /** The workflow_run this run was triggered by, if any. */
-const triggeringRun = (ctx) => ctx.eventName === 'workflow_run' ? ctx.payload.workflow_run : undefined;
+const workflowContext_triggeringRun = (ctx) => ctx.eventName === 'workflow_run' ? ctx.payload.workflow_run : undefined;
 /** The commit the pipeline ran on (CONTRACT.md section 4, `merge_commit`). */
 function mergeCommit(ctx) {
     return (mergedPullRequest(ctx)?.merge_commit_sha ??
-        triggeringRun(ctx)?.head_sha ??
+        workflowContext_triggeringRun(ctx)?.head_sha ??
         (ctx.sha || undefined));
 }
 /** The branch a ref names (refs/heads/B -> B); undefined for a tag or a pull request ref. */
@@ -54409,7 +54624,7 @@ function describeEvent(ctx) {
             `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
             (pr.merged ? ', merged' : ', not merged'));
     }
-    const run = triggeringRun(ctx);
+    const run = workflowContext_triggeringRun(ctx);
     if (run) {
         parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
             `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
@@ -54425,22 +54640,22 @@ function describeEvent(ctx) {
  */
 function headBranch(ctx) {
     return (ctx.payload.pull_request?.head?.ref ??
-        triggeringRun(ctx)?.head_branch ??
+        workflowContext_triggeringRun(ctx)?.head_branch ??
         (ctx.refName || undefined));
 }
 /** The title of the change: the pull request's, or the triggering run's display title. */
-const changeTitle = (ctx) => ctx.payload.pull_request?.title ?? triggeringRun(ctx)?.display_title;
+const changeTitle = (ctx) => ctx.payload.pull_request?.title ?? workflowContext_triggeringRun(ctx)?.display_title;
 /** The head commit's message: a push's, or the triggering run's. */
-const headCommitMessage = (ctx) => ctx.payload.head_commit?.message ?? triggeringRun(ctx)?.head_commit?.message;
+const headCommitMessage = (ctx) => ctx.payload.head_commit?.message ?? workflowContext_triggeringRun(ctx)?.head_commit?.message;
 /**
  * The evidence the workflow context gives for any transition. The run is the triggering
  * workflow_run's when there is one: that is the run whose result the promotion rests on.
  */
-function contextEvidence(ctx) {
+function workflowContext_contextEvidence(ctx) {
     const fields = {
         merge_commit: mergeCommit(ctx),
         branch_name: headBranch(ctx),
-        ci_run_url: triggeringRun(ctx)?.html_url ?? runUrl(ctx),
+        ci_run_url: workflowContext_triggeringRun(ctx)?.html_url ?? runUrl(ctx),
         repository: ctx.repository || undefined,
         workflow: ctx.workflow || undefined,
         event: ctx.eventName || undefined,
@@ -54481,66 +54696,66 @@ function allowedBranchesOf(ctx, given) {
 function findMergedCommit(ctx, allowed) {
     const onAllowed = (sha, branch, where) => allowed.includes(branch)
         ? { sha, branch }
-        : { problem: say.notAllowedBranch(where, branch), branch };
+        : { problem: failures_say.notAllowedBranch(where, branch), branch };
     switch (ctx.eventName) {
         case 'push':
         case 'workflow_dispatch': {
             // GITHUB_SHA is the pushed head, or the head of the dispatched branch.
             const branch = branchOfRef(ctx.ref);
             if (branch === undefined)
-                return { problem: say.refNotBranch(ctx.ref) };
+                return { problem: failures_say.refNotBranch(ctx.ref) };
             if (ctx.eventName === 'push' && ctx.payload.deleted) {
-                return { problem: say.pushDeleted(branch) };
+                return { problem: failures_say.pushDeleted(branch) };
             }
             if (!ctx.sha)
-                return { problem: say.shaEmpty };
-            const where = ctx.eventName === 'push' ? say.pushIsTo : say.dispatchRanOn;
+                return { problem: failures_say.shaEmpty };
+            const where = ctx.eventName === 'push' ? failures_say.pushIsTo : failures_say.dispatchRanOn;
             return onAllowed(ctx.sha, branch, where);
         }
         case 'pull_request':
         case 'pull_request_target': {
             // Before the merge, GITHUB_SHA is a test merge commit (or the base's head): never merged.
             const pr = ctx.payload.pull_request ?? {};
-            const name = say.pullRequestName(pr.number);
+            const name = failures_say.pullRequestName(pr.number);
             if (ctx.payload.action !== 'closed') {
-                return { problem: say.pullRequestOpen(name, ctx.payload.action) };
+                return { problem: failures_say.pullRequestOpen(name, ctx.payload.action) };
             }
             if (pr.merged !== true)
-                return { problem: say.pullRequestUnmerged(name) };
+                return { problem: failures_say.pullRequestUnmerged(name) };
             const into = pr.base?.repo?.full_name;
             if (into !== ctx.repository) {
-                return { problem: say.pullRequestInto(name, into, ctx.repository) };
+                return { problem: failures_say.pullRequestInto(name, into, ctx.repository) };
             }
             if (!pr.merge_commit_sha)
-                return { problem: say.pullRequestNoMergeSha(name) };
-            return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', say.mergedInto(name));
+                return { problem: failures_say.pullRequestNoMergeSha(name) };
+            return onAllowed(pr.merge_commit_sha, pr.base?.ref ?? '', failures_say.mergedInto(name));
         }
         case 'workflow_run': {
             // Only a push's run tested a commit on a branch; a pull request's run tested its head.
             const run = ctx.payload.workflow_run ?? {};
-            const name = say.triggeringRunName(run.name ?? run.id);
+            const name = failures_say.triggeringRunName(run.name ?? run.id);
             if (run.event !== 'push') {
-                return { problem: say.runNotOnPush(name, run.event) };
+                return { problem: failures_say.runNotOnPush(name, run.event) };
             }
             const head = run.head_repository?.full_name;
             if (head !== ctx.repository) {
-                return { problem: say.runOnOtherCode(name, head, ctx.repository) };
+                return { problem: failures_say.runOnOtherCode(name, head, ctx.repository) };
             }
             const ranIn = run.repository?.full_name;
             if (ranIn !== ctx.repository) {
-                return { problem: say.runInOtherRepository(name, ranIn, ctx.repository) };
+                return { problem: failures_say.runInOtherRepository(name, ranIn, ctx.repository) };
             }
             if (!run.head_sha)
-                return { problem: say.runNoHeadSha(name) };
-            return onAllowed(run.head_sha, run.head_branch ?? '', say.ranOnPushTo(name));
+                return { problem: failures_say.runNoHeadSha(name) };
+            return onAllowed(run.head_sha, run.head_branch ?? '', failures_say.ranOnPushTo(name));
         }
         default:
-            return { problem: say.eventWithoutCommit(ctx.eventName) };
+            return { problem: failures_say.eventWithoutCommit(ctx.eventName) };
     }
 }
 /** The refusal of the merged-commit rule: which rule, what failed, the event, the fix. */
 function refusal(ctx, allowed, from, to, problem, fix) {
-    return new PromotionError('PRP_EVIDENCE_INVALID', say.mergedCommitRefusal(from, to, ctx.repository, allowed, problem, describeEvent(ctx), fix));
+    return new errors_PromotionError('PRP_EVIDENCE_INVALID', failures_say.mergedCommitRefusal(from, to, ctx.repository, allowed, problem, describeEvent(ctx), fix));
 }
 /**
  * The commit `from -> to` may promote as merge_commit, taken from the event; throws
@@ -54555,14 +54770,14 @@ function mergedCommitOf(ctx, allowedBranches, from, to, typed = {}) {
         throw refusal(ctx, allowed, from, to, problem, fix);
     };
     if (allowed.length === 0) {
-        return refuse(say.noAllowedBranch, say.noAllowedBranchFix);
+        return refuse(failures_say.noAllowedBranch, failures_say.noAllowedBranchFix);
     }
     const found = findMergedCommit(ctx, allowed);
     if (!('sha' in found)) {
-        return refuse(found.problem, say.runFromMergedEvent(from, to, found.branch));
+        return refuse(found.problem, failures_say.runFromMergedEvent(from, to, found.branch));
     }
     if ('merge_commit' in typed && typed.merge_commit !== found.sha) {
-        return refuse(say.typedCommitNotEvents(shown(typed.merge_commit), found.sha), say.typedCommitFix);
+        return refuse(failures_say.typedCommitNotEvents(shown(typed.merge_commit), found.sha), failures_say.typedCommitFix);
     }
     return found;
 }
@@ -54582,12 +54797,12 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
     if (ctx.eventName !== 'workflow_run')
         return;
     const allowed = allowedBranchesOf(ctx, allowedBranches);
-    const unverified = (why) => refusal(ctx, allowed, from, to, say.branchUnverified(commit.sha, commit.branch, why), say.tokenFix);
+    const unverified = (why) => refusal(ctx, allowed, from, to, failures_say.branchUnverified(commit.sha, commit.branch, why), failures_say.tokenFix);
     const [owner, repo] = ctx.repository.split('/');
     if (!owner || !repo)
-        throw unverified(say.repositoryNotOwnerRepo(ctx.repository));
+        throw unverified(failures_say.repositoryNotOwnerRepo(ctx.repository));
     if (!api.token)
-        throw unverified(say.tokenEmpty);
+        throw unverified(failures_say.tokenEmpty);
     let client;
     let branchHead;
     let status;
@@ -54597,7 +54812,7 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
         const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
         branchHead = branch.data?.commit?.sha;
         if (typeof branchHead !== 'string' || branchHead === '') {
-            throw new Error(say.branchAnswerCut(commit.branch));
+            throw new Error(failures_say.branchAnswerCut(commit.branch));
         }
         if (branchHead === commit.sha)
             return;
@@ -54609,15 +54824,15 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
         });
         status = compared.data?.status;
         if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
-            throw new Error(say.comparisonCut(branchHead, commit.sha));
+            throw new Error(failures_say.comparisonCut(branchHead, commit.sha));
         }
     }
     catch (error) {
-        throw unverified(say.apiAsked(apiFailure(error, client, api, 'contents: read'), api.apiUrl));
+        throw unverified(failures_say.apiAsked(apiFailure(error, client, api, 'contents: read'), api.apiUrl));
     }
     if (ON_BRANCH.includes(status))
         return;
-    throw refusal(ctx, allowed, from, to, say.commitNotOnBranch(commit.sha, commit.branch, branchHead, status), say.commitNotOnBranchFix(commit.branch));
+    throw refusal(ctx, allowed, from, to, failures_say.commitNotOnBranch(commit.sha, commit.branch, branchHead, status), failures_say.commitNotOnBranchFix(commit.branch));
 }
 
 ;// CONCATENATED MODULE: ./src/action/evidence.ts
@@ -54641,18 +54856,18 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
  */
 /** Fields only a pipeline result sets; the `evidence` input may not hold them (contract.ts). */
 
-function refuseTypedInPipelineFields(evidence) {
-    const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
+function refuseTypedInPipelineFields(evidence, fields = PIPELINE_FIELDS) {
+    const typed = fields.filter((field) => field in evidence);
     if (typed.length > 0) {
-        throw new InputError('evidence', say.pipelineFieldsTyped(typed));
+        throw new failures_InputError('evidence', failures_say.pipelineFieldsTyped(typed));
     }
 }
 async function checksVerdict(inputs, ctx, ref, check) {
     if (typeof ref !== 'string' || ref === '') {
-        throw new InputError('require-checks', say.checksWithoutCommit);
+        throw new failures_InputError('require-checks', failures_say.checksWithoutCommit);
     }
     if (!inputs.githubToken)
-        throw new InputError('github-token', say.tokenNeededForChecks);
+        throw new failures_InputError('github-token', failures_say.tokenNeededForChecks);
     const names = inputs.requireChecks.join(', ');
     try {
         await check({
@@ -54664,7 +54879,7 @@ async function checksVerdict(inputs, ctx, ref, check) {
             app: inputs.checksApp,
             timeoutMs: inputs.timeoutSeconds * 1000,
         });
-        return { source: 'require-checks', passed: true, detail: say.checksPassed(names, ref) };
+        return { source: 'require-checks', passed: true, detail: failures_say.checksPassed(names, ref) };
     }
     catch (error) {
         if (!(error instanceof ChecksNotPassedError))
@@ -54679,10 +54894,10 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
         verdicts.push({
             source: 'ci-result',
             passed: inputs.ciResult === 'success',
-            detail: say.ciResult(inputs.ciResult),
+            detail: failures_say.ciResult(inputs.ciResult),
         });
     }
-    const run = triggeringRun(ctx);
+    const run = workflowContext_triggeringRun(ctx);
     if (run) {
         const conclusion = run.conclusion ?? 'nothing yet';
         const name = `workflow run "${run.name ?? run.id ?? '?'}"`;
@@ -54691,12 +54906,12 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
             ? {
                 source: 'workflow_run',
                 passed: conclusion === 'success',
-                detail: say.runConcluded(name, conclusion),
+                detail: failures_say.runConcluded(name, conclusion),
             }
             : {
                 source: 'workflow_run',
                 passed: false,
-                detail: say.forkRun(name, head, ctx.repository),
+                detail: failures_say.forkRun(name, head, ctx.repository),
             });
     }
     if (inputs.requireChecks.length > 0 && verdicts.every((v) => v.passed)) {
@@ -54706,7 +54921,7 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
 }
 async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, confirm = confirmMergedCommit) {
     refuseTypedInPipelineFields(inputs.evidence);
-    const merged = { ...contextEvidence(ctx), ...inputs.evidence };
+    const merged = { ...workflowContext_contextEvidence(ctx), ...inputs.evidence };
     // The commit require-checks reads: the event's own, never one typed into the evidence input.
     let eventCommit = mergeCommit(ctx);
     if (needsMergedCommit(from, to)) {
@@ -54722,7 +54937,7 @@ async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, conf
     else if (inputs.requireChecks.length > 0 &&
         'merge_commit' in inputs.evidence &&
         inputs.evidence.merge_commit !== eventCommit) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', say.typedCommitNotChecked(inputs.evidence.merge_commit, eventCommit, from, to));
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', failures_say.typedCommitNotChecked(inputs.evidence.merge_commit, eventCommit, from, to));
     }
     const needed = requiredFields(from, to).filter((field) => PIPELINE_FIELDS.includes(field));
     const pipeline = await pipelineVerdicts(inputs, ctx, eventCommit, check);
@@ -54731,7 +54946,7 @@ async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, conf
         throw new PipelineNotPassedError(failed.detail, from, to);
     }
     if (pipeline.length === 0 && needed.length > 0) {
-        throw new PromotionError('PRP_EVIDENCE_INVALID', say.needsPipeline(from, to, needed));
+        throw new errors_PromotionError('PRP_EVIDENCE_INVALID', failures_say.needsPipeline(from, to, needed));
     }
     if (pipeline.length > 0) {
         merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
@@ -54739,6 +54954,50 @@ async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, conf
             merged[field] = true;
         if (inputs.requireChecks.length > 0)
             merged.required_checks = inputs.requireChecks;
+    }
+    return { evidence: merged, pipeline };
+}
+/** Fields only a pipeline result sets in a demotion's evidence. */
+const DEMOTION_PIPELINE_FIELDS = [...PIPELINE_FIELDS, 'ci_result'];
+/**
+ * The evidence a demotion carries (CONTRACT.md section 4): what the workflow context gives,
+ * the `evidence` input over it, and `reason` (the input's; a demotion needs one). When a
+ * pipeline result drove it (ci-result, or the triggering workflow_run's conclusion), it is
+ * recorded as a promotion's is: `ci_source`, `ci_result` (each source's word, e.g. failure),
+ * and the run's URL in `ci_run_url`, which the context gives already. Pipeline fields are not
+ * typed in here either: `ci_source` says a pipeline said so.
+ */
+function deriveDemotionEvidence(inputs, ctx) {
+    refuseTypedInPipelineFields(inputs.evidence, DEMOTION_PIPELINE_FIELDS);
+    const merged = {
+        ...contextEvidence(ctx),
+        ...inputs.evidence,
+        reason: inputs.reason,
+    };
+    const pipeline = [];
+    const results = [];
+    if (inputs.ciResult) {
+        pipeline.push({
+            source: 'ci-result',
+            passed: inputs.ciResult === 'success',
+            detail: say.ciResult(inputs.ciResult),
+        });
+        results.push(inputs.ciResult);
+    }
+    const run = triggeringRun(ctx);
+    // A fork's run says nothing about this repository's code (see pipelineVerdicts).
+    if (run && run.head_repository?.full_name === ctx.repository && ctx.repository) {
+        const conclusion = run.conclusion ?? 'nothing yet';
+        pipeline.push({
+            source: 'workflow_run',
+            passed: conclusion === 'success',
+            detail: say.runConcluded(`workflow run "${run.name ?? run.id ?? '?'}"`, conclusion),
+        });
+        results.push(conclusion);
+    }
+    if (pipeline.length > 0) {
+        merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
+        merged.ci_result = results.join(', ');
     }
     return { evidence: merged, pipeline };
 }
@@ -61773,7 +62032,7 @@ const DEFAULT_CHECKS_APP = 'github-actions';
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
-function maskSecrets(read, output) {
+function inputs_maskSecrets(read, output) {
     // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
     const url = read('redis-url');
     const token = read('github-token');
@@ -61790,31 +62049,31 @@ function parseBoolean(name, value, fallback) {
         return true;
     if (['false', 'False', 'FALSE'].includes(value))
         return false;
-    throw new InputError(name, say.notBoolean(value));
+    throw new failures_InputError(name, failures_say.notBoolean(value));
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new InputError(name, say.notOneOf(allowed, value));
+    throw new failures_InputError(name, failures_say.notOneOf(allowed, value));
 }
 function parseInteger(name, value, min, max) {
     const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
     if (!(number >= min && number <= max)) {
-        throw new InputError(name, say.notIntegerIn(min, max, value));
+        throw new failures_InputError(name, failures_say.notIntegerIn(min, max, value));
     }
     return number;
 }
 /** One URL, or with `cluster` several seed URLs of one cluster (commas and/or whitespace). */
 function parseRedisUrlInput(value, cluster) {
     if (value.trim() === '') {
-        throw new InputError('redis-url', say.redisUrlRequired);
+        throw new failures_InputError('redis-url', failures_say.redisUrlRequired);
     }
     try {
         return parseRedisTarget(value, cluster);
     }
     catch (error) {
         // parseRedisTarget's messages never repeat a URL, so they are safe to show.
-        throw new InputError('redis-url', error.message);
+        throw new failures_InputError('redis-url', error.message);
     }
 }
 /** `prp-id-pattern`, compiled for RE2; what RE2 refuses is named with what RE2 lacks. */
@@ -61825,7 +62084,7 @@ function parsePrpIdPattern(value) {
     catch (error) {
         if (!(error instanceof UnsupportedPatternError))
             throw error;
-        throw new InputError('prp-id-pattern', say.notRe2(error.message));
+        throw new failures_InputError('prp-id-pattern', failures_say.notRe2(error.message));
     }
 }
 function parseEvidence(value) {
@@ -61836,16 +62095,16 @@ function parseEvidence(value) {
         parsed = JSON.parse(value);
     }
     catch (error) {
-        throw new InputError('evidence', say.evidenceNotJson(error.message));
+        throw new failures_InputError('evidence', failures_say.evidenceNotJson(error.message));
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new InputError('evidence', say.evidenceNotObject);
+        throw new failures_InputError('evidence', failures_say.evidenceNotObject);
     }
     // What JSON.parse would change or choose silently: refused, so what is stored is what was
     // written, and every reader reads the same thing.
     const problem = jsonTextProblem(value);
     if (problem)
-        throw new InputError('evidence', problem);
+        throw new failures_InputError('evidence', problem);
     return parsed;
 }
 function parseTimeout(value) {
@@ -61853,7 +62112,7 @@ function parseTimeout(value) {
         return 10;
     const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
     if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
-        throw new InputError('timeout', say.badTimeout(MAX_TIMEOUT_SECONDS, value));
+        throw new failures_InputError('timeout', failures_say.badTimeout(MAX_TIMEOUT_SECONDS, value));
     }
     return seconds;
 }
@@ -61872,7 +62131,7 @@ const parseRequireChecks = (value) => namesOf(value, value.includes('\n') ? /\n/
 function parseChecksApp(value) {
     const slug = value.trim() || DEFAULT_CHECKS_APP;
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(slug)) {
-        throw new InputError('checks-app', say.notAppSlug(slug));
+        throw new failures_InputError('checks-app', failures_say.notAppSlug(slug));
     }
     return slug;
 }
@@ -61884,24 +62143,40 @@ function parseChecksApp(value) {
 function parseAllowedBranches(value) {
     const names = namesOf(value, /[,\n]/);
     if (names.length === 0 && value.trim() !== '') {
-        throw new InputError('allowed-branches', say.noBranchNamed(value));
+        throw new failures_InputError('allowed-branches', failures_say.noBranchNamed(value));
     }
     const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
     if (bad !== undefined) {
-        throw new InputError('allowed-branches', say.notBranchName(bad));
+        throw new failures_InputError('allowed-branches', failures_say.notBranchName(bad));
     }
     return names;
 }
+/** prp-id: a PRP id, or undefined when it is to be derived from the workflow. */
+function parsePrpIdInput(value) {
+    if (value !== '' && !isValidPrpId(value))
+        throw new failures_InputError('prp-id', failures_say.notPrpId(value));
+    return value || undefined;
+}
+function parseNamespace(value) {
+    const namespace = value || keys_DEFAULT_NAMESPACE;
+    if (!isValidNamespace(namespace)) {
+        throw new failures_InputError('namespace', failures_say.badNamespace(namespace));
+    }
+    return namespace;
+}
+const parseCiResult = (value) => value === '' ? undefined : parseOneOf('ci-result', value, CI_RESULTS);
+const parseEvidenceTtl = (value) => value === ''
+    ? DEFAULT_EVIDENCE_TTL_SECONDS
+    : parseInteger('evidence-ttl', value, 1, MAX_EVIDENCE_TTL_SECONDS);
+const parseExpectedVersion = (value) => value === ''
+    ? undefined
+    : // The script's bound: at most 15 digits, exact in a Lua number.
+        parseInteger('expected-version', value, 0, 999_999_999_999_999);
+const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
 /** Reads and checks every input; throws InputError naming the first bad one. */
 function readInputs(read) {
-    const prpId = read('prp-id');
-    if (prpId !== '' && !isValidPrpId(prpId)) {
-        throw new InputError('prp-id', say.notPrpId(prpId));
-    }
-    const namespace = read('namespace') || DEFAULT_NAMESPACE;
-    if (!isValidNamespace(namespace)) {
-        throw new InputError('namespace', say.badNamespace(namespace));
-    }
+    const prpId = parsePrpIdInput(read('prp-id'));
+    const namespace = parseNamespace(read('namespace'));
     const ciResult = read('ci-result');
     const ttl = read('evidence-ttl');
     const expectedVersion = read('expected-version');
@@ -61909,23 +62184,18 @@ function readInputs(read) {
     return {
         redis: parseRedisUrlInput(read('redis-url'), cluster),
         targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
-        prpId: prpId || undefined,
+        prpId,
         prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
         evidence: parseEvidence(read('evidence')),
-        ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
+        ciResult: parseCiResult(ciResult),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
         githubToken: read('github-token'),
         namespace,
-        evidenceTtl: ttl === ''
-            ? DEFAULT_EVIDENCE_TTL_SECONDS
-            : parseInteger('evidence-ttl', ttl, 1, MAX_EVIDENCE_TTL_SECONDS),
-        expectedVersion: expectedVersion === ''
-            ? undefined
-            : // The script's bound: at most 15 digits, exact in a Lua number.
-                parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
+        evidenceTtl: parseEvidenceTtl(ttl),
+        expectedVersion: parseExpectedVersion(expectedVersion),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
-        mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi']),
+        mode: parseMode(read('mode')),
         cluster,
         timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
@@ -61939,10 +62209,56 @@ function readInputs(read) {
 const readSettings = (read, env) => settingsOf(readInputs(read), env);
 /** readSettings's second half, for a caller that reads the event between the two. */
 function settingsOf(inputs, env) {
-    const mode = promotionMode(inputs.mode, env);
+    const mode = promote_promotionMode(inputs.mode, env);
     if (inputs.cluster && mode === 'multi')
-        throw new InputError('mode', say.fallbackOnCluster);
+        throw new failures_InputError('mode', failures_say.fallbackOnCluster);
     return { ...inputs, mode };
+}
+function readPrpInputs(read) {
+    const prpId = parsePrpIdInput(read('prp-id'));
+    const namespace = parseNamespace(read('namespace'));
+    const cluster = parseBoolean('cluster', read('cluster'), false);
+    return {
+        redis: parseRedisUrlInput(read('redis-url'), cluster),
+        prpId,
+        prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
+        namespace,
+        cluster,
+        timeoutSeconds: parseTimeout(read('timeout')),
+    };
+}
+/** Reads and checks every input of demote/action.yml; the path taken, decided once. */
+function readDemoteSettings(read, env) {
+    const common = readPrpInputs(read);
+    const targetState = parseOneOf('target-state', read('target-state'), STATES);
+    const reason = read('reason');
+    if (reason === '')
+        throw new InputError('reason', say.reasonRequired);
+    const settings = {
+        ...common,
+        targetState,
+        reason,
+        evidence: parseEvidence(read('evidence')),
+        ciResult: parseCiResult(read('ci-result')),
+        evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
+        expectedVersion: parseExpectedVersion(read('expected-version')),
+        dryRun: parseBoolean('dry-run', read('dry-run'), false),
+        mode: promotionMode(parseMode(read('mode')), env),
+    };
+    if (settings.cluster && settings.mode === 'multi') {
+        throw new InputError('mode', say.fallbackOnCluster);
+    }
+    return settings;
+}
+function inputs_readStatusSettings(read) {
+    const common = readPrpInputs(read);
+    const history = read('history');
+    return {
+        ...common,
+        history: history === ''
+            ? DEFAULT_HISTORY_ENTRIES
+            : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/action/prpId.ts
@@ -61953,7 +62269,7 @@ function settingsOf(inputs, env) {
  * The PRP id: the `prp-id` input, else the first match of `prp-id-pattern` in the head
  * branch, then the title, then the head commit message (CONTRACT.md section 4).
  */
-function resolvePrpId(given, pattern, ctx) {
+function prpId_resolvePrpId(given, pattern, ctx) {
     if (given)
         return { id: given, source: 'prp-id' };
     const places = [
@@ -61966,12 +62282,57 @@ function resolvePrpId(given, pattern, ctx) {
         if (id === undefined)
             continue;
         if (!isValidPrpId(id)) {
-            throw new InputError('prp-id-pattern', say.matchNotPrpId(id, source));
+            throw new failures_InputError('prp-id-pattern', failures_say.matchNotPrpId(id, source));
         }
         return { id, source };
     }
-    throw new InputError('prp-id', say.noPrpIdFound(pattern.source));
+    throw new failures_InputError('prp-id', failures_say.noPrpIdFound(pattern.source));
 }
+
+;// CONCATENATED MODULE: ./src/action/redisCall.ts
+
+
+/** The call may have run although no answer came; a re-run tells (`already` if it did). */
+const answerLost = (settings, what) => new AnswerLostError(failures_say.answerLost(settings.redis.display, what));
+const timedOut = (settings) => answerLost(settings, failures_say.noAnswerWithin(settings.timeoutSeconds));
+/** Connects (bounded by the timeout), runs `call` (bounded again), and always closes. */
+function redisCall_callRedis(settings, call) {
+    const timeoutMs = settings.timeoutSeconds * 1000;
+    return withRedis(settings.redis, { timeoutMs }, async (redis) => {
+        try {
+            return await withDeadline(call(redis), timeoutMs, () => timedOut(settings));
+        }
+        catch (error) {
+            throw describeCommandFailure(error, settings) ?? error;
+        }
+    });
+}
+/**
+ * ioredis's and a cluster's own words, said plainly, and truthfully about whether the
+ * call ran: its command timeout may fire before the deadline; a connection that drops
+ * while the call is under way fails it rather than sending it again; a cluster refuses
+ * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
+ * TRYAGAIN).
+ */
+function describeCommandFailure(error, settings) {
+    const failure = classifyCommandError(error);
+    if (!failure)
+        return undefined;
+    const where = settings.redis.display;
+    if (failure.kind === 'timeout')
+        return timedOut(settings);
+    if (failure.kind === 'closed')
+        return answerLost(settings, failures_say.connectionLost);
+    if (failure.kind === 'lost')
+        return answerLost(settings, failures_say.redirectionsLost(failure.detail));
+    if (failure.kind === 'redirected' && !settings.cluster) {
+        return new ConnectionError(failures_say.clusterNodeNotCluster(where, settings.namespace, failure.detail));
+    }
+    // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
+    return new ConnectionError(failures_say.clusterRefused(where, failure.detail, settings.cluster));
+}
+/** The message an error annotation carries (a refusal's starts with its code), never a stack. */
+const redisCall_describeFailure = (error) => error instanceof Error ? error.message : String(error);
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
@@ -61988,7 +62349,14 @@ const HEADLINES = {
     dry_run: '🧪 dry run (nothing written)',
     refused: '⛔ refused (Redis unchanged)',
     failed: '❌ failed',
+    demoted: '↩️ demoted',
 };
+/** A demotion's own words where they differ from a promotion's. */
+const DEMOTION_HEADLINES = {
+    already: '☑️ already demoted (nothing written)',
+};
+const headline = (report) => (report.kind === 'demote' ? DEMOTION_HEADLINES[report.outcome] : undefined) ??
+    HEADLINES[report.outcome];
 /**
  * The five HTML specials, and every character that ends a line (CR, LF, and for renderers
  * that count them VT, FF, NEL, LINE and PARAGRAPH SEPARATOR), become character references.
@@ -62019,8 +62387,9 @@ function table(rows) {
 }
 function renderSummary(report) {
     const transition = report.from && report.to ? `${report.from} → ${report.to}` : report.to;
-    const title = `PRP promotion${report.prpId ? `: ${report.prpId}` : ''}${transition ? ` ${transition}` : ''}`;
-    const rows = [['Result', escapeHtml(HEADLINES[report.outcome])]];
+    const noun = report.kind === 'demote' ? 'demotion' : 'promotion';
+    const title = `PRP ${noun}${report.prpId ? `: ${report.prpId}` : ''}${transition ? ` ${transition}` : ''}`;
+    const rows = [['Result', escapeHtml(headline(report))]];
     if (report.prpId) {
         const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
         rows.push(['PRP', `${code(report.prpId)}${source}`]);
@@ -62045,6 +62414,71 @@ function renderSummary(report) {
     if (evidence.length > 0) {
         html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
     }
+    if (report.history && report.history.length > 0) {
+        html += `<h3>Recent history</h3>\n${timeline(report.history)}`;
+    }
+    return html;
+}
+/** A server time (ms since the epoch) as an ISO date; anything else as it is. */
+function timeText(at) {
+    const ms = typeof at === 'number' ? at : /^[0-9]{1,15}$/.test(at ?? '') ? Number(at) : NaN;
+    return Number.isFinite(ms) ? new Date(ms).toISOString() : String(at ?? '');
+}
+const KIND_MARKS = { promote: '⏩ promote', demote: '↩️ demote' };
+/** The history, newest first: one row per move, every value escaped. */
+function timeline(history) {
+    const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+    const rows = history.map((entry) => [
+        escapeHtml(timeText(entry.at)),
+        escapeHtml(KIND_MARKS[entry.kind] ?? entry.kind),
+        escapeHtml(`${entry.from} → ${entry.to}`),
+        escapeHtml(String(entry.version)),
+        escapeHtml(entry.actor),
+        entry.evidenceKey ? code(entry.evidenceKey) : '',
+    ]
+        .map((cell) => `<td>${cell}</td>`)
+        .join(''));
+    const header = head.map((name) => `<th align="left">${escapeHtml(name)}</th>`).join('');
+    return `<table>\n<tr>${header}</tr>\n${rows.map((row) => `<tr>${row}</tr>`).join('\n')}\n</table>\n`;
+}
+const STATUS_HEADLINES = {
+    found: '🔎 found',
+    not_found: '∅ no such PRP',
+    failed: '❌ failed',
+};
+/** The status summary: the PRP's state, its latest evidence, and a timeline of its moves. */
+function summary_renderStatusSummary(report) {
+    const title = `PRP status${report.prpId ? `: ${report.prpId}` : ''}${report.state ? ` (${report.state})` : ''}`;
+    const rows = [['Result', escapeHtml(STATUS_HEADLINES[report.outcome])]];
+    if (report.prpId) {
+        const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
+        rows.push(['PRP', `${code(report.prpId)}${source}`]);
+    }
+    if (report.state)
+        rows.push(['State', code(report.state)]);
+    if (report.version !== undefined)
+        rows.push(['Version', escapeHtml(String(report.version))]);
+    if (report.updatedAt !== undefined) {
+        rows.push(['Updated at', escapeHtml(timeText(report.updatedAt))]);
+    }
+    if (report.updatedBy)
+        rows.push(['Updated by', escapeHtml(report.updatedBy)]);
+    if (report.evidenceKey) {
+        const expired = report.evidence === undefined ? ' (expired)' : '';
+        rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
+    }
+    if (report.evidence !== undefined)
+        rows.push(['Evidence', code(report.evidence)]);
+    if (report.reason)
+        rows.push(['Reason', code(report.reason)]);
+    rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
+    let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+    if (report.history && report.history.length > 0) {
+        html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
+    }
+    else if (report.outcome !== 'failed') {
+        html += `<p>No history recorded.</p>\n`;
+    }
     return html;
 }
 /**
@@ -62052,18 +62486,106 @@ function renderSummary(report) {
  * that cannot be written is a warning. (Not through core.summary: it remembers the first
  * file it saw, which a second run in the same process must not write to.)
  */
-async function writeSummary(report, file, output) {
+async function summary_writeSummary(report, file, output) {
     if (!file)
         return;
+    const html = typeof report === 'string' ? report : renderSummary(report);
     try {
-        await (0,promises_namespaceObject.appendFile)(file, `${renderSummary(report)}${external_node_os_namespaceObject.EOL}`);
+        await (0,promises_namespaceObject.appendFile)(file, `${html}${external_node_os_namespaceObject.EOL}`);
     }
     catch (error) {
-        output.warning(say.summaryUnwritable(error.message));
+        output.warning(failures_say.summaryUnwritable(error.message));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/status.ts
+
+
+
+
+
+
+/**
+ * status/action.yml: reads a PRP's state, latest evidence and history, and writes nothing
+ * (it runs as a user that may only read; docs/acl-rules-read.txt). A PRP that does not exist
+ * is an answer, found=false, and the step succeeds; only a bad input or a Redis that cannot
+ * be read fails it.
+ */
+/** How many entries the root action's summary shows. */
+const SUMMARY_HISTORY_ENTRIES = 5;
+/**
+ * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
+ * a connection of its own, and never a reason to fail a step whose move is done (a user that
+ * may promote need not be allowed to read the history): undefined then, with a log line.
+ */
+async function recentHistory(settings, id, output) {
+    try {
+        const status = await redisCall_callRedis(settings, (redis) => status_readStatus(redis, {
+            namespace: settings.namespace,
+            id,
+            history: SUMMARY_HISTORY_ENTRIES,
+        }));
+        return status.history;
+    }
+    catch (error) {
+        output.info(`The history of ${id} was not read for the summary: ${redisCall_describeFailure(error)}`);
+        return undefined;
+    }
+}
+/** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
+async function runStatus(host) {
+    const { env, output } = host;
+    const started = performance.now();
+    const report = { outcome: 'failed', elapsedMs: 0 };
+    let secrets = [];
+    try {
+        secrets = maskSecrets(host.readInput, output);
+        const settings = readStatusSettings(host.readInput);
+        const ctx = readWorkflowContext(env);
+        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+        Object.assign(report, { prpId: id, prpIdSource: source });
+        output.setOutput('prp-id', id);
+        output.info(`Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
+            ` (history ${settings.history})`);
+        const status = await callRedis(settings, (redis) => readStatus(redis, { namespace: settings.namespace, id, history: settings.history }));
+        const history = status.history;
+        Object.assign(report, {
+            outcome: status.found ? 'found' : 'not_found',
+            state: status.state,
+            version: status.version,
+            updatedAt: status.updatedAt,
+            updatedBy: status.updatedBy,
+            evidenceKey: status.evidenceKey,
+            evidence: status.evidence,
+            history,
+        });
+        output.setOutput('found', String(status.found));
+        output.setOutput('state', status.state ?? '');
+        output.setOutput('version', status.version === undefined ? '' : String(status.version));
+        output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
+        output.setOutput('updated-by', status.updatedBy ?? '');
+        output.setOutput('evidence-key', status.evidenceKey ?? '');
+        output.setOutput('evidence', status.evidence ?? '');
+        output.setOutput('history', JSON.stringify(history));
+        output.info(status.found
+            ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
+            : `${id} was not found in namespace ${settings.namespace}`);
+    }
+    catch (error) {
+        report.outcome = 'failed';
+        // Messages are built without secrets; this is the last guard before the summary file.
+        report.reason = scrubSecrets(describeFailure(error), secrets);
+        output.setOutput('found', 'false');
+        output.setFailed(report.reason);
+    }
+    finally {
+        report.elapsedMs = performance.now() - started;
+        await writeSummary(renderStatusSummary(report), host.summaryFile, output);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -62076,53 +62598,12 @@ async function writeSummary(report, file, output) {
  * Every way out writes the summary; a refusal or failure fails the step with an error
  * annotation saying why, and Redis is unchanged.
  */
-/** The script may have run although no answer came; a re-run tells (`already` if it did). */
-const answerLost = (settings, what) => new AnswerLostError(say.answerLost(settings.redis.display, what));
-const timedOut = (settings) => answerLost(settings, say.noAnswerWithin(settings.timeoutSeconds));
-/** Connects (bounded by the timeout), promotes (bounded again), and always closes. */
-function promoteOnce(settings, env, request) {
-    const timeoutMs = settings.timeoutSeconds * 1000;
-    return withRedis(settings.redis, { timeoutMs }, async (redis) => {
-        try {
-            return await withDeadline(promote(redis, request, { mode: settings.mode, env }), timeoutMs, () => timedOut(settings));
-        }
-        catch (error) {
-            throw describeCommandFailure(error, settings) ?? error;
-        }
-    });
-}
-/**
- * ioredis's and a cluster's own words, said plainly, and truthfully about whether the
- * promotion ran: its command timeout may fire before the deadline; a connection that drops
- * while the promotion is under way fails it rather than sending it again; a cluster refuses
- * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
- * TRYAGAIN).
- */
-function describeCommandFailure(error, settings) {
-    const failure = classifyCommandError(error);
-    if (!failure)
-        return undefined;
-    const where = settings.redis.display;
-    if (failure.kind === 'timeout')
-        return timedOut(settings);
-    if (failure.kind === 'closed')
-        return answerLost(settings, say.connectionLost);
-    if (failure.kind === 'lost')
-        return answerLost(settings, say.redirectionsLost(failure.detail));
-    if (failure.kind === 'redirected' && !settings.cluster) {
-        return new ConnectionError(say.clusterNodeNotCluster(where, settings.namespace, failure.detail));
-    }
-    // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
-    return new ConnectionError(say.clusterRefused(where, failure.detail, settings.cluster));
-}
 function setOutputs(output, result) {
     output.setOutput('result', result.result);
     output.setOutput('promoted', String(result.result === 'promoted'));
     output.setOutput('version', String(result.version));
     output.setOutput('evidence-key', result.evidenceKey);
 }
-/** The message an error annotation carries (a refusal's starts with its code), never a stack. */
-const describeFailure = (error) => error instanceof Error ? error.message : String(error);
 /**
  * One run of the action, reading and writing only through `host` (src/index.ts gives the
  * runner's own).
@@ -62133,10 +62614,10 @@ async function run(host) {
     const report = { outcome: 'failed', elapsedMs: 0 };
     let secrets = [];
     try {
-        secrets = maskSecrets(host.readInput, output);
+        secrets = inputs_maskSecrets(host.readInput, output);
         output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
         const inputs = readInputs(host.readInput);
-        const ctx = (report.ctx = readWorkflowContext(env));
+        const ctx = (report.ctx = workflowContext_readWorkflowContext(env));
         const settings = settingsOf(inputs, env);
         const to = settings.targetState;
         const from = previousState(to);
@@ -62144,14 +62625,14 @@ async function run(host) {
         Object.assign(report, { from, to, mode });
         output.setOutput('from-state', from);
         output.setOutput('to-state', to);
-        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+        const { id, source } = prpId_resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
         Object.assign(report, { prpId: id, prpIdSource: source });
         output.setOutput('prp-id', id);
         const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
         Object.assign(report, { evidence, pipeline });
         output.info(`Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
             `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
-        const result = await promoteOnce(settings, env, {
+        const result = await redisCall_callRedis(settings, (redis) => promote(redis, {
             id,
             from,
             to,
@@ -62164,7 +62645,7 @@ async function run(host) {
                 ? {}
                 : { expectedVersion: settings.expectedVersion }),
             dryRun: settings.dryRun,
-        });
+        }, { mode: settings.mode, env }));
         Object.assign(report, {
             outcome: result.result,
             version: result.version,
@@ -62172,17 +62653,18 @@ async function run(host) {
         });
         setOutputs(output, result);
         output.info(`${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`);
+        report.history = await recentHistory(settings, id, output);
     }
     catch (error) {
-        report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
+        report.outcome = error instanceof errors_PromotionError ? 'refused' : 'failed';
         // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = scrubSecrets(describeFailure(error), secrets);
+        report.reason = connection_scrubSecrets(redisCall_describeFailure(error), secrets);
         output.setOutput('promoted', 'false');
         output.setFailed(report.reason);
     }
     finally {
         report.elapsedMs = performance.now() - started;
-        await writeSummary(report, host.summaryFile, output);
+        await summary_writeSummary(report, host.summaryFile, output);
     }
 }
 
@@ -62194,7 +62676,7 @@ async function run(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(718);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9077);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 

@@ -1,5 +1,6 @@
 --[[
-  promote.lua: move one PRP one state forward, atomically, on evidence.
+  promote.lua: move one PRP one state forward (a promotion) or back (a demotion), atomically,
+  on evidence. Contract v2: KEYS[6] (the PRP's history) and ARGV[9] (KIND) are new.
 
   Contract: CONTRACT.md section 3. The TypeScript fallback's decision (src/core/decide.ts)
   mirrors this file section for section and message for message; test/vectors keep them
@@ -10,22 +11,26 @@
     KEYS[2]  {NS}:queue:FROM             list   the id is removed from here (LREM from the right)
     KEYS[3]  {NS}:queue:TO               list   the id is LPUSHed here
     KEYS[4]  {NS}:evidence:ID:TOKEN      string the evidence JSON, exactly as given, with a TTL
-    KEYS[5]  {NS}:events                 stream one entry per promotion, capped near 100,000
+    KEYS[5]  {NS}:events                 stream one entry per move, capped near 100,000
+    KEYS[6]  {NS}:history:ID             stream the PRP's own moves, capped near 1,000
 
   ARGV
     ARGV[1]  ID                 1-128 of A-Z a-z 0-9 . _ -, first a letter or digit
     ARGV[2]  FROM               the state the PRP is in
-    ARGV[3]  TO                 the state after FROM
+    ARGV[3]  TO                 promote: the state after FROM; demote: any state before FROM
     ARGV[4]  EVIDENCE_JSON      a JSON object, at most 65,536 bytes
     ARGV[5]  TTL_SECONDS        evidence TTL, 1 to 31,536,000
     ARGV[6]  ACTOR              who promotes, at most 256 bytes, may be empty
     ARGV[7]  EXPECTED_VERSION   empty for any, else a non-negative integer (a missing version is 0)
     ARGV[8]  DRY_RUN            0, or 1 to run every check and write nothing
+    ARGV[9]  KIND               promote, or demote (from development, integration or validate;
+                                complete is final)
 
   Reply: a JSON string
-    {"result":"promoted"|"already"|"dry_run","prp":ID,"from":FROM,"to":TO,"version":N,
-     "evidence_key":KEY,"removed":0|1,"at":MS}
+    {"result":"promoted"|"demoted"|"already"|"dry_run","prp":ID,"from":FROM,"to":TO,
+     "version":N,"evidence_key":KEY,"removed":0|1,"at":MS,"kind":KIND}
     promoted  the writes happened; version is the new one, at is the server time in ms
+    demoted   the same, for a demotion
     already   status was TO already: nothing written; version, evidence_key and at
               (updated_at) are the hash's own
     dry_run   nothing written; version, evidence_key and removed are what a promotion
@@ -33,26 +38,30 @@
 
   Errors: an error reply whose first word is the code (Redis counts it in INFO errorstats)
     PRP_BAD_ARGUMENT        wrong number or shape of keys or arguments
-    PRP_INVALID_TRANSITION  FROM -> TO is not one step forward
+    PRP_INVALID_TRANSITION  FROM -> TO is not one step forward (promote), or not back from
+                            development, integration or validate (demote)
     PRP_EVIDENCE_INVALID    too large, not UTF-8, not a JSON object, or a field breaks its rule
     PRP_NOT_FOUND           no hash for the id
     PRP_STATE_MISMATCH      status is neither FROM nor TO
     PRP_VERSION_CONFLICT    EXPECTED_VERSION given and different
     PRP_WRONG_TYPE          a key holds another type, or the hash's version is not an integer
-    PRP_EVENTS_EXHAUSTED    the events stream has used its last possible id (XADD would fail)
+    PRP_EVENTS_EXHAUSTED    the events or the history stream has used its last possible id
+                            (XADD would fail)
   and, not a refusal of the PRP but of the caller:
     NOPERM                  the Redis user may not run a command on a key the promotion needs
                             (checked for every write before the first one, where the server
                             has redis.acl_check_cmd: Redis 7 and later, Valkey)
   Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
-  Order: arguments, keys, key types, transition, evidence, existence, state, version, then
-  permission for each write; every check before the first write, so a refused or failed
-  promotion changes nothing. The writes' order is chosen so that only the first can fail:
+  Order: arguments, keys, key types, transition, evidence, existence, state, version,
+  permission for each write, then the history's last id; every check before the first write,
+  so a refused or failed promotion or demotion changes nothing (both kinds: one order). The writes' order is chosen so that only the first can fail:
     XADD first: the only write that can fail for a reason in the data (a stream whose last
       id is the largest possible, which any writer of the stream can cause). It runs under
       pcall and its failure is a refusal. It is also refused when Redis is out of memory,
       as SET is: a script is only stopped for OOM before its first write.
+    XADD to the history then: the same could stop it, so its last id is read (XINFO STREAM)
+      before the first write, and an exhausted history is refused there.
     SET, HSET, LREM, LPUSH then: their keys' types were checked, their arguments are valid,
       the user's permission for each was checked, and after a first write Redis no longer
       stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
@@ -78,14 +87,15 @@ local function readFailed(err, name, key, command)
   return redis.error_reply(err)
 end
 
-if #KEYS ~= 5 or #ARGV ~= 8 then
-  return fail('PRP_BAD_ARGUMENT', 'expected 5 keys and 8 arguments, got ' .. #KEYS .. ' keys and '
-    .. #ARGV .. ' arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events; ARGV: '
-    .. 'ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN)')
+if #KEYS ~= 6 or #ARGV ~= 9 then
+  return fail('PRP_BAD_ARGUMENT', 'expected 6 keys and 9 arguments, got ' .. #KEYS .. ' keys and '
+    .. #ARGV .. ' arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, '
+    .. 'history:ID; ARGV: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN '
+    .. 'KIND)')
 end
 
 local id, from, to, evidence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ttl, actor, expected, dryRun = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local ttl, actor, expected, dryRun, kind = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 
 -- Arguments -------------------------------------------------------------------------------
 if #id > 128 or not string.find(id, '^[A-Za-z0-9][A-Za-z0-9._-]*$') then
@@ -105,6 +115,12 @@ end
 if dryRun ~= '0' and dryRun ~= '1' then
   return fail('PRP_BAD_ARGUMENT', 'DRY_RUN must be 0 or 1')
 end
+if kind ~= 'promote' and kind ~= 'demote' then
+  return fail('PRP_BAD_ARGUMENT', 'KIND must be promote or demote')
+end
+-- The words of a move of this kind, for messages and the reply.
+local moveVerb = kind == 'promote' and 'promote' or 'demote'
+local moveNoun = kind == 'promote' and 'promotion' or 'demotion'
 
 -- Keys: exactly the ones the arguments name ------------------------------------------------
 local ns = string.match(KEYS[1], '^{([A-Za-z0-9_.-]+)}:prp:')
@@ -131,19 +147,22 @@ end
 if KEYS[5] ~= prefix .. 'events' then
   return fail('PRP_BAD_ARGUMENT', 'KEYS[5] must be ' .. prefix .. 'events')
 end
+if KEYS[6] ~= prefix .. 'history:' .. id then
+  return fail('PRP_BAD_ARGUMENT', 'KEYS[6] must be ' .. prefix .. 'history:' .. id)
+end
 
 -- Key types ----------------------------------------------------------------------------------
 -- The hash is read here, once: HMGET answers WRONGTYPE for a key of another type, so it
 -- doubles as the hash's type check (one call fewer than TYPE then HMGET).
-local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream' }
+local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream', 'stream' }
 local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
 if current.err and not string.find(current.err, '^WRONGTYPE') then
   -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
   -- PRP: return it as it is, named plainly where the server can say it was a permission.
   return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
 end
-local eventsType
-for i = 1, 5 do
+local eventsType, historyType
+for i = 1, 6 do
   local t = 'hash'
   if i > 1 or current.err then
     t = redis.pcall('TYPE', KEYS[i])
@@ -154,7 +173,7 @@ for i = 1, 5 do
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
       .. expectedTypes[i])
   end
-  if i == 5 then eventsType = t end
+  if i == 5 then eventsType = t elseif i == 6 then historyType = t end
 end
 
 -- Transition ---------------------------------------------------------------------------------
@@ -162,19 +181,29 @@ end
 -- are checked and reported in. Generated from src/core/contract.ts, as is the field loop below.
 -- BEGIN GENERATED transitions (npm run generate writes this block from src/core/contract.ts)
 local rules
-if from == 'pending' and to == 'development' then
-  rules = { { 'requirements_analysis', 'present' }, { 'acceptance_criteria', 'present' } }
-elseif from == 'development' and to == 'integration' then
-  rules = { { 'implementation_complete', 'true' }, { 'local_validation', 'present' },
-            { 'branch_name', 'ref' } }
-elseif from == 'integration' and to == 'validate' then
-  rules = { { 'smoke_ci_passed', 'true' }, { 'merge_commit', 'sha' } }
-elseif from == 'validate' and to == 'complete' then
-  rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' } }
+if kind == 'promote' then
+  if from == 'pending' and to == 'development' then
+    rules = { { 'requirements_analysis', 'present' }, { 'acceptance_criteria', 'present' } }
+  elseif from == 'development' and to == 'integration' then
+    rules = { { 'implementation_complete', 'true' }, { 'local_validation', 'present' },
+              { 'branch_name', 'ref' } }
+  elseif from == 'integration' and to == 'validate' then
+    rules = { { 'smoke_ci_passed', 'true' }, { 'merge_commit', 'sha' } }
+  elseif from == 'validate' and to == 'complete' then
+    rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' } }
+  else
+    return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to
+      .. '; a promotion moves one step forward along pending -> development -> integration -> '
+      .. 'validate -> complete')
+  end
+elseif (from == 'development' and to == 'pending')
+    or (from == 'integration' and (to == 'pending' or to == 'development'))
+    or (from == 'validate' and (to == 'pending' or to == 'development' or to == 'integration')) then
+  rules = { { 'reason', 'text' } }
 else
-  return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to
-    .. '; a promotion moves one step forward along pending -> development -> integration -> '
-    .. 'validate -> complete')
+  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to
+    .. '; a demotion moves back from development, integration or validate to an earlier state; '
+    .. 'complete is final')
 end
 -- END GENERATED transitions (edit src/core/contract.ts, then npm run generate)
 
@@ -336,7 +365,7 @@ end
 local function reply(result, replyVersion, key, removed, at)
   return '{"result":"' .. result .. '","prp":"' .. id .. '","from":"' .. from .. '","to":"' .. to
     .. '","version":' .. string.format('%d', replyVersion) .. ',"evidence_key":' .. key
-    .. ',"removed":' .. removed .. ',"at":' .. at .. '}'
+    .. ',"removed":' .. removed .. ',"at":' .. at .. ',"kind":"' .. kind .. '"}'
 end
 
 -- The server's time in ms; or nil and the error reply when TIME was refused.
@@ -359,7 +388,7 @@ if status == to then
 end
 if status ~= from then
   return fail('PRP_STATE_MISMATCH', 'PRP ' .. id .. ' is in state ' .. tostring(status or '(none)')
-    .. ', not ' .. from .. '; cannot promote ' .. from .. ' -> ' .. to)
+    .. ', not ' .. from .. '; cannot ' .. moveVerb .. ' ' .. from .. ' -> ' .. to)
 end
 if expected ~= '' and tonumber(expected) ~= versionNumber then
   return fail('PRP_VERSION_CONFLICT', 'PRP ' .. id .. ' is at version '
@@ -371,7 +400,8 @@ end
 -- the largest cannot be raised, or the next promotion would refuse what this one wrote.
 if versionNumber >= 999999999999999 then
   return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is '
-    .. string.format('%d', versionNumber) .. ', the largest a promotion can raise (15 digits)')
+    .. string.format('%d', versionNumber) .. ', the largest a ' .. moveNoun
+    .. ' can raise (15 digits)')
 end
 
 -- Writes -------------------------------------------------------------------------------------
@@ -385,7 +415,11 @@ local evidenceKey = '"' .. KEYS[4] .. '"'
 -- not tables of arguments: nothing to build and unpack twice per promotion.
 local writes = {
   function(run)
-    return run('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'prp', id, 'from', from, 'to', to,
+    return run('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'prp', id, 'from',
+      from, 'to', to, 'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
+  end,
+  function(run)
+    return run('XADD', KEYS[6], 'MAXLEN', '~', '1000', '*', 'kind', kind, 'from', from, 'to', to,
       'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
   end,
   function(run) return run('SET', KEYS[4], evidence, 'EX', ttl) end,
@@ -408,8 +442,10 @@ if redis.acl_check_cmd then
     writes[i](ask)
     if refusal then return refusal end
   end
-  if not redis.acl_check_cmd('XINFO', 'STREAM', KEYS[5]) then
-    return denied('xinfo|stream', KEYS[5])
+  for i = 5, 6 do
+    if not redis.acl_check_cmd('XINFO', 'STREAM', KEYS[i]) then
+      return denied('xinfo|stream', KEYS[i])
+    end
   end
 end
 
@@ -420,20 +456,38 @@ local function eventsExhausted()
     .. 'it, then promote again')
 end
 
+-- A stream whose last generated id is the largest possible: XADD * would fail on it. XINFO
+-- knows the last id even when the entry that had it is gone (XSETID, XDEL). Nil when it is
+-- not; else the error reply (the refusal, or Redis's error for XINFO).
+local function exhausted(key, refusal)
+  local info = redis.pcall('XINFO', 'STREAM', key)
+  if info.err then
+    return readFailed(info.err, 'xinfo|stream', key, { 'XINFO', 'STREAM', key })
+  end
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id'
+        and info[i + 1] == '18446744073709551615-18446744073709551615' then
+      return refusal()
+    end
+  end
+  return nil
+end
+
+local function historyExhausted()
+  return fail('PRP_EVENTS_EXHAUSTED', 'the history stream ' .. KEYS[6] .. ' has used its last '
+    .. 'possible id, so no move of ' .. id .. ' can be recorded in it; nothing was written. '
+    .. 'Rename the stream to keep its entries (RENAME ' .. KEYS[6] .. ' ' .. KEYS[6] .. '-old) '
+    .. 'or delete it, then ' .. moveVerb .. ' again')
+end
+
 if dryRun == '1' then
-  -- XADD would fail only after the largest id; XINFO knows the last id even when the entry
-  -- that had it is gone (XSETID, XDEL).
   if eventsType == 'stream' then
-    local info = redis.pcall('XINFO', 'STREAM', KEYS[5])
-    if info.err then
-      return readFailed(info.err, 'xinfo|stream', KEYS[5], { 'XINFO', 'STREAM', KEYS[5] })
-    end
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id'
-          and info[i + 1] == '18446744073709551615-18446744073709551615' then
-        return eventsExhausted()
-      end
-    end
+    local refusal = exhausted(KEYS[5], eventsExhausted)
+    if refusal then return refusal end
+  end
+  if historyType == 'stream' then
+    local refusal = exhausted(KEYS[6], historyExhausted)
+    if refusal then return refusal end
   end
   local position = redis.pcall('LPOS', KEYS[2], id, 'RANK', -1)
   if type(position) == 'table' and position.err then
@@ -441,6 +495,16 @@ if dryRun == '1' then
   end
   local wouldRemove = position and 1 or 0
   return reply('dry_run', versionNumber + 1, evidenceKey, wouldRemove, at)
+end
+
+-- The history's XADD comes second: it must not fail after the first write.
+if historyType == 'stream' then
+  local refusal = exhausted(KEYS[6], historyExhausted)
+  if refusal then
+    -- Both streams exhausted: the events stream is named, as the dry run and the fallback do.
+    local first = eventsType == 'stream' and exhausted(KEYS[5], eventsExhausted)
+    return first or refusal
+  end
 end
 
 local added = writes[1](redis.pcall)
@@ -452,7 +516,9 @@ if type(added) == 'table' and added.err then
 end
 writes[2](redis.call)
 writes[3](redis.call)
-local removed = writes[4](redis.call)
-writes[5](redis.call)
+writes[4](redis.call)
+local removed = writes[5](redis.call)
+writes[6](redis.call)
 
-return reply('promoted', versionNumber + 1, evidenceKey, removed > 0 and 1 or 0, at)
+return reply(kind == 'promote' and 'promoted' or 'demoted', versionNumber + 1, evidenceKey,
+  removed > 0 and 1 or 0, at)

@@ -45,8 +45,11 @@ export interface DerivedEvidence {
 export type CheckRequirer = (request: ChecksRequest) => Promise<unknown>;
 export type MergedCommitConfirmer = typeof confirmMergedCommit;
 
-function refuseTypedInPipelineFields(evidence: Record<string, unknown>): void {
-  const typed = PIPELINE_FIELDS.filter((field) => field in evidence);
+function refuseTypedInPipelineFields(
+  evidence: Record<string, unknown>,
+  fields: readonly string[] = PIPELINE_FIELDS,
+): void {
+  const typed = fields.filter((field) => field in evidence);
   if (typed.length > 0) {
     throw new InputError('evidence', say.pipelineFieldsTyped(typed));
   }
@@ -165,6 +168,62 @@ export async function deriveEvidence(
     merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
     for (const field of needed) merged[field] = true;
     if (inputs.requireChecks.length > 0) merged.required_checks = inputs.requireChecks;
+  }
+  return { evidence: merged, pipeline };
+}
+
+/** Fields only a pipeline result sets in a demotion's evidence. */
+export const DEMOTION_PIPELINE_FIELDS: readonly string[] = [...PIPELINE_FIELDS, 'ci_result'];
+
+/** What a demotion's evidence needs of its settings. */
+export interface DemotionEvidenceInputs {
+  reason: string;
+  evidence: Record<string, unknown>;
+  ciResult: ActionInputs['ciResult'];
+}
+
+/**
+ * The evidence a demotion carries (CONTRACT.md section 4): what the workflow context gives,
+ * the `evidence` input over it, and `reason` (the input's; a demotion needs one). When a
+ * pipeline result drove it (ci-result, or the triggering workflow_run's conclusion), it is
+ * recorded as a promotion's is: `ci_source`, `ci_result` (each source's word, e.g. failure),
+ * and the run's URL in `ci_run_url`, which the context gives already. Pipeline fields are not
+ * typed in here either: `ci_source` says a pipeline said so.
+ */
+export function deriveDemotionEvidence(
+  inputs: DemotionEvidenceInputs,
+  ctx: WorkflowContext,
+): DerivedEvidence {
+  refuseTypedInPipelineFields(inputs.evidence, DEMOTION_PIPELINE_FIELDS);
+  const merged: Record<string, unknown> = {
+    ...contextEvidence(ctx),
+    ...inputs.evidence,
+    reason: inputs.reason,
+  };
+  const pipeline: PipelineVerdict[] = [];
+  const results: string[] = [];
+  if (inputs.ciResult) {
+    pipeline.push({
+      source: 'ci-result',
+      passed: inputs.ciResult === 'success',
+      detail: say.ciResult(inputs.ciResult),
+    });
+    results.push(inputs.ciResult);
+  }
+  const run = triggeringRun(ctx);
+  // A fork's run says nothing about this repository's code (see pipelineVerdicts).
+  if (run && run.head_repository?.full_name === ctx.repository && ctx.repository) {
+    const conclusion = run.conclusion ?? 'nothing yet';
+    pipeline.push({
+      source: 'workflow_run',
+      passed: conclusion === 'success',
+      detail: say.runConcluded(`workflow run "${run.name ?? run.id ?? '?'}"`, conclusion),
+    });
+    results.push(conclusion);
+  }
+  if (pipeline.length > 0) {
+    merged.ci_source = pipeline.map((verdict) => verdict.source).join(', ');
+    merged.ci_result = results.join(', ');
   }
   return { evidence: merged, pipeline };
 }

@@ -56,6 +56,7 @@ export const say = {
   badTimeout: (max: number, value: string) =>
     `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
   redisUrlRequired: 'is required (redis:// or rediss:// URL)',
+  reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
   notRe2: (problem: string) =>
     `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
     'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +

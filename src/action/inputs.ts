@@ -1,4 +1,7 @@
 import {
+  DEFAULT_HISTORY_ENTRIES,
+  MAX_HISTORY_ENTRIES,
+  STATES,
   DEFAULT_EVIDENCE_TTL_SECONDS,
   DEFAULT_NAMESPACE,
   MAX_EVIDENCE_TTL_SECONDS,
@@ -194,16 +197,41 @@ function parseAllowedBranches(value: string): string[] {
   return names;
 }
 
-/** Reads and checks every input; throws InputError naming the first bad one. */
-export function readInputs(read: Read): ActionInputs {
-  const prpId = read('prp-id');
-  if (prpId !== '' && !isValidPrpId(prpId)) {
-    throw new InputError('prp-id', say.notPrpId(prpId));
-  }
-  const namespace = read('namespace') || DEFAULT_NAMESPACE;
+/** prp-id: a PRP id, or undefined when it is to be derived from the workflow. */
+function parsePrpIdInput(value: string): string | undefined {
+  if (value !== '' && !isValidPrpId(value)) throw new InputError('prp-id', say.notPrpId(value));
+  return value || undefined;
+}
+
+function parseNamespace(value: string): string {
+  const namespace = value || DEFAULT_NAMESPACE;
   if (!isValidNamespace(namespace)) {
     throw new InputError('namespace', say.badNamespace(namespace));
   }
+  return namespace;
+}
+
+const parseCiResult = (value: string): CiResult | undefined =>
+  value === '' ? undefined : parseOneOf('ci-result', value, CI_RESULTS);
+
+const parseEvidenceTtl = (value: string): number =>
+  value === ''
+    ? DEFAULT_EVIDENCE_TTL_SECONDS
+    : parseInteger('evidence-ttl', value, 1, MAX_EVIDENCE_TTL_SECONDS);
+
+const parseExpectedVersion = (value: string): number | undefined =>
+  value === ''
+    ? undefined
+    : // The script's bound: at most 15 digits, exact in a Lua number.
+      parseInteger('expected-version', value, 0, 999_999_999_999_999);
+
+const parseMode = (value: string): PromotionMode =>
+  parseOneOf('mode', value || 'lua', ['lua', 'multi'] as const);
+
+/** Reads and checks every input; throws InputError naming the first bad one. */
+export function readInputs(read: Read): ActionInputs {
+  const prpId = parsePrpIdInput(read('prp-id'));
+  const namespace = parseNamespace(read('namespace'));
   const ciResult = read('ci-result');
   const ttl = read('evidence-ttl');
   const expectedVersion = read('expected-version');
@@ -211,25 +239,18 @@ export function readInputs(read: Read): ActionInputs {
   return {
     redis: parseRedisUrlInput(read('redis-url'), cluster),
     targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
-    prpId: prpId || undefined,
+    prpId,
     prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
     evidence: parseEvidence(read('evidence')),
-    ciResult: ciResult === '' ? undefined : parseOneOf('ci-result', ciResult, CI_RESULTS),
+    ciResult: parseCiResult(ciResult),
     requireChecks: parseRequireChecks(read('require-checks')),
     checksApp: parseChecksApp(read('checks-app')),
     githubToken: read('github-token'),
     namespace,
-    evidenceTtl:
-      ttl === ''
-        ? DEFAULT_EVIDENCE_TTL_SECONDS
-        : parseInteger('evidence-ttl', ttl, 1, MAX_EVIDENCE_TTL_SECONDS),
-    expectedVersion:
-      expectedVersion === ''
-        ? undefined
-        : // The script's bound: at most 15 digits, exact in a Lua number.
-          parseInteger('expected-version', expectedVersion, 0, 999_999_999_999_999),
+    evidenceTtl: parseEvidenceTtl(ttl),
+    expectedVersion: parseExpectedVersion(expectedVersion),
     dryRun: parseBoolean('dry-run', read('dry-run'), false),
-    mode: parseOneOf('mode', read('mode') || 'lua', ['lua', 'multi'] as const),
+    mode: parseMode(read('mode')),
     cluster,
     timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
@@ -249,4 +270,87 @@ export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settin
   const mode = promotionMode(inputs.mode, env);
   if (inputs.cluster && mode === 'multi') throw new InputError('mode', say.fallbackOnCluster);
   return { ...inputs, mode };
+}
+
+/** What every sub-action reads alike: where Redis is, which PRP, how long to wait. */
+export interface PrpInputs {
+  redis: RedisTarget;
+  prpId: string | undefined;
+  prpIdPattern: PrpIdPattern;
+  namespace: string;
+  cluster: boolean;
+  timeoutSeconds: number;
+}
+
+function readPrpInputs(read: Read): PrpInputs {
+  const prpId = parsePrpIdInput(read('prp-id'));
+  const namespace = parseNamespace(read('namespace'));
+  const cluster = parseBoolean('cluster', read('cluster'), false);
+  return {
+    redis: parseRedisUrlInput(read('redis-url'), cluster),
+    prpId,
+    prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
+    namespace,
+    cluster,
+    timeoutSeconds: parseTimeout(read('timeout')),
+  };
+}
+
+/** demote/action.yml's inputs, checked (CONTRACT.md section 4). */
+export interface DemoteSettings extends PrpInputs {
+  /**
+   * Any state: which moves back are allowed (not from complete, only to an earlier state) is
+   * the contract's rule, refused by the core with its own code, PRP_INVALID_TRANSITION.
+   */
+  targetState: State;
+  /** Why: stored as the evidence's `reason`, which a demotion requires. */
+  reason: string;
+  evidence: Record<string, unknown>;
+  ciResult: CiResult | undefined;
+  evidenceTtl: number;
+  expectedVersion: number | undefined;
+  dryRun: boolean;
+  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
+  mode: PromotionMode;
+}
+
+/** Reads and checks every input of demote/action.yml; the path taken, decided once. */
+export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSettings {
+  const common = readPrpInputs(read);
+  const targetState = parseOneOf('target-state', read('target-state'), STATES);
+  const reason = read('reason');
+  if (reason === '') throw new InputError('reason', say.reasonRequired);
+  const settings: DemoteSettings = {
+    ...common,
+    targetState,
+    reason,
+    evidence: parseEvidence(read('evidence')),
+    ciResult: parseCiResult(read('ci-result')),
+    evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
+    expectedVersion: parseExpectedVersion(read('expected-version')),
+    dryRun: parseBoolean('dry-run', read('dry-run'), false),
+    mode: promotionMode(parseMode(read('mode')), env),
+  };
+  if (settings.cluster && settings.mode === 'multi') {
+    throw new InputError('mode', say.fallbackOnCluster);
+  }
+  return settings;
+}
+
+/** status/action.yml's inputs, checked. */
+export interface StatusSettings extends PrpInputs {
+  /** How many history entries to read, newest first. */
+  history: number;
+}
+
+export function readStatusSettings(read: Read): StatusSettings {
+  const common = readPrpInputs(read);
+  const history = read('history');
+  return {
+    ...common,
+    history:
+      history === ''
+        ? DEFAULT_HISTORY_ENTRIES
+        : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
+  };
 }

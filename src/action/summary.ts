@@ -12,10 +12,24 @@ import { commitUrl, type WorkflowContext } from './workflowContext.js';
  * goes through escapeHtml, and nothing else puts text in the summary.
  */
 
-export type Outcome = 'promoted' | 'already' | 'dry_run' | 'refused' | 'failed';
+export type Outcome = 'promoted' | 'demoted' | 'already' | 'dry_run' | 'refused' | 'failed';
+
+/** One entry of a PRP's history stream, newest first (readStatus in src/core). */
+export interface HistoryLine {
+  id: string;
+  kind: string;
+  from: string;
+  to: string;
+  version: number | string;
+  evidenceKey: string;
+  actor: string;
+  at: number | string;
+}
 
 export interface RunReport {
   outcome: Outcome;
+  /** promote (the root action, the default) or demote (demote/action.yml). */
+  kind?: 'promote' | 'demote';
   elapsedMs: number;
   prpId?: string;
   prpIdSource?: string;
@@ -29,6 +43,8 @@ export interface RunReport {
   /** Why a refused or failed run stopped: the code and message. */
   reason?: string;
   ctx?: WorkflowContext;
+  /** The PRP's recent history after the move, newest first, when it could be read. */
+  history?: HistoryLine[];
 }
 
 const HEADLINES: Record<Outcome, string> = {
@@ -37,7 +53,17 @@ const HEADLINES: Record<Outcome, string> = {
   dry_run: '🧪 dry run (nothing written)',
   refused: '⛔ refused (Redis unchanged)',
   failed: '❌ failed',
+  demoted: '↩️ demoted',
 };
+
+/** A demotion's own words where they differ from a promotion's. */
+const DEMOTION_HEADLINES: Partial<Record<Outcome, string>> = {
+  already: '☑️ already demoted (nothing written)',
+};
+
+const headline = (report: RunReport): string =>
+  (report.kind === 'demote' ? DEMOTION_HEADLINES[report.outcome] : undefined) ??
+  HEADLINES[report.outcome];
 
 /**
  * The five HTML specials, and every character that ends a line (CR, LF, and for renderers
@@ -74,8 +100,9 @@ function table(rows: [string, string][]): string {
 
 export function renderSummary(report: RunReport): string {
   const transition = report.from && report.to ? `${report.from} → ${report.to}` : report.to;
-  const title = `PRP promotion${report.prpId ? `: ${report.prpId}` : ''}${transition ? ` ${transition}` : ''}`;
-  const rows: [string, string][] = [['Result', escapeHtml(HEADLINES[report.outcome])]];
+  const noun = report.kind === 'demote' ? 'demotion' : 'promotion';
+  const title = `PRP ${noun}${report.prpId ? `: ${report.prpId}` : ''}${transition ? ` ${transition}` : ''}`;
+  const rows: [string, string][] = [['Result', escapeHtml(headline(report))]];
   if (report.prpId) {
     const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
     rows.push(['PRP', `${code(report.prpId)}${source}`]);
@@ -96,6 +123,89 @@ export function renderSummary(report: RunReport): string {
   if (evidence.length > 0) {
     html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
   }
+  if (report.history && report.history.length > 0) {
+    html += `<h3>Recent history</h3>\n${timeline(report.history)}`;
+  }
+  return html;
+}
+
+/** A server time (ms since the epoch) as an ISO date; anything else as it is. */
+export function timeText(at: number | string | undefined): string {
+  const ms = typeof at === 'number' ? at : /^[0-9]{1,15}$/.test(at ?? '') ? Number(at) : NaN;
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(at ?? '');
+}
+
+const KIND_MARKS: Record<string, string> = { promote: '⏩ promote', demote: '↩️ demote' };
+
+/** The history, newest first: one row per move, every value escaped. */
+export function timeline(history: readonly HistoryLine[]): string {
+  const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+  const rows = history.map((entry) =>
+    [
+      escapeHtml(timeText(entry.at)),
+      escapeHtml(KIND_MARKS[entry.kind] ?? entry.kind),
+      escapeHtml(`${entry.from} → ${entry.to}`),
+      escapeHtml(String(entry.version)),
+      escapeHtml(entry.actor),
+      entry.evidenceKey ? code(entry.evidenceKey) : '',
+    ]
+      .map((cell) => `<td>${cell}</td>`)
+      .join(''),
+  );
+  const header = head.map((name) => `<th align="left">${escapeHtml(name)}</th>`).join('');
+  return `<table>\n<tr>${header}</tr>\n${rows.map((row) => `<tr>${row}</tr>`).join('\n')}\n</table>\n`;
+}
+
+/** What status/action.yml found, for its summary. */
+export interface StatusReport {
+  outcome: 'found' | 'not_found' | 'failed';
+  elapsedMs: number;
+  prpId?: string;
+  prpIdSource?: string;
+  state?: string;
+  version?: number | string;
+  updatedAt?: number | string;
+  updatedBy?: string;
+  evidenceKey?: string;
+  /** The latest evidence's JSON text; undefined once expired. */
+  evidence?: string;
+  history?: HistoryLine[];
+  reason?: string;
+}
+
+const STATUS_HEADLINES: Record<StatusReport['outcome'], string> = {
+  found: '🔎 found',
+  not_found: '∅ no such PRP',
+  failed: '❌ failed',
+};
+
+/** The status summary: the PRP's state, its latest evidence, and a timeline of its moves. */
+export function renderStatusSummary(report: StatusReport): string {
+  const title = `PRP status${report.prpId ? `: ${report.prpId}` : ''}${report.state ? ` (${report.state})` : ''}`;
+  const rows: [string, string][] = [['Result', escapeHtml(STATUS_HEADLINES[report.outcome])]];
+  if (report.prpId) {
+    const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
+    rows.push(['PRP', `${code(report.prpId)}${source}`]);
+  }
+  if (report.state) rows.push(['State', code(report.state)]);
+  if (report.version !== undefined) rows.push(['Version', escapeHtml(String(report.version))]);
+  if (report.updatedAt !== undefined) {
+    rows.push(['Updated at', escapeHtml(timeText(report.updatedAt))]);
+  }
+  if (report.updatedBy) rows.push(['Updated by', escapeHtml(report.updatedBy)]);
+  if (report.evidenceKey) {
+    const expired = report.evidence === undefined ? ' (expired)' : '';
+    rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
+  }
+  if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
+  if (report.reason) rows.push(['Reason', code(report.reason)]);
+  rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
+  let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+  if (report.history && report.history.length > 0) {
+    html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
+  } else if (report.outcome !== 'failed') {
+    html += `<p>No history recorded.</p>\n`;
+  }
   return html;
 }
 
@@ -105,13 +215,14 @@ export function renderSummary(report: RunReport): string {
  * file it saw, which a second run in the same process must not write to.)
  */
 export async function writeSummary(
-  report: RunReport,
+  report: RunReport | string,
   file: string | undefined,
   output: ActionOutput,
 ): Promise<void> {
   if (!file) return;
+  const html = typeof report === 'string' ? report : renderSummary(report);
   try {
-    await appendFile(file, `${renderSummary(report)}${EOL}`);
+    await appendFile(file, `${html}${EOL}`);
   } catch (error) {
     output.warning(say.summaryUnwritable((error as Error).message));
   }

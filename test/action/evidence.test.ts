@@ -1,6 +1,10 @@
 import { describe, expect, test, vi } from 'vitest';
 import { ChecksNotPassedError } from '../../src/action/checks.js';
-import { deriveEvidence } from '../../src/action/evidence.js';
+import {
+  deriveDemotionEvidence,
+  deriveEvidence,
+  type DemotionEvidenceInputs,
+} from '../../src/action/evidence.js';
 import { readInputs, type ActionInputs } from '../../src/action/inputs.js';
 import { readWorkflowContext, type WorkflowContext } from '../../src/action/workflowContext.js';
 import { PromotionError } from '../../src/core/index.js';
@@ -369,6 +373,52 @@ describe('require-checks', () => {
     for (const evidence of [{ validator_approval: 'ok' }, { merge_commit: GITHUB_SHA }]) {
       await complete(evidence);
       expect(check).toHaveBeenLastCalledWith(expect.objectContaining({ ref: GITHUB_SHA }));
+    }
+  });
+});
+
+describe('deriveDemotionEvidence', () => {
+  const demotion = (given: Partial<DemotionEvidenceInputs> = {}): DemotionEvidenceInputs => ({
+    reason: 'validate failed',
+    evidence: {},
+    ciResult: undefined,
+    ...given,
+  });
+
+  test('the context, the evidence input, and the reason input over both', () => {
+    const { evidence, pipeline } = deriveDemotionEvidence(
+      demotion({ evidence: { failing_job: 'validate', reason: 'typed' } }),
+      context(),
+    );
+    expect(evidence).toMatchObject({
+      merge_commit: GITHUB_SHA,
+      repository: 'acme/widgets',
+      failing_job: 'validate',
+      reason: 'validate failed',
+    });
+    expect(evidence).not.toHaveProperty('ci_source');
+    expect(pipeline).toEqual([]);
+  });
+
+  test('ci-result and a workflow_run of this repository are recorded, whatever they say', () => {
+    const { evidence, pipeline } = deriveDemotionEvidence(
+      demotion({ ciResult: 'failure' }),
+      context('workflow_run', workflowRunEvent('failure')),
+    );
+    expect(evidence).toMatchObject({
+      ci_source: 'ci-result, workflow_run',
+      ci_result: 'failure, failure',
+    });
+    expect(pipeline.map((v) => v.passed)).toEqual([false, false]);
+  });
+
+  test("a fork's workflow_run says nothing; typed-in pipeline fields are refused", () => {
+    const fork = workflowRunEvent('failure', { headRepository: 'mallory/widgets' });
+    expect(deriveDemotionEvidence(demotion(), context('workflow_run', fork)).pipeline).toEqual([]);
+    for (const field of ['ci_result', 'ci_source', 'smoke_ci_passed']) {
+      expect(() =>
+        deriveDemotionEvidence(demotion({ evidence: { [field]: 'x' } }), context()),
+      ).toThrow('input evidence:');
     }
   });
 });

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { InputError, maskSecrets, readInputs } from '../../src/action/inputs.js';
+import {
+  InputError,
+  maskSecrets,
+  readDemoteSettings,
+  readInputs,
+  readStatusSettings,
+} from '../../src/action/inputs.js';
 import { recordingOutput } from '../support/actionRun.js';
 
 const reader = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
@@ -293,5 +299,83 @@ describe('maskSecrets', () => {
     const output = recordingOutput();
     maskSecrets(reader({}), output);
     expect(output.stdout).toBe('');
+  });
+});
+
+describe('demote/ and status/ inputs', () => {
+  const url = { 'redis-url': 'redis://127.0.0.1:6379' };
+
+  test('demote: the defaults, and every input when given', () => {
+    expect(
+      readDemoteSettings(reader({ ...url, 'target-state': 'development', reason: 'r' }), {}),
+    ).toMatchObject({
+      targetState: 'development',
+      reason: 'r',
+      prpId: undefined,
+      evidence: {},
+      ciResult: undefined,
+      namespace: 'prp',
+      evidenceTtl: 2_592_000,
+      expectedVersion: undefined,
+      dryRun: false,
+      mode: 'lua',
+      cluster: false,
+      timeoutSeconds: 10,
+    });
+    const given = readDemoteSettings(
+      reader({
+        ...url,
+        'target-state': 'pending',
+        reason: 'validate failed',
+        'prp-id': 'PRP-9',
+        'prp-id-pattern': 'TICKET-[0-9]+',
+        evidence: '{"failing_job": "validate"}',
+        'ci-result': 'failure',
+        namespace: 'team',
+        'evidence-ttl': '60',
+        'expected-version': '3',
+        'dry-run': 'true',
+        mode: 'multi',
+        timeout: '2.5',
+      }),
+      {},
+    );
+    expect(given).toMatchObject({
+      targetState: 'pending',
+      prpId: 'PRP-9',
+      evidence: { failing_job: 'validate' },
+      ciResult: 'failure',
+      namespace: 'team',
+      evidenceTtl: 60,
+      expectedVersion: 3,
+      dryRun: true,
+      mode: 'multi',
+      timeoutSeconds: 2.5,
+    });
+    expect(given.prpIdPattern.source).toBe('TICKET-[0-9]+');
+  });
+
+  test.each([
+    [{ 'target-state': 'development' }, 'input reason: is required'],
+    [{ 'target-state': 'released', reason: 'r' }, 'input target-state: must be one of'],
+    [{ 'target-state': 'pending', reason: 'r', 'ci-result': 'red' }, 'input ci-result:'],
+    [{ 'target-state': 'pending', reason: 'r', cluster: 'true', mode: 'multi' }, 'input mode:'],
+  ])('demote refuses %j', (given, message) => {
+    expect(() => readDemoteSettings(reader({ ...url, ...given }), {})).toThrow(message);
+  });
+
+  test('demote: REDIS_LUA_PROMOTION_ENABLED=false selects the fallback', () => {
+    const read = reader({ ...url, 'target-state': 'pending', reason: 'r' });
+    expect(readDemoteSettings(read, { REDIS_LUA_PROMOTION_ENABLED: 'false' }).mode).toBe('multi');
+  });
+
+  test('status: 20 history entries by default, 0 to 1000 when given', () => {
+    expect(readStatusSettings(reader(url))).toMatchObject({ history: 20, namespace: 'prp' });
+    expect(readStatusSettings(reader({ ...url, history: '0' })).history).toBe(0);
+    expect(readStatusSettings(reader({ ...url, history: '1000' })).history).toBe(1000);
+    expect(() => readStatusSettings(reader({ ...url, history: '1001' }))).toThrow(
+      'input history: must be an integer from 0 to 1000',
+    );
+    expect(() => readStatusSettings(reader({ 'redis-url': '' }))).toThrow('input redis-url:');
   });
 });

@@ -4,9 +4,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   escapeHtml,
+  renderStatusSummary,
   renderSummary,
+  timeline,
   writeSummary,
+  type HistoryLine,
   type RunReport,
+  type StatusReport,
 } from '../../src/action/summary.js';
 import { readWorkflowContext } from '../../src/action/workflowContext.js';
 import { recordingOutput } from '../support/actionRun.js';
@@ -202,5 +206,82 @@ describe('writeSummary', () => {
     await writeSummary(promoted, '/nonexistent/dir/summary.md', output);
     expect(output.stdout).toMatch(/^::warning::cannot write the job summary/);
     expect(output.failed).toBe(false);
+  });
+});
+
+describe('the history and the status summary', () => {
+  const history: HistoryLine[] = [
+    {
+      id: '2-0',
+      kind: 'demote',
+      from: 'validate',
+      to: 'development',
+      version: 4,
+      evidenceKey: '{prp}:evidence:PRP-7:x',
+      actor: 'mona<br>\n\n# not a heading',
+      at: 0,
+    },
+    {
+      id: '1-0',
+      kind: 'promote',
+      from: 'integration',
+      to: 'validate',
+      version: 3,
+      evidenceKey: '',
+      actor: 'octocat',
+      at: 'not a time',
+    },
+  ];
+
+  test('a promotion or demotion shows the recent history, newest first, every value escaped', () => {
+    const html = renderSummary({ ...promoted, outcome: 'demoted', kind: 'demote', history });
+    expect(html).toContain('<h2>PRP demotion: PRP-7 integration → validate</h2>');
+    expect(html).toContain('↩️ demoted');
+    expect(html).toContain('<h3>Recent history</h3>');
+    expect(html).toContain('1970-01-01T00:00:00.000Z');
+    expect(html).toContain('not a time');
+    expect(html).not.toContain('<br>\n');
+    expect(html).not.toMatch(/^# not a heading/m);
+    expect(renderMarkdown(html)).not.toContain('<h1>');
+  });
+
+  test('already, for a demotion, says so in its own words', () => {
+    expect(renderSummary({ ...promoted, outcome: 'already', kind: 'demote' })).toContain(
+      'already demoted (nothing written)',
+    );
+  });
+
+  test('timeline: one row per entry, a kind it does not know shown as it is', () => {
+    const html = timeline([{ ...history[1]!, kind: '<b>other</b>' }]);
+    expect(html.match(/<tr><td>/g)).toHaveLength(1);
+    expect(html).toContain('&#60;b&#62;other&#60;/b&#62;');
+  });
+
+  test('status: the state, the evidence (or that it expired), the timeline', () => {
+    const found: StatusReport = {
+      outcome: 'found',
+      elapsedMs: 12,
+      prpId: 'PRP-7',
+      prpIdSource: 'prp-id',
+      state: 'development',
+      version: 4,
+      updatedAt: 86_400_000,
+      updatedBy: 'octocat',
+      evidenceKey: '{prp}:evidence:PRP-7:x',
+      evidence: '{"reason":"<script>alert(1)</script>"}',
+      history,
+    };
+    const html = renderStatusSummary(found);
+    expect(html).toContain('<h2>PRP status: PRP-7 (development)</h2>');
+    expect(html).toContain('1970-01-02T00:00:00.000Z');
+    expect(html).toContain('Timeline (newest first)');
+    expect(html).not.toContain('<script>');
+    expect(renderStatusSummary({ ...found, evidence: undefined })).toContain('(expired)');
+    expect(renderStatusSummary({ outcome: 'not_found', elapsedMs: 1, prpId: 'PRP-8' })).toContain(
+      'No history recorded.',
+    );
+    const failed = renderStatusSummary({ outcome: 'failed', elapsedMs: 1, reason: 'input x: bad' });
+    expect(failed).toContain('❌ failed');
+    expect(failed).not.toContain('No history recorded.');
   });
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
 import type { ActionHost, ActionOutput } from '../../src/action/host.js';
 
 /**
@@ -12,13 +13,29 @@ import type { ActionHost, ActionOutput } from '../../src/action/host.js';
  * giving it the same inputs, environment and files, and recording what it writes.
  */
 
-const DIST_ENTRY = resolve(import.meta.dirname, '../../dist/index.js');
+const ROOT = resolve(import.meta.dirname, '../..');
+const DIST_ENTRY = resolve(ROOT, 'dist/index.js');
+
+/** The built entry points, by the action.yml that runs them (its `runs.main`). */
+export const ENTRIES = {
+  promote: { actionYml: resolve(ROOT, 'action.yml'), main: DIST_ENTRY },
+  demote: {
+    actionYml: resolve(ROOT, 'demote/action.yml'),
+    main: resolve(ROOT, 'dist/demote/index.js'),
+  },
+  status: {
+    actionYml: resolve(ROOT, 'status/action.yml'),
+    main: resolve(ROOT, 'dist/status/index.js'),
+  },
+} as const;
 
 export const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 
 export interface RunSpec {
   /** Inputs by their action.yml names; omitted ones are unset, as when action.yml has no default. */
   inputs: Record<string, string>;
+  /** runAction only: the built entry point to spawn; dist/index.js unless given. */
+  entry?: string;
   eventName: string;
   event: Record<string, unknown>;
   /** Extra or overriding environment variables. */
@@ -113,7 +130,7 @@ function baseEnvironment(): Record<string, string> {
 /** Spawns `node dist/index.js` (this Node, 24) from another cwd, as the runner does. */
 export async function runAction(spec: RunSpec): Promise<RunOutcome> {
   const prepared = prepare(spec);
-  const child = spawn(process.execPath, [DIST_ENTRY], {
+  const child = spawn(process.execPath, [spec.entry ?? DIST_ENTRY], {
     cwd: prepared.dir,
     env: { ...baseEnvironment(), ...prepared.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -197,3 +214,32 @@ export const printedOutput = (outcome: RunOutcome): string =>
     .split('\n')
     .filter((line) => !line.startsWith('::add-mask::'))
     .join('\n');
+
+/**
+ * An action.yml's input defaults, as the runner fills them in for inputs a step omits. A
+ * default that is an expression (github-token's `${{ github.token }}`) is left out: the test
+ * gives what it needs.
+ */
+export function actionDefaults(actionYml: string): Record<string, string> {
+  const action = parse(readFileSync(actionYml, 'utf8')) as {
+    inputs?: Record<string, { default?: unknown }>;
+  };
+  return Object.fromEntries(
+    Object.entries(action.inputs ?? {}).flatMap(([name, input]) =>
+      input.default === undefined || String(input.default).includes('${{')
+        ? []
+        : [[name, String(input.default)]],
+    ),
+  );
+}
+
+/**
+ * Runs one of the built entry points (root, demote/, status/) as the runner runs it: its
+ * action.yml's defaults, the spec's inputs over them, `node <runs.main>`.
+ */
+export const runEntry = (name: keyof typeof ENTRIES, spec: RunSpec): Promise<RunOutcome> =>
+  runAction({
+    ...spec,
+    entry: ENTRIES[name].main,
+    inputs: { ...actionDefaults(ENTRIES[name].actionYml), ...spec.inputs },
+  });

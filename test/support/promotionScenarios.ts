@@ -153,6 +153,9 @@ export function promotionScenarios(runAction: Runner): void {
       );
       expect(outcome.summary).toContain(`https://github.com/acme/widgets/commit/${HEAD_SHA}`);
       expect(outcome.summary).toContain('Time taken');
+      // The PRP's recent history, read after the promotion: this one move.
+      expect(outcome.summary).toContain('<h3>Recent history</h3>');
+      expect(outcome.summary).toContain('integration → validate</td><td>4</td><td>octocat');
       expect(outcome.stdout).not.toContain('::error::');
     });
 

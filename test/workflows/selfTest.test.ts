@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { pushEvent } from '../support/events.js';
-import { runAction, SHA } from '../support/actionRun.js';
+import { ENTRIES, runAction, SHA } from '../support/actionRun.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
 
 /**
  * .github/workflows/self-test.yml run here, step by step, as a runner would run its
  * self-test job: each `uses: ./` step is dist/index.js with the step's inputs over
- * action.yml's defaults, each `run:` step is bash with GITHUB_ENV and RUNNER_TEMP, and the
+ * action.yml's defaults (`./demote` and `./status`: their own bundles and action.ymls), a
+ * step's `if: steps.X.outcome == '...'` is evaluated, each `run:` step is bash with GITHUB_ENV and RUNNER_TEMP, and the
  * service container's `docker exec ... redis-cli` reaches a redis-server of this test's own
  * (its DBSIZE must see no other test's keys). So the walk, its checks and its refusals are
  * proven before GitHub ever runs them.
@@ -28,9 +29,26 @@ type Step = {
 };
 const root = new URL('../../', import.meta.url);
 const workflow = parse(readFileSync(new URL('.github/workflows/self-test.yml', root), 'utf8'));
-const action = parse(readFileSync(new URL('action.yml', root), 'utf8')) as {
-  inputs: Record<string, { default?: string }>;
-};
+/** Each action this repository holds, by how a step names it: its action.yml and bundle. */
+const ACTIONS = Object.fromEntries(
+  (
+    [
+      ['./', ENTRIES.promote],
+      ['./demote', ENTRIES.demote],
+      ['./status', ENTRIES.status],
+    ] as const
+  ).map(([uses, entry]) => [
+    uses,
+    {
+      main: entry.main,
+      inputs: (
+        parse(readFileSync(entry.actionYml, 'utf8')) as {
+          inputs: Record<string, { default?: string }>;
+        }
+      ).inputs,
+    },
+  ]),
+);
 const steps = (workflow.jobs['self-test'].steps as Step[]).filter(
   (step) => !step.uses?.startsWith('actions/checkout@'),
 );
@@ -72,10 +90,16 @@ test('the self-test job passes, refusals included', async () => {
     });
 
   for (const step of steps) {
-    expect(step.if, `${step.name}: conditions are not emulated`).toBeUndefined();
+    if (step.if !== undefined) {
+      // The one kind of condition the self-test uses: a step's outcome.
+      const condition = /^steps\.(\w+)\.outcome == '(\w+)'$/.exec(step.if);
+      expect(condition, `${step.name}: condition ${step.if} is not emulated`).not.toBeNull();
+      if (outcomes[condition![1]!] !== condition![2]) continue;
+    }
     let ok: boolean;
     let log: string;
-    if (step.uses === './') {
+    const action = step.uses === undefined ? undefined : ACTIONS[step.uses];
+    if (action) {
       const inputs: Record<string, string> = {};
       for (const [name, spec] of Object.entries(action.inputs)) {
         if (spec.default !== undefined) inputs[name] = evaluate(String(spec.default));
@@ -83,6 +107,7 @@ test('the self-test job passes, refusals included', async () => {
       for (const [name, value] of Object.entries(step.with ?? {}))
         inputs[name] = evaluate(String(value));
       const run = await runAction({
+        entry: action.main,
         inputs,
         eventName: 'push',
         event: pushEvent('Self-test walk', SHA),
@@ -124,6 +149,16 @@ test('the self-test job passes, refusals included', async () => {
       expect(ok, `step "${step.name ?? step.id}" failed:\n${log}`).toBe(true);
   }
   expect(Object.keys(outcomes)).toEqual(
-    expect.arrayContaining(['refused_failure', 'refused_typed', 'refused_branch']),
+    expect.arrayContaining([
+      'refused_failure',
+      'refused_typed',
+      'refused_branch',
+      'validation',
+      'demote',
+      'status',
+      'revalidate',
+    ]),
   );
+  expect(outcomes.validation).toBe('failure');
+  expect(outcomes.demote).toBe('success');
 });

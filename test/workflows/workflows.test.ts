@@ -43,16 +43,36 @@ type Job = {
 type Workflow = { permissions?: unknown; jobs: Record<string, Job> };
 const workflows: [string, Workflow][] = workflowFiles.map((f) => [f, parse(read(f)) as Workflow]);
 const stepsOf = (w: Workflow) => Object.values(w.jobs).flatMap((job) => job.steps ?? []);
-const ownSteps = (w: Workflow) => stepsOf(w).filter((step) => step.uses === './');
+/** This repository's actions, by how a step names them: the root one and the sub-actions. */
+const OWN_ACTIONS = {
+  './': 'action.yml',
+  './demote': 'demote/action.yml',
+  './status': 'status/action.yml',
+};
+const isOwn = (step: Step) => step.uses !== undefined && step.uses in OWN_ACTIONS;
+const ownSteps = (w: Workflow) => stepsOf(w).filter(isOwn);
+const promoteSteps = (w: Workflow) => stepsOf(w).filter((step) => step.uses === './');
 
-const actionYml = new URL('action.yml', root);
-// action.yml is required: the project is not done without it.
-const actionSource = existsSync(actionYml) ? readFileSync(actionYml, 'utf8') : '';
-const action = parse(actionSource || '{}') as {
+type ActionMetadata = {
   inputs?: Record<string, { required?: boolean; default?: unknown }>;
   outputs?: Record<string, unknown>;
   runs?: { using?: string; main?: string };
 };
+// Each action.yml is required: the project is not done without them.
+const actionSources = Object.fromEntries(
+  Object.values(OWN_ACTIONS).map((file) => {
+    const url = new URL(file, root);
+    return [file, existsSync(url) ? readFileSync(url, 'utf8') : ''];
+  }),
+);
+const actions = Object.fromEntries(
+  Object.entries(actionSources).map(([file, text]) => [
+    file,
+    parse(text || '{}') as ActionMetadata,
+  ]),
+);
+const actionOf = (step: Step): ActionMetadata =>
+  actions[OWN_ACTIONS[step.uses as keyof typeof OWN_ACTIONS]]!;
 
 test('the workflows are there', () => {
   expect(workflowFiles).toEqual(
@@ -61,6 +81,7 @@ test('the workflows are there', () => {
       'self-test.yml',
       'example-manual-promotion.yml',
       'example-promote-after-smoke.yml',
+      'example-demote-on-failure.yml',
     ]),
   );
 });
@@ -76,53 +97,106 @@ describe.each(workflowFiles)('%s', (file) => {
   });
 });
 
-describe('action.yml', () => {
+/** Every input and output of each action (CONTRACT.md section 4). */
+const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; main: string }> = {
+  'action.yml': {
+    inputs: [
+      'redis-url',
+      'target-state',
+      'prp-id',
+      'prp-id-pattern',
+      'evidence',
+      'ci-result',
+      'require-checks',
+      'checks-app',
+      'allowed-branches',
+      'github-token',
+      'namespace',
+      'evidence-ttl',
+      'expected-version',
+      'dry-run',
+      'mode',
+      'cluster',
+      'timeout',
+    ],
+    outputs: [
+      'result',
+      'promoted',
+      'prp-id',
+      'from-state',
+      'to-state',
+      'version',
+      'evidence-key',
+      'script-sha',
+    ],
+    main: 'dist/index.js',
+  },
+  'demote/action.yml': {
+    inputs: [
+      'redis-url',
+      'target-state',
+      'reason',
+      'prp-id',
+      'prp-id-pattern',
+      'evidence',
+      'ci-result',
+      'namespace',
+      'evidence-ttl',
+      'expected-version',
+      'dry-run',
+      'mode',
+      'cluster',
+      'timeout',
+    ],
+    outputs: ['result', 'demoted', 'prp-id', 'from-state', 'to-state', 'version', 'evidence-key'],
+    main: '../dist/demote/index.js',
+  },
+  'status/action.yml': {
+    inputs: ['redis-url', 'prp-id', 'prp-id-pattern', 'namespace', 'history', 'cluster', 'timeout'],
+    outputs: [
+      'found',
+      'state',
+      'version',
+      'updated-at',
+      'updated-by',
+      'evidence-key',
+      'evidence',
+      'history',
+    ],
+    main: '../dist/status/index.js',
+  },
+};
+
+describe.each(Object.keys(actionSources))('%s', (file) => {
+  const source = actionSources[file]!;
+  const action = actions[file]!;
+  const contract = CONTRACT_INTERFACE[file]!;
+
   test('exists', () => {
-    expect(actionSource, 'action.yml is missing').not.toBe('');
+    expect(source, `${file} is missing`).not.toBe('');
   });
 
-  test('matches the action metadata schema', () => {
+  test('matches the action metadata schema, and runs its own bundle on node24', () => {
     // action-validator 0.6.0's schema predates node24 (its enum ends at node20); everything
     // else is checked as written, and the runtime is checked on its own below.
     expect(action.runs?.using).toBe('node24');
-    const asNode20 = actionSource.replace(/^(\s+using:\s*)['"]?node24['"]?\s*$/m, '$1node20');
+    expect(action.runs?.main).toBe(contract.main);
+    const asNode20 = source.replace(/^(\s+using:\s*)['"]?node24['"]?\s*$/m, '$1node20');
     expect(validateAction(asNode20).errors).toEqual([]);
   });
 
   test('has every input and output of the contract (CONTRACT.md section 4)', () => {
-    expect(Object.keys(action.inputs ?? {}).sort()).toEqual(
-      [
-        'redis-url',
-        'target-state',
-        'prp-id',
-        'prp-id-pattern',
-        'evidence',
-        'ci-result',
-        'require-checks',
-        'checks-app',
-        'allowed-branches',
-        'github-token',
-        'namespace',
-        'evidence-ttl',
-        'expected-version',
-        'dry-run',
-        'mode',
-        'cluster',
-        'timeout',
-      ].sort(),
-    );
-    expect(Object.keys(action.outputs ?? {}).sort()).toEqual(
-      [
-        'result',
-        'promoted',
-        'prp-id',
-        'from-state',
-        'to-state',
-        'version',
-        'evidence-key',
-        'script-sha',
-      ].sort(),
-    );
+    expect(Object.keys(action.inputs ?? {}).sort()).toEqual([...contract.inputs].sort());
+    expect(Object.keys(action.outputs ?? {}).sort()).toEqual([...contract.outputs].sort());
+  });
+
+  test('describes every input and output', () => {
+    for (const entry of [
+      ...Object.values(action.inputs ?? {}),
+      ...Object.values(action.outputs ?? {}),
+    ]) {
+      expect(String((entry as { description?: unknown }).description ?? '')).not.toBe('');
+    }
   });
 });
 
@@ -137,10 +211,10 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
     }
   });
 
-  test('passes this action only inputs it has, and every required one', () => {
-    const inputs = action.inputs ?? {};
-    const required = Object.keys(inputs).filter((name) => inputs[name]!.required);
+  test('passes each own action only inputs it has, and every required one', () => {
     for (const step of ownSteps(workflow)) {
+      const inputs = actionOf(step).inputs ?? {};
+      const required = Object.keys(inputs).filter((name) => inputs[name]!.required);
       expect(Object.keys(inputs)).toEqual(expect.arrayContaining(Object.keys(step.with ?? {})));
       expect(Object.keys(step.with ?? {})).toEqual(expect.arrayContaining(required));
     }
@@ -162,11 +236,14 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
       if (/smoke_ci_passed|quality_gates_passed/.test(String(step.with?.evidence ?? ''))) {
         expect(step['continue-on-error'], `step ${step.id}`).toBe(true);
       }
-      // The action cannot tell `ci-result: success` written by hand from a job's result.
+      // The action cannot tell `ci-result: success` written by hand from a job's result
+      // (a demotion may take a step's outcome too: the self-test's stand-in failed job).
       const ciResult = step.with?.['ci-result'];
       if (ciResult !== undefined && !step['continue-on-error']) {
         expect(String(ciResult), `step ${step.id}`).toMatch(
-          /^\$\{\{\s*needs\.[\w-]+\.result\s*\}\}$/,
+          step.uses === './demote'
+            ? /^\$\{\{\s*(needs\.[\w-]+\.result|steps\.[\w-]+\.outcome)\s*\}\}$/
+            : /^\$\{\{\s*needs\.[\w-]+\.result\s*\}\}$/,
         );
       }
     }
@@ -181,7 +258,7 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
 
 describe('the self-test', () => {
   const selfTest = parse(read('self-test.yml')) as Workflow;
-  const steps = ownSteps(selfTest);
+  const steps = promoteSteps(selfTest);
 
   test('walks the PRP to every target state', () => {
     expect(new Set(steps.map((step) => step.with?.['target-state']))).toEqual(
@@ -198,6 +275,17 @@ describe('the self-test', () => {
     for (const step of refused) expect(checks).toContain(`steps.${step.id}.outcome`);
   });
 
+  test('demotes on a failed job, reads the PRP with status, and promotes it again', () => {
+    const all = stepsOf(selfTest);
+    const demote = all.findIndex((step) => step.uses === './demote');
+    const status = all.findIndex((step) => step.uses === './status');
+    expect(demote).toBeGreaterThan(0);
+    expect(all[demote]!.if).toMatch(/^steps\.\w+\.outcome == 'failure'$/);
+    expect(status).toBeGreaterThan(demote);
+    const again = all.findIndex((step, i) => i > status && step.uses === './');
+    expect(again).toBeGreaterThan(status);
+  });
+
   test('runs the fallback once and repeats one promotion', () => {
     expect(steps.some((step) => step.with?.mode === 'multi')).toBe(true);
     const targets = steps
@@ -211,7 +299,7 @@ test('a workflow_run promotion acts only on pushed runs of this repository, neve
   let checked = 0;
   for (const [file, workflow] of workflows) {
     for (const [name, job] of Object.entries(workflow.jobs)) {
-      if (!job.if?.includes("'workflow_run'") || !job.steps?.some((s) => s.uses === './')) continue;
+      if (!job.if?.includes("'workflow_run'") || !job.steps?.some(isOwn)) continue;
       checked++;
       expect(job.if, `${file} ${name}`).toContain(
         'github.event.workflow_run.head_repository.full_name == github.repository',
@@ -237,7 +325,7 @@ test('every job has a time limit, and no checkout leaves the token in .git/confi
 test('the examples do nothing without the REDIS_URL secret', () => {
   for (const [file, workflow] of workflows.filter(([f]) => f.startsWith('example-'))) {
     for (const [name, job] of Object.entries(workflow.jobs)) {
-      if (!job.steps?.some((step) => step.uses === './')) continue;
+      if (!job.steps?.some(isOwn)) continue;
       expect(job.env?.REDIS_URL, `${file} ${name}`).toBe('${{ secrets.REDIS_URL }}');
       for (const step of job.steps.filter((s) => s.uses)) {
         expect(step.if, `${file} ${name} ${step.uses}`).toBe("env.REDIS_URL != ''");

@@ -1,0 +1,104 @@
+import { readStatus, scrubSecrets } from '../core/index.js';
+import type { ActionHost, ActionOutput } from './host.js';
+import { maskSecrets, readStatusSettings } from './inputs.js';
+import { resolvePrpId } from './prpId.js';
+import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
+import {
+  renderStatusSummary,
+  writeSummary,
+  type HistoryLine,
+  type StatusReport,
+} from './summary.js';
+import { readWorkflowContext } from './workflowContext.js';
+
+/**
+ * status/action.yml: reads a PRP's state, latest evidence and history, and writes nothing
+ * (it runs as a user that may only read; docs/acl-rules-read.txt). A PRP that does not exist
+ * is an answer, found=false, and the step succeeds; only a bad input or a Redis that cannot
+ * be read fails it.
+ */
+
+/** How many entries the root action's summary shows. */
+const SUMMARY_HISTORY_ENTRIES = 5;
+
+/**
+ * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
+ * a connection of its own, and never a reason to fail a step whose move is done (a user that
+ * may promote need not be allowed to read the history): undefined then, with a log line.
+ */
+export async function recentHistory(
+  settings: CallSettings,
+  id: string,
+  output: ActionOutput,
+): Promise<HistoryLine[] | undefined> {
+  try {
+    const status = await callRedis(settings, (redis) =>
+      readStatus(redis, {
+        namespace: settings.namespace,
+        id,
+        history: SUMMARY_HISTORY_ENTRIES,
+      }),
+    );
+    return status.history;
+  } catch (error) {
+    output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
+    return undefined;
+  }
+}
+
+/** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
+export async function runStatus(host: ActionHost): Promise<void> {
+  const { env, output } = host;
+  const started = performance.now();
+  const report: StatusReport = { outcome: 'failed', elapsedMs: 0 };
+  let secrets: string[] = [];
+  try {
+    secrets = maskSecrets(host.readInput, output);
+    const settings = readStatusSettings(host.readInput);
+    const ctx = readWorkflowContext(env);
+    const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+    Object.assign(report, { prpId: id, prpIdSource: source });
+    output.setOutput('prp-id', id);
+
+    output.info(
+      `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
+        ` (history ${settings.history})`,
+    );
+    const status = await callRedis(settings, (redis) =>
+      readStatus(redis, { namespace: settings.namespace, id, history: settings.history }),
+    );
+    const history: HistoryLine[] = status.history;
+    Object.assign(report, {
+      outcome: status.found ? 'found' : 'not_found',
+      state: status.state,
+      version: status.version,
+      updatedAt: status.updatedAt,
+      updatedBy: status.updatedBy,
+      evidenceKey: status.evidenceKey,
+      evidence: status.evidence,
+      history,
+    });
+    output.setOutput('found', String(status.found));
+    output.setOutput('state', status.state ?? '');
+    output.setOutput('version', status.version === undefined ? '' : String(status.version));
+    output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
+    output.setOutput('updated-by', status.updatedBy ?? '');
+    output.setOutput('evidence-key', status.evidenceKey ?? '');
+    output.setOutput('evidence', status.evidence ?? '');
+    output.setOutput('history', JSON.stringify(history));
+    output.info(
+      status.found
+        ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
+        : `${id} was not found in namespace ${settings.namespace}`,
+    );
+  } catch (error) {
+    report.outcome = 'failed';
+    // Messages are built without secrets; this is the last guard before the summary file.
+    report.reason = scrubSecrets(describeFailure(error), secrets);
+    output.setOutput('found', 'false');
+    output.setFailed(report.reason);
+  } finally {
+    report.elapsedMs = performance.now() - started;
+    await writeSummary(renderStatusSummary(report), host.summaryFile, output);
+  }
+}

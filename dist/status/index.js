@@ -53230,15 +53230,17 @@ async function promote_move(redis, request, kind, options = {}) {
 
 
 /**
- * The FROM to send when the caller named none: the status the hash holds. The script checks
- * it again in its one step, so a PRP that moved in between is refused (PRP_STATE_MISMATCH),
- * never demoted from the wrong queue. A PRP in `to` already is sent as a demotion from the
- * state after `to`, which the script answers `already` (with the evidence checked first).
+ * The FROM to send when the caller named none, with the version to guard it by: the status
+ * the hash holds. The script checks it again in its one step, so a PRP that moved in between
+ * is refused (PRP_STATE_MISMATCH), never demoted from the wrong queue. A PRP in `to` already
+ * is sent as a demotion from the state after `to`, which the script answers `already` (with
+ * the evidence checked first); guarded by the version read, so that a promotion into that
+ * next state in between is refused (PRP_VERSION_CONFLICT), not undone.
  */
 async function currentState(redis, request) {
     const key = prpKey(request.namespace ?? DEFAULT_NAMESPACE, request.id);
     // HMGET, not HGET: the script's own read, so the promoter's ACL (docs/acl-rules.txt) serves.
-    const [status = null] = await redis.hmget(key, 'status');
+    const [status = null, version = null] = await redis.hmget(key, 'status', 'version');
     if (status === null) {
         if ((await redis.type(key)) === 'none') {
             throw new PromotionError('PRP_NOT_FOUND', say.demoteNotFound(request.id, key));
@@ -53246,8 +53248,11 @@ async function currentState(redis, request) {
         throw new PromotionError('PRP_STATE_MISMATCH', say.demoteNoStatus(request.id, request.to));
     }
     if (status !== request.to)
-        return status;
-    return STATES[STATES.indexOf(status) + 1] ?? status;
+        return { from: status };
+    const from = STATES[STATES.indexOf(status) + 1] ?? status;
+    // A missing version counts as 0; one the guard cannot name is the script's to refuse.
+    const guard = version === null ? '0' : /^[0-9]{1,15}$/.test(version) ? version : undefined;
+    return guard === undefined ? { from } : { from, expectedVersion: guard };
 }
 /**
  * Demotes one PRP to an earlier state, atomically (lua/promote.lua with KIND demote, or the
@@ -53255,8 +53260,11 @@ async function currentState(redis, request) {
  * `dry_run`, or a PromotionError when Redis refused (and wrote nothing).
  */
 async function demote(redis, request, options = {}) {
-    const from = request.from ?? (await currentState(redis, request));
-    return move(redis, { ...request, from }, 'demote', options);
+    if (request.from !== undefined)
+        return move(redis, request, 'demote', options);
+    const { from, expectedVersion } = await currentState(redis, request);
+    const guard = request.expectedVersion ?? expectedVersion;
+    return move(redis, { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) }, 'demote', options);
 }
 
 ;// CONCATENATED MODULE: ./src/core/status.ts
@@ -60911,7 +60919,8 @@ const headline = (report) => (report.kind === 'demote' ? DEMOTION_HEADLINES[repo
  * and the browser shows the break as white space.
  */
 function escapeHtml(text) {
-    return text.replace(/[&<>"'\r\n\v\f\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
+    // String(): a value from Redis or an event is text, whatever a caller's type says.
+    return String(text).replace(/[&<>"'\r\n\v\f\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 const summary_link = (text, href) => href && /^https?:\/\//.test(href)
     ? `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>`
@@ -60975,7 +60984,8 @@ function timeline(history) {
     const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
     const rows = history.map((entry) => [
         escapeHtml(timeText(entry.at)),
-        escapeHtml(KIND_MARKS[entry.kind] ?? entry.kind),
+        // Own keys only: a kind written as `constructor` must not read Object.prototype.
+        escapeHtml(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind] : entry.kind),
         escapeHtml(`${entry.from} → ${entry.to}`),
         escapeHtml(String(entry.version)),
         escapeHtml(entry.actor),
@@ -61034,8 +61044,9 @@ function renderStatusSummary(report) {
 async function writeSummary(report, file, output) {
     if (!file)
         return;
-    const html = typeof report === 'string' ? report : renderSummary(report);
     try {
+        // Rendered inside: a summary that cannot be made is a warning, never a failed step.
+        const html = typeof report === 'string' ? report : renderSummary(report);
         await (0,promises_namespaceObject.appendFile)(file, `${html}${external_node_os_namespaceObject.EOL}`);
     }
     catch (error) {

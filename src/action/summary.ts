@@ -74,7 +74,8 @@ const headline = (report: RunReport): string =>
  * and the browser shows the break as white space.
  */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'\r\n\v\f\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // String(): a value from Redis or an event is text, whatever a caller's type says.
+  return String(text).replace(/[&<>"'\r\n\v\f\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 const link = (text: string, href: string | undefined): string =>
@@ -143,7 +144,8 @@ export function timeline(history: readonly HistoryLine[]): string {
   const rows = history.map((entry) =>
     [
       escapeHtml(timeText(entry.at)),
-      escapeHtml(KIND_MARKS[entry.kind] ?? entry.kind),
+      // Own keys only: a kind written as `constructor` must not read Object.prototype.
+      escapeHtml(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
       escapeHtml(`${entry.from} → ${entry.to}`),
       escapeHtml(String(entry.version)),
       escapeHtml(entry.actor),
@@ -220,8 +222,9 @@ export async function writeSummary(
   output: ActionOutput,
 ): Promise<void> {
   if (!file) return;
-  const html = typeof report === 'string' ? report : renderSummary(report);
   try {
+    // Rendered inside: a summary that cannot be made is a warning, never a failed step.
+    const html = typeof report === 'string' ? report : renderSummary(report);
     await appendFile(file, `${html}${EOL}`);
   } catch (error) {
     output.warning(say.summaryUnwritable((error as Error).message));

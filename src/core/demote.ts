@@ -16,23 +16,31 @@ import { STATES } from './states.js';
 export type DemotionRequest = PromotionRequest;
 
 /**
- * The FROM to send when the caller named none: the status the hash holds. The script checks
- * it again in its one step, so a PRP that moved in between is refused (PRP_STATE_MISMATCH),
- * never demoted from the wrong queue. A PRP in `to` already is sent as a demotion from the
- * state after `to`, which the script answers `already` (with the evidence checked first).
+ * The FROM to send when the caller named none, with the version to guard it by: the status
+ * the hash holds. The script checks it again in its one step, so a PRP that moved in between
+ * is refused (PRP_STATE_MISMATCH), never demoted from the wrong queue. A PRP in `to` already
+ * is sent as a demotion from the state after `to`, which the script answers `already` (with
+ * the evidence checked first); guarded by the version read, so that a promotion into that
+ * next state in between is refused (PRP_VERSION_CONFLICT), not undone.
  */
-async function currentState(redis: RedisClient, request: DemotionRequest): Promise<string> {
+async function currentState(
+  redis: RedisClient,
+  request: DemotionRequest,
+): Promise<{ from: string; expectedVersion?: string }> {
   const key = prpKey(request.namespace ?? DEFAULT_NAMESPACE, request.id);
   // HMGET, not HGET: the script's own read, so the promoter's ACL (docs/acl-rules.txt) serves.
-  const [status = null] = await redis.hmget(key, 'status');
+  const [status = null, version = null] = await redis.hmget(key, 'status', 'version');
   if (status === null) {
     if ((await redis.type(key)) === 'none') {
       throw new PromotionError('PRP_NOT_FOUND', say.demoteNotFound(request.id, key));
     }
     throw new PromotionError('PRP_STATE_MISMATCH', say.demoteNoStatus(request.id, request.to));
   }
-  if (status !== request.to) return status;
-  return STATES[STATES.indexOf(status as (typeof STATES)[number]) + 1] ?? status;
+  if (status !== request.to) return { from: status };
+  const from = STATES[STATES.indexOf(status as (typeof STATES)[number]) + 1] ?? status;
+  // A missing version counts as 0; one the guard cannot name is the script's to refuse.
+  const guard = version === null ? '0' : /^[0-9]{1,15}$/.test(version) ? version : undefined;
+  return guard === undefined ? { from } : { from, expectedVersion: guard };
 }
 
 /**
@@ -45,6 +53,13 @@ export async function demote(
   request: DemotionRequest,
   options: PromoteOptions = {},
 ): Promise<PromotionResult> {
-  const from = request.from ?? (await currentState(redis, request));
-  return move(redis, { ...request, from }, 'demote', options);
+  if (request.from !== undefined) return move(redis, request, 'demote', options);
+  const { from, expectedVersion } = await currentState(redis, request);
+  const guard = request.expectedVersion ?? expectedVersion;
+  return move(
+    redis,
+    { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) },
+    'demote',
+    options,
+  );
 }

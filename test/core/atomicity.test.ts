@@ -516,7 +516,17 @@ describe('promotions and demotions of one PRP from many clients at once', () => 
   }
 });
 
-const RACE_REFUSALS: string[] = ['PRP_STATE_MISMATCH', 'PRP_CONTENDED', 'PRP_INVALID_TRANSITION'];
+/**
+ * How losing a race is refused, writing nothing: the state moved; the fallback's WATCH kept
+ * breaking; no step left; or a demotion to the state the PRP was read in, guarded by the
+ * version read, after a promotion out of it in between (demote() never undoes that move).
+ */
+const RACE_REFUSALS: string[] = [
+  'PRP_STATE_MISMATCH',
+  'PRP_CONTENDED',
+  'PRP_INVALID_TRANSITION',
+  'PRP_VERSION_CONFLICT',
+];
 
 /** The state after `status` (a race reads no status only for a PRP that is not there). */
 const nextOf = (status: string | null): string =>

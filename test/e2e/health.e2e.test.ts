@@ -1,12 +1,21 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
 import { demote, healthSampleKey, loadScript, promote, STATES } from '../../src/core/index.js';
-import { runEntry, type RunOutcome } from '../support/actionRun.js';
+import { runHealth } from '../../src/action/health.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  runEntry,
+  runInProcess,
+  type RunOutcome,
+  type RunSpec,
+} from '../support/actionRun.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 
 /**
- * dist/health/index.js run as the runner runs it (health/action.yml's defaults, the step's
+ * dist/health/index.js run as the runner runs it (and runHealth() in this process, the same
+ * inputs, for coverage) (health/action.yml's defaults, the step's
  * inputs over them), against a redis-server of its own: CONFIG RESETSTAT here must not disturb
  * another test's counters. Each window is driven through the script and every figure of the
  * report is checked against what was driven; the windows follow one another, each run's
@@ -18,6 +27,7 @@ let redis: Redis;
 /** A user that may do everything but SET: the script's permission check refuses it (NOPERM). */
 let noSet: Redis;
 let next = 0;
+let runner: (spec: RunSpec) => Promise<RunOutcome>;
 
 interface Report {
   window: string;
@@ -47,7 +57,7 @@ async function evalCounters(): Promise<{ calls: number; usec: number }> {
 }
 
 const health = (inputs: Record<string, string> = {}): Promise<RunOutcome> =>
-  runEntry('health', {
+  runner({
     eventName: 'schedule',
     event: {},
     inputs: { 'redis-url': server.url, namespace: NS, ...inputs },
@@ -85,23 +95,37 @@ function expectLatency(
   expect(outcome.outputs.fired!.split(',').includes('latency')).toBe(mean > 100);
 }
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  redis = new Redis(server.url);
-  await redis.call('ACL', 'SETUSER', 'noset', 'on', '>noset-pw', '~*', '&*', '+@all', '-set');
-  noSet = new Redis(`redis://noset:noset-pw@127.0.0.1:${server.port}`);
-  // Loaded now, so that no EVALSHA of a window fails with NOSCRIPT first.
-  await loadScript(redis);
-  await redis.config('RESETSTAT');
-});
+const RUNNERS: [string, (spec: RunSpec) => Promise<RunOutcome>][] = [
+  ['node dist/health/index.js', (spec) => runEntry('health', spec)],
+  [
+    'runHealth() in process',
+    (spec) =>
+      runInProcess(runHealth, {
+        ...spec,
+        inputs: { ...actionDefaults(ENTRIES.health.actionYml), ...spec.inputs },
+      }),
+  ],
+];
 
-afterAll(async () => {
-  noSet?.disconnect();
-  redis?.disconnect();
-  await server?.stop();
-});
+describe.each(RUNNERS)('%s', (_name, run) => {
+  beforeAll(async () => {
+    runner = run;
+    next = 0;
+    server = await startRedisServer();
+    redis = new Redis(server.url);
+    await redis.call('ACL', 'SETUSER', 'noset', 'on', '>noset-pw', '~*', '&*', '+@all', '-set');
+    noSet = new Redis(`redis://noset:noset-pw@127.0.0.1:${server.port}`);
+    // Loaded now, so that no EVALSHA of a window fails with NOSCRIPT first.
+    await loadScript(redis);
+    await redis.config('RESETSTAT');
+  });
 
-describe('node dist/health/index.js', () => {
+  afterAll(async () => {
+    noSet?.disconnect();
+    redis?.disconnect();
+    await server?.stop();
+  });
+
   test('the first run, since the counters began and with no script call, fires nothing', async () => {
     const outcome = await health();
     expect(outcome.code).toBe(0);
@@ -228,5 +252,13 @@ describe('node dist/health/index.js', () => {
     });
     expect(outcome.summary).toMatch(/went backwards/);
     expect(outcome.outputs.alert).toBe('false');
+  });
+
+  test('a bad threshold fails the step naming the input, and reads nothing', async () => {
+    const outcome = await health({ 'max-evidence-refusal-rate': '5%' });
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).toMatch(/::error::.*max-evidence-refusal-rate/);
+    expect(outcome.outputs).toMatchObject({ alert: 'false', fired: '' });
+    expect(outcome.summary).toContain('failed');
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when dist/ is not what the sources build: runs scripts/build.sh (what `npm run build`
-# runs) with its output sent to a temp dir, and compares every file of the three bundles
-# (dist/, dist/demote/, dist/status/) both ways (changed, missing, extra). dist/ itself is
+# runs) with its output sent to a temp dir, and compares every file of the four bundles
+# (dist/, dist/demote/, dist/status/, dist/health/) both ways (changed, missing, extra). dist/ itself is
 # left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ bash scripts/build.sh "$out" >/dev/null
 # ncc --license writes licenses.txt once per chunk, the last one winning: a chunk beside
 # index.js would leave the main bundle's licenses out. Dynamic imports stay in index.js
 # (webpackMode "eager", see src/action/checks.ts).
-for bundle in "$out" "$out/demote" "$out/status"; do
+for bundle in "$out" "$out/demote" "$out/status" "$out/health"; do
   if [ ! -s "$bundle/index.js" ] || [ ! -s "$bundle/promote.lua" ]; then
     echo "the build left out ${bundle#"$out"}/index.js or its promote.lua" >&2
     exit 1

@@ -354,3 +354,49 @@ export function readStatusSettings(read: Read): StatusSettings {
         : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
   };
 }
+
+/** health/action.yml's inputs, checked (CONTRACT.md "The health sub-action"). */
+export interface HealthSettings {
+  redis: RedisTarget;
+  namespace: string;
+  cluster: boolean;
+  timeoutSeconds: number;
+  maxScriptErrorRate: number;
+  maxLatencyUs: number;
+  maxEvidenceRefusalRate: number;
+  failOnAlert: boolean;
+}
+
+/** A threshold: a non-negative decimal number (a rate, or microseconds), its default when empty. */
+function parseThreshold(name: string, value: string, fallback: number, max: number): number {
+  if (value === '') return fallback;
+  const number = /^[0-9]{1,15}(\.[0-9]{1,15})?$/.test(value) ? Number(value) : NaN;
+  if (!(number >= 0 && number <= max)) {
+    throw new InputError(name, `must be a number from 0 to ${max}, not "${value}"`);
+  }
+  return number;
+}
+
+export function readHealthSettings(read: Read): HealthSettings {
+  const cluster = parseBoolean('cluster', read('cluster'), false);
+  return {
+    redis: parseRedisUrlInput(read('redis-url'), cluster),
+    namespace: parseNamespace(read('namespace')),
+    cluster,
+    timeoutSeconds: parseTimeout(read('timeout')),
+    maxScriptErrorRate: parseThreshold(
+      'max-script-error-rate',
+      read('max-script-error-rate'),
+      0.01,
+      1,
+    ),
+    maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
+    maxEvidenceRefusalRate: parseThreshold(
+      'max-evidence-refusal-rate',
+      read('max-evidence-refusal-rate'),
+      0.05,
+      1,
+    ),
+    failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
+  };
+}

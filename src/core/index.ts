@@ -14,3 +14,4 @@ export * from './promote.js';
 export * from './demote.js';
 export * from './status.js';
 export * from './connection.js';
+export * from './health.js';

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { runDemote } from '../../src/action/demote.js';
+import { runHealth } from '../../src/action/health.js';
 import { run } from '../../src/action/main.js';
 import { recentHistory, runStatus } from '../../src/action/status.js';
 import { parseRedisTarget } from '../../src/core/index.js';
@@ -8,7 +9,7 @@ import { lifecycleScenarios } from '../support/lifecycleScenarios.js';
 import { REFUSED_PORT } from '../support/redisServer.js';
 
 /** The lifecycle scenarios through run(), runDemote() and runStatus() in this process. */
-const RUNS = { promote: run, demote: runDemote, status: runStatus } as const;
+const RUNS = { promote: run, demote: runDemote, status: runStatus, health: runHealth } as const;
 
 describe('run(), runDemote(), runStatus() in process', () => {
   lifecycleScenarios((name, spec) =>

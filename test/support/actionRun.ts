@@ -27,6 +27,10 @@ export const ENTRIES = {
     actionYml: resolve(ROOT, 'status/action.yml'),
     main: resolve(ROOT, 'dist/status/index.js'),
   },
+  health: {
+    actionYml: resolve(ROOT, 'health/action.yml'),
+    main: resolve(ROOT, 'dist/health/index.js'),
+  },
 } as const;
 
 export const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';

@@ -48,6 +48,7 @@ const OWN_ACTIONS = {
   './': 'action.yml',
   './demote': 'demote/action.yml',
   './status': 'status/action.yml',
+  './health': 'health/action.yml',
 };
 const isOwn = (step: Step) => step.uses !== undefined && step.uses in OWN_ACTIONS;
 const ownSteps = (w: Workflow) => stepsOf(w).filter(isOwn);
@@ -82,6 +83,7 @@ test('the workflows are there', () => {
       'example-manual-promotion.yml',
       'example-promote-after-smoke.yml',
       'example-demote-on-failure.yml',
+      'example-health.yml',
     ]),
   );
 });
@@ -164,6 +166,20 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'history',
     ],
     main: '../dist/status/index.js',
+  },
+  'health/action.yml': {
+    inputs: [
+      'redis-url',
+      'namespace',
+      'max-script-error-rate',
+      'max-latency-us',
+      'max-evidence-refusal-rate',
+      'fail-on-alert',
+      'cluster',
+      'timeout',
+    ],
+    outputs: ['alert', 'fired', 'report'],
+    main: '../dist/health/index.js',
   },
 };
 

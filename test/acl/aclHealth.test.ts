@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { Redis } from 'ioredis';
+import { closeRedis, connectRedis, readHealth, type RedisClient } from '../../src/core/index.js';
+import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+
+/**
+ * The read-mostly user of docs/acl-rules-health.txt against a real server whose default user
+ * is off, both ways as test/acl/acl.test.ts tests the others: with the rules the health read
+ * runs with no denial in ACL LOG and may write nothing but its sample; without any one of its
+ * commands ACL LOG shows that command denied.
+ */
+const RULES = readFileSync(new URL('../../docs/acl-rules-health.txt', import.meta.url), 'utf8')
+  .trim()
+  .split(/\s+/);
+const PASSWORD = 'health-secret';
+
+interface AclServer {
+  server: RedisServer;
+  admin: Redis;
+  url: string;
+  cluster: boolean;
+}
+
+async function startAclServer(cluster: boolean): Promise<AclServer> {
+  const server = await startRedisServer({ cluster });
+  const first = new Redis(server.url);
+  await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
+  await first.call('ACL', 'SETUSER', 'default', 'off');
+  first.disconnect();
+  const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
+  await admin.ping();
+  const auth = `prp-health:${PASSWORD}@127.0.0.1:${server.port}`;
+  return { server, admin, url: cluster ? `redis://${auth}` : `redis://${auth}/1`, cluster };
+}
+
+const setUser = (s: AclServer, rules: string[]) =>
+  s.admin.call('ACL', 'SETUSER', 'prp-health', 'reset', `>${PASSWORD}`, ...rules);
+
+async function takeDenials(s: AclServer): Promise<string[]> {
+  const entries = (await s.admin.call('ACL', 'LOG')) as string[][];
+  await s.admin.call('ACL', 'LOG', 'RESET');
+  return entries
+    .map((entry) => entry[entry.indexOf('object') + 1]!)
+    .filter((object) => object !== 'client|setinfo');
+}
+
+/** Two health reads (the second subtracts the first's sample), then a write it may not make. */
+async function exercise(s: AclServer): Promise<string[]> {
+  const steps: string[] = [];
+  let client: RedisClient | undefined;
+  try {
+    client = await connectRedis(s.url, { cluster: s.cluster, timeoutMs: 3000, maxRetries: 0 });
+    for (let i = 0; i < 2; i++) {
+      const report = await readHealth(client, { namespace: 'prp' }).catch((e: Error) => e);
+      steps.push(report instanceof Error ? report.message : report.window);
+    }
+    steps.push(
+      await client.set('{prp}:prp:PRP-1', 'x').catch((e: Error) => e.message.split(' ')[0]!),
+    );
+  } catch (error) {
+    steps.push((error as Error).message);
+  } finally {
+    if (client) await closeRedis(client);
+  }
+  return steps;
+}
+
+describe.each([
+  ['a plain server, database 1', false],
+  ['a one-node cluster', true],
+])('the read-mostly ACL of docs/acl-rules-health.txt on %s', (_name, cluster) => {
+  let s: AclServer;
+  beforeAll(async () => {
+    s = await startAclServer(cluster);
+  });
+  afterAll(async () => {
+    s?.admin.disconnect();
+    await s?.server.stop();
+  });
+
+  test('reads the health twice with no denial logged; may write nothing but its sample', async () => {
+    await setUser(s, RULES);
+    await takeDenials(s);
+    expect(await exercise(s)).toEqual(['first-run', 'previous-sample', 'NOPERM']);
+    expect(await takeDenials(s)).toEqual(['{prp}:prp:PRP-1']);
+  });
+
+  const clusterRules = ['+cluster|slots', '+client|setname'];
+  const tested = RULES.filter((r) => r.startsWith('+') && clusterRules.includes(r) === cluster);
+  test.each(tested)('without %s, that command is denied', async (rule) => {
+    await setUser(
+      s,
+      RULES.filter((r) => r !== rule),
+    );
+    await takeDenials(s);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      await exercise(s);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(await takeDenials(s)).toContain(rule.slice(1));
+  });
+});

@@ -43040,7 +43040,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 9077:
+/***/ 7093:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43353,21 +43353,21 @@ const isValidNamespace = (ns) => NAMESPACE.test(ns);
 const isValidPrpId = (id) => PRP_ID.test(id);
 const isValidToken = (token) => TOKEN.test(token);
 /** The prefix every key of a namespace starts with; the braces make it a Cluster hash tag. */
-const keyPrefix = (ns) => `{${ns}}:`;
-const keys_prpKey = (ns, id) => `${keyPrefix(ns)}prp:${id}`;
-const queueKey = (ns, state) => `${keyPrefix(ns)}queue:${state}`;
-const evidenceKey = (ns, id, token) => `${keyPrefix(ns)}evidence:${id}:${token}`;
-const eventsKey = (ns) => `${keyPrefix(ns)}events`;
+const keys_keyPrefix = (ns) => `{${ns}}:`;
+const keys_prpKey = (ns, id) => `${keys_keyPrefix(ns)}prp:${id}`;
+const keys_queueKey = (ns, state) => `${keys_keyPrefix(ns)}queue:${state}`;
+const evidenceKey = (ns, id, token) => `${keys_keyPrefix(ns)}evidence:${id}:${token}`;
+const keys_eventsKey = (ns) => `${keys_keyPrefix(ns)}events`;
 /** The PRP's own history: one stream entry per promotion or demotion (contract v2). */
-const historyKey = (ns, id) => `${keyPrefix(ns)}history:${id}`;
+const historyKey = (ns, id) => `${keys_keyPrefix(ns)}history:${id}`;
 /** KEYS[1..6] of lua/promote.lua, in order. */
 function promotionKeys(ns, id, from, to, token) {
     return [
         keys_prpKey(ns, id),
-        queueKey(ns, from),
-        queueKey(ns, to),
+        keys_queueKey(ns, from),
+        keys_queueKey(ns, to),
         evidenceKey(ns, id, token),
-        eventsKey(ns),
+        keys_eventsKey(ns),
         historyKey(ns, id),
     ];
 }
@@ -53133,15 +53133,15 @@ function checkPromotionArguments(keys, args) {
             throw bad(`KEYS[${index}] must be ${key}`);
     };
     expectKey(1, keys_prpKey(namespace, id));
-    expectKey(2, queueKey(namespace, from));
-    expectKey(3, queueKey(namespace, to));
+    expectKey(2, keys_queueKey(namespace, from));
+    expectKey(3, keys_queueKey(namespace, to));
     const evidencePrefix = evidenceKey(namespace, id, '');
     const token = keys[3].slice(evidencePrefix.length);
     if (!keys[3].startsWith(evidencePrefix) || !isValidToken(token)) {
         throw bad(`KEYS[4] must be ${evidencePrefix}TOKEN with TOKEN 1-${BOUNDS.tokenMaxLength} of ` +
             'A-Z a-z 0-9 . _ -');
     }
-    expectKey(5, eventsKey(namespace));
+    expectKey(5, keys_eventsKey(namespace));
     expectKey(6, historyKey(namespace, id));
     return {
         namespace,
@@ -54196,11 +54196,239 @@ async function status_readStatus(redis, request) {
     return status_;
 }
 
+;// CONCATENATED MODULE: ./src/core/health.ts
+
+
+/**
+ * The promotion system's own monitoring triggers (health/action.yml): script errors, server
+ * time per script call and evidence refusals, as rates over the window since the previous
+ * run. Everything is read from counters Redis keeps anyway (INFO commandstats and errorstats
+ * of every primary, the namespace's events stream, the queues); the one write is this run's
+ * sample of the counters, at {NS}:health:sample, for the next run to subtract.
+ */
+/** The sample's key: one small string in the namespace (its ACL rule: docs/acl-rules-health.txt). */
+const healthSampleKey = (ns) => `${keyPrefix(ns)}health:sample`;
+/** The events stream is read by id range after the previous sample's last id, at most this many. */
+const HEALTH_EVENTS_BOUND = 10_000;
+const DEFAULT_HEALTH_THRESHOLDS = {
+    maxScriptErrorRate: 0.01,
+    maxLatencyUs: 100,
+    maxEvidenceRefusalRate: 0.05,
+};
+const TRIGGERS = (/* unused pure expression or super */ null && (['script-errors', 'latency', 'evidence-refusals']));
+const SERVER_WIDE_CAVEAT = (/* unused pure expression or super */ null && ('script calls, errors, latency and refusals are server-wide counters (every EVALSHA/EVAL on ' +
+    'the primaries, including other applications sharing the server); promotions, demotions ' +
+    'and queues are the namespace own'));
+/** Parses INFO's `name:k=v,k=v` lines of one section into records. */
+function infoLines(text) {
+    const lines = new Map();
+    for (const line of text.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon < 0 || line.startsWith('#'))
+            continue;
+        const fields = {};
+        for (const pair of line.slice(colon + 1).split(',')) {
+            const [k, v] = pair.split('=');
+            if (k !== undefined && v !== undefined)
+                fields[k] = Number(v);
+        }
+        lines.set(line.slice(0, colon), fields);
+    }
+    return lines;
+}
+/** INFO's single values (`uptime_in_seconds:12`). */
+function infoValue(text, name) {
+    const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(text);
+    return match ? Number(match[1]) : 0;
+}
+/** One primary's counters, from INFO commandstats and errorstats (and its uptime). */
+async function readNodeCounters(node) {
+    const [commands, errors, server] = (await Promise.all([
+        node.info('commandstats'),
+        node.info('errorstats'),
+        node.info('server'),
+    ]));
+    const stats = infoLines(commands);
+    const counters = { calls: 0, usec: 0, failed: 0, rejected: 0, refusals: {} };
+    for (const name of ['cmdstat_evalsha', 'cmdstat_eval']) {
+        const s = stats.get(name);
+        if (!s)
+            continue;
+        counters.calls += s.calls ?? 0;
+        counters.usec += s.usec ?? 0;
+        counters.failed += s.failed_calls ?? 0;
+        counters.rejected += s.rejected_calls ?? 0;
+    }
+    for (const [name, fields] of infoLines(errors)) {
+        if (name.startsWith('errorstat_PRP_')) {
+            counters.refusals[name.slice('errorstat_'.length)] = fields.count ?? 0;
+        }
+    }
+    return { counters, uptime: infoValue(server, 'uptime_in_seconds') };
+}
+/** Every primary: a cluster's masters, or the one server. */
+function primaries(redis) {
+    return 'nodes' in redis && typeof redis.nodes === 'function'
+        ? redis.nodes('master')
+        : [redis];
+}
+const nodeName = (node) => `${node.options.host}:${node.options.port}`;
+/** True when any counter of `now` is below `before`'s: the node restarted or was reset. */
+function wentBackwards(now, before) {
+    const fields = ['calls', 'usec', 'failed', 'rejected'];
+    if (fields.some((field) => now[field] < (before[field] ?? 0)))
+        return true;
+    return Object.entries(before.refusals).some(([code, n]) => (now.refusals[code] ?? 0) < n);
+}
+function minus(now, before) {
+    if (!before)
+        return now;
+    const refusals = {};
+    for (const [code, n] of Object.entries(now.refusals)) {
+        const d = n - (before.refusals[code] ?? 0);
+        if (d > 0)
+            refusals[code] = d;
+    }
+    return {
+        calls: now.calls - before.calls,
+        usec: now.usec - before.usec,
+        failed: now.failed - before.failed,
+        rejected: now.rejected - (before.rejected ?? 0),
+        refusals,
+    };
+}
+function parseHealthSample(text) {
+    if (!text)
+        return undefined;
+    try {
+        const sample = JSON.parse(text);
+        return typeof sample.at === 'number' && typeof sample.nodes === 'object' ? sample : undefined;
+    }
+    catch {
+        return undefined; // not ours, or damaged: a first run again
+    }
+}
+/** The verdict of each trigger on the window's figures. */
+function verdicts(figures, t) {
+    const verdict = (trigger, threshold, value) => ({
+        trigger,
+        threshold,
+        value,
+        fired: value !== null && value > threshold,
+    });
+    return [
+        verdict('script-errors', t.maxScriptErrorRate, figures.scriptErrorRate),
+        verdict('latency', t.maxLatencyUs, figures.meanServerUsPerCall),
+        verdict('evidence-refusals', t.maxEvidenceRefusalRate, figures.evidenceRefusalRate),
+    ];
+}
+/**
+ * Reads every primary's counters, the previous sample, the window's events and the queues;
+ * stores this run's sample (the one write) and returns the report with each trigger's verdict.
+ */
+async function readHealth(redis, request) {
+    const { namespace } = request;
+    const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
+    const previous = parseHealthSample(await redis.get(healthSampleKey(namespace)));
+    const nodes = primaries(redis);
+    const read = await Promise.all(nodes.map(readNodeCounters));
+    const [seconds, micros] = (await nodes[0].time());
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const sample = { at: now, nodes: {} };
+    let reset = false;
+    const delta = { calls: 0, usec: 0, failed: 0, rejected: 0, refusals: {} };
+    read.forEach(({ counters }, i) => {
+        const name = nodeName(nodes[i]);
+        sample.nodes[name] = counters;
+        let before = previous?.nodes[name];
+        if (before && wentBackwards(counters, before)) {
+            reset = true;
+            before = undefined; // this node's counters began again: all of them are the window's
+        }
+        const d = minus(counters, before);
+        delta.calls += d.calls;
+        delta.usec += d.usec;
+        delta.failed += d.failed;
+        delta.rejected += d.rejected;
+        for (const [code, n] of Object.entries(d.refusals)) {
+            delta.refusals[code] = (delta.refusals[code] ?? 0) + n;
+        }
+    });
+    const window = reset
+        ? 'counters-reset'
+        : previous
+            ? 'previous-sample'
+            : 'first-run';
+    const uptime = Math.max(...read.map((r) => r.uptime));
+    const windowSeconds = previous ? Math.round((now - previous.at) / 1000) : uptime;
+    // Promotions and demotions: the events stream by id range after the previous sample's last
+    // id (exclusive), COUNT-bounded; the first run reads it from its start. Its last id now
+    // (XREVRANGE COUNT 1) is where the next window starts.
+    const start = previous?.lastEventId ? `(${previous.lastEventId}` : '-';
+    const pipeline = redis.pipeline();
+    pipeline.xrange(eventsKey(namespace), start, '+', 'COUNT', HEALTH_EVENTS_BOUND + 1);
+    pipeline.xrevrange(eventsKey(namespace), '+', '-', 'COUNT', 1);
+    for (const state of STATES)
+        pipeline.llen(queueKey(namespace, state));
+    const replies = (await pipeline.exec()) ?? [];
+    const failure = replies.find(([error]) => error);
+    if (failure)
+        throw failure[0];
+    const last = replies[1][1];
+    sample.lastEventId = last[0]?.[0] ?? previous?.lastEventId;
+    const events = replies[0][1].slice(0, HEALTH_EVENTS_BOUND);
+    let promotions = 0;
+    let demotions = 0;
+    for (const [, flat] of events) {
+        const kind = flat[flat.indexOf('kind') + 1];
+        if (kind === 'promote')
+            promotions++;
+        else if (kind === 'demote')
+            demotions++;
+    }
+    const queues = Object.fromEntries(STATES.map((state, i) => [state, Number(replies[i + 2][1])]));
+    await redis.set(healthSampleKey(namespace), JSON.stringify(sample));
+    const refused = Object.values(delta.refusals).reduce((a, b) => a + b, 0);
+    // Every script call, run or rejected before running (rejected calls are not in `calls`).
+    const scriptCalls = delta.calls + delta.rejected;
+    // A refusal is the script's error reply, which Redis counts as a failed call: the rest of
+    // the failed and rejected calls failed for another reason (out of memory, permissions, a bug).
+    const scriptErrors = Math.max(0, delta.failed + delta.rejected - refused);
+    const rate = (n) => (scriptCalls === 0 ? null : n / scriptCalls);
+    const figures = {
+        scriptErrorRate: rate(scriptErrors),
+        meanServerUsPerCall: delta.calls === 0 ? null : delta.usec / delta.calls,
+        evidenceRefusalRate: rate(delta.refusals.PRP_EVIDENCE_INVALID ?? 0),
+    };
+    const windowNote = window === 'first-run'
+        ? 'first run: since the counters began (no previous sample)'
+        : window === 'counters-reset'
+            ? 'a counter went backwards since the previous sample (restart or CONFIG RESETSTAT): a new window, since the counters began again'
+            : 'since the previous sample';
+    return {
+        windowSeconds,
+        window,
+        windowNote,
+        promotions,
+        demotions,
+        eventsTruncated: replies[0][1].length > HEALTH_EVENTS_BOUND,
+        scriptCalls,
+        scriptErrors,
+        refusals: delta.refusals,
+        ...figures,
+        queues,
+        primaries: nodes.length,
+        caveat: SERVER_WIDE_CAVEAT,
+        triggers: verdicts(figures, thresholds),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
 /**
  * The promotion engine: keys, evidence rules, the script, the promoter and its fallback, the
  * demoter, and the read-only status.
  */
+
 
 
 
@@ -62268,6 +62496,29 @@ function inputs_readStatusSettings(read) {
             : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
     };
 }
+/** A threshold: a non-negative decimal number (a rate, or microseconds), its default when empty. */
+function parseThreshold(name, value, fallback, max) {
+    if (value === '')
+        return fallback;
+    const number = /^[0-9]{1,15}(\.[0-9]{1,15})?$/.test(value) ? Number(value) : NaN;
+    if (!(number >= 0 && number <= max)) {
+        throw new InputError(name, `must be a number from 0 to ${max}, not "${value}"`);
+    }
+    return number;
+}
+function readHealthSettings(read) {
+    const cluster = parseBoolean('cluster', read('cluster'), false);
+    return {
+        redis: parseRedisUrlInput(read('redis-url'), cluster),
+        namespace: parseNamespace(read('namespace')),
+        cluster,
+        timeoutSeconds: parseTimeout(read('timeout')),
+        maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), 0.01, 1),
+        maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
+        maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), 0.05, 1),
+        failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/action/prpId.ts
 
@@ -62687,7 +62938,7 @@ async function run(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9077);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7093);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 

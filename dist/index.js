@@ -54297,16 +54297,41 @@ function minus(now, before) {
         refusals,
     };
 }
-function parseHealthSample(text) {
-    if (!text)
+/** The largest sample read: a few primaries' counters are a few hundred bytes each. */
+const MAX_SAMPLE_BYTES = (/* unused pure expression or super */ null && (1 << 20));
+const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isCount = (value) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isNodeCounters = (value) => isRecord(value) &&
+    ['calls', 'usec', 'failed', 'rejected'].every((field) => isCount(value[field])) &&
+    isRecord(value.refusals) &&
+    Object.values(value.refusals).every(isCount);
+/**
+ * The stored sample, checked whole: a sample, none (`undefined`: a first run), or why the
+ * value cannot be one (anyone who may write the namespace can write that key).
+ */
+function parseHealthSample(text, now) {
+    if (text === null || text === '')
         return undefined;
+    if (text.length > MAX_SAMPLE_BYTES)
+        return { unusable: `it is over ${MAX_SAMPLE_BYTES} bytes` };
+    let sample;
     try {
-        const sample = JSON.parse(text);
-        return typeof sample.at === 'number' && typeof sample.nodes === 'object' ? sample : undefined;
+        sample = JSON.parse(text);
     }
     catch {
-        return undefined; // not ours, or damaged: a first run again
+        return { unusable: 'it is not JSON' };
     }
+    if (!isRecord(sample) || !isCount(sample.at) || sample.at > now) {
+        return { unusable: 'its time is not a past time in ms' };
+    }
+    if (!isRecord(sample.nodes) || !Object.values(sample.nodes).every(isNodeCounters)) {
+        return { unusable: 'its counters are not non-negative integers' };
+    }
+    const last = sample.lastEventId;
+    if (last !== undefined && (typeof last !== 'string' || !/^[0-9]{1,20}-[0-9]{1,20}$/.test(last))) {
+        return { unusable: 'its last event id is not a stream id' };
+    }
+    return sample;
 }
 /** The verdict of each trigger on the window's figures. */
 function verdicts(figures, t) {
@@ -54329,11 +54354,25 @@ function verdicts(figures, t) {
 async function readHealth(redis, request) {
     const { namespace } = request;
     const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
-    const previous = parseHealthSample(await redis.get(healthSampleKey(namespace)));
     const nodes = primaries(redis);
     const read = await Promise.all(nodes.map(readNodeCounters));
     const [seconds, micros] = (await nodes[0].time());
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    // A key of another type is no sample either; this run's SET replaces it.
+    const stored = await redis.get(healthSampleKey(namespace)).catch((error) => {
+        if (/^WRONGTYPE/.test(error.message))
+            return { unusable: 'the key holds another type' };
+        throw error;
+    });
+    const parsed = typeof stored === 'object' && stored !== null ? stored : parseHealthSample(stored, now);
+    let unusable = parsed !== undefined && 'unusable' in parsed ? parsed.unusable : undefined;
+    let previous = parsed !== undefined && 'unusable' in parsed ? undefined : parsed;
+    const unknown = previous && nodes.map(nodeName).find((name) => !previous.nodes[name]);
+    if (unknown) {
+        // A primary added, or named otherwise: its all-time counters are no window's.
+        unusable = `it has no counters for primary ${unknown}`;
+        previous = undefined;
+    }
     const sample = { at: now, nodes: {} };
     let reset = false;
     const delta = { calls: 0, usec: 0, failed: 0, rejected: 0, refusals: {} };
@@ -54354,11 +54393,13 @@ async function readHealth(redis, request) {
             delta.refusals[code] = (delta.refusals[code] ?? 0) + n;
         }
     });
-    const window = reset
-        ? 'counters-reset'
-        : previous
-            ? 'previous-sample'
-            : 'first-run';
+    const window = unusable
+        ? 'sample-unusable'
+        : reset
+            ? 'counters-reset'
+            : previous
+                ? 'previous-sample'
+                : 'first-run';
     const uptime = Math.max(...read.map((r) => r.uptime));
     const windowSeconds = previous ? Math.round((now - previous.at) / 1000) : uptime;
     // Promotions and demotions: the events stream by id range after the previous sample's last
@@ -54400,11 +54441,13 @@ async function readHealth(redis, request) {
         meanServerUsPerCall: delta.calls === 0 ? null : delta.usec / delta.calls,
         evidenceRefusalRate: rate(delta.refusals.PRP_EVIDENCE_INVALID ?? 0),
     };
-    const windowNote = window === 'first-run'
-        ? 'first run: since the counters began (no previous sample)'
-        : window === 'counters-reset'
-            ? 'a counter went backwards since the previous sample (restart or CONFIG RESETSTAT): a new window, since the counters began again'
-            : 'since the previous sample';
+    const windowNote = window === 'sample-unusable'
+        ? `the previous sample at ${healthSampleKey(namespace)} cannot be used (${unusable}): a new window, since the counters began`
+        : window === 'first-run'
+            ? 'first run: since the counters began (no previous sample)'
+            : window === 'counters-reset'
+                ? 'a counter went backwards since the previous sample (restart or CONFIG RESETSTAT): a new window, since the counters began again'
+                : 'since the previous sample';
     return {
         windowSeconds,
         window,

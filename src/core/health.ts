@@ -63,8 +63,12 @@ export interface TriggerVerdict {
 export interface HealthReport {
   /** Seconds the window spans (the first run: since the counters began, the server's uptime). */
   windowSeconds: number;
-  /** 'previous-sample', 'first-run', or 'counters-reset' (a counter went backwards). */
-  window: 'previous-sample' | 'first-run' | 'counters-reset';
+  /**
+   * 'previous-sample'; 'first-run'; 'counters-reset' (a counter went backwards); or
+   * 'sample-unusable' (the stored sample is not one this action wrote, or names no counters
+   * for a primary read now): like a first run, since the counters began, and the note says why.
+   */
+  window: 'previous-sample' | 'first-run' | 'counters-reset' | 'sample-unusable';
   windowNote: string;
   promotions: number;
   demotions: number;
@@ -169,14 +173,46 @@ function minus(now: NodeCounters, before: NodeCounters | undefined): NodeCounter
   };
 }
 
-export function parseHealthSample(text: string | null): HealthSample | undefined {
-  if (!text) return undefined;
+/** The largest sample read: a few primaries' counters are a few hundred bytes each. */
+const MAX_SAMPLE_BYTES = 1 << 20;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isNodeCounters = (value: unknown): value is NodeCounters =>
+  isRecord(value) &&
+  (['calls', 'usec', 'failed', 'rejected'] as const).every((field) => isCount(value[field])) &&
+  isRecord(value.refusals) &&
+  Object.values(value.refusals).every(isCount);
+
+/**
+ * The stored sample, checked whole: a sample, none (`undefined`: a first run), or why the
+ * value cannot be one (anyone who may write the namespace can write that key).
+ */
+export function parseHealthSample(
+  text: string | null,
+  now: number,
+): HealthSample | undefined | { unusable: string } {
+  if (text === null || text === '') return undefined;
+  if (text.length > MAX_SAMPLE_BYTES) return { unusable: `it is over ${MAX_SAMPLE_BYTES} bytes` };
+  let sample: unknown;
   try {
-    const sample = JSON.parse(text) as HealthSample;
-    return typeof sample.at === 'number' && typeof sample.nodes === 'object' ? sample : undefined;
+    sample = JSON.parse(text);
   } catch {
-    return undefined; // not ours, or damaged: a first run again
+    return { unusable: 'it is not JSON' };
   }
+  if (!isRecord(sample) || !isCount(sample.at) || sample.at > now) {
+    return { unusable: 'its time is not a past time in ms' };
+  }
+  if (!isRecord(sample.nodes) || !Object.values(sample.nodes).every(isNodeCounters)) {
+    return { unusable: 'its counters are not non-negative integers' };
+  }
+  const last = sample.lastEventId;
+  if (last !== undefined && (typeof last !== 'string' || !/^[0-9]{1,20}-[0-9]{1,20}$/.test(last))) {
+    return { unusable: 'its last event id is not a stream id' };
+  }
+  return sample as unknown as HealthSample;
 }
 
 /** The verdict of each trigger on the window's figures. */
@@ -212,11 +248,25 @@ export async function readHealth(
 ): Promise<HealthReport> {
   const { namespace } = request;
   const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
-  const previous = parseHealthSample(await redis.get(healthSampleKey(namespace)));
   const nodes = primaries(redis);
   const read = await Promise.all(nodes.map(readNodeCounters));
   const [seconds, micros] = (await nodes[0]!.time()) as [string | number, string | number];
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  // A key of another type is no sample either; this run's SET replaces it.
+  const stored = await redis.get(healthSampleKey(namespace)).catch((error: Error) => {
+    if (/^WRONGTYPE/.test(error.message)) return { unusable: 'the key holds another type' };
+    throw error;
+  });
+  const parsed =
+    typeof stored === 'object' && stored !== null ? stored : parseHealthSample(stored, now);
+  let unusable = parsed !== undefined && 'unusable' in parsed ? parsed.unusable : undefined;
+  let previous = parsed !== undefined && 'unusable' in parsed ? undefined : parsed;
+  const unknown = previous && nodes.map(nodeName).find((name) => !previous!.nodes[name]);
+  if (unknown) {
+    // A primary added, or named otherwise: its all-time counters are no window's.
+    unusable = `it has no counters for primary ${unknown}`;
+    previous = undefined;
+  }
 
   const sample: HealthSample = { at: now, nodes: {} };
   let reset = false;
@@ -238,11 +288,13 @@ export async function readHealth(
       delta.refusals[code] = (delta.refusals[code] ?? 0) + n;
     }
   });
-  const window: HealthReport['window'] = reset
-    ? 'counters-reset'
-    : previous
-      ? 'previous-sample'
-      : 'first-run';
+  const window: HealthReport['window'] = unusable
+    ? 'sample-unusable'
+    : reset
+      ? 'counters-reset'
+      : previous
+        ? 'previous-sample'
+        : 'first-run';
   const uptime = Math.max(...read.map((r) => r.uptime));
   const windowSeconds = previous ? Math.round((now - previous.at) / 1000) : uptime;
 
@@ -286,11 +338,13 @@ export async function readHealth(
     evidenceRefusalRate: rate(delta.refusals.PRP_EVIDENCE_INVALID ?? 0),
   };
   const windowNote =
-    window === 'first-run'
-      ? 'first run: since the counters began (no previous sample)'
-      : window === 'counters-reset'
-        ? 'a counter went backwards since the previous sample (restart or CONFIG RESETSTAT): a new window, since the counters began again'
-        : 'since the previous sample';
+    window === 'sample-unusable'
+      ? `the previous sample at ${healthSampleKey(namespace)} cannot be used (${unusable}): a new window, since the counters began`
+      : window === 'first-run'
+        ? 'first run: since the counters began (no previous sample)'
+        : window === 'counters-reset'
+          ? 'a counter went backwards since the previous sample (restart or CONFIG RESETSTAT): a new window, since the counters began again'
+          : 'since the previous sample';
   return {
     windowSeconds,
     window,

@@ -53231,7 +53231,7 @@ function urlSecrets(url) {
  * another). A last guard: messages are built without secrets. One of under four characters
  * is left alone, as replacing every `t` of a message would leave nothing to read.
  */
-function connection_scrubSecrets(text, secrets) {
+function scrubSecrets(text, secrets) {
     return [...secrets]
         .filter((secret) => secret.length >= 4)
         .sort((a, b) => b.length - a.length)
@@ -53401,7 +53401,7 @@ async function connectRedis(url, options = {}) {
     if (target.cluster && target.db !== 0) {
         throw new ConnectionError(coreMessages.clusterDatabase(target.db));
     }
-    const scrub = (text) => connection_scrubSecrets(text, target.secrets);
+    const scrub = (text) => scrubSecrets(text, target.secrets);
     const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
@@ -62634,7 +62634,12 @@ function describeCommandFailure(error, settings) {
     return new ConnectionError(failures_say.clusterRefused(where, failure.detail, settings.cluster));
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
-const redisCall_describeFailure = (error) => error instanceof Error ? error.message : String(error);
+const describeFailure = (error) => error instanceof Error ? error.message : String(error);
+/**
+ * The reason a failed run gives, in its annotation and its summary: the message, with every
+ * secret the run masked taken out (messages are built without them; this is the last guard).
+ */
+const redisCall_failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
@@ -62833,7 +62838,7 @@ async function recentHistory(settings, id, output) {
         return status.history;
     }
     catch (error) {
-        output.info(`The history of ${id} was not read for the summary: ${redisCall_describeFailure(error)}`);
+        output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
         return undefined;
     }
 }
@@ -62878,8 +62883,7 @@ async function runStatus(host) {
     }
     catch (error) {
         report.outcome = 'failed';
-        // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = scrubSecrets(describeFailure(error), secrets);
+        report.reason = failureReason(error, secrets);
         output.setOutput('found', 'false');
         output.setFailed(report.reason);
     }
@@ -62962,8 +62966,7 @@ async function run(host) {
     }
     catch (error) {
         report.outcome = error instanceof errors_PromotionError ? 'refused' : 'failed';
-        // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = connection_scrubSecrets(redisCall_describeFailure(error), secrets);
+        report.reason = redisCall_failureReason(error, secrets);
         output.setOutput('promoted', 'false');
         output.setFailed(report.reason);
     }

@@ -50254,7 +50254,7 @@ function urlSecrets(url) {
  * another). A last guard: messages are built without secrets. One of under four characters
  * is left alone, as replacing every `t` of a message would leave nothing to read.
  */
-function connection_scrubSecrets(text, secrets) {
+function scrubSecrets(text, secrets) {
     return [...secrets]
         .filter((secret) => secret.length >= 4)
         .sort((a, b) => b.length - a.length)
@@ -50424,7 +50424,7 @@ async function connectRedis(url, options = {}) {
     if (target.cluster && target.db !== 0) {
         throw new ConnectionError(coreMessages.clusterDatabase(target.db));
     }
-    const scrub = (text) => connection_scrubSecrets(text, target.secrets);
+    const scrub = (text) => scrubSecrets(text, target.secrets);
     const reconnectDelay = (times) => times > maxRetries ? null : Math.min(times * 200, 1000);
     const base = {
         connectTimeout: timeoutMs,
@@ -59657,7 +59657,12 @@ function describeCommandFailure(error, settings) {
     return new ConnectionError(failures_say.clusterRefused(where, failure.detail, settings.cluster));
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
-const redisCall_describeFailure = (error) => error instanceof Error ? error.message : String(error);
+const describeFailure = (error) => error instanceof Error ? error.message : String(error);
+/**
+ * The reason a failed run gives, in its annotation and its summary: the message, with every
+ * secret the run masked taken out (messages are built without them; this is the last guard).
+ */
+const redisCall_failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
@@ -59856,7 +59861,7 @@ async function recentHistory(settings, id, output) {
         return status.history;
     }
     catch (error) {
-        output.info(`The history of ${id} was not read for the summary: ${redisCall_describeFailure(error)}`);
+        output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
         return undefined;
     }
 }
@@ -59901,8 +59906,7 @@ async function runStatus(host) {
     }
     catch (error) {
         report.outcome = 'failed';
-        // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = scrubSecrets(describeFailure(error), secrets);
+        report.reason = failureReason(error, secrets);
         output.setOutput('found', 'false');
         output.setFailed(report.reason);
     }
@@ -59978,8 +59982,7 @@ async function runDemote(host) {
     }
     catch (error) {
         report.outcome = error instanceof errors_PromotionError ? 'refused' : 'failed';
-        // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = connection_scrubSecrets(redisCall_describeFailure(error), secrets);
+        report.reason = redisCall_failureReason(error, secrets);
         output.setOutput('demoted', 'false');
         output.setFailed(report.reason);
     }

@@ -51135,6 +51135,11 @@ function describeCommandFailure(error, settings) {
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 const describeFailure = (error) => error instanceof Error ? error.message : String(error);
+/**
+ * The reason a failed run gives, in its annotation and its summary: the message, with every
+ * secret the run masked taken out (messages are built without them; this is the last guard).
+ */
+const failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
@@ -51591,7 +51596,7 @@ async function runHealth(host) {
         }
     }
     catch (error) {
-        failure = scrubSecrets(describeFailure(error), secrets);
+        failure = failureReason(error, secrets);
         output.setOutput('alert', 'false');
         output.setOutput('fired', '');
         output.setFailed(failure);

@@ -61180,6 +61180,11 @@ function describeCommandFailure(error, settings) {
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 const redisCall_describeFailure = (error) => error instanceof Error ? error.message : String(error);
+/**
+ * The reason a failed run gives, in its annotation and its summary: the message, with every
+ * secret the run masked taken out (messages are built without them; this is the last guard).
+ */
+const failureReason = (error, secrets) => scrubSecrets(redisCall_describeFailure(error), secrets);
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
@@ -61423,8 +61428,7 @@ async function runStatus(host) {
     }
     catch (error) {
         report.outcome = 'failed';
-        // Messages are built without secrets; this is the last guard before the summary file.
-        report.reason = scrubSecrets(redisCall_describeFailure(error), secrets);
+        report.reason = failureReason(error, secrets);
         output.setOutput('found', 'false');
         output.setFailed(report.reason);
     }

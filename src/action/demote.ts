@@ -1,9 +1,9 @@
-import { PromotionError, demote, scrubSecrets } from '../core/index.js';
+import { PromotionError, demote } from '../core/index.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { maskSecrets, readDemoteSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
-import { callRedis, describeFailure } from './redisCall.js';
+import { callRedis, failureReason } from './redisCall.js';
 import { recentHistory } from './status.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -77,8 +77,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
     report.history = await recentHistory(settings, id, output);
   } catch (error) {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
-    // Messages are built without secrets; this is the last guard before the summary file.
-    report.reason = scrubSecrets(describeFailure(error), secrets);
+    report.reason = failureReason(error, secrets);
     output.setOutput('demoted', 'false');
     output.setFailed(report.reason);
   } finally {

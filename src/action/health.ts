@@ -1,13 +1,7 @@
-import {
-  TRIGGERS,
-  readHealth,
-  scrubSecrets,
-  type HealthReport,
-  type Trigger,
-} from '../core/index.js';
+import { TRIGGERS, readHealth, type HealthReport, type Trigger } from '../core/index.js';
 import type { ActionHost } from './host.js';
 import { maskSecrets, readHealthSettings } from './inputs.js';
-import { callRedis, describeFailure } from './redisCall.js';
+import { callRedis, failureReason } from './redisCall.js';
 import { escapeHtml, writeSummary } from './summary.js';
 
 /**
@@ -126,7 +120,7 @@ export async function runHealth(host: ActionHost): Promise<void> {
       else output.warning(message);
     }
   } catch (error) {
-    failure = scrubSecrets(describeFailure(error), secrets);
+    failure = failureReason(error, secrets);
     output.setOutput('alert', 'false');
     output.setOutput('fired', '');
     output.setFailed(failure);

@@ -3,14 +3,13 @@ import {
   PromotionError,
   previousState,
   promote,
-  scrubSecrets,
   type PromotionResult,
 } from '../core/index.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import { maskSecrets, readInputs, settingsOf } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
-import { callRedis, describeFailure } from './redisCall.js';
+import { callRedis, failureReason } from './redisCall.js';
 import { recentHistory } from './status.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -93,8 +92,7 @@ export async function run(host: ActionHost): Promise<void> {
     report.history = await recentHistory(settings, id, output);
   } catch (error) {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
-    // Messages are built without secrets; this is the last guard before the summary file.
-    report.reason = scrubSecrets(describeFailure(error), secrets);
+    report.reason = failureReason(error, secrets);
     output.setOutput('promoted', 'false');
     output.setFailed(report.reason);
   } finally {

@@ -2,6 +2,7 @@ import {
   AnswerLostError,
   ConnectionError,
   classifyCommandError,
+  scrubSecrets,
   withDeadline,
   withRedis,
   type RedisClient,
@@ -71,3 +72,10 @@ function describeCommandFailure(error: unknown, settings: CallSettings): Error |
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 export const describeFailure = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
+
+/**
+ * The reason a failed run gives, in its annotation and its summary: the message, with every
+ * secret the run masked taken out (messages are built without them; this is the last guard).
+ */
+export const failureReason = (error: unknown, secrets: readonly string[]): string =>
+  scrubSecrets(describeFailure(error), secrets);

@@ -1,8 +1,8 @@
-import { readStatus, scrubSecrets } from '../core/index.js';
+import { readStatus } from '../core/index.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import { maskSecrets, readStatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
-import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
+import { callRedis, describeFailure, failureReason, type CallSettings } from './redisCall.js';
 import {
   renderStatusSummary,
   writeSummary,
@@ -93,8 +93,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
     );
   } catch (error) {
     report.outcome = 'failed';
-    // Messages are built without secrets; this is the last guard before the summary file.
-    report.reason = scrubSecrets(describeFailure(error), secrets);
+    report.reason = failureReason(error, secrets);
     output.setOutput('found', 'false');
     output.setFailed(report.reason);
   } finally {

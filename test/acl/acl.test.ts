@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import {
@@ -12,7 +11,13 @@ import {
   type PromotionMode,
   type RedisClient,
 } from '../../src/core/index.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import {
+  rulesOf,
+  setUser,
+  startAclServer,
+  takeDenials,
+  type AclServer,
+} from '../support/aclServer.js';
 import { snapshotNamespace } from '../support/snapshot.js';
 
 /**
@@ -22,58 +27,10 @@ import { snapshotNamespace } from '../support/snapshot.js';
  * missing), and without any one of its commands ACL LOG shows that command denied (nothing
  * is superfluous). The same for the read-only user of docs/acl-rules-read.txt and the status.
  */
-const rulesOf = (file: string) =>
-  readFileSync(new URL(`../../docs/${file}`, import.meta.url), 'utf8')
-    .trim()
-    .split(/\s+/);
 const RULES = rulesOf('acl-rules.txt');
 const READ_RULES = rulesOf('acl-rules-read.txt');
 const PASSWORD = 'promoter-secret';
 const evidence = { smoke_ci_passed: true, merge_commit: 'a'.repeat(40) };
-
-interface AclServer {
-  server: RedisServer;
-  admin: Redis;
-  /** The promoter's URL, with a database other than 0 on a plain server (needs SELECT). */
-  url: string;
-  cluster: boolean;
-}
-
-async function startAclServer(cluster: boolean): Promise<AclServer> {
-  const server = await startRedisServer({ cluster });
-  const clients: Redis[] = [];
-  try {
-    const first = new Redis(server.url);
-    clients.push(first);
-    await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
-    await first.call('ACL', 'SETUSER', 'default', 'off');
-    first.disconnect();
-    const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
-    clients.push(admin);
-    await admin.ping();
-    const auth = `prp-promote:${PASSWORD}@127.0.0.1:${server.port}`;
-    return { server, admin, url: cluster ? `redis://${auth}` : `redis://${auth}/1`, cluster };
-  } catch (error) {
-    for (const client of clients) client.disconnect();
-    await server.stop();
-    throw error;
-  }
-}
-
-const setUser = (s: AclServer, rules: string[]) =>
-  s.admin.call('ACL', 'SETUSER', 'prp-promote', 'reset', `>${PASSWORD}`, ...rules);
-
-/** ACL LOG's denied objects (command names, or key names for key denials), then cleared. */
-async function takeDenials(s: AclServer): Promise<string[]> {
-  const entries = (await s.admin.call('ACL', 'LOG')) as string[][];
-  await s.admin.call('ACL', 'LOG', 'RESET');
-  return (
-    entries
-      .map((entry) => entry[entry.indexOf('object') + 1]!)
-      // Redis 7.2+ gets CLIENT SETINFO from ioredis; 7.0 cannot name it in a rule (docs/acl.md).
-      .filter((object) => object !== 'client|setinfo')
-  );
-}
 
 /** readStatus as a step: found (with its history's length and the evidence), or missing. */
 const statusOf = (client: RedisClient, id: string) =>
@@ -141,7 +98,7 @@ describe.each([
 ])('the ACL of docs/acl-rules.txt on %s', (_name, cluster) => {
   let s: AclServer;
   beforeAll(async () => {
-    s = await startAclServer(cluster);
+    s = await startAclServer(cluster, 'prp-promote', PASSWORD);
   });
   afterAll(async () => {
     s?.admin.disconnect();
@@ -257,7 +214,7 @@ describe.each([
 ])('the read-only ACL of docs/acl-rules-read.txt on %s', (_name, cluster) => {
   let s: AclServer;
   beforeAll(async () => {
-    s = await startAclServer(cluster);
+    s = await startAclServer(cluster, 'prp-promote', PASSWORD);
   });
   afterAll(async () => {
     s?.admin.disconnect();
@@ -301,7 +258,7 @@ describe('the promoter cannot reach past its namespace or its commands', () => {
   let s: AclServer;
   let client: RedisClient;
   beforeAll(async () => {
-    s = await startAclServer(false);
+    s = await startAclServer(false, 'prp-promote', PASSWORD);
     await setUser(s, RULES);
     client = await connectRedis(s.url, { timeoutMs: 3000 });
   });
@@ -354,7 +311,7 @@ describe('a user missing one rule gets a permission error and no half promotion'
   let s: AclServer;
   let db: Redis;
   beforeAll(async () => {
-    s = await startAclServer(false);
+    s = await startAclServer(false, 'prp-promote', PASSWORD);
     db = s.admin.duplicate({ db: 1 });
   });
   afterAll(async () => {

@@ -1,8 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { Redis } from 'ioredis';
 import { closeRedis, connectRedis, readHealth, type RedisClient } from '../../src/core/index.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import {
+  rulesOf,
+  setUser,
+  startAclServer,
+  takeDenials,
+  type AclServer,
+} from '../support/aclServer.js';
 
 /**
  * The read-mostly user of docs/acl-rules-health.txt against a real server whose default user
@@ -10,40 +14,8 @@ import { startRedisServer, type RedisServer } from '../support/redisServer.js';
  * runs with no denial in ACL LOG and may write nothing but its sample; without any one of its
  * commands ACL LOG shows that command denied.
  */
-const RULES = readFileSync(new URL('../../docs/acl-rules-health.txt', import.meta.url), 'utf8')
-  .trim()
-  .split(/\s+/);
+const RULES = rulesOf('acl-rules-health.txt');
 const PASSWORD = 'health-secret';
-
-interface AclServer {
-  server: RedisServer;
-  admin: Redis;
-  url: string;
-  cluster: boolean;
-}
-
-async function startAclServer(cluster: boolean): Promise<AclServer> {
-  const server = await startRedisServer({ cluster });
-  const first = new Redis(server.url);
-  await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
-  await first.call('ACL', 'SETUSER', 'default', 'off');
-  first.disconnect();
-  const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
-  await admin.ping();
-  const auth = `prp-health:${PASSWORD}@127.0.0.1:${server.port}`;
-  return { server, admin, url: cluster ? `redis://${auth}` : `redis://${auth}/1`, cluster };
-}
-
-const setUser = (s: AclServer, rules: string[]) =>
-  s.admin.call('ACL', 'SETUSER', 'prp-health', 'reset', `>${PASSWORD}`, ...rules);
-
-async function takeDenials(s: AclServer): Promise<string[]> {
-  const entries = (await s.admin.call('ACL', 'LOG')) as string[][];
-  await s.admin.call('ACL', 'LOG', 'RESET');
-  return entries
-    .map((entry) => entry[entry.indexOf('object') + 1]!)
-    .filter((object) => object !== 'client|setinfo');
-}
 
 /** Two health reads (the second subtracts the first's sample), then a write it may not make. */
 async function exercise(s: AclServer): Promise<string[]> {
@@ -72,7 +44,7 @@ describe.each([
 ])('the read-mostly ACL of docs/acl-rules-health.txt on %s', (_name, cluster) => {
   let s: AclServer;
   beforeAll(async () => {
-    s = await startAclServer(cluster);
+    s = await startAclServer(cluster, 'prp-health', PASSWORD);
   });
   afterAll(async () => {
     s?.admin.disconnect();

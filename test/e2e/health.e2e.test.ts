@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
-import { demote, healthSampleKey, loadScript, promote, STATES } from '../../src/core/index.js';
+import {
+  demote,
+  healthSampleKey,
+  loadScript,
+  promote,
+  STATES,
+  type HealthReport,
+} from '../../src/core/index.js';
 import { runHealth } from '../../src/action/health.js';
 import {
   ENTRIES,
@@ -29,20 +36,8 @@ let noSet: Redis;
 let next = 0;
 let runner: (spec: RunSpec) => Promise<RunOutcome>;
 
-interface Report {
-  window: string;
-  windowSeconds: number;
-  promotions: number;
-  demotions: number;
-  scriptCalls: number;
-  scriptErrors: number;
-  refusals: Record<string, number>;
-  scriptErrorRate: number | null;
-  meanServerUsPerCall: number | null;
-  evidenceRefusalRate: number | null;
-  queues: Record<string, number>;
-  caveat: string;
-}
+/** The `report` output: the core's HealthReport, as JSON. */
+type Report = HealthReport;
 
 /** EVALSHA's and EVAL's calls and usec, as the test reads them itself. */
 async function evalCounters(): Promise<{ calls: number; usec: number }> {

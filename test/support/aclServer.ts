@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { startRedisServer, type RedisServer } from './redisServer.js';
+
+/**
+ * A redis-server whose default user is off, as a hardened server has it, with an admin to set
+ * one user's rules and read ACL LOG: how test/acl checks each rule file of docs/ both ways.
+ */
+
+/** A rule file of docs/ (acl-rules.txt, acl-rules-read.txt, ...) as ACL SETUSER arguments. */
+export const rulesOf = (file: string): string[] =>
+  readFileSync(new URL(`../../docs/${file}`, import.meta.url), 'utf8')
+    .trim()
+    .split(/\s+/);
+
+export interface AclServer {
+  server: RedisServer;
+  admin: Redis;
+  /** The user's URL, with a database other than 0 on a plain server (needs SELECT). */
+  url: string;
+  cluster: boolean;
+  user: string;
+  password: string;
+}
+
+export async function startAclServer(
+  cluster: boolean,
+  user: string,
+  password: string,
+): Promise<AclServer> {
+  const server = await startRedisServer({ cluster });
+  const clients: Redis[] = [];
+  try {
+    const first = new Redis(server.url);
+    clients.push(first);
+    await first.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
+    await first.call('ACL', 'SETUSER', 'default', 'off');
+    first.disconnect();
+    const admin = new Redis(`redis://admin:admin-secret@127.0.0.1:${server.port}`);
+    clients.push(admin);
+    await admin.ping();
+    const auth = `${user}:${password}@127.0.0.1:${server.port}`;
+    const url = cluster ? `redis://${auth}` : `redis://${auth}/1`;
+    return { server, admin, url, cluster, user, password };
+  } catch (error) {
+    for (const client of clients) client.disconnect();
+    await server.stop();
+    throw error;
+  }
+}
+
+/** The user's rules, from nothing. */
+export const setUser = (s: AclServer, rules: string[]): Promise<unknown> =>
+  s.admin.call('ACL', 'SETUSER', s.user, 'reset', `>${s.password}`, ...rules);
+
+/** ACL LOG's denied objects (command names, or key names for key denials), then cleared. */
+export async function takeDenials(s: AclServer): Promise<string[]> {
+  const entries = (await s.admin.call('ACL', 'LOG')) as string[][];
+  await s.admin.call('ACL', 'LOG', 'RESET');
+  return (
+    entries
+      .map((entry) => entry[entry.indexOf('object') + 1]!)
+      // Redis 7.2+ gets CLIENT SETINFO from ioredis; 7.0 cannot name it in a rule (docs/acl.md).
+      .filter((object) => object !== 'client|setinfo')
+  );
+}

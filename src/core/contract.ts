@@ -176,6 +176,8 @@ export const BOUNDS = {
   /** EXPECTED_VERSION and a stored version: exact in a Lua number. */
   versionMaxDigits: 15,
   evidenceMaxBytes: 65_536,
+  /** Evidence JSON nesting: arrays and objects at most this deep (cjson's decode_max_depth). */
+  evidenceMaxDepth: 1000,
 } as const;
 
 /** KEYS[1..6] of lua/promote.lua: name and the type each must hold (or be missing). */

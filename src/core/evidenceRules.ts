@@ -109,9 +109,6 @@ export function invalidTransition(
   return new PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to, kind));
 }
 
-/** cjson's nesting limit: the script's parser refuses the 1001st level. */
-const MAX_JSON_DEPTH = 1000;
-
 /**
  * JSON.parse takes two things the script's cjson refuses: nesting deeper than 1000, and a
  * \u escape that leaves a lone surrogate (in a key or a value). Both are refused as not JSON.
@@ -119,7 +116,7 @@ const MAX_JSON_DEPTH = 1000;
 function cjsonAccepts(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return value.isWellFormed();
   if (typeof value !== 'object' || value === null) return true;
-  if (depth > MAX_JSON_DEPTH) return false;
+  if (depth > BOUNDS.evidenceMaxDepth) return false;
   if (Array.isArray(value)) return value.every((item) => cjsonAccepts(item, depth + 1));
   return Object.entries(value).every(
     ([key, item]) => key.isWellFormed() && cjsonAccepts(item, depth + 1),

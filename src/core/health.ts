@@ -310,6 +310,12 @@ export function parseHealthSample(
   if (!isRecord(sample) || !isCount(sample.at) || sample.at > now) {
     return { unusable: 'its time is not a past time in ms' };
   }
+  const older = (['reloads', 'functionFailed', 'evicted'] as const).find(
+    (field) =>
+      isRecord(sample.nodes) &&
+      Object.values(sample.nodes).some((node) => isRecord(node) && !(field in node)),
+  );
+  if (older) return { unusable: `it was written by an earlier version (no ${older} counter)` };
   if (!isRecord(sample.nodes) || !Object.values(sample.nodes).every(isNodeCounters)) {
     return { unusable: 'its counters are not non-negative integers' };
   }

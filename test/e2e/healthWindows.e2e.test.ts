@@ -178,6 +178,22 @@ describe('a stored last event id past the events stream (item 12)', () => {
   });
 });
 
+describe('a sample of the version before these counters', () => {
+  test('is a new window once, saying so, and replaced by one of this version', async () => {
+    const ns = await freshNamespace();
+    const sample = JSON.parse((await redis.get(healthSampleKey(ns)))!);
+    for (const node of Object.values(sample.nodes) as Record<string, unknown>[]) {
+      delete node.reloads;
+      delete node.functionFailed;
+      delete node.evicted;
+    }
+    await redis.set(healthSampleKey(ns), JSON.stringify(sample));
+    const outcome = await health(ns, NO_LATENCY);
+    expect(reportOf(outcome).windowNote).toMatch(/written by an earlier version/);
+    expect(reportOf(await health(ns, NO_LATENCY)).window).toBe('previous-sample');
+  });
+});
+
 describe('only the promotion script refusals count as refusals (item 14)', () => {
   test("another app's PRP_FOO (EVAL) and a function's error (FCALL) are not counted", async () => {
     await redis.function(

@@ -494,7 +494,12 @@ export async function readHealth(
   }
   let events: [string, string[]][] = [];
   let eventsTruncated = false;
-  const caughtUp = lastId !== undefined && lastId === previous?.lastEventId;
+  // Caught up: the stored id is the stream's last (an exclusive start after the largest id
+  // there is, 18446744073709551615-18446744073709551615, is an error, not an empty range).
+  const caughtUp =
+    lastId !== undefined &&
+    previousId !== undefined &&
+    compareIds(previousId, streamId(lastId)!) === 0;
   if (lastId !== undefined && !caughtUp) {
     const range = (await redis.xrange(
       eventsKey(namespace),

@@ -1,4 +1,10 @@
-import { TRIGGERS, readHealth, type HealthReport, type Trigger } from '../core/index.js';
+import {
+  TRIGGERS,
+  readHealth,
+  type HealthReport,
+  type Trigger,
+  type TriggerVerdict,
+} from '../core/index.js';
 import type { ActionHost } from './host.js';
 import { maskSecrets, readHealthSettings } from './inputs.js';
 import { callRedis, failureReason } from './redisCall.js';
@@ -17,23 +23,37 @@ export const RUNBOOK: Record<Trigger, string> = {
     'roll back to the fallback: set REDIS_LUA_PROMOTION_ENABLED=false (WATCH/MULTI/EXEC)',
   latency: 'investigate latency (SLOWLOG, LATENCY DOCTOR, the server load)',
   'evidence-refusals': 'review the evidence schema (what the pipelines send against the rules)',
+  'eviction-policy':
+    'set maxmemory-policy noeviction on every primary (CONFIG SET and redis.conf) and give Redis ' +
+    'the memory it needs; evicted evidence or PRP keys are lost: check the recent PRPs with the status action',
 };
 
 const TRIGGER_NAMES: Record<Trigger, string> = {
   'script-errors': 'Script error rate',
   latency: 'Mean server µs per script call',
   'evidence-refusals': 'Evidence refusal rate',
+  'eviction-policy': 'Keys evicted, and maxmemory-policy',
 };
 
 const figure = (trigger: Trigger, value: number | null): string =>
   value === null
     ? 'no script call'
-    : trigger === 'latency'
-      ? `${value.toFixed(1)} µs`
-      : `${(value * 100).toFixed(2)} %`;
+    : trigger === 'eviction-policy'
+      ? `${value} evicted`
+      : trigger === 'latency'
+        ? `${value.toFixed(1)} µs`
+        : `${(value * 100).toFixed(2)} %`;
 
 const threshold = (trigger: Trigger, value: number): string =>
-  trigger === 'latency' ? `${value} µs` : `${(value * 100).toFixed(2)} %`;
+  trigger === 'eviction-policy'
+    ? `${value} evicted; noeviction`
+    : trigger === 'latency'
+      ? `${value} µs`
+      : `${(value * 100).toFixed(2)} %`;
+
+/** A verdict's value, with its note (not judged, or what fired it) when it has one. */
+const figureWithNote = (v: TriggerVerdict): string =>
+  v.note ? `${figure(v.trigger, v.value)} (${v.note})` : figure(v.trigger, v.value);
 
 /** The job summary: each trigger's threshold, value and verdict, then the queue depths. */
 export function renderHealthSummary(report: HealthReport | undefined, failure?: string): string {
@@ -42,13 +62,24 @@ export function renderHealthSummary(report: HealthReport | undefined, failure?: 
   html +=
     `<p>Window: ${report.windowSeconds} s (${escapeHtml(report.windowNote)}); ` +
     `${report.scriptCalls} script calls, ${report.promotions} promotions, ` +
-    `${report.demotions} demotions.</p>\n`;
+    `${report.demotions} demotions; ${report.scriptReloads} script reloads (NOSCRIPT, ` +
+    `after a restart, failover or SCRIPT FLUSH: not errors)` +
+    (report.functionErrors > 0
+      ? `; ${report.functionErrors} function (FCALL) errors, not counted`
+      : '') +
+    '.</p>\n';
+  if (report.eventsSince !== null) {
+    html += `<p>The moves counted since ${escapeHtml(new Date(report.eventsSince).toISOString())}, when the counters began (the server's start).</p>\n`;
+  }
+  if (report.windowsDiffer) {
+    html += `<p>⚠️ The moves and the counters cover different windows: ${escapeHtml(report.windowsDiffer)}.</p>\n`;
+  }
   html += '<table>\n<tr><th>Trigger</th><th>Threshold</th><th>Value</th><th>Fired</th></tr>\n';
   for (const t of report.triggers) {
     html +=
       `<tr><td>${escapeHtml(TRIGGER_NAMES[t.trigger])} (<code>${t.trigger}</code>)</td>` +
       `<td>${escapeHtml(threshold(t.trigger, t.threshold))}</td>` +
-      `<td>${escapeHtml(figure(t.trigger, t.value))}</td><td>${t.fired ? '🚨 yes' : 'no'}</td></tr>\n`;
+      `<td>${escapeHtml(figureWithNote(t))}</td><td>${t.fired ? '🚨 yes' : t.judged ? 'no' : 'not judged'}</td></tr>\n`;
   }
   html += '</table>\n<h3>Queue depths</h3>\n<table>\n<tr><th>State</th><th>Depth</th></tr>\n';
   for (const [state, depth] of Object.entries(report.queues)) {
@@ -71,9 +102,15 @@ const reportJson = (report: HealthReport): string =>
     promotions: report.promotions,
     demotions: report.demotions,
     eventsTruncated: report.eventsTruncated,
+    eventsSince: report.eventsSince,
+    ...(report.windowsDiffer ? { windowsDiffer: report.windowsDiffer } : {}),
     scriptCalls: report.scriptCalls,
     scriptErrors: report.scriptErrors,
+    scriptReloads: report.scriptReloads,
+    functionErrors: report.functionErrors,
     refusals: report.refusals,
+    evictedKeys: report.evictedKeys,
+    maxmemoryPolicies: report.maxmemoryPolicies,
     scriptErrorRate: report.scriptErrorRate,
     meanServerUsPerCall: report.meanServerUsPerCall,
     evidenceRefusalRate: report.evidenceRefusalRate,
@@ -102,6 +139,8 @@ export async function runHealth(host: ActionHost): Promise<void> {
           maxScriptErrorRate: settings.maxScriptErrorRate,
           maxLatencyUs: settings.maxLatencyUs,
           maxEvidenceRefusalRate: settings.maxEvidenceRefusalRate,
+          minCalls: settings.minCalls,
+          checkEviction: settings.checkEviction,
         },
       }),
     );
@@ -115,7 +154,7 @@ export async function runHealth(host: ActionHost): Promise<void> {
         (fired.length > 0 ? `fired: ${fired.join(', ')}` : 'no trigger fired'),
     );
     for (const trigger of fired) {
-      const message = `health trigger ${trigger} fired (${figure(trigger, found.triggers.find((v) => v.trigger === trigger)!.value)}): ${RUNBOOK[trigger]}`;
+      const message = `health trigger ${trigger} fired (${figureWithNote(found.triggers.find((v) => v.trigger === trigger)!)}): ${RUNBOOK[trigger]}`;
       if (settings.failOnAlert) output.setFailed(message);
       else output.warning(message);
     }

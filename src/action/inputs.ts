@@ -364,6 +364,9 @@ export interface HealthSettings {
   maxScriptErrorRate: number;
   maxLatencyUs: number;
   maxEvidenceRefusalRate: number;
+  /** Fewer script calls in the window: latency is reported, not judged. */
+  minCalls: number;
+  checkEviction: boolean;
   failOnAlert: boolean;
 }
 
@@ -397,6 +400,8 @@ export function readHealthSettings(read: Read): HealthSettings {
       0.05,
       1,
     ),
+    minCalls: parseInteger('min-calls', read('min-calls') || '100', 0, 1e9),
+    checkEviction: parseBoolean('check-eviction', read('check-eviction'), true),
     failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
   };
 }

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, readHealth, type RedisClient } from '../../src/core/index.js';
 import {
   rulesOf,
@@ -43,10 +44,20 @@ describe.each([
   ['a one-node cluster', true],
 ])('the read-mostly ACL of docs/acl-rules-health.txt on %s', (_name, cluster) => {
   let s: AclServer;
+  let db: Redis;
   beforeAll(async () => {
     s = await startAclServer(cluster, 'prp-health', PASSWORD);
+    // One event in the stream, in the database the user reads: a window with events is read
+    // by XRANGE (an empty or caught-up stream needs none).
+    db = cluster ? s.admin : s.admin.duplicate({ db: 1 });
+    await db.xadd('{prp}:events', '*', 'kind', 'promote', 'prp', 'PRP-0');
+  });
+  // Each test's first read is a first run, which reads the events since the counters began.
+  beforeEach(async () => {
+    await db.del('{prp}:health:sample');
   });
   afterAll(async () => {
+    if (db !== s?.admin) db?.disconnect();
     s?.admin.disconnect();
     await s?.server.stop();
   });

@@ -60,3 +60,18 @@ test('every primary is read; a counter that went backwards on one starts a new w
   const third = await readHealth(client, { namespace: NS });
   expect(third).toMatchObject({ window: 'counters-reset', promotions: 0, scriptCalls: 1 });
 });
+
+test('eviction-policy fires when any one primary runs another policy than noeviction', async () => {
+  const calm = await readHealth(client, { namespace: NS });
+  expect(Object.keys(calm.maxmemoryPolicies)).toHaveLength(2);
+  expect(calm.triggers.find((t) => t.trigger === 'eviction-policy')!.fired).toBe(false);
+  await nodes[0]!.config('SET', 'maxmemory-policy', 'allkeys-lru');
+  try {
+    const report = await readHealth(client, { namespace: NS });
+    const verdict = report.triggers.find((t) => t.trigger === 'eviction-policy')!;
+    expect(verdict.fired).toBe(true);
+    expect(verdict.note).toContain(`allkeys-lru on 127.0.0.1:${cluster.nodes[0]!.port}`);
+  } finally {
+    await nodes[0]!.config('SET', 'maxmemory-policy', 'noeviction');
+  }
+});

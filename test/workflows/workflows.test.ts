@@ -174,6 +174,8 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'max-script-error-rate',
       'max-latency-us',
       'max-evidence-refusal-rate',
+      'min-calls',
+      'check-eviction',
       'fail-on-alert',
       'cluster',
       'timeout',

@@ -132,6 +132,15 @@ export const say = {
   apiNoAnswer: (seconds: number) => `no answer within ${seconds}s`,
   apiRefused: (message: string, permission: string) =>
     `${message} (does github-token allow ${permission}?)`,
+  pageLinkNotUrl: (page: number) => `page ${page}'s Link header names a next page that is no URL`,
+  pageLinkElsewhere: (page: number, origin: string, apiUrl: string) =>
+    `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +
+    `${apiUrl}; the token is sent only to the API, so no further page was read`,
+  pageLinkLoop: (page: number, earlier: number) =>
+    `page ${page}'s Link header names page ${earlier} again as the next page (a loop); ` +
+    'stopped reading',
+  tooManyPages: (max: number) =>
+    `page ${max} names a next page, and at most ${max} pages are read; stopped reading`,
 
   // Check runs (checks.ts).
   checksPageCut: (page: number) => `page ${page} was cut off or not JSON`,

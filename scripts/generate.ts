@@ -314,7 +314,7 @@ function actionYml(file: string, text: string): string {
       .map((line) => line.trim())
       .join(' '),
     (s) => s,
-  );
+  ).replace(/nest at most \d+ deep/, `nest at most ${BOUNDS.evidenceMaxDepth} deep`);
   const wrapped = wrapProse(prose, PROSE_WIDTH - 6).map((line) => `      ${line}`);
   return [...lines.slice(0, start), ...wrapped, ...lines.slice(end)].join('\n');
 }

@@ -7,8 +7,9 @@
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
- * and the list of fields the `evidence` input may not hold into action.yml's description of
- * that input and the README's inputs table (a sentence in prose, found by its wording).
+ * and the list of fields the `evidence` input may not hold into the descriptions of that input
+ * in action.yml and demote/action.yml and the README's inputs table (a sentence in prose, found
+ * by its wording).
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
@@ -22,8 +23,10 @@ import {
   DEMOTION_EVIDENCE,
   DEMOTION_RULE,
   DEMOTIONS,
+  INPUT_REFUSED_FIELDS,
   PIPELINE_FIELDS,
   RULES,
+  RUNNER_FIELDS,
   RULE_ORDER,
   STATES,
   TRANSITIONS,
@@ -263,7 +266,8 @@ function readmeSection(): string[] {
     ...wrapProse(
       `${rules} Evidence is a JSON object of at most ${thousands(BOUNDS.evidenceMaxBytes)} ` +
         'bytes; extra fields are kept; it is stored exactly as given. Only a pipeline result ' +
-        `sets ${wordList(PIPELINE_FIELDS.map(code), 'and')}.`,
+        `sets ${wordList(PIPELINE_FIELDS.map(code), 'and')}, and only the runner ` +
+        `${wordList(RUNNER_FIELDS.map(code), 'and')}.`,
     ),
   ];
 }
@@ -290,27 +294,27 @@ function replaceForbiddenList(file: string, text: string, quote: (s: string) => 
   if (!list.test(text)) throw new Error(`${file}: no "may not contain/hold" list of fields`);
   return text.replace(
     list,
-    (_, verb: string) => `${verb} ${wordList(PIPELINE_FIELDS.map(quote), 'or')}`,
+    (_, verb: string) => `${verb} ${wordList(INPUT_REFUSED_FIELDS.map(quote), 'or')}`,
   );
 }
 
-/** action.yml's `evidence` description, its field list replaced, wrapped as the file wraps. */
-function actionYml(text: string): string {
+/** An action.yml's `evidence` description, its field list replaced, wrapped as the file wraps. */
+function actionYml(file: string, text: string): string {
   const lines = text.split('\n');
   const start = lines.indexOf('  evidence:') + 2;
   if (start < 2 || lines[start - 1] !== '    description: >-') {
-    throw new Error('action.yml: no folded description under inputs.evidence');
+    throw new Error(`${file}: no folded description under inputs.evidence`);
   }
   let end = start;
   while (lines[end]?.startsWith('      ')) end++;
   const prose = replaceForbiddenList(
-    'action.yml',
+    file,
     lines
       .slice(start, end)
       .map((line) => line.trim())
       .join(' '),
     (s) => s,
-  );
+  ).replace(/nest at most \d+ deep/, `nest at most ${BOUNDS.evidenceMaxDepth} deep`);
   const wrapped = wrapProse(prose, PROSE_WIDTH - 6).map((line) => `      ${line}`);
   return [...lines.slice(0, start), ...wrapped, ...lines.slice(end)].join('\n');
 }
@@ -341,13 +345,20 @@ async function generate(file: string, current: string): Promise<string> {
         ),
       );
     case 'action.yml':
-      return actionYml(current);
+    case 'demote/action.yml':
+      return actionYml(file, current);
     default:
       throw new Error(`no generator for ${file}`);
   }
 }
 
-const FILES = ['lua/promote.lua', 'docs/CONTRACT.md', 'README.md', 'action.yml'];
+const FILES = [
+  'lua/promote.lua',
+  'docs/CONTRACT.md',
+  'README.md',
+  'action.yml',
+  'demote/action.yml',
+];
 const check = process.argv.includes('--check');
 const stale: string[] = [];
 for (const file of FILES) {

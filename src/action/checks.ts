@@ -1,5 +1,11 @@
 import { say } from './failures.js';
-import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
+import {
+  PageTrail,
+  apiFailure,
+  githubClient,
+  type GitHubApi,
+  type GitHubClient,
+} from './githubApi.js';
 
 /**
  * `require-checks`: every named check run on a commit has concluded `success`, read from the
@@ -27,6 +33,12 @@ export interface ChecksRequest extends GitHubApi {
   app: string;
 }
 
+/**
+ * At most this many pages of check runs (100 each) are read: a list longer than any commit
+ * has is an API that does not stop naming a next page.
+ */
+export const MAX_CHECK_RUN_PAGES = 100;
+
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 export class ChecksNotPassedError extends Error {
   override readonly name = 'ChecksNotPassedError';
@@ -51,7 +63,9 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
     client = await githubClient(request);
     const { octokit } = client;
     // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
-    // page: every page is checked, and Link rel="next" is followed as paginate does.
+    // page and sends the token wherever a Link points: every page is checked, and Link
+    // rel="next" is followed only within the API, never in a loop, for a bounded count.
+    const trail = new PageTrail(request.apiUrl, MAX_CHECK_RUN_PAGES);
     let response = await octokit.rest.checks.listForRef({
       owner,
       repo,
@@ -61,8 +75,8 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
     const runs: CheckRun[] = [];
     for (let page = 1; ; page++) {
       runs.push(...runsOfPage(response.data, page));
-      const next = /<([^<>]+)>;\s*rel="next"/.exec(response.headers.link ?? '')?.[1];
-      if (!next) break;
+      const next = trail.next(page, response.url, response.headers.link);
+      if (next === undefined) break;
       response = (await octokit.request({ method: 'GET', url: next })) as typeof response;
     }
     return runs;

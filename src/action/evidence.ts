@@ -1,4 +1,4 @@
-import { PIPELINE_FIELDS } from '../core/contract.js';
+import { PIPELINE_FIELDS, RUNNER_FIELDS } from '../core/contract.js';
 import { requiredFields } from '../core/index.js';
 import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
 import { InputError, PipelineNotPassedError, PromotionError, say } from './failures.js';
@@ -45,14 +45,20 @@ export interface DerivedEvidence {
 export type CheckRequirer = (request: ChecksRequest) => Promise<unknown>;
 export type MergedCommitConfirmer = typeof confirmMergedCommit;
 
-function refuseTypedInPipelineFields(
-  evidence: Record<string, unknown>,
-  fields: readonly string[] = PIPELINE_FIELDS,
-): void {
-  const typed = fields.filter((field) => field in evidence);
-  if (typed.length > 0) {
-    throw new InputError('evidence', say.pipelineFieldsTyped(typed));
-  }
+/**
+ * Refuses an `evidence` input holding any field of contract.ts's INPUT_REFUSED_FIELDS (the
+ * pipeline's and the runner's), naming every one, before anything is asked or connected.
+ * `ci_result` is refused in a promotion too: no promotion records one.
+ */
+function refuseTypedInFields(evidence: Record<string, unknown>): void {
+  const typed = (fields: readonly string[]) =>
+    fields.filter((field) => Object.hasOwn(evidence, field));
+  const [pipeline, runner] = [typed(PIPELINE_FIELDS), typed(RUNNER_FIELDS)];
+  const problems = [
+    ...(pipeline.length > 0 ? [say.pipelineFieldsTyped(pipeline)] : []),
+    ...(runner.length > 0 ? [say.runnerFieldsTyped(runner)] : []),
+  ];
+  if (problems.length > 0) throw new InputError('evidence', problems.join('; '));
 }
 
 async function checksVerdict(
@@ -131,7 +137,7 @@ export async function deriveEvidence(
   check: CheckRequirer = requireChecks,
   confirm: MergedCommitConfirmer = confirmMergedCommit,
 ): Promise<DerivedEvidence> {
-  refuseTypedInPipelineFields(inputs.evidence);
+  refuseTypedInFields(inputs.evidence);
   const merged: Record<string, unknown> = { ...contextEvidence(ctx), ...inputs.evidence };
   // The commit require-checks reads: the event's own, never one typed into the evidence input.
   let eventCommit = mergeCommit(ctx);
@@ -172,9 +178,6 @@ export async function deriveEvidence(
   return { evidence: merged, pipeline };
 }
 
-/** Fields only a pipeline result sets in a demotion's evidence. */
-export const DEMOTION_PIPELINE_FIELDS: readonly string[] = [...PIPELINE_FIELDS, 'ci_result'];
-
 /** What a demotion's evidence needs of its settings. */
 export interface DemotionEvidenceInputs {
   reason: string;
@@ -194,7 +197,7 @@ export function deriveDemotionEvidence(
   inputs: DemotionEvidenceInputs,
   ctx: WorkflowContext,
 ): DerivedEvidence {
-  refuseTypedInPipelineFields(inputs.evidence, DEMOTION_PIPELINE_FIELDS);
+  refuseTypedInFields(inputs.evidence);
   const merged: Record<string, unknown> = {
     ...contextEvidence(ctx),
     ...inputs.evidence,

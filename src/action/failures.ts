@@ -61,6 +61,10 @@ export const say = {
     `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
     'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
     'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+  evidenceTooDeep: (depth: number, max: number) =>
+    `arrays and objects are nested ${depth} deep; at most ${max} levels are allowed (the ` +
+    "script's JSON reader reads no deeper): flatten the structure, or store its deepest part " +
+    'as a string',
   evidenceNotJson: (problem: string) => `is not valid JSON: ${problem}`,
   evidenceNotObject: 'must be a JSON object such as {"validator_approval": "ok"}',
   notAppSlug: (slug: string) =>
@@ -109,6 +113,11 @@ export const say = {
   pipelineFieldsTyped: (fields: readonly string[]) =>
     `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
     "from ci-result, the workflow_run event's conclusion or require-checks",
+  runnerFieldsTyped: (fields: readonly string[]) =>
+    `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
+    'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+    `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
+    'out of the evidence input',
   checksWithoutCommit:
     "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
   tokenNeededForChecks: 'is required with require-checks',
@@ -132,6 +141,15 @@ export const say = {
   apiNoAnswer: (seconds: number) => `no answer within ${seconds}s`,
   apiRefused: (message: string, permission: string) =>
     `${message} (does github-token allow ${permission}?)`,
+  pageLinkNotUrl: (page: number) => `page ${page}'s Link header names a next page that is no URL`,
+  pageLinkElsewhere: (page: number, origin: string, apiUrl: string) =>
+    `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +
+    `${apiUrl}; the token is sent only to the API, so no further page was read`,
+  pageLinkLoop: (page: number, earlier: number) =>
+    `page ${page}'s Link header names page ${earlier} again as the next page (a loop); ` +
+    'stopped reading',
+  tooManyPages: (max: number) =>
+    `page ${max} names a next page, and at most ${max} pages are read; stopped reading`,
 
   // Check runs (checks.ts).
   checksPageCut: (page: number) => `page ${page} was cut off or not JSON`,

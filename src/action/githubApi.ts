@@ -49,5 +49,70 @@ export function apiFailure(
   ) {
     return say.apiNoAnswer(api.timeoutMs / 1000);
   }
+  if (error instanceof PaginationError) return error.message; // no permission would change it
   return say.apiRefused((error as Error).message, permission);
 }
+
+/**
+ * Whether `url` lies within the API at `apiUrl`: the same origin (scheme, host and port) and
+ * a path under the API's base path (GitHub Enterprise Server's is /api/v3). Only there may a
+ * request carry the token; a URL that does not parse is not within.
+ */
+export function withinApi(url: string, apiUrl: string): boolean {
+  let target: URL, api: URL;
+  try {
+    [target, api] = [new URL(url), new URL(apiUrl)];
+  } catch {
+    return false;
+  }
+  const base = api.pathname.replace(/\/+$/, '');
+  return target.origin === api.origin && target.pathname.startsWith(`${base}/`);
+}
+
+/** Why reading a list's pages stopped: where its Link header led. */
+export class PaginationError extends Error {
+  override readonly name = 'PaginationError';
+}
+
+/**
+ * The pages of one list, followed by their `Link: <…>; rel="next"` as octokit.paginate does,
+ * but only within the API (withinApi: octokit would send the token wherever a Link points),
+ * never to a page read already (a loop), and for at most `maxPages` pages. Each refusal is
+ * an Error saying why reading stopped.
+ */
+export class PageTrail {
+  /** Each page read, by URL: its number. */
+  private readonly read = new Map<string, number>();
+
+  constructor(
+    private readonly apiUrl: string,
+    private readonly maxPages: number,
+  ) {}
+
+  /** The URL of the page after page `page`, read from `url` with Link header `link`; undefined at the last. */
+  next(page: number, url: string, link: string | undefined): string | undefined {
+    this.read.set(pageKey(url), page);
+    const named = /<([^<>]+)>;\s*rel="next"/.exec(link ?? '')?.[1];
+    if (named === undefined) return undefined;
+    let next: string;
+    try {
+      next = new URL(named, url).href; // a relative Link is relative to its page
+    } catch {
+      throw new PaginationError(say.pageLinkNotUrl(page));
+    }
+    if (!withinApi(next, this.apiUrl)) {
+      throw new PaginationError(say.pageLinkElsewhere(page, new URL(next).origin, this.apiUrl));
+    }
+    const earlier = this.read.get(pageKey(next));
+    if (earlier !== undefined) throw new PaginationError(say.pageLinkLoop(page, earlier));
+    if (page >= this.maxPages) throw new PaginationError(say.tooManyPages(page));
+    return next;
+  }
+}
+
+/** A page's URL without its fragment, which no request sends. */
+const pageKey = (url: string): string => {
+  const parsed = new URL(url);
+  parsed.hash = '';
+  return parsed.href;
+};

@@ -16,9 +16,10 @@ import {
   type RedisTarget,
   type State,
 } from '../core/index.js';
+import { BOUNDS } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
-import { jsonTextProblem } from './jsonText.js';
+import { jsonTextProblem, nestingDepth } from './jsonText.js';
 import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
@@ -131,6 +132,12 @@ export function parsePrpIdPattern(value: string): PrpIdPattern {
 
 function parseEvidence(value: string): Record<string, unknown> {
   if (value === '') return {};
+  // Before JSON.parse and every walk: deeper than the script reads is refused here, not
+  // after connecting (and no recursive code ever sees it).
+  const depth = nestingDepth(value);
+  if (depth > BOUNDS.evidenceMaxDepth) {
+    throw new InputError('evidence', say.evidenceTooDeep(depth, BOUNDS.evidenceMaxDepth));
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

@@ -152,3 +152,28 @@ export function jsonTextProblem(text: string): string | undefined {
     }
   }
 }
+
+/**
+ * How deep arrays and objects nest in `text`, counted as cjson and checkEvidence count it
+ * (the outermost array or object is level 1, an empty one is a level too), by one pass over
+ * the brackets outside strings: no parse, no recursion, so any depth is measured in time
+ * linear in the text. Text that is not JSON gets a number all the same.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let at = 0; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 0x22) {
+      // A string: to its closing quote, past escaped characters.
+      for (at++; at < text.length && text.charCodeAt(at) !== 0x22; at++) {
+        if (text.charCodeAt(at) === 0x5c) at++;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}

@@ -148,15 +148,28 @@ export const DEMOTIONS: readonly Transition[] = DEMOTABLE_STATES.flatMap((from) 
 
 /**
  * Fields only the action's pipeline result writes, beside the pipelineOnly rules: which
- * sources were asked, and the checks require-checks read. No transition requires them.
+ * sources were asked, what they said (a demotion's `ci_result`), and the checks
+ * require-checks read. No transition requires them.
  */
-export const ACTION_PIPELINE_FIELDS = ['ci_source', 'required_checks'] as const;
+export const ACTION_PIPELINE_FIELDS = ['ci_source', 'ci_result', 'required_checks'] as const;
 
-/** Every field the `evidence` input may not hold, in the order a refusal names them. */
+/** The fields that state a pipeline result, in the order a refusal names them. */
 export const PIPELINE_FIELDS: readonly string[] = [
   ...TRANSITIONS.flatMap((t) => t.evidence.filter((e) => e.pipelineOnly).map((e) => e.field)),
   ...ACTION_PIPELINE_FIELDS,
 ];
+
+/**
+ * Fields the action records from the runner (the workflow context): where the evidence came
+ * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ */
+export const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'] as const;
+
+/**
+ * Every field the `evidence` input (of promote and demote) may not hold, in the order a
+ * refusal names them: the pipeline's and the runner's.
+ */
+export const INPUT_REFUSED_FIELDS: readonly string[] = [...PIPELINE_FIELDS, ...RUNNER_FIELDS];
 
 /** Bounds of the script's arguments and keys (CONTRACT.md sections 2-3). */
 export const BOUNDS = {

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ChecksNotPassedError,
+  MAX_CHECK_RUN_PAGES,
   checkProblem,
   latestByName,
   requireChecks,
   type CheckRun,
 } from '../../src/action/checks.js';
+import { withinApi } from '../../src/action/githubApi.js';
 import {
   loadCheckRunsFixture,
   startFakeGitHub,
@@ -193,10 +195,142 @@ describe('requireChecks', () => {
     ).rejects.toThrow(/: no answer within 0\.5s$/);
   });
 
+  describe('pagination stays on the API: the token goes nowhere else', () => {
+    const firstPage = `/repos/acme/widgets/commits/${SOME_SHA}/check-runs?per_page=100`;
+    const pages = [
+      { total_count: 2, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+      { total_count: 2, check_runs: [checkRun(2, 'smoke', 'failure', '2025-03-04T09:30:00Z')] },
+    ];
+
+    test('a Link rel="next" to another host (another port of 127.0.0.1) is not followed', async () => {
+      const foreign = await startFakeGitHub([{ ref: SOME_SHA, pages }]);
+      const own = await startFakeGitHub([
+        {
+          ref: SOME_SHA,
+          pages,
+          link: (page) => (page === 1 ? `<${foreign.url}${firstPage}&page=2>; rel="next"` : ''),
+        },
+      ]);
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+        }).catch((e: unknown) => e);
+        expect((error as Error).message).toBe(
+          `cannot read the check runs of acme/widgets@${SOME_SHA} from ${own.url}: page 1's ` +
+            `Link header names its next page at ${foreign.url}, outside the API at ${own.url}; ` +
+            'the token is sent only to the API, so no further page was read',
+        );
+        expect(foreign.requests).toHaveLength(0);
+        expect(own.requests.map((r) => r.path)).toEqual([firstPage]);
+      } finally {
+        await Promise.all([own.stop(), foreign.stop()]);
+      }
+    });
+
+    test('a relative Link is read against its page, on the API', async () => {
+      const own = await startFakeGitHub([
+        {
+          ref: SOME_SHA,
+          pages,
+          link: (page) => (page === 1 ? `<${firstPage}&page=2>; rel="next"` : undefined),
+        },
+      ]);
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ChecksNotPassedError); // page 2's failed smoke was read
+        expect(own.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+          [firstPage, 'token ghs_test'],
+          [`${firstPage}&page=2`, 'token ghs_test'],
+        ]);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    test.each([
+      ['a page that names itself', 1, [firstPage]],
+      ['page 2 naming page 1', 2, [firstPage, `${firstPage}&page=2`]],
+    ] as const)('a loop (%s) stops at once, saying so', async (_name, loopsAt, expected) => {
+      const fixture: CheckRunsFixture = {
+        ref: SOME_SHA,
+        pages,
+        link: (page, api) =>
+          page < loopsAt
+            ? `<${api}${firstPage}&page=${page + 1}>; rel="next"`
+            : `<${api}${firstPage}>; rel="next"`,
+      };
+      const own = await startFakeGitHub([fixture]);
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+          timeoutMs: 5000,
+        }).catch((e: unknown) => e);
+        expect((error as Error).message).toBe(
+          `cannot read the check runs of acme/widgets@${SOME_SHA} from ${own.url}: page ` +
+            `${loopsAt}'s Link header names page 1 again as the next page (a loop); ` +
+            'stopped reading',
+        );
+        expect(own.requests.map((r) => r.path)).toEqual(expected);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    test(`an API that always names one more page is read for at most ${MAX_CHECK_RUN_PAGES} pages`, async () => {
+      const fixture: CheckRunsFixture = {
+        ref: SOME_SHA,
+        pages,
+        link: (page, api) => `<${api}${firstPage}&page=${page + 1}>; rel="next"`,
+      };
+      const own = await startFakeGitHub([fixture]);
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+          timeoutMs: 10_000,
+        }).catch((e: unknown) => e);
+        expect((error as Error).message).toBe(
+          `cannot read the check runs of acme/widgets@${SOME_SHA} from ${own.url}: ` +
+            `page ${MAX_CHECK_RUN_PAGES} names a next page, and at most ${MAX_CHECK_RUN_PAGES} ` +
+            'pages are read; stopped reading',
+        );
+        expect(own.requests).toHaveLength(MAX_CHECK_RUN_PAGES);
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+
   test('needs owner/repo', async () => {
     await expect(
       requireChecks({ ...request(passing.ref, ['lint']), repository: '' }),
     ).rejects.toThrow('require-checks needs GITHUB_REPOSITORY as owner/repo');
+  });
+});
+
+describe('withinApi: where a Link may lead with the token', () => {
+  test.each([
+    ['https://api.github.com', 'https://api.github.com/repositories/1/check-runs?page=2', true],
+    ['https://api.github.com/', 'https://api.github.com/x', true],
+    ['https://api.github.com', 'https://API.github.com:443/x', true],
+    ['https://api.github.com', 'https://evil.example/x', false],
+    ['https://api.github.com', 'https://api.github.com.evil.example/x', false],
+    ['https://api.github.com', 'http://api.github.com/x', false],
+    ['https://api.github.com', 'https://api.github.com:8443/x', false],
+    ['https://api.github.com', 'https://user@evil.example/x', false],
+    ['https://ghe.example/api/v3', 'https://ghe.example/api/v3/repos/a/b', true],
+    ['https://ghe.example/api/v3/', 'https://ghe.example/api/v3/repos/a/b', true],
+    ['https://ghe.example/api/v3', 'https://ghe.example/api/v30/repos/a/b', false],
+    ['https://ghe.example/api/v3', 'https://ghe.example/login', false],
+    ['https://ghe.example/api/v3', 'https://ghe.example/api/v3/../../login', false],
+    ['https://ghe.example/api/v3', 'not a url', false],
+  ])('API %s, Link %s: %s', (apiUrl, url, expected) => {
+    expect(withinApi(url, apiUrl)).toBe(expected);
   });
 });
 

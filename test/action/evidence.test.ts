@@ -35,15 +35,48 @@ const noChecks = () => Promise.reject(new Error('no checks expected'));
 const confirmed = () => Promise.resolve();
 
 describe('the pipeline-result rule', () => {
-  test.each(['smoke_ci_passed', 'quality_gates_passed', 'ci_source', 'required_checks'])(
-    'a typed-in %s is refused, naming the evidence input',
+  test.each([
+    'smoke_ci_passed',
+    'quality_gates_passed',
+    'ci_source',
+    'ci_result',
+    'required_checks',
+  ])('a typed-in %s is refused, naming the evidence input', async (field) => {
+    const given = inputs({ evidence: JSON.stringify({ [field]: true }), 'ci-result': 'success' });
+    await expect(
+      deriveEvidence(given, context(), 'integration', 'validate', noChecks),
+    ).rejects.toThrow(`input evidence: ${field} cannot be given: they state a pipeline result`);
+  });
+
+  test.each(['ci_run_url', 'repository', 'workflow', 'event', 'actor'])(
+    "a typed-in %s (the runner's, where the evidence came from) is refused, naming it",
     async (field) => {
-      const given = inputs({ evidence: JSON.stringify({ [field]: true }), 'ci-result': 'success' });
+      const given = inputs({
+        evidence: JSON.stringify({ [field]: 'https://evil.example/fake-run' }),
+        'ci-result': 'success',
+      });
+      const confirm = vi.fn(confirmed);
       await expect(
-        deriveEvidence(given, context(), 'integration', 'validate', noChecks),
-      ).rejects.toThrow(`input evidence: ${field} cannot be given: they state a pipeline result`);
+        deriveEvidence(given, context(), 'integration', 'validate', noChecks, confirm),
+      ).rejects.toThrow(
+        `input evidence: ${field} cannot be given: the action records it from the runner ` +
+          '(the run, the repository, the workflow, the event and the actor), so no input can ' +
+          'say where the evidence came from; leave it out of the evidence input',
+      );
+      expect(confirm).not.toHaveBeenCalled();
     },
   );
+
+  test('pipeline and runner fields typed in together are all named, in one refusal', async () => {
+    const given = inputs({
+      evidence: JSON.stringify({ actor: 'x', ci_result: 'success', ci_run_url: 'x', note: 'ok' }),
+    });
+    await expect(deriveEvidence(given, context(), 'integration', 'validate')).rejects.toThrow(
+      'input evidence: ci_result cannot be given: they state a pipeline result, which comes ' +
+        "only from ci-result, the workflow_run event's conclusion or require-checks; " +
+        'ci_run_url, actor cannot be given: the action records them from the runner',
+    );
+  });
 
   test('ci-result success sets the field the transition needs and records the source', async () => {
     const { evidence, pipeline } = await deriveEvidence(
@@ -415,7 +448,7 @@ describe('deriveDemotionEvidence', () => {
   test("a fork's workflow_run says nothing; typed-in pipeline fields are refused", () => {
     const fork = workflowRunEvent('failure', { headRepository: 'mallory/widgets' });
     expect(deriveDemotionEvidence(demotion(), context('workflow_run', fork)).pipeline).toEqual([]);
-    for (const field of ['ci_result', 'ci_source', 'smoke_ci_passed']) {
+    for (const field of ['ci_result', 'ci_source', 'smoke_ci_passed', 'ci_run_url', 'actor']) {
       expect(() =>
         deriveDemotionEvidence(demotion({ evidence: { [field]: 'x' } }), context()),
       ).toThrow('input evidence:');

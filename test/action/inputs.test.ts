@@ -7,6 +7,8 @@ import {
   readInputs,
   readStatusSettings,
 } from '../../src/action/inputs.js';
+import { BOUNDS } from '../../src/core/contract.js';
+import { checkEvidence } from '../../src/core/index.js';
 import { recordingOutput } from '../support/actionRun.js';
 
 const reader = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
@@ -270,10 +272,72 @@ describe('the evidence input: JSON that means one thing to every reader', () => 
   });
 
   test('deep nesting is walked without recursion', () => {
-    const depth = 100_000;
+    const depth = BOUNDS.evidenceMaxDepth - 1; // in the object: as deep as may be
     expect(refusal(`{"a":${'['.repeat(depth)}1e400${']'.repeat(depth)}}`)).toContain(
       `at $.a${'[0]'.repeat(3)}`,
     );
+  });
+});
+
+describe('the evidence input: nesting at most BOUNDS.evidenceMaxDepth deep, as the script reads', () => {
+  const MAX = BOUNDS.evidenceMaxDepth;
+  const evidence = (text: string) => readInputs(reader({ ...minimal, evidence: text })).evidence;
+  /** An object holding `field`, nested so that arrays and objects are `depth` deep in all. */
+  const nested = (depth: number, kind: 'array' | 'object', inner = '1') => {
+    const [open, close] = kind === 'array' ? ['[', ']'] : ['{"a":', '}'];
+    return `{"validator_approval":"ok","deep":${open.repeat(depth - 1)}${inner}${close.repeat(depth - 1)}}`;
+  };
+  const tooDeep = (depth: number) =>
+    `input evidence: arrays and objects are nested ${depth} deep; at most ${MAX} levels are ` +
+    "allowed (the script's JSON reader reads no deeper): flatten the structure, or store its " +
+    'deepest part as a string';
+
+  test.each(['array', 'object'] as const)(
+    'a 20,000-deep %s is refused, naming the depth and the bound',
+    (kind) => {
+      expect(() => evidence(nested(20_000, kind))).toThrow(tooDeep(20_000));
+    },
+  );
+
+  test('a 20,000-deep array as the whole input is refused for its depth too', () => {
+    expect(() => evidence(`${'['.repeat(20_000)}${']'.repeat(20_000)}`)).toThrow(tooDeep(20_000));
+  });
+
+  test.each([
+    ['array', '1'],
+    ['object', '1'],
+    ['array', '[]'], // an empty array is a level
+    ['object', '{}'],
+  ] as const)(
+    `${MAX} deep is accepted and ${MAX + 1} refused (%s, innermost %s), as checkEvidence and the script judge`,
+    (kind, inner) => {
+      // The innermost value adds a level when it is itself an array or object.
+      const extra = inner === '1' ? 0 : 1;
+      const atBound = nested(MAX - extra, kind, inner);
+      const past = nested(MAX + 1 - extra, kind, inner);
+      expect(evidence(atBound)).toEqual(JSON.parse(atBound));
+      expect(() => evidence(past)).toThrow(tooDeep(MAX + 1));
+      // The core's check (zod path), which holds the script's verdicts in the shared vectors.
+      expect(
+        checkEvidence(
+          'validate',
+          'complete',
+          atBound.replace('{', '{"quality_gates_passed":true,'),
+        ),
+      ).toBeTruthy();
+      expect(() =>
+        checkEvidence('validate', 'complete', past.replace('{', '{"quality_gates_passed":true,')),
+      ).toThrow('PRP_EVIDENCE_INVALID evidence is not valid JSON');
+    },
+  );
+
+  test('brackets inside strings are text, not nesting', () => {
+    const text = JSON.stringify({
+      validator_approval: 'ok',
+      s: '['.repeat(5000),
+      k: { '{{{{': '"]' },
+    });
+    expect(evidence(text)).toEqual(JSON.parse(text));
   });
 });
 

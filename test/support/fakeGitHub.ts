@@ -20,6 +20,11 @@ export interface CheckRunsFixture {
    * or left open with nothing more (`stall`, until the client gives up).
    */
   cut?: { page: number; how: 'drop' | 'stall' };
+  /**
+   * The Link header of page `page` in place of the one api.github.com would send, as a
+   * hostile or broken API might (`api` is this server's address); undefined sends none.
+   */
+  link?: (page: number, api: string) => string | undefined;
 }
 
 export interface FakeGitHubOptions {
@@ -162,7 +167,8 @@ export async function startFakeGitHub(
       ...(page < last ? [`${pageUrl(page + 1)}; rel="next"`, `${pageUrl(last)}; rel="last"`] : []),
       ...(page > 1 ? [`${pageUrl(1)}; rel="first"`, `${pageUrl(page - 1)}; rel="prev"`] : []),
     ];
-    const headers: Record<string, string> = links.length > 0 ? { link: links.join(', ') } : {};
+    const link = fixture.link ? fixture.link(page, address) : links.join(', ');
+    const headers: Record<string, string> = link ? { link } : {};
     if (fixture.cut?.page !== page) return send(200, body, headers);
     const text = JSON.stringify(body);
     res.writeHead(200, {

@@ -254,6 +254,13 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         { evidence: '{"ci_result": "failure"}' },
         /^::error::input evidence: /m,
       ],
+      [
+        'a typed-in field the runner gives',
+        'validate',
+        'development',
+        { evidence: '{"ci_run_url": "https://evil.example/fake-run"}' },
+        /^::error::input evidence: ci_run_url cannot be given: the action records it from the runner/m,
+      ],
     ];
     test.each(cases)('%s', async (_name, state, to, inputs, annotation) => {
       const ns = uniqueNamespace();

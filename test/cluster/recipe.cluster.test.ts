@@ -132,14 +132,17 @@ test(
     delete env.REDISCLI_AUTH;
     await run('bash', ['-euo', 'pipefail', '-c', recipe()], { cwd: ROOT, env, timeout: 20_000 });
 
-    // Every node, replicas included, has the three users and the action's script.
+    // Every node, replicas included, has the three users, each with the same rules, and the
+    // action's script (the SHA it names, so EVALSHA finds it).
+    const users = ['prp-promote', 'prp-status', 'prp-health'];
+    const listed = async (address: string) =>
+      ((await adminOf(address).call('ACL', 'LIST')) as string[])
+        .filter((line) => users.includes(line.split(' ')[1]!))
+        .map((line) => line.split(' ').sort()); // each node lists the rules in its own order
+    const expected = await listed(first!);
+    expect(expected).toHaveLength(users.length);
     for (const address of cluster.addresses) {
-      for (const user of ['prp-promote', 'prp-status', 'prp-health']) {
-        expect(
-          await adminOf(address).call('ACL', 'GETUSER', user),
-          `${user} on ${address}`,
-        ).not.toBeNull();
-      }
+      expect(await listed(address), address).toEqual(expected);
       expect(await adminOf(address).script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
     }
 
@@ -326,3 +329,23 @@ test.each([
     );
   },
 );
+
+test('what the recipe avoids: --cluster call reads --[[ and -@all as options; -x with the last newline loads another SHA', async () => {
+  const first = alive[0] ?? cluster.addresses[0]!; // a node still running
+  const sh = (script: string) =>
+    run('bash', ['-c', script], { cwd: ROOT, timeout: 10_000 }).then(
+      ({ stdout }) => stdout,
+      (error: { stdout: string; stderr: string }) => `failed: ${error.stdout}${error.stderr}`,
+    );
+  expect(
+    await sh(`redis-cli --cluster call ${first} SCRIPT LOAD "$(cat lua/promote.lua)"`),
+  ).toMatch(/Unrecognized option or bad number of args for: '--\[\[/);
+  expect(
+    await sh(`redis-cli --cluster call ${first} ACL SETUSER x $(cat docs/acl-rules.txt)`),
+  ).toMatch(/Unrecognized option or bad number of args for: '-@all'/);
+  const withNewline = await sh(
+    `redis-cli -h ${first.replace(/:.*/, '')} -p ${first.replace(/.*:/, '')} -x SCRIPT LOAD < lua/promote.lua`,
+  );
+  expect(withNewline.trim()).toMatch(/^[0-9a-f]{40}$/);
+  expect(withNewline.trim()).not.toBe(PROMOTE_SCRIPT_SHA);
+});

@@ -13,6 +13,13 @@ export const rulesOf = (file: string): string[] =>
     .trim()
     .split(/\s+/);
 
+/**
+ * Rules only a cluster with replicas needs: the cluster client sends READONLY on each connection
+ * to a replica and READWRITE to a replica that became a primary. A one-node cluster has none,
+ * so test/cluster/recipe.cluster.test.ts checks them, on three primaries and three replicas.
+ */
+export const REPLICA_RULES = ['+readonly', '+readwrite'];
+
 export interface AclServer {
   server: RedisServer;
   admin: Redis;

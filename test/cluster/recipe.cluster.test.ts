@@ -1,0 +1,351 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import {
+  AnswerLostError,
+  classifyCommandError,
+  closeRedis,
+  ConnectionError,
+  connectRedis,
+  PROMOTE_SCRIPT_SHA,
+  promote,
+  readHealth,
+  readStatus,
+  type RedisClient,
+} from '../../src/core/index.js';
+import { rulesOf } from '../support/aclServer.js';
+import { goodRequest, seedPrp } from '../support/seed.js';
+import {
+  clusterNodes,
+  servesSlot,
+  startReplicatedCluster,
+  type ReplicatedCluster,
+} from '../support/replicatedCluster.js';
+
+/**
+ * The README's cluster recipe, run as written on three primaries with a replica each, then a
+ * loop of promotions through the library during which the namespace's primary is killed
+ * (SIGKILL) and its replica takes over. Nothing acknowledged is lost, nothing is written
+ * twice, every failure says whether it ran and is true to it, and no node's ACL LOG has an
+ * entry: the documented users may do all the cluster client does, replicas included.
+ */
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// Small, for a quick failover; with margin for a loaded machine (a node silent this long is failed).
+const NODE_TIMEOUT_MS = 2000;
+const PASSWORDS = {
+  PROMOTE_PASSWORD: 'promote-Pw-4f7a9c',
+  STATUS_PASSWORD: 'status-Pw-8b2e1d',
+  HEALTH_PASSWORD: 'health-Pw-3c6d0e',
+};
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The sh block that follows the README's `cluster-recipe` marker, as written. */
+function recipe(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const at = readme.indexOf('<!-- cluster-recipe:');
+  expect(at).toBeGreaterThan(0);
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+  return block![1]!;
+}
+
+let cluster: ReplicatedCluster;
+/** The nodes still running after the first test's kill. */
+let alive: string[] = [];
+const admins = new Map<string, Redis>();
+const adminOf = (address: string): Redis => {
+  let admin = admins.get(address);
+  if (!admin) {
+    admin = new Redis(`redis://${address}`, { maxRetriesPerRequest: 0, lazyConnect: false });
+    admin.on('error', () => {}); // the killed node's
+    admins.set(address, admin);
+  }
+  return admin;
+};
+const userUrls = (user: string, password: string) =>
+  cluster.addresses.map((address) => `redis://${user}:${password}@${address}`).join(', ');
+
+beforeAll(async () => {
+  cluster = await startReplicatedCluster(NODE_TIMEOUT_MS);
+});
+
+afterAll(async () => {
+  for (const admin of admins.values()) admin.disconnect();
+  await cluster?.stop();
+});
+
+/** The ACL LOG entries of every node still running, as `user command-or-key (reason)`. */
+async function aclLogs(addresses: string[]): Promise<string[]> {
+  const entries: string[] = [];
+  for (const address of addresses) {
+    const log = (await adminOf(address).call('ACL', 'LOG')) as string[][];
+    for (const entry of log) {
+      const field = (name: string) => entry[entry.indexOf(name) + 1];
+      entries.push(`${address} ${field('username')} ${field('object')} (${field('reason')})`);
+    }
+  }
+  return entries;
+}
+
+/** The replica's copy has caught up with its primary's writes so far. */
+async function replicaCaughtUp(primary: Redis, replica: Redis): Promise<void> {
+  const offset = (info: string, field: string) =>
+    Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1);
+  const target = offset(await primary.info('replication'), 'master_repl_offset');
+  const deadline = Date.now() + 10_000;
+  while (offset(await replica.info('replication'), 'slave_repl_offset') < target) {
+    if (Date.now() > deadline) throw new Error('the replica did not catch up');
+    await pause(10);
+  }
+}
+
+interface Attempt {
+  id: string;
+  afterKill: boolean;
+  outcome: 'acknowledged' | 'not run' | 'may have run';
+  error?: unknown;
+}
+
+/** What a failure says about whether the promotion ran (null: it does not say). */
+function claimOf(error: unknown): Attempt['outcome'] | null {
+  // The library's typed errors; before those reach promote(), ioredis's own, classified as
+  // the action classifies them (src/action/redisCall.ts).
+  if (error instanceof AnswerLostError) return 'may have run';
+  if (error instanceof ConnectionError) return 'not run';
+  const failure = classifyCommandError(error);
+  if (!failure) return null;
+  return failure.kind === 'refused' || failure.kind === 'redirected' ? 'not run' : 'may have run';
+}
+
+test(
+  "the README's cluster recipe, then promotions while the namespace's primary is killed: " +
+    'nothing lost or doubled, failures true to what ran, no ACL LOG entry on any node',
+  { timeout: 90_000 },
+  async () => {
+    const [first] = cluster.addresses;
+    // The recipe, as written, from the repository's root (it reads docs/ and lua/).
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE: first, ...PASSWORDS };
+    delete env.REDISCLI_AUTH;
+    await run('bash', ['-euo', 'pipefail', '-c', recipe()], { cwd: ROOT, env, timeout: 20_000 });
+
+    // Every node, replicas included, has the three users, each with the same rules, and the
+    // action's script (the SHA it names, so EVALSHA finds it).
+    const users = ['prp-promote', 'prp-status', 'prp-health'];
+    const listed = async (address: string) =>
+      ((await adminOf(address).call('ACL', 'LIST')) as string[])
+        .filter((line) => users.includes(line.split(' ')[1]!))
+        .map((line) => line.split(' ').sort()); // each node lists the rules in its own order
+    const expected = await listed(first!);
+    expect(expected).toHaveLength(users.length);
+    for (const address of cluster.addresses) {
+      expect(await listed(address), address).toEqual(expected);
+      expect(await adminOf(address).script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+    }
+
+    // The namespace's primary and its replica.
+    const nodes = await clusterNodes(adminOf(first!));
+    const slot = Number(await adminOf(first!).cluster('KEYSLOT', '{prp}'));
+    const primary = nodes.find((n) => n.flags.includes('master') && servesSlot(n.slots, slot))!;
+    const replica = nodes.find((n) => n.primaryId === primary.id)!;
+    expect(replica).toBeDefined();
+    const primaryServer = cluster.nodes[cluster.addresses.indexOf(primary.address)]!;
+    const primaryPid = Number(
+      /process_id:(\d+)/.exec(await adminOf(primary.address).info('server'))![1],
+    );
+
+    // One PRP per attempt, development -> integration; the loop stops once AFTER_KILL
+    // promotions went through the new primary, or at the deadline (the failover takes a few
+    // seconds: node timeout, then the election).
+    const COUNT = 150;
+    const KILL_AT = 10;
+    const AFTER_KILL = 10;
+    const ids = Array.from({ length: COUNT }, (_, i) => `PRP-${i + 1}`);
+    for (const id of ids) await seedPrp(adminOf(primary.address), 'prp', id, 'development');
+    await replicaCaughtUp(adminOf(primary.address), adminOf(replica.address));
+
+    const client: RedisClient = await connectRedis(
+      userUrls('prp-promote', PASSWORDS.PROMOTE_PASSWORD),
+      { cluster: true, timeoutMs: 2000 },
+    );
+    const attempts: Attempt[] = [];
+    let killed: Promise<void> | undefined;
+    const deadline = Date.now() + 40_000;
+    try {
+      for (const [index, id] of ids.entries()) {
+        if (Date.now() > deadline) break;
+        const throughNew = attempts.filter((a) => a.afterKill && a.outcome === 'acknowledged');
+        if (throughNew.length >= AFTER_KILL) break;
+        let pending: Promise<unknown>;
+        if (index === KILL_AT) {
+          // Every acknowledged promotion is on the replica (Redis replicates asynchronously:
+          // this measures the library, not that). Then the primary is stopped (SIGSTOP), a
+          // promotion sent to it, and the primary killed (SIGKILL) with it under way.
+          await replicaCaughtUp(adminOf(primary.address), adminOf(replica.address));
+          process.kill(primaryPid, 'SIGSTOP');
+          pending = promote(client, goodRequest('prp', id, 'integration'));
+          pending.catch(() => {});
+          await pause(200);
+          killed = primaryServer.stop();
+        } else {
+          pending = promote(client, goodRequest('prp', id, 'integration'));
+        }
+        const afterKill = killed !== undefined;
+        try {
+          await pending;
+          attempts.push({ id, afterKill, outcome: 'acknowledged' });
+        } catch (error) {
+          const claim = claimOf(error);
+          expect(claim, `${id}: ${String(error)}`).not.toBeNull();
+          attempts.push({ id, afterKill, outcome: claim!, error });
+          await pause(100);
+        }
+      }
+    } finally {
+      await closeRedis(client);
+      await killed;
+    }
+
+    // The replica took over, and promotions went on through it.
+    const acknowledged = attempts.filter((a) => a.outcome === 'acknowledged');
+    expect(acknowledged.filter((a) => !a.afterKill)).toHaveLength(KILL_AT);
+    expect(acknowledged.filter((a) => a.afterKill)).toHaveLength(AFTER_KILL);
+    const failures = attempts.filter((a) => a.outcome !== 'acknowledged');
+    // The one under way at the kill never ran (the primary was stopped), and says it may have.
+    expect(attempts[KILL_AT]).toMatchObject({ id: ids[KILL_AT], outcome: 'may have run' });
+    expect(await adminOf(replica.address).hget(`{prp}:prp:${ids[KILL_AT]}`, 'status')).toBe(
+      'development',
+    );
+    for (const failure of failures) {
+      // Never a refusal, never a password.
+      expect(String(failure.error)).not.toMatch(/PRP_|Pw-/);
+    }
+
+    // The final state, on the new primary.
+    const survivor = adminOf(replica.address);
+    expect(await survivor.info('replication')).toMatch(/role:master/);
+    const events = (await survivor.xrange('{prp}:events', '-', '+')).map(
+      ([, fields]) => fields[fields.indexOf('prp') + 1],
+    );
+    const moved: string[] = [];
+    for (const id of ids) {
+      const [status, version] = await survivor.hmget(`{prp}:prp:${id}`, 'status', 'version');
+      const state = {
+        status,
+        version,
+        history: await survivor.xlen(`{prp}:history:${id}`),
+        events: events.filter((prp) => prp === id).length,
+        inDevelopment: (
+          (await survivor.lpos('{prp}:queue:development', id, 'COUNT', 0)) as number[]
+        ).length,
+        inIntegration: (
+          (await survivor.lpos('{prp}:queue:integration', id, 'COUNT', 0)) as number[]
+        ).length,
+      };
+      const done = {
+        status: 'integration',
+        version: '2',
+        history: 1,
+        events: 1,
+        inDevelopment: 0,
+        inIntegration: 1,
+      };
+      const untouched = {
+        status: 'development',
+        version: '1',
+        history: 0,
+        events: 0,
+        inDevelopment: 1,
+        inIntegration: 0,
+      };
+      const attempt = attempts.find((a) => a.id === id);
+      const outcome = attempt?.outcome ?? 'not run';
+      // Acknowledged: there, once. Not run: untouched. May have run: one or the other, whole.
+      if (outcome === 'acknowledged') expect(state, id).toEqual(done);
+      else if (outcome === 'not run') expect(state, id).toEqual(untouched);
+      else expect([done, untouched], id).toContainEqual(state);
+      if (state.status === 'integration') moved.push(id);
+    }
+    expect(events).toHaveLength(moved.length); // no event of a move that is not there
+
+    // The read-only user reads through the cluster client too (its connections to replicas).
+    const reader = await connectRedis(userUrls('prp-status', PASSWORDS.STATUS_PASSWORD), {
+      cluster: true,
+      timeoutMs: 2000,
+    });
+    try {
+      expect(await readStatus(reader, { id: acknowledged[0]!.id })).toMatchObject({
+        found: true,
+        state: 'integration',
+      });
+    } finally {
+      await closeRedis(reader);
+    }
+
+    // And the health check's user reads every primary's counters.
+    const health = await connectRedis(userUrls('prp-health', PASSWORDS.HEALTH_PASSWORD), {
+      cluster: true,
+      timeoutMs: 2000,
+    });
+    try {
+      expect(await readHealth(health, { namespace: 'prp' })).toMatchObject({ primaries: 3 });
+    } finally {
+      await closeRedis(health);
+    }
+
+    alive = cluster.addresses.filter((a) => a !== primary.address);
+    expect(await aclLogs(alive)).toEqual([]);
+  },
+);
+
+test.each([
+  ['prp-promote', 'acl-rules.txt', 'PROMOTE_PASSWORD'],
+  ['prp-status', 'acl-rules-read.txt', 'STATUS_PASSWORD'],
+  ['prp-health', 'acl-rules-health.txt', 'HEALTH_PASSWORD'],
+] as const)(
+  '%s without +readonly: its connections to replicas are denied READONLY',
+  async (user, file, password) => {
+    expect(alive.length).toBeGreaterThanOrEqual(5); // the test above ran
+    const rules = rulesOf(file).filter((rule) => rule !== '+readonly');
+    for (const address of alive) {
+      await adminOf(address).call(
+        'ACL',
+        'SETUSER',
+        user,
+        'reset',
+        `>${PASSWORDS[password]}`,
+        ...rules,
+      );
+      await adminOf(address).call('ACL', 'LOG', 'RESET');
+    }
+    await closeRedis(
+      await connectRedis(userUrls(user, PASSWORDS[password]), { cluster: true, timeoutMs: 2000 }),
+    );
+    expect(await aclLogs(alive)).toContainEqual(
+      expect.stringMatching(new RegExp(` ${user} readonly \\(command\\)$`)),
+    );
+  },
+);
+
+test('what the recipe avoids: --cluster call reads --[[ and -@all as options; -x with the last newline loads another SHA', async () => {
+  const first = alive[0] ?? cluster.addresses[0]!; // a node still running
+  const sh = (script: string) =>
+    run('bash', ['-c', script], { cwd: ROOT, timeout: 10_000 }).then(
+      ({ stdout }) => stdout,
+      (error: { stdout: string; stderr: string }) => `failed: ${error.stdout}${error.stderr}`,
+    );
+  expect(
+    await sh(`redis-cli --cluster call ${first} SCRIPT LOAD "$(cat lua/promote.lua)"`),
+  ).toMatch(/Unrecognized option or bad number of args for: '--\[\[/);
+  expect(
+    await sh(`redis-cli --cluster call ${first} ACL SETUSER x $(cat docs/acl-rules.txt)`),
+  ).toMatch(/Unrecognized option or bad number of args for: '-@all'/);
+  const withNewline = await sh(
+    `redis-cli -h ${first.replace(/:.*/, '')} -p ${first.replace(/.*:/, '')} -x SCRIPT LOAD < lua/promote.lua`,
+  );
+  expect(withNewline.trim()).toMatch(/^[0-9a-f]{40}$/);
+  expect(withNewline.trim()).not.toBe(PROMOTE_SCRIPT_SHA);
+});

@@ -258,7 +258,14 @@ export function classifyCommandError(error: unknown): CommandFailure | undefined
   }
   if (/^Command timed out/.test(last)) return { kind: 'timeout', detail: last };
   // A connection that closed (a node's end, a failover) or dropped while reconnecting.
-  if (last === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError') {
+  if (
+    last === 'Connection is closed.' ||
+    error.name === 'MaxRetriesPerRequestError' ||
+    // Refused before any write: no connection open, and no offline queue to wait in.
+    /^(Stream isn't writeable|Cluster isn't ready) and enableOfflineQueue options is false$/.test(
+      last,
+    )
+  ) {
     return { kind: 'closed', detail: last };
   }
   if (ranOut) return { kind: 'lost', detail: last };

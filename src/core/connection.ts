@@ -269,6 +269,11 @@ export function classifyCommandError(error: unknown): CommandFailure | undefined
     return { kind: 'closed', detail: last };
   }
   if (ranOut) return { kind: 'lost', detail: last };
+  // A connection that could not be made (the fallback's own, a cluster node's).
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
+    return { kind: 'closed', detail: last };
+  }
   return undefined;
 }
 

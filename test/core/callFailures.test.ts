@@ -110,7 +110,7 @@ describe('the library on one server it cannot reach: typed errors, "not run" whe
     },
   );
 
-  test.each(CALLS)(
+  test.each(CALLS.filter(([what]) => !what.includes('fallback')))(
     '%s on a server that took the command and never answers: may have run (a timeout)',
     async (_, name, call) => {
       const server = await startRedisServer();
@@ -143,6 +143,32 @@ describe('the library on one server it cannot reach: typed errors, "not run" whe
       }
     },
   );
+  test('the fallback on a paused server: its own connection cannot be made, so not run', async () => {
+    const server = await startRedisServer();
+    const admin = testClient(server.url);
+    await seedPrp(admin, 'prp', 'PRP-1', 'integration', 3);
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: server.port,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 300,
+      retryStrategy: () => null,
+    });
+    try {
+      await redis.connect();
+      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      const error = await rejection(CALLS[2]![2](redis));
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).not.toBeInstanceOf(AnswerLostError);
+      expect(error.message).toMatch(/^the promotion at redis:\/\/127\.0\.0\.1:\d+ was not run: /);
+    } finally {
+      redis.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
 });
 
 describe('each entry words its failures for what it does', () => {

@@ -384,7 +384,17 @@ export async function connectRedis(
       Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
     );
   } catch (error) {
+    const tlsUnanswered = target.tls && tlsHandshakeUnfinished(client);
     client.disconnect();
+    const timedOut = /ETIMEDOUT|timed out/.test(
+      String((firstNodeError?.error ?? firstError ?? error) as Error),
+    );
+    if (tlsUnanswered && timedOut) {
+      // A server without TLS reads the TLS hello as a command and waits for its end.
+      throw new ConnectionError(
+        say.tlsNoAnswer(`rediss://${first.host}:${first.port}`, timeoutMs / 1000),
+      );
+    }
     // Which node failed: with several seeds, the one its error came from.
     const [host, port] = splitHostPort(firstNodeError?.node);
     const where = host && seeds.length > 1 ? { ...target, host, port } : { ...target, ...first };
@@ -404,6 +414,19 @@ export async function connectRedis(
     }
   }
   return client;
+}
+
+/** Whether a TLS connection of `client` (a cluster's: of any node) never finished its handshake. */
+function tlsHandshakeUnfinished(client: RedisClient): boolean {
+  const connections = client instanceof Cluster ? client.nodes() : [client];
+  return connections.some((node) => {
+    // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
+    // getProtocol() already names the configured version while the hello goes unanswered).
+    const stream = (
+      node as unknown as { stream?: { encrypted?: boolean; _secureEstablished?: boolean } }
+    ).stream;
+    return stream?.encrypted === true && stream._secureEstablished === false;
+  });
 }
 
 /** Closes politely (QUIT, at most a second), then for certain. */

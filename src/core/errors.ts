@@ -188,6 +188,9 @@ export const coreMessages = {
   noPermission: (user: string, where: string, message: string) =>
     `the Redis user ${user} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`,
   tlsFailed: (where: string, message: string) => `TLS handshake with ${where} failed: ${message}`,
+  tlsNoAnswer: (where: string, seconds: number) =>
+    `TLS handshake with ${where} failed: no TLS answer within ${seconds}s; the server may not ` +
+    'speak TLS (use redis:// for a server without TLS)',
   noAnswer: (where: string, seconds: number) => `no answer from ${where} within ${seconds}s`,
   redisFailed: (where: string, message: string) => `Redis at ${where} failed: ${message}`,
 

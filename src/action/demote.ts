@@ -40,7 +40,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
       `Demoting ${id} to ${to} in namespace ${settings.namespace} at ` +
         `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`,
     );
-    const result = await callRedis(settings, (redis) =>
+    const result = await callRedis(settings, 'demotion', (redis) =>
       demote(
         redis,
         {

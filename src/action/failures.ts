@@ -86,19 +86,7 @@ export const say = {
   noPrpIdFound: (pattern: string) =>
     `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
     'or head commit message of this event; give prp-id',
-  // Connecting and promoting (main.ts).
-  answerLost: (where: string, what: string) =>
-    `the promotion at ${where} ${what}; re-run to learn whether it happened`,
-  noAnswerWithin: (seconds: number) => `got no answer within ${seconds}s`,
-  connectionLost: 'lost its connection before the answer came',
-  redirectionsLost: (detail: string) => `got no answer while the cluster redirected it (${detail})`,
-  clusterNodeNotCluster: (where: string, namespace: string, detail: string) =>
-    `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
-    `namespace ${namespace} (${detail}): set cluster: true. Nothing was run.`,
-  clusterRefused: (where: string, detail: string, cluster: boolean) =>
-    `the Redis Cluster at ${where} refused the promotion before running it ` +
-    `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
-    `the cluster is ok.${cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+  // Connecting and promoting (main.ts); failed calls are worded by the core (errors.ts).
   fallbackOnCluster:
     'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
     'single connection and cannot run with cluster: true; use mode lua',

@@ -132,7 +132,7 @@ export async function runHealth(host: ActionHost): Promise<void> {
     output.info(
       `Reading the health of namespace ${settings.namespace} at ${settings.redis.display}`,
     );
-    const found = await callRedis(settings, (redis) =>
+    const found = await callRedis(settings, 'health read', (redis) =>
       readHealth(redis, {
         namespace: settings.namespace,
         thresholds: {

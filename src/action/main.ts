@@ -60,7 +60,7 @@ export async function run(host: ActionHost): Promise<void> {
       `Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
         `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`,
     );
-    const result = await callRedis(settings, (redis) =>
+    const result = await callRedis(settings, 'promotion', (redis) =>
       promote(
         redis,
         {

@@ -32,7 +32,7 @@ export async function recentHistory(
   output: ActionOutput,
 ): Promise<HistoryLine[] | undefined> {
   try {
-    const status = await callRedis(settings, (redis) =>
+    const status = await callRedis(settings, 'read', (redis) =>
       readStatus(redis, {
         namespace: settings.namespace,
         id,
@@ -64,7 +64,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
       `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
         ` (history ${settings.history})`,
     );
-    const status = await callRedis(settings, (redis) =>
+    const status = await callRedis(settings, 'read', (redis) =>
       readStatus(redis, { namespace: settings.namespace, id, history: settings.history }),
     );
     const history: HistoryLine[] = status.history;

@@ -258,10 +258,22 @@ export function classifyCommandError(error: unknown): CommandFailure | undefined
   }
   if (/^Command timed out/.test(last)) return { kind: 'timeout', detail: last };
   // A connection that closed (a node's end, a failover) or dropped while reconnecting.
-  if (last === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError') {
+  if (
+    last === 'Connection is closed.' ||
+    error.name === 'MaxRetriesPerRequestError' ||
+    // Refused before any write: no connection open, and no offline queue to wait in.
+    /^(Stream isn't writeable|Cluster isn't ready) and enableOfflineQueue options is false$/.test(
+      last,
+    )
+  ) {
     return { kind: 'closed', detail: last };
   }
   if (ranOut) return { kind: 'lost', detail: last };
+  // A connection that could not be made (the fallback's own, a cluster node's).
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
+    return { kind: 'closed', detail: last };
+  }
   return undefined;
 }
 
@@ -372,7 +384,17 @@ export async function connectRedis(
       Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
     );
   } catch (error) {
+    const tlsUnanswered = target.tls && tlsHandshakeUnfinished(client);
     client.disconnect();
+    const timedOut = /ETIMEDOUT|timed out/.test(
+      String((firstNodeError?.error ?? firstError ?? error) as Error),
+    );
+    if (tlsUnanswered && timedOut) {
+      // A server without TLS reads the TLS hello as a command and waits for its end.
+      throw new ConnectionError(
+        say.tlsNoAnswer(`rediss://${first.host}:${first.port}`, timeoutMs / 1000),
+      );
+    }
     // Which node failed: with several seeds, the one its error came from.
     const [host, port] = splitHostPort(firstNodeError?.node);
     const where = host && seeds.length > 1 ? { ...target, host, port } : { ...target, ...first };
@@ -392,6 +414,19 @@ export async function connectRedis(
     }
   }
   return client;
+}
+
+/** Whether a TLS connection of `client` (a cluster's: of any node) never finished its handshake. */
+function tlsHandshakeUnfinished(client: RedisClient): boolean {
+  const connections = client instanceof Cluster ? client.nodes() : [client];
+  return connections.some((node) => {
+    // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
+    // getProtocol() already names the configured version while the hello goes unanswered).
+    const stream = (
+      node as unknown as { stream?: { encrypted?: boolean; _secureEstablished?: boolean } }
+    ).stream;
+    return stream?.encrypted === true && stream._secureEstablished === false;
+  });
 }
 
 /** Closes politely (QUIT, at most a second), then for certain. */

@@ -1,3 +1,4 @@
+import { guardCall } from './callGuard.js';
 import { DEFAULT_NAMESPACE, prpKey } from './keys.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import {
@@ -54,12 +55,15 @@ export async function demote(
   options: PromoteOptions = {},
 ): Promise<PromotionResult> {
   if (request.from !== undefined) return move(redis, request, 'demote', options);
-  const { from, expectedVersion } = await currentState(redis, request);
-  const guard = request.expectedVersion ?? expectedVersion;
-  return move(
-    redis,
-    { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) },
-    'demote',
-    options,
-  );
+  // Its read and its move, one call: a failure says whether the demotion was sent.
+  return guardCall(redis, 'demotion', request.namespace ?? DEFAULT_NAMESPACE, async (view) => {
+    const { from, expectedVersion } = await currentState(view, request);
+    const guard = request.expectedVersion ?? expectedVersion;
+    return move(
+      view,
+      { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) },
+      'demote',
+      options,
+    );
+  });
 }

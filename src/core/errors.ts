@@ -58,6 +58,93 @@ export class ConnectionError extends Error {
  */
 export class AnswerLostError extends ConnectionError {}
 
+/** What a call to Redis does, for its failure's words: each entry words its own. */
+export type Operation = 'promotion' | 'demotion' | 'read' | 'health read';
+
+/**
+ * A call that failed on the way to Redis or back, and what is known of it:
+ * - `notRun`: no command of it that could change anything reached a socket (the node's
+ *   connection was closed, refused, or never made); nothing ran;
+ * - `timeout`, `closed`, `lost`: it was written and no answer came (the command timed out,
+ *   the connection closed, or a cluster's redirections ran out on such an error): it may
+ *   have run;
+ * - `redirected`: a node of a Redis Cluster answered MOVED or ASK to a client that is no
+ *   cluster client; `refused`: the cluster refused it (CLUSTERDOWN, TRYAGAIN, redirections
+ *   that ran out on them); `auth`: the server refused the user or password. Nothing ran.
+ * `detail` is the server's or ioredis's words, which never hold the URL.
+ */
+export interface CallFailure {
+  operation: Operation;
+  kind: 'notRun' | 'timeout' | 'closed' | 'lost' | 'redirected' | 'refused' | 'auth';
+  detail: string;
+  /** The namespace the call was for, when it names one. */
+  namespace?: string;
+  /** Whether the client is a cluster client. */
+  cluster: boolean;
+  /** The user the client logs in as. */
+  user: string;
+  /** The command timeout, in seconds (for `timeout`). */
+  seconds?: number;
+}
+
+/** An operation's words: its name in a message, and what to do when it may have run. */
+const OPERATIONS: Record<Operation, { name: string; mayHaveRun: string }> = {
+  promotion: { name: 'promotion', mayHaveRun: 're-run to learn whether it happened' },
+  demotion: { name: 'demotion', mayHaveRun: 're-run to learn whether it happened' },
+  read: { name: 'read', mayHaveRun: 'a read writes nothing: re-run it' },
+  'health read': {
+    name: 'health read',
+    mayHaveRun: 'it writes only its sample, which the next run replaces: re-run it',
+  },
+};
+
+/** The error a failed call is, in its operation's words; `where` is a display form. */
+export function callFailureError(failure: CallFailure, where: string): ConnectionError {
+  const error =
+    failure.kind === 'timeout' || failure.kind === 'closed' || failure.kind === 'lost'
+      ? new AnswerLostError(callFailureMessage(failure, where))
+      : new ConnectionError(callFailureMessage(failure, where));
+  return Object.assign(error, { failure });
+}
+
+/** A failed call's message, from the one table of words below. */
+function callFailureMessage(failure: CallFailure, where: string): string {
+  const { name, mayHaveRun } = OPERATIONS[failure.operation];
+  const { detail } = failure;
+  switch (failure.kind) {
+    case 'timeout':
+      return `the ${name} at ${where} got no answer within ${failure.seconds ?? '?'}s; ${mayHaveRun}`;
+    case 'closed':
+      return `the ${name} at ${where} lost its connection before the answer came; ${mayHaveRun}`;
+    case 'lost':
+      return `the ${name} at ${where} got no answer while the cluster redirected it (${detail}); ${mayHaveRun}`;
+    case 'notRun':
+      return (
+        `the ${name} at ${where} was not run: no connection to the Redis node that serves its ` +
+        `keys could be used (${detail}); nothing was sent. Retry when the node is up`
+      );
+    case 'redirected':
+      return (
+        `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+        `namespace ${failure.namespace ?? '?'} (${detail}): set cluster: true. Nothing was run.`
+      );
+    case 'refused':
+      return (
+        `the Redis Cluster at ${where} refused the ${name} before running it ` +
+        `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+        `the cluster is ok.${failure.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`
+      );
+    case 'auth':
+      return coreMessages.authFailed(where, failure.user);
+  }
+}
+
+/** The CallFailure a ConnectionError of a call carries, if it is one. */
+export const callFailureOf = (error: unknown): CallFailure | undefined =>
+  error instanceof ConnectionError
+    ? (error as ConnectionError & { failure?: CallFailure }).failure
+    : undefined;
+
 /** Where a Redis node is, for a message: scheme, host, port; never the password. */
 export interface RedisPlace {
   host: string;
@@ -101,6 +188,9 @@ export const coreMessages = {
   noPermission: (user: string, where: string, message: string) =>
     `the Redis user ${user} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`,
   tlsFailed: (where: string, message: string) => `TLS handshake with ${where} failed: ${message}`,
+  tlsNoAnswer: (where: string, seconds: number) =>
+    `TLS handshake with ${where} failed: no TLS answer within ${seconds}s; the server may not ` +
+    'speak TLS (use redis:// for a server without TLS)',
   noAnswer: (where: string, seconds: number) => `no answer from ${where} within ${seconds}s`,
   redisFailed: (where: string, message: string) => `Redis at ${where} failed: ${message}`,
 

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { guardCall } from './callGuard.js';
 import { REFUSAL_CODES } from './errors.js';
 import { eventsKey, keyPrefix, queueKey } from './keys.js';
 import type { RedisClient } from './script.js';
@@ -391,10 +392,12 @@ export interface HealthRequest {
  * Reads every primary's counters, the previous sample, the window's events and the queues;
  * stores this run's sample (the one write) and returns the report with each trigger's verdict.
  */
-export async function readHealth(
-  redis: RedisClient,
-  request: HealthRequest,
-): Promise<HealthReport> {
+export function readHealth(redis: RedisClient, request: HealthRequest): Promise<HealthReport> {
+  // A failure to reach Redis is a ConnectionError, in a health read's words.
+  return guardCall(redis, 'health read', request.namespace, (view) => readHealthOn(view, request));
+}
+
+async function readHealthOn(redis: RedisClient, request: HealthRequest): Promise<HealthReport> {
   const { namespace } = request;
   const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
   const nodes = primaries(redis);

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { withDeadline } from './connection.js';
+import { seenAlong } from './callGuard.js';
+import { closeRedis, withDeadline } from './connection.js';
 import {
   decide,
   WRITE_COMMANDS,
@@ -35,7 +36,9 @@ import { timeToMs, type PromotionReply } from './reply.js';
  * or the stream recreated as another type, or the stream given the largest id, between the
  * check and EXEC would fail that one write (EXEC runs the others).
  *
- * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
+ * WATCH and MULTI belong to a connection: each promotion takes a connection of its own (a
+ * duplicate of the caller's client, on the same database), closed afterwards. Concurrent
+ * promotions through one client thus never share a transaction.
  */
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -199,6 +202,15 @@ function promotedReply(
   const [execError, executed] = answers[n]! as [Error | null, unknown[] | null];
   if (execError) throw transactionRefusal(answers.slice(0, n), execError);
   if (executed === null) return undefined;
+  if (!Array.isArray(executed) || executed.length !== n) {
+    // Not this transaction's answer (its connection was used by another caller meanwhile):
+    // nothing can be said of what ran, least of all that it was written in part.
+    throw new Error(
+      `the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
+        `results for the ${n} writes queued, so its connection was used by another caller ` +
+        `inside the transaction; read the PRP to learn what was written, then ${verb} again`,
+    );
+  }
   const failed = executed.findIndex((result) => result instanceof Error);
   if (failed >= 0) {
     // Only a queue or the stream changed since the check (they are not watched) gets here;
@@ -215,6 +227,24 @@ function promotedReply(
   return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
 
+/**
+ * A connection of its own for one promotion: the caller's client duplicated (same server,
+ * user, options), on the database the client is using, connected before anything is sent.
+ */
+async function ownConnection(redis: Redis): Promise<Redis> {
+  const db = redis.condition?.select ?? redis.options.db ?? 0;
+  // No ready check: the caller's client is connected to the same server already.
+  const own = redis.duplicate({ lazyConnect: true, db, enableReadyCheck: false });
+  own.on('error', () => undefined); // its failures reach the caller through its commands
+  try {
+    await own.connect();
+  } catch (error) {
+    own.disconnect();
+    throw error;
+  }
+  return own;
+}
+
 export async function promoteWithMulti(
   redis: Redis,
   keys: readonly string[],
@@ -222,7 +252,20 @@ export async function promoteWithMulti(
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);
+  // Seen as the caller's own commands by a guarded call (whether they were sent).
+  const own = seenAlong(redis, await ownConnection(redis));
+  try {
+    return await promoteOn(own, a, maxAttempts);
+  } finally {
+    await closeRedis(own);
+  }
+}
 
+async function promoteOn(
+  redis: Redis,
+  a: ReturnType<typeof checkPromotionArguments>,
+  maxAttempts: number,
+): Promise<PromotionReply> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const transaction: Transaction = { open: false };
     try {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { KINDS, type Kind } from './contract.js';
+import { guardCall } from './callGuard.js';
 import { PromotionError, coreMessages as say, refusalFromReply } from './errors.js';
 import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
@@ -184,13 +185,28 @@ export async function promote(
 
 /**
  * A move of `kind` (promote() and demote() call it): the script, or the fallback, and its
- * reply as a PromotionResult.
+ * reply as a PromotionResult. A failure to reach Redis is a ConnectionError saying whether
+ * the move was sent (AnswerLostError: it may have run) or not.
  */
 export async function move(
   redis: RedisClient,
   request: PromotionRequest,
   kind: Kind,
   options: PromoteOptions = {},
+): Promise<PromotionResult> {
+  return guardCall(
+    redis,
+    kind === 'promote' ? 'promotion' : 'demotion',
+    request.namespace ?? DEFAULT_NAMESPACE,
+    (view) => moveOn(view, request, kind, options),
+  );
+}
+
+async function moveOn(
+  redis: RedisClient,
+  request: PromotionRequest,
+  kind: Kind,
+  options: PromoteOptions,
 ): Promise<PromotionResult> {
   const mode = promotionMode(options.mode, options.env);
   const { keys, args } = promotionCall(request, kind);

@@ -1,3 +1,4 @@
+import { guardCall } from './callGuard.js';
 import { BOUNDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import { DEFAULT_NAMESPACE, historyKey, isValidNamespace, isValidPrpId, prpKey } from './keys.js';
@@ -62,8 +63,17 @@ const numberOr = (text: string | null | undefined): number | undefined =>
 
 const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
 
-/** Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. */
-export async function readStatus(redis: RedisClient, request: StatusRequest): Promise<PrpStatus> {
+/**
+ * Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. A
+ * failure to reach Redis is a ConnectionError (typed, in a read's words).
+ */
+export function readStatus(redis: RedisClient, request: StatusRequest): Promise<PrpStatus> {
+  return guardCall(redis, 'read', request.namespace ?? DEFAULT_NAMESPACE, (view) =>
+    readStatusOn(view, request),
+  );
+}
+
+async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise<PrpStatus> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
   const entries = request.history ?? DEFAULT_HISTORY_ENTRIES;
   if (!isValidNamespace(namespace)) throw bad(say.statusBadNamespace(BOUNDS.namespaceMaxLength));

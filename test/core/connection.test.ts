@@ -210,6 +210,22 @@ describe('connectRedis on a Redis it cannot use', () => {
     expect(clusterMessage).not.toContain('Failed to refresh slots cache'); // ioredis's, not why
   });
 
+  it('rediss:// to a plain redis-server, which waits for the TLS hello to end: says TLS, not no answer', async () => {
+    const plainRedis = await startRedisServer();
+    try {
+      const { port } = plainRedis;
+      const message = await failure(
+        connectRedis(`rediss://127.0.0.1:${port}`, { timeoutMs: 1000, maxRetries: 0 }),
+      );
+      expect(message).toBe(
+        `TLS handshake with rediss://127.0.0.1:${port} failed: no TLS answer within 1s; the ` +
+          'server may not speak TLS (use redis:// for a server without TLS)',
+      );
+    } finally {
+      await plainRedis.stop();
+    }
+  });
+
   it('a server that accepts and never answers: fails within the timeout, saying so', async () => {
     const { port } = silent;
     const message = await failure(

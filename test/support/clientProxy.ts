@@ -2,12 +2,24 @@ import type { Redis } from 'ioredis';
 
 /**
  * `redis` with some methods replaced, to make a fault or a race happen at a chosen moment;
- * every other property is the client's own (methods bound to it).
+ * every other property is the client's own (methods bound to it). `methods` may be a
+ * function of the client: then a duplicate of it (the fallback takes one per promotion)
+ * has them replaced too.
  */
-export function withMethods(redis: Redis, methods: Partial<Record<keyof Redis, unknown>>): Redis {
+export function withMethods(
+  redis: Redis,
+  methods:
+    | Partial<Record<keyof Redis, unknown>>
+    | ((client: Redis) => Partial<Record<keyof Redis, unknown>>),
+): Redis {
+  const replaced = typeof methods === 'function' ? methods(redis) : methods;
   return new Proxy(redis, {
     get(target, property) {
-      if (Object.hasOwn(methods, property)) return methods[property as keyof Redis];
+      if (Object.hasOwn(replaced, property)) return replaced[property as keyof Redis];
+      if (property === 'duplicate' && typeof methods === 'function') {
+        return (...args: Parameters<Redis['duplicate']>) =>
+          withMethods(target.duplicate(...args), methods);
+      }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -25,9 +37,9 @@ export function withExecPipeline(
   redis: Redis,
   around: (exec: PipelineExec) => Promise<[Error | null, unknown][] | null>,
 ): Redis {
-  return withMethods(redis, {
+  return withMethods(redis, (client) => ({
     pipeline: () => {
-      const pipeline = redis.pipeline();
+      const pipeline = client.pipeline();
       let sendsExec = false;
       const call = pipeline.call.bind(pipeline);
       pipeline.call = ((...args: Parameters<typeof call>) => {
@@ -38,5 +50,5 @@ export function withExecPipeline(
       pipeline.exec = (() => (sendsExec ? around(exec) : exec())) as typeof pipeline.exec;
       return pipeline;
     },
-  });
+  }));
 }

@@ -143,7 +143,7 @@ export function renderSummary(report: RunReport): string {
   if (report.reason) rows.push(['Reason', code(report.reason)]);
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
 
-  let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+  let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;
   const evidence = Object.entries(report.evidence ?? {});
   if (evidence.length > 0) {
     html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
@@ -250,7 +250,7 @@ export function renderStatusSummary(report: StatusReport): string {
   if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
   if (report.reason) rows.push(['Reason', code(report.reason)]);
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-  let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+  let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;
   const entryProblems = (report.history ?? []).filter((entry) => entry.problems?.length).length;
   if (entryProblems > 0) {
     html += `<p>⚠️ ${entryProblems} history entries hold values that are not what the contract says: shown as stored.</p>\n`;

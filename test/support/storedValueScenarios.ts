@@ -379,6 +379,20 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       );
     });
 
+    test('status of a 2 MB state and updated_by: the summary keeps its heading and rows', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-11', 'validate');
+      const huge = `validate${'s'.repeat(2_000_000)}`;
+      await redis.hset(prpKey(ns, 'PRP-11'), { status: huge, updated_by: huge });
+      const outcome = await runEntry('status', spec({ namespace: ns, 'prp-id': 'PRP-11' }));
+      expect(outcome.code).toBe(0);
+      expect(Buffer.byteLength(outcome.summary)).toBeLessThan(MIB);
+      expect(outcome.summary).toMatch(/^<h2>PRP status: PRP-11 \(validatesss/);
+      expect(outcome.summary).toContain('<th align="left">Updated by</th>');
+      expect(outcome.summary).toContain('<th align="left">Time taken</th>');
+      expect(outcome.summary).toMatch(/output state: 2,000,008 bytes, cut to the first 262,144/);
+    });
+
     test.each([
       [
         'promote',

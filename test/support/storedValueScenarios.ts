@@ -287,6 +287,11 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
         expect(outcome.summary).toContain(`at is &#34;${at}&#34;, not a time`);
       }
       expect(outcome.stdout).toContain(`::warning::PRP-7: updated_at is "${HUGE}", not a time`);
+      // A warning each for updated_at and evidence_key, one for all the odd history entries.
+      expect(outcome.stdout.match(/^::warning::/gm)).toHaveLength(3);
+      expect(outcome.stdout).toContain(
+        "::warning::PRP-7: 3 history entries hold values that are not the contract's",
+      );
     });
 
     test.each([

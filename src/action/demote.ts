@@ -4,6 +4,7 @@ import type { ActionHost } from './host.js';
 import { maskSecrets, readDemoteSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
+import { guardOutput } from './runnerText.js';
 import { recentHistory } from './status.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -16,7 +17,8 @@ import { evidenceToken, readWorkflowContext } from './workflowContext.js';
  * fails the step, and Redis is unchanged.
  */
 export async function runDemote(host: ActionHost): Promise<void> {
-  const { env, output } = host;
+  const { env } = host;
+  const output = guardOutput(host.output);
   const started = performance.now();
   const report: RunReport = { outcome: 'failed', elapsedMs: 0, kind: 'demote' };
   let secrets: string[] = [];

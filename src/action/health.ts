@@ -8,6 +8,7 @@ import {
 import type { ActionHost } from './host.js';
 import { maskSecrets, readHealthSettings } from './inputs.js';
 import { callRedis, failureReason } from './redisCall.js';
+import { guardOutput } from './runnerText.js';
 import { escapeHtml, writeSummary } from './summary.js';
 
 /**
@@ -122,7 +123,7 @@ const reportJson = (report: HealthReport): string =>
 
 /** One run of health/action.yml, reading and writing only through `host` (src/health.ts). */
 export async function runHealth(host: ActionHost): Promise<void> {
-  const { output } = host;
+  const output = guardOutput(host.output);
   let secrets: string[] = [];
   let report: HealthReport | undefined;
   let failure: string | undefined;
@@ -164,6 +165,6 @@ export async function runHealth(host: ActionHost): Promise<void> {
     output.setOutput('fired', '');
     output.setFailed(failure);
   } finally {
-    await writeSummary(renderHealthSummary(report, failure), host.summaryFile, output);
+    await writeSummary(() => renderHealthSummary(report, failure), host.summaryFile, output);
   }
 }

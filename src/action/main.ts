@@ -10,6 +10,7 @@ import type { ActionHost, ActionOutput } from './host.js';
 import { maskSecrets, readInputs, settingsOf } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
+import { guardOutput } from './runnerText.js';
 import { recentHistory } from './status.js';
 import { writeSummary, type RunReport } from './summary.js';
 import { evidenceToken, readWorkflowContext } from './workflowContext.js';
@@ -32,7 +33,8 @@ function setOutputs(output: ActionOutput, result: PromotionResult): void {
  * runner's own).
  */
 export async function run(host: ActionHost): Promise<void> {
-  const { env, output } = host;
+  const { env } = host;
+  const output = guardOutput(host.output);
   const started = performance.now();
   const report: RunReport = { outcome: 'failed', elapsedMs: 0 };
   let secrets: string[] = [];

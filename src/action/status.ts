@@ -1,8 +1,10 @@
 import { readStatus } from '../core/index.js';
 import type { ActionHost, ActionOutput } from './host.js';
+import type { GuardedOutput } from './runnerText.js';
 import { maskSecrets, readStatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, describeFailure, failureReason, type CallSettings } from './redisCall.js';
+import { OUTPUT_MAX_BYTES, guardOutput } from './runnerText.js';
 import {
   renderStatusSummary,
   writeSummary,
@@ -46,9 +48,33 @@ export async function recentHistory(
   }
 }
 
+/**
+ * The history output: the entries as JSON, the oldest left out until it fits in
+ * OUTPUT_MAX_BYTES (an array cut in the middle would be no JSON), the cut recorded for the
+ * summary.
+ */
+function historyOutput(history: readonly HistoryLine[], output: GuardedOutput): string {
+  let kept = history.length;
+  let json = JSON.stringify(history);
+  while (Buffer.byteLength(json) > OUTPUT_MAX_BYTES && kept > 0) {
+    // Shrink in proportion, then one by one: a few steps even for 1,000 long entries.
+    const ratio = OUTPUT_MAX_BYTES / Buffer.byteLength(json);
+    kept = Math.min(kept - 1, Math.floor(kept * ratio));
+    json = JSON.stringify(history.slice(0, kept));
+  }
+  if (kept < history.length) {
+    output.cuts.push(
+      `output history: the newest ${kept} of ${history.length} entries (the whole array over ` +
+        `${OUTPUT_MAX_BYTES.toLocaleString('en-US')} bytes)`,
+    );
+  }
+  return json;
+}
+
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 export async function runStatus(host: ActionHost): Promise<void> {
-  const { env, output } = host;
+  const { env } = host;
+  const output = guardOutput(host.output);
   const started = performance.now();
   const report: StatusReport = { outcome: 'failed', elapsedMs: 0 };
   let secrets: string[] = [];
@@ -77,7 +103,17 @@ export async function runStatus(host: ActionHost): Promise<void> {
       evidenceKey: status.evidenceKey,
       evidence: status.evidence,
       history,
+      problems: status.problems,
     });
+    // A warning each for the hash's few fields; one for the history, however many entries.
+    for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
+    const oddEntries = history.filter((entry) => entry.problems?.length);
+    if (oddEntries.length > 0) {
+      output.warning(
+        `${id}: ${oddEntries.length} history entries hold values that are not the contract's, ` +
+          `shown as stored (entry ${oddEntries[0]!.id}: ${oddEntries[0]!.problems![0]!.note})`,
+      );
+    }
     output.setOutput('found', String(status.found));
     output.setOutput('state', status.state ?? '');
     output.setOutput('version', status.version === undefined ? '' : String(status.version));
@@ -85,7 +121,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
     output.setOutput('updated-by', status.updatedBy ?? '');
     output.setOutput('evidence-key', status.evidenceKey ?? '');
     output.setOutput('evidence', status.evidence ?? '');
-    output.setOutput('history', JSON.stringify(history));
+    output.setOutput('history', historyOutput(history, output));
     output.info(
       status.found
         ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
@@ -98,6 +134,6 @@ export async function runStatus(host: ActionHost): Promise<void> {
     output.setFailed(report.reason);
   } finally {
     report.elapsedMs = performance.now() - started;
-    await writeSummary(renderStatusSummary(report), host.summaryFile, output);
+    await writeSummary(() => renderStatusSummary(report), host.summaryFile, output);
   }
 }

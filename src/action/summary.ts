@@ -1,8 +1,10 @@
 import { appendFile } from 'node:fs/promises';
 import { EOL } from 'node:os';
 import type { PipelineVerdict } from './evidence.js';
+import type { StoredValueProblem } from '../core/index.js';
 import { say } from './failures.js';
 import type { ActionOutput } from './host.js';
+import { boundSummary, shownValue } from './runnerText.js';
 import { commitUrl, type WorkflowContext } from './workflowContext.js';
 
 /**
@@ -24,6 +26,8 @@ export interface HistoryLine {
   evidenceKey: string;
   actor: string;
   at: number | string;
+  /** Values of the entry that are not what the contract says (readStatus reports them). */
+  problems?: readonly StoredValueProblem[];
 }
 
 export interface RunReport {
@@ -83,14 +87,34 @@ const link = (text: string, href: string | undefined): string =>
     ? `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>`
     : escapeHtml(text);
 
-const code = (text: string): string => `<code>${escapeHtml(text)}</code>`;
+/**
+ * A value read back or typed in, escaped, at most SUMMARY_VALUE_MAX_CHARS characters: a
+ * longer one is cut, and says so beside it.
+ */
+function shown(text: string, wrap: (escaped: string) => string = (t) => t): string {
+  const value = shownValue(String(text));
+  return `${wrap(escapeHtml(value.text))}${value.cut ? ` <em>(✂️ cut: ${escapeHtml(value.cut)})</em>` : ''}`;
+}
+
+const code = (text: string): string => shown(text, (t) => `<code>${t}</code>`);
+
+/** A stored value that is not what the contract says: as stored, with the note. */
+const odd = (problem: StoredValueProblem): string =>
+  `${code(problem.stored)} ⚠️ ${shown(problem.note)}`;
+
+const problemOf = (
+  problems: readonly StoredValueProblem[] | undefined,
+  field: string,
+): StoredValueProblem | undefined => problems?.find((p) => p.field === field);
 
 function evidenceCell(field: string, value: unknown, ctx: WorkflowContext | undefined): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   if (field === 'merge_commit' && typeof value === 'string' && ctx) {
     return link(value, commitUrl(ctx, value));
   }
-  if (field.endsWith('_url') && typeof value === 'string') return link(value, value);
+  if (field.endsWith('_url') && typeof value === 'string' && shownValue(value).cut === undefined) {
+    return link(value, value);
+  }
   return code(text);
 }
 
@@ -119,7 +143,7 @@ export function renderSummary(report: RunReport): string {
   if (report.reason) rows.push(['Reason', code(report.reason)]);
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
 
-  let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+  let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;
   const evidence = Object.entries(report.evidence ?? {});
   if (evidence.length > 0) {
     html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
@@ -130,10 +154,18 @@ export function renderSummary(report: RunReport): string {
   return html;
 }
 
-/** A server time (ms since the epoch) as an ISO date; anything else as it is. */
+/** The latest time a Date can hold, ms since the epoch. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+
+/**
+ * A server time (ms since the epoch) as an ISO date; anything else (no number, or out of a
+ * Date's range: a stored value can be anything) as it is.
+ */
 export function timeText(at: number | string | undefined): string {
-  const ms = typeof at === 'number' ? at : /^[0-9]{1,15}$/.test(at ?? '') ? Number(at) : NaN;
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(at ?? '');
+  const ms = typeof at === 'number' ? at : /^[0-9]{1,16}$/.test(at ?? '') ? Number(at) : NaN;
+  return Number.isInteger(ms) && Math.abs(ms) <= MAX_TIME_MS
+    ? new Date(ms).toISOString()
+    : String(at ?? '');
 }
 
 const KIND_MARKS: Record<string, string> = { promote: '⏩ promote', demote: '↩️ demote' };
@@ -143,12 +175,16 @@ export function timeline(history: readonly HistoryLine[]): string {
   const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
   const rows = history.map((entry) =>
     [
-      escapeHtml(timeText(entry.at)),
+      problemOf(entry.problems, 'at')
+        ? odd(problemOf(entry.problems, 'at')!)
+        : shown(timeText(entry.at)),
       // Own keys only: a kind written as `constructor` must not read Object.prototype.
-      escapeHtml(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
-      escapeHtml(`${entry.from} → ${entry.to}`),
-      escapeHtml(String(entry.version)),
-      escapeHtml(entry.actor),
+      shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
+      shown(`${entry.from} → ${entry.to}`),
+      problemOf(entry.problems, 'version')
+        ? odd(problemOf(entry.problems, 'version')!)
+        : shown(String(entry.version)),
+      shown(entry.actor),
       entry.evidenceKey ? code(entry.evidenceKey) : '',
     ]
       .map((cell) => `<td>${cell}</td>`)
@@ -172,6 +208,8 @@ export interface StatusReport {
   /** The latest evidence's JSON text; undefined once expired. */
   evidence?: string;
   history?: HistoryLine[];
+  /** Stored values that are not what the contract says (readStatus's problems). */
+  problems?: readonly StoredValueProblem[];
   reason?: string;
 }
 
@@ -190,19 +228,33 @@ export function renderStatusSummary(report: StatusReport): string {
     rows.push(['PRP', `${code(report.prpId)}${source}`]);
   }
   if (report.state) rows.push(['State', code(report.state)]);
-  if (report.version !== undefined) rows.push(['Version', escapeHtml(String(report.version))]);
-  if (report.updatedAt !== undefined) {
-    rows.push(['Updated at', escapeHtml(timeText(report.updatedAt))]);
+  const { problems } = report;
+  const oddVersion = problemOf(problems, 'version');
+  if (oddVersion) rows.push(['Version', odd(oddVersion)]);
+  else if (report.version !== undefined) rows.push(['Version', shown(String(report.version))]);
+  const oddTime = problemOf(problems, 'updated_at');
+  if (oddTime) rows.push(['Updated at', odd(oddTime)]);
+  else if (report.updatedAt !== undefined) {
+    rows.push(['Updated at', shown(timeText(report.updatedAt))]);
   }
-  if (report.updatedBy) rows.push(['Updated by', escapeHtml(report.updatedBy)]);
+  if (report.updatedBy) rows.push(['Updated by', shown(report.updatedBy)]);
   if (report.evidenceKey) {
-    const expired = report.evidence === undefined ? ' (expired)' : '';
+    const unread = problemOf(problems, 'evidence_key');
+    const expired = unread
+      ? ` ⚠️ ${shown(unread.note)}`
+      : report.evidence === undefined
+        ? ' (expired)'
+        : '';
     rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
   }
   if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
   if (report.reason) rows.push(['Reason', code(report.reason)]);
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-  let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+  let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;
+  const entryProblems = (report.history ?? []).filter((entry) => entry.problems?.length).length;
+  if (entryProblems > 0) {
+    html += `<p>⚠️ ${entryProblems} history entries hold values that are not what the contract says: shown as stored.</p>\n`;
+  }
   if (report.history && report.history.length > 0) {
     html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
   } else if (report.outcome !== 'failed') {
@@ -217,15 +269,21 @@ export function renderStatusSummary(report: StatusReport): string {
  * file it saw, which a second run in the same process must not write to.)
  */
 export async function writeSummary(
-  report: RunReport | string,
+  report: RunReport | string | (() => string),
   file: string | undefined,
-  output: ActionOutput,
+  output: ActionOutput & { readonly cuts?: readonly string[] },
 ): Promise<void> {
   if (!file) return;
   try {
     // Rendered inside: a summary that cannot be made is a warning, never a failed step.
-    const html = typeof report === 'string' ? report : renderSummary(report);
-    await appendFile(file, `${html}${EOL}`);
+    const html =
+      typeof report === 'string'
+        ? report
+        : typeof report === 'function'
+          ? report()
+          : renderSummary(report);
+    // Every entry's summary is bounded here, the outputs that were cut named.
+    await appendFile(file, `${boundSummary(html, output.cuts)}${EOL}`);
   } catch (error) {
     output.warning(say.summaryUnwritable((error as Error).message));
   }

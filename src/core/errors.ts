@@ -218,6 +218,15 @@ export const coreMessages = {
   statusBadId: (maxLength: number) =>
     `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
   statusBadHistory: (max: number) => `history must be an integer from 0 to ${max}`,
+  /** Stored values readStatus() reports and does not use (StoredValueProblem). */
+  storedNotTime: (field: string, stored: string) =>
+    `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+  storedNotVersion: (field: string, stored: string) =>
+    `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
+  storedNotEvidenceKey: (stored: string, pattern: string) =>
+    `evidence_key ${stored} is not an evidence key of this PRP (${pattern}): not read`,
+  storedEvidenceNotString: (stored: string) =>
+    `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
 
   /** The script answered with something that is not its contract's reply (section 3). */
   badReply: (problem: string) => `the promotion script's reply is not the contract's: ${problem}`,

@@ -1,13 +1,23 @@
 import { guardCall } from './callGuard.js';
 import { BOUNDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
-import { DEFAULT_NAMESPACE, historyKey, isValidNamespace, isValidPrpId, prpKey } from './keys.js';
+import {
+  DEFAULT_NAMESPACE,
+  evidenceKey as evidenceKeyOf,
+  historyKey,
+  isValidNamespace,
+  isValidPrpId,
+  isValidToken,
+  prpKey,
+} from './keys.js';
 import type { RedisClient } from './script.js';
 
 /**
  * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
  * XREVRANGE of its history stream, GET of its latest evidence (and TYPE when the hash holds
- * none of the contract's fields). The read-only user of docs/acl-rules-read.txt may run it.
+ * none of the contract's fields). Stored values that are not what the contract says (a time
+ * out of range, an evidence_key that is not this PRP's) are reported as problems, never
+ * used: no key but this PRP's evidence is read. The read-only user of docs/acl-rules-read.txt may run it.
  */
 
 export const DEFAULT_HISTORY_ENTRIES = 20;
@@ -31,8 +41,24 @@ export interface HistoryEntry {
   version: number;
   evidenceKey: string;
   actor: string;
-  /** Server time of the move, ms since the epoch. */
+  /** Server time of the move, ms since the epoch (0 when the entry holds no time: see problems). */
   at: number;
+  /** What the entry holds that is not what the contract says (the field, as stored, and why). */
+  problems?: StoredValueProblem[];
+}
+
+/**
+ * A stored value that is not what the contract says: a time out of range, a version that is
+ * no number, an evidence_key naming a key that is not this PRP's evidence. Another client
+ * may write anything into these keys; the value is reported, as text, never used.
+ */
+export interface StoredValueProblem {
+  /** The hash's or the history entry's field. */
+  field: string;
+  /** The value as stored, cut to STORED_VALUE_SHOWN characters. */
+  stored: string;
+  /** What is wrong with it and what was done. */
+  note: string;
 }
 
 export interface PrpStatus {
@@ -43,10 +69,15 @@ export interface PrpStatus {
   updatedAt?: number;
   updatedBy?: string;
   evidenceKey?: string;
-  /** The latest evidence JSON as stored; undefined once it expired (or was never stored). */
+  /**
+   * The latest evidence JSON as stored; undefined once it expired (or was never stored), or
+   * when evidence_key names no evidence key of this PRP (then never read: see problems).
+   */
   evidence?: string;
   /** Newest first. */
   history: HistoryEntry[];
+  /** The hash's values that are not what the contract says: reported, not used. */
+  problems: StoredValueProblem[];
 }
 
 const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'] as const;
@@ -58,8 +89,48 @@ function fieldsOf(flat: string[]): Record<string, string> {
   return fields;
 }
 
-const numberOr = (text: string | null | undefined): number | undefined =>
-  text === null || text === undefined || !/^-?[0-9]+$/.test(text) ? undefined : Number(text);
+/** The latest time a Date can hold, ms since the epoch. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+/** How much of an odd stored value a problem quotes. */
+export const STORED_VALUE_SHOWN = 200;
+
+const quoted = (text: string): string =>
+  JSON.stringify(
+    text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text,
+  );
+
+/** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
+const timeOr = (text: string): number | undefined => {
+  const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(ms) && ms <= MAX_TIME_MS ? ms : undefined;
+};
+
+/** A version the script writes: a whole number from 0 up. */
+const versionOr = (text: string): number | undefined => {
+  const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+};
+
+const notTime = (field: string, text: string): StoredValueProblem => ({
+  field,
+  stored: quoted(text),
+  note: say.storedNotTime(field, quoted(text)),
+});
+const notVersion = (field: string, text: string): StoredValueProblem => ({
+  field,
+  stored: quoted(text),
+  note: say.storedNotVersion(field, quoted(text)),
+});
+
+/**
+ * Whether `key` is an evidence key of PRP `id` in `namespace`: `{NS}:evidence:ID:TOKEN`
+ * exactly, TOKEN of the contract's token characters. Status reads no other key, whatever the
+ * hash names (a hash naming `billing:stripe-api-key` would otherwise have it printed).
+ */
+export function isEvidenceKeyOf(key: string, namespace: string, id: string): boolean {
+  const prefix = evidenceKeyOf(namespace, id, '');
+  return key.startsWith(prefix) && isValidToken(key.slice(prefix.length));
+}
 
 const bad = (message: string) => new PromotionError('PRP_BAD_ARGUMENT', message);
 
@@ -96,29 +167,73 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   const [status, version, updatedAt, updatedBy, evidenceKey] = values;
   const history = stream.map(([id, flat]): HistoryEntry => {
     const f = fieldsOf(flat);
+    const problems: StoredValueProblem[] = [];
+    const at = f.at === undefined ? undefined : timeOr(f.at);
+    if (f.at !== undefined && at === undefined) problems.push(notTime('at', f.at));
+    const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
+    if (f.version !== undefined && entryVersion === undefined) {
+      problems.push(notVersion('version', f.version));
+    }
     return {
       id,
       kind: f.kind ?? '',
       from: f.from ?? '',
       to: f.to ?? '',
-      version: numberOr(f.version) ?? 0,
+      version: entryVersion ?? 0,
       evidenceKey: f.evidence_key ?? '',
       actor: f.actor ?? '',
-      at: numberOr(f.at) ?? 0,
+      at: at ?? 0,
+      ...(problems.length > 0 ? { problems } : {}),
     };
   });
   // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
   const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
-  if (!found) return { found, history };
-  const evidence = evidenceKey ? await redis.get(evidenceKey) : null;
-  const status_: PrpStatus = { found, history };
+  if (!found) return { found, history, problems: [] };
+  const status_: PrpStatus = { found, history, problems: [] };
+  const { problems } = status_;
   if (status !== null) status_.state = status;
-  const versionNumber = numberOr(version);
-  if (versionNumber !== undefined) status_.version = versionNumber;
-  const at = numberOr(updatedAt);
-  if (at !== undefined) status_.updatedAt = at;
+  if (version !== null && version !== undefined) {
+    const versionNumber = versionOr(version);
+    if (versionNumber !== undefined) status_.version = versionNumber;
+    else problems.push(notVersion('version', version));
+  }
+  if (updatedAt !== null && updatedAt !== undefined) {
+    const at = timeOr(updatedAt);
+    if (at !== undefined) status_.updatedAt = at;
+    else problems.push(notTime('updated_at', updatedAt));
+  }
   if (updatedBy !== null) status_.updatedBy = updatedBy;
-  if (evidenceKey) status_.evidenceKey = evidenceKey;
-  if (evidence !== null) status_.evidence = evidence;
+  if (evidenceKey) {
+    status_.evidenceKey = evidenceKey;
+    const evidence = await readEvidence(redis, evidenceKey, namespace, request.id, problems);
+    if (evidence !== undefined) status_.evidence = evidence;
+  }
   return status_;
+}
+
+/**
+ * The latest evidence, read only from a key of this PRP's evidence, and only when it is a
+ * string: anything else is a problem, and the step's answer is otherwise unchanged.
+ */
+async function readEvidence(
+  redis: RedisClient,
+  key: string,
+  namespace: string,
+  id: string,
+  problems: StoredValueProblem[],
+): Promise<string | undefined> {
+  const problem = (note: string) =>
+    problems.push({ field: 'evidence_key', stored: quoted(key), note });
+  if (!isEvidenceKeyOf(key, namespace, id)) {
+    problem(say.storedNotEvidenceKey(quoted(key), evidenceKeyOf(namespace, id, 'TOKEN')));
+    return undefined;
+  }
+  try {
+    return (await redis.get(key)) ?? undefined;
+  } catch (error) {
+    // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
+    if (!/^WRONGTYPE/.test((error as Error).message)) throw error;
+    problem(say.storedEvidenceNotString(quoted(key)));
+    return undefined;
+  }
 }

@@ -157,6 +157,7 @@ describe('readStatus()', () => {
       updatedBy: 'ci',
       evidenceKey: `{${ns}}:evidence:PRP-1:c`,
       evidence: JSON.stringify(goodRequest(ns, 'PRP-1', 'integration').evidence),
+      problems: [],
       history: [
         expect.objectContaining({
           kind: 'promote',
@@ -213,6 +214,7 @@ describe('readStatus()', () => {
     expect(await readStatus(redis, { namespace: ns, id: 'PRP-404' })).toEqual({
       found: false,
       history: [],
+      problems: [],
     });
   });
 
@@ -222,6 +224,123 @@ describe('readStatus()', () => {
     expect(await readStatus(redis, { namespace: ns, id: 'PRP-1' })).toEqual({
       found: true,
       history: [],
+      problems: [],
+    });
+  });
+
+  describe('stored values are hostile: read only what the contract says, report the rest', () => {
+    it('an evidence_key that names another key (billing:stripe-api-key) is not read', async () => {
+      const ns = uniqueNamespace();
+      const secret = 'sk_live_51Hxxxxxxxxxxxxxxxxxxxxxxx';
+      await redis.set('billing:stripe-api-key', secret);
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'evidence_key', 'billing:stripe-api-key');
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status).toMatchObject({ found: true, state: 'validate', version: 1 });
+      expect(status.evidence).toBeUndefined();
+      expect(JSON.stringify(status)).not.toContain(secret);
+      expect(status.problems).toEqual([
+        {
+          field: 'evidence_key',
+          stored: '"billing:stripe-api-key"',
+          note:
+            'evidence_key "billing:stripe-api-key" is not an evidence key of this PRP ' +
+            `({${ns}}:evidence:PRP-1:TOKEN): not read`,
+        },
+      ]);
+      await redis.del('billing:stripe-api-key');
+    });
+
+    it.each([
+      ['another PRP of the namespace', (ns: string) => `{${ns}}:evidence:PRP-2:t`],
+      ['another namespace', () => '{other}:evidence:PRP-1:t'],
+      ['a token with a colon', (ns: string) => `{${ns}}:evidence:PRP-1:a:b`],
+      ['a token too long', (ns: string) => `{${ns}}:evidence:PRP-1:${'t'.repeat(129)}`],
+      ['no token', (ns: string) => `{${ns}}:evidence:PRP-1:`],
+      ['the hash itself', (ns: string) => prpKey(ns, 'PRP-1')],
+    ])('an evidence_key naming %s is not read', async (_, keyOf) => {
+      const ns = uniqueNamespace();
+      const key = keyOf(ns);
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      if (key !== prpKey(ns, 'PRP-1')) await redis.set(key, '{"secret": true}');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'evidence_key', key);
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status.evidence).toBeUndefined();
+      expect(status.problems.map((p) => p.field)).toEqual(['evidence_key']);
+    });
+
+    it('an evidence key of this PRP is read, whatever its token', async () => {
+      const ns = uniqueNamespace();
+      const key = `{${ns}}:evidence:PRP-1:9-1-x.y_z`;
+      await redis.set(key, '{"ok": true}');
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'evidence_key', key);
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status).toMatchObject({ evidence: '{"ok": true}', problems: [] });
+    });
+
+    it('an evidence key of this PRP holding a hash: a problem, the rest answered', async () => {
+      const ns = uniqueNamespace();
+      const key = `{${ns}}:evidence:PRP-1:t`;
+      await redis.hset(key, 'a', 'b');
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'evidence_key', key);
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status).toMatchObject({ found: true, state: 'validate', evidenceKey: key });
+      expect(status.evidence).toBeUndefined();
+      expect(status.problems).toEqual([
+        {
+          field: 'evidence_key',
+          stored: JSON.stringify(key),
+          note: `evidence_key ${JSON.stringify(key)} holds no string (another client wrote another type there): not read`,
+        },
+      ]);
+    });
+
+    it.each([
+      ['9000000000000000', 'past the last time a Date holds'],
+      ['-5', 'negative'],
+      ['soon', 'no number'],
+      ['1e12', 'in another notation'],
+      ['99999999999999999999', 'past a safe integer'],
+    ])('updated_at and a history at of %s (%s): shown as stored, with a note', async (odd) => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'updated_at', odd);
+      await redis.xadd(
+        historyKey(ns, 'PRP-1'),
+        '*',
+        'kind',
+        'promote',
+        'at',
+        odd,
+        'version',
+        'seven',
+      );
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status.updatedAt).toBeUndefined();
+      expect(status.problems).toEqual([
+        {
+          field: 'updated_at',
+          stored: JSON.stringify(odd),
+          note:
+            `updated_at is ${JSON.stringify(odd)}, not a time (whole ms since the epoch, from 0 ` +
+            'to 8640000000000000): shown as stored',
+        },
+      ]);
+      expect(status.history[0]!.at).toBe(0);
+      expect(status.history[0]!.problems).toEqual([
+        expect.objectContaining({ field: 'at', stored: JSON.stringify(odd) }),
+        expect.objectContaining({ field: 'version', stored: '"seven"' }),
+      ]);
+    });
+
+    it('the last time a Date holds is a time', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-1', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-1'), 'updated_at', '8640000000000000');
+      const status = await readStatus(redis, { namespace: ns, id: 'PRP-1' });
+      expect(status).toMatchObject({ updatedAt: 8_640_000_000_000_000, problems: [] });
     });
   });
 

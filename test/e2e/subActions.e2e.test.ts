@@ -1,6 +1,7 @@
 import { describe } from 'vitest';
 import { runEntry } from '../support/actionRun.js';
 import { lifecycleScenarios } from '../support/lifecycleScenarios.js';
+import { storedValueScenarios } from '../support/storedValueScenarios.js';
 
 /**
  * The three built entry points, dist/index.js, dist/demote/index.js and dist/status/index.js,
@@ -9,4 +10,9 @@ import { lifecycleScenarios } from '../support/lifecycleScenarios.js';
  */
 describe('node dist/{,demote/,status/}index.js', () => {
   lifecycleScenarios(runEntry);
+});
+
+/** The same bundles given hostile stored, sent and answered values (storedValueScenarios). */
+describe('node dist/{,demote/,status/}index.js with hostile values', () => {
+  storedValueScenarios(runEntry);
 });

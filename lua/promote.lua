@@ -201,9 +201,19 @@ elseif (from == 'development' and to == 'pending')
     or (from == 'validate' and (to == 'pending' or to == 'development' or to == 'integration')) then
   rules = { { 'reason', 'text' } }
 else
-  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to
-    .. '; a demotion moves back from development, integration or validate to an earlier state; '
-    .. 'complete is final')
+  local known = { pending = true, development = true, integration = true, validate = true,
+                  complete = true }
+  local why = known[to] and ({
+    pending = '; a demotion moves to an earlier state, and pending is the first',
+    development = '; a demotion moves to an earlier state: from development to pending',
+    integration = '; a demotion moves to an earlier state: from integration to pending or '
+      .. 'development',
+    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
+      .. 'integration',
+  })[from]
+  why = why or '; a demotion moves back from development, integration or validate to an earlier '
+    .. 'state; complete is final'
+  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)
 end
 -- END GENERATED transitions (edit src/core/contract.ts, then npm run generate)
 

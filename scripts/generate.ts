@@ -22,6 +22,7 @@ import {
   DEMOTION_EVIDENCE,
   DEMOTION_RULE,
   DEMOTIONS,
+  demotionNotEarlier,
   PIPELINE_FIELDS,
   RULES,
   RULE_ORDER,
@@ -75,6 +76,22 @@ function wrapLiteral(text: string, tail: string): string[] {
   return lines;
 }
 
+/** A string literal after `head`, as `'...' .. '...'` lines (breaking after spaces), then `tail`. */
+function wrapString(head: string, text: string, tail: string, indent: string): string[] {
+  const lines: string[] = [];
+  let chunk = '';
+  const lead = () => (lines.length === 0 ? head : `${indent}.. `);
+  for (const word of text.match(/[^ ]+ *| +/g) ?? []) {
+    if (chunk && `${lead()}${luaString(chunk + word)}${tail}`.length > WIDTH) {
+      lines.push(`${lead()}${luaString(chunk)}`);
+      chunk = '';
+    }
+    chunk += word;
+  }
+  lines.push(`${lead()}${luaString(chunk)}${tail}`);
+  return lines;
+}
+
 /** A rules table in Lua: `rules = { { field, rule }, ... }`, wrapped. */
 const luaRules = (evidence: readonly { field: string; rule: Rule }[], indent: string) =>
   wrapItems(
@@ -107,11 +124,26 @@ function luaTransitions(): string[] {
     lines.push(`${i === 0 ? 'elseif' : '    or'} (from == ${luaString(from)} and ${to})`);
   });
   lines[lines.length - 1] += ' then';
+  // Refused: where a demotion from FROM may go when both states are known (TO not before
+  // FROM), else the general rule. Looked up only on the way to a refusal.
+  const notEarlier = STATES.flatMap((state) => {
+    const why = demotionNotEarlier(state, state);
+    return why === undefined ? [] : [wrapString(`    ${luaKey(state)} = `, why, ',', '      ')];
+  });
   lines.push(
     ...luaRules(DEMOTION_EVIDENCE, '  '),
     'else',
-    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to",
-    ...wrapLiteral(DEMOTION_RULE, ')'),
+    ...wrapItems(
+      '  local known = {',
+      STATES.map((state) => `${luaKey(state)} = true`),
+      ' }',
+      '                  ',
+    ),
+    '  local why = known[to] and ({',
+    ...notEarlier.flat(),
+    '  })[from]',
+    ...wrapString('  why = why or ', DEMOTION_RULE, '', '    '),
+    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)",
     'end',
   );
   return lines;

@@ -234,6 +234,13 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         /^::error::input reason: is required/m,
       ],
       [
+        'to the state it is in, which no demotion reaches: what was asked and why not',
+        'validate',
+        'validate',
+        {},
+        /^::error::PRP_INVALID_TRANSITION cannot demote validate -> validate; a demotion moves to an earlier state: from validate to pending, development or integration$/m,
+      ],
+      [
         'a target no demotion reaches',
         'integration',
         'complete',

@@ -47,6 +47,8 @@
     PRP_WRONG_TYPE          a key holds another type, or the hash's version is not an integer
     PRP_EVENTS_EXHAUSTED    the events or the history stream has used its last possible id
                             (XADD would fail)
+    PRP_EVIDENCE_EXISTS     KEYS[4] exists already: a move never overwrites evidence (an
+                            earlier move's, or anyone's); give each move a token of its own
   and, not a refusal of the PRP but of the caller:
     NOPERM                  the Redis user may not run a command on a key the promotion needs
                             (checked for every write before the first one, where the server
@@ -54,7 +56,7 @@
   Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
   Order: arguments, keys, key types, transition, evidence, existence, state, version,
-  permission for each write, then the history's last id; every check before the first write,
+  evidence key free, permission for each write, then the history's last id; every check before the first write,
   so a refused or failed promotion or demotion changes nothing (both kinds: one order). The writes' order is chosen so that only the first can fail:
     XADD first: the only write that can fail for a reason in the data (a stream whose last
       id is the largest possible, which any writer of the stream can cause). It runs under
@@ -161,7 +163,7 @@ if current.err and not string.find(current.err, '^WRONGTYPE') then
   -- PRP: return it as it is, named plainly where the server can say it was a permission.
   return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
 end
-local eventsType, historyType
+local evidenceType, eventsType, historyType
 for i = 1, 6 do
   local t = 'hash'
   if i > 1 or current.err then
@@ -173,7 +175,9 @@ for i = 1, 6 do
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
       .. expectedTypes[i])
   end
-  if i == 5 then eventsType = t elseif i == 6 then historyType = t end
+  if i == 4 then evidenceType = t elseif i == 5 then eventsType = t elseif i == 6 then
+    historyType = t
+  end
 end
 
 -- Transition ---------------------------------------------------------------------------------
@@ -412,6 +416,15 @@ if versionNumber >= 999999999999999 then
   return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is '
     .. string.format('%d', versionNumber) .. ', the largest a ' .. moveNoun
     .. ' can raise (15 digits)')
+end
+
+-- Evidence is never overwritten: a move whose evidence key exists (a token used before, by an
+-- earlier move of this PRP or by anyone) is refused, in a dry run too. After `already`, so that
+-- a re-run of a move that happened (its own key there) still answers already.
+if evidenceType ~= 'none' then
+  return fail('PRP_EVIDENCE_EXISTS', 'evidence key ' .. KEYS[4] .. ' exists already and a '
+    .. moveNoun .. ' never overwrites evidence; nothing was written; ' .. moveVerb
+    .. ' again with a token no earlier move of ' .. id .. ' used')
 end
 
 -- Writes -------------------------------------------------------------------------------------

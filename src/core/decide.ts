@@ -16,6 +16,7 @@ import type { PromotionReply } from './reply.js';
  *   Evidence           -> checkEvidence: size, UTF-8, JSON, object, each field's rule
  *   State and version  -> existence, the version's form, already, state, expected version
  *   version bound      -> the largest version cannot be raised
+ *   evidence key free  -> an evidence key that exists (TYPE not none) is never overwritten
  *   Writes             -> permission to write (for the fallback: MULTI), the events and the
  *                         history streams' last ids, then the six writes and the reply
  */
@@ -217,6 +218,15 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
       'PRP_WRONG_TYPE',
       `field version of ${prpKey} is ${versionNumber}, the largest a ${noun} can raise ` +
         '(15 digits)',
+    );
+  }
+
+  // Evidence is never overwritten: its key exists (a token used before), refused.
+  if (types[3] !== 'none') {
+    return refused(
+      'PRP_EVIDENCE_EXISTS',
+      `evidence key ${evidenceKey} exists already and a ${noun} never overwrites evidence; ` +
+        `nothing was written; ${a.kind} again with a token no earlier move of ${a.id} used`,
     );
   }
 

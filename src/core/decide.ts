@@ -161,9 +161,10 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     );
   }
   if (snapshot.fields instanceof Error) return { kind: 'failed', error: snapshot.fields };
-  if (snapshot.now instanceof Error) return { kind: 'failed', error: snapshot.now };
   const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
     snapshot.fields;
+  // TIME is needed only where the script calls it: an `already` without a usable stored time,
+  // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
   const { now } = snapshot;
   let versionNumber = 0;
   if (version !== null) {
@@ -190,7 +191,9 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
 
   if (status === a.to) {
     // Only a plain integer of at most 15 digits is a stored time the reply may carry.
-    const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+    const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
+    if (!stored && now instanceof Error) return { kind: 'failed', error: now };
+    const at = stored ? Number(updatedAt) : (now as number);
     return {
       kind: 'already',
       reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
@@ -230,7 +233,9 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     );
   }
 
-  // Writes. Where the script checks its permission to write, the fallback needs MULTI.
+  // Writes: the time first, as the script reads it. Where the script checks its permission
+  // to write, the fallback needs MULTI.
+  if (now instanceof Error) return { kind: 'failed', error: now };
   if (snapshot.multiRefused) return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
   // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
   if (types[4] === 'stream') {

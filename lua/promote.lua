@@ -69,6 +69,11 @@
       stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
 ]]
 
+-- BEGIN GENERATED bounds (npm run generate writes this block from src/core/contract.ts)
+-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).
+local EVIDENCE_MAX_DEPTH = 1000
+-- END GENERATED bounds (edit src/core/contract.ts, then npm run generate)
+
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
 end
@@ -276,18 +281,28 @@ end
 -- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
 -- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
 -- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
--- JSON. The number switch is cjson's shared setting: restored before anything else can run.
--- (DEL, 127, is no control character to JSON: allowed in strings, refused by cjson elsewhere.)
+-- JSON. cjson's settings are the server's, shared by every script, and any caller allowed EVAL
+-- can change them (cjson.decode_max_depth(1) would refuse nested evidence, 5000 would take
+-- what the bound refuses): each one the decode relies on, the number switch and the nesting
+-- bound (BOUNDS.evidenceMaxDepth), is set here on every call, and what was there is put back
+-- before anything else can run. (The one encode, of a string in the `already` reply, depends
+-- on no setting.) (DEL, 127, is no control character to JSON: allowed in strings, refused by
+-- cjson elsewhere.)
 local decoded, ok
-local strictNumbers = cjson.decode_invalid_numbers
+local strictNumbers, maxDepth = cjson.decode_invalid_numbers, cjson.decode_max_depth
 if not control then
-  local saved
+  local savedNumbers, savedDepth
   if strictNumbers then
-    saved = strictNumbers()
+    savedNumbers = strictNumbers()
     strictNumbers(false)
   end
+  if maxDepth then
+    savedDepth = maxDepth()
+    maxDepth(EVIDENCE_MAX_DEPTH)
+  end
   ok, decoded = pcall(cjson.decode, evidence)
-  if strictNumbers then strictNumbers(saved) end
+  if maxDepth then maxDepth(savedDepth) end
+  if strictNumbers then strictNumbers(savedNumbers) end
 end
 -- The rest is looked for only in text that could hold it: with escapes dropped, every string
 -- free of raw tabs and line breaks is cut out, so a quote left over means a string held one;

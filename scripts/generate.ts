@@ -2,8 +2,8 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the transition chain (promotions, then demotions), and the evidence
- *                      field checks with their messages
+ *   lua/promote.lua    the evidence nesting bound, the transition chain (promotions, then
+ *                      demotions), and the evidence field checks with their messages
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -169,6 +169,14 @@ const LUA_CHECKS: Record<Rule, string[]> = {
     "and not string.find(v, '[^0-9a-f]')",
   ),
 };
+
+/** The bounds the script reads as constants (the rest it checks with literals of its own). */
+function luaBounds(): string[] {
+  return [
+    '-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).',
+    `local EVIDENCE_MAX_DEPTH = ${BOUNDS.evidenceMaxDepth}`,
+  ];
+}
 
 function luaRuleChecks(): string[] {
   const lines = [
@@ -357,7 +365,12 @@ async function generate(file: string, current: string): Promise<string> {
     case 'lua/promote.lua':
       return replaceBlock(
         file,
-        replaceBlock(file, current, 'transitions', luaTransitions()),
+        replaceBlock(
+          file,
+          replaceBlock(file, current, 'bounds', luaBounds()),
+          'transitions',
+          luaTransitions(),
+        ),
         'rule-checks',
         luaRuleChecks(),
       );

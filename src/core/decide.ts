@@ -116,6 +116,21 @@ const multiRefused = (error: Error) =>
     { cause: error },
   );
 
+/**
+ * TIME refused: for a permission, the script's words (Redis's, then what it adds); anything
+ * else as Redis gave it.
+ */
+const timeFailed = (error: Error): Decision => ({
+  kind: 'failed',
+  error: /^NOPERM/.test(error.message)
+    ? new Error(
+        `${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+          'promotion needs)',
+        { cause: error },
+      )
+    : error,
+});
+
 const refused = (code: PromotionError['code'], detail: string): Decision => ({
   kind: 'refused',
   refusal: new PromotionError(code, detail),
@@ -192,7 +207,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   if (status === a.to) {
     // Only a plain integer of at most 15 digits is a stored time the reply may carry.
     const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
-    if (!stored && now instanceof Error) return { kind: 'failed', error: now };
+    if (!stored && now instanceof Error) return timeFailed(now);
     const at = stored ? Number(updatedAt) : (now as number);
     return {
       kind: 'already',
@@ -235,7 +250,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
 
   // Writes: the time first, as the script reads it. Where the script checks its permission
   // to write, the fallback needs MULTI.
-  if (now instanceof Error) return { kind: 'failed', error: now };
+  if (now instanceof Error) return timeFailed(now);
   if (snapshot.multiRefused) return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
   // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
   if (types[4] === 'stream') {

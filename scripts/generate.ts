@@ -2,8 +2,8 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the transition chain (promotions, then demotions), and the evidence
- *                      field checks with their messages
+ *   lua/promote.lua    the evidence nesting bound, the transition chain (promotions, then
+ *                      demotions), and the evidence field checks with their messages
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -24,6 +24,7 @@ import {
   DEMOTION_RULE,
   DEMOTIONS,
   INPUT_REFUSED_FIELDS,
+  demotionNotEarlier,
   PIPELINE_FIELDS,
   RULES,
   RUNNER_FIELDS,
@@ -78,6 +79,22 @@ function wrapLiteral(text: string, tail: string): string[] {
   return lines;
 }
 
+/** A string literal after `head`, as `'...' .. '...'` lines (breaking after spaces), then `tail`. */
+function wrapString(head: string, text: string, tail: string, indent: string): string[] {
+  const lines: string[] = [];
+  let chunk = '';
+  const lead = () => (lines.length === 0 ? head : `${indent}.. `);
+  for (const word of text.match(/[^ ]+ *| +/g) ?? []) {
+    if (chunk && `${lead()}${luaString(chunk + word)}${tail}`.length > WIDTH) {
+      lines.push(`${lead()}${luaString(chunk)}`);
+      chunk = '';
+    }
+    chunk += word;
+  }
+  lines.push(`${lead()}${luaString(chunk)}${tail}`);
+  return lines;
+}
+
 /** A rules table in Lua: `rules = { { field, rule }, ... }`, wrapped. */
 const luaRules = (evidence: readonly { field: string; rule: Rule }[], indent: string) =>
   wrapItems(
@@ -110,11 +127,26 @@ function luaTransitions(): string[] {
     lines.push(`${i === 0 ? 'elseif' : '    or'} (from == ${luaString(from)} and ${to})`);
   });
   lines[lines.length - 1] += ' then';
+  // Refused: where a demotion from FROM may go when both states are known (TO not before
+  // FROM), else the general rule. Looked up only on the way to a refusal.
+  const notEarlier = STATES.flatMap((state) => {
+    const why = demotionNotEarlier(state, state);
+    return why === undefined ? [] : [wrapString(`    ${luaKey(state)} = `, why, ',', '      ')];
+  });
   lines.push(
     ...luaRules(DEMOTION_EVIDENCE, '  '),
     'else',
-    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to",
-    ...wrapLiteral(DEMOTION_RULE, ')'),
+    ...wrapItems(
+      '  local known = {',
+      STATES.map((state) => `${luaKey(state)} = true`),
+      ' }',
+      '                  ',
+    ),
+    '  local why = known[to] and ({',
+    ...notEarlier.flat(),
+    '  })[from]',
+    ...wrapString('  why = why or ', DEMOTION_RULE, '', '    '),
+    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)",
     'end',
   );
   return lines;
@@ -140,6 +172,14 @@ const LUA_CHECKS: Record<Rule, string[]> = {
     "and not string.find(v, '[^0-9a-f]')",
   ),
 };
+
+/** The bounds the script reads as constants (the rest it checks with literals of its own). */
+function luaBounds(): string[] {
+  return [
+    '-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).',
+    `local EVIDENCE_MAX_DEPTH = ${BOUNDS.evidenceMaxDepth}`,
+  ];
+}
 
 function luaRuleChecks(): string[] {
   const lines = [
@@ -329,7 +369,12 @@ async function generate(file: string, current: string): Promise<string> {
     case 'lua/promote.lua':
       return replaceBlock(
         file,
-        replaceBlock(file, current, 'transitions', luaTransitions()),
+        replaceBlock(
+          file,
+          replaceBlock(file, current, 'bounds', luaBounds()),
+          'transitions',
+          luaTransitions(),
+        ),
         'rule-checks',
         luaRuleChecks(),
       );

@@ -50,7 +50,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
           to,
           evidence,
           namespace: settings.namespace,
-          token: evidenceToken(ctx, `demote-${to}`),
+          token: evidenceToken(ctx, { kind: 'demote', to }),
           ttlSeconds: settings.evidenceTtl,
           actor: ctx.actor,
           ...(settings.expectedVersion === undefined

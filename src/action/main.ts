@@ -71,7 +71,7 @@ export async function run(host: ActionHost): Promise<void> {
           to,
           evidence,
           namespace: settings.namespace,
-          token: evidenceToken(ctx, to),
+          token: evidenceToken(ctx, { kind: 'promote', from, to }),
           ttlSeconds: settings.evidenceTtl,
           actor: ctx.actor,
           ...(settings.expectedVersion === undefined

@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { BOUNDS, type Kind } from '../core/contract.js';
 import { say } from './failures.js';
 
 /**
@@ -263,10 +264,19 @@ export function contextEvidence(ctx: WorkflowContext): Record<string, unknown> {
 }
 
 /**
- * The evidence key's token: the run id and attempt, and the target state, so each step of a
- * walk through several states in one run keeps its own evidence. A re-run is a new attempt,
- * and finds the PRP promoted already. Outside a workflow run, a random one.
+ * The evidence key's token, one of its own for every move: the run id and attempt (where the
+ * evidence came from), the move (kind, and from -> to where the caller knows it), and a random
+ * suffix, so that a run that moves a PRP to the same state twice (promote, demote, promote)
+ * keeps both moves' evidence; the script refuses to overwrite a key that exists
+ * (PRP_EVIDENCE_EXISTS), and this makes that never happen in practice. A re-run is a new
+ * attempt, and finds the PRP moved already. Outside a workflow run, `local` for the run.
+ * Within BOUNDS.tokenMaxLength: an over-long run id gives way, never the move or the suffix.
  */
-export function evidenceToken(ctx: WorkflowContext, to: string): string {
-  return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${randomUUID()}-${to}`;
+export function evidenceToken(
+  ctx: WorkflowContext,
+  move: { kind: Kind; from?: string | undefined; to: string },
+): string {
+  const run = ctx.runId ? `${ctx.runId}-${ctx.runAttempt}` : 'local';
+  const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${randomBytes(6).toString('hex')}`;
+  return run.slice(0, BOUNDS.tokenMaxLength - tail.length) + tail;
 }

@@ -223,9 +223,24 @@ export function ruleMessage(field: string, rule: Rule, from: string, to: string)
 /** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
 export const DEMOTION_RULE = `; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${STATES[STATES.length - 1]} is final`;
 
+/**
+ * The demotion refusal's reason when both states are known and `to` is not before `from`
+ * (the same state, or a later one): where a demotion from `from` may go, or that nothing
+ * comes before the first state. Undefined for other pairs, which DEMOTION_RULE answers.
+ */
+export function demotionNotEarlier(from: string, to: string): string | undefined {
+  const at = STATES.indexOf(from as State);
+  if (at < 0 || STATES.indexOf(to as State) < 0) return undefined;
+  if (at === 0) return `; a demotion moves to an earlier state, and ${from} is the first`;
+  if (!(DEMOTABLE_STATES as readonly string[]).includes(from)) return undefined;
+  return `; a demotion moves to an earlier state: from ${from} to ${wordList(STATES.slice(0, at), 'or')}`;
+}
+
 /** The refusal of any pair that is not a move of `kind`. */
 export function invalidTransitionMessage(from: string, to: string, kind: Kind = 'promote'): string {
-  if (kind === 'demote') return `cannot demote ${from} -> ${to}${DEMOTION_RULE}`;
+  if (kind === 'demote') {
+    return `cannot demote ${from} -> ${to}${demotionNotEarlier(from, to) ?? DEMOTION_RULE}`;
+  }
   return (
     `cannot promote ${from} -> ${to}; a promotion moves one step forward along ` +
     STATES.join(' -> ')

@@ -16,6 +16,7 @@ import type { PromotionReply } from './reply.js';
  *   Evidence           -> checkEvidence: size, UTF-8, JSON, object, each field's rule
  *   State and version  -> existence, the version's form, already, state, expected version
  *   version bound      -> the largest version cannot be raised
+ *   evidence key free  -> an evidence key that exists (TYPE not none) is never overwritten
  *   Writes             -> permission to write (for the fallback: MULTI), the events and the
  *                         history streams' last ids, then the six writes and the reply
  */
@@ -115,6 +116,21 @@ const multiRefused = (error: Error) =>
     { cause: error },
   );
 
+/**
+ * TIME refused: for a permission, the script's words (Redis's, then what it adds); anything
+ * else as Redis gave it.
+ */
+const timeFailed = (error: Error): Decision => ({
+  kind: 'failed',
+  error: /^NOPERM/.test(error.message)
+    ? new Error(
+        `${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+          'promotion needs)',
+        { cause: error },
+      )
+    : error,
+});
+
 const refused = (code: PromotionError['code'], detail: string): Decision => ({
   kind: 'refused',
   refusal: new PromotionError(code, detail),
@@ -160,9 +176,10 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     );
   }
   if (snapshot.fields instanceof Error) return { kind: 'failed', error: snapshot.fields };
-  if (snapshot.now instanceof Error) return { kind: 'failed', error: snapshot.now };
   const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
     snapshot.fields;
+  // TIME is needed only where the script calls it: an `already` without a usable stored time,
+  // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
   const { now } = snapshot;
   let versionNumber = 0;
   if (version !== null) {
@@ -189,7 +206,9 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
 
   if (status === a.to) {
     // Only a plain integer of at most 15 digits is a stored time the reply may carry.
-    const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+    const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
+    if (!stored && now instanceof Error) return timeFailed(now);
+    const at = stored ? Number(updatedAt) : (now as number);
     return {
       kind: 'already',
       reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
@@ -220,7 +239,18 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     );
   }
 
-  // Writes. Where the script checks its permission to write, the fallback needs MULTI.
+  // Evidence is never overwritten: its key exists (a token used before), refused.
+  if (types[3] !== 'none') {
+    return refused(
+      'PRP_EVIDENCE_EXISTS',
+      `evidence key ${evidenceKey} exists already and a ${noun} never overwrites evidence; ` +
+        `nothing was written; ${a.kind} again with a token no earlier move of ${a.id} used`,
+    );
+  }
+
+  // Writes: the time first, as the script reads it. Where the script checks its permission
+  // to write, the fallback needs MULTI.
+  if (now instanceof Error) return timeFailed(now);
   if (snapshot.multiRefused) return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
   // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
   if (types[4] === 'stream') {

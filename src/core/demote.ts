@@ -9,6 +9,7 @@ import {
 } from './promote.js';
 import type { RedisClient } from './script.js';
 import { STATES } from './states.js';
+import { transitionOf } from './contract.js';
 
 /**
  * A demotion (contract v2): like a promotion's request, but `to` is any earlier state, and
@@ -22,7 +23,8 @@ export type DemotionRequest = PromotionRequest;
  * is refused (PRP_STATE_MISMATCH), never demoted from the wrong queue. A PRP in `to` already
  * is sent as a demotion from the state after `to`, which the script answers `already` (with
  * the evidence checked first); guarded by the version read, so that a promotion into that
- * next state in between is refused (PRP_VERSION_CONFLICT), not undone.
+ * next state in between is refused (PRP_VERSION_CONFLICT), not undone. A state no demotion
+ * ends in (validate) is sent as itself, which the script refuses (PRP_INVALID_TRANSITION).
  */
 async function currentState(
   redis: RedisClient,
@@ -38,7 +40,11 @@ async function currentState(
     throw new PromotionError('PRP_STATE_MISMATCH', say.demoteNoStatus(request.id, request.to));
   }
   if (status !== request.to) return { from: status };
-  const from = STATES[STATES.indexOf(status as (typeof STATES)[number]) + 1] ?? status;
+  // No demotion ends in `to` from the state after it (validate, the last before complete,
+  // which is final): sent as status -> status, which the script refuses saying where a
+  // demotion from there may go.
+  const next = STATES[STATES.indexOf(status as (typeof STATES)[number]) + 1];
+  const from = next !== undefined && transitionOf(next, status, 'demote') ? next : status;
   // A missing version counts as 0; one the guard cannot name is the script's to refuse.
   const guard = version === null ? '0' : /^[0-9]{1,15}$/.test(version) ? version : undefined;
   return guard === undefined ? { from } : { from, expectedVersion: guard };

@@ -1,5 +1,5 @@
 /**
- * Refusal codes. The first eight are the script's (CONTRACT.md section 3); PRP_CONTENDED is
+ * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
  */
 export const REFUSAL_CODES = [
@@ -11,6 +11,7 @@ export const REFUSAL_CODES = [
   'PRP_VERSION_CONFLICT',
   'PRP_WRONG_TYPE',
   'PRP_EVENTS_EXHAUSTED',
+  'PRP_EVIDENCE_EXISTS',
   'PRP_CONTENDED',
 ] as const;
 

@@ -45,13 +45,14 @@ export const DEFAULT_MAX_ATTEMPTS = 5;
 
 /** The read round trip's answers, in the order it sends them. */
 const ANSWER = {
-  watch: 0,
-  types: 1,
-  hmget: 7,
-  time: 8,
-  xinfo: 9,
-  historyXinfo: 10,
-  multi: 11,
+  keyAccess: 0, // six answers, one per key
+  watch: 6,
+  types: 7,
+  hmget: 13,
+  time: 14,
+  xinfo: 15,
+  historyXinfo: 16,
+  multi: 17,
 } as const;
 
 type Answers = [Error | null, unknown][];
@@ -59,11 +60,21 @@ type Answers = [Error | null, unknown][];
 /**
  * Read: WATCH, every read decide() needs, and MULTI, in one round trip. MULTI goes last so
  * that its answer is known before any write is sent.
+ *
+ * First, the key check Redis makes of EVALSHA's keys: the script declares its six keys read
+ * and write, and Redis lets a user run it only when one key pattern grants both on each key
+ * (`~{prp}:*`, or `%RW~`); a user with `%R~{prp}:*` and `%W~...` apart is refused NOPERM
+ * before the script starts. The fallback's commands each need one of the two, so it asks
+ * the same question of each key with a command that needs both: GETEX without options, which
+ * changes nothing (a GET, with the key spec of a write) and answers WRONGTYPE for a key of
+ * another type than a string, which is ignored. Only a NOPERM counts: then the fallback
+ * refuses the same users as the script, the same way, before anything else is read.
  */
 async function read(redis: Redis, keys: PromotionKeys): Promise<Answers> {
   const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = keys;
-  return (await redis
-    .pipeline()
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.getex(key);
+  return (await pipeline
     .watch(prpKey, evidenceKey, historyKey)
     .type(prpKey)
     .type(fromQueue)
@@ -104,6 +115,9 @@ function snapshotOf(answers: Answers): PromotionSnapshot {
     const [error, result] = answers[i]!;
     return error ?? as(result);
   };
+  for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+    if (error && /^NOPERM/.test(error.message)) throw error;
+  }
   value(ANSWER.watch);
   const types = [0, 1, 2, 3, 4, 5].map((i) => value(ANSWER.types + i) as string);
   return {

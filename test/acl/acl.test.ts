@@ -438,3 +438,114 @@ describe('a user missing one rule gets a permission error and no half promotion'
     }
   });
 });
+
+/**
+ * Users the documented rules do not describe, on which the script and the fallback must
+ * still agree (issue 12): one without +time, and one whose read and write key patterns are
+ * apart (`%R~{prp}:*` beside `%W~` patterns of their own), which Redis refuses EVALSHA's
+ * keys to (one pattern must grant both) and the fallback's GETEX check refuses too.
+ */
+const SPLIT_PATTERN_RULES = RULES.flatMap((rule) =>
+  rule === '~{prp}:*'
+    ? [
+        '%R~{prp}:*',
+        '%W~{prp}:prp:*',
+        '%W~{prp}:queue:*',
+        '%W~{prp}:evidence:*',
+        '%W~{prp}:events',
+        '%W~{prp}:history:*',
+      ]
+    : [rule],
+);
+const NO_TIME_RULES = RULES.filter((rule) => rule !== '+time');
+
+describe('lua and the fallback answer users the rules do not describe alike', () => {
+  let s: AclServer;
+  let db: Redis;
+  beforeAll(async () => {
+    s = await startAclServer(false, 'prp-promote', PASSWORD);
+    db = s.admin.duplicate({ db: 1 });
+  });
+  afterAll(async () => {
+    db?.disconnect();
+    s?.admin.disconnect();
+    await s?.server.stop();
+  });
+
+  /** One move as a user with `rules` in each mode: outcome text, and the namespace unchanged. */
+  async function bothModes(
+    rules: string[],
+    seed: Record<string, string>,
+    request: { to: string; dryRun?: boolean },
+  ): Promise<Record<PromotionMode, string>> {
+    const outcomes = {} as Record<PromotionMode, string>;
+    for (const mode of ['lua', 'multi'] as const) {
+      await setUser(s, RULES);
+      await db.del(...(await db.keys('{prp}:*')), '{prp}:none');
+      await db.hset('{prp}:prp:PRP-1', seed);
+      await db.lpush('{prp}:queue:integration', 'PRP-1');
+      await setUser(s, rules);
+      const before = await snapshotNamespace(db, 'prp');
+      const client = await connectRedis(s.url, { timeoutMs: 3000, maxRetries: 0 });
+      try {
+        const moved = request.to === 'integration' && seed.status === 'validate';
+        outcomes[mode] = await (
+          moved
+            ? demote(
+                client,
+                { id: 'PRP-1', to: 'integration', evidence: { reason: 'r' } },
+                { mode },
+              )
+            : promote(client, { id: 'PRP-1', evidence, token: 't', ...request }, { mode })
+        ).then(
+          (r) => `${r.result} ${r.version} ${r.at}`,
+          (e: Error) => e.message,
+        );
+      } finally {
+        await closeRedis(client);
+      }
+      if (!/^(promoted|demoted) /.test(outcomes[mode])) {
+        expect(await snapshotNamespace(db, 'prp')).toEqual(before);
+      }
+    }
+    return outcomes;
+  }
+
+  test('without +time: already (its stored time) in both modes', async () => {
+    const seed = { status: 'validate', version: '4', updated_at: '1767225600000' };
+    const { lua, multi } = await bothModes(NO_TIME_RULES, seed, { to: 'validate' });
+    expect(lua).toBe('already 4 1767225600000');
+    expect(multi).toBe(lua);
+  });
+
+  test('without +time: a refusal about the PRP in both modes, not NOPERM', async () => {
+    const seed = { status: 'development', version: '4' };
+    const { lua, multi } = await bothModes(NO_TIME_RULES, seed, { to: 'validate' });
+    expect(lua).toMatch(/^PRP_STATE_MISMATCH /);
+    expect(multi).toBe(lua);
+  });
+
+  test.each([false, true])(
+    'without +time: a move (dry run %s) is NOPERM naming time in both modes, nothing written',
+    async (dryRun) => {
+      const seed = { status: 'integration', version: '4' };
+      const { lua, multi } = await bothModes(NO_TIME_RULES, seed, { to: 'validate', dryRun });
+      expect(lua).toMatch(/^NOPERM .*'time'/);
+      expect(multi).toMatch(/^NOPERM .*'time'/);
+    },
+  );
+
+  test.each([
+    ['a promotion', { status: 'integration', version: '4' }, { to: 'validate' }],
+    ['a dry run', { status: 'integration', version: '4' }, { to: 'validate', dryRun: true }],
+    ['already', { status: 'validate', version: '4' }, { to: 'validate' }],
+    ['a demotion', { status: 'validate', version: '4' }, { to: 'integration' }],
+  ] as const)(
+    'read and write key patterns apart: %s is NOPERM in both modes, the same words, nothing written',
+    async (_name, seed, request) => {
+      const { lua, multi } = await bothModes(SPLIT_PATTERN_RULES, { ...seed }, request);
+      expect(lua).toMatch(/^NOPERM .*keys/);
+      expect(multi).toBe(lua);
+    },
+  );
+});

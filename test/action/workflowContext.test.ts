@@ -1,3 +1,4 @@
+import { BOUNDS } from '../../src/core/contract.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,13 +136,29 @@ describe('readWorkflowContext', () => {
 });
 
 describe('evidenceToken', () => {
-  test('run id, attempt and target state, so a walk through states in one run keeps each', () => {
+  test('run id and attempt, the move, and a random suffix: each move a token of its own', () => {
     const ctx = contextFor('push', pushEvent('x'));
-    expect(evidenceToken(ctx, 'validate')).toBe('55-2-validate');
+    const move = { kind: 'promote', from: 'integration', to: 'validate' } as const;
+    const token = evidenceToken(ctx, move);
+    expect(token).toMatch(/^55-2-promote-integration-validate-[0-9a-f]{12}$/);
+    // The same move twice in one run (promote, demote, promote): two tokens.
+    expect(evidenceToken(ctx, move)).not.toBe(token);
+    expect(evidenceToken(ctx, { kind: 'demote', to: 'integration' })).toMatch(
+      /^55-2-demote-integration-[0-9a-f]{12}$/,
+    );
   });
 
   test('a random token outside a workflow run', () => {
     const ctx = readWorkflowContext({});
-    expect(evidenceToken(ctx, 'complete')).toMatch(/^local-[0-9a-f-]{36}-complete$/);
+    expect(evidenceToken(ctx, { kind: 'promote', from: 'validate', to: 'complete' })).toMatch(
+      /^local-promote-validate-complete-[0-9a-f]{12}$/,
+    );
+  });
+
+  test('within the token bounds of the contract, whatever the run id', () => {
+    const ctx = { ...contextFor('push', pushEvent('x')), runId: '9'.repeat(300) };
+    const token = evidenceToken(ctx, { kind: 'demote', to: 'development' });
+    expect(token.length).toBe(BOUNDS.tokenMaxLength);
+    expect(token).toMatch(/^[A-Za-z0-9._-]+-demote-development-[0-9a-f]{12}$/);
   });
 });

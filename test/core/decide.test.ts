@@ -62,7 +62,30 @@ describe('decide()', () => {
       ),
     ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_NOT_FOUND' } });
     expect(decide(call(), snapshot({ fields: denied }))).toEqual({ kind: 'failed', error: denied });
-    expect(decide(call(), snapshot({ now: denied }))).toEqual({ kind: 'failed', error: denied });
+    // TIME refused: the script's words for a permission, Redis's own for anything else.
+    const timeDenied = new Error("NOPERM this user has no permissions to run the 'time' command");
+    const timeFailure = decide(call(), snapshot({ now: timeDenied }));
+    expect(timeFailure).toMatchObject({ kind: 'failed' });
+    expect((timeFailure as { error: Error }).error.message).toBe(
+      `${timeDenied.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+        'promotion needs)',
+    );
+    const timeError = new Error('ERR something else');
+    expect(decide(call(), snapshot({ now: timeError }))).toEqual({
+      kind: 'failed',
+      error: timeError,
+    });
+    // TIME is needed only where the script reads it: not for a refusal about the PRP, nor for
+    // an already with a stored time.
+    expect(
+      decide(call(), snapshot({ now: timeDenied, fields: ['integration', '3', null, null] })),
+    ).toMatchObject({ kind: 'refused', refusal: { code: 'PRP_STATE_MISMATCH' } });
+    expect(
+      decide(
+        call(),
+        snapshot({ now: timeDenied, fields: ['development', '3', 'k', '1700000000000'] }),
+      ),
+    ).toMatchObject({ kind: 'already', reply: { at: 1700000000000 } });
     expect(decide(call(), snapshot({ lastGeneratedId: denied }))).toEqual({
       kind: 'failed',
       error: denied,

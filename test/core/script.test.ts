@@ -92,7 +92,8 @@ describe('loading', () => {
 });
 
 /** A request with GOOD_EVIDENCE and token t, so promotionCall() names the keys promote() uses. */
-const request = (ns: string, id: string, to: string) => goodRequest(ns, id, to, 't');
+// A token per target: a move never overwrites an earlier move's evidence (PRP_EVIDENCE_EXISTS).
+const request = (ns: string, id: string, to: string) => goodRequest(ns, id, to, `t-${to}`);
 
 describe('running', () => {
   it('after SCRIPT FLUSH between calls, promote gets NOSCRIPT, loads the script and succeeds', async () => {
@@ -152,7 +153,13 @@ describe('INFO errorstats counts every refusal code the script returns', () => {
     const ns = uniqueNamespace();
     await seedNamespace(redis, ns, {
       prp: { id: 'PRP-1', fields: { status: 'integration', version: '2' } },
-      keys: [{ key: '{$NS}:prp:PRP-W', type: 'string', value: 'x' }],
+      keys: [
+        { key: '{$NS}:prp:PRP-W', type: 'string', value: 'x' },
+        { key: '{$NS}:evidence:PRP-E:t-validate', type: 'string', value: '{"earlier":true}' },
+      ],
+    });
+    await seedNamespace(redis, ns, {
+      prp: { id: 'PRP-E', fields: { status: 'integration', version: '2' } },
     });
     await seedNamespace(redis, ns, {
       prp: { id: 'PRP-V', fields: { status: 'integration', version: 'x' } },
@@ -186,6 +193,7 @@ describe('INFO errorstats counts every refusal code the script returns', () => {
       ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-W', 'validate'))],
       ['PRP_WRONG_TYPE', () => promote(redis, request(ns, 'PRP-V', 'validate'))],
       ['PRP_EVENTS_EXHAUSTED', () => promote(redis, request(exhausted, 'PRP-1', 'validate'))],
+      ['PRP_EVIDENCE_EXISTS', () => promote(redis, request(ns, 'PRP-E', 'validate'))],
     ];
     const before = Object.fromEntries(
       await Promise.all(REFUSAL_CODES.map(async (code) => [code, await errorCount(code)] as const)),

@@ -93,7 +93,9 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         'from-state': 'validate',
         'to-state': 'development',
         version: '4',
-        'evidence-key': `{${ns}}:evidence:PRP-1:9876543210-1-demote-development`,
+        'evidence-key': expect.stringMatching(
+          new RegExp(`^\\{${ns}\\}:evidence:PRP-1:9876543210-1-demote-development-[0-9a-f]{12}$`),
+        ),
       });
       expect(await redis.hget(prpKey(ns, 'PRP-1'), 'status')).toBe('development');
       expect(await redis.lrange(queueKey(ns, 'validate'), 0, -1)).toEqual([]);
@@ -178,6 +180,36 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
       expect(evidence.ci_run_url).toMatch(/^https:\/\/github\.com\/acme\/widgets\/actions\/runs\//);
     });
 
+    // .github/workflows/self-test.yml's sequence: one run moves a PRP to the same state twice.
+    test.each(['lua', 'multi'])(
+      'promote, demote, promote in one run (%s): both promotions keep their own evidence',
+      async (mode) => {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-6', 'integration', 1);
+        const first = await promote(ns, 'PRP-6', 'validate', { ...EVIDENCE.validate, mode });
+        expectOk(first);
+        const back = await demote(ns, 'PRP-6', 'integration', { mode });
+        expectOk(back);
+        const again = await promote(ns, 'PRP-6', 'validate', { ...EVIDENCE.validate, mode });
+        expectOk(again);
+        expect(again.outputs.result).toBe('promoted');
+        const keys = [first, back, again].map((outcome) => outcome.outputs['evidence-key']!);
+        expect(new Set(keys).size).toBe(3);
+        // Each key holds its own move's evidence, the first promotion's too.
+        const stored = await Promise.all(
+          keys.map(async (key) => JSON.parse((await redis.get(key))!)),
+        );
+        expect(stored.map((e: Record<string, unknown>) => e.smoke_ci_passed ?? e.reason)).toEqual([
+          true,
+          'validate failed',
+          true,
+        ]);
+        const history = await redis.xrange(historyKey(ns, 'PRP-6'), '-', '+');
+        const named = history.map(([, fields]) => fields[fields.indexOf('evidence_key') + 1]);
+        expect(named).toEqual(keys);
+      },
+    );
+
     test('already there: result already, nothing written; a dry run writes nothing either', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-3', 'integration', 2);
@@ -232,6 +264,13 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         'development',
         { reason: '' },
         /^::error::input reason: is required/m,
+      ],
+      [
+        'to the state it is in, which no demotion reaches: what was asked and why not',
+        'validate',
+        'validate',
+        {},
+        /^::error::PRP_INVALID_TRANSITION cannot demote validate -> validate; a demotion moves to an earlier state: from validate to pending, development or integration$/m,
       ],
       [
         'a target no demotion reaches',

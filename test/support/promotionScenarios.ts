@@ -105,7 +105,11 @@ export function promotionScenarios(runAction: Runner): void {
         result: 'promoted',
         promoted: 'true',
         version: '4',
-        'evidence-key': `{${ns}}:evidence:PRP-7:9876543210-1-validate`,
+        'evidence-key': expect.stringMatching(
+          new RegExp(
+            `^\\{${ns}\\}:evidence:PRP-7:9876543210-1-promote-integration-validate-[0-9a-f]{12}$`,
+          ),
+        ),
       });
 
       const key = outcome.outputs['evidence-key']!;
@@ -165,12 +169,13 @@ export function promotionScenarios(runAction: Runner): void {
       const first = spec(ns, 'workflow_run', workflowRunEvent('success'), {
         'target-state': 'validate',
       });
-      expect((await runAction(first)).outputs.result).toBe('promoted');
+      const promoted = await runAction(first);
+      expect(promoted.outputs.result).toBe('promoted');
       const before = await snapshotNamespace(redis, ns);
       const rerun = await runAction({ ...first, env: { ...first.env, GITHUB_RUN_ATTEMPT: '2' } });
       expect(rerun.code).toBe(0);
       expect(rerun.outputs).toMatchObject({ result: 'already', promoted: 'false', version: '2' });
-      expect(rerun.outputs['evidence-key']).toBe(`{${ns}}:evidence:PRP-7:9876543210-1-validate`);
+      expect(rerun.outputs['evidence-key']).toBe(promoted.outputs['evidence-key']);
       expect(rerun.summary).toContain('already promoted (nothing written)');
       expect(await snapshotNamespace(redis, ns)).toEqual(before);
     });

@@ -43040,7 +43040,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 7093:
+/***/ 4642:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43165,14 +43165,25 @@ const DEMOTION_EVIDENCE = [{ field: 'reason', rule: 'text' }];
 const DEMOTIONS = DEMOTABLE_STATES.flatMap((from) => contract_STATES.slice(0, contract_STATES.indexOf(from)).map((to) => ({ from, to, evidence: DEMOTION_EVIDENCE })));
 /**
  * Fields only the action's pipeline result writes, beside the pipelineOnly rules: which
- * sources were asked, and the checks require-checks read. No transition requires them.
+ * sources were asked, what they said (a demotion's `ci_result`), and the checks
+ * require-checks read. No transition requires them.
  */
-const ACTION_PIPELINE_FIELDS = ['ci_source', 'required_checks'];
-/** Every field the `evidence` input may not hold, in the order a refusal names them. */
+const ACTION_PIPELINE_FIELDS = ['ci_source', 'ci_result', 'required_checks'];
+/** The fields that state a pipeline result, in the order a refusal names them. */
 const PIPELINE_FIELDS = [
     ...TRANSITIONS.flatMap((t) => t.evidence.filter((e) => e.pipelineOnly).map((e) => e.field)),
     ...ACTION_PIPELINE_FIELDS,
 ];
+/**
+ * Fields the action records from the runner (the workflow context): where the evidence came
+ * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ */
+const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'];
+/**
+ * Every field the `evidence` input (of promote and demote) may not hold, in the order a
+ * refusal names them: the pipeline's and the runner's.
+ */
+const INPUT_REFUSED_FIELDS = [...PIPELINE_FIELDS, ...RUNNER_FIELDS];
 /** Bounds of the script's arguments and keys (CONTRACT.md sections 2-3). */
 const BOUNDS = {
     /** PRP id: 1-128 of these, the first a letter or digit. */
@@ -43191,6 +43202,8 @@ const BOUNDS = {
     /** EXPECTED_VERSION and a stored version: exact in a Lua number. */
     versionMaxDigits: 15,
     evidenceMaxBytes: 65_536,
+    /** Evidence JSON nesting: arrays and objects at most this deep (cjson's decode_max_depth). */
+    evidenceMaxDepth: 1000,
 };
 /** KEYS[1..6] of lua/promote.lua: name and the type each must hold (or be missing). */
 const KEY_TYPES = [
@@ -43205,7 +43218,7 @@ const KEY_TYPES = [
  * The move `from -> to` of `kind`, or undefined when there is none: a promotion is one step
  * forward, a demotion one of DEMOTIONS.
  */
-function transitionOf(from, to, kind = 'promote') {
+function contract_transitionOf(from, to, kind = 'promote') {
     return (kind === 'demote' ? DEMOTIONS : TRANSITIONS).find((t) => t.from === from && t.to === to);
 }
 /** The refusal of a field breaking its rule, word for word as the script gives it. */
@@ -43214,10 +43227,26 @@ function ruleMessage(field, rule, from, to) {
 }
 /** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
 const DEMOTION_RULE = `; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${contract_STATES[contract_STATES.length - 1]} is final`;
+/**
+ * The demotion refusal's reason when both states are known and `to` is not before `from`
+ * (the same state, or a later one): where a demotion from `from` may go, or that nothing
+ * comes before the first state. Undefined for other pairs, which DEMOTION_RULE answers.
+ */
+function demotionNotEarlier(from, to) {
+    const at = contract_STATES.indexOf(from);
+    if (at < 0 || contract_STATES.indexOf(to) < 0)
+        return undefined;
+    if (at === 0)
+        return `; a demotion moves to an earlier state, and ${from} is the first`;
+    if (!DEMOTABLE_STATES.includes(from))
+        return undefined;
+    return `; a demotion moves to an earlier state: from ${from} to ${wordList(contract_STATES.slice(0, at), 'or')}`;
+}
 /** The refusal of any pair that is not a move of `kind`. */
 function invalidTransitionMessage(from, to, kind = 'promote') {
-    if (kind === 'demote')
-        return `cannot demote ${from} -> ${to}${DEMOTION_RULE}`;
+    if (kind === 'demote') {
+        return `cannot demote ${from} -> ${to}${demotionNotEarlier(from, to) ?? DEMOTION_RULE}`;
+    }
     return (`cannot promote ${from} -> ${to}; a promotion moves one step forward along ` +
         contract_STATES.join(' -> '));
 }
@@ -43242,7 +43271,7 @@ function previousState(to) {
 
 ;// CONCATENATED MODULE: ./src/core/errors.ts
 /**
- * Refusal codes. The first eight are the script's (CONTRACT.md section 3); PRP_CONTENDED is
+ * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
  */
 const REFUSAL_CODES = [
@@ -43254,6 +43283,7 @@ const REFUSAL_CODES = [
     'PRP_VERSION_CONFLICT',
     'PRP_WRONG_TYPE',
     'PRP_EVENTS_EXHAUSTED',
+    'PRP_EVIDENCE_EXISTS',
     'PRP_CONTENDED',
 ];
 /** A promotion Redis (or the fallback) refused; nothing was written. */
@@ -43296,6 +43326,52 @@ class ConnectionError extends Error {
  */
 class AnswerLostError extends ConnectionError {
 }
+/** An operation's words: its name in a message, and what to do when it may have run. */
+const OPERATIONS = {
+    promotion: { name: 'promotion', mayHaveRun: 're-run to learn whether it happened' },
+    demotion: { name: 'demotion', mayHaveRun: 're-run to learn whether it happened' },
+    read: { name: 'read', mayHaveRun: 'a read writes nothing: re-run it' },
+    'health read': {
+        name: 'health read',
+        mayHaveRun: 'it writes only its sample, which the next run replaces: re-run it',
+    },
+};
+/** The error a failed call is, in its operation's words; `where` is a display form. */
+function callFailureError(failure, where) {
+    const error = failure.kind === 'timeout' || failure.kind === 'closed' || failure.kind === 'lost'
+        ? new AnswerLostError(callFailureMessage(failure, where))
+        : new ConnectionError(callFailureMessage(failure, where));
+    return Object.assign(error, { failure });
+}
+/** A failed call's message, from the one table of words below. */
+function callFailureMessage(failure, where) {
+    const { name, mayHaveRun } = OPERATIONS[failure.operation];
+    const { detail } = failure;
+    switch (failure.kind) {
+        case 'timeout':
+            return `the ${name} at ${where} got no answer within ${failure.seconds ?? '?'}s; ${mayHaveRun}`;
+        case 'closed':
+            return `the ${name} at ${where} lost its connection before the answer came; ${mayHaveRun}`;
+        case 'lost':
+            return `the ${name} at ${where} got no answer while the cluster redirected it (${detail}); ${mayHaveRun}`;
+        case 'notRun':
+            return (`the ${name} at ${where} was not run: no connection to the Redis node that serves its ` +
+                `keys could be used (${detail}); nothing was sent. Retry when the node is up`);
+        case 'redirected':
+            return (`the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
+                `namespace ${failure.namespace ?? '?'} (${detail}): set cluster: true. Nothing was run.`);
+        case 'refused':
+            return (`the Redis Cluster at ${where} refused the ${name} before running it ` +
+                `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
+                `the cluster is ok.${failure.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`);
+        case 'auth':
+            return coreMessages.authFailed(where, failure.user);
+    }
+}
+/** The CallFailure a ConnectionError of a call carries, if it is one. */
+const callFailureOf = (error) => error instanceof ConnectionError
+    ? error.failure
+    : undefined;
 /**
  * The core's failure wording, kept apart from the code that raises it (as BullMQ keeps its
  * error codes and messages). Tests compare these word for word: change them knowingly.
@@ -43319,6 +43395,8 @@ const coreMessages = {
     authFailed: (where, user) => `authentication failed at ${where} for user ${user}: check the user and password in the Redis URL`,
     noPermission: (user, where, message) => `the Redis user ${user} lacks a permission at ${where}: ${message} (see the README for the ACL this action needs)`,
     tlsFailed: (where, message) => `TLS handshake with ${where} failed: ${message}`,
+    tlsNoAnswer: (where, seconds) => `TLS handshake with ${where} failed: no TLS answer within ${seconds}s; the server may not ` +
+        'speak TLS (use redis:// for a server without TLS)',
     noAnswer: (where, seconds) => `no answer from ${where} within ${seconds}s`,
     redisFailed: (where, message) => `Redis at ${where} failed: ${message}`,
     /** Clients promote() cannot use safely (PRP_BAD_ARGUMENT). */
@@ -43336,6 +43414,11 @@ const coreMessages = {
     statusBadNamespace: (maxLength) => `namespace must be 1-${maxLength} of A-Z a-z 0-9 _ . -`,
     statusBadId: (maxLength) => `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
     statusBadHistory: (max) => `history must be an integer from 0 to ${max}`,
+    /** Stored values readStatus() reports and does not use (StoredValueProblem). */
+    storedNotTime: (field, stored) => `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+    storedNotVersion: (field, stored) => `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
+    storedNotEvidenceKey: (stored, pattern) => `evidence_key ${stored} is not an evidence key of this PRP (${pattern}): not read`,
+    storedEvidenceNotString: (stored) => `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
     /** The script answered with something that is not its contract's reply (section 3). */
     badReply: (problem) => `the promotion script's reply is not the contract's: ${problem}`,
 };
@@ -52969,13 +53052,11 @@ const evidenceRules = schemasOf(TRANSITIONS);
 const demotionRules = schemasOf(DEMOTIONS);
 /** The fields a move requires, in check order. */
 function requiredFields(from, to, kind = 'promote') {
-    return (transitionOf(from, to, kind)?.evidence ?? []).map(({ field }) => field);
+    return (contract_transitionOf(from, to, kind)?.evidence ?? []).map(({ field }) => field);
 }
 function invalidTransition(from, to, kind = 'promote') {
     return new errors_PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to, kind));
 }
-/** cjson's nesting limit: the script's parser refuses the 1001st level. */
-const MAX_JSON_DEPTH = 1000;
 /**
  * JSON.parse takes two things the script's cjson refuses: nesting deeper than 1000, and a
  * \u escape that leaves a lone surrogate (in a key or a value). Both are refused as not JSON.
@@ -52985,7 +53066,7 @@ function cjsonAccepts(value, depth) {
         return value.isWellFormed();
     if (typeof value !== 'object' || value === null)
         return true;
-    if (depth > MAX_JSON_DEPTH)
+    if (depth > BOUNDS.evidenceMaxDepth)
         return false;
     if (Array.isArray(value))
         return value.every((item) => cjsonAccepts(item, depth + 1));
@@ -53158,10 +53239,10 @@ function checkPromotionArguments(keys, args) {
     };
 }
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: ./node_modules/ioredis/built/index.js
 var built = __nccwpck_require__(7796);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
 ;// CONCATENATED MODULE: ./src/core/connection.ts
 
 
@@ -53365,11 +53446,19 @@ function classifyCommandError(error) {
     if (/^Command timed out/.test(last))
         return { kind: 'timeout', detail: last };
     // A connection that closed (a node's end, a failover) or dropped while reconnecting.
-    if (last === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError') {
+    if (last === 'Connection is closed.' ||
+        error.name === 'MaxRetriesPerRequestError' ||
+        // Refused before any write: no connection open, and no offline queue to wait in.
+        /^(Stream isn't writeable|Cluster isn't ready) and enableOfflineQueue options is false$/.test(last)) {
         return { kind: 'closed', detail: last };
     }
     if (ranOut)
         return { kind: 'lost', detail: last };
+    // A connection that could not be made (the fallback's own, a cluster node's).
+    const code = error.code ?? '';
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
+        return { kind: 'closed', detail: last };
+    }
     return undefined;
 }
 /** ioredis's node key, host:port (the host may hold colons: IPv6). */
@@ -53466,7 +53555,13 @@ async function connectRedis(url, options = {}) {
         await withDeadline(client.connect(), timeoutMs, () => Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
     }
     catch (error) {
+        const tlsUnanswered = target.tls && tlsHandshakeUnfinished(client);
         client.disconnect();
+        const timedOut = /ETIMEDOUT|timed out/.test(String((firstNodeError?.error ?? firstError ?? error)));
+        if (tlsUnanswered && timedOut) {
+            // A server without TLS reads the TLS hello as a command and waits for its end.
+            throw new ConnectionError(coreMessages.tlsNoAnswer(`rediss://${first.host}:${first.port}`, timeoutMs / 1000));
+        }
         // Which node failed: with several seeds, the one its error came from.
         const [host, port] = splitHostPort(firstNodeError?.node);
         const where = host && seeds.length > 1 ? { ...target, host, port } : { ...target, ...first };
@@ -53487,6 +53582,16 @@ async function connectRedis(url, options = {}) {
         }
     }
     return client;
+}
+/** Whether a TLS connection of `client` (a cluster's: of any node) never finished its handshake. */
+function tlsHandshakeUnfinished(client) {
+    const connections = client instanceof built.Cluster ? client.nodes() : [client];
+    return connections.some((node) => {
+        // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
+        // getProtocol() already names the configured version while the hello goes unanswered).
+        const stream = node.stream;
+        return stream?.encrypted === true && stream._secureEstablished === false;
+    });
 }
 /** Closes politely (QUIT, at most a second), then for certain. */
 async function closeRedis(client) {
@@ -53510,6 +53615,111 @@ async function withRedis(url, options, work) {
     }
     finally {
         await closeRedis(client);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/callGuard.ts
+
+
+
+const VIEWS = new WeakMap();
+/** A view of `client` that records every command sent through it (and through its nodes). */
+function tracked(client, tracker) {
+    const view = new Proxy(client, {
+        get(target, property, receiver) {
+            if (property === 'sendCommand') {
+                return (command, ...rest) => {
+                    tracker.commands.push(command);
+                    command.promise.then(() => tracker.answered.add(command), (error) => {
+                        if (error instanceof built.ReplyError)
+                            tracker.answered.add(command);
+                    });
+                    return target.sendCommand.call(receiver, command, ...rest);
+                };
+            }
+            if (property === 'nodes' && target instanceof built.Cluster) {
+                // A cluster's nodes, for the reads made on each primary (health): seen too.
+                return (...args) => target.nodes(...args).map((node) => tracked(node, tracker));
+            }
+            return Reflect.get(target, property, receiver);
+        },
+    });
+    VIEWS.set(view, tracker);
+    return view;
+}
+/**
+ * `client` seen like `view` (a connection of its own that a guarded call opened, such as the
+ * fallback's): its commands count as the call's. `client` itself when `view` is no view.
+ */
+function seenAlong(view, client) {
+    const tracker = VIEWS.get(view);
+    return tracker ? tracked(client, tracker) : client;
+}
+/** Where a client connects, for a message: scheme, host and port (a cluster's first seed). */
+function whereOf(client) {
+    if (client instanceof built.Cluster) {
+        const seed = client
+            .startupNodes?.[0];
+        const tls = Boolean(client.options.redisOptions?.tls);
+        return `${tls ? 'rediss' : 'redis'}://${seed?.host ?? '?'}:${seed?.port ?? '?'}`;
+    }
+    const { host, port, tls } = client.options;
+    return `${tls ? 'rediss' : 'redis'}://${host ?? '?'}:${port ?? '?'}`;
+}
+const optionsOf = (client) => client instanceof built.Cluster ? (client.options.redisOptions ?? {}) : client.options;
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)\b/;
+/** What `error` of a call on `client` says, if it is a failure to reach Redis or back. */
+function callFailure(error, client, tracker, operation, namespace) {
+    if (!(error instanceof Error))
+        return undefined;
+    const options = optionsOf(client);
+    const base = {
+        operation,
+        cluster: client instanceof built.Cluster,
+        user: options.username ?? 'default',
+        ...(namespace === undefined ? {} : { namespace }),
+    };
+    if (AUTH_REFUSED.test(error.message))
+        return { ...base, kind: 'auth', detail: error.message };
+    const failure = classifyCommandError(error);
+    if (!failure)
+        return undefined;
+    if (failure.kind === 'timeout' || failure.kind === 'closed' || failure.kind === 'lost') {
+        // Sent and unanswered: it may have run. Nothing sent: it did not.
+        const sent = tracker.commands.some((c) => c.isTraced && !tracker.answered.has(c));
+        if (!sent)
+            return { ...base, kind: 'notRun', detail: failure.detail };
+        const timeoutMs = options.commandTimeout;
+        return {
+            ...base,
+            kind: failure.kind,
+            detail: failure.detail,
+            ...(timeoutMs === undefined ? {} : { seconds: timeoutMs / 1000 }),
+        };
+    }
+    return { ...base, kind: failure.kind, detail: failure.detail };
+}
+/**
+ * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
+ * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
+ * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
+ * answered (NOPERM, OOM), which say themselves what happened. A call inside another guarded
+ * call (demote() reading, then moving) shares its view.
+ */
+async function callGuard_guardCall(redis, operation, namespace, work) {
+    if (VIEWS.has(redis))
+        return work(redis);
+    const tracker = { commands: [], answered: new WeakSet() };
+    try {
+        return await work(tracked(redis, tracker));
+    }
+    catch (error) {
+        if (error instanceof errors_PromotionError || error instanceof ConnectionError)
+            throw error;
+        const failure = callFailure(error, redis, tracker, operation, namespace);
+        if (!failure)
+            throw error;
+        throw Object.assign(callFailureError(failure, whereOf(redis)), { cause: error });
     }
 }
 
@@ -53548,6 +53758,17 @@ const historyExhausted = (historyKey, id, verb) => new errors_PromotionError('PR
 const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
     `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
     '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
+/**
+ * TIME refused: for a permission, the script's words (Redis's, then what it adds); anything
+ * else as Redis gave it.
+ */
+const timeFailed = (error) => ({
+    kind: 'failed',
+    error: /^NOPERM/.test(error.message)
+        ? new Error(`${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+            'promotion needs)', { cause: error })
+        : error,
+});
 const refused = (code, detail) => ({
     kind: 'refused',
     refusal: new errors_PromotionError(code, detail),
@@ -53586,9 +53807,9 @@ function decide(a, snapshot) {
     }
     if (snapshot.fields instanceof Error)
         return { kind: 'failed', error: snapshot.fields };
-    if (snapshot.now instanceof Error)
-        return { kind: 'failed', error: snapshot.now };
     const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = snapshot.fields;
+    // TIME is needed only where the script calls it: an `already` without a usable stored time,
+    // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
     const { now } = snapshot;
     let versionNumber = 0;
     if (version !== null) {
@@ -53609,7 +53830,10 @@ function decide(a, snapshot) {
     });
     if (status === a.to) {
         // Only a plain integer of at most 15 digits is a stored time the reply may carry.
-        const at = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt) ? Number(updatedAt) : now;
+        const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
+        if (!stored && now instanceof Error)
+            return timeFailed(now);
+        const at = stored ? Number(updatedAt) : now;
         return {
             kind: 'already',
             reply: withRemoved(reply('already', versionNumber, storedEvidenceKey ?? '', at), 0),
@@ -53629,7 +53853,15 @@ function decide(a, snapshot) {
         return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is ${versionNumber}, the largest a ${noun} can raise ` +
             '(15 digits)');
     }
-    // Writes. Where the script checks its permission to write, the fallback needs MULTI.
+    // Evidence is never overwritten: its key exists (a token used before), refused.
+    if (types[3] !== 'none') {
+        return refused('PRP_EVIDENCE_EXISTS', `evidence key ${evidenceKey} exists already and a ${noun} never overwrites evidence; ` +
+            `nothing was written; ${a.kind} again with a token no earlier move of ${a.id} used`);
+    }
+    // Writes: the time first, as the script reads it. Where the script checks its permission
+    // to write, the fallback needs MULTI.
+    if (now instanceof Error)
+        return timeFailed(now);
     if (snapshot.multiRefused)
         return { kind: 'failed', error: multiRefused(snapshot.multiRefused) };
     // XADD needs an id left to give: XINFO knows the last one even when its entry is gone.
@@ -53688,6 +53920,7 @@ function timeToMs([seconds, micros]) {
 
 
 
+
 /**
  * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
  * as lua/promote.lua, same checks in the same order, same replies and codes. Each attempt is
@@ -53710,27 +53943,41 @@ function timeToMs([seconds, micros]) {
  * or the stream recreated as another type, or the stream given the largest id, between the
  * check and EXEC would fail that one write (EXEC runs the others).
  *
- * WATCH belongs to a connection: give each concurrent promotion a connection of its own.
+ * WATCH and MULTI belong to a connection: each promotion takes a connection of its own (a
+ * duplicate of the caller's client, on the same database), closed afterwards. Concurrent
+ * promotions through one client thus never share a transaction.
  */
 const DEFAULT_MAX_ATTEMPTS = 5;
 /** The read round trip's answers, in the order it sends them. */
 const ANSWER = {
-    watch: 0,
-    types: 1,
-    hmget: 7,
-    time: 8,
-    xinfo: 9,
-    historyXinfo: 10,
-    multi: 11,
+    keyAccess: 0, // six answers, one per key
+    watch: 6,
+    types: 7,
+    hmget: 13,
+    time: 14,
+    xinfo: 15,
+    historyXinfo: 16,
+    multi: 17,
 };
 /**
  * Read: WATCH, every read decide() needs, and MULTI, in one round trip. MULTI goes last so
  * that its answer is known before any write is sent.
+ *
+ * First, the key check Redis makes of EVALSHA's keys: the script declares its six keys read
+ * and write, and Redis lets a user run it only when one key pattern grants both on each key
+ * (`~{prp}:*`, or `%RW~`); a user with `%R~{prp}:*` and `%W~...` apart is refused NOPERM
+ * before the script starts. The fallback's commands each need one of the two, so it asks
+ * the same question of each key with a command that needs both: GETEX without options, which
+ * changes nothing (a GET, with the key spec of a write) and answers WRONGTYPE for a key of
+ * another type than a string, which is ignored. Only a NOPERM counts: then the fallback
+ * refuses the same users as the script, the same way, before anything else is read.
  */
 async function read(redis, keys) {
     const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = keys;
-    return (await redis
-        .pipeline()
+    const pipeline = redis.pipeline();
+    for (const key of keys)
+        pipeline.getex(key);
+    return (await pipeline
         .watch(prpKey, evidenceKey, historyKey)
         .type(prpKey)
         .type(fromQueue)
@@ -53773,6 +54020,10 @@ function snapshotOf(answers) {
         const [error, result] = answers[i];
         return error ?? as(result);
     };
+    for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+        if (error && /^NOPERM/.test(error.message))
+            throw error;
+    }
     value(ANSWER.watch);
     const types = [0, 1, 2, 3, 4, 5].map((i) => value(ANSWER.types + i));
     return {
@@ -53854,6 +54105,13 @@ function promotedReply(answers, id, reply) {
         throw transactionRefusal(answers.slice(0, n), execError);
     if (executed === null)
         return undefined;
+    if (!Array.isArray(executed) || executed.length !== n) {
+        // Not this transaction's answer (its connection was used by another caller meanwhile):
+        // nothing can be said of what ran, least of all that it was written in part.
+        throw new Error(`the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
+            `results for the ${n} writes queued, so its connection was used by another caller ` +
+            `inside the transaction; read the PRP to learn what was written, then ${verb} again`);
+    }
     const failed = executed.findIndex((result) => result instanceof Error);
     if (failed >= 0) {
         // Only a queue or the stream changed since the check (they are not watched) gets here;
@@ -53866,8 +54124,36 @@ function promotedReply(answers, id, reply) {
     }
     return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
+/**
+ * A connection of its own for one promotion: the caller's client duplicated (same server,
+ * user, options), on the database the client is using, connected before anything is sent.
+ */
+async function ownConnection(redis) {
+    const db = redis.condition?.select ?? redis.options.db ?? 0;
+    // No ready check: the caller's client is connected to the same server already.
+    const own = redis.duplicate({ lazyConnect: true, db, enableReadyCheck: false });
+    own.on('error', () => undefined); // its failures reach the caller through its commands
+    try {
+        await own.connect();
+    }
+    catch (error) {
+        own.disconnect();
+        throw error;
+    }
+    return own;
+}
 async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATTEMPTS) {
     const a = checkPromotionArguments(keys, args);
+    // Seen as the caller's own commands by a guarded call (whether they were sent).
+    const own = seenAlong(redis, await ownConnection(redis));
+    try {
+        return await promoteOn(own, a, maxAttempts);
+    }
+    finally {
+        await closeRedis(own);
+    }
+}
+async function promoteOn(redis, a, maxAttempts) {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const transaction = { open: false };
         try {
@@ -53914,6 +54200,7 @@ async function promoteWithMulti(redis, keys, args, maxAttempts = DEFAULT_MAX_ATT
 }
 
 ;// CONCATENATED MODULE: ./src/core/promote.ts
+
 
 
 
@@ -54033,9 +54320,13 @@ async function promote(redis, request, options = {}) {
 }
 /**
  * A move of `kind` (promote() and demote() call it): the script, or the fallback, and its
- * reply as a PromotionResult.
+ * reply as a PromotionResult. A failure to reach Redis is a ConnectionError saying whether
+ * the move was sent (AnswerLostError: it may have run) or not.
  */
 async function promote_move(redis, request, kind, options = {}) {
+    return callGuard_guardCall(redis, kind === 'promote' ? 'promotion' : 'demotion', request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => moveOn(view, request, kind, options));
+}
+async function moveOn(redis, request, kind, options) {
     const mode = promote_promotionMode(options.mode, options.env);
     const { keys, args } = promotionCall(request, kind);
     const unfit = unfitClient(redis, mode);
@@ -54074,13 +54365,16 @@ async function promote_move(redis, request, kind, options = {}) {
 
 
 
+
+
 /**
  * The FROM to send when the caller named none, with the version to guard it by: the status
  * the hash holds. The script checks it again in its one step, so a PRP that moved in between
  * is refused (PRP_STATE_MISMATCH), never demoted from the wrong queue. A PRP in `to` already
  * is sent as a demotion from the state after `to`, which the script answers `already` (with
  * the evidence checked first); guarded by the version read, so that a promotion into that
- * next state in between is refused (PRP_VERSION_CONFLICT), not undone.
+ * next state in between is refused (PRP_VERSION_CONFLICT), not undone. A state no demotion
+ * ends in (validate) is sent as itself, which the script refuses (PRP_INVALID_TRANSITION).
  */
 async function currentState(redis, request) {
     const key = prpKey(request.namespace ?? DEFAULT_NAMESPACE, request.id);
@@ -54094,7 +54388,11 @@ async function currentState(redis, request) {
     }
     if (status !== request.to)
         return { from: status };
-    const from = STATES[STATES.indexOf(status) + 1] ?? status;
+    // No demotion ends in `to` from the state after it (validate, the last before complete,
+    // which is final): sent as status -> status, which the script refuses saying where a
+    // demotion from there may go.
+    const next = STATES[STATES.indexOf(status) + 1];
+    const from = next !== undefined && transitionOf(next, status, 'demote') ? next : status;
     // A missing version counts as 0; one the guard cannot name is the script's to refuse.
     const guard = version === null ? '0' : /^[0-9]{1,15}$/.test(version) ? version : undefined;
     return guard === undefined ? { from } : { from, expectedVersion: guard };
@@ -54107,19 +54405,25 @@ async function currentState(redis, request) {
 async function demote(redis, request, options = {}) {
     if (request.from !== undefined)
         return move(redis, request, 'demote', options);
-    const { from, expectedVersion } = await currentState(redis, request);
-    const guard = request.expectedVersion ?? expectedVersion;
-    return move(redis, { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) }, 'demote', options);
+    // Its read and its move, one call: a failure says whether the demotion was sent.
+    return guardCall(redis, 'demotion', request.namespace ?? DEFAULT_NAMESPACE, async (view) => {
+        const { from, expectedVersion } = await currentState(view, request);
+        const guard = request.expectedVersion ?? expectedVersion;
+        return move(view, { ...request, from, ...(guard === undefined ? {} : { expectedVersion: guard }) }, 'demote', options);
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/core/status.ts
 
 
 
+
 /**
  * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
  * XREVRANGE of its history stream, GET of its latest evidence (and TYPE when the hash holds
- * none of the contract's fields). The read-only user of docs/acl-rules-read.txt may run it.
+ * none of the contract's fields). Stored values that are not what the contract says (a time
+ * out of range, an evidence_key that is not this PRP's) are reported as problems, never
+ * used: no key but this PRP's evidence is read. The read-only user of docs/acl-rules-read.txt may run it.
  */
 const status_DEFAULT_HISTORY_ENTRIES = 20;
 /** The history stream is capped near 1,000 entries: no more can be asked for. */
@@ -54132,10 +54436,49 @@ function fieldsOf(flat) {
         fields[flat[i]] = flat[i + 1];
     return fields;
 }
-const numberOr = (text) => text === null || text === undefined || !/^-?[0-9]+$/.test(text) ? undefined : Number(text);
+/** The latest time a Date can hold, ms since the epoch. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+/** How much of an odd stored value a problem quotes. */
+const STORED_VALUE_SHOWN = 200;
+const quoted = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
+/** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
+const timeOr = (text) => {
+    const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    return Number.isSafeInteger(ms) && ms <= MAX_TIME_MS ? ms : undefined;
+};
+/** A version the script writes: a whole number from 0 up. */
+const versionOr = (text) => {
+    const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    return Number.isSafeInteger(n) ? n : undefined;
+};
+const notTime = (field, text) => ({
+    field,
+    stored: quoted(text),
+    note: coreMessages.storedNotTime(field, quoted(text)),
+});
+const notVersion = (field, text) => ({
+    field,
+    stored: quoted(text),
+    note: coreMessages.storedNotVersion(field, quoted(text)),
+});
+/**
+ * Whether `key` is an evidence key of PRP `id` in `namespace`: `{NS}:evidence:ID:TOKEN`
+ * exactly, TOKEN of the contract's token characters. Status reads no other key, whatever the
+ * hash names (a hash naming `billing:stripe-api-key` would otherwise have it printed).
+ */
+function isEvidenceKeyOf(key, namespace, id) {
+    const prefix = evidenceKey(namespace, id, '');
+    return key.startsWith(prefix) && isValidToken(key.slice(prefix.length));
+}
 const status_bad = (message) => new errors_PromotionError('PRP_BAD_ARGUMENT', message);
-/** Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. */
-async function status_readStatus(redis, request) {
+/**
+ * Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. A
+ * failure to reach Redis is a ConnectionError (typed, in a read's words).
+ */
+function status_readStatus(redis, request) {
+    return callGuard_guardCall(redis, 'read', request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => readStatusOn(view, request));
+}
+async function readStatusOn(redis, request) {
     const namespace = request.namespace ?? keys_DEFAULT_NAMESPACE;
     const entries = request.history ?? status_DEFAULT_HISTORY_ENTRIES;
     if (!isValidNamespace(namespace))
@@ -54162,41 +54505,83 @@ async function status_readStatus(redis, request) {
     const [status, version, updatedAt, updatedBy, evidenceKey] = values;
     const history = stream.map(([id, flat]) => {
         const f = fieldsOf(flat);
+        const problems = [];
+        const at = f.at === undefined ? undefined : timeOr(f.at);
+        if (f.at !== undefined && at === undefined)
+            problems.push(notTime('at', f.at));
+        const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
+        if (f.version !== undefined && entryVersion === undefined) {
+            problems.push(notVersion('version', f.version));
+        }
         return {
             id,
             kind: f.kind ?? '',
             from: f.from ?? '',
             to: f.to ?? '',
-            version: numberOr(f.version) ?? 0,
+            version: entryVersion ?? 0,
             evidenceKey: f.evidence_key ?? '',
             actor: f.actor ?? '',
-            at: numberOr(f.at) ?? 0,
+            at: at ?? 0,
+            ...(problems.length > 0 ? { problems } : {}),
         };
     });
     // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
     const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
     if (!found)
-        return { found, history };
-    const evidence = evidenceKey ? await redis.get(evidenceKey) : null;
-    const status_ = { found, history };
+        return { found, history, problems: [] };
+    const status_ = { found, history, problems: [] };
+    const { problems } = status_;
     if (status !== null)
         status_.state = status;
-    const versionNumber = numberOr(version);
-    if (versionNumber !== undefined)
-        status_.version = versionNumber;
-    const at = numberOr(updatedAt);
-    if (at !== undefined)
-        status_.updatedAt = at;
+    if (version !== null && version !== undefined) {
+        const versionNumber = versionOr(version);
+        if (versionNumber !== undefined)
+            status_.version = versionNumber;
+        else
+            problems.push(notVersion('version', version));
+    }
+    if (updatedAt !== null && updatedAt !== undefined) {
+        const at = timeOr(updatedAt);
+        if (at !== undefined)
+            status_.updatedAt = at;
+        else
+            problems.push(notTime('updated_at', updatedAt));
+    }
     if (updatedBy !== null)
         status_.updatedBy = updatedBy;
-    if (evidenceKey)
+    if (evidenceKey) {
         status_.evidenceKey = evidenceKey;
-    if (evidence !== null)
-        status_.evidence = evidence;
+        const evidence = await readEvidence(redis, evidenceKey, namespace, request.id, problems);
+        if (evidence !== undefined)
+            status_.evidence = evidence;
+    }
     return status_;
+}
+/**
+ * The latest evidence, read only from a key of this PRP's evidence, and only when it is a
+ * string: anything else is a problem, and the step's answer is otherwise unchanged.
+ */
+async function readEvidence(redis, key, namespace, id, problems) {
+    const problem = (note) => problems.push({ field: 'evidence_key', stored: quoted(key), note });
+    if (!isEvidenceKeyOf(key, namespace, id)) {
+        problem(coreMessages.storedNotEvidenceKey(quoted(key), evidenceKey(namespace, id, 'TOKEN')));
+        return undefined;
+    }
+    try {
+        return (await redis.get(key)) ?? undefined;
+    }
+    catch (error) {
+        // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
+        if (!/^WRONGTYPE/.test(error.message))
+            throw error;
+        problem(coreMessages.storedEvidenceNotString(quoted(key)));
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/health.ts
+
+
 
 
 /**
@@ -54210,12 +54595,45 @@ async function status_readStatus(redis, request) {
 const healthSampleKey = (ns) => `${keyPrefix(ns)}health:sample`;
 /** The events stream is read by id range after the previous sample's last id, at most this many. */
 const HEALTH_EVENTS_BOUND = 10_000;
+/**
+ * The error codes the promotion script can answer with: the contract's refusal codes but
+ * PRP_CONTENDED, the fallback's own (no script answers it, so Redis never counts it). Another
+ * application's PRP_ code (errorstat_PRP_FOO) is not one of this project's refusals.
+ */
+const SCRIPT_REFUSAL_CODES = REFUSAL_CODES.filter((code) => code !== 'PRP_CONTENDED');
+/** The counter fields every stored sample must hold for each primary. */
+const COUNTER_FIELDS = (/* unused pure expression or super */ null && ([
+    'calls',
+    'usec',
+    'failed',
+    'rejected',
+    'reloads',
+    'functionFailed',
+    'evicted',
+]));
+const emptyCounters = () => ({
+    calls: 0,
+    usec: 0,
+    failed: 0,
+    rejected: 0,
+    reloads: 0,
+    functionFailed: 0,
+    evicted: 0,
+    refusals: {},
+});
 const DEFAULT_HEALTH_THRESHOLDS = {
     maxScriptErrorRate: 0.01,
     maxLatencyUs: 100,
     maxEvidenceRefusalRate: 0.05,
+    minCalls: 100,
+    checkEviction: true,
 };
-const TRIGGERS = (/* unused pure expression or super */ null && (['script-errors', 'latency', 'evidence-refusals']));
+const TRIGGERS = (/* unused pure expression or super */ null && ([
+    'script-errors',
+    'latency',
+    'evidence-refusals',
+    'eviction-policy',
+]));
 const SERVER_WIDE_CAVEAT = (/* unused pure expression or super */ null && ('script calls, errors, latency and refusals are server-wide counters (every EVALSHA/EVAL on ' +
     'the primaries, including other applications sharing the server); promotions, demotions ' +
     'and queues are the namespace own'));
@@ -54241,17 +54659,24 @@ function infoValue(text, name) {
     const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(text);
     return match ? Number(match[1]) : 0;
 }
-/** One primary's counters, from INFO commandstats and errorstats (and its uptime). */
+/** INFO's single text values (`maxmemory_policy:noeviction`). */
+function infoText(text, name) {
+    const match = new RegExp(`^${name}:([^\\r\\n]*)`, 'm').exec(text);
+    return match ? match[1].trim() : '';
+}
+/** One primary's counters, from INFO commandstats, errorstats and stats, its uptime and policy. */
 async function readNodeCounters(node) {
-    const [commands, errors, server] = (await Promise.all([
+    const [commands, errors, server, memory, stats] = (await Promise.all([
         node.info('commandstats'),
         node.info('errorstats'),
         node.info('server'),
+        node.info('memory'),
+        node.info('stats'),
     ]));
-    const stats = infoLines(commands);
-    const counters = { calls: 0, usec: 0, failed: 0, rejected: 0, refusals: {} };
+    const commandStats = infoLines(commands);
+    const counters = emptyCounters();
     for (const name of ['cmdstat_evalsha', 'cmdstat_eval']) {
-        const s = stats.get(name);
+        const s = commandStats.get(name);
         if (!s)
             continue;
         counters.calls += s.calls ?? 0;
@@ -54259,12 +54684,22 @@ async function readNodeCounters(node) {
         counters.failed += s.failed_calls ?? 0;
         counters.rejected += s.rejected_calls ?? 0;
     }
-    for (const [name, fields] of infoLines(errors)) {
-        if (name.startsWith('errorstat_PRP_')) {
-            counters.refusals[name.slice('errorstat_'.length)] = fields.count ?? 0;
-        }
+    for (const name of ['cmdstat_fcall', 'cmdstat_fcall_ro']) {
+        counters.functionFailed += commandStats.get(name)?.failed_calls ?? 0;
     }
-    return { counters, uptime: infoValue(server, 'uptime_in_seconds') };
+    const errorStats = infoLines(errors);
+    counters.reloads = errorStats.get('errorstat_NOSCRIPT')?.count ?? 0;
+    for (const code of SCRIPT_REFUSAL_CODES) {
+        const count = errorStats.get(`errorstat_${code}`)?.count;
+        if (count !== undefined)
+            counters.refusals[code] = count;
+    }
+    counters.evicted = infoValue(stats, 'evicted_keys');
+    return {
+        counters,
+        uptime: infoValue(server, 'uptime_in_seconds'),
+        policy: infoText(memory, 'maxmemory_policy'),
+    };
 }
 /** Every primary: a cluster's masters, or the one server. */
 function primaries(redis) {
@@ -54275,8 +54710,7 @@ function primaries(redis) {
 const nodeName = (node) => `${node.options.host}:${node.options.port}`;
 /** True when any counter of `now` is below `before`'s: the node restarted or was reset. */
 function wentBackwards(now, before) {
-    const fields = ['calls', 'usec', 'failed', 'rejected'];
-    if (fields.some((field) => now[field] < (before[field] ?? 0)))
+    if (COUNTER_FIELDS.some((field) => now[field] < before[field]))
         return true;
     return Object.entries(before.refusals).some(([code, n]) => (now.refusals[code] ?? 0) < n);
 }
@@ -54289,20 +54723,32 @@ function minus(now, before) {
         if (d > 0)
             refusals[code] = d;
     }
-    return {
-        calls: now.calls - before.calls,
-        usec: now.usec - before.usec,
-        failed: now.failed - before.failed,
-        rejected: now.rejected - (before.rejected ?? 0),
-        refusals,
-    };
+    const delta = { ...emptyCounters(), refusals };
+    for (const field of COUNTER_FIELDS)
+        delta[field] = now[field] - before[field];
+    return delta;
+}
+/** A stream id's two parts, or undefined when it is none Redis accepts (each part < 2^64). */
+const U64_MAX = (/* unused pure expression or super */ null && ((1n << 64n) - 1n));
+function streamId(id) {
+    const match = /^([0-9]{1,20})-([0-9]{1,20})$/.exec(id);
+    if (!match)
+        return undefined;
+    const parts = [BigInt(match[1]), BigInt(match[2])];
+    return parts[0] <= U64_MAX && parts[1] <= U64_MAX ? parts : undefined;
+}
+/** Compares two valid stream ids: negative, 0 or positive. */
+function compareIds(a, b) {
+    return a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1;
 }
 /** The largest sample read: a few primaries' counters are a few hundred bytes each. */
 const MAX_SAMPLE_BYTES = (/* unused pure expression or super */ null && (1 << 20));
 const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isCount = (value) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+// A sample of an earlier version (without reloads, functionFailed or evicted) is not usable:
+// its run starts a new window once.
 const isNodeCounters = (value) => isRecord(value) &&
-    ['calls', 'usec', 'failed', 'rejected'].every((field) => isCount(value[field])) &&
+    COUNTER_FIELDS.every((field) => isCount(value[field])) &&
     isRecord(value.refusals) &&
     Object.values(value.refusals).every(isCount);
 /**
@@ -54324,11 +54770,15 @@ function parseHealthSample(text, now) {
     if (!isRecord(sample) || !isCount(sample.at) || sample.at > now) {
         return { unusable: 'its time is not a past time in ms' };
     }
+    const older = ['reloads', 'functionFailed', 'evicted'].find((field) => isRecord(sample.nodes) &&
+        Object.values(sample.nodes).some((node) => isRecord(node) && !(field in node)));
+    if (older)
+        return { unusable: `it was written by an earlier version (no ${older} counter)` };
     if (!isRecord(sample.nodes) || !Object.values(sample.nodes).every(isNodeCounters)) {
         return { unusable: 'its counters are not non-negative integers' };
     }
     const last = sample.lastEventId;
-    if (last !== undefined && (typeof last !== 'string' || !/^[0-9]{1,20}-[0-9]{1,20}$/.test(last))) {
+    if (last !== undefined && (typeof last !== 'string' || !streamId(last))) {
         return { unusable: 'its last event id is not a stream id' };
     }
     return sample;
@@ -54339,19 +54789,49 @@ function verdicts(figures, t) {
         trigger,
         threshold,
         value,
+        judged: value !== null,
         fired: value !== null && value > threshold,
     });
+    const latency = verdict('latency', t.maxLatencyUs, figures.meanServerUsPerCall);
+    if (latency.value !== null && figures.scriptCalls < t.minCalls) {
+        latency.judged = false;
+        latency.fired = false;
+        latency.note = `not judged: ${figures.scriptCalls} script calls, fewer than min-calls (${t.minCalls})`;
+    }
     return [
         verdict('script-errors', t.maxScriptErrorRate, figures.scriptErrorRate),
-        verdict('latency', t.maxLatencyUs, figures.meanServerUsPerCall),
+        latency,
         verdict('evidence-refusals', t.maxEvidenceRefusalRate, figures.evidenceRefusalRate),
+        evictionVerdict(figures.evictedKeys, figures.maxmemoryPolicies, t.checkEviction),
     ];
+}
+/** eviction-policy: any primary whose maxmemory-policy is not noeviction, or any key evicted. */
+function evictionVerdict(evicted, policies, check) {
+    const base = { trigger: 'eviction-policy', threshold: 0, value: evicted };
+    if (!check) {
+        return { ...base, judged: false, fired: false, note: 'not checked (check-eviction: false)' };
+    }
+    const notes = Object.entries(policies)
+        .filter(([, policy]) => policy !== 'noeviction')
+        .map(([node, policy]) => `maxmemory-policy ${policy || '(not shown)'} on ${node}`);
+    if (evicted > 0)
+        notes.push(`${evicted} keys evicted in the window`);
+    return {
+        ...base,
+        judged: true,
+        fired: notes.length > 0,
+        ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+    };
 }
 /**
  * Reads every primary's counters, the previous sample, the window's events and the queues;
  * stores this run's sample (the one write) and returns the report with each trigger's verdict.
  */
-async function readHealth(redis, request) {
+function readHealth(redis, request) {
+    // A failure to reach Redis is a ConnectionError, in a health read's words.
+    return guardCall(redis, 'health read', request.namespace, (view) => readHealthOn(view, request));
+}
+async function readHealthOn(redis, request) {
     const { namespace } = request;
     const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
     const nodes = primaries(redis);
@@ -54373,10 +54853,37 @@ async function readHealth(redis, request) {
         unusable = `it has no counters for primary ${unknown}`;
         previous = undefined;
     }
-    const sample = { at: now, nodes: {} };
+    // The events stream's last id (where the next window starts) and the queues.
+    const head = redis.pipeline();
+    head.xrevrange(eventsKey(namespace), '+', '-', 'COUNT', 1);
+    for (const state of STATES)
+        head.llen(queueKey(namespace, state));
+    const replies = (await head.exec()) ?? [];
+    const failure = replies.find(([error]) => error);
+    if (failure)
+        throw failure[0];
+    const lastId = replies[0][1][0]?.[0];
+    const queues = Object.fromEntries(STATES.map((state, i) => [state, Number(replies[i + 1][1])]));
+    // A stored last id past the stream's last one (or with no stream left): the stream was
+    // replaced (RENAME after PRP_EVENTS_EXHAUSTED, DEL), and no range after that id can be read.
+    if (previous?.lastEventId !== undefined) {
+        const current = lastId === undefined ? undefined : streamId(lastId);
+        if (!current || compareIds(streamId(previous.lastEventId), current) > 0) {
+            unusable =
+                `its last event id ${previous.lastEventId} is past the events stream's last id ` +
+                    `(${lastId ?? 'none: the stream is empty or gone'}); the stream was replaced, e.g. renamed after PRP_EVENTS_EXHAUSTED`;
+            previous = undefined;
+        }
+    }
+    const sample = { at: now, nodes: {}, ...(lastId ? { lastEventId: lastId } : {}) };
     let reset = false;
-    const delta = { calls: 0, usec: 0, failed: 0, rejected: 0, refusals: {} };
-    read.forEach(({ counters }, i) => {
+    // When the counters of a window that began again started (ms): the latest such start, from
+    // the uptime (a restart). Reset without a restart (CONFIG RESETSTAT, a replica promoted):
+    // INFO does not date it, and the nodes are named in `undated`.
+    let countersStart;
+    const undated = [];
+    const delta = emptyCounters();
+    read.forEach(({ counters, uptime }, i) => {
         const name = nodeName(nodes[i]);
         sample.nodes[name] = counters;
         let before = previous?.nodes[name];
@@ -54384,11 +54891,17 @@ async function readHealth(redis, request) {
             reset = true;
             before = undefined; // this node's counters began again: all of them are the window's
         }
+        if (!before) {
+            // uptime_in_seconds is rounded down: the start is within the second before.
+            const started = now - (uptime + 1) * 1000;
+            if (previous && started < previous.at)
+                undated.push(name);
+            else
+                countersStart = Math.max(countersStart ?? 0, started);
+        }
         const d = minus(counters, before);
-        delta.calls += d.calls;
-        delta.usec += d.usec;
-        delta.failed += d.failed;
-        delta.rejected += d.rejected;
+        for (const field of COUNTER_FIELDS)
+            delta[field] += d[field];
         for (const [code, n] of Object.entries(d.refusals)) {
             delta.refusals[code] = (delta.refusals[code] ?? 0) + n;
         }
@@ -54402,22 +54915,31 @@ async function readHealth(redis, request) {
                 : 'first-run';
     const uptime = Math.max(...read.map((r) => r.uptime));
     const windowSeconds = previous ? Math.round((now - previous.at) / 1000) : uptime;
-    // Promotions and demotions: the events stream by id range after the previous sample's last
-    // id (exclusive), COUNT-bounded; the first run reads it from its start. Its last id now
-    // (XREVRANGE COUNT 1) is where the next window starts.
-    const start = previous?.lastEventId ? `(${previous.lastEventId}` : '-';
-    const pipeline = redis.pipeline();
-    pipeline.xrange(eventsKey(namespace), start, '+', 'COUNT', HEALTH_EVENTS_BOUND + 1);
-    pipeline.xrevrange(eventsKey(namespace), '+', '-', 'COUNT', 1);
-    for (const state of STATES)
-        pipeline.llen(queueKey(namespace, state));
-    const replies = (await pipeline.exec()) ?? [];
-    const failure = replies.find(([error]) => error);
-    if (failure)
-        throw failure[0];
-    const last = replies[1][1];
-    sample.lastEventId = last[0]?.[0] ?? previous?.lastEventId;
-    const events = replies[0][1].slice(0, HEALTH_EVENTS_BOUND);
+    // Promotions and demotions: the events stream by id range, COUNT-bounded, up to the last id
+    // read above. Their window is the counters': after the previous sample's last id; from
+    // the counters' start when they began again at a known time (events ids are ms times: a
+    // stream replicated from an earlier primary holds moves no counter here saw).
+    const previousId = previous?.lastEventId ? streamId(previous.lastEventId) : undefined;
+    let start = previous?.lastEventId ? `(${previous.lastEventId}` : '-';
+    let eventsSince = null;
+    if (countersStart !== undefined && undated.length === 0) {
+        if (!previousId || previousId[0] < BigInt(countersStart)) {
+            start = `${countersStart}-0`;
+            eventsSince = countersStart;
+        }
+    }
+    let events = [];
+    let eventsTruncated = false;
+    // Caught up: the stored id is the stream's last (an exclusive start after the largest id
+    // there is, 18446744073709551615-18446744073709551615, is an error, not an empty range).
+    const caughtUp = lastId !== undefined &&
+        previousId !== undefined &&
+        compareIds(previousId, streamId(lastId)) === 0;
+    if (lastId !== undefined && !caughtUp) {
+        const range = (await redis.xrange(eventsKey(namespace), start, lastId, 'COUNT', HEALTH_EVENTS_BOUND + 1));
+        eventsTruncated = range.length > HEALTH_EVENTS_BOUND;
+        events = range.slice(0, HEALTH_EVENTS_BOUND);
+    }
     let promotions = 0;
     let demotions = 0;
     for (const [, flat] of events) {
@@ -54427,19 +54949,42 @@ async function readHealth(redis, request) {
         else if (kind === 'demote')
             demotions++;
     }
-    const queues = Object.fromEntries(STATES.map((state, i) => [state, Number(replies[i + 2][1])]));
+    const windowsDiffer = undated.length > 0
+        ? `the counters of ${undated.join(', ')} began again (CONFIG RESETSTAT, or a replica ` +
+            `promoted) at a time INFO does not give: the moves are counted over the whole window ` +
+            (previous ? 'since the previous sample' : 'since the stream began') +
+            ', the counters only since then'
+        : undefined;
     await redis.set(healthSampleKey(namespace), JSON.stringify(sample));
-    const refused = Object.values(delta.refusals).reduce((a, b) => a + b, 0);
+    // NOSCRIPT answers are the loader's first try after a restart, failover or SCRIPT FLUSH: it
+    // runs the script again by EVAL. They are counted apart, never as calls or errors.
+    const reloads = Math.min(delta.reloads, delta.failed);
+    // The script's refusal codes in errorstats, less what functions may have answered with the
+    // same codes (a failed FCALL counts in errorstats too), and never more than the failed calls.
+    let budget = delta.failed - reloads;
+    const refusals = {};
+    for (const code of SCRIPT_REFUSAL_CODES) {
+        const n = Math.min(budget, Math.max(0, (delta.refusals[code] ?? 0) - delta.functionFailed));
+        if (n > 0)
+            refusals[code] = n;
+        budget -= n;
+    }
+    const refused = Object.values(refusals).reduce((a, b) => a + b, 0);
     // Every script call, run or rejected before running (rejected calls are not in `calls`).
-    const scriptCalls = delta.calls + delta.rejected;
+    const scriptCalls = delta.calls + delta.rejected - reloads;
     // A refusal is the script's error reply, which Redis counts as a failed call: the rest of
     // the failed and rejected calls failed for another reason (out of memory, permissions, a bug).
-    const scriptErrors = Math.max(0, delta.failed + delta.rejected - refused);
-    const rate = (n) => (scriptCalls === 0 ? null : n / scriptCalls);
+    const scriptErrors = Math.max(0, delta.failed + delta.rejected - reloads - refused);
+    const runs = delta.calls - reloads;
+    const rate = (n) => (scriptCalls <= 0 ? null : n / scriptCalls);
+    const maxmemoryPolicies = Object.fromEntries(read.map(({ policy }, i) => [nodeName(nodes[i]), policy]));
     const figures = {
+        scriptCalls,
         scriptErrorRate: rate(scriptErrors),
-        meanServerUsPerCall: delta.calls === 0 ? null : delta.usec / delta.calls,
-        evidenceRefusalRate: rate(delta.refusals.PRP_EVIDENCE_INVALID ?? 0),
+        meanServerUsPerCall: runs <= 0 ? null : delta.usec / runs,
+        evidenceRefusalRate: rate(refusals.PRP_EVIDENCE_INVALID ?? 0),
+        evictedKeys: delta.evicted,
+        maxmemoryPolicies,
     };
     const windowNote = window === 'sample-unusable'
         ? `the previous sample at ${healthSampleKey(namespace)} cannot be used (${unusable}): a new window, since the counters began`
@@ -54454,10 +54999,13 @@ async function readHealth(redis, request) {
         windowNote,
         promotions,
         demotions,
-        eventsTruncated: replies[0][1].length > HEALTH_EVENTS_BOUND,
-        scriptCalls,
+        eventsTruncated,
+        eventsSince,
+        ...(windowsDiffer ? { windowsDiffer } : {}),
         scriptErrors,
-        refusals: delta.refusals,
+        scriptReloads: reloads,
+        functionErrors: delta.functionFailed,
+        refusals,
         ...figures,
         queues,
         primaries: nodes.length,
@@ -54533,6 +55081,9 @@ const failures_say = {
     notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
         'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
         'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
+    evidenceTooDeep: (depth, max) => `arrays and objects are nested ${depth} deep; at most ${max} levels are allowed (the ` +
+        "script's JSON reader reads no deeper): flatten the structure, or store its deepest part " +
+        'as a string',
     evidenceNotJson: (problem) => `is not valid JSON: ${problem}`,
     evidenceNotObject: 'must be a JSON object such as {"validator_approval": "ok"}',
     notAppSlug: (slug) => `${JSON.stringify(slug)} is not an app slug: give the slug of the app that creates the ` +
@@ -54547,16 +55098,7 @@ const failures_say = {
         '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
     noPrpIdFound: (pattern) => `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
         'or head commit message of this event; give prp-id',
-    // Connecting and promoting (main.ts).
-    answerLost: (where, what) => `the promotion at ${where} ${what}; re-run to learn whether it happened`,
-    noAnswerWithin: (seconds) => `got no answer within ${seconds}s`,
-    connectionLost: 'lost its connection before the answer came',
-    redirectionsLost: (detail) => `got no answer while the cluster redirected it (${detail})`,
-    clusterNodeNotCluster: (where, namespace, detail) => `the Redis server at ${where} is a node of a Redis Cluster, and another node serves ` +
-        `namespace ${namespace} (${detail}): set cluster: true. Nothing was run.`,
-    clusterRefused: (where, detail, cluster) => `the Redis Cluster at ${where} refused the promotion before running it ` +
-        `(${detail}): the cluster is down or resharding. Nothing was run; retry when ` +
-        `the cluster is ok.${cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`,
+    // Connecting and promoting (main.ts); failed calls are worded by the core (errors.ts).
     fallbackOnCluster: 'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
         'single connection and cannot run with cluster: true; use mode lua',
     // The workflow's event (workflowContext.ts).
@@ -54565,6 +55107,10 @@ const failures_say = {
     // The evidence and the pipeline (evidence.ts).
     pipelineFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
         "from ci-result, the workflow_run event's conclusion or require-checks",
+    runnerFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
+        'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+        `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
+        'out of the evidence input',
     checksWithoutCommit: "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
     tokenNeededForChecks: 'is required with require-checks',
     checksPassed: (names, ref) => `checks ${names} passed on ${ref}`,
@@ -54582,6 +55128,12 @@ const failures_say = {
     // The GitHub API (githubApi.ts).
     apiNoAnswer: (seconds) => `no answer within ${seconds}s`,
     apiRefused: (message, permission) => `${message} (does github-token allow ${permission}?)`,
+    pageLinkNotUrl: (page) => `page ${page}'s Link header names a next page that is no URL`,
+    pageLinkElsewhere: (page, origin, apiUrl) => `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +
+        `${apiUrl}; the token is sent only to the API, so no further page was read`,
+    pageLinkLoop: (page, earlier) => `page ${page}'s Link header names page ${earlier} again as the next page (a loop); ` +
+        'stopped reading',
+    tooManyPages: (max) => `page ${max} names a next page, and at most ${max} pages are read; stopped reading`,
     // Check runs (checks.ts).
     checksPageCut: (page) => `page ${page} was cut off or not JSON`,
     checksNeedRepository: (repository) => `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
@@ -54669,12 +55221,84 @@ function apiFailure(error, client, api, permission) {
         /aborted|timeout/i.test(String(error))) {
         return failures_say.apiNoAnswer(api.timeoutMs / 1000);
     }
+    if (error instanceof PaginationError)
+        return error.message; // no permission would change it
     return failures_say.apiRefused(error.message, permission);
 }
+/**
+ * Whether `url` lies within the API at `apiUrl`: the same origin (scheme, host and port) and
+ * a path under the API's base path (GitHub Enterprise Server's is /api/v3). Only there may a
+ * request carry the token; a URL that does not parse is not within.
+ */
+function withinApi(url, apiUrl) {
+    let target, api;
+    try {
+        [target, api] = [new URL(url), new URL(apiUrl)];
+    }
+    catch {
+        return false;
+    }
+    const base = api.pathname.replace(/\/+$/, '');
+    return target.origin === api.origin && target.pathname.startsWith(`${base}/`);
+}
+/** Why reading a list's pages stopped: where its Link header led. */
+class PaginationError extends Error {
+    name = 'PaginationError';
+}
+/**
+ * The pages of one list, followed by their `Link: <…>; rel="next"` as octokit.paginate does,
+ * but only within the API (withinApi: octokit would send the token wherever a Link points),
+ * never to a page read already (a loop), and for at most `maxPages` pages. Each refusal is
+ * an Error saying why reading stopped.
+ */
+class PageTrail {
+    apiUrl;
+    maxPages;
+    /** Each page read, by URL: its number. */
+    read = new Map();
+    constructor(apiUrl, maxPages) {
+        this.apiUrl = apiUrl;
+        this.maxPages = maxPages;
+    }
+    /** The URL of the page after page `page`, read from `url` with Link header `link`; undefined at the last. */
+    next(page, url, link) {
+        this.read.set(pageKey(url), page);
+        const named = /<([^<>]+)>;\s*rel="next"/.exec(link ?? '')?.[1];
+        if (named === undefined)
+            return undefined;
+        let next;
+        try {
+            next = new URL(named, url).href; // a relative Link is relative to its page
+        }
+        catch {
+            throw new PaginationError(failures_say.pageLinkNotUrl(page));
+        }
+        if (!withinApi(next, this.apiUrl)) {
+            throw new PaginationError(failures_say.pageLinkElsewhere(page, new URL(next).origin, this.apiUrl));
+        }
+        const earlier = this.read.get(pageKey(next));
+        if (earlier !== undefined)
+            throw new PaginationError(failures_say.pageLinkLoop(page, earlier));
+        if (page >= this.maxPages)
+            throw new PaginationError(failures_say.tooManyPages(page));
+        return next;
+    }
+}
+/** A page's URL without its fragment, which no request sends. */
+const pageKey = (url) => {
+    const parsed = new URL(url);
+    parsed.hash = '';
+    return parsed.href;
+};
 
 ;// CONCATENATED MODULE: ./src/action/checks.ts
 
 
+/**
+ * At most this many pages of check runs (100 each) are read: a list longer than any commit
+ * has is an API that does not stop naming a next page.
+ */
+const MAX_CHECK_RUN_PAGES = 100;
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 class ChecksNotPassedError extends Error {
     name = 'ChecksNotPassedError';
@@ -54697,7 +55321,9 @@ async function listCheckRuns(request) {
         client = await githubClient(request);
         const { octokit } = client;
         // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
-        // page: every page is checked, and Link rel="next" is followed as paginate does.
+        // page and sends the token wherever a Link points: every page is checked, and Link
+        // rel="next" is followed only within the API, never in a loop, for a bounded count.
+        const trail = new PageTrail(request.apiUrl, MAX_CHECK_RUN_PAGES);
         let response = await octokit.rest.checks.listForRef({
             owner,
             repo,
@@ -54707,8 +55333,8 @@ async function listCheckRuns(request) {
         const runs = [];
         for (let page = 1;; page++) {
             runs.push(...runsOfPage(response.data, page));
-            const next = /<([^<>]+)>;\s*rel="next"/.exec(response.headers.link ?? '')?.[1];
-            if (!next)
+            const next = trail.next(page, response.url, response.headers.link);
+            if (next === undefined)
                 break;
             response = (await octokit.request({ method: 'GET', url: next }));
         }
@@ -54772,6 +55398,7 @@ async function requireChecks(request) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/workflowContext.ts
+
 
 
 
@@ -54888,7 +55515,7 @@ const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs
 /** This repository's default branch, as the event's payload names it. */
 const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
 /** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
-const quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
+const workflowContext_quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
 /**
  * The event in one line, for a refusal that says what the workflow ran on: its name and
  * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
@@ -54899,15 +55526,15 @@ function describeEvent(ctx) {
     const parts = [`${ctx.eventName || 'no event'}${action}`];
     const pr = ctx.payload.pull_request;
     if (pr && ctx.eventName.startsWith('pull_request')) {
-        parts.push(`pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
-            `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
+        parts.push(`pull request #${pr.number ?? '?'} from ${workflowContext_quoted(pr.head?.repo?.full_name)}:` +
+            `${workflowContext_quoted(pr.head?.ref)} into ${workflowContext_quoted(pr.base?.repo?.full_name)}:${workflowContext_quoted(pr.base?.ref)}` +
             (pr.merged ? ', merged' : ', not merged'));
     }
     const run = workflowContext_triggeringRun(ctx);
     if (run) {
-        parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
-            `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
-            `run in ${quoted(run.repository?.full_name)}`);
+        parts.push(`triggering run ${workflowContext_quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
+            `${workflowContext_quoted(run.head_repository?.full_name)}:${workflowContext_quoted(run.head_branch)}, ` +
+            `run in ${workflowContext_quoted(run.repository?.full_name)}`);
     }
     parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
     return parts.join(', ');
@@ -54943,12 +55570,18 @@ function workflowContext_contextEvidence(ctx) {
     return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }
 /**
- * The evidence key's token: the run id and attempt, and the target state, so each step of a
- * walk through several states in one run keeps its own evidence. A re-run is a new attempt,
- * and finds the PRP promoted already. Outside a workflow run, a random one.
+ * The evidence key's token, one of its own for every move: the run id and attempt (where the
+ * evidence came from), the move (kind, and from -> to where the caller knows it), and a random
+ * suffix, so that a run that moves a PRP to the same state twice (promote, demote, promote)
+ * keeps both moves' evidence; the script refuses to overwrite a key that exists
+ * (PRP_EVIDENCE_EXISTS), and this makes that never happen in practice. A re-run is a new
+ * attempt, and finds the PRP moved already. Outside a workflow run, `local` for the run.
+ * Within BOUNDS.tokenMaxLength: an over-long run id gives way, never the move or the suffix.
  */
-function evidenceToken(ctx, to) {
-    return ctx.runId ? `${ctx.runId}-${ctx.runAttempt}-${to}` : `local-${(0,external_node_crypto_.randomUUID)()}-${to}`;
+function evidenceToken(ctx, move) {
+    const run = ctx.runId ? `${ctx.runId}-${ctx.runAttempt}` : 'local';
+    const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    return run.slice(0, BOUNDS.tokenMaxLength - tail.length) + tail;
 }
 
 ;// CONCATENATED MODULE: ./src/action/mergedCommit.ts
@@ -55135,11 +55768,20 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
  */
 /** Fields only a pipeline result sets; the `evidence` input may not hold them (contract.ts). */
 
-function refuseTypedInPipelineFields(evidence, fields = PIPELINE_FIELDS) {
-    const typed = fields.filter((field) => field in evidence);
-    if (typed.length > 0) {
-        throw new failures_InputError('evidence', failures_say.pipelineFieldsTyped(typed));
-    }
+/**
+ * Refuses an `evidence` input holding any field of contract.ts's INPUT_REFUSED_FIELDS (the
+ * pipeline's and the runner's), naming every one, before anything is asked or connected.
+ * `ci_result` is refused in a promotion too: no promotion records one.
+ */
+function refuseTypedInFields(evidence) {
+    const typed = (fields) => fields.filter((field) => Object.hasOwn(evidence, field));
+    const [pipeline, runner] = [typed(PIPELINE_FIELDS), typed(RUNNER_FIELDS)];
+    const problems = [
+        ...(pipeline.length > 0 ? [failures_say.pipelineFieldsTyped(pipeline)] : []),
+        ...(runner.length > 0 ? [failures_say.runnerFieldsTyped(runner)] : []),
+    ];
+    if (problems.length > 0)
+        throw new failures_InputError('evidence', problems.join('; '));
 }
 async function checksVerdict(inputs, ctx, ref, check) {
     if (typeof ref !== 'string' || ref === '') {
@@ -55199,7 +55841,7 @@ async function pipelineVerdicts(inputs, ctx, ref, check) {
     return verdicts;
 }
 async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, confirm = confirmMergedCommit) {
-    refuseTypedInPipelineFields(inputs.evidence);
+    refuseTypedInFields(inputs.evidence);
     const merged = { ...workflowContext_contextEvidence(ctx), ...inputs.evidence };
     // The commit require-checks reads: the event's own, never one typed into the evidence input.
     let eventCommit = mergeCommit(ctx);
@@ -55236,8 +55878,6 @@ async function deriveEvidence(inputs, ctx, from, to, check = requireChecks, conf
     }
     return { evidence: merged, pipeline };
 }
-/** Fields only a pipeline result sets in a demotion's evidence. */
-const DEMOTION_PIPELINE_FIELDS = [...PIPELINE_FIELDS, 'ci_result'];
 /**
  * The evidence a demotion carries (CONTRACT.md section 4): what the workflow context gives,
  * the `evidence` input over it, and `reason` (the input's; a demotion needs one). When a
@@ -55247,7 +55887,7 @@ const DEMOTION_PIPELINE_FIELDS = [...PIPELINE_FIELDS, 'ci_result'];
  * typed in here either: `ci_source` says a pipeline said so.
  */
 function deriveDemotionEvidence(inputs, ctx) {
-    refuseTypedInPipelineFields(inputs.evidence, DEMOTION_PIPELINE_FIELDS);
+    refuseTypedInFields(inputs.evidence);
     const merged = {
         ...contextEvidence(ctx),
         ...inputs.evidence,
@@ -55427,6 +56067,34 @@ function jsonTextProblem(text) {
             stack.pop(); // } or ]
         }
     }
+}
+/**
+ * How deep arrays and objects nest in `text`, counted as cjson and checkEvidence count it
+ * (the outermost array or object is level 1, an empty one is a level too), by one pass over
+ * the brackets outside strings: no parse, no recursion, so any depth is measured in time
+ * linear in the text. Text that is not JSON gets a number all the same.
+ */
+function nestingDepth(text) {
+    let depth = 0;
+    let deepest = 0;
+    for (let at = 0; at < text.length; at++) {
+        const c = text.charCodeAt(at);
+        if (c === 0x22) {
+            // A string: to its closing quote, past escaped characters.
+            for (at++; at < text.length && text.charCodeAt(at) !== 0x22; at++) {
+                if (text.charCodeAt(at) === 0x5c)
+                    at++;
+            }
+        }
+        else if (c === 0x5b || c === 0x7b) {
+            if (++depth > deepest)
+                deepest = depth;
+        }
+        else if (c === 0x5d || c === 0x7d) {
+            depth--;
+        }
+    }
+    return deepest;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/re2js/build/index.js
@@ -62294,6 +62962,7 @@ class UnsupportedPatternError extends Error {
 
 
 
+
 /**
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
@@ -62369,6 +63038,12 @@ function parsePrpIdPattern(value) {
 function parseEvidence(value) {
     if (value === '')
         return {};
+    // Before JSON.parse and every walk: deeper than the script reads is refused here, not
+    // after connecting (and no recursive code ever sees it).
+    const depth = nestingDepth(value);
+    if (depth > BOUNDS.evidenceMaxDepth) {
+        throw new failures_InputError('evidence', failures_say.evidenceTooDeep(depth, BOUNDS.evidenceMaxDepth));
+    }
     let parsed;
     try {
         parsed = JSON.parse(value);
@@ -62559,6 +63234,8 @@ function readHealthSettings(read) {
         maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), 0.01, 1),
         maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
         maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), 0.05, 1),
+        minCalls: parseInteger('min-calls', read('min-calls') || '100', 0, 1e9),
+        checkEviction: parseBoolean('check-eviction', read('check-eviction'), true),
         failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
     };
 }
@@ -62593,45 +63270,33 @@ function prpId_resolvePrpId(given, pattern, ctx) {
 
 ;// CONCATENATED MODULE: ./src/action/redisCall.ts
 
-
-/** The call may have run although no answer came; a re-run tells (`already` if it did). */
-const answerLost = (settings, what) => new AnswerLostError(failures_say.answerLost(settings.redis.display, what));
-const timedOut = (settings) => answerLost(settings, failures_say.noAnswerWithin(settings.timeoutSeconds));
-/** Connects (bounded by the timeout), runs `call` (bounded again), and always closes. */
-function redisCall_callRedis(settings, call) {
+/**
+ * Connects (bounded by the timeout), runs `call` (bounded again), and always closes. The
+ * core says what failed and whether it ran (a ConnectionError carrying its CallFailure); it
+ * is said again here with the URL as the run shows it (user and `***`).
+ */
+function redisCall_callRedis(settings, operation, call) {
     const timeoutMs = settings.timeoutSeconds * 1000;
+    const where = settings.redis.display;
+    // The deadline bounds the whole call, on a connection made: what it sent may have run.
+    const timedOut = () => callFailureError({
+        operation,
+        kind: 'timeout',
+        detail: 'deadline',
+        namespace: settings.namespace,
+        cluster: settings.cluster,
+        user: settings.redis.username ?? 'default',
+        seconds: settings.timeoutSeconds,
+    }, where);
     return withRedis(settings.redis, { timeoutMs }, async (redis) => {
         try {
-            return await withDeadline(call(redis), timeoutMs, () => timedOut(settings));
+            return await withDeadline(call(redis), timeoutMs, timedOut);
         }
         catch (error) {
-            throw describeCommandFailure(error, settings) ?? error;
+            const failure = callFailureOf(error);
+            throw failure ? Object.assign(callFailureError(failure, where), { cause: error }) : error;
         }
     });
-}
-/**
- * ioredis's and a cluster's own words, said plainly, and truthfully about whether the
- * call ran: its command timeout may fire before the deadline; a connection that drops
- * while the call is under way fails it rather than sending it again; a cluster refuses
- * before running anything (MOVED to a client that is not a cluster client, CLUSTERDOWN,
- * TRYAGAIN).
- */
-function describeCommandFailure(error, settings) {
-    const failure = classifyCommandError(error);
-    if (!failure)
-        return undefined;
-    const where = settings.redis.display;
-    if (failure.kind === 'timeout')
-        return timedOut(settings);
-    if (failure.kind === 'closed')
-        return answerLost(settings, failures_say.connectionLost);
-    if (failure.kind === 'lost')
-        return answerLost(settings, failures_say.redirectionsLost(failure.detail));
-    if (failure.kind === 'redirected' && !settings.cluster) {
-        return new ConnectionError(failures_say.clusterNodeNotCluster(where, settings.namespace, failure.detail));
-    }
-    // CLUSTERDOWN, TRYAGAIN, redirections that ran out (a cluster client follows them itself).
-    return new ConnectionError(failures_say.clusterRefused(where, failure.detail, settings.cluster));
 }
 /** The message an error annotation carries (a refusal's starts with its code), never a stack. */
 const describeFailure = (error) => error instanceof Error ? error.message : String(error);
@@ -62641,11 +63306,155 @@ const describeFailure = (error) => error instanceof Error ? error.message : Stri
  */
 const redisCall_failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
 
+;// CONCATENATED MODULE: ./src/action/runnerText.ts
+/**
+ * Everything the action hands the runner as text goes through this module: log lines and
+ * annotations (commandSafe), outputs (bounded to OUTPUT_MAX_BYTES) and the job summary
+ * (boundSummary, below SUMMARY_MAX_BYTES). Values the action did not make itself (Redis
+ * fields, history entries, event payload text, GitHub API answers) are hostile: a PRP's
+ * status written as "validate\n::set-output name=state::complete" must be printed, not
+ * obeyed.
+ *
+ * How the runner finds a workflow command in a step's output (actions/runner,
+ * ActionCommandManager.TryProcessCommand): each line (split at CR, LF or CRLF) is tried as
+ * - the `::name args::data` form: the line, after leading white space is trimmed
+ *   (.NET TrimStart), starts with `::`;
+ * - the older `##[name args]data` form: `##[` ANYWHERE in the line.
+ * The toolkit's warning()/error() (so setFailed()) write `::warning::DATA` with CR, LF and %
+ * escaped in DATA: one line, already a command of the action's own, whatever DATA holds.
+ * info() writes the message as it is, so each of its lines could start a command.
+ *
+ * The one mechanism: commandSafe puts a ZERO WIDTH SPACE (U+200B, which neither .NET nor
+ * JavaScript counts as white space) first on every line that would be read as `::` form,
+ * and between `##` and `[` wherever `##[` occurs. The text reads the same in the log; the
+ * runner finds no command in it. Applied to every log line and annotation of every entry
+ * (guardOutput), so no entry needs to know which part of a message came from where.
+ */
+const ZWSP = '\u200b';
+/** The line breaks the runner splits a step's output at. */
+const LINE_BREAK = /\r\n|\r|\n/;
+/** White space .NET's TrimStart removes that JavaScript's \s does not (NEL, MONGOLIAN VS). */
+const COMMAND_LINE = /^[\s\u0085\u180e]*::/;
+/** One line of a log message, so that the runner reads no workflow command in it. */
+function safeLine(line) {
+    const safe = line.replaceAll('##[', `##${ZWSP}[`);
+    return COMMAND_LINE.test(safe) ? `${ZWSP}${safe}` : safe;
+}
+/** A log message or annotation, each of its lines made safe; line breaks become LF. */
+const commandSafe = (text) => String(text).split(LINE_BREAK).map(safeLine).join('\n');
+/**
+ * The most any output holds, in UTF-8 bytes (GitHub allows 1 MiB an output and 1 MiB for
+ * all of a job's outputs). Only values read back from Redis can be longer (the action's own
+ * evidence is at most 64 KiB); status's `history` drops its oldest entries to fit instead.
+ */
+const runnerText_OUTPUT_MAX_BYTES = 262_144;
+/** The most a job summary holds, in UTF-8 bytes: GitHub refuses a step summary over 1 MiB. */
+const SUMMARY_MAX_BYTES = 1_000_000;
+/** The longest text one summary value shows (characters); longer ones are cut, saying so. */
+const SUMMARY_VALUE_MAX_CHARS = 16_384;
+/** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character. */
+function cutToBytes(text, maxBytes) {
+    const bytes = Buffer.from(text);
+    if (bytes.length <= maxBytes)
+        return text;
+    let end = maxBytes;
+    // The first byte left out continues a character: leave that character out too.
+    while (end > 0 && (bytes[end] & 0xc0) === 0x80)
+        end -= 1;
+    return bytes.subarray(0, end).toString('utf8');
+}
+/**
+ * `output` as every entry uses it: log lines and annotations through commandSafe, each
+ * output at most OUTPUT_MAX_BYTES (a cut is recorded in `cuts`, and the summary says it).
+ */
+function runnerText_guardOutput(output) {
+    if (isGuarded(output))
+        return output;
+    const cuts = [];
+    const guarded = {
+        cuts,
+        setSecret: (secret) => output.setSecret(secret),
+        setOutput: (name, value) => {
+            const bytes = Buffer.byteLength(value);
+            if (bytes > runnerText_OUTPUT_MAX_BYTES) {
+                cuts.push(`output ${name}: ${bytes.toLocaleString('en-US')} bytes, cut to the first ` +
+                    `${runnerText_OUTPUT_MAX_BYTES.toLocaleString('en-US')}`);
+            }
+            output.setOutput(name, cutToBytes(value, runnerText_OUTPUT_MAX_BYTES));
+        },
+        info: (message) => output.info(commandSafe(message)),
+        warning: (message) => output.warning(commandSafe(message)),
+        setFailed: (message) => output.setFailed(commandSafe(message)),
+    };
+    return guarded;
+}
+const isGuarded = (output) => Array.isArray(output.cuts);
+const escapeNote = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * The one bound every entry's job summary goes through (writeSummary): the summary as
+ * rendered, with a note of what was cut (values cut while rendering, outputs cut), and, if
+ * it is still over SUMMARY_MAX_BYTES, its last lines left out. Every renderer writes one
+ * element per line (a heading, a table's start or end, a row) and escapes every line break
+ * in a value, so leaving out whole lines keeps the HTML whole: an open table is closed.
+ */
+function boundSummary(html, cuts = []) {
+    const notes = (extra) => {
+        const all = [...cuts, ...extra];
+        return all.length === 0
+            ? ''
+            : `<p>✂️ Cut to fit (a job summary holds at most 1 MiB; outputs ${runnerText_OUTPUT_MAX_BYTES / 1024} KiB each): ` +
+                `${all.map(escapeNote).join('; ')}.</p>\n`;
+    };
+    const whole = `${html}${notes([])}`;
+    if (Buffer.byteLength(whole) <= SUMMARY_MAX_BYTES)
+        return whole;
+    const lines = html.split('\n');
+    // Room for the closing tag and the note (cuts are a few short sentences).
+    const budget = SUMMARY_MAX_BYTES - Buffer.byteLength(notes(['x'.repeat(200)])) - 64;
+    const kept = [];
+    let bytes = 0;
+    let openTable = false;
+    for (const line of lines) {
+        const size = Buffer.byteLength(line) + 1;
+        if (bytes + size > budget)
+            break;
+        kept.push(line);
+        bytes += size;
+        if (/<table[\s>]/.test(line))
+            openTable = true;
+        if (line.includes('</table>'))
+            openTable = false;
+    }
+    const left = lines.slice(kept.length);
+    const rows = left.filter((line) => line.startsWith('<tr>')).length;
+    const note = `the summary was ${Buffer.byteLength(html).toLocaleString('en-US')} bytes: its last ` +
+        `${left.length.toLocaleString('en-US')} lines (${rows.toLocaleString('en-US')} table rows) were left out`;
+    return `${kept.join('\n')}\n${openTable ? '</table>\n' : ''}${notes([note])}`;
+}
+/**
+ * A value for the summary, at most SUMMARY_VALUE_MAX_CHARS characters (never inside a
+ * surrogate pair): the text, and a note of the cut to show beside it.
+ */
+function shownValue(text) {
+    if (text.length <= SUMMARY_VALUE_MAX_CHARS)
+        return { text };
+    let end = SUMMARY_VALUE_MAX_CHARS;
+    const code = text.charCodeAt(end - 1);
+    if (code >= 0xd800 && code <= 0xdbff)
+        end -= 1;
+    return {
+        text: text.slice(0, end),
+        cut: `${text.length.toLocaleString('en-US')} characters, the first ` +
+            `${end.toLocaleString('en-US')} shown`,
+    };
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/action/summary.ts
+
 
 
 
@@ -62679,14 +63488,26 @@ function escapeHtml(text) {
 const summary_link = (text, href) => href && /^https?:\/\//.test(href)
     ? `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>`
     : escapeHtml(text);
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
+/**
+ * A value read back or typed in, escaped, at most SUMMARY_VALUE_MAX_CHARS characters: a
+ * longer one is cut, and says so beside it.
+ */
+function summary_shown(text, wrap = (t) => t) {
+    const value = shownValue(String(text));
+    return `${wrap(escapeHtml(value.text))}${value.cut ? ` <em>(✂️ cut: ${escapeHtml(value.cut)})</em>` : ''}`;
+}
+const code = (text) => summary_shown(text, (t) => `<code>${t}</code>`);
+/** A stored value that is not what the contract says: as stored, with the note. */
+const odd = (problem) => `${code(problem.stored)} ⚠️ ${summary_shown(problem.note)}`;
+const problemOf = (problems, field) => problems?.find((p) => p.field === field);
 function evidenceCell(field, value, ctx) {
     const text = typeof value === 'string' ? value : JSON.stringify(value);
     if (field === 'merge_commit' && typeof value === 'string' && ctx) {
         return summary_link(value, commitUrl(ctx, value));
     }
-    if (field.endsWith('_url') && typeof value === 'string')
+    if (field.endsWith('_url') && typeof value === 'string' && shownValue(value).cut === undefined) {
         return summary_link(value, value);
+    }
     return code(text);
 }
 function table(rows) {
@@ -62717,7 +63538,7 @@ function renderSummary(report) {
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-    let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+    let html = `<h2>${summary_shown(title)}</h2>\n${table(rows)}`;
     const evidence = Object.entries(report.evidence ?? {});
     if (evidence.length > 0) {
         html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
@@ -62727,22 +63548,33 @@ function renderSummary(report) {
     }
     return html;
 }
-/** A server time (ms since the epoch) as an ISO date; anything else as it is. */
+/** The latest time a Date can hold, ms since the epoch. */
+const summary_MAX_TIME_MS = 8_640_000_000_000_000;
+/**
+ * A server time (ms since the epoch) as an ISO date; anything else (no number, or out of a
+ * Date's range: a stored value can be anything) as it is.
+ */
 function timeText(at) {
-    const ms = typeof at === 'number' ? at : /^[0-9]{1,15}$/.test(at ?? '') ? Number(at) : NaN;
-    return Number.isFinite(ms) ? new Date(ms).toISOString() : String(at ?? '');
+    const ms = typeof at === 'number' ? at : /^[0-9]{1,16}$/.test(at ?? '') ? Number(at) : NaN;
+    return Number.isInteger(ms) && Math.abs(ms) <= summary_MAX_TIME_MS
+        ? new Date(ms).toISOString()
+        : String(at ?? '');
 }
 const KIND_MARKS = { promote: '⏩ promote', demote: '↩️ demote' };
 /** The history, newest first: one row per move, every value escaped. */
 function timeline(history) {
     const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
     const rows = history.map((entry) => [
-        escapeHtml(timeText(entry.at)),
+        problemOf(entry.problems, 'at')
+            ? odd(problemOf(entry.problems, 'at'))
+            : summary_shown(timeText(entry.at)),
         // Own keys only: a kind written as `constructor` must not read Object.prototype.
-        escapeHtml(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind] : entry.kind),
-        escapeHtml(`${entry.from} → ${entry.to}`),
-        escapeHtml(String(entry.version)),
-        escapeHtml(entry.actor),
+        summary_shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind] : entry.kind),
+        summary_shown(`${entry.from} → ${entry.to}`),
+        problemOf(entry.problems, 'version')
+            ? odd(problemOf(entry.problems, 'version'))
+            : summary_shown(String(entry.version)),
+        summary_shown(entry.actor),
         entry.evidenceKey ? code(entry.evidenceKey) : '',
     ]
         .map((cell) => `<td>${cell}</td>`)
@@ -62765,15 +63597,27 @@ function summary_renderStatusSummary(report) {
     }
     if (report.state)
         rows.push(['State', code(report.state)]);
-    if (report.version !== undefined)
-        rows.push(['Version', escapeHtml(String(report.version))]);
-    if (report.updatedAt !== undefined) {
-        rows.push(['Updated at', escapeHtml(timeText(report.updatedAt))]);
+    const { problems } = report;
+    const oddVersion = problemOf(problems, 'version');
+    if (oddVersion)
+        rows.push(['Version', odd(oddVersion)]);
+    else if (report.version !== undefined)
+        rows.push(['Version', summary_shown(String(report.version))]);
+    const oddTime = problemOf(problems, 'updated_at');
+    if (oddTime)
+        rows.push(['Updated at', odd(oddTime)]);
+    else if (report.updatedAt !== undefined) {
+        rows.push(['Updated at', summary_shown(timeText(report.updatedAt))]);
     }
     if (report.updatedBy)
-        rows.push(['Updated by', escapeHtml(report.updatedBy)]);
+        rows.push(['Updated by', summary_shown(report.updatedBy)]);
     if (report.evidenceKey) {
-        const expired = report.evidence === undefined ? ' (expired)' : '';
+        const unread = problemOf(problems, 'evidence_key');
+        const expired = unread
+            ? ` ⚠️ ${summary_shown(unread.note)}`
+            : report.evidence === undefined
+                ? ' (expired)'
+                : '';
         rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
     }
     if (report.evidence !== undefined)
@@ -62781,7 +63625,11 @@ function summary_renderStatusSummary(report) {
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-    let html = `<h2>${escapeHtml(title)}</h2>\n${table(rows)}`;
+    let html = `<h2>${summary_shown(title)}</h2>\n${table(rows)}`;
+    const entryProblems = (report.history ?? []).filter((entry) => entry.problems?.length).length;
+    if (entryProblems > 0) {
+        html += `<p>⚠️ ${entryProblems} history entries hold values that are not what the contract says: shown as stored.</p>\n`;
+    }
     if (report.history && report.history.length > 0) {
         html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
     }
@@ -62800,8 +63648,13 @@ async function summary_writeSummary(report, file, output) {
         return;
     try {
         // Rendered inside: a summary that cannot be made is a warning, never a failed step.
-        const html = typeof report === 'string' ? report : renderSummary(report);
-        await (0,promises_namespaceObject.appendFile)(file, `${html}${external_node_os_namespaceObject.EOL}`);
+        const html = typeof report === 'string'
+            ? report
+            : typeof report === 'function'
+                ? report()
+                : renderSummary(report);
+        // Every entry's summary is bounded here, the outputs that were cut named.
+        await (0,promises_namespaceObject.appendFile)(file, `${boundSummary(html, output.cuts)}${external_node_os_namespaceObject.EOL}`);
     }
     catch (error) {
         output.warning(failures_say.summaryUnwritable(error.message));
@@ -62809,6 +63662,7 @@ async function summary_writeSummary(report, file, output) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/status.ts
+
 
 
 
@@ -62830,7 +63684,7 @@ const SUMMARY_HISTORY_ENTRIES = 5;
  */
 async function recentHistory(settings, id, output) {
     try {
-        const status = await redisCall_callRedis(settings, (redis) => status_readStatus(redis, {
+        const status = await redisCall_callRedis(settings, 'read', (redis) => status_readStatus(redis, {
             namespace: settings.namespace,
             id,
             history: SUMMARY_HISTORY_ENTRIES,
@@ -62842,9 +63696,30 @@ async function recentHistory(settings, id, output) {
         return undefined;
     }
 }
+/**
+ * The history output: the entries as JSON, the oldest left out until it fits in
+ * OUTPUT_MAX_BYTES (an array cut in the middle would be no JSON), the cut recorded for the
+ * summary.
+ */
+function historyOutput(history, output) {
+    let kept = history.length;
+    let json = JSON.stringify(history);
+    while (Buffer.byteLength(json) > OUTPUT_MAX_BYTES && kept > 0) {
+        // Shrink in proportion, then one by one: a few steps even for 1,000 long entries.
+        const ratio = OUTPUT_MAX_BYTES / Buffer.byteLength(json);
+        kept = Math.min(kept - 1, Math.floor(kept * ratio));
+        json = JSON.stringify(history.slice(0, kept));
+    }
+    if (kept < history.length) {
+        output.cuts.push(`output history: the newest ${kept} of ${history.length} entries (the whole array over ` +
+            `${OUTPUT_MAX_BYTES.toLocaleString('en-US')} bytes)`);
+    }
+    return json;
+}
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 async function runStatus(host) {
-    const { env, output } = host;
+    const { env } = host;
+    const output = guardOutput(host.output);
     const started = performance.now();
     const report = { outcome: 'failed', elapsedMs: 0 };
     let secrets = [];
@@ -62857,7 +63732,7 @@ async function runStatus(host) {
         output.setOutput('prp-id', id);
         output.info(`Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
             ` (history ${settings.history})`);
-        const status = await callRedis(settings, (redis) => readStatus(redis, { namespace: settings.namespace, id, history: settings.history }));
+        const status = await callRedis(settings, 'read', (redis) => readStatus(redis, { namespace: settings.namespace, id, history: settings.history }));
         const history = status.history;
         Object.assign(report, {
             outcome: status.found ? 'found' : 'not_found',
@@ -62868,7 +63743,16 @@ async function runStatus(host) {
             evidenceKey: status.evidenceKey,
             evidence: status.evidence,
             history,
+            problems: status.problems,
         });
+        // A warning each for the hash's few fields; one for the history, however many entries.
+        for (const problem of status.problems)
+            output.warning(`${id}: ${problem.note}`);
+        const oddEntries = history.filter((entry) => entry.problems?.length);
+        if (oddEntries.length > 0) {
+            output.warning(`${id}: ${oddEntries.length} history entries hold values that are not the contract's, ` +
+                `shown as stored (entry ${oddEntries[0].id}: ${oddEntries[0].problems[0].note})`);
+        }
         output.setOutput('found', String(status.found));
         output.setOutput('state', status.state ?? '');
         output.setOutput('version', status.version === undefined ? '' : String(status.version));
@@ -62876,7 +63760,7 @@ async function runStatus(host) {
         output.setOutput('updated-by', status.updatedBy ?? '');
         output.setOutput('evidence-key', status.evidenceKey ?? '');
         output.setOutput('evidence', status.evidence ?? '');
-        output.setOutput('history', JSON.stringify(history));
+        output.setOutput('history', historyOutput(history, output));
         output.info(status.found
             ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
             : `${id} was not found in namespace ${settings.namespace}`);
@@ -62889,11 +63773,12 @@ async function runStatus(host) {
     }
     finally {
         report.elapsedMs = performance.now() - started;
-        await writeSummary(renderStatusSummary(report), host.summaryFile, output);
+        await writeSummary(() => renderStatusSummary(report), host.summaryFile, output);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -62918,7 +63803,8 @@ function setOutputs(output, result) {
  * runner's own).
  */
 async function run(host) {
-    const { env, output } = host;
+    const { env } = host;
+    const output = runnerText_guardOutput(host.output);
     const started = performance.now();
     const report = { outcome: 'failed', elapsedMs: 0 };
     let secrets = [];
@@ -62941,13 +63827,13 @@ async function run(host) {
         Object.assign(report, { evidence, pipeline });
         output.info(`Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
             `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
-        const result = await redisCall_callRedis(settings, (redis) => promote(redis, {
+        const result = await redisCall_callRedis(settings, 'promotion', (redis) => promote(redis, {
             id,
             from,
             to,
             evidence,
             namespace: settings.namespace,
-            token: evidenceToken(ctx, to),
+            token: evidenceToken(ctx, { kind: 'promote', from, to }),
             ttlSeconds: settings.evidenceTtl,
             actor: ctx.actor,
             ...(settings.expectedVersion === undefined
@@ -62984,7 +63870,7 @@ async function run(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7093);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4642);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 

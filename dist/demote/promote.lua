@@ -47,6 +47,8 @@
     PRP_WRONG_TYPE          a key holds another type, or the hash's version is not an integer
     PRP_EVENTS_EXHAUSTED    the events or the history stream has used its last possible id
                             (XADD would fail)
+    PRP_EVIDENCE_EXISTS     KEYS[4] exists already: a move never overwrites evidence (an
+                            earlier move's, or anyone's); give each move a token of its own
   and, not a refusal of the PRP but of the caller:
     NOPERM                  the Redis user may not run a command on a key the promotion needs
                             (checked for every write before the first one, where the server
@@ -54,7 +56,7 @@
   Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
   Order: arguments, keys, key types, transition, evidence, existence, state, version,
-  permission for each write, then the history's last id; every check before the first write,
+  evidence key free, permission for each write, then the history's last id; every check before the first write,
   so a refused or failed promotion or demotion changes nothing (both kinds: one order). The writes' order is chosen so that only the first can fail:
     XADD first: the only write that can fail for a reason in the data (a stream whose last
       id is the largest possible, which any writer of the stream can cause). It runs under
@@ -66,6 +68,11 @@
       the user's permission for each was checked, and after a first write Redis no longer
       stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
 ]]
+
+-- BEGIN GENERATED bounds (npm run generate writes this block from src/core/contract.ts)
+-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).
+local EVIDENCE_MAX_DEPTH = 1000
+-- END GENERATED bounds (edit src/core/contract.ts, then npm run generate)
 
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
@@ -161,7 +168,7 @@ if current.err and not string.find(current.err, '^WRONGTYPE') then
   -- PRP: return it as it is, named plainly where the server can say it was a permission.
   return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
 end
-local eventsType, historyType
+local evidenceType, eventsType, historyType
 for i = 1, 6 do
   local t = 'hash'
   if i > 1 or current.err then
@@ -173,7 +180,9 @@ for i = 1, 6 do
     return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
       .. expectedTypes[i])
   end
-  if i == 5 then eventsType = t elseif i == 6 then historyType = t end
+  if i == 4 then evidenceType = t elseif i == 5 then eventsType = t elseif i == 6 then
+    historyType = t
+  end
 end
 
 -- Transition ---------------------------------------------------------------------------------
@@ -201,9 +210,19 @@ elseif (from == 'development' and to == 'pending')
     or (from == 'validate' and (to == 'pending' or to == 'development' or to == 'integration')) then
   rules = { { 'reason', 'text' } }
 else
-  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to
-    .. '; a demotion moves back from development, integration or validate to an earlier state; '
-    .. 'complete is final')
+  local known = { pending = true, development = true, integration = true, validate = true,
+                  complete = true }
+  local why = known[to] and ({
+    pending = '; a demotion moves to an earlier state, and pending is the first',
+    development = '; a demotion moves to an earlier state: from development to pending',
+    integration = '; a demotion moves to an earlier state: from integration to pending or '
+      .. 'development',
+    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
+      .. 'integration',
+  })[from]
+  why = why or '; a demotion moves back from development, integration or validate to an earlier '
+    .. 'state; complete is final'
+  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)
 end
 -- END GENERATED transitions (edit src/core/contract.ts, then npm run generate)
 
@@ -262,18 +281,28 @@ end
 -- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
 -- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
 -- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
--- JSON. The number switch is cjson's shared setting: restored before anything else can run.
--- (DEL, 127, is no control character to JSON: allowed in strings, refused by cjson elsewhere.)
+-- JSON. cjson's settings are the server's, shared by every script, and any caller allowed EVAL
+-- can change them (cjson.decode_max_depth(1) would refuse nested evidence, 5000 would take
+-- what the bound refuses): each one the decode relies on, the number switch and the nesting
+-- bound (BOUNDS.evidenceMaxDepth), is set here on every call, and what was there is put back
+-- before anything else can run. (The one encode, of a string in the `already` reply, depends
+-- on no setting.) (DEL, 127, is no control character to JSON: allowed in strings, refused by
+-- cjson elsewhere.)
 local decoded, ok
-local strictNumbers = cjson.decode_invalid_numbers
+local strictNumbers, maxDepth = cjson.decode_invalid_numbers, cjson.decode_max_depth
 if not control then
-  local saved
+  local savedNumbers, savedDepth
   if strictNumbers then
-    saved = strictNumbers()
+    savedNumbers = strictNumbers()
     strictNumbers(false)
   end
+  if maxDepth then
+    savedDepth = maxDepth()
+    maxDepth(EVIDENCE_MAX_DEPTH)
+  end
   ok, decoded = pcall(cjson.decode, evidence)
-  if strictNumbers then strictNumbers(saved) end
+  if maxDepth then maxDepth(savedDepth) end
+  if strictNumbers then strictNumbers(savedNumbers) end
 end
 -- The rest is looked for only in text that could hold it: with escapes dropped, every string
 -- free of raw tabs and line breaks is cut out, so a quote left over means a string held one;
@@ -402,6 +431,15 @@ if versionNumber >= 999999999999999 then
   return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is '
     .. string.format('%d', versionNumber) .. ', the largest a ' .. moveNoun
     .. ' can raise (15 digits)')
+end
+
+-- Evidence is never overwritten: a move whose evidence key exists (a token used before, by an
+-- earlier move of this PRP or by anyone) is refused, in a dry run too. After `already`, so that
+-- a re-run of a move that happened (its own key there) still answers already.
+if evidenceType ~= 'none' then
+  return fail('PRP_EVIDENCE_EXISTS', 'evidence key ' .. KEYS[4] .. ' exists already and a '
+    .. moveNoun .. ' never overwrites evidence; nothing was written; ' .. moveVerb
+    .. ' again with a token no earlier move of ' .. id .. ' used')
 end
 
 -- Writes -------------------------------------------------------------------------------------

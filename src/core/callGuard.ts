@@ -29,6 +29,8 @@ interface Tracker {
 }
 
 const VIEWS = new WeakMap<object, Tracker>();
+/** Each view's client. */
+const VIEWED = new WeakMap<object, object>();
 
 /** A view of `client` that records every command sent through it (and through its nodes). */
 function tracked<T extends object>(client: T, tracker: Tracker): T {
@@ -59,7 +61,16 @@ function tracked<T extends object>(client: T, tracker: Tracker): T {
     },
   });
   VIEWS.set(view, tracker);
+  VIEWED.set(view, client);
   return view;
+}
+
+/**
+ * The client a view (made by a guarded call) shows, or `client` itself: what outlives the
+ * call (the fallback's pool of connections is the client's, not one call's view).
+ */
+export function unviewed<T extends object>(client: T): T {
+  return (VIEWED.get(client) as T | undefined) ?? client;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConnectionError, coreMessages as say, type RedisPlace } from './errors.js';
+import { closeFallbackPool } from './fallbackPool.js';
 import type { RedisClient } from './script.js';
 
 // Where it always was, for callers that import it from here.
@@ -429,8 +430,12 @@ function tlsHandshakeUnfinished(client: RedisClient): boolean {
   });
 }
 
-/** Closes politely (QUIT, at most a second), then for certain. */
+/**
+ * Closes politely (QUIT, at most a second), then for certain; and the fallback's idle
+ * connections of the client (src/core/fallbackPool.ts) with it.
+ */
 export async function closeRedis(client: RedisClient): Promise<void> {
+  await closeFallbackPool(client);
   try {
     await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
   } catch {

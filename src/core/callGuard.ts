@@ -1,5 +1,5 @@
-import { Cluster, ReplyError, type Command, type Redis } from 'ioredis';
-import { classifyCommandError } from './connection.js';
+import { Cluster, Command, ReplyError, type Redis } from 'ioredis';
+import { classifyCommandError, withDeadline } from './connection.js';
 import {
   ConnectionError,
   PromotionError,
@@ -29,6 +29,8 @@ interface Tracker {
 }
 
 const VIEWS = new WeakMap<object, Tracker>();
+/** Each view's client. */
+const VIEWED = new WeakMap<object, object>();
 
 /** A view of `client` that records every command sent through it (and through its nodes). */
 function tracked<T extends object>(client: T, tracker: Tracker): T {
@@ -36,7 +38,14 @@ function tracked<T extends object>(client: T, tracker: Tracker): T {
     get(target, property, receiver) {
       if (property === 'sendCommand') {
         return (command: Command, ...rest: unknown[]) => {
-          tracker.commands.push(command);
+          // A connection the call's first command opened (a cluster node's) sends its
+          // handshake (AUTH, HELLO, the ready check's INFO) through the view too: those are
+          // ioredis's, write nothing, and are not the call's.
+          const handshake =
+            (target as unknown as Redis).status === 'connect' &&
+            Command.checkFlag('HANDSHAKE_COMMANDS', command.name) &&
+            !tracker.commands.includes(command);
+          if (!handshake) tracker.commands.push(command);
           command.promise.then(
             () => tracker.answered.add(command),
             (error: unknown) => {
@@ -59,7 +68,16 @@ function tracked<T extends object>(client: T, tracker: Tracker): T {
     },
   });
   VIEWS.set(view, tracker);
+  VIEWED.set(view, client);
   return view;
+}
+
+/**
+ * The client a view (made by a guarded call) shows, or `client` itself: what outlives the
+ * call (the fallback's pool of connections is the client's, not one call's view).
+ */
+export function unviewed<T extends object>(client: T): T {
+  return (VIEWED.get(client) as T | undefined) ?? client;
 }
 
 /**
@@ -123,6 +141,24 @@ function callFailure(
 }
 
 /**
+ * Waits until the call's commands that were sent have their answer (or failed), at most
+ * `ms`. A call whose commands go to several connections (a health read on every primary, the
+ * fallback's own) fails at its first failure, while others may still be on their way back:
+ * INFO answered by one node while another node refused the connection was counted as sent
+ * and unanswered, and the health read said "lost its connection" though nothing was lost.
+ */
+async function answersSettled(tracker: Tracker, ms: number): Promise<void> {
+  const pending = tracker.commands
+    .filter((command) => command.isTraced && !tracker.answered.has(command))
+    .map((command) => command.promise.then(noop, noop));
+  if (pending.length === 0) return;
+  // The tracker's own handlers were attached first, so they have run when these have.
+  await withDeadline(Promise.all(pending), ms, () => new Error('unanswered')).catch(noop);
+}
+
+const noop = (): void => undefined;
+
+/**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
  * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
@@ -141,6 +177,7 @@ export async function guardCall<T>(
     return await work(tracked(redis, tracker));
   } catch (error) {
     if (error instanceof PromotionError || error instanceof ConnectionError) throw error;
+    await answersSettled(tracker, optionsOf(redis).commandTimeout ?? 1000);
     const failure = callFailure(error, redis, tracker, operation, namespace);
     if (!failure) throw error;
     throw Object.assign(callFailureError(failure, whereOf(redis)), { cause: error });

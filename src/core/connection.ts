@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConnectionError, coreMessages as say, type RedisPlace } from './errors.js';
+import { closeFallbackPool } from './fallbackPool.js';
 import type { RedisClient } from './script.js';
 
 // Where it always was, for callers that import it from here.
@@ -379,12 +380,25 @@ export async function connectRedis(
   client.on('node error', (error: unknown, node: string) => {
     firstNodeError ??= { error, node };
   });
+  // A cluster client drops the nodes it could not use (and their sockets) before connect()
+  // fails: whether any node's TLS handshake ever finished ('connect' comes after it) tells
+  // rediss:// to plain ports (a server without TLS waits for the hello to end) from no answer.
+  let clusterNodes = 0;
+  let clusterNodeConnected = false;
+  client.on('+node', (node: Redis) => {
+    clusterNodes++;
+    node.once('connect', () => (clusterNodeConnected = true));
+  });
   try {
     await withDeadline(client.connect(), timeoutMs, () =>
       Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
     );
   } catch (error) {
-    const tlsUnanswered = target.tls && tlsHandshakeUnfinished(client);
+    const tlsUnanswered =
+      target.tls &&
+      (client instanceof Cluster
+        ? clusterNodes > 0 && !clusterNodeConnected
+        : tlsHandshakeUnfinished(client));
     client.disconnect();
     const timedOut = /ETIMEDOUT|timed out/.test(
       String((firstNodeError?.error ?? firstError ?? error) as Error),
@@ -416,10 +430,9 @@ export async function connectRedis(
   return client;
 }
 
-/** Whether a TLS connection of `client` (a cluster's: of any node) never finished its handshake. */
-function tlsHandshakeUnfinished(client: RedisClient): boolean {
-  const connections = client instanceof Cluster ? client.nodes() : [client];
-  return connections.some((node) => {
+/** Whether the TLS connection of `client` never finished its handshake. */
+function tlsHandshakeUnfinished(client: Redis): boolean {
+  return [client].some((node) => {
     // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
     // getProtocol() already names the configured version while the hello goes unanswered).
     const stream = (
@@ -429,8 +442,12 @@ function tlsHandshakeUnfinished(client: RedisClient): boolean {
   });
 }
 
-/** Closes politely (QUIT, at most a second), then for certain. */
+/**
+ * Closes politely (QUIT, at most a second), then for certain; and the fallback's idle
+ * connections of the client (src/core/fallbackPool.ts) with it.
+ */
 export async function closeRedis(client: RedisClient): Promise<void> {
+  await closeFallbackPool(client);
   try {
     await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
   } catch {

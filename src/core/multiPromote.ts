@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
-import { seenAlong } from './callGuard.js';
-import { closeRedis, withDeadline } from './connection.js';
+import { ReplyError, type Redis } from 'ioredis';
+import { seenAlong, unviewed } from './callGuard.js';
+import { withDeadline } from './connection.js';
 import {
   decide,
   WRITE_COMMANDS,
@@ -10,6 +10,7 @@ import {
   withRemoved,
 } from './decide.js';
 import { PromotionError } from './errors.js';
+import { giveConnection, takeConnection } from './fallbackPool.js';
 import type { PromotionKeys } from './keys.js';
 import { checkPromotionArguments } from './promotionArguments.js';
 import { timeToMs, type PromotionReply } from './reply.js';
@@ -37,8 +38,11 @@ import { timeToMs, type PromotionReply } from './reply.js';
  * check and EXEC would fail that one write (EXEC runs the others).
  *
  * WATCH and MULTI belong to a connection: each promotion takes a connection of its own (a
- * duplicate of the caller's client, on the same database), closed afterwards. Concurrent
- * promotions through one client thus never share a transaction.
+ * duplicate of the caller's client, on the same database) from the client's pool
+ * (src/core/fallbackPool.ts), and gives it back only when it is known clean: its last EXEC,
+ * DISCARD or UNWATCH was answered. Otherwise it is disconnected, which makes Redis drop
+ * whatever transaction it held. Concurrent promotions through one client thus never share a
+ * transaction, and sequential ones do not each pay a connect.
  */
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -152,19 +156,20 @@ function transactionRefusal(queued: Answers, exec: Error): Error {
 }
 
 /**
- * Ends the transaction an attempt opened. A connection whose DISCARD Redis refused (a user
- * without +discard) would stay inside MULTI, and a later EXEC by whoever uses it next would
- * run what was queued there, a dry run's writes among them: it is closed instead, which
- * makes Redis drop the transaction.
+ * Ends the transaction an attempt opened; whether DISCARD answered OK (the connection is
+ * clean). A connection whose DISCARD Redis refused (a user without +discard) would stay
+ * inside MULTI, and a later EXEC by whoever uses it next would run what was queued there, a
+ * dry run's writes among them: it is closed instead, which makes Redis drop the transaction.
  */
-async function endTransaction(redis: Redis): Promise<void> {
+async function endTransaction(redis: Redis): Promise<boolean> {
   try {
-    await redis.discard();
+    return (await redis.discard()) === 'OK';
   } catch {
     // Closed before the caller hears back, so that nobody can use it in between.
     const ended = new Promise((resolve) => redis.once('end', resolve));
     redis.disconnect();
     await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+    return false;
   }
 }
 
@@ -172,6 +177,19 @@ async function endTransaction(redis: Redis): Promise<void> {
 interface Transaction {
   open: boolean;
 }
+
+/**
+ * Whether the connection is known clean: nothing sent on it went unanswered, and its last
+ * EXEC, DISCARD or UNWATCH was answered, so no MULTI or WATCH lingers. Set false before each
+ * round trip; only such an answer sets it again.
+ */
+interface Lease {
+  clean: boolean;
+}
+
+/** Whether Redis answered every command of a round trip (an error reply is an answer). */
+const allAnswered = (answers: Answers): boolean =>
+  answers.every(([error]) => error === null || error instanceof ReplyError);
 
 /** The writes queued inside MULTI, in decide()'s order, on a pipeline not yet sent. */
 function queueWrites(redis: Redis, writes: readonly Write[]) {
@@ -187,6 +205,7 @@ function queueWrites(redis: Redis, writes: readonly Write[]) {
 function dryRunReply(
   answers: Answers,
   transaction: Transaction,
+  lease: Lease,
   reply: PendingReply,
 ): PromotionReply {
   const n = WRITE_COMMANDS.length;
@@ -194,6 +213,7 @@ function dryRunReply(
   // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
   if (discardError) throw writeDenied(discardError.message, discardError);
   transaction.open = false;
+  lease.clean = allAnswered(answers.slice(0, n + 1));
   // The script checks permissions only, in a dry run: so does this.
   const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
   if (denied) throw writeDenied(denied[0]!.message, denied[0]!);
@@ -241,22 +261,13 @@ function promotedReply(
   return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
 
-/**
- * A connection of its own for one promotion: the caller's client duplicated (same server,
- * user, options), on the database the client is using, connected before anything is sent.
- */
-async function ownConnection(redis: Redis): Promise<Redis> {
-  const db = redis.condition?.select ?? redis.options.db ?? 0;
-  // No ready check: the caller's client is connected to the same server already.
-  const own = redis.duplicate({ lazyConnect: true, db, enableReadyCheck: false });
-  own.on('error', () => undefined); // its failures reach the caller through its commands
+/** Ends a WATCH left without MULTI; whether UNWATCH answered OK (not QUEUED, not an error). */
+async function unwatch(redis: Redis): Promise<boolean> {
   try {
-    await own.connect();
-  } catch (error) {
-    own.disconnect();
-    throw error;
+    return (await redis.unwatch()) === 'OK';
+  } catch {
+    return false;
   }
-  return own;
 }
 
 export async function promoteWithMulti(
@@ -266,12 +277,15 @@ export async function promoteWithMulti(
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<PromotionReply> {
   const a = checkPromotionArguments(keys, args);
-  // Seen as the caller's own commands by a guarded call (whether they were sent).
-  const own = seenAlong(redis, await ownConnection(redis));
+  // The pool is the caller's client's, not this call's view of it.
+  const client = unviewed(redis);
+  const connection = await takeConnection(client);
+  const lease: Lease = { clean: false };
   try {
-    return await promoteOn(own, a, maxAttempts);
+    // Seen as the caller's own commands by a guarded call (whether they were sent).
+    return await promoteOn(seenAlong(redis, connection), a, maxAttempts, lease);
   } finally {
-    await closeRedis(own);
+    giveConnection(client, connection, lease.clean);
   }
 }
 
@@ -279,12 +293,20 @@ async function promoteOn(
   redis: Redis,
   a: ReturnType<typeof checkPromotionArguments>,
   maxAttempts: number,
+  lease: Lease,
 ): Promise<PromotionReply> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const transaction: Transaction = { open: false };
+    // A WATCH (and no MULTI) that may linger on the connection: UNWATCH ends it.
+    let watching = false;
+    // Whether Redis answered every read: a lost one leaves the connection in doubt.
+    let readAnswered = false;
+    lease.clean = false;
     try {
       const answers = await read(redis, a.keys);
       transaction.open = !answers[ANSWER.multi]![0];
+      readAnswered = allAnswered(answers);
+      watching = !transaction.open && readAnswered;
       const decision = decide(a, snapshotOf(answers));
       switch (decision.kind) {
         case 'refused':
@@ -299,22 +321,26 @@ async function promoteOn(
             .discard()
             .lpos(a.keys[1], a.id, 'RANK', -1)
             .exec())!;
-          return dryRunReply(queued, transaction, decision.reply);
+          return dryRunReply(queued, transaction, lease, decision.reply);
         }
         case 'move': {
           // Write: the writes, then EXEC.
           const written = (await queueWrites(redis, decision.writes).call('EXEC').exec())!;
           // EXEC answered: the transaction and the WATCH are over, whatever it said.
           transaction.open = false;
+          // Clean when Redis answered it, error replies included; not when the answer was lost.
+          lease.clean = allAnswered(written);
           const reply = promotedReply(written, a.id, decision.reply);
           if (reply) return reply;
           break; // a watched key changed: check again from the start
         }
       }
     } finally {
-      // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
-      // is harmless there, as no transaction can run on it to be spoilt.
-      if (transaction.open) await endTransaction(redis);
+      // DISCARD ends MULTI and WATCH. Without MULTI (refused) a WATCH may linger on the
+      // connection: UNWATCH ends it, or the connection is not given back.
+      if (transaction.open) lease.clean = await endTransaction(redis);
+      else if (watching) lease.clean = await unwatch(redis);
+      if (!readAnswered) lease.clean = false;
     }
   }
   throw new PromotionError(

@@ -15,7 +15,10 @@ import {
   readStatus,
   type RedisClient,
 } from '../../src/core/index.js';
+import { run as runPromote } from '../../src/action/main.js';
 import { rulesOf } from '../support/aclServer.js';
+import { runInProcess } from '../support/actionRun.js';
+import { connectionSpec } from '../support/connectionScenarios.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import {
   clusterNodes,
@@ -345,3 +348,126 @@ test('what the recipe avoids: --cluster call reads --[[ and -@all as options; -x
   expect(withNewline.trim()).toMatch(/^[0-9a-f]{40}$/);
   expect(withNewline.trim()).not.toBe(PROMOTE_SCRIPT_SHA);
 });
+
+test(
+  'a sequential loop of promote action runs (cluster: true, one PRP a run) while the ' +
+    "namespace's primary is killed: nothing lost or doubled, each failure true to what ran",
+  { timeout: 90_000 },
+  async () => {
+    expect(alive.length).toBeGreaterThanOrEqual(5); // the first test ran
+    const seed = adminOf(alive[0]!);
+    // A namespace on a shard that still has its replica (the first test killed another's).
+    const nodes = (await clusterNodes(seed)).filter((n) => !n.flags.includes('fail'));
+    let ns = '';
+    let primary: (typeof nodes)[number] | undefined;
+    let replica: (typeof nodes)[number] | undefined;
+    for (let i = 0; i < 100 && !replica; i++) {
+      ns = `act${i}`;
+      const slot = Number(await seed.cluster('KEYSLOT', `{${ns}}`));
+      primary = nodes.find((n) => n.flags.includes('master') && servesSlot(n.slots, slot));
+      replica = nodes.find((n) => primary && n.primaryId === primary.id);
+    }
+    expect(replica).toBeDefined();
+    const primaryServer = cluster.nodes[cluster.addresses.indexOf(primary!.address)]!;
+    const COUNT = 60;
+    const KILL_AT = 5;
+    const AFTER_KILL = 5;
+    const ids = Array.from({ length: COUNT }, (_, i) => `PRP-${i + 1}`);
+    for (const id of ids) await seedPrp(adminOf(primary!.address), ns, id, 'integration', 3);
+    await replicaCaughtUp(adminOf(primary!.address), adminOf(replica!.address));
+
+    // The action as a workflow runs it: the cluster's URLs (the default user: the recipe's
+    // users may only use the namespace prp), cluster: true.
+    const urls = alive.map((address) => `redis://${address}`).join(', ');
+    const attempts: (Attempt & { message?: string })[] = [];
+    let killed: Promise<void> | undefined;
+    const deadline = Date.now() + 40_000;
+    try {
+      for (const [index, id] of ids.entries()) {
+        if (Date.now() > deadline) break;
+        if (
+          attempts.filter((a) => a.afterKill && a.outcome === 'acknowledged').length >= AFTER_KILL
+        ) {
+          break;
+        }
+        if (index === KILL_AT) {
+          await replicaCaughtUp(adminOf(primary!.address), adminOf(replica!.address));
+          killed = primaryServer.stop(); // SIGKILL
+          await killed;
+        }
+        const outcome = await runInProcess(runPromote, {
+          ...connectionSpec(urls, { 'prp-id': id, namespace: ns, cluster: 'true', timeout: '2' }),
+        });
+        const afterKill = killed !== undefined;
+        if (outcome.code === 0 && outcome.outputs.result === 'promoted') {
+          attempts.push({ id, afterKill, outcome: 'acknowledged' });
+          continue;
+        }
+        const message = outcome.stdout.split('\n').find((l) => l.startsWith('::error::')) ?? '';
+        const claim = /was not run|Nothing was run/.test(message)
+          ? 'not run'
+          : /re-run to learn whether it happened/.test(message)
+            ? 'may have run'
+            : null;
+        expect(claim, `${id}: ${message}`).not.toBeNull();
+        // The summary says the same.
+        expect(outcome.summary, id).toContain(claim === 'not run' ? 'not run' : 're-run');
+        attempts.push({ id, afterKill, outcome: claim!, message });
+        await pause(200);
+      }
+    } finally {
+      await killed;
+    }
+
+    const acknowledged = attempts.filter((a) => a.outcome === 'acknowledged');
+    expect(acknowledged.filter((a) => !a.afterKill)).toHaveLength(KILL_AT);
+    expect(acknowledged.filter((a) => a.afterKill)).toHaveLength(AFTER_KILL);
+    // Runs during the failover failed (the dead primary refused them): the loop saw it.
+    expect(attempts.filter((a) => a.outcome !== 'acknowledged').length).toBeGreaterThan(0);
+    alive = alive.filter((a) => a !== primary!.address);
+
+    const survivor = adminOf(replica!.address);
+    expect(await survivor.info('replication')).toMatch(/role:master/);
+    const events = (await survivor.xrange(`{${ns}}:events`, '-', '+')).map(
+      ([, fields]) => fields[fields.indexOf('prp') + 1],
+    );
+    let moved = 0;
+    for (const id of ids) {
+      const [status, version] = await survivor.hmget(`{${ns}}:prp:${id}`, 'status', 'version');
+      const state = {
+        status,
+        version,
+        history: await survivor.xlen(`{${ns}}:history:${id}`),
+        events: events.filter((prp) => prp === id).length,
+        inIntegration: (
+          (await survivor.lpos(`{${ns}}:queue:integration`, id, 'COUNT', 0)) as number[]
+        ).length,
+        inValidate: ((await survivor.lpos(`{${ns}}:queue:validate`, id, 'COUNT', 0)) as number[])
+          .length,
+      };
+      const done = {
+        status: 'validate',
+        version: '4',
+        history: 1,
+        events: 1,
+        inIntegration: 0,
+        inValidate: 1,
+      };
+      const untouched = {
+        status: 'integration',
+        version: '3',
+        history: 0,
+        events: 0,
+        inIntegration: 1,
+        inValidate: 0,
+      };
+      const outcome = attempts.find((a) => a.id === id)?.outcome ?? 'not run';
+      // Acknowledged: there, once. Not run: untouched. May have run: one or the other, whole.
+      if (outcome === 'acknowledged') expect(state, id).toEqual(done);
+      else if (outcome === 'not run') expect(state, id).toEqual(untouched);
+      else expect([done, untouched], id).toContainEqual(state);
+      if (state.status === 'validate') moved++;
+    }
+    expect(events).toHaveLength(moved); // no event of a move that is not there
+  },
+);

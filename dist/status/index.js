@@ -42199,7 +42199,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 5580:
+/***/ 4253:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -52404,7 +52404,136 @@ function promotionArguments_checkPromotionArguments(keys, args) {
 var built = __nccwpck_require__(7796);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/core/fallbackPool.ts
+/**
+ * The fallback's dedicated connections (WATCH and MULTI belong to a connection, so each
+ * transaction needs one no other caller writes to). Opening one per promotion cost a TCP
+ * connect, and AUTH and SELECT, every time; instead each caller's client keeps a few idle
+ * duplicates of itself here:
+ *
+ * - take() hands out an idle one (ready, on the database the client uses now), or opens one;
+ *   one transaction has it alone until it is given back;
+ * - give() keeps it only when the caller says it is known clean: its last EXEC, DISCARD or
+ *   UNWATCH was answered, so no MULTI or WATCH lingers on it. On any error or doubt (a refused
+ *   DISCARD, a timeout, a lost answer) it is disconnected, which makes Redis drop whatever
+ *   transaction it had; never handed out again;
+ * - at most FALLBACK_POOL_IDLE idle ones per client: concurrent promotions open what they
+ *   need, and those beyond the bound are closed when given back;
+ * - the idle ones are closed when the caller's client ends ('end': quit, disconnect, or
+ *   reconnects given up) and by closeRedis() (closeFallbackPool below). One that the server
+ *   closes while idle (CLIENT KILL, `timeout`) ends and leaves the pool: pooled connections
+ *   never reconnect.
+ *
+ * Keyed by the client the caller passed, held weakly: a client dropped without being closed
+ * takes its pool with it (its idle connections close when their sockets do).
+ */
+/** Idle dedicated connections kept per caller's client. */
+const FALLBACK_POOL_IDLE = 4;
+const POOLS = new WeakMap();
+/** The database `client` uses now: the last SELECT it made, or its option. */
+const databaseOf = (client) => client.condition?.select ?? client.options.db ?? 0;
+/** The database a pooled connection was opened on (it never SELECTs afterwards). */
+const DATABASE = new WeakMap();
+function poolOf(client) {
+    let pool = POOLS.get(client);
+    if (!pool) {
+        const created = { idle: [], closed: false };
+        pool = created;
+        POOLS.set(client, created);
+        // The caller's client is over for good: so are its idle connections.
+        client.on('end', () => closePool(created));
+    }
+    return pool;
+}
+function closePool(pool) {
+    pool.closed = true;
+    const idle = pool.idle.splice(0);
+    for (const connection of idle)
+        connection.disconnect();
+    return idle;
+}
+/**
+ * A connection of its own for one transaction: an idle one of `client`'s, or a new duplicate
+ * of it (same server, user, options), on the database the client uses, connected before
+ * anything is sent on it.
+ */
+async function fallbackPool_takeConnection(client) {
+    const pool = poolOf(client);
+    const db = databaseOf(client);
+    if (pool.closed && client.status === 'ready') {
+        // The client connected again after an 'end' (connect() after quit()): pool again.
+        pool.closed = false;
+    }
+    while (pool.idle.length > 0) {
+        const connection = pool.idle.pop();
+        if (connection.status === 'ready' && DATABASE.get(connection) === db)
+            return connection;
+        connection.disconnect();
+    }
+    const own = client.duplicate({
+        lazyConnect: true,
+        db,
+        // No ready check: the caller's client is connected to the same server already.
+        enableReadyCheck: false,
+        // Never reconnects: a connection that dropped may have lost its transaction mid-way,
+        // and one that ends leaves the pool.
+        retryStrategy: () => null,
+    });
+    own.on('error', () => undefined); // its failures reach the caller through its commands
+    own.once('end', () => {
+        const at = pool.idle.indexOf(own);
+        if (at >= 0)
+            pool.idle.splice(at, 1);
+    });
+    try {
+        await own.connect();
+    }
+    catch (error) {
+        own.disconnect();
+        throw error;
+    }
+    DATABASE.set(own, db);
+    return own;
+}
+/**
+ * Gives back a connection takeConnection() handed out. `clean`: the caller knows no MULTI or
+ * WATCH lingers on it (its last EXEC, DISCARD or UNWATCH was answered, and nothing sent after
+ * went unanswered). Otherwise, or when the pool is full or closed, it is disconnected.
+ */
+function fallbackPool_giveConnection(client, connection, clean) {
+    const pool = poolOf(client);
+    if (clean &&
+        !pool.closed &&
+        connection.status === 'ready' &&
+        pool.idle.length < FALLBACK_POOL_IDLE) {
+        pool.idle.push(connection);
+    }
+    else {
+        connection.disconnect();
+    }
+}
+/**
+ * Closes `client`'s idle fallback connections (closeRedis() calls it), waiting at most `ms`
+ * for their sockets to close. Connections in use are closed when given back.
+ */
+async function closeFallbackPool(client, ms = 1000) {
+    const pool = POOLS.get(client);
+    if (!pool)
+        return;
+    const idle = closePool(pool);
+    await Promise.all(idle.map((connection) => connection.status === 'end'
+        ? undefined
+        : new Promise((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            connection.once('end', () => {
+                clearTimeout(timer);
+                resolve();
+            });
+        })));
+}
+
 ;// CONCATENATED MODULE: ./src/core/connection.ts
+
 
 
 
@@ -52712,11 +52841,23 @@ async function connectRedis(url, options = {}) {
     client.on('node error', (error, node) => {
         firstNodeError ??= { error, node };
     });
+    // A cluster client drops the nodes it could not use (and their sockets) before connect()
+    // fails: whether any node's TLS handshake ever finished ('connect' comes after it) tells
+    // rediss:// to plain ports (a server without TLS waits for the hello to end) from no answer.
+    let clusterNodes = 0;
+    let clusterNodeConnected = false;
+    client.on('+node', (node) => {
+        clusterNodes++;
+        node.once('connect', () => (clusterNodeConnected = true));
+    });
     try {
         await connection_withDeadline(client.connect(), timeoutMs, () => Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
     }
     catch (error) {
-        const tlsUnanswered = target.tls && tlsHandshakeUnfinished(client);
+        const tlsUnanswered = target.tls &&
+            (client instanceof built.Cluster
+                ? clusterNodes > 0 && !clusterNodeConnected
+                : tlsHandshakeUnfinished(client));
         client.disconnect();
         const timedOut = /ETIMEDOUT|timed out/.test(String((firstNodeError?.error ?? firstError ?? error)));
         if (tlsUnanswered && timedOut) {
@@ -52744,18 +52885,21 @@ async function connectRedis(url, options = {}) {
     }
     return client;
 }
-/** Whether a TLS connection of `client` (a cluster's: of any node) never finished its handshake. */
+/** Whether the TLS connection of `client` never finished its handshake. */
 function tlsHandshakeUnfinished(client) {
-    const connections = client instanceof built.Cluster ? client.nodes() : [client];
-    return connections.some((node) => {
+    return [client].some((node) => {
         // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
         // getProtocol() already names the configured version while the hello goes unanswered).
         const stream = node.stream;
         return stream?.encrypted === true && stream._secureEstablished === false;
     });
 }
-/** Closes politely (QUIT, at most a second), then for certain. */
-async function connection_closeRedis(client) {
+/**
+ * Closes politely (QUIT, at most a second), then for certain; and the fallback's idle
+ * connections of the client (src/core/fallbackPool.ts) with it.
+ */
+async function closeRedis(client) {
+    await closeFallbackPool(client);
     try {
         await connection_withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
     }
@@ -52775,7 +52919,7 @@ async function withRedis(url, options, work) {
         return await work(client);
     }
     finally {
-        await connection_closeRedis(client);
+        await closeRedis(client);
     }
 }
 
@@ -52784,13 +52928,22 @@ async function withRedis(url, options, work) {
 
 
 const VIEWS = new WeakMap();
+/** Each view's client. */
+const VIEWED = new WeakMap();
 /** A view of `client` that records every command sent through it (and through its nodes). */
 function tracked(client, tracker) {
     const view = new Proxy(client, {
         get(target, property, receiver) {
             if (property === 'sendCommand') {
                 return (command, ...rest) => {
-                    tracker.commands.push(command);
+                    // A connection the call's first command opened (a cluster node's) sends its
+                    // handshake (AUTH, HELLO, the ready check's INFO) through the view too: those are
+                    // ioredis's, write nothing, and are not the call's.
+                    const handshake = target.status === 'connect' &&
+                        built.Command.checkFlag('HANDSHAKE_COMMANDS', command.name) &&
+                        !tracker.commands.includes(command);
+                    if (!handshake)
+                        tracker.commands.push(command);
                     command.promise.then(() => tracker.answered.add(command), (error) => {
                         if (error instanceof built.ReplyError)
                             tracker.answered.add(command);
@@ -52806,7 +52959,15 @@ function tracked(client, tracker) {
         },
     });
     VIEWS.set(view, tracker);
+    VIEWED.set(view, client);
     return view;
+}
+/**
+ * The client a view (made by a guarded call) shows, or `client` itself: what outlives the
+ * call (the fallback's pool of connections is the client's, not one call's view).
+ */
+function callGuard_unviewed(client) {
+    return VIEWED.get(client) ?? client;
 }
 /**
  * `client` seen like `view` (a connection of its own that a guarded call opened, such as the
@@ -52861,6 +53022,23 @@ function callFailure(error, client, tracker, operation, namespace) {
     return { ...base, kind: failure.kind, detail: failure.detail };
 }
 /**
+ * Waits until the call's commands that were sent have their answer (or failed), at most
+ * `ms`. A call whose commands go to several connections (a health read on every primary, the
+ * fallback's own) fails at its first failure, while others may still be on their way back:
+ * INFO answered by one node while another node refused the connection was counted as sent
+ * and unanswered, and the health read said "lost its connection" though nothing was lost.
+ */
+async function answersSettled(tracker, ms) {
+    const pending = tracker.commands
+        .filter((command) => command.isTraced && !tracker.answered.has(command))
+        .map((command) => command.promise.then(noop, noop));
+    if (pending.length === 0)
+        return;
+    // The tracker's own handlers were attached first, so they have run when these have.
+    await connection_withDeadline(Promise.all(pending), ms, () => new Error('unanswered')).catch(noop);
+}
+const noop = () => undefined;
+/**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
  * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
@@ -52877,6 +53055,7 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
     catch (error) {
         if (error instanceof errors_PromotionError || error instanceof ConnectionError)
             throw error;
+        await answersSettled(tracker, optionsOf(redis).commandTimeout ?? 1000);
         const failure = callFailure(error, redis, tracker, operation, namespace);
         if (!failure)
             throw error;
@@ -53076,6 +53255,8 @@ function decide_decide(a, snapshot) {
 
 
 
+
+
 /**
  * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
  * as lua/promote.lua, same checks in the same order, same replies and codes. Each attempt is
@@ -53099,8 +53280,11 @@ function decide_decide(a, snapshot) {
  * check and EXEC would fail that one write (EXEC runs the others).
  *
  * WATCH and MULTI belong to a connection: each promotion takes a connection of its own (a
- * duplicate of the caller's client, on the same database), closed afterwards. Concurrent
- * promotions through one client thus never share a transaction.
+ * duplicate of the caller's client, on the same database) from the client's pool
+ * (src/core/fallbackPool.ts), and gives it back only when it is known clean: its last EXEC,
+ * DISCARD or UNWATCH was answered. Otherwise it is disconnected, which makes Redis drop
+ * whatever transaction it held. Concurrent promotions through one client thus never share a
+ * transaction, and sequential ones do not each pay a connect.
  */
 const multiPromote_DEFAULT_MAX_ATTEMPTS = 5;
 /** The read round trip's answers, in the order it sends them. */
@@ -53205,22 +53389,25 @@ function transactionRefusal(queued, exec) {
     return cause ? writeDenied(cause[1], exec) : exec;
 }
 /**
- * Ends the transaction an attempt opened. A connection whose DISCARD Redis refused (a user
- * without +discard) would stay inside MULTI, and a later EXEC by whoever uses it next would
- * run what was queued there, a dry run's writes among them: it is closed instead, which
- * makes Redis drop the transaction.
+ * Ends the transaction an attempt opened; whether DISCARD answered OK (the connection is
+ * clean). A connection whose DISCARD Redis refused (a user without +discard) would stay
+ * inside MULTI, and a later EXEC by whoever uses it next would run what was queued there, a
+ * dry run's writes among them: it is closed instead, which makes Redis drop the transaction.
  */
 async function endTransaction(redis) {
     try {
-        await redis.discard();
+        return (await redis.discard()) === 'OK';
     }
     catch {
         // Closed before the caller hears back, so that nobody can use it in between.
         const ended = new Promise((resolve) => redis.once('end', resolve));
         redis.disconnect();
         await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+        return false;
     }
 }
+/** Whether Redis answered every command of a round trip (an error reply is an answer). */
+const allAnswered = (answers) => answers.every(([error]) => error === null || error instanceof ReplyError);
 /** The writes queued inside MULTI, in decide()'s order, on a pipeline not yet sent. */
 function queueWrites(redis, writes) {
     const pipeline = redis.pipeline();
@@ -53232,13 +53419,14 @@ function queueWrites(redis, writes) {
  * A dry run's answers: the writes were queued inside MULTI too, so that Redis checked the
  * user's permission for each, then discarded; LPOS says whether LREM would remove the id.
  */
-function dryRunReply(answers, transaction, reply) {
+function dryRunReply(answers, transaction, lease, reply) {
     const n = WRITE_COMMANDS.length;
     const [discardError] = answers[n];
     // Still inside MULTI, with the writes queued: `finally` ends it or closes the link.
     if (discardError)
         throw writeDenied(discardError.message, discardError);
     transaction.open = false;
+    lease.clean = allAnswered(answers.slice(0, n + 1));
     // The script checks permissions only, in a dry run: so does this.
     const denied = answers.slice(0, n).find(([error]) => error?.message.startsWith('NOPERM'));
     if (denied)
@@ -53279,41 +53467,42 @@ function promotedReply(answers, id, reply) {
     }
     return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
-/**
- * A connection of its own for one promotion: the caller's client duplicated (same server,
- * user, options), on the database the client is using, connected before anything is sent.
- */
-async function ownConnection(redis) {
-    const db = redis.condition?.select ?? redis.options.db ?? 0;
-    // No ready check: the caller's client is connected to the same server already.
-    const own = redis.duplicate({ lazyConnect: true, db, enableReadyCheck: false });
-    own.on('error', () => undefined); // its failures reach the caller through its commands
+/** Ends a WATCH left without MULTI; whether UNWATCH answered OK (not QUEUED, not an error). */
+async function unwatch(redis) {
     try {
-        await own.connect();
+        return (await redis.unwatch()) === 'OK';
     }
-    catch (error) {
-        own.disconnect();
-        throw error;
+    catch {
+        return false;
     }
-    return own;
 }
 async function multiPromote_promoteWithMulti(redis, keys, args, maxAttempts = multiPromote_DEFAULT_MAX_ATTEMPTS) {
     const a = checkPromotionArguments(keys, args);
-    // Seen as the caller's own commands by a guarded call (whether they were sent).
-    const own = seenAlong(redis, await ownConnection(redis));
+    // The pool is the caller's client's, not this call's view of it.
+    const client = unviewed(redis);
+    const connection = await takeConnection(client);
+    const lease = { clean: false };
     try {
-        return await promoteOn(own, a, maxAttempts);
+        // Seen as the caller's own commands by a guarded call (whether they were sent).
+        return await promoteOn(seenAlong(redis, connection), a, maxAttempts, lease);
     }
     finally {
-        await closeRedis(own);
+        giveConnection(client, connection, lease.clean);
     }
 }
-async function promoteOn(redis, a, maxAttempts) {
+async function promoteOn(redis, a, maxAttempts, lease) {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const transaction = { open: false };
+        // A WATCH (and no MULTI) that may linger on the connection: UNWATCH ends it.
+        let watching = false;
+        // Whether Redis answered every read: a lost one leaves the connection in doubt.
+        let readAnswered = false;
+        lease.clean = false;
         try {
             const answers = await read(redis, a.keys);
             transaction.open = !answers[ANSWER.multi][0];
+            readAnswered = allAnswered(answers);
+            watching = !transaction.open && readAnswered;
             const decision = decide(a, snapshotOf(answers));
             switch (decision.kind) {
                 case 'refused':
@@ -53328,13 +53517,15 @@ async function promoteOn(redis, a, maxAttempts) {
                         .discard()
                         .lpos(a.keys[1], a.id, 'RANK', -1)
                         .exec());
-                    return dryRunReply(queued, transaction, decision.reply);
+                    return dryRunReply(queued, transaction, lease, decision.reply);
                 }
                 case 'move': {
                     // Write: the writes, then EXEC.
                     const written = (await queueWrites(redis, decision.writes).call('EXEC').exec());
                     // EXEC answered: the transaction and the WATCH are over, whatever it said.
                     transaction.open = false;
+                    // Clean when Redis answered it, error replies included; not when the answer was lost.
+                    lease.clean = allAnswered(written);
                     const reply = promotedReply(written, a.id, decision.reply);
                     if (reply)
                         return reply;
@@ -53343,10 +53534,14 @@ async function promoteOn(redis, a, maxAttempts) {
             }
         }
         finally {
-            // DISCARD ends MULTI and WATCH. Without MULTI a WATCH may linger on the connection: it
-            // is harmless there, as no transaction can run on it to be spoilt.
+            // DISCARD ends MULTI and WATCH. Without MULTI (refused) a WATCH may linger on the
+            // connection: UNWATCH ends it, or the connection is not given back.
             if (transaction.open)
-                await endTransaction(redis);
+                lease.clean = await endTransaction(redis);
+            else if (watching)
+                lease.clean = await unwatch(redis);
+            if (!readAnswered)
+                lease.clean = false;
         }
     }
     throw new PromotionError('PRP_CONTENDED', `PRP ${a.id} changed during each of ${maxAttempts} attempts to ${a.kind} it ` +
@@ -62221,7 +62416,7 @@ async function runStatus(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5114);
-/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5580);
+/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4253);
 /** status/action.yml's entry point (it runs dist/status/index.js, built from this file). */
 
 

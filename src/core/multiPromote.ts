@@ -11,6 +11,7 @@ import {
 } from './decide.js';
 import { PromotionError } from './errors.js';
 import { giveConnection, takeConnection } from './fallbackPool.js';
+import { firstDeniedKey, isKeyDenied, keyDenied } from './keyAccess.js';
 import type { PromotionKeys } from './keys.js';
 import { checkPromotionArguments } from './promotionArguments.js';
 import { timeToMs, type PromotionReply } from './reply.js';
@@ -109,7 +110,7 @@ function lastGeneratedId(info: unknown): string | undefined {
  * errors are thrown here. The other reads' errors go into the snapshot, so that decide()
  * reports them where the checks first need them (after a refusal that comes before).
  */
-function snapshotOf(answers: Answers): PromotionSnapshot {
+function snapshotOf(answers: Answers, keys: PromotionKeys): PromotionSnapshot {
   const value = (i: number): unknown => {
     const [error, result] = answers[i]!;
     if (error) throw error;
@@ -119,7 +120,9 @@ function snapshotOf(answers: Answers): PromotionSnapshot {
     const [error, result] = answers[i]!;
     return error ?? as(result);
   };
-  for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+  const keyAnswers = answers.slice(ANSWER.keyAccess, ANSWER.watch);
+  for (const [error] of keyAnswers) {
+    if (isKeyDenied(error)) throw keyDenied(error!, firstDeniedKey(keys, keyAnswers));
     if (error && /^NOPERM/.test(error.message)) throw error;
   }
   value(ANSWER.watch);
@@ -307,7 +310,7 @@ async function promoteOn(
       transaction.open = !answers[ANSWER.multi]![0];
       readAnswered = allAnswered(answers);
       watching = !transaction.open && readAnswered;
-      const decision = decide(a, snapshotOf(answers));
+      const decision = decide(a, snapshotOf(answers, a.keys));
       switch (decision.kind) {
         case 'refused':
           throw decision.refusal;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis, Cluster } from 'ioredis';
+import { isKeyDenied, keyDenied, whichKeyDenied } from './keyAccess.js';
 
 /** A connected ioredis client: a single server or a cluster. */
 export type RedisClient = Redis | Cluster;
@@ -37,7 +38,8 @@ const isNoScript = (error: unknown): boolean =>
 /**
  * Runs the script by EVALSHA. On NOSCRIPT (a restart, a failover, SCRIPT FLUSH) it retries
  * once with EVAL, which loads the script into the cache and runs it in one round trip, on the
- * node that owns the keys' slot when this is a cluster.
+ * node that owns the keys' slot when this is a cluster. A NOPERM for one of the keys (Redis
+ * checks that one key pattern grants read and write on each) names the key (keyAccess.ts).
  */
 export async function runPromoteScript(
   redis: RedisClient,
@@ -45,9 +47,15 @@ export async function runPromoteScript(
   args: readonly (string | number | Buffer)[],
 ): Promise<string> {
   try {
-    return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+    try {
+      return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+    }
   } catch (error) {
-    if (!isNoScript(error)) throw error;
-    return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+    // Refused for a key before the script started: which one (Redis does not say).
+    if (isKeyDenied(error)) throw keyDenied(error as Error, await whichKeyDenied(redis, keys));
+    throw error;
   }
 }

@@ -32,7 +32,8 @@ import {
  * loop of promotions through the library during which the namespace's primary is killed
  * (SIGKILL) and its replica takes over. Nothing acknowledged is lost, nothing is written
  * twice, every failure says whether it ran and is true to it, and no node's ACL LOG has an
- * entry: the documented users may do all the cluster client does, replicas included.
+ * entry but the worker's refused move into validate: the documented users may do all the
+ * cluster client does, replicas included.
  */
 
 const run = promisify(execFile);
@@ -43,6 +44,7 @@ const PASSWORDS = {
   PROMOTE_PASSWORD: 'promote-Pw-4f7a9c',
   STATUS_PASSWORD: 'status-Pw-8b2e1d',
   HEALTH_PASSWORD: 'health-Pw-3c6d0e',
+  WORKER_PASSWORD: 'worker-Pw-5a1f2b',
 };
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -133,7 +135,7 @@ test(
 
     // Every node, replicas included, has the three users, each with the same rules, and the
     // action's script (the SHA it names, so EVALSHA finds it).
-    const users = ['prp-promote', 'prp-status', 'prp-health'];
+    const users = ['prp-promote', 'prp-status', 'prp-health', 'prp-worker'];
     const listed = async (address: string) =>
       ((await adminOf(address).call('ACL', 'LIST')) as string[])
         .filter((line) => users.includes(line.split(' ')[1]!))
@@ -295,8 +297,28 @@ test(
       await closeRedis(health);
     }
 
+    // The worker's user reads through it too, and may not move a PRP into validate: Redis
+    // refuses the script's keys (the validate queue is read-only to it), nothing is written.
+    const worker = await connectRedis(userUrls('prp-worker', PASSWORDS.WORKER_PASSWORD), {
+      cluster: true,
+      timeoutMs: 2000,
+    });
+    const workerId = acknowledged[1]!.id;
+    try {
+      expect(await readStatus(worker, { id: workerId })).toMatchObject({ state: 'integration' });
+      await expect(promote(worker, goodRequest('prp', workerId, 'validate'))).rejects.toThrow(
+        /^NOPERM .*\{prp\}:queue:validate/,
+      );
+    } finally {
+      await closeRedis(worker);
+    }
+    expect(await survivor.hget(`{prp}:prp:${workerId}`, 'status')).toBe('integration');
+    expect(await survivor.llen('{prp}:queue:validate')).toBe(0);
+
     alive = cluster.addresses.filter((a) => a !== primary.address);
-    expect(await aclLogs(alive)).toEqual([]);
+    // The worker's refusal is the one entry: the validate queue's key, on the new primary.
+    const logs = await aclLogs(alive);
+    expect(logs).toEqual([`${replica.address} prp-worker {prp}:queue:validate (key)`]);
   },
 );
 
@@ -304,6 +326,7 @@ test.each([
   ['prp-promote', 'acl-rules.txt', 'PROMOTE_PASSWORD'],
   ['prp-status', 'acl-rules-read.txt', 'STATUS_PASSWORD'],
   ['prp-health', 'acl-rules-health.txt', 'HEALTH_PASSWORD'],
+  ['prp-worker', 'acl-rules-worker.txt', 'WORKER_PASSWORD'],
 ] as const)(
   '%s without +readonly: its connections to replicas are denied READONLY',
   async (user, file, password) => {

@@ -39,6 +39,7 @@ type Job = {
   if?: string;
   env?: Record<string, string>;
   'timeout-minutes'?: unknown;
+  environment?: string | { name?: string };
 };
 type Workflow = { permissions?: unknown; jobs: Record<string, Job> };
 const workflows: [string, Workflow][] = workflowFiles.map((f) => [f, parse(read(f)) as Workflow]);
@@ -350,4 +351,25 @@ test('the examples do nothing without the REDIS_URL secret', () => {
       }
     }
   }
+});
+
+/**
+ * The pipeline user's REDIS_URL (docs/acl-rules.txt: it may move a PRP into validate and
+ * complete) is an environment's secret, and the environment's deployment branches are the
+ * protected branch (README, Trust model): a job on a pull request or a feature branch never
+ * gets it. Every example job that promotes or demotes names that environment.
+ */
+const PIPELINE_ENVIRONMENT = 'prp-pipeline';
+test('the examples that promote or demote take REDIS_URL from the pipeline environment', () => {
+  let checked = 0;
+  for (const [file, workflow] of workflows.filter(([f]) => f.startsWith('example-'))) {
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      if (!job.steps?.some((step) => step.uses === './' || step.uses === './demote')) continue;
+      checked++;
+      const environment =
+        typeof job.environment === 'string' ? job.environment : job.environment?.name;
+      expect(environment, `${file} ${name}`).toBe(PIPELINE_ENVIRONMENT);
+    }
+  }
+  expect(checked).toBeGreaterThanOrEqual(4);
 });

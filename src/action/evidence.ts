@@ -1,9 +1,21 @@
 import { PIPELINE_FIELDS, RUNNER_FIELDS } from '../core/contract.js';
 import { requiredFields } from '../core/index.js';
-import { ChecksNotPassedError, requireChecks, type ChecksRequest } from './checks.js';
+import {
+  ChecksNotPassedError,
+  describeIgnored,
+  requireChecks,
+  workflowFile,
+  type ChecksPassed,
+  type ChecksRequest,
+} from './checks.js';
 import { InputError, PipelineNotPassedError, PromotionError, say } from './failures.js';
 import type { ActionInputs } from './inputs.js';
-import { confirmMergedCommit, mergedCommitOf, needsMergedCommit } from './mergedCommit.js';
+import {
+  allowedBranchesOf,
+  confirmMergedCommit,
+  mergedCommitOf,
+  needsMergedCommit,
+} from './mergedCommit.js';
 import {
   contextEvidence,
   mergeCommit,
@@ -42,7 +54,7 @@ export interface DerivedEvidence {
   pipeline: PipelineVerdict[];
 }
 
-export type CheckRequirer = (request: ChecksRequest) => Promise<unknown>;
+export type CheckRequirer = (request: ChecksRequest) => Promise<ChecksPassed>;
 export type MergedCommitConfirmer = typeof confirmMergedCommit;
 
 /**
@@ -71,18 +83,38 @@ async function checksVerdict(
     throw new InputError('require-checks', say.checksWithoutCommit);
   }
   if (!inputs.githubToken) throw new InputError('github-token', say.tokenNeededForChecks);
+  // The workflows whose jobs count: checks-workflows, else the triggering run's workflow.
+  const triggering = triggeringRun(ctx)?.path;
+  const triggeringFile = triggering ? workflowFile(triggering) : undefined;
+  const workflows =
+    inputs.checksWorkflows.length > 0
+      ? inputs.checksWorkflows
+      : triggeringFile
+        ? [triggeringFile]
+        : [];
+  if (workflows.length === 0) {
+    throw new InputError('checks-workflows', say.checksWorkflowsNeeded);
+  }
   const names = inputs.requireChecks.join(', ');
   try {
-    await check({
+    const { ignored } = await check({
       token: inputs.githubToken,
       apiUrl: ctx.apiUrl,
       repository: ctx.repository,
       ref,
       names: inputs.requireChecks,
       app: inputs.checksApp,
+      workflows,
+      branches: allowedBranchesOf(ctx, inputs.allowedBranches),
       timeoutMs: inputs.timeoutSeconds * 1000,
     });
-    return { source: 'require-checks', passed: true, detail: say.checksPassed(names, ref) };
+    const passed = say.checksPassed(names, ref);
+    return {
+      source: 'require-checks',
+      passed: true,
+      detail:
+        ignored.length > 0 ? `${passed}; ${say.checksIgnored(describeIgnored(ignored))}` : passed,
+    };
   } catch (error) {
     if (!(error instanceof ChecksNotPassedError)) throw error;
     return { source: 'require-checks', passed: false, detail: error.message };

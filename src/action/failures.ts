@@ -147,6 +147,53 @@ export const say = {
     `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
   checksNotPassed: (ref: string, problems: readonly string[]) =>
     `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+  // Which check runs count (checks.ts): a job of a trusted workflow's run. API values are
+  // shown quoted and bounded.
+  checksWorkflowsNeeded:
+    "is required with require-checks (on a workflow_run event the triggering run's workflow " +
+    "is the default): name the workflow files whose jobs' check runs count, e.g. " +
+    '.github/workflows/ci.yml',
+  notWorkflowPath: (value: string) =>
+    `names workflow files as .github/workflows/NAME.yml (or .yaml), not ${shown(value)}`,
+  checkNoTrustedRun: (
+    name: string,
+    workflows: readonly string[],
+    branches: readonly string[],
+    ignored: string,
+  ) =>
+    `${name} has no check run from a job of ${workflows.join(', ')} on ` +
+    `${branches.join(', ') || 'an allowed branch'} (ignored: ${ignored})`,
+  checksIgnored: (ignored: string) => `ignored: ${ignored}`,
+  checksMoreIgnored: (count: number) => `and ${count} more`,
+  checkNoSuite: 'it names no check suite',
+  checkSuitesBounded: (max: number) =>
+    `not looked up: at most ${max} check suites are looked up in one run`,
+  checkSuiteUnreadable: (suite: number, why: string) =>
+    `the workflow run of its check suite ${suite} could not be read: ${why}`,
+  checkSuiteNoRun: (suite: number) =>
+    `no workflow run has its check suite ${suite}: not a job of a GitHub Actions workflow run`,
+  checkSuiteOtherRuns: (suite: number, others: readonly string[]) =>
+    `asked for the workflow run of check suite ${suite}, the API answered with runs of ` +
+    `check suites ${others.slice(0, 5).map(shown).join(', ')}: none is this one`,
+  checkSuiteSeveralRuns: (suite: number) => `several workflow runs claim its check suite ${suite}`,
+  checkRunNoId: 'its workflow run has no id',
+  checkRunElsewhere: (id: number, ranIn: unknown, repository: string) =>
+    `its workflow run ${id} ran in ${shown(ranIn)}, not in ${repository}`,
+  checkRunForkCode: (id: number, code: unknown) =>
+    `its workflow run ${id} ran the code of ${shown(code)}, a fork's`,
+  checkRunOtherWorkflow: (id: number, file: string, workflows: readonly string[]) =>
+    `its workflow run ${id} is of ${shown(file)}, not of checks-workflows (${workflows.join(', ')})`,
+  checkRunEvent: (id: number, event: string, trusted: readonly string[]) =>
+    `its workflow run ${id} was started by ${shown(event)}, not by ${trusted.join(', ')}`,
+  checkRunBranch: (id: number, branch: string, allowed: readonly string[]) =>
+    `its workflow run ${id} ran on ${shown(branch)}, not on an allowed branch ` +
+    `(${allowed.join(', ') || 'none known: set allowed-branches'})`,
+  checkRunCommit: (id: number, sha: string, ref: string) =>
+    `its workflow run ${id} ran on commit ${shown(sha)}, not ${ref}`,
+  checkNotAJob: (runId: number) =>
+    `it is not a job of workflow run ${runId}: created through the Checks API, not by the workflow`,
+  checkJobsUnreadable: (runId: number, why: string) =>
+    `the jobs of workflow run ${runId} could not be read: ${why}`,
 
   // The merged-commit rule (mergedCommit.ts).
   mergedCommitRefusal: (

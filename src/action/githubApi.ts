@@ -110,6 +110,29 @@ export class PageTrail {
   }
 }
 
+/**
+ * Every item of a list, page by page from `first` (its first page's response), along a
+ * PageTrail of at most `maxPages` pages; `items` reads one page's items, throwing when the
+ * page is not the list it should be (a body cut short reads as "").
+ */
+export async function readPages<T>(
+  client: GitHubClient,
+  apiUrl: string,
+  maxPages: number,
+  first: { data: unknown; url: string; headers: { link?: string } },
+  items: (data: unknown, page: number) => T[],
+): Promise<T[]> {
+  const trail = new PageTrail(apiUrl, maxPages);
+  const all: T[] = [];
+  let response = first;
+  for (let page = 1; ; page++) {
+    all.push(...items(response.data, page));
+    const next = trail.next(page, response.url, response.headers.link);
+    if (next === undefined) return all;
+    response = (await client.octokit.request({ method: 'GET', url: next })) as typeof first;
+  }
+}
+
 /** A page's URL without its fragment, which no request sends. */
 const pageKey = (url: string): string => {
   const parsed = new URL(url);

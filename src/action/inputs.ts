@@ -46,6 +46,8 @@ export interface ActionInputs {
   requireChecks: string[];
   /** The slug of the app whose check runs require-checks counts. */
   checksApp: string;
+  /** checks-workflows: the workflow files whose jobs' check runs require-checks counts. */
+  checksWorkflows: string[];
   githubToken: string;
   namespace: string;
   evidenceTtl: number;
@@ -188,6 +190,17 @@ function parseChecksApp(value: string): string {
 }
 
 /**
+ * checks-workflows: workflow files of this repository, `.github/workflows/NAME.yml` (or
+ * .yaml), comma or newline separated; empty: decided with the event (evidence.ts).
+ */
+export function parseChecksWorkflows(value: string): string[] {
+  const files = namesOf(value, /[,\n]/);
+  const bad = files.find((file) => !/^\.github\/workflows\/[^/\s*?@]+\.ya?ml$/.test(file));
+  if (bad !== undefined) throw new InputError('checks-workflows', say.notWorkflowPath(bad));
+  return [...new Set(files)];
+}
+
+/**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
  * Separators alone name no branch: refused too, not read as the default branch.
@@ -252,6 +265,7 @@ export function readInputs(read: Read): ActionInputs {
     ciResult: parseCiResult(ciResult),
     requireChecks: parseRequireChecks(read('require-checks')),
     checksApp: parseChecksApp(read('checks-app')),
+    checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
     githubToken: read('github-token'),
     namespace,
     evidenceTtl: parseEvidenceTtl(ttl),

@@ -29,6 +29,8 @@ export interface WorkflowRun {
   name?: string;
   /** The event that started the run: push, pull_request, ... */
   event?: string;
+  /** Its workflow file, e.g. .github/workflows/ci.yml (require-checks' default). */
+  path?: string;
   conclusion?: string | null;
   head_sha?: string;
   head_branch?: string | null;
@@ -84,6 +86,7 @@ const WORKFLOW_RUN = z.looseObject({
   id: maybe(z.number()),
   name: optionalString,
   event: optionalString,
+  path: optionalString,
   conclusion: optionalString,
   head_sha: optionalString,
   head_branch: optionalString,

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ChecksNotPassedError,
   MAX_CHECK_RUN_PAGES,
+  MAX_IGNORED_SHOWN,
+  MAX_SUITE_LOOKUPS,
   checkProblem,
   latestByName,
   requireChecks,
@@ -18,10 +20,11 @@ import { startTcpServer } from '../support/tcpServer.js';
 
 const passing = loadCheckRunsFixture('passing');
 const failing = loadCheckRunsFixture('failing');
+const forged = loadCheckRunsFixture('forged');
 let github: FakeGitHub;
 
 beforeAll(async () => {
-  github = await startFakeGitHub([passing, failing]);
+  github = await startFakeGitHub([passing, failing, forged]);
 });
 afterAll(() => github.stop());
 
@@ -32,6 +35,8 @@ const request = (ref: string, names: string[], token = 'ghs_test') => ({
   ref,
   names,
   app: 'github-actions',
+  workflows: ['.github/workflows/ci.yml'],
+  branches: ['main'],
   timeoutMs: 10_000,
 });
 
@@ -46,6 +51,8 @@ describe('requireChecks', () => {
         ref: passing.ref,
         names: ['lint'],
         app: 'github-actions',
+        workflows: ['.github/workflows/ci.yml'],
+        branches: ['main'],
         timeoutMs: 500,
       };
       await expect(requireChecks(request)).rejects.toThrow(
@@ -59,16 +66,22 @@ describe('requireChecks', () => {
 
   test('reads every page and passes when the latest run of each name succeeded', async () => {
     const before = github.requests.length;
-    const runs = await requireChecks(request(passing.ref, ['lint', 'unit', 'smoke']));
+    const { runs, ignored } = await requireChecks(request(passing.ref, ['lint', 'unit', 'smoke']));
     expect(runs.map((run) => [run.name, run.id])).toEqual([
       ['lint', 24110001],
       ['unit', 24110377], // the re-run, not the failed first run
       ['smoke', 24110003],
     ]);
+    expect(ignored).toEqual([]);
     const seen = github.requests.slice(before);
+    // Each check suite and each workflow run looked up once.
     expect(seen.map((r) => r.path)).toEqual([
       `/repos/acme/widgets/commits/${passing.ref}/check-runs?per_page=100`,
       `/repos/acme/widgets/commits/${passing.ref}/check-runs?per_page=100&page=2`,
+      '/repos/acme/widgets/actions/runs?check_suite_id=13800001&per_page=100',
+      '/repos/acme/widgets/actions/runs/13800001/jobs?filter=all&per_page=100',
+      '/repos/acme/widgets/actions/runs?check_suite_id=13800002&per_page=100',
+      '/repos/acme/widgets/actions/runs/13800002/jobs?filter=all&per_page=100',
     ]);
     expect(seen[0]!.headers.authorization).toBe('token ghs_test');
   });
@@ -100,6 +113,7 @@ describe('requireChecks', () => {
     conclusion: string,
     startedAt: string,
     app = 'github-actions',
+    suite = 9000 + id,
   ) => ({
     id,
     name,
@@ -110,9 +124,42 @@ describe('requireChecks', () => {
     completed_at: startedAt,
     html_url: `https://github.com/acme/widgets/runs/${id}`,
     app: { id: app === 'github-actions' ? 15368 : 424242, slug: app, owner: { login: app } },
-    check_suite: { id: 9000 + id },
+    check_suite: { id: suite },
   });
   const SOME_SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+
+  /** A workflow run as GET /actions/runs?check_suite_id=… lists it: CI, a push to main. */
+  const workflowRun = (id: number, suite: number, over: Record<string, unknown> = {}) => ({
+    id,
+    name: 'CI',
+    check_suite_id: suite,
+    path: '.github/workflows/ci.yml',
+    event: 'push',
+    head_branch: 'main',
+    head_sha: SOME_SHA,
+    status: 'completed',
+    html_url: `https://github.com/acme/widgets/actions/runs/${id}`,
+    repository: { full_name: 'acme/widgets' },
+    head_repository: { full_name: 'acme/widgets' },
+    ...over,
+  });
+  /** A job of run `runId` whose check run is `checkRunId`. */
+  const job = (checkRunId: number, runId: number) => ({
+    id: checkRunId,
+    run_id: runId,
+    check_run_url: `https://api.github.com/repos/acme/widgets/check-runs/${checkRunId}`,
+  });
+  /** `fixture` where every check run is a job of a CI run (run id = suite id) on main. */
+  const trusted = (fixture: CheckRunsFixture): CheckRunsFixture => {
+    const suites: Record<string, Record<string, unknown>[]> = {};
+    const jobs: Record<string, Record<string, unknown>[]> = {};
+    for (const run of fixture.pages.flatMap((page) => page.check_runs)) {
+      const suite = (run.check_suite as { id: number }).id;
+      suites[suite] = [workflowRun(suite, suite)];
+      (jobs[suite] ??= []).push(job(run.id as number, suite));
+    }
+    return { suites, jobs, ...fixture };
+  };
 
   /** requireChecks against its own fake GitHub serving `fixture`. */
   async function withFixture<T>(fixture: CheckRunsFixture, run: (url: string) => Promise<T>) {
@@ -125,7 +172,7 @@ describe('requireChecks', () => {
   }
 
   test('only check runs by checks-app count: a later success by another app hides no failure', async () => {
-    const fixture = {
+    const fixture = trusted({
       ref: SOME_SHA,
       pages: [
         {
@@ -137,7 +184,7 @@ describe('requireChecks', () => {
           ],
         },
       ],
-    };
+    });
     const error = await withFixture(fixture, (apiUrl) =>
       requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl }),
     ).catch((e: unknown) => e);
@@ -152,7 +199,7 @@ describe('requireChecks', () => {
     const runs = await withFixture(fixture, (apiUrl) =>
       requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl, app: 'impostor' }),
     );
-    expect(runs.map((run) => run.id)).toEqual([2, 3]);
+    expect(runs.runs.map((run) => run.id)).toEqual([2, 3]);
   });
 
   test.each(['drop', 'stall'] as const)(
@@ -230,11 +277,11 @@ describe('requireChecks', () => {
 
     test('a relative Link is read against its page, on the API', async () => {
       const own = await startFakeGitHub([
-        {
+        trusted({
           ref: SOME_SHA,
           pages,
           link: (page) => (page === 1 ? `<${firstPage}&page=2>; rel="next"` : undefined),
-        },
+        }),
       ]);
       try {
         const error = await requireChecks({
@@ -242,7 +289,7 @@ describe('requireChecks', () => {
           apiUrl: own.url,
         }).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(ChecksNotPassedError); // page 2's failed smoke was read
-        expect(own.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+        expect(own.requests.map((r) => [r.path, r.headers.authorization]).slice(0, 2)).toEqual([
           [firstPage, 'token ghs_test'],
           [`${firstPage}&page=2`, 'token ghs_test'],
         ]);
@@ -303,6 +350,245 @@ describe('requireChecks', () => {
       } finally {
         await own.stop();
       }
+    });
+  });
+
+  describe('a check run counts only as a job of a trusted workflow, not by its name', () => {
+    const CI = '.github/workflows/ci.yml';
+
+    test('a real failure in CI, then newer same-name successes made by another workflow: refused, the failure decides', async () => {
+      const error = await requireChecks(request(forged.ref, ['smoke', 'lint'])).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ChecksNotPassedError);
+      expect((error as Error).message).toBe(
+        `required checks on ${forged.ref} did not pass: ` +
+          'smoke concluded failure (https://github.com/acme/widgets/actions/runs/13820001/job/24130001); ' +
+          'ignored: smoke run 24130003 (https://github.com/acme/widgets/runs/24130003): it is not ' +
+          'a job of workflow run 13820001: created through the Checks API, not by the workflow; ' +
+          'smoke run 24130002 (https://github.com/acme/widgets/runs/24130002): its workflow run ' +
+          `13820009 is of ".github/workflows/release-notes.yml", not of checks-workflows (${CI})`,
+      );
+    });
+
+    test('trusting the other workflow too does not make an API-made check run a job', async () => {
+      const error = await requireChecks({
+        ...request(forged.ref, ['smoke']),
+        workflows: [CI, '.github/workflows/release-notes.yml'],
+      }).catch((e: unknown) => e);
+      expect((error as Error).message).toContain('smoke concluded failure');
+      expect((error as Error).message).toContain(
+        'smoke run 24130002 (https://github.com/acme/widgets/runs/24130002): it is not a job ' +
+          'of workflow run 13820009',
+      );
+    });
+
+    test('a success in the trusted workflow is accepted, each suite and run looked up once', async () => {
+      const before = github.requests.length;
+      const { runs, ignored } = await requireChecks(request(forged.ref, ['lint']));
+      expect(runs.map((run) => run.id)).toEqual([24130004]);
+      expect(ignored).toEqual([]);
+      expect(github.requests.slice(before).map((r) => r.path)).toEqual([
+        `/repos/acme/widgets/commits/${forged.ref}/check-runs?per_page=100`,
+        '/repos/acme/widgets/actions/runs?check_suite_id=13820001&per_page=100',
+        '/repos/acme/widgets/actions/runs/13820001/jobs?filter=all&per_page=100',
+      ]);
+    });
+
+    test('the passing result names the newer runs it ignored, and why', async () => {
+      const fixture: CheckRunsFixture = {
+        ...trusted({
+          ref: SOME_SHA,
+          pages: [
+            {
+              total_count: 2,
+              check_runs: [
+                checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z'),
+                checkRun(2, 'smoke', 'failure', '2025-03-04T09:05:00Z'),
+              ],
+            },
+          ],
+        }),
+      };
+      fixture.suites!['9002'] = [workflowRun(9002, 9002, { head_branch: 'feature/x' })];
+      const { runs, ignored } = await withFixture(fixture, (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl }),
+      );
+      expect(runs.map((run) => run.id)).toEqual([1]);
+      expect(ignored.map(({ run, why }) => [run.id, why])).toEqual([
+        [2, 'its workflow run 9002 ran on "feature/x", not on an allowed branch (main)'],
+      ]);
+    });
+
+    /** A newer success in a run of CI that `over` changes, over a real failure. */
+    const overFailure = (over: Record<string, unknown>, suites?: Record<string, unknown>[]) => {
+      const fixture = trusted({
+        ref: SOME_SHA,
+        pages: [
+          {
+            total_count: 2,
+            check_runs: [
+              checkRun(1, 'smoke', 'failure', '2025-03-04T09:00:00Z'),
+              checkRun(2, 'smoke', 'success', '2025-03-04T09:30:00Z'),
+            ],
+          },
+        ],
+      });
+      fixture.suites!['9002'] = suites ?? [workflowRun(9002, 9002, over)];
+      return fixture;
+    };
+
+    test.each([
+      [
+        "a fork's run",
+        { head_repository: { full_name: 'mallory/widgets' } },
+        'its workflow run 9002 ran the code of "mallory/widgets", a fork\'s',
+      ],
+      [
+        'a run in another repository',
+        { repository: { full_name: 'mallory/widgets' } },
+        'its workflow run 9002 ran in "mallory/widgets", not in acme/widgets',
+      ],
+      [
+        'a run on a feature branch',
+        { head_branch: 'feature/PRP-7' },
+        'its workflow run 9002 ran on "feature/PRP-7", not on an allowed branch (main)',
+      ],
+      [
+        "a pull request's run",
+        { event: 'pull_request', head_branch: 'main' },
+        'its workflow run 9002 was started by "pull_request", not by push, workflow_dispatch, schedule',
+      ],
+      [
+        'a run of another commit',
+        { head_sha: 'f'.repeat(40) },
+        `its workflow run 9002 ran on commit "${'f'.repeat(40)}", not ${SOME_SHA}`,
+      ],
+      [
+        'a run of another workflow',
+        { path: '.github/workflows/ci.yml.evil.yml' },
+        'its workflow run 9002 is of ".github/workflows/ci.yml.evil.yml", not of checks-workflows (.github/workflows/ci.yml)',
+      ],
+    ])('a success from CI but %s does not count', async (_name, over, why) => {
+      const error = await withFixture(overFailure(over), (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl }),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ChecksNotPassedError);
+      expect((error as Error).message).toBe(
+        `required checks on ${SOME_SHA} did not pass: smoke concluded failure ` +
+          `(https://github.com/acme/widgets/runs/1); ignored: smoke run 2 ` +
+          `(https://github.com/acme/widgets/runs/2): ${why}`,
+      );
+    });
+
+    test.each([
+      [
+        'returns nothing',
+        [],
+        'no workflow run has its check suite 9002: not a job of a GitHub Actions workflow run',
+      ],
+      [
+        'lies: a run of another check suite',
+        [workflowRun(9001, 9001)],
+        'asked for the workflow run of check suite 9002, the API answered with runs of check suites "9001": none is this one',
+      ],
+      [
+        'names two runs',
+        [workflowRun(9002, 9002), workflowRun(9003, 9002)],
+        'several workflow runs claim its check suite 9002',
+      ],
+    ])('a check suite whose run lookup %s does not count', async (_name, suites, why) => {
+      const error = await withFixture(overFailure({}, suites), (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl }),
+      ).catch((e: unknown) => e);
+      expect((error as Error).message).toContain(`smoke concluded failure`);
+      expect((error as Error).message).toContain(
+        `ignored: smoke run 2 (https://github.com/acme/widgets/runs/2): ${why}`,
+      );
+    });
+
+    test('a check suite lookup the token may not make does not count, naming the permission', async () => {
+      const own = await startFakeGitHub([overFailure({})], {
+        forbidden: ['/repos/acme/widgets/actions/'],
+      });
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ChecksNotPassedError);
+        expect((error as Error).message).toBe(
+          `required checks on ${SOME_SHA} did not pass: smoke has no check run from a job of ` +
+            `${CI} on main (ignored: smoke run 2 (https://github.com/acme/widgets/runs/2): the ` +
+            'workflow run of its check suite 9002 could not be read: Resource not accessible by ' +
+            'integration - https://docs.github.com/rest (does github-token allow actions: read?); ' +
+            'smoke run 1 (https://github.com/acme/widgets/runs/1): the workflow run of its check ' +
+            'suite 9001 could not be read: Resource not accessible by integration - ' +
+            'https://docs.github.com/rest (does github-token allow actions: read?))',
+        );
+      } finally {
+        await own.stop();
+      }
+    });
+
+    test('a check run that names no check suite does not count', async () => {
+      const fixture = trusted({
+        ref: SOME_SHA,
+        pages: [
+          { total_count: 1, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+        ],
+      });
+      delete fixture.pages[0]!.check_runs[0]!.check_suite;
+      const error = await withFixture(fixture, (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl }),
+      ).catch((e: unknown) => e);
+      expect((error as Error).message).toContain(
+        'smoke has no check run from a job of .github/workflows/ci.yml on main (ignored: smoke ' +
+          'run 1 (https://github.com/acme/widgets/runs/1): it names no check suite)',
+      );
+    });
+
+    test(`at most ${MAX_SUITE_LOOKUPS} check suites are looked up, and the message stays bounded`, async () => {
+      const count = MAX_SUITE_LOOKUPS + 5;
+      const runs = Array.from({ length: count }, (_, i) =>
+        checkRun(i + 1, 'smoke', 'success', `2025-03-04T09:${String(i).padStart(2, '0')}:00Z`),
+      );
+      const fixture: CheckRunsFixture = {
+        ref: SOME_SHA,
+        pages: [{ total_count: count, check_runs: runs }],
+      };
+      const own = await startFakeGitHub([fixture]);
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+        }).catch((e: unknown) => e);
+        const suiteLookups = own.requests.filter((r) => r.path.includes('check_suite_id='));
+        expect(suiteLookups).toHaveLength(MAX_SUITE_LOOKUPS);
+        expect((error as Error).message).toMatch(
+          new RegExp(`; and ${count - MAX_IGNORED_SHOWN} more\\)$`),
+        );
+      } finally {
+        await own.stop();
+      }
+    });
+
+    test("a check run in the trusted run's check suite but not among its jobs does not count", async () => {
+      const fixture = trusted({
+        ref: SOME_SHA,
+        pages: [
+          { total_count: 1, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+        ],
+      });
+      // Run 9001's jobs: the check run is not among them.
+      fixture.jobs!['9001'] = [job(77, 9001)];
+      const error = await withFixture(fixture, (apiUrl) =>
+        requireChecks({ ...request(SOME_SHA, ['smoke']), apiUrl }),
+      ).catch((e: unknown) => e);
+      expect((error as Error).message).toContain(
+        'smoke run 1 (https://github.com/acme/widgets/runs/1): it is not a job of workflow run ' +
+          '9001: created through the Checks API, not by the workflow',
+      );
     });
   });
 

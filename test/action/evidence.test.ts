@@ -294,10 +294,16 @@ describe('the pipeline-result rule', () => {
 
 describe('require-checks', () => {
   const withChecks = (extra: Record<string, string> = {}) =>
-    inputs({ 'require-checks': 'lint,smoke', 'github-token': 'ghs_t', ...extra });
+    inputs({
+      'require-checks': 'lint,smoke',
+      'github-token': 'ghs_t',
+      'checks-workflows': '.github/workflows/ci.yml',
+      ...extra,
+    });
+  const PASSED = { runs: [], ignored: [] };
 
   test('asks the Checks API about the merge commit and records the checks', async () => {
-    const check = vi.fn().mockResolvedValue([]);
+    const check = vi.fn().mockResolvedValue(PASSED);
     const { evidence, pipeline } = await deriveEvidence(
       withChecks(),
       context(),
@@ -312,6 +318,8 @@ describe('require-checks', () => {
       ref: GITHUB_SHA,
       names: ['lint', 'smoke'],
       app: 'github-actions', // checks-app: only GitHub Actions' runs count by default
+      workflows: ['.github/workflows/ci.yml'], // checks-workflows: only their jobs count
+      branches: ['main'], // allowed-branches, by default the default branch
       timeoutMs: 10_000, // the timeout input (10 s by default) bounds the API too
     });
     expect(evidence).toMatchObject({
@@ -320,6 +328,68 @@ describe('require-checks', () => {
       required_checks: ['lint', 'smoke'],
     });
     expect(pipeline[0]!.detail).toBe(`checks lint, smoke passed on ${GITHUB_SHA}`);
+  });
+
+  test('checks-workflows is required, except on a workflow_run, whose workflow is the default', async () => {
+    const check = vi.fn().mockResolvedValue(PASSED);
+    await expect(
+      deriveEvidence(
+        withChecks({ 'checks-workflows': '' }),
+        context(),
+        'integration',
+        'validate',
+        check,
+      ),
+    ).rejects.toThrow(
+      'input checks-workflows: is required with require-checks (on a workflow_run event the ' +
+        "triggering run's workflow is the default)",
+    );
+    expect(check).not.toHaveBeenCalled();
+    const run = {
+      workflow_run: {
+        id: 1,
+        event: 'push',
+        conclusion: 'success',
+        path: '.github/workflows/smoke.yml',
+        head_sha: GITHUB_SHA,
+        head_branch: 'main',
+        repository: { full_name: 'acme/widgets' },
+        head_repository: { full_name: 'acme/widgets' },
+      },
+    };
+    await deriveEvidence(
+      withChecks({ 'checks-workflows': '', 'allowed-branches': 'main, release' }),
+      context('workflow_run', run),
+      'development',
+      'integration',
+      check,
+    );
+    expect(check).toHaveBeenCalledWith(
+      expect.objectContaining({
+        workflows: ['.github/workflows/smoke.yml'],
+        branches: ['main', 'release'],
+      }),
+    );
+  });
+
+  test('the pipeline detail names the newer check runs ignored, and why', async () => {
+    const ignored = [
+      {
+        run: { id: 7, name: 'smoke', status: 'completed', conclusion: 'success' },
+        why: 'it names no check suite',
+      },
+    ];
+    const check = vi.fn().mockResolvedValue({ runs: [], ignored });
+    const { pipeline } = await deriveEvidence(
+      withChecks(),
+      context(),
+      'integration',
+      'validate',
+      check,
+    );
+    expect(pipeline[0]!.detail).toBe(
+      `checks lint, smoke passed on ${GITHUB_SHA}; ignored: smoke run 7: it names no check suite`,
+    );
   });
 
   test('checks that did not pass refuse with their message', async () => {
@@ -337,7 +407,7 @@ describe('require-checks', () => {
   });
 
   test('every source must pass: ci-result and require-checks together', async () => {
-    const check = vi.fn().mockResolvedValue([]);
+    const check = vi.fn().mockResolvedValue(PASSED);
     const { evidence } = await deriveEvidence(
       withChecks({ 'ci-result': 'success' }),
       context(),
@@ -383,7 +453,7 @@ describe('require-checks', () => {
 
   test("reads the event's commit, never a merge_commit typed into evidence", async () => {
     const other = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
-    const check = vi.fn().mockResolvedValue([]);
+    const check = vi.fn().mockResolvedValue(PASSED);
     const complete = (evidence: object) =>
       deriveEvidence(
         withChecks({ 'target-state': 'complete', evidence: JSON.stringify(evidence) }),

@@ -9,7 +9,11 @@ import { resolve } from 'node:path';
  *   test/fixtures/check-runs/*.json, one recorded page per `page` query parameter, with Link
  *   headers pointing back at this server as api.github.com's point at itself;
  * - GET /repos/{owner}/{repo}/branches/{branch} and /compare/{base}...{head}: from a small
- *   history of each branch (`branches`), the shapes recorded from api.github.com, trimmed.
+ *   history of each branch (`branches`), the shapes recorded from api.github.com, trimmed;
+ * - GET /repos/{owner}/{repo}/actions/runs?check_suite_id=N and
+ *   /actions/runs/{run_id}/jobs: each fixture's recorded `suites` and `jobs`, as given (an
+ *   answer that lies is served as recorded); a suite nobody recorded has no runs, as on
+ *   api.github.com.
  */
 
 export interface CheckRunsFixture {
@@ -25,6 +29,10 @@ export interface CheckRunsFixture {
    * hostile or broken API might (`api` is this server's address); undefined sends none.
    */
   link?: (page: number, api: string) => string | undefined;
+  /** By check suite id: the workflow runs GET /actions/runs?check_suite_id=… answers with. */
+  suites?: Record<string, Record<string, unknown>[]>;
+  /** By workflow run id: the jobs GET /actions/runs/{id}/jobs answers with (one page). */
+  jobs?: Record<string, Record<string, unknown>[]>;
 }
 
 export interface FakeGitHubOptions {
@@ -51,6 +59,8 @@ export interface FakeGitHub {
 
 const ROUTE = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([^/]+)\/check-runs$/;
 const BRANCH_ROUTE = /^\/repos\/([^/]+)\/([^/]+)\/branches\/(.+)$/;
+const RUNS_ROUTE = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs$/;
+const JOBS_ROUTE = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/([0-9]+)\/jobs$/;
 const COMPARE_ROUTE = /^\/repos\/([^/]+)\/([^/]+)\/compare\/([^/.]+)\.\.\.([^/.]+)$/;
 
 /** GET /repos/{owner}/{repo}/branches/{branch}, trimmed. */
@@ -97,6 +107,14 @@ export async function startFakeGitHub(
   { branches = DEFAULT_BRANCHES, forbidden = [] }: FakeGitHubOptions = {},
 ): Promise<FakeGitHub> {
   const byRef = new Map(fixtures.map((fixture) => [fixture.ref, fixture]));
+  const suites = Object.assign({}, ...fixtures.map((fixture) => fixture.suites ?? {})) as Record<
+    string,
+    Record<string, unknown>[]
+  >;
+  const jobs = Object.assign({}, ...fixtures.map((fixture) => fixture.jobs ?? {})) as Record<
+    string,
+    Record<string, unknown>[]
+  >;
   const requests: FakeGitHub['requests'] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -128,6 +146,16 @@ export async function startFakeGitHub(
         return send(404, { message: 'Branch not found', status: '404' });
       }
       return send(200, branchBody(address, repo, name, history[0]));
+    }
+    if (RUNS_ROUTE.test(url.pathname)) {
+      const runs = suites[url.searchParams.get('check_suite_id') ?? ''] ?? [];
+      return send(200, { total_count: runs.length, workflow_runs: runs });
+    }
+    const jobsOf = JOBS_ROUTE.exec(url.pathname);
+    if (jobsOf) {
+      const list = jobs[jobsOf[3]!];
+      if (!list) return notFound();
+      return send(200, { total_count: list.length, jobs: list });
     }
     const compare = COMPARE_ROUTE.exec(url.pathname);
     if (compare) {

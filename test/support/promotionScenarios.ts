@@ -33,11 +33,14 @@ export function promotionScenarios(runAction: Runner): void {
   let github: FakeGitHub;
   const passingChecks = loadCheckRunsFixture('passing');
   const failingChecks = loadCheckRunsFixture('failing');
+  /** A real smoke failure in CI and newer "smoke" successes made by another workflow. */
+  const forgedChecks = loadCheckRunsFixture('forged');
+  const CI = '.github/workflows/ci.yml';
 
   beforeAll(async () => {
     redis = testClient(redisUrl);
     // main's head is HEAD_SHA, the head_sha of workflowRunEvent's runs; OLDER_MAIN under it.
-    github = await startFakeGitHub([passingChecks, failingChecks], {
+    github = await startFakeGitHub([passingChecks, failingChecks, forgedChecks], {
       branches: {
         main: [HEAD_SHA, OLDER_MAIN],
         'release/2.x': [HEAD_SHA, OLDER_MAIN],
@@ -211,6 +214,7 @@ export function promotionScenarios(runAction: Runner): void {
         spec(ns, 'pull_request', event, {
           'target-state': 'validate',
           'require-checks': 'lint\nunit\nsmoke\n',
+          'checks-workflows': CI,
           'github-token': 'ghs_fake',
         }),
       );
@@ -263,6 +267,7 @@ export function promotionScenarios(runAction: Runner): void {
             'target-state': 'validate',
             'prp-id': 'PRP-41',
             'require-checks': 'smoke',
+            'checks-workflows': CI,
             'github-token': 'ghs_fake',
           },
           { GITHUB_SHA: passingChecks.ref },
@@ -270,6 +275,30 @@ export function promotionScenarios(runAction: Runner): void {
       );
       expect(outcome.code).toBe(0);
       expect(outcome.outputs.result).toBe('promoted');
+    });
+
+    test('require-checks: a success from a job of the trusted workflow counts', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-42', 'integration');
+      const outcome = await runAction(
+        spec(
+          ns,
+          'workflow_dispatch',
+          dispatchEvent(),
+          {
+            'target-state': 'validate',
+            'prp-id': 'PRP-42',
+            'require-checks': 'lint',
+            'checks-workflows': CI,
+          },
+          { GITHUB_SHA: forgedChecks.ref },
+        ),
+      );
+      expect(outcome.stdout).not.toContain('::error::');
+      expect(outcome.outputs.result).toBe('promoted');
+      expect(outcome.summary).toContain(
+        `require-checks: checks lint passed on ${forgedChecks.ref}`,
+      );
     });
 
     test('mode multi promotes through WATCH/MULTI/EXEC', async () => {
@@ -699,12 +728,57 @@ export function promotionScenarios(runAction: Runner): void {
         spec(ns, 'pull_request', event, {
           ...validate,
           'require-checks': 'lint,unit,smoke',
+          'checks-workflows': CI,
         }),
         'PRP_EVIDENCE_INVALID the pipeline did not pass: required checks on',
         'refused',
       );
       expect(outcome.stdout).toContain('unit is in_progress, not completed');
       expect(outcome.stdout).toContain('smoke concluded failure');
+    });
+
+    test('a real check failure, then newer same-name successes made by another workflow: the failure decides', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-11', 'integration');
+      const outcome = await expectRefused(
+        ns,
+        spec(
+          ns,
+          'workflow_dispatch',
+          dispatchEvent(),
+          { ...validate, 'prp-id': 'PRP-11', 'require-checks': 'smoke', 'checks-workflows': CI },
+          { GITHUB_SHA: forgedChecks.ref },
+        ),
+        `PRP_EVIDENCE_INVALID the pipeline did not pass: required checks on ${forgedChecks.ref} ` +
+          'did not pass: smoke concluded failure',
+        'refused',
+      );
+      // The summary says which check runs were ignored, and why.
+      expect(outcome.summary).toContain(
+        'smoke run 24130003 (https://github.com/acme/widgets/runs/24130003): it is not a job ' +
+          'of workflow run 13820001: created through the Checks API, not by the workflow',
+      );
+      expect(outcome.summary).toContain(
+        'its workflow run 13820009 is of &#34;.github/workflows/release-notes.yml&#34;, not of ' +
+          `checks-workflows (${CI})`,
+      );
+    });
+
+    test('require-checks without checks-workflows outside a workflow_run: which workflows count must be named', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-12', 'integration');
+      await expectRefused(
+        ns,
+        spec(
+          ns,
+          'workflow_dispatch',
+          dispatchEvent(),
+          { ...validate, 'prp-id': 'PRP-12', 'require-checks': 'smoke' },
+          { GITHUB_SHA: passingChecks.ref },
+        ),
+        'input checks-workflows: is required with require-checks',
+        'failed',
+      );
     });
 
     test('smoke_ci_passed typed into evidence', async () => {

@@ -102,10 +102,27 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
                 conclusion: `success${HOSTILE}`,
                 started_at: '2025-03-03T10:00:05Z',
                 app: { slug: 'github-actions' },
+                check_suite: { id: 5 },
               },
             ],
           },
         ],
+        // A job of a CI run of a push to main: the check run counts (checks.ts).
+        suites: {
+          5: [
+            {
+              id: 5,
+              check_suite_id: 5,
+              path: '.github/workflows/ci.yml',
+              event: 'push',
+              head_branch: 'main',
+              head_sha: HEAD_SHA,
+              repository: { full_name: 'acme/widgets' },
+              head_repository: { full_name: 'acme/widgets' },
+            },
+          ],
+        },
+        jobs: { 5: [{ id: 1, run_id: 5 }] },
       },
     ]);
   });
@@ -224,6 +241,7 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
           'target-state': 'integration',
           evidence: '{"implementation_complete": true, "local_validation": "npm test"}',
           'require-checks': 'smoke',
+          'checks-workflows': '.github/workflows/ci.yml',
           'github-token': 'ghs_fake',
         }),
       );

@@ -112,6 +112,7 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'ci-result',
       'require-checks',
       'checks-app',
+      'checks-workflows',
       'allowed-branches',
       'github-token',
       'namespace',
@@ -268,9 +269,21 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
     }
   });
 
-  test('grants checks: read where it uses require-checks', () => {
+  test('grants checks: read and actions: read where it uses require-checks', () => {
     if (ownSteps(workflow).some((step) => step.with?.['require-checks'])) {
-      expect(workflow.permissions).toMatchObject({ checks: 'read' });
+      expect(workflow.permissions).toMatchObject({ checks: 'read', actions: 'read' });
+    }
+  });
+
+  test('names the workflows whose jobs count where it uses require-checks', () => {
+    for (const step of ownSteps(workflow).filter((step) => step.with?.['require-checks'])) {
+      const files = String(step.with?.['checks-workflows'] ?? '')
+        .split(/[,\n]/)
+        .map((file) => file.trim())
+        .filter((file) => file !== '');
+      expect(files.length, `step ${step.id}`).toBeGreaterThan(0);
+      // Each names a workflow of this repository.
+      for (const file of files) expect(existsSync(new URL(file, root)), file).toBe(true);
     }
   });
 });

@@ -3,6 +3,7 @@ import { seenAlong } from './callGuard.js';
 import { closeRedis, withDeadline } from './connection.js';
 import {
   decide,
+  HASH_FIELDS,
   WRITE_COMMANDS,
   type PendingReply,
   type PromotionSnapshot,
@@ -82,7 +83,7 @@ async function read(redis: Redis, keys: PromotionKeys): Promise<Answers> {
     .type(evidenceKey)
     .type(eventsKey)
     .type(historyKey)
-    .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+    .hmget(prpKey, ...HASH_FIELDS)
     .time()
     .xinfo('STREAM', eventsKey)
     .xinfo('STREAM', historyKey)

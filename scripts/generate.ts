@@ -2,8 +2,9 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the evidence nesting bound, the transition chain (promotions, then
- *                      demotions), and the evidence field checks with their messages
+ *   lua/promote.lua    the evidence nesting bound, the hash field of the validated commit,
+ *                      the transition chain (promotions, then demotions), the evidence field
+ *                      checks with their messages, and the validated-commit rule (v3)
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -31,6 +32,9 @@ import {
   RULE_ORDER,
   STATES,
   TRANSITIONS,
+  VALIDATED_COMMIT,
+  commitNotValidatedMessage,
+  noValidatedCommitMessage,
   type Rule,
 } from '../src/core/contract.js';
 
@@ -178,6 +182,114 @@ function luaBounds(): string[] {
   return [
     '-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).',
     `local EVIDENCE_MAX_DEPTH = ${BOUNDS.evidenceMaxDepth}`,
+  ];
+}
+
+/** The hash's field names the script reads and writes beside its own five (contract v3). */
+function luaHashFields(): string[] {
+  return [
+    `-- The hash field ${VALIDATED_COMMIT.recordedBy.from} -> ${VALIDATED_COMMIT.recordedBy.to} records its ` +
+      `${VALIDATED_COMMIT.evidenceField} in (v3).`,
+    `local VALIDATED_COMMIT_FIELD = ${luaString(VALIDATED_COMMIT.hashField)}`,
+  ];
+}
+
+/**
+ * A message of contract.ts as a Lua concatenation: `message` is called with a marker for each
+ * Lua expression, and the text between the markers becomes string literals, wrapped at WIDTH.
+ */
+function luaMessage(
+  head: string,
+  message: (...markers: string[]) => string,
+  expressions: string[],
+  tail: string,
+  indent: string,
+): string[] {
+  const markers = expressions.map((_, i) => `@@${i}@@`);
+  const pieces = message(...markers)
+    .split(/@@(\d+)@@/)
+    .map((piece, i) => (i % 2 === 1 ? expressions[Number(piece)]! : piece));
+  // Literal text split at spaces into words, so that it wraps; expressions stay whole.
+  const words: { text: string; literal: boolean }[] = [];
+  pieces.forEach((piece, i) => {
+    if (i % 2 === 1) words.push({ text: piece, literal: false });
+    else
+      for (const word of piece.match(/[^ ]+ *| +/g) ?? [])
+        words.push({ text: word, literal: true });
+  });
+  const lines: string[] = [];
+  let line = head;
+  let parts: string[] = [];
+  let chunk = '';
+  const flushChunk = () => {
+    if (chunk) parts.push(luaString(chunk));
+    chunk = '';
+  };
+  const render = (extra: string[]) => [...parts, ...extra].join(' .. ');
+  for (const word of words) {
+    if (word.literal) {
+      const next = render([luaString(chunk + word.text)]);
+      if ((parts.length > 0 || chunk) && `${line}${next}${tail}`.length > WIDTH) {
+        flushChunk();
+        lines.push(`${line}${render([])}`);
+        line = `${indent}.. `;
+        parts = [];
+      }
+      chunk += word.text;
+    } else {
+      flushChunk();
+      const next = render([word.text]);
+      if (parts.length > 0 && `${line}${next}${tail}`.length > WIDTH) {
+        lines.push(`${line}${render([])}`);
+        line = `${indent}.. `;
+        parts = [];
+      }
+      parts.push(word.text);
+    }
+  }
+  flushChunk();
+  lines.push(`${line}${render([])}${tail}`);
+  return lines;
+}
+
+/** The sha rule in Lua, of the Lua expression `v` (a string). */
+const luaIsSha = (v: string) =>
+  `(${RULES.sha.lengths.map((n) => `#${v} == ${n}`).join(' or ')})` +
+  ` and not string.find(${v}, '[^0-9a-f]')`;
+
+/** Complete only on the validated commit (contract v3), after the state and version checks. */
+function luaValidatedCommit(): string[] {
+  const { evidenceField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+  const move = ({ from, to }: { from: string; to: string }) =>
+    `kind == 'promote' and from == ${luaString(from)} and to == ${luaString(to)}`;
+  const given = `decoded[${luaString(evidenceField)}]`;
+  return [
+    `-- Complete only on the validated commit (contract v3): ${requiredBy.from} -> ${requiredBy.to} needs the`,
+    `-- ${evidenceField} ${recordedBy.from} -> ${recordedBy.to} recorded (current[5]), a commit sha, and no other;`,
+    `-- ${recordedBy.from} -> ${recordedBy.to} records its own (recordedCommit, written by the HSET below).`,
+    `local recordedCommit = ${move(recordedBy)}`,
+    `  and ${given}`,
+    `if ${move(requiredBy)} then`,
+    '  local recorded = current[5]',
+    `  if not (recorded and ${luaIsSha('recorded').replace(' and not', '\n      and not')}) then`,
+    ...luaMessage(
+      "    return fail('PRP_EVIDENCE_INVALID', ",
+      noValidatedCommitMessage,
+      ['id'],
+      ')',
+      '      ',
+    ),
+    '  end',
+    `  if ${given} ~= recorded then`,
+    ...luaMessage(
+      "    return fail('PRP_EVIDENCE_INVALID', ",
+      commitNotValidatedMessage,
+      ['id', given, 'recorded'],
+      ')',
+      '      ',
+    ),
+    '  end',
+    'end',
   ];
 }
 
@@ -366,18 +478,16 @@ async function formatted(file: string, text: string): Promise<string> {
 
 async function generate(file: string, current: string): Promise<string> {
   switch (file) {
-    case 'lua/promote.lua':
-      return replaceBlock(
-        file,
-        replaceBlock(
-          file,
-          replaceBlock(file, current, 'bounds', luaBounds()),
-          'transitions',
-          luaTransitions(),
-        ),
-        'rule-checks',
-        luaRuleChecks(),
-      );
+    case 'lua/promote.lua': {
+      const blocks: [string, string[]][] = [
+        ['bounds', luaBounds()],
+        ['hash-fields', luaHashFields()],
+        ['transitions', luaTransitions()],
+        ['rule-checks', luaRuleChecks()],
+        ['validated-commit', luaValidatedCommit()],
+      ];
+      return blocks.reduce((text, [name, body]) => replaceBlock(file, text, name, body), current);
+    }
     case 'docs/CONTRACT.md': // prettier leaves it alone (.prettierignore): tables as written
       return replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']);
     case 'README.md':

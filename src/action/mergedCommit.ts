@@ -10,9 +10,11 @@ import {
 
 /**
  * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
- * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
- * allowed branch of this repository. The action decides this, not the workflow's `if:`: a
- * pull request's test merge, a feature branch's head or a fork's commit never reaches validate.
+ * `merge_commit` (integration -> validate, and validate -> complete since contract v3)
+ * promotes only a commit the event itself shows on an allowed branch of this repository. The
+ * action decides this, not the workflow's `if:`: a pull request's test merge, a feature
+ * branch's head or a fork's commit never reaches validate or complete (where the script also
+ * requires it to be the validated commit).
  */
 
 /** Whether `from -> to` needs a merged commit: the core's rules require merge_commit. */

@@ -124,9 +124,50 @@ export const TRANSITIONS: readonly Transition[] = [
     evidence: [
       { field: 'quality_gates_passed', rule: 'true', pipelineOnly: true },
       { field: 'validator_approval', rule: 'text' },
+      // Contract v3: the commit that completes, which must be the validated one (VALIDATED_COMMIT).
+      { field: 'merge_commit', rule: 'sha' },
     ],
   },
 ];
+
+/**
+ * Complete only on the validated commit (contract v3). The move `recordedBy` (integration ->
+ * validate) writes its evidence's `evidenceField` into the PRP's hash as `hashField`, in the
+ * HSET it makes anyway, overwriting whatever an earlier validation recorded; the move
+ * `requiredBy` (validate -> complete) is refused unless its evidence's `evidenceField` equals
+ * the recorded value. A demotion leaves the field alone: the only way back into validate is
+ * `recordedBy`, which writes it afresh, so a commit validated before a demotion can never
+ * complete. A hash without a recorded commit (a PRP that reached validate under contract v2)
+ * cannot complete until it is validated again.
+ */
+export const VALIDATED_COMMIT = {
+  hashField: 'validated_commit',
+  evidenceField: 'merge_commit',
+  recordedBy: { from: 'integration', to: 'validate' },
+  requiredBy: { from: 'validate', to: 'complete' },
+} as const;
+
+/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
+export function commitNotValidatedMessage(id: string, given: string, recorded: string): string {
+  const { hashField, evidenceField, requiredBy } = VALIDATED_COMMIT;
+  return (
+    `evidence field ${evidenceField} is ${given}, but PRP ${id} was validated on ${recorded} ` +
+    `(hash field ${hashField}); only the validated commit can complete: complete with ` +
+    `${evidenceField} ${recorded}, or demote to integration and validate ${given} first ` +
+    `(${requiredBy.from} -> ${requiredBy.to})`
+  );
+}
+
+/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
+export function noValidatedCommitMessage(id: string): string {
+  const { hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+  return (
+    `PRP ${id} has no validated commit (hash field ${hashField} is missing or not a commit ` +
+    `sha; a PRP that reached ${recordedBy.to} before contract v3 has none): demote it ` +
+    `${requiredBy.from} -> ${recordedBy.from}, promote it ${recordedBy.from} -> ` +
+    `${recordedBy.to} on its merge commit, then complete (${requiredBy.from} -> ${requiredBy.to})`
+  );
+}
 
 /** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
 export const KINDS = ['promote', 'demote'] as const;

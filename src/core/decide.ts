@@ -1,4 +1,11 @@
-import { EVENTS_MAXLEN, HISTORY_MAXLEN } from './contract.js';
+import {
+  commitNotValidatedMessage,
+  EVENTS_MAXLEN,
+  HISTORY_MAXLEN,
+  noValidatedCommitMessage,
+  RULES,
+  VALIDATED_COMMIT,
+} from './contract.js';
 import { PromotionError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
 import type { PromotionArguments } from './promotionArguments.js';
@@ -15,6 +22,7 @@ import type { PromotionReply } from './reply.js';
  *   Transition         -> checkEvidence: an unknown FROM -> TO is refused first
  *   Evidence           -> checkEvidence: size, UTF-8, JSON, object, each field's rule
  *   State and version  -> existence, the version's form, already, state, expected version
+ *   validated commit   -> validate -> complete only on the commit the hash records (v3)
  *   version bound      -> the largest version cannot be raised
  *   evidence key free  -> an evidence key that exists (TYPE not none) is never overwritten
  *   Writes             -> permission to write (for the fallback: MULTI), the events and the
@@ -26,7 +34,8 @@ export interface PromotionSnapshot {
   /** TYPE of KEYS[1..6], in order; 'none' for a key that does not exist. */
   types: readonly string[];
   /**
-   * HMGET of the hash's status, version, evidence_key, updated_at (null for a missing field),
+   * HMGET of the hash's status, version, evidence_key, updated_at and validated_commit
+   * (HASH_FIELDS; null for a missing field),
    * or Redis's error for it (a denied HMGET), decided on only where the script would read it.
    */
   fields: readonly (string | null)[] | Error;
@@ -42,6 +51,24 @@ export interface PromotionSnapshot {
   /** Redis's refusal of MULTI; undefined when the transaction is open. */
   multiRefused?: Error | undefined;
 }
+
+/** The hash fields the script reads with its one HMGET, in its order. */
+export const HASH_FIELDS = [
+  'status',
+  'version',
+  'evidence_key',
+  'updated_at',
+  VALIDATED_COMMIT.hashField,
+] as const;
+
+/** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
+const isMove = (a: PromotionArguments, move: { from: string; to: string }) =>
+  a.kind === 'promote' && a.from === move.from && a.to === move.to;
+
+const isSha = (value: unknown): value is string =>
+  typeof value === 'string' &&
+  (RULES.sha.lengths as readonly number[]).includes(value.length) &&
+  /^[0-9a-f]*$/.test(value);
 
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 export const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'] as const;
@@ -164,7 +191,10 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   }
 
   // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-  const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
+  let parsed: Record<string, unknown> = {};
+  const evidenceRefusal = refusalOf(
+    () => (parsed = checkEvidence(a.from, a.to, a.evidence, a.kind)),
+  );
   if (evidenceRefusal) return { kind: 'refused', refusal: evidenceRefusal };
 
   // State and version.
@@ -176,8 +206,13 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     );
   }
   if (snapshot.fields instanceof Error) return { kind: 'failed', error: snapshot.fields };
-  const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] =
-    snapshot.fields;
+  const [
+    status = null,
+    version = null,
+    storedEvidenceKey = null,
+    updatedAt = null,
+    validatedCommit = null,
+  ] = snapshot.fields;
   // TIME is needed only where the script calls it: an `already` without a usable stored time,
   // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
   const { now } = snapshot;
@@ -228,6 +263,23 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
         'it changed since it was read',
     );
   }
+
+  // Complete only on the validated commit (contract v3): the one the hash records, a sha.
+  const { evidenceField, hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+  if (isMove(a, requiredBy)) {
+    if (!isSha(validatedCommit)) {
+      return refused('PRP_EVIDENCE_INVALID', noValidatedCommitMessage(a.id));
+    }
+    const given = parsed[evidenceField] as string; // a sha: its rule was checked
+    if (given !== validatedCommit) {
+      return refused(
+        'PRP_EVIDENCE_INVALID',
+        commitNotValidatedMessage(a.id, given, validatedCommit),
+      );
+    }
+  }
+  // integration -> validate records its commit (overwriting an earlier validation's).
+  const recorded = isMove(a, recordedBy) ? [hashField, parsed[evidenceField] as string] : [];
 
   // The version bound: the largest version cannot be raised, or the next promotion would
   // refuse what this one wrote.
@@ -284,7 +336,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
     // prettier-ignore
     ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
-      'updated_by', a.actor, 'evidence_key', evidenceKey],
+      'updated_by', a.actor, 'evidence_key', evidenceKey, ...recorded],
     ['LREM', fromQueue, '-1', a.id],
     ['LPUSH', toQueue, a.id],
   ];

@@ -3,6 +3,7 @@ import { seenAlong, unviewed } from './callGuard.js';
 import { withDeadline } from './connection.js';
 import {
   decide,
+  HASH_FIELDS,
   WRITE_COMMANDS,
   type PendingReply,
   type PromotionSnapshot,
@@ -87,7 +88,7 @@ async function read(redis: Redis, keys: PromotionKeys): Promise<Answers> {
     .type(evidenceKey)
     .type(eventsKey)
     .type(historyKey)
-    .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+    .hmget(prpKey, ...HASH_FIELDS)
     .time()
     .xinfo('STREAM', eventsKey)
     .xinfo('STREAM', historyKey)

@@ -178,7 +178,7 @@ describe('the pipeline-result rule', () => {
   test.each([
     ['pending', 'development'],
     ['development', 'integration'],
-    ['validate', 'complete'],
+    // validate -> complete: the merged-commit rule refuses a fork's run first (contract v3).
   ])('a workflow_run of a fork is no pipeline result: %s -> %s is refused', async (from, to) => {
     const ctx = context(
       'workflow_run',
@@ -206,9 +206,9 @@ describe('the pipeline-result rule', () => {
 
   test('a workflow_run without its head repository is no pipeline result either', async () => {
     const ctx = context('workflow_run', { workflow_run: { name: 'Smoke', conclusion: 'success' } });
-    await expect(deriveEvidence(inputs(), ctx, 'validate', 'complete', noChecks)).rejects.toThrow(
-      'workflow run "Smoke" ran on code of "?", not of acme/widgets',
-    );
+    await expect(
+      deriveEvidence(inputs(), ctx, 'development', 'integration', noChecks),
+    ).rejects.toThrow('workflow run "Smoke" ran on code of "?", not of acme/widgets');
   });
 
   test('an unnamed workflow_run is named by its id, or ?', async () => {
@@ -221,10 +221,10 @@ describe('the pipeline-result rule', () => {
         },
       });
     await expect(
-      deriveEvidence(inputs(), run({ id: 5 }), 'validate', 'complete', noChecks),
+      deriveEvidence(inputs(), run({ id: 5 }), 'development', 'integration', noChecks),
     ).rejects.toThrow('workflow run "5" concluded failure');
     await expect(
-      deriveEvidence(inputs(), run({}), 'validate', 'complete', noChecks),
+      deriveEvidence(inputs(), run({}), 'development', 'integration', noChecks),
     ).rejects.toThrow('workflow run "?" concluded failure');
   });
 
@@ -277,15 +277,28 @@ describe('the pipeline-result rule', () => {
     await expect(
       deriveEvidence(given, context(), 'integration', 'validate', noChecks),
     ).rejects.toThrow(`merge_commit in the evidence input ("${sha}") is not the commit this event`);
+    // validate -> complete needs one too (contract v3): the same refusal.
+    const complete = inputs({
+      'ci-result': 'success',
+      'target-state': 'complete',
+      evidence: JSON.stringify({ merge_commit: sha, validator_approval: 'ok' }),
+    });
+    await expect(
+      deriveEvidence(complete, context(), 'validate', 'complete', noChecks),
+    ).rejects.toThrow(
+      `validate -> complete needs a commit merged into an allowed branch of acme/widgets (main): ` +
+        `merge_commit in the evidence input ("${sha}") is not the commit this event gives ` +
+        `(${GITHUB_SHA})`,
+    );
     const elsewhere = await deriveEvidence(
       inputs({
         'ci-result': 'success',
-        'target-state': 'complete',
-        evidence: JSON.stringify({ merge_commit: sha, validator_approval: 'ok' }),
+        'target-state': 'integration',
+        evidence: JSON.stringify({ merge_commit: sha, implementation_complete: true }),
       }),
       context(),
-      'validate',
-      'complete',
+      'development',
+      'integration',
       noChecks,
     );
     expect(elsewhere.evidence.merge_commit).toBe(sha);
@@ -442,10 +455,11 @@ describe('require-checks', () => {
   });
 
   test("needs the event's commit", async () => {
-    // validate -> complete: a transition whose merge_commit the event need not give.
+    // development -> integration: a transition whose merge_commit the event need not give
+    // (validate -> complete needs one since contract v3).
     const ctx = { ...context(), sha: '' };
     await expect(
-      deriveEvidence(withChecks(), ctx, 'validate', 'complete', noChecks),
+      deriveEvidence(withChecks(), ctx, 'development', 'integration', noChecks),
     ).rejects.toThrow(
       "input require-checks: reads the checks of the event's commit, and this event names none",
     );
@@ -454,27 +468,29 @@ describe('require-checks', () => {
   test("reads the event's commit, never a merge_commit typed into evidence", async () => {
     const other = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
     const check = vi.fn().mockResolvedValue(PASSED);
-    const complete = (evidence: object) =>
+    // development -> integration: a move whose rules need no merge_commit (complete's do).
+    const integrate = (evidence: object) =>
       deriveEvidence(
-        withChecks({ 'target-state': 'complete', evidence: JSON.stringify(evidence) }),
+        withChecks({ 'target-state': 'integration', evidence: JSON.stringify(evidence) }),
         context('push'),
-        'validate',
-        'complete',
+        'development',
+        'integration',
         check,
       );
-    const error = await complete({ merge_commit: other, validator_approval: 'ok' }).catch(
+    const error = await integrate({ merge_commit: other, implementation_complete: true }).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(PromotionError);
     expect((error as PromotionError).message).toBe(
       `PRP_EVIDENCE_INVALID merge_commit in the evidence input ("${other}") is not the commit ` +
         `this event gives (${GITHUB_SHA}), and require-checks reads the checks of the event's ` +
-        'commit: leave merge_commit out of the evidence input; not promoting validate -> complete',
+        'commit: leave merge_commit out of the evidence input; not promoting development -> ' +
+        'integration',
     );
     expect(check).not.toHaveBeenCalled();
     // Left out (or equal), the checks read are the event's commit's.
-    for (const evidence of [{ validator_approval: 'ok' }, { merge_commit: GITHUB_SHA }]) {
-      await complete(evidence);
+    for (const evidence of [{ implementation_complete: true }, { merge_commit: GITHUB_SHA }]) {
+      await integrate(evidence);
       expect(check).toHaveBeenLastCalledWith(expect.objectContaining({ ref: GITHUB_SHA }));
     }
   });

@@ -332,7 +332,7 @@ describe('the evidence input: nesting at most BOUNDS.evidenceMaxDepth deep, as t
         checkEvidence(
           'validate',
           'complete',
-          atBound.replace('{', '{"quality_gates_passed":true,'),
+          atBound.replace('{', `{"quality_gates_passed":true,"merge_commit":"${'0'.repeat(40)}",`),
         ),
       ).toBeTruthy();
       expect(() =>

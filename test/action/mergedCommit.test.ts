@@ -60,7 +60,7 @@ const refusal = (ctx: WorkflowContext, allowed: string[] = [], typed = {}): Prom
 
 test('the transitions that need a merged commit are those whose rules require merge_commit', () => {
   const needing = TARGET_STATES.filter((to) => needsMergedCommit(previousState(to)!, to));
-  expect(needing).toEqual(['validate']);
+  expect(needing).toEqual(['validate', 'complete']); // complete: contract v3
 });
 
 describe('gives the event commit', () => {

@@ -104,6 +104,7 @@ describe('keys and names', () => {
     expect(requiredFields('validate', 'complete')).toEqual([
       'quality_gates_passed',
       'validator_approval',
+      'merge_commit',
     ]);
     expect(requiredFields('pending', 'complete')).toEqual([]);
   });

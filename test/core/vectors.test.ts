@@ -13,6 +13,7 @@ import {
   expectPromotionWritten,
   expectUnchanged,
   observe,
+  recordedCommit,
   replyOf,
 } from '../support/promotionChecks.js';
 import { testClient } from '../support/redisServer.js';
@@ -168,7 +169,7 @@ function scriptWrites(
     ['SET', evidenceKey, evidence, 'EX', ttl],
     // prettier-ignore
     ['HSET', prp, 'status', to, 'version', v, 'updated_at', at, 'updated_by', actor,
-      'evidence_key', evidenceKey],
+      'evidence_key', evidenceKey, ...Object.entries(recordedCommit(args)).flat()],
     ['LREM', fromQueue, '-1', id],
     ['LPUSH', toQueue, id],
   ];

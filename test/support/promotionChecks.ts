@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
+import { VALIDATED_COMMIT } from '../../src/core/contract.js';
 import type { PromotionResult } from '../../src/core/promote.js';
 import type { PromotionKeys } from '../../src/core/keys.js';
 import type { PromotionArgv } from '../../src/core/promotionArguments.js';
@@ -62,6 +63,18 @@ export function replyOf(result: PromotionResult): PromotionReply {
   return { result: outcome, prp, from, to, version, evidence_key: evidenceKey, removed, at, kind };
 }
 
+/**
+ * The hash field a move records beside its five (contract v3): integration -> validate records
+ * its evidence's merge_commit as validated_commit; no other move writes it.
+ */
+export function recordedCommit(args: readonly (string | Buffer)[]): Record<string, string> {
+  const [, from, to, evidence, , , , , kind] = args as PromotionArgv;
+  const { recordedBy, hashField, evidenceField } = VALIDATED_COMMIT;
+  if (kind !== 'promote' || from !== recordedBy.from || to !== recordedBy.to) return {};
+  const parsed = JSON.parse(Buffer.from(evidence).toString('utf8')) as Record<string, string>;
+  return { [hashField]: parsed[evidenceField]! };
+}
+
 const without = <T>(record: Record<string, T>, keys: readonly string[]) =>
   Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)));
 
@@ -104,6 +117,7 @@ export async function expectPromotionWritten(
     updated_at: String(reply.at),
     updated_by: actor,
     evidence_key: evidenceKey,
+    ...recordedCommit(args),
   });
 
   const fromAfter = rightmost >= 0 ? before.fromQueue.toSpliced(rightmost, 1) : before.fromQueue;

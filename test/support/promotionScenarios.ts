@@ -13,6 +13,7 @@ import {
 import { loadCheckRunsFixture, startFakeGitHub, type FakeGitHub } from './fakeGitHub.js';
 import { testClient } from './redisServer.js';
 import { seedPrp } from './seed.js';
+import { prpKey } from '../../src/core/keys.js';
 import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
 
 /**
@@ -236,6 +237,8 @@ export function promotionScenarios(runAction: Runner): void {
     test('workflow_dispatch with prp-id and ci-result: validate -> complete', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-40', 'validate', 7);
+      // Validated on the dispatched commit (GITHUB_SHA): only that commit completes (v3).
+      await redis.hset(prpKey(ns, 'PRP-40'), 'validated_commit', SHA);
       const outcome = await runAction(
         spec(ns, 'workflow_dispatch', dispatchEvent({ prp: 'PRP-40' }), {
           'target-state': 'complete',
@@ -250,6 +253,7 @@ export function promotionScenarios(runAction: Runner): void {
       expect(JSON.parse((await redis.get(outcome.outputs['evidence-key']!))!)).toMatchObject({
         quality_gates_passed: true,
         validator_approval: 'approved by @mona',
+        merge_commit: SHA,
         ci_source: 'ci-result',
         ci_run_url: 'https://github.com/acme/widgets/actions/runs/9876543210/attempts/1',
       });
@@ -667,6 +671,131 @@ export function promotionScenarios(runAction: Runner): void {
     });
   });
 
+  describe('validate -> complete only on the validated commit (contract v3)', () => {
+    const complete = {
+      'target-state': 'complete',
+      evidence: '{"validator_approval":"approved by @mona"}',
+    };
+    const mergedRefusal = 'PRP_EVIDENCE_INVALID validate -> complete needs a commit merged into';
+
+    /** PRP-40 in validate at version 7, validated on `commit` (integration -> validate recorded it). */
+    async function seedValidated(ns: string, commit: string): Promise<void> {
+      await seedPrp(redis, ns, 'PRP-40', 'validate', 7);
+      await redis.hset(prpKey(ns, 'PRP-40'), 'validated_commit', commit);
+    }
+
+    test('a workflow_run of a pull request on feature/PRP-40-wip is refused', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, HEAD_SHA);
+      const event = workflowRunEvent('success', {
+        event: 'pull_request',
+        branch: 'feature/PRP-40-wip',
+        title: 'PRP-40',
+      });
+      const outcome = await expectRefused(
+        ns,
+        spec(ns, 'workflow_run', event, complete),
+        mergedRefusal,
+        'refused',
+      );
+      expect(outcome.stdout).toContain('ran on a pull_request event');
+      expect(printedOutput(outcome)).not.toContain('Promoting');
+    });
+
+    test('a push to a feature branch is refused', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, SHA);
+      const featureRef = {
+        GITHUB_REF: 'refs/heads/feature/PRP-40-wip',
+        GITHUB_REF_NAME: 'feature/PRP-40-wip',
+      };
+      const outcome = await expectRefused(
+        ns,
+        spec(
+          ns,
+          'push',
+          pushEvent('PRP-40', SHA, featureRef.GITHUB_REF),
+          { ...complete, 'ci-result': 'success' },
+          featureRef,
+        ),
+        mergedRefusal,
+        'refused',
+      );
+      expect(outcome.stdout).toContain('"feature/PRP-40-wip", which is not an allowed branch');
+    });
+
+    test('a push to main of the validated commit completes, merge_commit from the event', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, SHA);
+      const outcome = await runAction(
+        spec(ns, 'push', pushEvent('PRP-40', SHA), { ...complete, 'ci-result': 'success' }),
+      );
+      expect(outcome.code).toBe(0);
+      expect(outcome.outputs).toMatchObject({ result: 'promoted', version: '8' });
+      expect(JSON.parse((await redis.get(outcome.outputs['evidence-key']!))!)).toMatchObject({
+        quality_gates_passed: true,
+        merge_commit: SHA,
+      });
+    });
+
+    test('a workflow_run of a push to main completes the validated commit (the API confirms it)', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, HEAD_SHA);
+      const event = workflowRunEvent('success', { title: 'PRP-40' });
+      const outcome = await runAction(spec(ns, 'workflow_run', event, complete));
+      expect(outcome.code).toBe(0);
+      expect(outcome.outputs.result).toBe('promoted');
+      expect(JSON.parse((await redis.get(outcome.outputs['evidence-key']!))!)).toMatchObject({
+        merge_commit: HEAD_SHA,
+        ci_source: 'workflow_run',
+      });
+    });
+
+    test('a merged commit that is not the validated one is refused by the script, both named', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, OLDER_MAIN);
+      const outcome = await expectRefused(
+        ns,
+        spec(ns, 'push', pushEvent('PRP-40', SHA), { ...complete, 'ci-result': 'success' }),
+        `PRP_EVIDENCE_INVALID evidence field merge_commit is ${SHA}, but PRP PRP-40 was ` +
+          `validated on ${OLDER_MAIN}`,
+        'refused',
+      );
+      expect(outcome.stdout).toContain(`complete with merge_commit ${OLDER_MAIN}`);
+    });
+
+    test('a PRP validated under contract v2 (no recorded commit) is refused: validate it again', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-40', 'validate', 7);
+      await redis.hdel(prpKey(ns, 'PRP-40'), 'validated_commit');
+      await expectRefused(
+        ns,
+        spec(ns, 'push', pushEvent('PRP-40', SHA), { ...complete, 'ci-result': 'success' }),
+        'PRP_EVIDENCE_INVALID PRP PRP-40 has no validated commit',
+        'refused',
+      );
+    });
+
+    test('a typed-in merge_commit other than the event commit is refused, as for validate', async () => {
+      const ns = uniqueNamespace();
+      await seedValidated(ns, OLDER_MAIN);
+      const outcome = await expectRefused(
+        ns,
+        spec(ns, 'push', pushEvent('PRP-40', SHA), {
+          'target-state': 'complete',
+          'ci-result': 'success',
+          evidence: JSON.stringify({ validator_approval: 'ok', merge_commit: OLDER_MAIN }),
+        }),
+        mergedRefusal,
+        'refused',
+      );
+      expect(outcome.stdout).toContain(
+        `merge_commit in the evidence input ("${OLDER_MAIN}") is not the commit this event ` +
+          `gives (${SHA})`,
+      );
+    });
+  });
+
   describe('refuses, leaving Redis unchanged', () => {
     const validate = { 'target-state': 'validate' };
 
@@ -692,16 +821,18 @@ export function promotionScenarios(runAction: Runner): void {
         headRepository: 'mallory/widgets',
         title: 'PRP-9',
       });
-      await expectRefused(
+      // Contract v3: complete needs a merged commit too, so the merged-commit rule refuses it
+      // first (before any pipeline source is read), as for validate.
+      const outcome = await expectRefused(
         ns,
         spec(ns, 'workflow_run', event, {
           'target-state': 'complete',
           evidence: '{"validator_approval":"approved in the weekly review"}',
         }),
-        'PRP_EVIDENCE_INVALID the pipeline did not pass: workflow run "Smoke" ran on code of ' +
-          '"mallory/widgets", not of acme/widgets: a fork\'s run is not a pipeline result',
+        'PRP_EVIDENCE_INVALID validate -> complete needs a commit merged into',
         'refused',
       );
+      expect(outcome.stdout).toContain('ran on a pull_request event, not on push');
     });
 
     test('a failed ci-result', async () => {

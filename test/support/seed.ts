@@ -94,10 +94,24 @@ export async function seedPrp(
   version = 1,
 ): Promise<void> {
   await seedNamespace(redis, ns, {
-    prp: { id, fields: { status, version: String(version), title: `${id} seeded` } },
+    prp: {
+      id,
+      fields: {
+        status,
+        version: String(version),
+        title: `${id} seeded`,
+        ...(status === 'validate' ? { validated_commit: SEEDED_VALIDATED_COMMIT } : {}),
+      },
+    },
     queues: { [status]: [id] },
   });
 }
+
+/**
+ * The commit a PRP seeded in validate was validated on (contract v3: integration -> validate
+ * records it as validated_commit): GOOD_EVIDENCE's, so that a good complete completes.
+ */
+export const SEEDED_VALIDATED_COMMIT = '0123456789abcdef0123456789abcdef01234567';
 
 /** Evidence that satisfies each transition's rules (CONTRACT.md section 1). */
 export const GOOD_EVIDENCE: Record<string, Record<string, unknown>> = {
@@ -108,7 +122,11 @@ export const GOOD_EVIDENCE: Record<string, Record<string, unknown>> = {
     branch_name: 'feature/PRP-1-login',
   },
   validate: { smoke_ci_passed: true, merge_commit: '0123456789abcdef0123456789abcdef01234567' },
-  complete: { quality_gates_passed: true, validator_approval: 'approved by @alice' },
+  complete: {
+    quality_gates_passed: true,
+    validator_approval: 'approved by @alice',
+    merge_commit: SEEDED_VALIDATED_COMMIT,
+  },
 };
 
 /** A request promoting `id` to `to` in namespace `ns` with GOOD_EVIDENCE (a random token if none). */

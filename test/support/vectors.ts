@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import type { PromotionSnapshot } from '../../src/core/decide.js';
+import { HASH_FIELDS, type PromotionSnapshot } from '../../src/core/decide.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { checkEvidence } from '../../src/core/evidenceRules.js';
 import type { Kind } from '../../src/core/contract.js';
@@ -195,7 +195,7 @@ export function snapshotFromGiven(
   const hash = hashes.get(keys[0]!) ?? {};
   return {
     types: keys.map((key) => types.get(key) ?? 'none'),
-    fields: ['status', 'version', 'evidence_key', 'updated_at'].map((f) => hash[f] ?? null),
+    fields: HASH_FIELDS.map((f) => hash[f] ?? null),
     now: SNAPSHOT_TIME,
     lastGeneratedId: types.get(keys[4]!) === 'stream' ? `${SNAPSHOT_TIME - 1}-0` : undefined,
     historyLastGeneratedId: types.get(keys[5]!) === 'stream' ? `${SNAPSHOT_TIME - 2}-0` : undefined,

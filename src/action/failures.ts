@@ -103,7 +103,8 @@ export const say = {
     "from ci-result, the workflow_run event's conclusion or require-checks",
   runnerFieldsTyped: (fields: readonly string[]) =>
     `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
-    'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+    'from the runner (the run, the repository, the workflow, the event, the actor and the ' +
+    "OIDC token of the move's provenance), so no " +
     `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
     'out of the evidence input',
   checksWithoutCommit:

@@ -168,11 +168,16 @@ export async function runStatus(host: ActionHost): Promise<void> {
       `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
         ` (history ${settings.history})`,
     );
-    const status = await callRedis(settings, 'read', (redis) =>
-      readStatus(redis, { namespace: settings.namespace, id, history: settings.history }),
+    const read = await callRedis(settings, 'read', (redis) =>
+      // One entry at least: verification needs the move into the current state.
+      readStatus(redis, {
+        namespace: settings.namespace,
+        id,
+        history: Math.max(settings.history, 1),
+      }),
     );
-    const verification = status.found
-      ? await verifyMoves(settings, ctx, id, status)
+    const verification = read.found
+      ? await verifyMoves(settings, ctx, id, read)
       : {
           current: {
             verified: false,
@@ -180,6 +185,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
           } as VerifyResult,
           history: [],
         };
+    const status = { ...read, history: read.history.slice(0, settings.history) };
     const history: HistoryLine[] = status.history.map((entry, i) => {
       const result = verification.history[i];
       return result === undefined

@@ -293,6 +293,20 @@ function storedMoveOf(current: CurrentMove): StoredMove | string {
   if (!status.evidenceKey)
     return `${id}'s hash names no evidence_key: no move of the script wrote it`;
   const entry = status.history.find((e) => e.evidenceKey === status.evidenceKey);
+  // The move into the current state is the newest; an older move's key named again is a
+  // state rolled back (or forward) around the script to one a signed move once made.
+  if (entry && entry !== status.history[0]) {
+    return (
+      `${id}'s hash names the evidence of an older move (${status.evidenceKey}), not of its ` +
+      `newest (${status.history[0]!.evidenceKey}): the state was written around the script`
+    );
+  }
+  if (entry && status.history.filter((e) => e.evidenceKey === status.evidenceKey).length > 1) {
+    return (
+      `${status.evidenceKey} is the evidence of more than one history entry of ${id}: a move ` +
+      `was replayed around the script`
+    );
+  }
   if (!entry) {
     return (
       `no history entry of ${id} records the move with evidence key ${status.evidenceKey} ` +

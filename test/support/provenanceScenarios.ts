@@ -321,6 +321,57 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
       expect(read.outputs['verify-problem']).toContain('signed by key key-1, which the issuer');
     });
 
+    test('a state rolled back around the script to an older signed move does not verify', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-12', 'pending', 0);
+      const first = await promote(ns, 'PRP-12', 'development');
+      expectOk(first);
+      expectOk(await promote(ns, 'PRP-12', 'integration'));
+      // history 0: the move into the current state is still read and verified.
+      const fine = await status(ns, 'PRP-12', { history: '0' });
+      expect(fine.outputs.verified).toBe('true');
+      expect(fine.outputs.history).toBe('[]');
+      // Back to development, naming the first move's signed evidence.
+      const oldKey = first.outputs['evidence-key']!;
+      await redis.hset(prpKey(ns, 'PRP-12'), 'status', 'development', 'evidence_key', oldKey);
+      const rolled = await status(ns, 'PRP-12');
+      expect(rolled.outputs.verified).toBe('false');
+      expect(rolled.outputs['verify-problem']).toContain('names the evidence of an older move');
+      // And with the old move's history entry added again, as the newest.
+      await redis.xadd(
+        historyKey(ns, 'PRP-12'),
+        '*',
+        'kind',
+        'promote',
+        'from',
+        'pending',
+        'to',
+        'development',
+        'version',
+        '3',
+        'evidence_key',
+        oldKey,
+        'actor',
+        'octocat',
+        'at',
+        '1',
+      );
+      const replayed = await status(ns, 'PRP-12');
+      expect(replayed.outputs.verified).toBe('false');
+      expect(replayed.outputs['verify-problem']).toContain(
+        'is the evidence of more than one history entry',
+      );
+    });
+
+    test('provenance must be auto, required or off', async () => {
+      const ns = uniqueNamespace();
+      const outcome = await promote(ns, 'PRP-1', 'development', { provenance: 'maybe' });
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toContain(
+        '::error::input provenance: must be one of auto, required, off, got "maybe"',
+      );
+    });
+
     test('oidc-issuer must be https (http only on this machine); trusted-workflows must be refs', async () => {
       const ns = uniqueNamespace();
       const bad = await status(ns, 'PRP-1', { 'oidc-issuer': 'http://issuer.example' });

@@ -1,7 +1,8 @@
-import { PromotionError, demote } from '../core/index.js';
+import { PromotionError, demote, evidenceKey as evidenceKeyOf } from '../core/index.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { maskSecrets, readDemoteSettings } from './inputs.js';
+import { checkProvenanceAvailable, mintProvenance } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
 import { guardOutput } from './runnerText.js';
@@ -25,6 +26,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
   try {
     secrets = maskSecrets(host.readInput, output);
     const settings = readDemoteSettings(host.readInput, env);
+    checkProvenanceAvailable(settings.provenance, env);
     const ctx = (report.ctx = readWorkflowContext(env));
     const to = settings.targetState;
     const { mode } = settings;
@@ -37,6 +39,27 @@ export async function runDemote(host: ActionHost): Promise<void> {
 
     const { evidence, pipeline } = deriveDemotionEvidence(settings, ctx);
     Object.assign(report, { evidence, pipeline });
+    // Minted before the move is sent, for this move's own evidence key. The state it moves
+    // from is read at the move, so the audience binds none (the evidence key binds the move).
+    const token = evidenceToken(ctx, { kind: 'demote', to });
+    const signed = await mintProvenance(
+      settings.provenance,
+      env,
+      {
+        namespace: settings.namespace,
+        id,
+        kind: 'demote',
+        from: '',
+        to,
+        evidenceKey: evidenceKeyOf(settings.namespace, id, token),
+        evidence,
+      },
+      settings.timeoutSeconds * 1000,
+      output,
+    );
+    if (signed !== undefined) evidence.provenance = signed;
+    report.provenance = signed === undefined ? 'none' : 'signed';
+    output.setOutput('provenance', report.provenance);
 
     output.info(
       `Demoting ${id} to ${to} in namespace ${settings.namespace} at ` +
@@ -50,7 +73,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
           to,
           evidence,
           namespace: settings.namespace,
-          token: evidenceToken(ctx, { kind: 'demote', to }),
+          token,
           ttlSeconds: settings.evidenceTtl,
           actor: ctx.actor,
           ...(settings.expectedVersion === undefined
@@ -81,6 +104,7 @@ export async function runDemote(host: ActionHost): Promise<void> {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
     report.reason = failureReason(error, secrets);
     output.setOutput('demoted', 'false');
+    if (report.provenance === undefined) output.setOutput('provenance', 'none');
     output.setFailed(report.reason);
   } finally {
     report.elapsedMs = performance.now() - started;

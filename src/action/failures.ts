@@ -57,6 +57,16 @@ export const say = {
     `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
   redisUrlRequired: 'is required (redis:// or rediss:// URL)',
   reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
+  notIssuerUrl: (value: string) =>
+    `must be the issuer's https URL (http only on this machine), got ${JSON.stringify(value.slice(0, 200))}`,
+  notWorkflowRef: (value: string) =>
+    `each must be a workflow ref OWNER/REPO/PATH@REF (* matching any characters but @), got ${JSON.stringify(value.slice(0, 200))}`,
+  provenanceUnavailable:
+    'is required, but this job may not mint an OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL and ' +
+    'ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set): give the job `permissions: id-token: write`, ' +
+    'or set provenance to auto or off; nothing was written',
+  provenanceNotMinted: (why: string) =>
+    `PROVENANCE_NOT_MINTED the OIDC token for this move could not be minted (${why})`,
   notRe2: (problem: string) =>
     `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
     'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
@@ -103,7 +113,8 @@ export const say = {
     "from ci-result, the workflow_run event's conclusion or require-checks",
   runnerFieldsTyped: (fields: readonly string[]) =>
     `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
-    'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+    'from the runner (the run, the repository, the workflow, the event, the actor and the ' +
+    "OIDC token of the move's provenance), so no " +
     `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
     'out of the evidence input',
   checksWithoutCommit:

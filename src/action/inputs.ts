@@ -4,6 +4,7 @@ import {
   STATES,
   DEFAULT_EVIDENCE_TTL_SECONDS,
   DEFAULT_NAMESPACE,
+  GITHUB_OIDC_ISSUER,
   MAX_EVIDENCE_TTL_SECONDS,
   TARGET_STATES,
   isValidNamespace,
@@ -20,6 +21,7 @@ import { BOUNDS } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { jsonTextProblem, nestingDepth } from './jsonText.js';
+import { PROVENANCE_MODES, type ProvenanceMode } from './provenance.js';
 import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
 
 /**
@@ -59,6 +61,8 @@ export interface ActionInputs {
   timeoutSeconds: number;
   /** Branches whose commits may be promoted as merge_commit; empty: the default branch. */
   allowedBranches: string[];
+  /** Whether the move carries a signed OIDC token (src/action/provenance.ts). */
+  provenance: ProvenanceMode;
 }
 
 /** The inputs, and what the environment decides with them: the path the promotion takes. */
@@ -245,6 +249,36 @@ const parseExpectedVersion = (value: string): number | undefined =>
     : // The script's bound: at most 15 digits, exact in a Lua number.
       parseInteger('expected-version', value, 0, 999_999_999_999_999);
 
+const parseProvenance = (value: string): ProvenanceMode =>
+  parseOneOf('provenance', value || 'auto', PROVENANCE_MODES);
+
+/**
+ * oidc-issuer: an https URL, or http on this machine (a test's issuer); the verification
+ * requests go to its origin only.
+ */
+function parseOidcIssuer(value: string): string {
+  const issuer = value.trim() || GITHUB_OIDC_ISSUER;
+  let url: URL | undefined;
+  try {
+    url = new URL(issuer);
+  } catch {
+    url = undefined;
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url?.hostname ?? '');
+  if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+    throw new InputError('oidc-issuer', say.notIssuerUrl(issuer));
+  }
+  return issuer;
+}
+
+/** trusted-workflows: OWNER/REPO/PATH@REF patterns, one per line or comma separated. */
+function parseTrustedWorkflows(value: string): string[] {
+  const patterns = namesOf(value, /[,\n]/);
+  const bad = patterns.find((p) => !/^[^/@\s]+\/[^/@\s]+\/[^@\s]+@[^@\s]+$/.test(p));
+  if (bad !== undefined) throw new InputError('trusted-workflows', say.notWorkflowRef(bad));
+  return patterns;
+}
+
 const parseMode = (value: string): PromotionMode =>
   parseOneOf('mode', value || 'lua', ['lua', 'multi'] as const);
 
@@ -275,6 +309,7 @@ export function readInputs(read: Read): ActionInputs {
     cluster,
     timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
+    provenance: parseProvenance(read('provenance')),
   };
 }
 
@@ -333,6 +368,7 @@ export interface DemoteSettings extends PrpInputs {
   dryRun: boolean;
   /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
   mode: PromotionMode;
+  provenance: ProvenanceMode;
 }
 
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
@@ -351,6 +387,7 @@ export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSe
     expectedVersion: parseExpectedVersion(read('expected-version')),
     dryRun: parseBoolean('dry-run', read('dry-run'), false),
     mode: promotionMode(parseMode(read('mode')), env),
+    provenance: parseProvenance(read('provenance')),
   };
   if (settings.cluster && settings.mode === 'multi') {
     throw new InputError('mode', say.fallbackOnCluster);
@@ -362,6 +399,12 @@ export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSe
 export interface StatusSettings extends PrpInputs {
   /** How many history entries to read, newest first. */
   history: number;
+  /** The OIDC issuer whose keys the moves' provenance is verified against. */
+  oidcIssuer: string;
+  /** Trusted workflow ref patterns; empty: any workflow of this repository on an allowed branch. */
+  trustedWorkflows: string[];
+  /** Branches a move may be made from; empty: the default branch. */
+  allowedBranches: string[];
 }
 
 export function readStatusSettings(read: Read): StatusSettings {
@@ -369,6 +412,9 @@ export function readStatusSettings(read: Read): StatusSettings {
   const history = read('history');
   return {
     ...common,
+    oidcIssuer: parseOidcIssuer(read('oidc-issuer')),
+    trustedWorkflows: parseTrustedWorkflows(read('trusted-workflows')),
+    allowedBranches: parseAllowedBranches(read('allowed-branches')),
     history:
       history === ''
         ? DEFAULT_HISTORY_ENTRIES

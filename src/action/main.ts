@@ -1,6 +1,7 @@
 import {
   PROMOTE_SCRIPT_SHA,
   PromotionError,
+  evidenceKey as evidenceKeyOf,
   previousState,
   promote,
   type PromotionResult,
@@ -8,6 +9,7 @@ import {
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import { maskSecrets, readInputs, settingsOf } from './inputs.js';
+import { checkProvenanceAvailable, mintProvenance } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
 import { guardOutput } from './runnerText.js';
@@ -42,6 +44,7 @@ export async function run(host: ActionHost): Promise<void> {
     secrets = maskSecrets(host.readInput, output);
     output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
     const inputs = readInputs(host.readInput);
+    checkProvenanceAvailable(inputs.provenance, env);
     const ctx = (report.ctx = readWorkflowContext(env));
     const settings = settingsOf(inputs, env);
     const to = settings.targetState;
@@ -57,6 +60,26 @@ export async function run(host: ActionHost): Promise<void> {
 
     const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
     Object.assign(report, { evidence, pipeline });
+    // Minted before the move is sent, for this move's own evidence key.
+    const token = evidenceToken(ctx, { kind: 'promote', from, to });
+    const signed = await mintProvenance(
+      settings.provenance,
+      env,
+      {
+        namespace: settings.namespace,
+        id,
+        kind: 'promote',
+        from,
+        to,
+        evidenceKey: evidenceKeyOf(settings.namespace, id, token),
+        evidence,
+      },
+      settings.timeoutSeconds * 1000,
+      output,
+    );
+    if (signed !== undefined) evidence.provenance = signed;
+    report.provenance = signed === undefined ? 'none' : 'signed';
+    output.setOutput('provenance', report.provenance);
 
     output.info(
       `Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
@@ -71,7 +94,7 @@ export async function run(host: ActionHost): Promise<void> {
           to,
           evidence,
           namespace: settings.namespace,
-          token: evidenceToken(ctx, { kind: 'promote', from, to }),
+          token,
           ttlSeconds: settings.evidenceTtl,
           actor: ctx.actor,
           ...(settings.expectedVersion === undefined
@@ -96,6 +119,7 @@ export async function run(host: ActionHost): Promise<void> {
     report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
     report.reason = failureReason(error, secrets);
     output.setOutput('promoted', 'false');
+    if (report.provenance === undefined) output.setOutput('provenance', 'none');
     output.setFailed(report.reason);
   } finally {
     report.elapsedMs = performance.now() - started;

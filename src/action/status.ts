@@ -1,7 +1,15 @@
-import { readStatus } from '../core/index.js';
+import {
+  issuerKeys,
+  readMovesEvidence,
+  readStatus,
+  verifyMove,
+  type PrpStatus,
+  type VerifyOptions,
+  type VerifyResult,
+} from '../core/index.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import type { GuardedOutput } from './runnerText.js';
-import { maskSecrets, readStatusSettings } from './inputs.js';
+import { maskSecrets, readStatusSettings, type StatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, describeFailure, failureReason, type CallSettings } from './redisCall.js';
 import { OUTPUT_MAX_BYTES, guardOutput } from './runnerText.js';
@@ -11,7 +19,7 @@ import {
   type HistoryLine,
   type StatusReport,
 } from './summary.js';
-import { readWorkflowContext } from './workflowContext.js';
+import { defaultBranch, readWorkflowContext, type WorkflowContext } from './workflowContext.js';
 
 /**
  * status/action.yml: reads a PRP's state, latest evidence and history, and writes nothing
@@ -71,6 +79,76 @@ function historyOutput(history: readonly HistoryLine[], output: GuardedOutput): 
   return json;
 }
 
+/** The history entries whose moves the summary verifies, newest first: bounded work. */
+export const VERIFIED_HISTORY_ENTRIES = 20;
+
+/**
+ * Verifies the move into the current state, and the newest history entries' moves for the
+ * summary, with one fetch of the issuer's keys and one read of their evidence. Never throws:
+ * a move that cannot be verified is an answer (verified false, and why).
+ */
+async function verifyMoves(
+  settings: StatusSettings,
+  ctx: WorkflowContext,
+  id: string,
+  status: PrpStatus,
+): Promise<{ current: VerifyResult; history: (VerifyResult | undefined)[] }> {
+  const branches =
+    settings.allowedBranches.length > 0
+      ? settings.allowedBranches
+      : [defaultBranch(ctx)].filter((b): b is string => b !== undefined);
+  if (!ctx.repository || branches.length === 0) {
+    const problem = !ctx.repository
+      ? 'not verified: GITHUB_REPOSITORY is not set, so no repository to verify against'
+      : "not verified: the event does not name the repository's default branch; set allowed-branches";
+    const current: VerifyResult = { verified: false, code: 'PROVENANCE_NO_MOVE', problem };
+    return { current, history: status.history.map(() => undefined) };
+  }
+  const options: VerifyOptions = {
+    issuer: settings.oidcIssuer,
+    repository: ctx.repository,
+    allowedBranches: branches,
+    trustedWorkflows: settings.trustedWorkflows,
+    timeoutMs: settings.timeoutSeconds * 1000,
+    keys: issuerKeys(settings.oidcIssuer),
+  };
+  const { namespace } = settings;
+  const current = await verifyMove({ namespace, id, status }, options);
+  const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
+  let evidence: (string | undefined)[] = [];
+  if (entries.length > 0) {
+    try {
+      evidence = await callRedis(settings, 'read', (redis) =>
+        readMovesEvidence(redis, { namespace, id, keys: entries.map((e) => e.evidenceKey) }),
+      );
+    } catch {
+      evidence = [];
+    }
+  }
+  const history: (VerifyResult | undefined)[] = [];
+  for (const [i, entry] of status.history.entries()) {
+    if (i >= entries.length || evidence.length === 0) {
+      history.push(undefined);
+      continue;
+    }
+    history.push(
+      await verifyMove(
+        {
+          namespace,
+          id,
+          kind: entry.kind,
+          from: entry.from,
+          to: entry.to,
+          evidenceKey: entry.evidenceKey,
+          evidence: evidence[i],
+        },
+        options,
+      ),
+    );
+  }
+  return { current, history };
+}
+
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 export async function runStatus(host: ActionHost): Promise<void> {
   const { env } = host;
@@ -90,10 +168,30 @@ export async function runStatus(host: ActionHost): Promise<void> {
       `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
         ` (history ${settings.history})`,
     );
-    const status = await callRedis(settings, 'read', (redis) =>
-      readStatus(redis, { namespace: settings.namespace, id, history: settings.history }),
+    const read = await callRedis(settings, 'read', (redis) =>
+      // One entry at least: verification needs the move into the current state.
+      readStatus(redis, {
+        namespace: settings.namespace,
+        id,
+        history: Math.max(settings.history, 1),
+      }),
     );
-    const history: HistoryLine[] = status.history;
+    const verification = read.found
+      ? await verifyMoves(settings, ctx, id, read)
+      : {
+          current: {
+            verified: false,
+            problem: `${id} was not found in namespace ${settings.namespace}`,
+          } as VerifyResult,
+          history: [],
+        };
+    const status = { ...read, history: read.history.slice(0, settings.history) };
+    const history: HistoryLine[] = status.history.map((entry, i) => {
+      const result = verification.history[i];
+      return result === undefined
+        ? entry
+        : { ...entry, verified: { verified: result.verified, problem: result.problem } };
+    });
     Object.assign(report, {
       outcome: status.found ? 'found' : 'not_found',
       state: status.state,
@@ -104,6 +202,8 @@ export async function runStatus(host: ActionHost): Promise<void> {
       evidence: status.evidence,
       history,
       problems: status.problems,
+      verified: verification.current.verified,
+      verifyProblem: verification.current.problem,
     });
     // A warning each for the hash's few fields; one for the history, however many entries.
     for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
@@ -121,7 +221,12 @@ export async function runStatus(host: ActionHost): Promise<void> {
     output.setOutput('updated-by', status.updatedBy ?? '');
     output.setOutput('evidence-key', status.evidenceKey ?? '');
     output.setOutput('evidence', status.evidence ?? '');
-    output.setOutput('history', historyOutput(history, output));
+    output.setOutput('history', historyOutput(status.history, output));
+    output.setOutput('verified', String(verification.current.verified));
+    output.setOutput('verify-problem', verification.current.problem ?? '');
+    if (status.found && !verification.current.verified) {
+      output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
+    }
     output.info(
       status.found
         ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
@@ -131,6 +236,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
     report.outcome = 'failed';
     report.reason = failureReason(error, secrets);
     output.setOutput('found', 'false');
+    output.setOutput('verified', 'false');
     output.setFailed(report.reason);
   } finally {
     report.elapsedMs = performance.now() - started;

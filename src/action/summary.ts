@@ -28,6 +28,8 @@ export interface HistoryLine {
   at: number | string;
   /** Values of the entry that are not what the contract says (readStatus reports them). */
   problems?: readonly StoredValueProblem[];
+  /** Whether the move's provenance verifies (status only; why not when it does not). */
+  verified?: { verified: boolean; problem?: string | undefined };
 }
 
 export interface RunReport {
@@ -49,6 +51,8 @@ export interface RunReport {
   ctx?: WorkflowContext;
   /** The PRP's recent history after the move, newest first, when it could be read. */
   history?: HistoryLine[];
+  /** Whether the move carries a signed OIDC token. */
+  provenance?: 'signed' | 'none';
 }
 
 const HEADLINES: Record<Outcome, string> = {
@@ -136,6 +140,12 @@ export function renderSummary(report: RunReport): string {
   if (report.version !== undefined) rows.push(['Version', escapeHtml(String(report.version))]);
   if (report.evidenceKey) rows.push(['Evidence key', code(report.evidenceKey)]);
   if (report.mode) rows.push(['Mode', escapeHtml(report.mode)]);
+  if (report.provenance) {
+    rows.push([
+      'Provenance',
+      report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+    ]);
+  }
   if (report.pipeline) {
     const sources = report.pipeline.map((v) => `${escapeHtml(v.source)}: ${escapeHtml(v.detail)}`);
     rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
@@ -170,9 +180,19 @@ export function timeText(at: number | string | undefined): string {
 
 const KIND_MARKS: Record<string, string> = { promote: '⏩ promote', demote: '↩️ demote' };
 
+/** A move's verification, for the timeline: verified, or why not; blank when not checked. */
+const verifiedCell = (verified: HistoryLine['verified']): string =>
+  verified === undefined
+    ? ''
+    : verified.verified
+      ? '✅ verified'
+      : `⚠️ not verified: ${shown(verified.problem ?? '')}`;
+
 /** The history, newest first: one row per move, every value escaped. */
 export function timeline(history: readonly HistoryLine[]): string {
+  const verifying = history.some((entry) => entry.verified !== undefined);
   const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+  if (verifying) head.push('Provenance');
   const rows = history.map((entry) =>
     [
       problemOf(entry.problems, 'at')
@@ -186,6 +206,7 @@ export function timeline(history: readonly HistoryLine[]): string {
         : shown(String(entry.version)),
       shown(entry.actor),
       entry.evidenceKey ? code(entry.evidenceKey) : '',
+      ...(verifying ? [verifiedCell(entry.verified)] : []),
     ]
       .map((cell) => `<td>${cell}</td>`)
       .join(''),
@@ -211,6 +232,9 @@ export interface StatusReport {
   /** Stored values that are not what the contract says (readStatus's problems). */
   problems?: readonly StoredValueProblem[];
   reason?: string;
+  /** Whether the move into the current state verifies, and why not. */
+  verified?: boolean;
+  verifyProblem?: string;
 }
 
 const STATUS_HEADLINES: Record<StatusReport['outcome'], string> = {
@@ -248,6 +272,14 @@ export function renderStatusSummary(report: StatusReport): string {
     rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
   }
   if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
+  if (report.verified !== undefined) {
+    rows.push([
+      'Provenance',
+      report.verified
+        ? '✅ verified: signed by the issuer for this move, by a trusted workflow'
+        : `⚠️ not verified: ${shown(report.verifyProblem ?? '')}`,
+    ]);
+  }
   if (report.reason) rows.push(['Reason', code(report.reason)]);
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
   let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;

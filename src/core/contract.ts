@@ -202,9 +202,18 @@ export const PIPELINE_FIELDS: readonly string[] = [
 
 /**
  * Fields the action records from the runner (the workflow context): where the evidence came
- * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ * from, which the summary links to, and the move's signed provenance. Typed in, they would
+ * let a workflow claim another run.
  */
-export const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'] as const;
+export const RUNNER_FIELDS = [
+  'ci_run_url',
+  'repository',
+  'workflow',
+  'event',
+  'actor',
+  /** The OIDC token the runner's issuer signed for this move (src/core/provenance.ts). */
+  'provenance',
+] as const;
 
 /**
  * Every field the `evidence` input (of promote and demote) may not hold, in the order a

@@ -15,3 +15,4 @@ export * from './demote.js';
 export * from './status.js';
 export * from './connection.js';
 export * from './health.js';
+export * from './provenance.js';

@@ -237,3 +237,31 @@ async function readEvidence(
     return undefined;
   }
 }
+
+/**
+ * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
+ * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
+ * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ */
+export function readMovesEvidence(
+  redis: RedisClient,
+  request: { namespace?: string; id: string; keys: readonly string[] },
+): Promise<(string | undefined)[]> {
+  const namespace = request.namespace ?? DEFAULT_NAMESPACE;
+  return guardCall(redis, 'read', namespace, async (view) => {
+    const keys = request.keys.map((key) =>
+      isEvidenceKeyOf(key, namespace, request.id) ? key : undefined,
+    );
+    const wanted = keys.filter((key): key is string => key !== undefined);
+    if (wanted.length === 0) return keys.map(() => undefined);
+    const pipeline = view.pipeline();
+    for (const key of wanted) pipeline.get(key);
+    const answers = (await pipeline.exec())!;
+    const values = new Map<string, string | undefined>();
+    answers.forEach(([error, value], i) => {
+      if (error && !/^WRONGTYPE/.test(error.message)) throw error;
+      values.set(wanted[i]!, typeof value === 'string' ? value : undefined);
+    });
+    return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+  });
+}

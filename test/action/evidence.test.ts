@@ -48,7 +48,7 @@ describe('the pipeline-result rule', () => {
     ).rejects.toThrow(`input evidence: ${field} cannot be given: they state a pipeline result`);
   });
 
-  test.each(['ci_run_url', 'repository', 'workflow', 'event', 'actor'])(
+  test.each(['ci_run_url', 'repository', 'workflow', 'event', 'actor', 'provenance'])(
     "a typed-in %s (the runner's, where the evidence came from) is refused, naming it",
     async (field) => {
       const given = inputs({
@@ -60,8 +60,9 @@ describe('the pipeline-result rule', () => {
         deriveEvidence(given, context(), 'integration', 'validate', noChecks, confirm),
       ).rejects.toThrow(
         `input evidence: ${field} cannot be given: the action records it from the runner ` +
-          '(the run, the repository, the workflow, the event and the actor), so no input can ' +
-          'say where the evidence came from; leave it out of the evidence input',
+          '(the run, the repository, the workflow, the event, the actor and the OIDC token of ' +
+          "the move's provenance), so no input can say where the evidence came from; leave it " +
+          'out of the evidence input',
       );
       expect(confirm).not.toHaveBeenCalled();
     },

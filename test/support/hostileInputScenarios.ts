@@ -143,6 +143,7 @@ export function hostileInputScenarios(runAction: Runner): void {
       ['event', 'push'],
       ['workflow', 'Release'],
       ['actor', 'admin'],
+      ['provenance', 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJldmlsIn0.c2ln'],
     ])('%s: refused naming it, nothing written, the summary says why', async (field, value) => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-5', 'development');
@@ -154,8 +155,9 @@ export function hostileInputScenarios(runAction: Runner): void {
       );
       const message =
         `input evidence: ${field} cannot be given: the action records it from the runner ` +
-        '(the run, the repository, the workflow, the event and the actor), so no input can ' +
-        'say where the evidence came from; leave it out of the evidence input';
+        '(the run, the repository, the workflow, the event, the actor and the OIDC token of ' +
+        "the move's provenance), so no input can say where the evidence came from; leave it " +
+        'out of the evidence input';
       expect(outcome.code).toBe(1);
       expect(outcome.stdout).toContain(`::error::${message}`);
       expect(outcome.stdout).not.toContain('evil.example');

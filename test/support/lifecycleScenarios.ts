@@ -96,6 +96,8 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         'evidence-key': expect.stringMatching(
           new RegExp(`^\\{${ns}\\}:evidence:PRP-1:9876543210-1-demote-development-[0-9a-f]{12}$`),
         ),
+        // No id-token: write in this job: unsigned.
+        provenance: 'none',
       });
       expect(await redis.hget(prpKey(ns, 'PRP-1'), 'status')).toBe('development');
       expect(await redis.lrange(queueKey(ns, 'validate'), 0, -1)).toEqual([]);
@@ -338,6 +340,8 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         'evidence-key': '',
         evidence: '',
         history: '[]',
+        verified: 'false',
+        'verify-problem': `PRP-404 was not found in namespace ${ns}`,
       });
       expect(outcome.summary).toContain('no such PRP');
     });

@@ -108,6 +108,7 @@ export function promotionScenarios(runAction: Runner): void {
         'prp-id': 'PRP-7',
         result: 'promoted',
         promoted: 'true',
+        provenance: 'none',
         version: '4',
         'evidence-key': expect.stringMatching(
           new RegExp(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { pushEvent } from '../support/events.js';
 import { ENTRIES, runAction, SHA } from '../support/actionRun.js';
+import { startOidcIssuer, type OidcIssuer } from '../support/oidcIssuer.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
 
 /**
@@ -55,8 +56,12 @@ const steps = (workflow.jobs['self-test'].steps as Step[]).filter(
 
 let server: RedisServer;
 let dir: string;
+/** Stands in for GitHub's OIDC issuer: the job has id-token: write. */
+let issuer: OidcIssuer;
+const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 beforeAll(async () => {
   server = await startRedisServer();
+  issuer = await startOidcIssuer();
   dir = mkdtempSync(join(tmpdir(), 'prp-self-test-'));
   // `docker exec CONTAINER redis-cli ARGS` -> `redis-cli -p PORT ARGS`
   writeFileSync(
@@ -67,6 +72,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+  await issuer?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -104,6 +110,8 @@ test('the self-test job passes, refusals included', async () => {
       for (const [name, spec] of Object.entries(action.inputs)) {
         if (spec.default !== undefined) inputs[name] = evaluate(String(spec.default));
       }
+      // GitHub's issuer, as the runner's job sees it: the local one.
+      if (inputs['oidc-issuer'] === GITHUB_ISSUER) inputs['oidc-issuer'] = issuer.url;
       for (const [name, value] of Object.entries(step.with ?? {}))
         inputs[name] = evaluate(String(value));
       const run = await runAction({
@@ -111,6 +119,7 @@ test('the self-test job passes, refusals included', async () => {
         inputs,
         eventName: 'push',
         event: pushEvent('Self-test walk', SHA),
+        env: issuer.jobEnv(),
       });
       ok = run.code === 0;
       log = run.stdout + run.stderr;
@@ -157,6 +166,7 @@ test('the self-test job passes, refusals included', async () => {
       'demote',
       'status',
       'revalidate',
+      'final_status',
     ]),
   );
   expect(outcomes.validation).toBe('failure');

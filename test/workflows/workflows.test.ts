@@ -121,6 +121,7 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'dry-run',
       'mode',
       'cluster',
+      'provenance',
       'timeout',
     ],
     outputs: [
@@ -132,6 +133,7 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'version',
       'evidence-key',
       'script-sha',
+      'provenance',
     ],
     main: 'dist/index.js',
   },
@@ -150,14 +152,37 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'dry-run',
       'mode',
       'cluster',
+      'provenance',
       'timeout',
     ],
-    outputs: ['result', 'demoted', 'prp-id', 'from-state', 'to-state', 'version', 'evidence-key'],
+    outputs: [
+      'result',
+      'demoted',
+      'prp-id',
+      'from-state',
+      'to-state',
+      'version',
+      'evidence-key',
+      'provenance',
+    ],
     main: '../dist/demote/index.js',
   },
   'status/action.yml': {
-    inputs: ['redis-url', 'prp-id', 'prp-id-pattern', 'namespace', 'history', 'cluster', 'timeout'],
+    inputs: [
+      'redis-url',
+      'prp-id',
+      'prp-id-pattern',
+      'namespace',
+      'history',
+      'cluster',
+      'oidc-issuer',
+      'trusted-workflows',
+      'allowed-branches',
+      'timeout',
+    ],
     outputs: [
+      'verified',
+      'verify-problem',
       'found',
       'state',
       'version',
@@ -227,7 +252,32 @@ describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
       workflow.permissions,
       ...Object.values(workflow.jobs).map((j) => j.permissions),
     ]) {
-      for (const level of Object.values(scope ?? {})) expect(level).toMatch(/^(read|none)$/);
+      // id-token: write writes nothing: it lets a job mint its moves' provenance token.
+      for (const [name, level] of Object.entries(scope ?? {})) {
+        expect(level).toMatch(name === 'id-token' ? /^(write|none)$/ : /^(read|none)$/);
+      }
+    }
+  });
+
+  test('every job that promotes or demotes may sign its moves (id-token: write)', () => {
+    for (const job of Object.values(workflow.jobs)) {
+      const moves = (job.steps ?? []).some(
+        (step) => step.uses === './' || step.uses === './demote',
+      );
+      if (!moves) continue;
+      const scope = (job.permissions ?? workflow.permissions) as Record<string, string> | undefined;
+      expect(scope?.['id-token']).toBe('write');
+    }
+  });
+
+  test('a job that does not move a PRP is not given id-token: write', () => {
+    for (const job of Object.values(workflow.jobs)) {
+      const moves = (job.steps ?? []).some(
+        (step) => step.uses === './' || step.uses === './demote',
+      );
+      if (moves) continue;
+      const scope = (job.permissions ?? workflow.permissions) as Record<string, string> | undefined;
+      expect(scope?.['id-token']).toBeUndefined();
     }
   });
 

@@ -43040,7 +43040,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 3985:
+/***/ 2835:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43150,9 +43150,43 @@ const TRANSITIONS = [
         evidence: [
             { field: 'quality_gates_passed', rule: 'true', pipelineOnly: true },
             { field: 'validator_approval', rule: 'text' },
+            // Contract v3: the commit that completes, which must be the validated one (VALIDATED_COMMIT).
+            { field: 'merge_commit', rule: 'sha' },
         ],
     },
 ];
+/**
+ * Complete only on the validated commit (contract v3). The move `recordedBy` (integration ->
+ * validate) writes its evidence's `evidenceField` into the PRP's hash as `hashField`, in the
+ * HSET it makes anyway, overwriting whatever an earlier validation recorded; the move
+ * `requiredBy` (validate -> complete) is refused unless its evidence's `evidenceField` equals
+ * the recorded value. A demotion leaves the field alone: the only way back into validate is
+ * `recordedBy`, which writes it afresh, so a commit validated before a demotion can never
+ * complete. A hash without a recorded commit (a PRP that reached validate under contract v2)
+ * cannot complete until it is validated again.
+ */
+const VALIDATED_COMMIT = {
+    hashField: 'validated_commit',
+    evidenceField: 'merge_commit',
+    recordedBy: { from: 'integration', to: 'validate' },
+    requiredBy: { from: 'validate', to: 'complete' },
+};
+/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
+function commitNotValidatedMessage(id, given, recorded) {
+    const { hashField, evidenceField, requiredBy } = VALIDATED_COMMIT;
+    return (`evidence field ${evidenceField} is ${given}, but PRP ${id} was validated on ${recorded} ` +
+        `(hash field ${hashField}); only the validated commit can complete: complete with ` +
+        `${evidenceField} ${recorded}, or demote to integration and validate ${given} first ` +
+        `(${requiredBy.from} -> ${requiredBy.to})`);
+}
+/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
+function noValidatedCommitMessage(id) {
+    const { hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+    return (`PRP ${id} has no validated commit (hash field ${hashField} is missing or not a commit ` +
+        `sha; a PRP that reached ${recordedBy.to} before contract v3 has none): demote it ` +
+        `${requiredBy.from} -> ${recordedBy.from}, promote it ${recordedBy.from} -> ` +
+        `${recordedBy.to} on its merge commit, then complete (${requiredBy.from} -> ${requiredBy.to})`);
+}
 /** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
 const KINDS = ['promote', 'demote'];
 /**
@@ -43176,9 +43210,18 @@ const PIPELINE_FIELDS = [
 ];
 /**
  * Fields the action records from the runner (the workflow context): where the evidence came
- * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ * from, which the summary links to, and the move's signed provenance. Typed in, they would
+ * let a workflow claim another run.
  */
-const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'];
+const RUNNER_FIELDS = [
+    'ci_run_url',
+    'repository',
+    'workflow',
+    'event',
+    'actor',
+    /** The OIDC token the runner's issuer signed for this move (src/core/provenance.ts). */
+    'provenance',
+];
 /**
  * Every field the `evidence` input (of promote and demote) may not hold, in the order a
  * refusal names them: the pipeline's and the runner's.
@@ -53132,7 +53175,49 @@ function checkEvidence(from, to, evidence, kind = 'promote') {
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/core/keyAccess.ts
+/**
+ * A move's keys outside the user's key patterns. Redis refuses EVALSHA before the script
+ * starts when one pattern does not grant both read and write on each declared key, in words
+ * that do not say which key (Redis 7.0: "no permissions to access one of the keys used as
+ * arguments"); the fallback's GETEX of each key is refused the same way. The worker user of
+ * docs/acl-rules-worker.txt meets it by design on every move into or out of validate (it may
+ * not write the validate and complete queues): the refusal names the key, so that a person
+ * can tell a user missing a pattern from a worker asking for what it may not do.
+ */
+/** Redis's words for a key the user may not access (7.0's, and later versions' alike). */
+const KEY_DENIED = /^NOPERM\b.*\bno permissions to access\b/i;
+const isKeyDenied = (error) => error instanceof Error && KEY_DENIED.test(error.message);
+/** Redis's key refusal, naming the key when it is known, and what to do. */
+function keyDenied(error, key) {
+    return new Error(`${error.message}${key === undefined ? '' : `: ${key}`} (a move needs read and write on ` +
+        'each of its keys under one key pattern); nothing was written (docs/acl-rules.txt lists ' +
+        'the rules a promotion needs; the worker user of docs/acl-rules-worker.txt may not write ' +
+        'the validate and complete queues, by design)', { cause: error });
+}
+/**
+ * The first of `keys` that `answers` (of GETEX of each key, in order) says the user may not
+ * access; undefined when none says so (or GETEX itself was refused).
+ */
+function firstDeniedKey(keys, answers) {
+    const index = (answers ?? []).slice(0, keys.length).findIndex(([error]) => isKeyDenied(error));
+    return index < 0 ? undefined : keys[index];
+}
+/**
+ * After the script was refused for a key: which one, asked with GETEX of each (no options:
+ * it changes nothing, and needs read and write under one pattern as EVALSHA's keys do). Any
+ * failure of the question leaves the key unnamed.
+ */
+async function whichKeyDenied(redis, keys) {
+    const pipeline = redis.pipeline();
+    for (const key of keys)
+        pipeline.getex(key);
+    const answers = await pipeline.exec().catch(() => null);
+    return firstDeniedKey(keys, answers);
+}
+
 ;// CONCATENATED MODULE: ./src/core/script.ts
+
 
 
 /**
@@ -53159,16 +53244,25 @@ const isNoScript = (error) => error instanceof Error && error.message.startsWith
 /**
  * Runs the script by EVALSHA. On NOSCRIPT (a restart, a failover, SCRIPT FLUSH) it retries
  * once with EVAL, which loads the script into the cache and runs it in one round trip, on the
- * node that owns the keys' slot when this is a cluster.
+ * node that owns the keys' slot when this is a cluster. A NOPERM for one of the keys (Redis
+ * checks that one key pattern grants read and write on each) names the key (keyAccess.ts).
  */
 async function runPromoteScript(redis, keys, args) {
     try {
-        return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        try {
+            return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        }
+        catch (error) {
+            if (!isNoScript(error))
+                throw error;
+            return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        }
     }
     catch (error) {
-        if (!isNoScript(error))
-            throw error;
-        return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        // Refused for a key before the script started: which one (Redis does not say).
+        if (isKeyDenied(error))
+            throw keyDenied(error, await whichKeyDenied(redis, keys));
+        throw error;
     }
 }
 
@@ -53906,6 +54000,19 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
 
 
 
+/** The hash fields the script reads with its one HMGET, in its order. */
+const HASH_FIELDS = [
+    'status',
+    'version',
+    'evidence_key',
+    'updated_at',
+    VALIDATED_COMMIT.hashField,
+];
+/** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
+const isMove = (a, move) => a.kind === 'promote' && a.from === move.from && a.to === move.to;
+const isSha = (value) => typeof value === 'string' &&
+    RULES.sha.lengths.includes(value.length) &&
+    /^[0-9a-f]*$/.test(value);
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 /** The reply once `removed` is known, its fields in the script's order. */
@@ -53976,7 +54083,8 @@ function decide(a, snapshot) {
         }
     }
     // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
+    let parsed = {};
+    const evidenceRefusal = refusalOf(() => (parsed = checkEvidence(a.from, a.to, a.evidence, a.kind)));
     if (evidenceRefusal)
         return { kind: 'refused', refusal: evidenceRefusal };
     // State and version.
@@ -53986,7 +54094,7 @@ function decide(a, snapshot) {
     }
     if (snapshot.fields instanceof Error)
         return { kind: 'failed', error: snapshot.fields };
-    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = snapshot.fields;
+    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null, validatedCommit = null,] = snapshot.fields;
     // TIME is needed only where the script calls it: an `already` without a usable stored time,
     // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
     const { now } = snapshot;
@@ -54026,6 +54134,19 @@ function decide(a, snapshot) {
         return refused('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
             'it changed since it was read');
     }
+    // Complete only on the validated commit (contract v3): the one the hash records, a sha.
+    const { evidenceField, hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+    if (isMove(a, requiredBy)) {
+        if (!isSha(validatedCommit)) {
+            return refused('PRP_EVIDENCE_INVALID', noValidatedCommitMessage(a.id));
+        }
+        const given = parsed[evidenceField]; // a sha: its rule was checked
+        if (given !== validatedCommit) {
+            return refused('PRP_EVIDENCE_INVALID', commitNotValidatedMessage(a.id, given, validatedCommit));
+        }
+    }
+    // integration -> validate records its commit (overwriting an earlier validation's).
+    const recorded = isMove(a, recordedBy) ? [hashField, parsed[evidenceField]] : [];
     // The version bound: the largest version cannot be raised, or the next promotion would
     // refuse what this one wrote.
     if (versionNumber >= MAX_VERSION) {
@@ -54075,7 +54196,7 @@ function decide(a, snapshot) {
         ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
         // prettier-ignore
         ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
-            'updated_by', a.actor, 'evidence_key', evidenceKey],
+            'updated_by', a.actor, 'evidence_key', evidenceKey, ...recorded],
         ['LREM', fromQueue, '-1', a.id],
         ['LPUSH', toQueue, a.id],
     ];
@@ -54094,6 +54215,7 @@ function timeToMs([seconds, micros]) {
 }
 
 ;// CONCATENATED MODULE: ./src/core/multiPromote.ts
+
 
 
 
@@ -54169,7 +54291,7 @@ async function read(redis, keys) {
         .type(evidenceKey)
         .type(eventsKey)
         .type(historyKey)
-        .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+        .hmget(prpKey, ...HASH_FIELDS)
         .time()
         .xinfo('STREAM', eventsKey)
         .xinfo('STREAM', historyKey)
@@ -54193,7 +54315,7 @@ function lastGeneratedId(info) {
  * errors are thrown here. The other reads' errors go into the snapshot, so that decide()
  * reports them where the checks first need them (after a refusal that comes before).
  */
-function snapshotOf(answers) {
+function snapshotOf(answers, keys) {
     const value = (i) => {
         const [error, result] = answers[i];
         if (error)
@@ -54204,7 +54326,10 @@ function snapshotOf(answers) {
         const [error, result] = answers[i];
         return error ?? as(result);
     };
-    for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+    const keyAnswers = answers.slice(ANSWER.keyAccess, ANSWER.watch);
+    for (const [error] of keyAnswers) {
+        if (isKeyDenied(error))
+            throw keyDenied(error, firstDeniedKey(keys, keyAnswers));
         if (error && /^NOPERM/.test(error.message))
             throw error;
     }
@@ -54348,7 +54473,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
             transaction.open = !answers[ANSWER.multi][0];
             readAnswered = allAnswered(answers);
             watching = !transaction.open && readAnswered;
-            const decision = decide(a, snapshotOf(answers));
+            const decision = decide(a, snapshotOf(answers, a.keys));
             switch (decision.kind) {
                 case 'refused':
                     throw decision.refusal;
@@ -54623,7 +54748,7 @@ async function demote(redis, request, options = {}) {
 const status_DEFAULT_HISTORY_ENTRIES = 20;
 /** The history stream is capped near 1,000 entries: no more can be asked for. */
 const status_MAX_HISTORY_ENTRIES = 1000;
-const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
+const status_HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
 /** A stream entry's fields (a flat list) as an object. */
 function fieldsOf(flat) {
     const fields = {};
@@ -54687,7 +54812,7 @@ async function readStatusOn(redis, request) {
     // One round trip: the hash and the history share the namespace's slot. A pipeline, not two
     // commands at once: a cluster client without an offline queue refuses the second while a
     // node's connection is still being made.
-    const pipeline = redis.pipeline().hmget(key, ...HASH_FIELDS);
+    const pipeline = redis.pipeline().hmget(key, ...status_HASH_FIELDS);
     if (entries > 0) {
         pipeline.xrevrange(historyKey(namespace, request.id), '+', '-', 'COUNT', entries);
     }
@@ -54772,6 +54897,31 @@ async function readEvidence(redis, key, namespace, id, problems) {
         problem(coreMessages.storedEvidenceNotString(quoted(key)));
         return undefined;
     }
+}
+/**
+ * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
+ * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
+ * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ */
+function status_readMovesEvidence(redis, request) {
+    const namespace = request.namespace ?? DEFAULT_NAMESPACE;
+    return guardCall(redis, 'read', namespace, async (view) => {
+        const keys = request.keys.map((key) => isEvidenceKeyOf(key, namespace, request.id) ? key : undefined);
+        const wanted = keys.filter((key) => key !== undefined);
+        if (wanted.length === 0)
+            return keys.map(() => undefined);
+        const pipeline = view.pipeline();
+        for (const key of wanted)
+            pipeline.get(key);
+        const answers = (await pipeline.exec());
+        const values = new Map();
+        answers.forEach(([error, value], i) => {
+            if (error && !/^WRONGTYPE/.test(error.message))
+                throw error;
+            values.set(wanted[i], typeof value === 'string' ? value : undefined);
+        });
+        return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/core/health.ts
@@ -55209,11 +55359,360 @@ async function readHealthOn(redis, request) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/core/provenance.ts
+
+
+
+/**
+ * Signed provenance (CONTRACT.md section 4, `provenance`): the GitHub OIDC token a promote or
+ * demote step mints for its move, stored in the move's evidence, and its verification. The
+ * token's audience binds it to one move (provenanceAudience); verifyMove() checks the token
+ * against the issuer's published keys and the claims against the stored move and the
+ * caller's trust (repository, branches, workflows). Nothing here knows GitHub's API beyond
+ * OIDC: discovery, the JWKS, and the claims GitHub signs.
+ */
+/** GitHub Actions' OIDC issuer. */
+const provenance_GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
+/**
+ * The audience's fixed prefix. Letters, digits and hyphens only: the audience travels as a
+ * URL query parameter, and GitHub has refused audiences holding `github.com`. The whole
+ * audience is 79 characters.
+ */
+const PROVENANCE_AUDIENCE_PREFIX = 'prp-promote-v1-';
+/**
+ * The audience of a move's token: the prefix and the SHA-256, hex, of the JSON array
+ * ["prp-promote/provenance/v1", namespace, id, kind, from (or '' for a demotion), to,
+ * commit (or ''), evidence key]. The one place it is computed: the action mints with it,
+ * verifyMove() recomputes it from the stored move.
+ */
+function provenanceAudience(move) {
+    const fields = [
+        'prp-promote/provenance/v1',
+        move.namespace,
+        move.id,
+        move.kind,
+        move.kind === 'demote' ? '' : move.from,
+        move.to,
+        move.commit ?? '',
+        move.evidenceKey,
+    ];
+    return (PROVENANCE_AUDIENCE_PREFIX + (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(fields)).digest('hex'));
+}
+/** The commit a move's evidence records, as the audience binds it. */
+const evidenceCommit = (evidence) => typeof evidence.merge_commit === 'string' ? evidence.merge_commit : undefined;
+/** Why a move does not verify: a stable code, and words a person can act on. */
+const VERIFY_PROBLEM_CODES = (/* unused pure expression or super */ null && ([
+    'PROVENANCE_NO_MOVE',
+    'PROVENANCE_MISSING',
+    'PROVENANCE_MALFORMED',
+    'PROVENANCE_ISSUER_UNREACHABLE',
+    'PROVENANCE_KEY_UNKNOWN',
+    'PROVENANCE_BAD_SIGNATURE',
+    'PROVENANCE_WRONG_ISSUER',
+    'PROVENANCE_WRONG_AUDIENCE',
+    'PROVENANCE_WRONG_REPOSITORY',
+    'PROVENANCE_WRONG_BRANCH',
+    'PROVENANCE_UNTRUSTED_WORKFLOW',
+    'PROVENANCE_CLAIMS_DISAGREE',
+]));
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** The most an issuer's discovery document or JWKS may be. */
+const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
+const ALGORITHMS = (/* unused pure expression or super */ null && (['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384']));
+/** A failure to get the issuer's keys, in words. */
+class IssuerError extends (/* unused pure expression or super */ null && (Error)) {
+}
+/** The issuer without a trailing slash; its origin. */
+const issuerBase = (issuer) => issuer.replace(/\/+$/, '');
+async function fetchJson(url, what, signal, fetcher) {
+    let response;
+    try {
+        // No redirects: a request goes to the issuer's origin and nowhere else.
+        response = await fetcher(url, {
+            signal,
+            redirect: 'error',
+            headers: { accept: 'application/json' },
+        });
+    }
+    catch (error) {
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+    if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new IssuerError(`the issuer's ${what} (${url}) answered HTTP ${response.status}`);
+    }
+    const reader = response.body?.getReader();
+    const chunks = [];
+    let size = 0;
+    try {
+        for (;;) {
+            const { done, value } = reader ? await reader.read() : { done: true, value: undefined };
+            if (done)
+                break;
+            size += value.byteLength;
+            if (size > MAX_ISSUER_DOCUMENT_BYTES) {
+                await reader?.cancel().catch(() => undefined);
+                throw new IssuerError(`the issuer's ${what} (${url}) is over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`);
+            }
+            chunks.push(value);
+        }
+        return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    }
+    catch (error) {
+        if (error instanceof IssuerError)
+            throw error;
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+}
+/**
+ * The issuer's JWKS by OIDC discovery: `{issuer}/.well-known/openid-configuration`, then its
+ * `jwks_uri`, which must be on the issuer's origin (a hostile discovery document sends no
+ * request elsewhere). Bounded by `timeoutMs` in all.
+ */
+async function loadKeys(issuer, timeoutMs, fetcher) {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const base = issuerBase(issuer);
+    let origin;
+    try {
+        origin = new URL(base).origin;
+    }
+    catch {
+        throw new IssuerError(`the issuer ${JSON.stringify(issuer)} is not a URL`);
+    }
+    const discovery = (await fetchJson(`${base}/.well-known/openid-configuration`, 'discovery document', signal, fetcher));
+    const jwksUri = discovery?.jwks_uri;
+    if (typeof jwksUri !== 'string') {
+        throw new IssuerError(`the issuer's discovery document names no jwks_uri`);
+    }
+    let jwksOrigin;
+    try {
+        jwksOrigin = new URL(jwksUri).origin;
+    }
+    catch {
+        jwksOrigin = undefined;
+    }
+    if (jwksOrigin !== origin) {
+        throw new IssuerError(`the issuer's discovery document names jwks_uri ${JSON.stringify(jwksUri.slice(0, 200))}, ` +
+            `not on the issuer's origin ${origin}: not fetched`);
+    }
+    const jwks = (await fetchJson(jwksUri, 'JWKS', signal, fetcher));
+    if (!jwks || !Array.isArray(jwks.keys)) {
+        throw new IssuerError(`the issuer's JWKS (${jwksUri}) holds no keys array`);
+    }
+    return jwks;
+}
+/** A shareable holder of the issuer's keys (fetched on first use). */
+const provenance_issuerKeys = (issuer = provenance_GITHUB_OIDC_ISSUER) => ({ issuer });
+/** A workflow ref pattern as a whole-string match; `*` matches any characters but `@`. */
+function workflowPattern(pattern) {
+    const escaped = pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+        .join('[^@]*');
+    return new RegExp(`^${escaped}$`);
+}
+/** The trusted-workflow patterns in force: the given ones, or the default. */
+const trustedWorkflowsOf = (options) => options.trustedWorkflows && options.trustedWorkflows.length > 0
+    ? options.trustedWorkflows
+    : options.allowedBranches.map((branch) => `${options.repository}/*@refs/heads/${branch}`);
+/**
+ * The move a CurrentMove names: the history entry whose evidence key is the hash's (the
+ * move into the current state), with the evidence read. A string says why there is none.
+ */
+function storedMoveOf(current) {
+    const { status, namespace, id } = current;
+    if (!status.found)
+        return `${id} was not found in namespace ${namespace}`;
+    if (!status.evidenceKey)
+        return `${id}'s hash names no evidence_key: no move of the script wrote it`;
+    const entry = status.history.find((e) => e.evidenceKey === status.evidenceKey);
+    // The move into the current state is the newest; an older move's key named again is a
+    // state rolled back (or forward) around the script to one a signed move once made.
+    if (entry && entry !== status.history[0]) {
+        return (`${id}'s hash names the evidence of an older move (${status.evidenceKey}), not of its ` +
+            `newest (${status.history[0].evidenceKey}): the state was written around the script`);
+    }
+    if (entry && status.history.filter((e) => e.evidenceKey === status.evidenceKey).length > 1) {
+        return (`${status.evidenceKey} is the evidence of more than one history entry of ${id}: a move ` +
+            `was replayed around the script`);
+    }
+    if (!entry) {
+        return (`no history entry of ${id} records the move with evidence key ${status.evidenceKey} ` +
+            `(read more history, or the state was written around the script)`);
+    }
+    if (entry.to !== status.state) {
+        return `${id} is in ${JSON.stringify(status.state ?? '')}, but the move with its evidence key went to ${entry.to}: the hash was written around the script`;
+    }
+    return {
+        namespace,
+        id,
+        kind: entry.kind,
+        from: entry.from,
+        to: entry.to,
+        evidenceKey: status.evidenceKey,
+        evidence: status.evidence,
+    };
+}
+const refuse = (code, problem, claims) => ({
+    verified: false,
+    code,
+    problem,
+    ...(claims ? { claims } : {}),
+});
+const provenance_isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * Verifies one move's provenance: the token in its evidence's `provenance` field, its
+ * signature against the issuer's published keys, `iss`, the audience recomputed from the
+ * stored move, `repository`, `ref` on an allowed branch, `workflow_ref` (and a differing
+ * `job_workflow_ref`) trusted, and the claims agreeing with the evidence recorded from the
+ * same run (repository, workflow, actor, event, and the run and attempt the evidence key
+ * was made for). Expiry does not count: this verifies a past fact. Never throws for a bad
+ * token or an unreachable issuer: `{ verified: false, code, problem }`.
+ */
+async function provenance_verifyMove(move, options) {
+    const stored = 'status' in move ? storedMoveOf(move) : move;
+    if (typeof stored === 'string')
+        return refuse('PROVENANCE_NO_MOVE', stored);
+    const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
+    if (stored.evidence === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence is gone (expired or never stored); nothing to verify`);
+    }
+    let evidence;
+    try {
+        evidence = JSON.parse(stored.evidence);
+    }
+    catch {
+        evidence = undefined;
+    }
+    if (!provenance_isRecord(evidence)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its evidence is not a JSON object`);
+    }
+    const token = evidence.provenance;
+    if (token === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence holds no provenance token (moved without id-token: write, with ` +
+            `provenance: off, or written around the action)`);
+    }
+    if (typeof token !== 'string' ||
+        !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance is not a compact JWT`);
+    }
+    let kid;
+    try {
+        kid = decodeProtectedHeader(token).kid;
+    }
+    catch {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance token's header cannot be read`);
+    }
+    const issuer = options.issuer ?? options.keys?.issuer ?? provenance_GITHUB_OIDC_ISSUER;
+    const keys = options.keys && options.keys.issuer === issuer ? options.keys : provenance_issuerKeys(issuer);
+    keys.loaded ??= loadKeys(issuer, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.fetch ?? fetch);
+    let jwks;
+    try {
+        jwks = await keys.loaded;
+    }
+    catch (error) {
+        const reason = error instanceof IssuerError ? error.message : error.message;
+        return refuse('PROVENANCE_ISSUER_UNREACHABLE', `${what}: not verified: ${reason}`);
+    }
+    let claims;
+    try {
+        const { payload } = await compactVerify(token, createLocalJWKSet(jwks), {
+            algorithms: ALGORITHMS,
+        });
+        const parsed = JSON.parse(new TextDecoder().decode(payload));
+        if (!provenance_isRecord(parsed))
+            throw new SyntaxError('claims are not an object');
+        claims = parsed;
+    }
+    catch (error) {
+        if (error instanceof errors.JWKSNoMatchingKey) {
+            return refuse('PROVENANCE_KEY_UNKNOWN', `${what}: signed by key ${kid ?? '(no kid)'}, which the issuer ${issuer} no longer ` +
+                `publishes (rotated away, or never its key): the signature cannot be checked`);
+        }
+        if (error instanceof errors.JWSSignatureVerificationFailed) {
+            return refuse('PROVENANCE_BAD_SIGNATURE', `${what}: the token's signature does not verify with the issuer's key ${kid ?? ''}: ` +
+                `the token was altered or forged`);
+        }
+        return refuse('PROVENANCE_MALFORMED', `${what}: the token cannot be verified: ${error.message}`);
+    }
+    if (claims.iss !== issuer && claims.iss !== issuerBase(issuer)) {
+        return refuse('PROVENANCE_WRONG_ISSUER', `${what}: the token was issued by ${JSON.stringify(claims.iss)}, not ${issuer}`, claims);
+    }
+    const audience = provenanceAudience({
+        namespace: stored.namespace,
+        id: stored.id,
+        kind: stored.kind,
+        from: stored.from,
+        to: stored.to,
+        commit: evidenceCommit(evidence),
+        evidenceKey: stored.evidenceKey,
+    });
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!audiences.includes(audience)) {
+        return refuse('PROVENANCE_WRONG_AUDIENCE', `${what}: the token was minted for another move (its audience is not this move's: ` +
+            `namespace, PRP, kind, states, commit and evidence key): copied from elsewhere, or the evidence was changed`, claims);
+    }
+    if (claims.repository !== options.repository) {
+        return refuse('PROVENANCE_WRONG_REPOSITORY', `${what}: the token is of repository ${JSON.stringify(claims.repository)}, not ${options.repository}`, claims);
+    }
+    const ref = typeof claims.ref === 'string' ? claims.ref : '';
+    const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
+    if (branch === undefined || !options.allowedBranches.includes(branch)) {
+        return refuse('PROVENANCE_WRONG_BRANCH', `${what}: the job ran on ${JSON.stringify(ref)}, not on an allowed branch ` +
+            `(${options.allowedBranches.join(', ') || 'none given'})`, claims);
+    }
+    const trusted = trustedWorkflowsOf(options).map(workflowPattern);
+    const refs = [
+        claims.workflow_ref,
+        ...(claims.job_workflow_ref !== claims.workflow_ref ? [claims.job_workflow_ref] : []),
+    ];
+    const untrusted = refs.find((r) => typeof r !== 'string' || !trusted.some((p) => p.test(r)));
+    if (refs.some((r) => typeof r !== 'string') || untrusted !== undefined) {
+        return refuse('PROVENANCE_UNTRUSTED_WORKFLOW', `${what}: made by workflow ${JSON.stringify(untrusted ?? null)}, which is not trusted ` +
+            `(trusted: ${trustedWorkflowsOf(options).join(', ')})`, claims);
+    }
+    const disagree = [];
+    const agree = (field, claim) => {
+        if (evidence[field] !== claims[claim]) {
+            disagree.push(`${field} ${JSON.stringify(evidence[field] ?? null)} vs ${claim} ${JSON.stringify(claims[claim] ?? null)}`);
+        }
+    };
+    agree('repository', 'repository');
+    agree('workflow', 'workflow');
+    agree('actor', 'actor');
+    agree('event', 'event_name');
+    // The evidence key's token starts with the run id and attempt it was made in
+    // (workflowContext.ts evidenceToken); a key of another PRP or form matches no run.
+    const prefix = evidenceKeyOf(stored.namespace, stored.id, '');
+    const keyToken = stored.evidenceKey.startsWith(prefix)
+        ? stored.evidenceKey.slice(prefix.length)
+        : '';
+    const run = `${String(claims.run_id ?? '')}-${String(claims.run_attempt ?? '')}-`;
+    if (!keyToken.startsWith(run)) {
+        disagree.push(`evidence key ${stored.evidenceKey} vs run ${claims.run_id ?? '?'} attempt ${claims.run_attempt ?? '?'}`);
+    }
+    if (disagree.length > 0) {
+        return refuse('PROVENANCE_CLAIMS_DISAGREE', `${what}: the evidence does not record the run the token was minted in: ${disagree.join('; ')}`, claims);
+    }
+    return { verified: true, claims };
+}
+/** Verifies several moves with one fetch of the issuer's keys. */
+async function verifyMoves(moves, options) {
+    const keys = options.keys ?? provenance_issuerKeys(options.issuer);
+    const results = [];
+    for (const move of moves)
+        results.push(await provenance_verifyMove(move, { ...options, keys }));
+    return results;
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
 /**
  * The promotion engine: keys, evidence rules, the script, the promoter and its fallback, the
  * demoter, and the read-only status.
  */
+
 
 
 
@@ -55273,6 +55772,12 @@ const failures_say = {
     badTimeout: (max, value) => `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
     redisUrlRequired: 'is required (redis:// or rediss:// URL)',
     reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
+    notIssuerUrl: (value) => `must be the issuer's https URL (http only on this machine), got ${JSON.stringify(value.slice(0, 200))}`,
+    notWorkflowRef: (value) => `each must be a workflow ref OWNER/REPO/PATH@REF (* matching any characters but @), got ${JSON.stringify(value.slice(0, 200))}`,
+    provenanceUnavailable: 'is required, but this job may not mint an OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL and ' +
+        'ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set): give the job `permissions: id-token: write`, ' +
+        'or set provenance to auto or off; nothing was written',
+    provenanceNotMinted: (why) => `PROVENANCE_NOT_MINTED the OIDC token for this move could not be minted (${why})`,
     notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
         'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
         'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
@@ -55303,7 +55808,8 @@ const failures_say = {
     pipelineFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
         "from ci-result, the workflow_run event's conclusion or require-checks",
     runnerFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
-        'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+        'from the runner (the run, the repository, the workflow, the event, the actor and the ' +
+        "OIDC token of the move's provenance), so no " +
         `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
         'out of the evidence input',
     checksWithoutCommit: "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
@@ -55334,6 +55840,33 @@ const failures_say = {
     checksNeedRepository: (repository) => `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
     checksUnreadable: (repository, ref, apiUrl, why) => `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
     checksNotPassed: (ref, problems) => `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+    // Which check runs count (checks.ts): a job of a trusted workflow's run. API values are
+    // shown quoted and bounded.
+    checksWorkflowsNeeded: "is required with require-checks (on a workflow_run event the triggering run's workflow " +
+        "is the default): name the workflow files whose jobs' check runs count, e.g. " +
+        '.github/workflows/ci.yml',
+    notWorkflowPath: (value) => `names workflow files as .github/workflows/NAME.yml (or .yaml), not ${shown(value)}`,
+    checkNoTrustedRun: (name, workflows, branches, ignored) => `${name} has no check run from a job of ${workflows.join(', ')} on ` +
+        `${branches.join(', ') || 'an allowed branch'} (ignored: ${ignored})`,
+    checksIgnored: (ignored) => `ignored: ${ignored}`,
+    checksMoreIgnored: (count) => `and ${count} more`,
+    checkNoSuite: 'it names no check suite',
+    checkSuitesBounded: (max) => `not looked up: at most ${max} check suites are looked up in one run`,
+    checkSuiteUnreadable: (suite, why) => `the workflow run of its check suite ${suite} could not be read: ${why}`,
+    checkSuiteNoRun: (suite) => `no workflow run has its check suite ${suite}: not a job of a GitHub Actions workflow run`,
+    checkSuiteOtherRuns: (suite, others) => `asked for the workflow run of check suite ${suite}, the API answered with runs of ` +
+        `check suites ${others.slice(0, 5).map(shown).join(', ')}: none is this one`,
+    checkSuiteSeveralRuns: (suite) => `several workflow runs claim its check suite ${suite}`,
+    checkRunNoId: 'its workflow run has no id',
+    checkRunElsewhere: (id, ranIn, repository) => `its workflow run ${id} ran in ${shown(ranIn)}, not in ${repository}`,
+    checkRunForkCode: (id, code) => `its workflow run ${id} ran the code of ${shown(code)}, a fork's`,
+    checkRunOtherWorkflow: (id, file, workflows) => `its workflow run ${id} is of ${shown(file)}, not of checks-workflows (${workflows.join(', ')})`,
+    checkRunEvent: (id, event, trusted) => `its workflow run ${id} was started by ${shown(event)}, not by ${trusted.join(', ')}`,
+    checkRunBranch: (id, branch, allowed) => `its workflow run ${id} ran on ${shown(branch)}, not on an allowed branch ` +
+        `(${allowed.join(', ') || 'none known: set allowed-branches'})`,
+    checkRunCommit: (id, sha, ref) => `its workflow run ${id} ran on commit ${shown(sha)}, not ${ref}`,
+    checkNotAJob: (runId) => `it is not a job of workflow run ${runId}: created through the Checks API, not by the workflow`,
+    checkJobsUnreadable: (runId, why) => `the jobs of workflow run ${runId} could not be read: ${why}`,
     // The merged-commit rule (mergedCommit.ts).
     mergedCommitRefusal: (from, to, repository, allowed, problem, event, fix) => `${from} -> ${to} needs a commit merged into an allowed branch of ` +
         `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
@@ -55397,7 +55930,7 @@ const failures_say = {
  * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
 
-async function githubClient(api) {
+async function githubApi_githubClient(api) {
     // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
     // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
     const { getOctokit } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
@@ -55479,6 +56012,23 @@ class PageTrail {
         return next;
     }
 }
+/**
+ * Every item of a list, page by page from `first` (its first page's response), along a
+ * PageTrail of at most `maxPages` pages; `items` reads one page's items, throwing when the
+ * page is not the list it should be (a body cut short reads as "").
+ */
+async function readPages(client, apiUrl, maxPages, first, items) {
+    const trail = new PageTrail(apiUrl, maxPages);
+    const all = [];
+    let response = first;
+    for (let page = 1;; page++) {
+        all.push(...items(response.data, page));
+        const next = trail.next(page, response.url, response.headers.link);
+        if (next === undefined)
+            return all;
+        response = (await client.octokit.request({ method: 'GET', url: next }));
+    }
+}
 /** A page's URL without its fragment, which no request sends. */
 const pageKey = (url) => {
     const parsed = new URL(url);
@@ -55494,6 +56044,15 @@ const pageKey = (url) => {
  * has is an API that does not stop naming a next page.
  */
 const MAX_CHECK_RUN_PAGES = 100;
+/** At most this many check suites are looked up in one use; a suite's answer is kept. */
+const MAX_SUITE_LOOKUPS = 20;
+/** Pages of one suite's workflow runs (one run is the answer), of one run's jobs. */
+const MAX_RUN_PAGES = 3;
+const MAX_JOB_PAGES = 10;
+/** Ignored runs named per check; the rest are counted. */
+const MAX_IGNORED_SHOWN = 3;
+/** The events whose runs test a branch's own commit (a pull request's run tests its head). */
+const TRUSTED_EVENTS = ['push', 'workflow_dispatch', 'schedule'];
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
 class ChecksNotPassedError extends Error {
     name = 'ChecksNotPassedError';
@@ -55506,54 +56065,59 @@ function runsOfPage(data, page) {
     }
     return runs;
 }
-async function listCheckRuns(request) {
-    const [owner, repo] = request.repository.split('/');
-    if (!owner || !repo) {
-        throw new Error(failures_say.checksNeedRepository(request.repository));
+/** A page's `key` list (workflow_runs, jobs), likewise checked. */
+const listOfPage = (key) => (data, page) => {
+    const list = data?.[key];
+    if (typeof data !== 'object' || data === null || !Array.isArray(list)) {
+        throw new Error(failures_say.checksPageCut(page));
     }
+    return list;
+};
+function ownerRepo(repository) {
+    const [owner, repo] = repository.split('/');
+    if (!owner || !repo)
+        throw new Error(failures_say.checksNeedRepository(repository));
+    return [owner, repo];
+}
+async function readCheckRuns(client, request) {
+    const [owner, repo] = ownerRepo(request.repository);
+    // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
+    // page and sends the token wherever a Link points: every page is checked, and Link
+    // rel="next" is followed only within the API, never in a loop, for a bounded count.
+    const first = await client.octokit.rest.checks.listForRef({
+        owner,
+        repo,
+        ref: request.ref,
+        per_page: 100,
+    });
+    return readPages(client, request.apiUrl, MAX_CHECK_RUN_PAGES, first, runsOfPage);
+}
+/** Every check run on the commit (every page), or an Error saying why they cannot be read. */
+async function listCheckRuns(request) {
+    ownerRepo(request.repository);
     let client;
     try {
         client = await githubClient(request);
-        const { octokit } = client;
-        // Page by page rather than octokit.paginate, which takes a cut body ("") for an empty
-        // page and sends the token wherever a Link points: every page is checked, and Link
-        // rel="next" is followed only within the API, never in a loop, for a bounded count.
-        const trail = new PageTrail(request.apiUrl, MAX_CHECK_RUN_PAGES);
-        let response = await octokit.rest.checks.listForRef({
-            owner,
-            repo,
-            ref: request.ref,
-            per_page: 100,
-        });
-        const runs = [];
-        for (let page = 1;; page++) {
-            runs.push(...runsOfPage(response.data, page));
-            const next = trail.next(page, response.url, response.headers.link);
-            if (next === undefined)
-                break;
-            response = (await octokit.request({ method: 'GET', url: next }));
-        }
-        return runs;
+        return await readCheckRuns(client, request);
     }
     catch (error) {
-        const why = apiFailure(error, client, request, 'checks: read');
-        throw new Error(failures_say.checksUnreadable(request.repository, request.ref, request.apiUrl, why), {
-            cause: error,
-        });
+        throw unreadable(error, client, request);
     }
 }
+const unreadable = (error, client, request) => new Error(failures_say.checksUnreadable(request.repository, request.ref, request.apiUrl, apiFailure(error, client, request, 'checks: read')), { cause: error });
+/** Newest first: the later start, then the higher id (a re-run has a new run). */
+const newer = (a, b) => {
+    const [x, y] = [a.started_at ?? '', b.started_at ?? ''];
+    if (x !== y)
+        return x > y ? -1 : 1;
+    return b.id - a.id;
+};
 /** The latest run of each name: a re-run check has a new run with a later start. */
 function latestByName(runs) {
     const latest = new Map();
     for (const run of runs) {
         const seen = latest.get(run.name);
-        const key = (r) => [r.started_at ?? '', r.id];
-        if (!seen) {
-            latest.set(run.name, run);
-            continue;
-        }
-        const [a, b] = [key(run), key(seen)];
-        if (a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]))
+        if (!seen || newer(run, seen) < 0)
             latest.set(run.name, run);
     }
     return latest;
@@ -55576,20 +56140,194 @@ function checkProblem(name, run, app, otherApps = []) {
         return `${name} concluded ${run.conclusion ?? 'nothing'}${where}`;
     return undefined;
 }
-/** Resolves with the passing runs, or throws ChecksNotPassedError naming every one that did not pass. */
+/** A workflow run's `path`, without the `@refs/…` some answers append. */
+const workflowFile = (path) => typeof path === 'string' ? path.replace(/@refs\/[^@]*$/, '') : String(path);
+/**
+ * Whether check runs count: looks up each check suite and each workflow run once, at most
+ * MAX_SUITE_LOOKUPS suites, within one client (one timeout for the whole use).
+ */
+class Provenance {
+    client;
+    request;
+    suites = new Map();
+    jobs = new Map();
+    owner;
+    repo;
+    constructor(client, request) {
+        this.client = client;
+        this.request = request;
+        [this.owner, this.repo] = ownerRepo(request.repository);
+    }
+    /** Why `run` does not count; undefined when it does. */
+    async problem(run) {
+        const suite = run.check_suite?.id;
+        if (typeof suite !== 'number' || !Number.isSafeInteger(suite) || suite <= 0) {
+            return failures_say.checkNoSuite;
+        }
+        let lookup = this.suites.get(suite);
+        if (!lookup) {
+            if (this.suites.size >= MAX_SUITE_LOOKUPS)
+                return failures_say.checkSuitesBounded(MAX_SUITE_LOOKUPS);
+            lookup = this.runOfSuite(suite);
+            this.suites.set(suite, lookup);
+        }
+        const workflowRun = await lookup;
+        if (typeof workflowRun === 'string')
+            return workflowRun;
+        const runId = workflowRun.id;
+        let jobs = this.jobs.get(runId);
+        if (!jobs) {
+            jobs = this.jobsOfRun(runId);
+            this.jobs.set(runId, jobs);
+        }
+        const ids = await jobs;
+        if (typeof ids === 'string')
+            return ids;
+        return ids.has(run.id) ? undefined : failures_say.checkNotAJob(runId);
+    }
+    /** The trusted workflow run of check suite `suite`, or why there is none. */
+    async runOfSuite(suite) {
+        const { request } = this;
+        let runs;
+        try {
+            const first = await this.client.octokit.rest.actions.listWorkflowRunsForRepo({
+                owner: this.owner,
+                repo: this.repo,
+                check_suite_id: suite,
+                per_page: 100,
+            });
+            runs = await readPages(this.client, request.apiUrl, MAX_RUN_PAGES, first, listOfPage('workflow_runs'));
+        }
+        catch (error) {
+            return failures_say.checkSuiteUnreadable(suite, apiFailure(error, this.client, request, 'actions: read'));
+        }
+        // The answer is checked, not trusted: a run of another suite says nothing of this one.
+        const mine = runs.filter((run) => run.check_suite_id === suite);
+        if (mine.length === 0) {
+            const others = runs.map((run) => String(run.check_suite_id));
+            return others.length === 0
+                ? failures_say.checkSuiteNoRun(suite)
+                : failures_say.checkSuiteOtherRuns(suite, others);
+        }
+        if (mine.length > 1)
+            return failures_say.checkSuiteSeveralRuns(suite);
+        return this.runProblem(mine[0]);
+    }
+    /** The run itself when its jobs count, else why not. */
+    runProblem(run) {
+        const { request } = this;
+        const id = typeof run.id === 'number' && Number.isSafeInteger(run.id) ? run.id : undefined;
+        if (id === undefined)
+            return failures_say.checkRunNoId;
+        const ranIn = run.repository?.full_name;
+        if (ranIn !== request.repository)
+            return failures_say.checkRunElsewhere(id, ranIn, request.repository);
+        const code = run.head_repository?.full_name;
+        if (code !== request.repository)
+            return failures_say.checkRunForkCode(id, code);
+        const file = workflowFile(run.path);
+        if (!request.workflows.includes(file)) {
+            return failures_say.checkRunOtherWorkflow(id, file, request.workflows);
+        }
+        if (!TRUSTED_EVENTS.includes(run.event)) {
+            return failures_say.checkRunEvent(id, String(run.event), TRUSTED_EVENTS);
+        }
+        if (typeof run.head_branch !== 'string' || !request.branches.includes(run.head_branch)) {
+            return failures_say.checkRunBranch(id, String(run.head_branch), request.branches);
+        }
+        if (run.head_sha !== request.ref)
+            return failures_say.checkRunCommit(id, String(run.head_sha), request.ref);
+        return run;
+    }
+    /** The ids of run `runId`'s jobs, every attempt's, or why they cannot be read. */
+    async jobsOfRun(runId) {
+        try {
+            const first = await this.client.octokit.rest.actions.listJobsForWorkflowRun({
+                owner: this.owner,
+                repo: this.repo,
+                run_id: runId,
+                filter: 'all',
+                per_page: 100,
+            });
+            const jobs = await readPages(this.client, this.request.apiUrl, MAX_JOB_PAGES, first, listOfPage('jobs'));
+            // A job's check run is named by its check_run_url (it has the job's id).
+            const ids = jobs.map((job) => {
+                const named = /\/check-runs\/([0-9]+)$/.exec(String(job.check_run_url ?? ''))?.[1];
+                return named === undefined ? job.id : Number(named);
+            });
+            return new Set(ids.filter((id) => typeof id === 'number'));
+        }
+        catch (error) {
+            return failures_say.checkJobsUnreadable(runId, apiFailure(error, this.client, this.request, 'actions: read'));
+        }
+    }
+}
+/** A check run in words: its name, id and page. */
+const runName = (run) => `${run.name} run ${run.id}${run.html_url ? ` (${run.html_url})` : ''}`;
+/** The ignored runs in words, at most MAX_IGNORED_SHOWN of them, then how many more. */
+function describeIgnored(ignored) {
+    const shown = ignored
+        .slice(0, MAX_IGNORED_SHOWN)
+        .map(({ run, why }) => `${runName(run)}: ${why}`);
+    const more = ignored.length - shown.length;
+    return [...shown, ...(more > 0 ? [failures_say.checksMoreIgnored(more)] : [])].join('; ');
+}
+/**
+ * Resolves with the run that decided each name and the newer runs that did not count, or
+ * throws ChecksNotPassedError naming every check that did not pass.
+ */
 async function requireChecks(request) {
-    const all = await listCheckRuns(request);
-    const latest = latestByName(all.filter((run) => appOf(run) === request.app));
+    ownerRepo(request.repository);
+    let client;
+    let all;
+    try {
+        client = await githubApi_githubClient(request);
+        all = await readCheckRuns(client, request);
+    }
+    catch (error) {
+        throw unreadable(error, client, request);
+    }
+    const provenance = new Provenance(client, request);
+    const decided = new Map();
+    const ignoredOf = new Map();
+    for (const name of request.names) {
+        const candidates = all
+            .filter((run) => run.name === name && appOf(run) === request.app)
+            .sort(newer);
+        const ignored = [];
+        for (const run of candidates) {
+            const why = await provenance.problem(run);
+            if (why === undefined) {
+                decided.set(name, run);
+                break;
+            }
+            ignored.push({ run, why });
+        }
+        ignoredOf.set(name, ignored);
+    }
     const otherApps = (name) => [
         ...new Set(all.filter((run) => run.name === name && appOf(run) !== request.app).map(appOf)),
     ];
     const problems = request.names
-        .map((name) => checkProblem(name, latest.get(name), request.app, otherApps(name)))
+        .map((name) => {
+        const run = decided.get(name);
+        const ignored = ignoredOf.get(name) ?? [];
+        if (!run && ignored.length > 0) {
+            return failures_say.checkNoTrustedRun(name, request.workflows, request.branches, describeIgnored(ignored));
+        }
+        const problem = checkProblem(name, run, request.app, otherApps(name));
+        return problem && ignored.length > 0
+            ? `${problem}; ${failures_say.checksIgnored(describeIgnored(ignored))}`
+            : problem;
+    })
         .filter((text) => text !== undefined);
     if (problems.length > 0) {
         throw new ChecksNotPassedError(failures_say.checksNotPassed(request.ref, problems));
     }
-    return request.names.map((name) => latest.get(name));
+    return {
+        runs: request.names.map((name) => decided.get(name)),
+        ignored: request.names.flatMap((name) => ignoredOf.get(name) ?? []),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/action/workflowContext.ts
@@ -55628,6 +56366,7 @@ const WORKFLOW_RUN = looseObject({
     id: maybe(schemas_number()),
     name: optionalString,
     event: optionalString,
+    path: optionalString,
     conclusion: optionalString,
     head_sha: optionalString,
     head_branch: optionalString,
@@ -55708,7 +56447,7 @@ const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs
     ? ref.slice('refs/heads/'.length)
     : undefined;
 /** This repository's default branch, as the event's payload names it. */
-const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
+const workflowContext_defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
 /** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
 const workflowContext_quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
 /**
@@ -55786,9 +56525,11 @@ function evidenceToken(ctx, move) {
 
 /**
  * The merged-commit rule (CONTRACT.md section 4): a transition whose evidence holds
- * `merge_commit` (integration -> validate) promotes only a commit the event itself shows on an
- * allowed branch of this repository. The action decides this, not the workflow's `if:`: a
- * pull request's test merge, a feature branch's head or a fork's commit never reaches validate.
+ * `merge_commit` (integration -> validate, and validate -> complete since contract v3)
+ * promotes only a commit the event itself shows on an allowed branch of this repository. The
+ * action decides this, not the workflow's `if:`: a pull request's test merge, a feature
+ * branch's head or a fork's commit never reaches validate or complete (where the script also
+ * requires it to be the validated commit).
  */
 /** Whether `from -> to` needs a merged commit: the core's rules require merge_commit. */
 const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge_commit');
@@ -55796,7 +56537,7 @@ const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge
 function allowedBranchesOf(ctx, given) {
     if (given.length > 0)
         return [...given];
-    const fallback = defaultBranch(ctx);
+    const fallback = workflowContext_defaultBranch(ctx);
     return fallback ? [fallback] : [];
 }
 /** The commit of each event that can show one, with the rule that event must pass. */
@@ -55914,7 +56655,7 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
     let branchHead;
     let status;
     try {
-        client = await githubClient(api);
+        client = await githubApi_githubClient(api);
         const { octokit } = client;
         const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
         branchHead = branch.data?.commit?.sha;
@@ -55984,18 +56725,36 @@ async function checksVerdict(inputs, ctx, ref, check) {
     }
     if (!inputs.githubToken)
         throw new failures_InputError('github-token', failures_say.tokenNeededForChecks);
+    // The workflows whose jobs count: checks-workflows, else the triggering run's workflow.
+    const triggering = workflowContext_triggeringRun(ctx)?.path;
+    const triggeringFile = triggering ? workflowFile(triggering) : undefined;
+    const workflows = inputs.checksWorkflows.length > 0
+        ? inputs.checksWorkflows
+        : triggeringFile
+            ? [triggeringFile]
+            : [];
+    if (workflows.length === 0) {
+        throw new failures_InputError('checks-workflows', failures_say.checksWorkflowsNeeded);
+    }
     const names = inputs.requireChecks.join(', ');
     try {
-        await check({
+        const { ignored } = await check({
             token: inputs.githubToken,
             apiUrl: ctx.apiUrl,
             repository: ctx.repository,
             ref,
             names: inputs.requireChecks,
             app: inputs.checksApp,
+            workflows,
+            branches: allowedBranchesOf(ctx, inputs.allowedBranches),
             timeoutMs: inputs.timeoutSeconds * 1000,
         });
-        return { source: 'require-checks', passed: true, detail: failures_say.checksPassed(names, ref) };
+        const passed = failures_say.checksPassed(names, ref);
+        return {
+            source: 'require-checks',
+            passed: true,
+            detail: ignored.length > 0 ? `${passed}; ${failures_say.checksIgnored(describeIgnored(ignored))}` : passed,
+        };
     }
     catch (error) {
         if (!(error instanceof ChecksNotPassedError))
@@ -56290,6 +57049,86 @@ function nestingDepth(text) {
         }
     }
     return deepest;
+}
+
+;// CONCATENATED MODULE: ./src/action/provenance.ts
+
+
+/**
+ * The provenance of a move (CONTRACT.md section 4, `provenance`): a GitHub OIDC token whose
+ * audience binds this one move (src/core/provenance.ts provenanceAudience), minted before
+ * the move is sent and stored in its evidence. It is asked for as @actions/core's
+ * getIDToken asks (GET ACTIONS_ID_TOKEN_REQUEST_URL&audience=..., bearer
+ * ACTIONS_ID_TOKEN_REQUEST_TOKEN, the token in the JSON answer's `value`), but from the
+ * run's own environment (not process.env) and bounded by the step's timeout: getIDToken
+ * retries up to ten times with no deadline, and an issuer that hangs must not hang the step.
+ */
+const PROVENANCE_MODES = ['auto', 'required', 'off'];
+/** Whether the job may mint a token: `permissions: id-token: write` sets both variables. */
+const mayMint = (env) => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+/**
+ * `required` in a job that may not mint: refused before anything else is asked or
+ * connected, naming the permission.
+ */
+function checkProvenanceAvailable(mode, env) {
+    if (mode === 'required' && !mayMint(env)) {
+        throw new failures_InputError('provenance', failures_say.provenanceUnavailable);
+    }
+}
+/** A minting that failed: the step fails when provenance is required. */
+class ProvenanceError extends Error {
+    name = 'ProvenanceError';
+}
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+async function requestToken(env, audience, timeoutMs, fetcher) {
+    const base = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+    const url = `${base}${base.includes('?') ? '&' : '?'}audience=${encodeURIComponent(audience)}`;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+        const response = await fetcher(url, {
+            signal,
+            headers: {
+                authorization: `Bearer ${env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}`,
+                accept: 'application/json',
+            },
+        });
+        if (!response.ok) {
+            await response.body?.cancel().catch(() => undefined);
+            throw new ProvenanceError(failures_say.provenanceNotMinted(`HTTP ${response.status}`));
+        }
+        const body = (await response.json());
+        const token = body?.value;
+        if (typeof token !== 'string' || !COMPACT_JWT.test(token)) {
+            throw new ProvenanceError(failures_say.provenanceNotMinted('the answer holds no token'));
+        }
+        return token;
+    }
+    catch (error) {
+        if (error instanceof ProvenanceError)
+            throw error;
+        throw new ProvenanceError(failures_say.provenanceNotMinted(signal.aborted
+            ? `no answer within ${timeoutMs / 1000} s`
+            : error.message.slice(0, 200)));
+    }
+}
+/**
+ * The move's token, or undefined: none asked for (`off`, or `auto` in a job that may not
+ * mint), or `auto` and the minting failed (a warning: the move goes unsigned). With
+ * `required`, a failure throws ProvenanceError, before Redis is touched.
+ */
+async function mintProvenance(mode, env, move, timeoutMs, output, fetcher = fetch) {
+    if (mode === 'off' || !mayMint(env))
+        return undefined;
+    const audience = provenanceAudience({ ...move, commit: evidenceCommit(move.evidence) });
+    try {
+        return await requestToken(env, audience, timeoutMs, fetcher);
+    }
+    catch (error) {
+        if (mode === 'required')
+            throw error;
+        output.warning(`${error.message}; the move goes unsigned (provenance: auto)`);
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./node_modules/re2js/build/index.js
@@ -63158,6 +63997,7 @@ class UnsupportedPatternError extends Error {
 
 
 
+
 /**
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
@@ -63285,6 +64125,17 @@ function parseChecksApp(value) {
     return slug;
 }
 /**
+ * checks-workflows: workflow files of this repository, `.github/workflows/NAME.yml` (or
+ * .yaml), comma or newline separated; empty: decided with the event (evidence.ts).
+ */
+function parseChecksWorkflows(value) {
+    const files = namesOf(value, /[,\n]/);
+    const bad = files.find((file) => !/^\.github\/workflows\/[^/\s*?@]+\.ya?ml$/.test(file));
+    if (bad !== undefined)
+        throw new failures_InputError('checks-workflows', failures_say.notWorkflowPath(bad));
+    return [...new Set(files)];
+}
+/**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
  * Separators alone name no branch: refused too, not read as the default branch.
@@ -63321,6 +64172,34 @@ const parseExpectedVersion = (value) => value === ''
     ? undefined
     : // The script's bound: at most 15 digits, exact in a Lua number.
         parseInteger('expected-version', value, 0, 999_999_999_999_999);
+const parseProvenance = (value) => parseOneOf('provenance', value || 'auto', PROVENANCE_MODES);
+/**
+ * oidc-issuer: an https URL, or http on this machine (a test's issuer); the verification
+ * requests go to its origin only.
+ */
+function parseOidcIssuer(value) {
+    const issuer = value.trim() || GITHUB_OIDC_ISSUER;
+    let url;
+    try {
+        url = new URL(issuer);
+    }
+    catch {
+        url = undefined;
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url?.hostname ?? '');
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+        throw new InputError('oidc-issuer', say.notIssuerUrl(issuer));
+    }
+    return issuer;
+}
+/** trusted-workflows: OWNER/REPO/PATH@REF patterns, one per line or comma separated. */
+function parseTrustedWorkflows(value) {
+    const patterns = namesOf(value, /[,\n]/);
+    const bad = patterns.find((p) => !/^[^/@\s]+\/[^/@\s]+\/[^@\s]+@[^@\s]+$/.test(p));
+    if (bad !== undefined)
+        throw new InputError('trusted-workflows', say.notWorkflowRef(bad));
+    return patterns;
+}
 const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
 /** Reads and checks every input; throws InputError naming the first bad one. */
 function readInputs(read) {
@@ -63339,6 +64218,7 @@ function readInputs(read) {
         ciResult: parseCiResult(ciResult),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
+        checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
         githubToken: read('github-token'),
         namespace,
         evidenceTtl: parseEvidenceTtl(ttl),
@@ -63348,6 +64228,7 @@ function readInputs(read) {
         cluster,
         timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
+        provenance: parseProvenance(read('provenance')),
     };
 }
 /**
@@ -63393,6 +64274,7 @@ function readDemoteSettings(read, env) {
         expectedVersion: parseExpectedVersion(read('expected-version')),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
         mode: promotionMode(parseMode(read('mode')), env),
+        provenance: parseProvenance(read('provenance')),
     };
     if (settings.cluster && settings.mode === 'multi') {
         throw new InputError('mode', say.fallbackOnCluster);
@@ -63404,6 +64286,9 @@ function inputs_readStatusSettings(read) {
     const history = read('history');
     return {
         ...common,
+        oidcIssuer: parseOidcIssuer(read('oidc-issuer')),
+        trustedWorkflows: parseTrustedWorkflows(read('trusted-workflows')),
+        allowedBranches: parseAllowedBranches(read('allowed-branches')),
         history: history === ''
             ? DEFAULT_HISTORY_ENTRIES
             : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
@@ -63726,6 +64611,12 @@ function renderSummary(report) {
         rows.push(['Evidence key', code(report.evidenceKey)]);
     if (report.mode)
         rows.push(['Mode', escapeHtml(report.mode)]);
+    if (report.provenance) {
+        rows.push([
+            'Provenance',
+            report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+        ]);
+    }
     if (report.pipeline) {
         const sources = report.pipeline.map((v) => `${escapeHtml(v.source)}: ${escapeHtml(v.detail)}`);
         rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
@@ -63756,9 +64647,18 @@ function timeText(at) {
         : String(at ?? '');
 }
 const KIND_MARKS = { promote: '⏩ promote', demote: '↩️ demote' };
+/** A move's verification, for the timeline: verified, or why not; blank when not checked. */
+const verifiedCell = (verified) => verified === undefined
+    ? ''
+    : verified.verified
+        ? '✅ verified'
+        : `⚠️ not verified: ${summary_shown(verified.problem ?? '')}`;
 /** The history, newest first: one row per move, every value escaped. */
 function timeline(history) {
+    const verifying = history.some((entry) => entry.verified !== undefined);
     const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+    if (verifying)
+        head.push('Provenance');
     const rows = history.map((entry) => [
         problemOf(entry.problems, 'at')
             ? odd(problemOf(entry.problems, 'at'))
@@ -63771,6 +64671,7 @@ function timeline(history) {
             : summary_shown(String(entry.version)),
         summary_shown(entry.actor),
         entry.evidenceKey ? code(entry.evidenceKey) : '',
+        ...(verifying ? [verifiedCell(entry.verified)] : []),
     ]
         .map((cell) => `<td>${cell}</td>`)
         .join(''));
@@ -63817,6 +64718,14 @@ function summary_renderStatusSummary(report) {
     }
     if (report.evidence !== undefined)
         rows.push(['Evidence', code(report.evidence)]);
+    if (report.verified !== undefined) {
+        rows.push([
+            'Provenance',
+            report.verified
+                ? '✅ verified: signed by the issuer for this move, by a trusted workflow'
+                : `⚠️ not verified: ${summary_shown(report.verifyProblem ?? '')}`,
+        ]);
+    }
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
@@ -63911,6 +64820,62 @@ function historyOutput(history, output) {
     }
     return json;
 }
+/** The history entries whose moves the summary verifies, newest first: bounded work. */
+const VERIFIED_HISTORY_ENTRIES = 20;
+/**
+ * Verifies the move into the current state, and the newest history entries' moves for the
+ * summary, with one fetch of the issuer's keys and one read of their evidence. Never throws:
+ * a move that cannot be verified is an answer (verified false, and why).
+ */
+async function status_verifyMoves(settings, ctx, id, status) {
+    const branches = settings.allowedBranches.length > 0
+        ? settings.allowedBranches
+        : [defaultBranch(ctx)].filter((b) => b !== undefined);
+    if (!ctx.repository || branches.length === 0) {
+        const problem = !ctx.repository
+            ? 'not verified: GITHUB_REPOSITORY is not set, so no repository to verify against'
+            : "not verified: the event does not name the repository's default branch; set allowed-branches";
+        const current = { verified: false, code: 'PROVENANCE_NO_MOVE', problem };
+        return { current, history: status.history.map(() => undefined) };
+    }
+    const options = {
+        issuer: settings.oidcIssuer,
+        repository: ctx.repository,
+        allowedBranches: branches,
+        trustedWorkflows: settings.trustedWorkflows,
+        timeoutMs: settings.timeoutSeconds * 1000,
+        keys: issuerKeys(settings.oidcIssuer),
+    };
+    const { namespace } = settings;
+    const current = await verifyMove({ namespace, id, status }, options);
+    const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
+    let evidence = [];
+    if (entries.length > 0) {
+        try {
+            evidence = await callRedis(settings, 'read', (redis) => readMovesEvidence(redis, { namespace, id, keys: entries.map((e) => e.evidenceKey) }));
+        }
+        catch {
+            evidence = [];
+        }
+    }
+    const history = [];
+    for (const [i, entry] of status.history.entries()) {
+        if (i >= entries.length || evidence.length === 0) {
+            history.push(undefined);
+            continue;
+        }
+        history.push(await verifyMove({
+            namespace,
+            id,
+            kind: entry.kind,
+            from: entry.from,
+            to: entry.to,
+            evidenceKey: entry.evidenceKey,
+            evidence: evidence[i],
+        }, options));
+    }
+    return { current, history };
+}
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 async function runStatus(host) {
     const { env } = host;
@@ -63927,8 +64892,29 @@ async function runStatus(host) {
         output.setOutput('prp-id', id);
         output.info(`Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
             ` (history ${settings.history})`);
-        const status = await callRedis(settings, 'read', (redis) => readStatus(redis, { namespace: settings.namespace, id, history: settings.history }));
-        const history = status.history;
+        const read = await callRedis(settings, 'read', (redis) => 
+        // One entry at least: verification needs the move into the current state.
+        readStatus(redis, {
+            namespace: settings.namespace,
+            id,
+            history: Math.max(settings.history, 1),
+        }));
+        const verification = read.found
+            ? await status_verifyMoves(settings, ctx, id, read)
+            : {
+                current: {
+                    verified: false,
+                    problem: `${id} was not found in namespace ${settings.namespace}`,
+                },
+                history: [],
+            };
+        const status = { ...read, history: read.history.slice(0, settings.history) };
+        const history = status.history.map((entry, i) => {
+            const result = verification.history[i];
+            return result === undefined
+                ? entry
+                : { ...entry, verified: { verified: result.verified, problem: result.problem } };
+        });
         Object.assign(report, {
             outcome: status.found ? 'found' : 'not_found',
             state: status.state,
@@ -63939,6 +64925,8 @@ async function runStatus(host) {
             evidence: status.evidence,
             history,
             problems: status.problems,
+            verified: verification.current.verified,
+            verifyProblem: verification.current.problem,
         });
         // A warning each for the hash's few fields; one for the history, however many entries.
         for (const problem of status.problems)
@@ -63955,7 +64943,12 @@ async function runStatus(host) {
         output.setOutput('updated-by', status.updatedBy ?? '');
         output.setOutput('evidence-key', status.evidenceKey ?? '');
         output.setOutput('evidence', status.evidence ?? '');
-        output.setOutput('history', historyOutput(history, output));
+        output.setOutput('history', historyOutput(status.history, output));
+        output.setOutput('verified', String(verification.current.verified));
+        output.setOutput('verify-problem', verification.current.problem ?? '');
+        if (status.found && !verification.current.verified) {
+            output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
+        }
         output.info(status.found
             ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
             : `${id} was not found in namespace ${settings.namespace}`);
@@ -63964,6 +64957,7 @@ async function runStatus(host) {
         report.outcome = 'failed';
         report.reason = failureReason(error, secrets);
         output.setOutput('found', 'false');
+        output.setOutput('verified', 'false');
         output.setFailed(report.reason);
     }
     finally {
@@ -63973,6 +64967,7 @@ async function runStatus(host) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -64007,6 +65002,7 @@ async function run(host) {
         secrets = inputs_maskSecrets(host.readInput, output);
         output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
         const inputs = readInputs(host.readInput);
+        checkProvenanceAvailable(inputs.provenance, env);
         const ctx = (report.ctx = workflowContext_readWorkflowContext(env));
         const settings = settingsOf(inputs, env);
         const to = settings.targetState;
@@ -64020,6 +65016,21 @@ async function run(host) {
         output.setOutput('prp-id', id);
         const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
         Object.assign(report, { evidence, pipeline });
+        // Minted before the move is sent, for this move's own evidence key.
+        const token = evidenceToken(ctx, { kind: 'promote', from, to });
+        const signed = await mintProvenance(settings.provenance, env, {
+            namespace: settings.namespace,
+            id,
+            kind: 'promote',
+            from,
+            to,
+            evidenceKey: evidenceKey(settings.namespace, id, token),
+            evidence,
+        }, settings.timeoutSeconds * 1000, output);
+        if (signed !== undefined)
+            evidence.provenance = signed;
+        report.provenance = signed === undefined ? 'none' : 'signed';
+        output.setOutput('provenance', report.provenance);
         output.info(`Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
             `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
         const result = await redisCall_callRedis(settings, 'promotion', (redis) => promote(redis, {
@@ -64028,7 +65039,7 @@ async function run(host) {
             to,
             evidence,
             namespace: settings.namespace,
-            token: evidenceToken(ctx, { kind: 'promote', from, to }),
+            token,
             ttlSeconds: settings.evidenceTtl,
             actor: ctx.actor,
             ...(settings.expectedVersion === undefined
@@ -64049,6 +65060,8 @@ async function run(host) {
         report.outcome = error instanceof errors_PromotionError ? 'refused' : 'failed';
         report.reason = redisCall_failureReason(error, secrets);
         output.setOutput('promoted', 'false');
+        if (report.provenance === undefined)
+            output.setOutput('provenance', 'none');
         output.setFailed(report.reason);
     }
     finally {
@@ -64065,7 +65078,7 @@ async function run(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3985);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2835);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 

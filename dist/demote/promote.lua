@@ -1,13 +1,16 @@
 --[[
   promote.lua: move one PRP one state forward (a promotion) or back (a demotion), atomically,
-  on evidence. Contract v2: KEYS[6] (the PRP's history) and ARGV[9] (KIND) are new.
+  on evidence. Contract v2: KEYS[6] (the PRP's history) and ARGV[9] (KIND) are new. Contract v3:
+  the hash's validated_commit, and complete only on it (below).
 
   Contract: CONTRACT.md section 3. The TypeScript fallback's decision (src/core/decide.ts)
   mirrors this file section for section and message for message; test/vectors keep them
   equal. The blocks between BEGIN/END GENERATED come from src/core/contract.ts.
 
   KEYS (all in one namespace NS, so one Redis Cluster slot through the {NS} hash tag)
-    KEYS[1]  {NS}:prp:ID                 hash   status, version, updated_at, updated_by, evidence_key
+    KEYS[1]  {NS}:prp:ID                 hash   status, version, updated_at, updated_by, evidence_key;
+                                                and validated_commit (v3): integration -> validate
+                                                writes its evidence's merge_commit there
     KEYS[2]  {NS}:queue:FROM             list   the id is removed from here (LREM from the right)
     KEYS[3]  {NS}:queue:TO               list   the id is LPUSHed here
     KEYS[4]  {NS}:evidence:ID:TOKEN      string the evidence JSON, exactly as given, with a TTL
@@ -40,7 +43,9 @@
     PRP_BAD_ARGUMENT        wrong number or shape of keys or arguments
     PRP_INVALID_TRANSITION  FROM -> TO is not one step forward (promote), or not back from
                             development, integration or validate (demote)
-    PRP_EVIDENCE_INVALID    too large, not UTF-8, not a JSON object, or a field breaks its rule
+    PRP_EVIDENCE_INVALID    too large, not UTF-8, not a JSON object, or a field breaks its rule;
+                            or (v3) validate -> complete whose merge_commit is not the hash's
+                            validated_commit (both named), or whose hash has none (validate again)
     PRP_NOT_FOUND           no hash for the id
     PRP_STATE_MISMATCH      status is neither FROM nor TO
     PRP_VERSION_CONFLICT    EXPECTED_VERSION given and different
@@ -56,7 +61,7 @@
   Other errors of Redis (OOM, a read the user may not run) come back as Redis gave them.
 
   Order: arguments, keys, key types, transition, evidence, existence, state, version,
-  evidence key free, permission for each write, then the history's last id; every check before the first write,
+  validated commit (v3), evidence key free, permission for each write, then the history's last id; every check before the first write,
   so a refused or failed promotion or demotion changes nothing (both kinds: one order). The writes' order is chosen so that only the first can fail:
     XADD first: the only write that can fail for a reason in the data (a stream whose last
       id is the largest possible, which any writer of the stream can cause). It runs under
@@ -73,6 +78,11 @@
 -- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).
 local EVIDENCE_MAX_DEPTH = 1000
 -- END GENERATED bounds (edit src/core/contract.ts, then npm run generate)
+
+-- BEGIN GENERATED hash-fields (npm run generate writes this block from src/core/contract.ts)
+-- The hash field integration -> validate records its merge_commit in (v3).
+local VALIDATED_COMMIT_FIELD = 'validated_commit'
+-- END GENERATED hash-fields (edit src/core/contract.ts, then npm run generate)
 
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
@@ -162,7 +172,8 @@ end
 -- The hash is read here, once: HMGET answers WRONGTYPE for a key of another type, so it
 -- doubles as the hash's type check (one call fewer than TYPE then HMGET).
 local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream', 'stream' }
-local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at')
+local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at',
+  VALIDATED_COMMIT_FIELD)
 if current.err and not string.find(current.err, '^WRONGTYPE') then
   -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
   -- PRP: return it as it is, named plainly where the server can say it was a permission.
@@ -199,7 +210,8 @@ if kind == 'promote' then
   elseif from == 'integration' and to == 'validate' then
     rules = { { 'smoke_ci_passed', 'true' }, { 'merge_commit', 'sha' } }
   elseif from == 'validate' and to == 'complete' then
-    rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' } }
+    rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' },
+              { 'merge_commit', 'sha' } }
   else
     return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to
       .. '; a promotion moves one step forward along pending -> development -> integration -> '
@@ -425,6 +437,31 @@ if expected ~= '' and tonumber(expected) ~= versionNumber then
     .. '; it changed since it was read')
 end
 
+-- BEGIN GENERATED validated-commit (npm run generate writes this block from src/core/contract.ts)
+-- Complete only on the validated commit (contract v3): validate -> complete needs the
+-- merge_commit integration -> validate recorded (current[5]), a commit sha, and no other;
+-- integration -> validate records its own (recordedCommit, written by the HSET below).
+local recordedCommit = kind == 'promote' and from == 'integration' and to == 'validate'
+  and decoded['merge_commit']
+if kind == 'promote' and from == 'validate' and to == 'complete' then
+  local recorded = current[5]
+  if not (recorded and (#recorded == 40 or #recorded == 64)
+      and not string.find(recorded, '[^0-9a-f]')) then
+    return fail('PRP_EVIDENCE_INVALID', 'PRP ' .. id .. ' has no validated commit (hash field '
+      .. 'validated_commit is missing or not a commit sha; a PRP that reached validate before '
+      .. 'contract v3 has none): demote it validate -> integration, promote it integration -> '
+      .. 'validate on its merge commit, then complete (validate -> complete)')
+  end
+  if decoded['merge_commit'] ~= recorded then
+    return fail('PRP_EVIDENCE_INVALID', 'evidence field merge_commit is '
+      .. decoded['merge_commit'] .. ', but PRP ' .. id .. ' was validated on ' .. recorded .. ' '
+      .. '(hash field validated_commit); only the validated commit can complete: complete with '
+      .. 'merge_commit ' .. recorded .. ', or demote to integration and validate '
+      .. decoded['merge_commit'] .. ' first (validate -> complete)')
+  end
+end
+-- END GENERATED validated-commit (edit src/core/contract.ts, then npm run generate)
+
 -- A version is at most 15 digits (exact in a Lua number, and what the checks above accept):
 -- the largest cannot be raised, or the next promotion would refuse what this one wrote.
 if versionNumber >= 999999999999999 then
@@ -462,6 +499,10 @@ local writes = {
   end,
   function(run) return run('SET', KEYS[4], evidence, 'EX', ttl) end,
   function(run)
+    if recordedCommit then
+      return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
+        'updated_by', actor, 'evidence_key', KEYS[4], VALIDATED_COMMIT_FIELD, recordedCommit)
+    end
     return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
       'updated_by', actor, 'evidence_key', KEYS[4])
   end,

@@ -39222,7 +39222,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6484:
+/***/ 2545:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39280,7 +39280,7 @@ const sha = (lengths) => ({
  * rule's parameters (`maxBytes`, `lengths`) feed the Lua check, the zod schema and both
  * texts, so changing one is one edit here.
  */
-const RULES = {
+const contract_RULES = {
     present: {
         label: 'present',
         doc: 'a non-empty string (after trimming), `true`, a number, or a non-empty array or object',
@@ -39300,7 +39300,7 @@ const RULES = {
     sha: sha([40, 64]),
 };
 /** The rules in order. */
-const RULE_ORDER = Object.keys(RULES);
+const RULE_ORDER = Object.keys(contract_RULES);
 /** The forward transitions and the evidence each requires; any other pair is refused. */
 const TRANSITIONS = [
     {
@@ -39334,9 +39334,43 @@ const TRANSITIONS = [
         evidence: [
             { field: 'quality_gates_passed', rule: 'true', pipelineOnly: true },
             { field: 'validator_approval', rule: 'text' },
+            // Contract v3: the commit that completes, which must be the validated one (VALIDATED_COMMIT).
+            { field: 'merge_commit', rule: 'sha' },
         ],
     },
 ];
+/**
+ * Complete only on the validated commit (contract v3). The move `recordedBy` (integration ->
+ * validate) writes its evidence's `evidenceField` into the PRP's hash as `hashField`, in the
+ * HSET it makes anyway, overwriting whatever an earlier validation recorded; the move
+ * `requiredBy` (validate -> complete) is refused unless its evidence's `evidenceField` equals
+ * the recorded value. A demotion leaves the field alone: the only way back into validate is
+ * `recordedBy`, which writes it afresh, so a commit validated before a demotion can never
+ * complete. A hash without a recorded commit (a PRP that reached validate under contract v2)
+ * cannot complete until it is validated again.
+ */
+const contract_VALIDATED_COMMIT = {
+    hashField: 'validated_commit',
+    evidenceField: 'merge_commit',
+    recordedBy: { from: 'integration', to: 'validate' },
+    requiredBy: { from: 'validate', to: 'complete' },
+};
+/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
+function contract_commitNotValidatedMessage(id, given, recorded) {
+    const { hashField, evidenceField, requiredBy } = contract_VALIDATED_COMMIT;
+    return (`evidence field ${evidenceField} is ${given}, but PRP ${id} was validated on ${recorded} ` +
+        `(hash field ${hashField}); only the validated commit can complete: complete with ` +
+        `${evidenceField} ${recorded}, or demote to integration and validate ${given} first ` +
+        `(${requiredBy.from} -> ${requiredBy.to})`);
+}
+/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
+function contract_noValidatedCommitMessage(id) {
+    const { hashField, recordedBy, requiredBy } = contract_VALIDATED_COMMIT;
+    return (`PRP ${id} has no validated commit (hash field ${hashField} is missing or not a commit ` +
+        `sha; a PRP that reached ${recordedBy.to} before contract v3 has none): demote it ` +
+        `${requiredBy.from} -> ${recordedBy.from}, promote it ${recordedBy.from} -> ` +
+        `${recordedBy.to} on its merge commit, then complete (${requiredBy.from} -> ${requiredBy.to})`);
+}
 /** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
 const contract_KINDS = ['promote', 'demote'];
 /**
@@ -39360,9 +39394,18 @@ const PIPELINE_FIELDS = [
 ];
 /**
  * Fields the action records from the runner (the workflow context): where the evidence came
- * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ * from, which the summary links to, and the move's signed provenance. Typed in, they would
+ * let a workflow claim another run.
  */
-const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'];
+const RUNNER_FIELDS = [
+    'ci_run_url',
+    'repository',
+    'workflow',
+    'event',
+    'actor',
+    /** The OIDC token the runner's issuer signed for this move (src/core/provenance.ts). */
+    'provenance',
+];
 /**
  * Every field the `evidence` input (of promote and demote) may not hold, in the order a
  * refusal names them: the pipeline's and the runner's.
@@ -39407,7 +39450,7 @@ function contract_transitionOf(from, to, kind = 'promote') {
 }
 /** The refusal of a field breaking its rule, word for word as the script gives it. */
 function ruleMessage(field, rule, from, to) {
-    return `evidence field ${field} ${RULES[rule].message} (${from} -> ${to})`;
+    return `evidence field ${field} ${contract_RULES[rule].message} (${from} -> ${to})`;
 }
 /** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
 const DEMOTION_RULE = (/* unused pure expression or super */ null && (`; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${contract_STATES[contract_STATES.length - 1]} is final`));
@@ -49217,9 +49260,9 @@ function ruleSchema(rule, error) {
         case 'ref':
             return schemas_string({ error })
                 .regex(NO_CONTROL_OR_SPACE, { error })
-                .refine((ref) => Buffer.byteLength(ref, 'utf8') <= RULES.ref.maxBytes, { error });
+                .refine((ref) => Buffer.byteLength(ref, 'utf8') <= contract_RULES.ref.maxBytes, { error });
         case 'sha':
-            return schemas_string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
+            return schemas_string({ error }).regex(shaPattern(contract_RULES.sha.lengths), { error });
     }
 }
 /** One zod schema per move, keyed "from->to". Extra fields are allowed. */
@@ -49319,6 +49362,7 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: ./src/core/script.ts
 
 
+
 /**
  * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/),
  * without its trailing newlines: the contract loads it with
@@ -49343,16 +49387,25 @@ const isNoScript = (error) => error instanceof Error && error.message.startsWith
 /**
  * Runs the script by EVALSHA. On NOSCRIPT (a restart, a failover, SCRIPT FLUSH) it retries
  * once with EVAL, which loads the script into the cache and runs it in one round trip, on the
- * node that owns the keys' slot when this is a cluster.
+ * node that owns the keys' slot when this is a cluster. A NOPERM for one of the keys (Redis
+ * checks that one key pattern grants read and write on each) names the key (keyAccess.ts).
  */
 async function script_runPromoteScript(redis, keys, args) {
     try {
-        return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        try {
+            return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        }
+        catch (error) {
+            if (!isNoScript(error))
+                throw error;
+            return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        }
     }
     catch (error) {
-        if (!isNoScript(error))
-            throw error;
-        return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        // Refused for a key before the script started: which one (Redis does not say).
+        if (isKeyDenied(error))
+            throw keyDenied(error, await whichKeyDenied(redis, keys));
+        throw error;
     }
 }
 
@@ -50090,6 +50143,19 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
 
 
 
+/** The hash fields the script reads with its one HMGET, in its order. */
+const decide_HASH_FIELDS = [
+    'status',
+    'version',
+    'evidence_key',
+    'updated_at',
+    contract_VALIDATED_COMMIT.hashField,
+];
+/** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
+const isMove = (a, move) => a.kind === 'promote' && a.from === move.from && a.to === move.to;
+const isSha = (value) => typeof value === 'string' &&
+    RULES.sha.lengths.includes(value.length) &&
+    /^[0-9a-f]*$/.test(value);
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 const decide_WRITE_COMMANDS = (/* unused pure expression or super */ null && (['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH']));
 /** The reply once `removed` is known, its fields in the script's order. */
@@ -50160,7 +50226,8 @@ function decide_decide(a, snapshot) {
         }
     }
     // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
+    let parsed = {};
+    const evidenceRefusal = refusalOf(() => (parsed = checkEvidence(a.from, a.to, a.evidence, a.kind)));
     if (evidenceRefusal)
         return { kind: 'refused', refusal: evidenceRefusal };
     // State and version.
@@ -50170,7 +50237,7 @@ function decide_decide(a, snapshot) {
     }
     if (snapshot.fields instanceof Error)
         return { kind: 'failed', error: snapshot.fields };
-    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = snapshot.fields;
+    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null, validatedCommit = null,] = snapshot.fields;
     // TIME is needed only where the script calls it: an `already` without a usable stored time,
     // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
     const { now } = snapshot;
@@ -50210,6 +50277,19 @@ function decide_decide(a, snapshot) {
         return refused('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
             'it changed since it was read');
     }
+    // Complete only on the validated commit (contract v3): the one the hash records, a sha.
+    const { evidenceField, hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+    if (isMove(a, requiredBy)) {
+        if (!isSha(validatedCommit)) {
+            return refused('PRP_EVIDENCE_INVALID', noValidatedCommitMessage(a.id));
+        }
+        const given = parsed[evidenceField]; // a sha: its rule was checked
+        if (given !== validatedCommit) {
+            return refused('PRP_EVIDENCE_INVALID', commitNotValidatedMessage(a.id, given, validatedCommit));
+        }
+    }
+    // integration -> validate records its commit (overwriting an earlier validation's).
+    const recorded = isMove(a, recordedBy) ? [hashField, parsed[evidenceField]] : [];
     // The version bound: the largest version cannot be raised, or the next promotion would
     // refuse what this one wrote.
     if (versionNumber >= MAX_VERSION) {
@@ -50259,7 +50339,7 @@ function decide_decide(a, snapshot) {
         ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
         // prettier-ignore
         ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
-            'updated_by', a.actor, 'evidence_key', evidenceKey],
+            'updated_by', a.actor, 'evidence_key', evidenceKey, ...recorded],
         ['LREM', fromQueue, '-1', a.id],
         ['LPUSH', toQueue, a.id],
     ];
@@ -50272,6 +50352,7 @@ function decide_decide(a, snapshot) {
 }
 
 ;// CONCATENATED MODULE: ./src/core/multiPromote.ts
+
 
 
 
@@ -50347,7 +50428,7 @@ async function read(redis, keys) {
         .type(evidenceKey)
         .type(eventsKey)
         .type(historyKey)
-        .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+        .hmget(prpKey, ...HASH_FIELDS)
         .time()
         .xinfo('STREAM', eventsKey)
         .xinfo('STREAM', historyKey)
@@ -50371,7 +50452,7 @@ function lastGeneratedId(info) {
  * errors are thrown here. The other reads' errors go into the snapshot, so that decide()
  * reports them where the checks first need them (after a refusal that comes before).
  */
-function snapshotOf(answers) {
+function snapshotOf(answers, keys) {
     const value = (i) => {
         const [error, result] = answers[i];
         if (error)
@@ -50382,7 +50463,10 @@ function snapshotOf(answers) {
         const [error, result] = answers[i];
         return error ?? as(result);
     };
-    for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+    const keyAnswers = answers.slice(ANSWER.keyAccess, ANSWER.watch);
+    for (const [error] of keyAnswers) {
+        if (isKeyDenied(error))
+            throw keyDenied(error, firstDeniedKey(keys, keyAnswers));
         if (error && /^NOPERM/.test(error.message))
             throw error;
     }
@@ -50526,7 +50610,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
             transaction.open = !answers[ANSWER.multi][0];
             readAnswered = allAnswered(answers);
             watching = !transaction.open && readAnswered;
-            const decision = decide(a, snapshotOf(answers));
+            const decision = decide(a, snapshotOf(answers, a.keys));
             switch (decision.kind) {
                 case 'refused':
                     throw decision.refusal;
@@ -50801,7 +50885,7 @@ async function demote(redis, request, options = {}) {
 const status_DEFAULT_HISTORY_ENTRIES = 20;
 /** The history stream is capped near 1,000 entries: no more can be asked for. */
 const status_MAX_HISTORY_ENTRIES = 1000;
-const HASH_FIELDS = (/* unused pure expression or super */ null && (['status', 'version', 'updated_at', 'updated_by', 'evidence_key']));
+const status_HASH_FIELDS = (/* unused pure expression or super */ null && (['status', 'version', 'updated_at', 'updated_by', 'evidence_key']));
 /** A stream entry's fields (a flat list) as an object. */
 function fieldsOf(flat) {
     const fields = {};
@@ -50865,7 +50949,7 @@ async function readStatusOn(redis, request) {
     // One round trip: the hash and the history share the namespace's slot. A pipeline, not two
     // commands at once: a cluster client without an offline queue refuses the second while a
     // node's connection is still being made.
-    const pipeline = redis.pipeline().hmget(key, ...HASH_FIELDS);
+    const pipeline = redis.pipeline().hmget(key, ...status_HASH_FIELDS);
     if (entries > 0) {
         pipeline.xrevrange(historyKey(namespace, request.id), '+', '-', 'COUNT', entries);
     }
@@ -50950,6 +51034,31 @@ async function readEvidence(redis, key, namespace, id, problems) {
         problem(say.storedEvidenceNotString(quoted(key)));
         return undefined;
     }
+}
+/**
+ * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
+ * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
+ * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ */
+function readMovesEvidence(redis, request) {
+    const namespace = request.namespace ?? DEFAULT_NAMESPACE;
+    return guardCall(redis, 'read', namespace, async (view) => {
+        const keys = request.keys.map((key) => isEvidenceKeyOf(key, namespace, request.id) ? key : undefined);
+        const wanted = keys.filter((key) => key !== undefined);
+        if (wanted.length === 0)
+            return keys.map(() => undefined);
+        const pipeline = view.pipeline();
+        for (const key of wanted)
+            pipeline.get(key);
+        const answers = (await pipeline.exec());
+        const values = new Map();
+        answers.forEach(([error, value], i) => {
+            if (error && !/^WRONGTYPE/.test(error.message))
+                throw error;
+            values.set(wanted[i], typeof value === 'string' ? value : undefined);
+        });
+        return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/core/health.ts
@@ -51387,11 +51496,360 @@ async function readHealthOn(redis, request) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/core/provenance.ts
+
+
+
+/**
+ * Signed provenance (CONTRACT.md section 4, `provenance`): the GitHub OIDC token a promote or
+ * demote step mints for its move, stored in the move's evidence, and its verification. The
+ * token's audience binds it to one move (provenanceAudience); verifyMove() checks the token
+ * against the issuer's published keys and the claims against the stored move and the
+ * caller's trust (repository, branches, workflows). Nothing here knows GitHub's API beyond
+ * OIDC: discovery, the JWKS, and the claims GitHub signs.
+ */
+/** GitHub Actions' OIDC issuer. */
+const provenance_GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
+/**
+ * The audience's fixed prefix. Letters, digits and hyphens only: the audience travels as a
+ * URL query parameter, and GitHub has refused audiences holding `github.com`. The whole
+ * audience is 79 characters.
+ */
+const PROVENANCE_AUDIENCE_PREFIX = 'prp-promote-v1-';
+/**
+ * The audience of a move's token: the prefix and the SHA-256, hex, of the JSON array
+ * ["prp-promote/provenance/v1", namespace, id, kind, from (or '' for a demotion), to,
+ * commit (or ''), evidence key]. The one place it is computed: the action mints with it,
+ * verifyMove() recomputes it from the stored move.
+ */
+function provenance_provenanceAudience(move) {
+    const fields = [
+        'prp-promote/provenance/v1',
+        move.namespace,
+        move.id,
+        move.kind,
+        move.kind === 'demote' ? '' : move.from,
+        move.to,
+        move.commit ?? '',
+        move.evidenceKey,
+    ];
+    return (PROVENANCE_AUDIENCE_PREFIX + createHash('sha256').update(JSON.stringify(fields)).digest('hex'));
+}
+/** The commit a move's evidence records, as the audience binds it. */
+const provenance_evidenceCommit = (evidence) => typeof evidence.merge_commit === 'string' ? evidence.merge_commit : undefined;
+/** Why a move does not verify: a stable code, and words a person can act on. */
+const VERIFY_PROBLEM_CODES = (/* unused pure expression or super */ null && ([
+    'PROVENANCE_NO_MOVE',
+    'PROVENANCE_MISSING',
+    'PROVENANCE_MALFORMED',
+    'PROVENANCE_ISSUER_UNREACHABLE',
+    'PROVENANCE_KEY_UNKNOWN',
+    'PROVENANCE_BAD_SIGNATURE',
+    'PROVENANCE_WRONG_ISSUER',
+    'PROVENANCE_WRONG_AUDIENCE',
+    'PROVENANCE_WRONG_REPOSITORY',
+    'PROVENANCE_WRONG_BRANCH',
+    'PROVENANCE_UNTRUSTED_WORKFLOW',
+    'PROVENANCE_CLAIMS_DISAGREE',
+]));
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** The most an issuer's discovery document or JWKS may be. */
+const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
+const ALGORITHMS = (/* unused pure expression or super */ null && (['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384']));
+/** A failure to get the issuer's keys, in words. */
+class IssuerError extends (/* unused pure expression or super */ null && (Error)) {
+}
+/** The issuer without a trailing slash; its origin. */
+const issuerBase = (issuer) => issuer.replace(/\/+$/, '');
+async function fetchJson(url, what, signal, fetcher) {
+    let response;
+    try {
+        // No redirects: a request goes to the issuer's origin and nowhere else.
+        response = await fetcher(url, {
+            signal,
+            redirect: 'error',
+            headers: { accept: 'application/json' },
+        });
+    }
+    catch (error) {
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+    if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new IssuerError(`the issuer's ${what} (${url}) answered HTTP ${response.status}`);
+    }
+    const reader = response.body?.getReader();
+    const chunks = [];
+    let size = 0;
+    try {
+        for (;;) {
+            const { done, value } = reader ? await reader.read() : { done: true, value: undefined };
+            if (done)
+                break;
+            size += value.byteLength;
+            if (size > MAX_ISSUER_DOCUMENT_BYTES) {
+                await reader?.cancel().catch(() => undefined);
+                throw new IssuerError(`the issuer's ${what} (${url}) is over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`);
+            }
+            chunks.push(value);
+        }
+        return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    }
+    catch (error) {
+        if (error instanceof IssuerError)
+            throw error;
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+}
+/**
+ * The issuer's JWKS by OIDC discovery: `{issuer}/.well-known/openid-configuration`, then its
+ * `jwks_uri`, which must be on the issuer's origin (a hostile discovery document sends no
+ * request elsewhere). Bounded by `timeoutMs` in all.
+ */
+async function loadKeys(issuer, timeoutMs, fetcher) {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const base = issuerBase(issuer);
+    let origin;
+    try {
+        origin = new URL(base).origin;
+    }
+    catch {
+        throw new IssuerError(`the issuer ${JSON.stringify(issuer)} is not a URL`);
+    }
+    const discovery = (await fetchJson(`${base}/.well-known/openid-configuration`, 'discovery document', signal, fetcher));
+    const jwksUri = discovery?.jwks_uri;
+    if (typeof jwksUri !== 'string') {
+        throw new IssuerError(`the issuer's discovery document names no jwks_uri`);
+    }
+    let jwksOrigin;
+    try {
+        jwksOrigin = new URL(jwksUri).origin;
+    }
+    catch {
+        jwksOrigin = undefined;
+    }
+    if (jwksOrigin !== origin) {
+        throw new IssuerError(`the issuer's discovery document names jwks_uri ${JSON.stringify(jwksUri.slice(0, 200))}, ` +
+            `not on the issuer's origin ${origin}: not fetched`);
+    }
+    const jwks = (await fetchJson(jwksUri, 'JWKS', signal, fetcher));
+    if (!jwks || !Array.isArray(jwks.keys)) {
+        throw new IssuerError(`the issuer's JWKS (${jwksUri}) holds no keys array`);
+    }
+    return jwks;
+}
+/** A shareable holder of the issuer's keys (fetched on first use). */
+const issuerKeys = (issuer = provenance_GITHUB_OIDC_ISSUER) => ({ issuer });
+/** A workflow ref pattern as a whole-string match; `*` matches any characters but `@`. */
+function workflowPattern(pattern) {
+    const escaped = pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+        .join('[^@]*');
+    return new RegExp(`^${escaped}$`);
+}
+/** The trusted-workflow patterns in force: the given ones, or the default. */
+const trustedWorkflowsOf = (options) => options.trustedWorkflows && options.trustedWorkflows.length > 0
+    ? options.trustedWorkflows
+    : options.allowedBranches.map((branch) => `${options.repository}/*@refs/heads/${branch}`);
+/**
+ * The move a CurrentMove names: the history entry whose evidence key is the hash's (the
+ * move into the current state), with the evidence read. A string says why there is none.
+ */
+function storedMoveOf(current) {
+    const { status, namespace, id } = current;
+    if (!status.found)
+        return `${id} was not found in namespace ${namespace}`;
+    if (!status.evidenceKey)
+        return `${id}'s hash names no evidence_key: no move of the script wrote it`;
+    const entry = status.history.find((e) => e.evidenceKey === status.evidenceKey);
+    // The move into the current state is the newest; an older move's key named again is a
+    // state rolled back (or forward) around the script to one a signed move once made.
+    if (entry && entry !== status.history[0]) {
+        return (`${id}'s hash names the evidence of an older move (${status.evidenceKey}), not of its ` +
+            `newest (${status.history[0].evidenceKey}): the state was written around the script`);
+    }
+    if (entry && status.history.filter((e) => e.evidenceKey === status.evidenceKey).length > 1) {
+        return (`${status.evidenceKey} is the evidence of more than one history entry of ${id}: a move ` +
+            `was replayed around the script`);
+    }
+    if (!entry) {
+        return (`no history entry of ${id} records the move with evidence key ${status.evidenceKey} ` +
+            `(read more history, or the state was written around the script)`);
+    }
+    if (entry.to !== status.state) {
+        return `${id} is in ${JSON.stringify(status.state ?? '')}, but the move with its evidence key went to ${entry.to}: the hash was written around the script`;
+    }
+    return {
+        namespace,
+        id,
+        kind: entry.kind,
+        from: entry.from,
+        to: entry.to,
+        evidenceKey: status.evidenceKey,
+        evidence: status.evidence,
+    };
+}
+const refuse = (code, problem, claims) => ({
+    verified: false,
+    code,
+    problem,
+    ...(claims ? { claims } : {}),
+});
+const provenance_isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * Verifies one move's provenance: the token in its evidence's `provenance` field, its
+ * signature against the issuer's published keys, `iss`, the audience recomputed from the
+ * stored move, `repository`, `ref` on an allowed branch, `workflow_ref` (and a differing
+ * `job_workflow_ref`) trusted, and the claims agreeing with the evidence recorded from the
+ * same run (repository, workflow, actor, event, and the run and attempt the evidence key
+ * was made for). Expiry does not count: this verifies a past fact. Never throws for a bad
+ * token or an unreachable issuer: `{ verified: false, code, problem }`.
+ */
+async function verifyMove(move, options) {
+    const stored = 'status' in move ? storedMoveOf(move) : move;
+    if (typeof stored === 'string')
+        return refuse('PROVENANCE_NO_MOVE', stored);
+    const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
+    if (stored.evidence === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence is gone (expired or never stored); nothing to verify`);
+    }
+    let evidence;
+    try {
+        evidence = JSON.parse(stored.evidence);
+    }
+    catch {
+        evidence = undefined;
+    }
+    if (!provenance_isRecord(evidence)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its evidence is not a JSON object`);
+    }
+    const token = evidence.provenance;
+    if (token === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence holds no provenance token (moved without id-token: write, with ` +
+            `provenance: off, or written around the action)`);
+    }
+    if (typeof token !== 'string' ||
+        !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance is not a compact JWT`);
+    }
+    let kid;
+    try {
+        kid = decodeProtectedHeader(token).kid;
+    }
+    catch {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance token's header cannot be read`);
+    }
+    const issuer = options.issuer ?? options.keys?.issuer ?? provenance_GITHUB_OIDC_ISSUER;
+    const keys = options.keys && options.keys.issuer === issuer ? options.keys : issuerKeys(issuer);
+    keys.loaded ??= loadKeys(issuer, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.fetch ?? fetch);
+    let jwks;
+    try {
+        jwks = await keys.loaded;
+    }
+    catch (error) {
+        const reason = error instanceof IssuerError ? error.message : error.message;
+        return refuse('PROVENANCE_ISSUER_UNREACHABLE', `${what}: not verified: ${reason}`);
+    }
+    let claims;
+    try {
+        const { payload } = await compactVerify(token, createLocalJWKSet(jwks), {
+            algorithms: ALGORITHMS,
+        });
+        const parsed = JSON.parse(new TextDecoder().decode(payload));
+        if (!provenance_isRecord(parsed))
+            throw new SyntaxError('claims are not an object');
+        claims = parsed;
+    }
+    catch (error) {
+        if (error instanceof errors.JWKSNoMatchingKey) {
+            return refuse('PROVENANCE_KEY_UNKNOWN', `${what}: signed by key ${kid ?? '(no kid)'}, which the issuer ${issuer} no longer ` +
+                `publishes (rotated away, or never its key): the signature cannot be checked`);
+        }
+        if (error instanceof errors.JWSSignatureVerificationFailed) {
+            return refuse('PROVENANCE_BAD_SIGNATURE', `${what}: the token's signature does not verify with the issuer's key ${kid ?? ''}: ` +
+                `the token was altered or forged`);
+        }
+        return refuse('PROVENANCE_MALFORMED', `${what}: the token cannot be verified: ${error.message}`);
+    }
+    if (claims.iss !== issuer && claims.iss !== issuerBase(issuer)) {
+        return refuse('PROVENANCE_WRONG_ISSUER', `${what}: the token was issued by ${JSON.stringify(claims.iss)}, not ${issuer}`, claims);
+    }
+    const audience = provenance_provenanceAudience({
+        namespace: stored.namespace,
+        id: stored.id,
+        kind: stored.kind,
+        from: stored.from,
+        to: stored.to,
+        commit: provenance_evidenceCommit(evidence),
+        evidenceKey: stored.evidenceKey,
+    });
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!audiences.includes(audience)) {
+        return refuse('PROVENANCE_WRONG_AUDIENCE', `${what}: the token was minted for another move (its audience is not this move's: ` +
+            `namespace, PRP, kind, states, commit and evidence key): copied from elsewhere, or the evidence was changed`, claims);
+    }
+    if (claims.repository !== options.repository) {
+        return refuse('PROVENANCE_WRONG_REPOSITORY', `${what}: the token is of repository ${JSON.stringify(claims.repository)}, not ${options.repository}`, claims);
+    }
+    const ref = typeof claims.ref === 'string' ? claims.ref : '';
+    const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
+    if (branch === undefined || !options.allowedBranches.includes(branch)) {
+        return refuse('PROVENANCE_WRONG_BRANCH', `${what}: the job ran on ${JSON.stringify(ref)}, not on an allowed branch ` +
+            `(${options.allowedBranches.join(', ') || 'none given'})`, claims);
+    }
+    const trusted = trustedWorkflowsOf(options).map(workflowPattern);
+    const refs = [
+        claims.workflow_ref,
+        ...(claims.job_workflow_ref !== claims.workflow_ref ? [claims.job_workflow_ref] : []),
+    ];
+    const untrusted = refs.find((r) => typeof r !== 'string' || !trusted.some((p) => p.test(r)));
+    if (refs.some((r) => typeof r !== 'string') || untrusted !== undefined) {
+        return refuse('PROVENANCE_UNTRUSTED_WORKFLOW', `${what}: made by workflow ${JSON.stringify(untrusted ?? null)}, which is not trusted ` +
+            `(trusted: ${trustedWorkflowsOf(options).join(', ')})`, claims);
+    }
+    const disagree = [];
+    const agree = (field, claim) => {
+        if (evidence[field] !== claims[claim]) {
+            disagree.push(`${field} ${JSON.stringify(evidence[field] ?? null)} vs ${claim} ${JSON.stringify(claims[claim] ?? null)}`);
+        }
+    };
+    agree('repository', 'repository');
+    agree('workflow', 'workflow');
+    agree('actor', 'actor');
+    agree('event', 'event_name');
+    // The evidence key's token starts with the run id and attempt it was made in
+    // (workflowContext.ts evidenceToken); a key of another PRP or form matches no run.
+    const prefix = evidenceKeyOf(stored.namespace, stored.id, '');
+    const keyToken = stored.evidenceKey.startsWith(prefix)
+        ? stored.evidenceKey.slice(prefix.length)
+        : '';
+    const run = `${String(claims.run_id ?? '')}-${String(claims.run_attempt ?? '')}-`;
+    if (!keyToken.startsWith(run)) {
+        disagree.push(`evidence key ${stored.evidenceKey} vs run ${claims.run_id ?? '?'} attempt ${claims.run_attempt ?? '?'}`);
+    }
+    if (disagree.length > 0) {
+        return refuse('PROVENANCE_CLAIMS_DISAGREE', `${what}: the evidence does not record the run the token was minted in: ${disagree.join('; ')}`, claims);
+    }
+    return { verified: true, claims };
+}
+/** Verifies several moves with one fetch of the issuer's keys. */
+async function verifyMoves(moves, options) {
+    const keys = options.keys ?? issuerKeys(options.issuer);
+    const results = [];
+    for (const move of moves)
+        results.push(await verifyMove(move, { ...options, keys }));
+    return results;
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
 /**
  * The promotion engine: keys, evidence rules, the script, the promoter and its fallback, the
  * demoter, and the read-only status.
  */
+
 
 
 
@@ -51451,6 +51909,12 @@ const failures_say = {
     badTimeout: (max, value) => `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
     redisUrlRequired: 'is required (redis:// or rediss:// URL)',
     reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
+    notIssuerUrl: (value) => `must be the issuer's https URL (http only on this machine), got ${JSON.stringify(value.slice(0, 200))}`,
+    notWorkflowRef: (value) => `each must be a workflow ref OWNER/REPO/PATH@REF (* matching any characters but @), got ${JSON.stringify(value.slice(0, 200))}`,
+    provenanceUnavailable: 'is required, but this job may not mint an OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL and ' +
+        'ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set): give the job `permissions: id-token: write`, ' +
+        'or set provenance to auto or off; nothing was written',
+    provenanceNotMinted: (why) => `PROVENANCE_NOT_MINTED the OIDC token for this move could not be minted (${why})`,
     notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
         'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
         'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
@@ -51481,7 +51945,8 @@ const failures_say = {
     pipelineFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
         "from ci-result, the workflow_run event's conclusion or require-checks",
     runnerFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
-        'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+        'from the runner (the run, the repository, the workflow, the event, the actor and the ' +
+        "OIDC token of the move's provenance), so no " +
         `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
         'out of the evidence input',
     checksWithoutCommit: "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
@@ -51512,6 +51977,33 @@ const failures_say = {
     checksNeedRepository: (repository) => `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
     checksUnreadable: (repository, ref, apiUrl, why) => `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
     checksNotPassed: (ref, problems) => `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+    // Which check runs count (checks.ts): a job of a trusted workflow's run. API values are
+    // shown quoted and bounded.
+    checksWorkflowsNeeded: "is required with require-checks (on a workflow_run event the triggering run's workflow " +
+        "is the default): name the workflow files whose jobs' check runs count, e.g. " +
+        '.github/workflows/ci.yml',
+    notWorkflowPath: (value) => `names workflow files as .github/workflows/NAME.yml (or .yaml), not ${shown(value)}`,
+    checkNoTrustedRun: (name, workflows, branches, ignored) => `${name} has no check run from a job of ${workflows.join(', ')} on ` +
+        `${branches.join(', ') || 'an allowed branch'} (ignored: ${ignored})`,
+    checksIgnored: (ignored) => `ignored: ${ignored}`,
+    checksMoreIgnored: (count) => `and ${count} more`,
+    checkNoSuite: 'it names no check suite',
+    checkSuitesBounded: (max) => `not looked up: at most ${max} check suites are looked up in one run`,
+    checkSuiteUnreadable: (suite, why) => `the workflow run of its check suite ${suite} could not be read: ${why}`,
+    checkSuiteNoRun: (suite) => `no workflow run has its check suite ${suite}: not a job of a GitHub Actions workflow run`,
+    checkSuiteOtherRuns: (suite, others) => `asked for the workflow run of check suite ${suite}, the API answered with runs of ` +
+        `check suites ${others.slice(0, 5).map(shown).join(', ')}: none is this one`,
+    checkSuiteSeveralRuns: (suite) => `several workflow runs claim its check suite ${suite}`,
+    checkRunNoId: 'its workflow run has no id',
+    checkRunElsewhere: (id, ranIn, repository) => `its workflow run ${id} ran in ${shown(ranIn)}, not in ${repository}`,
+    checkRunForkCode: (id, code) => `its workflow run ${id} ran the code of ${shown(code)}, a fork's`,
+    checkRunOtherWorkflow: (id, file, workflows) => `its workflow run ${id} is of ${shown(file)}, not of checks-workflows (${workflows.join(', ')})`,
+    checkRunEvent: (id, event, trusted) => `its workflow run ${id} was started by ${shown(event)}, not by ${trusted.join(', ')}`,
+    checkRunBranch: (id, branch, allowed) => `its workflow run ${id} ran on ${shown(branch)}, not on an allowed branch ` +
+        `(${allowed.join(', ') || 'none known: set allowed-branches'})`,
+    checkRunCommit: (id, sha, ref) => `its workflow run ${id} ran on commit ${shown(sha)}, not ${ref}`,
+    checkNotAJob: (runId) => `it is not a job of workflow run ${runId}: created through the Checks API, not by the workflow`,
+    checkJobsUnreadable: (runId, why) => `the jobs of workflow run ${runId} could not be read: ${why}`,
     // The merged-commit rule (mergedCommit.ts).
     mergedCommitRefusal: (from, to, repository, allowed, problem, event, fix) => `${from} -> ${to} needs a commit merged into an allowed branch of ` +
         `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
@@ -51564,7 +52056,88 @@ const failures_say = {
     summaryUnwritable: (problem) => `cannot write the job summary: ${problem}`,
 };
 
+;// CONCATENATED MODULE: ./src/action/provenance.ts
+
+
+/**
+ * The provenance of a move (CONTRACT.md section 4, `provenance`): a GitHub OIDC token whose
+ * audience binds this one move (src/core/provenance.ts provenanceAudience), minted before
+ * the move is sent and stored in its evidence. It is asked for as @actions/core's
+ * getIDToken asks (GET ACTIONS_ID_TOKEN_REQUEST_URL&audience=..., bearer
+ * ACTIONS_ID_TOKEN_REQUEST_TOKEN, the token in the JSON answer's `value`), but from the
+ * run's own environment (not process.env) and bounded by the step's timeout: getIDToken
+ * retries up to ten times with no deadline, and an issuer that hangs must not hang the step.
+ */
+const provenance_PROVENANCE_MODES = (/* unused pure expression or super */ null && (['auto', 'required', 'off']));
+/** Whether the job may mint a token: `permissions: id-token: write` sets both variables. */
+const mayMint = (env) => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+/**
+ * `required` in a job that may not mint: refused before anything else is asked or
+ * connected, naming the permission.
+ */
+function checkProvenanceAvailable(mode, env) {
+    if (mode === 'required' && !mayMint(env)) {
+        throw new InputError('provenance', say.provenanceUnavailable);
+    }
+}
+/** A minting that failed: the step fails when provenance is required. */
+class ProvenanceError extends (/* unused pure expression or super */ null && (Error)) {
+    name = 'ProvenanceError';
+}
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+async function requestToken(env, audience, timeoutMs, fetcher) {
+    const base = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+    const url = `${base}${base.includes('?') ? '&' : '?'}audience=${encodeURIComponent(audience)}`;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+        const response = await fetcher(url, {
+            signal,
+            headers: {
+                authorization: `Bearer ${env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}`,
+                accept: 'application/json',
+            },
+        });
+        if (!response.ok) {
+            await response.body?.cancel().catch(() => undefined);
+            throw new ProvenanceError(say.provenanceNotMinted(`HTTP ${response.status}`));
+        }
+        const body = (await response.json());
+        const token = body?.value;
+        if (typeof token !== 'string' || !COMPACT_JWT.test(token)) {
+            throw new ProvenanceError(say.provenanceNotMinted('the answer holds no token'));
+        }
+        return token;
+    }
+    catch (error) {
+        if (error instanceof ProvenanceError)
+            throw error;
+        throw new ProvenanceError(say.provenanceNotMinted(signal.aborted
+            ? `no answer within ${timeoutMs / 1000} s`
+            : error.message.slice(0, 200)));
+    }
+}
+/**
+ * The move's token, or undefined: none asked for (`off`, or `auto` in a job that may not
+ * mint), or `auto` and the minting failed (a warning: the move goes unsigned). With
+ * `required`, a failure throws ProvenanceError, before Redis is touched.
+ */
+async function mintProvenance(mode, env, move, timeoutMs, output, fetcher = fetch) {
+    if (mode === 'off' || !mayMint(env))
+        return undefined;
+    const audience = provenanceAudience({ ...move, commit: evidenceCommit(move.evidence) });
+    try {
+        return await requestToken(env, audience, timeoutMs, fetcher);
+    }
+    catch (error) {
+        if (mode === 'required')
+            throw error;
+        output.warning(`${error.message}; the move goes unsigned (provenance: auto)`);
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
+
 
 
 
@@ -51697,6 +52270,17 @@ function parseChecksApp(value) {
     return slug;
 }
 /**
+ * checks-workflows: workflow files of this repository, `.github/workflows/NAME.yml` (or
+ * .yaml), comma or newline separated; empty: decided with the event (evidence.ts).
+ */
+function parseChecksWorkflows(value) {
+    const files = namesOf(value, /[,\n]/);
+    const bad = files.find((file) => !/^\.github\/workflows\/[^/\s*?@]+\.ya?ml$/.test(file));
+    if (bad !== undefined)
+        throw new InputError('checks-workflows', say.notWorkflowPath(bad));
+    return [...new Set(files)];
+}
+/**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
  * Separators alone name no branch: refused too, not read as the default branch.
@@ -51733,6 +52317,34 @@ const parseExpectedVersion = (value) => value === ''
     ? undefined
     : // The script's bound: at most 15 digits, exact in a Lua number.
         parseInteger('expected-version', value, 0, 999_999_999_999_999);
+const parseProvenance = (value) => parseOneOf('provenance', value || 'auto', PROVENANCE_MODES);
+/**
+ * oidc-issuer: an https URL, or http on this machine (a test's issuer); the verification
+ * requests go to its origin only.
+ */
+function parseOidcIssuer(value) {
+    const issuer = value.trim() || GITHUB_OIDC_ISSUER;
+    let url;
+    try {
+        url = new URL(issuer);
+    }
+    catch {
+        url = undefined;
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url?.hostname ?? '');
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+        throw new InputError('oidc-issuer', say.notIssuerUrl(issuer));
+    }
+    return issuer;
+}
+/** trusted-workflows: OWNER/REPO/PATH@REF patterns, one per line or comma separated. */
+function parseTrustedWorkflows(value) {
+    const patterns = namesOf(value, /[,\n]/);
+    const bad = patterns.find((p) => !/^[^/@\s]+\/[^/@\s]+\/[^@\s]+@[^@\s]+$/.test(p));
+    if (bad !== undefined)
+        throw new InputError('trusted-workflows', say.notWorkflowRef(bad));
+    return patterns;
+}
 const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
 /** Reads and checks every input; throws InputError naming the first bad one. */
 function readInputs(read) {
@@ -51751,6 +52363,7 @@ function readInputs(read) {
         ciResult: parseCiResult(ciResult),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
+        checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
         githubToken: read('github-token'),
         namespace,
         evidenceTtl: parseEvidenceTtl(ttl),
@@ -51760,6 +52373,7 @@ function readInputs(read) {
         cluster,
         timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
+        provenance: parseProvenance(read('provenance')),
     };
 }
 /**
@@ -51805,6 +52419,7 @@ function readDemoteSettings(read, env) {
         expectedVersion: parseExpectedVersion(read('expected-version')),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
         mode: promotionMode(parseMode(read('mode')), env),
+        provenance: parseProvenance(read('provenance')),
     };
     if (settings.cluster && settings.mode === 'multi') {
         throw new InputError('mode', say.fallbackOnCluster);
@@ -51816,6 +52431,9 @@ function readStatusSettings(read) {
     const history = read('history');
     return {
         ...common,
+        oidcIssuer: parseOidcIssuer(read('oidc-issuer')),
+        trustedWorkflows: parseTrustedWorkflows(read('trusted-workflows')),
+        allowedBranches: parseAllowedBranches(read('allowed-branches')),
         history: history === ''
             ? DEFAULT_HISTORY_ENTRIES
             : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
@@ -52068,6 +52686,7 @@ const WORKFLOW_RUN = looseObject({
     id: maybe(schemas_number()),
     name: optionalString,
     event: optionalString,
+    path: optionalString,
     conclusion: optionalString,
     head_sha: optionalString,
     head_branch: optionalString,
@@ -52297,6 +52916,12 @@ function renderSummary(report) {
         rows.push(['Evidence key', code(report.evidenceKey)]);
     if (report.mode)
         rows.push(['Mode', escapeHtml(report.mode)]);
+    if (report.provenance) {
+        rows.push([
+            'Provenance',
+            report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+        ]);
+    }
     if (report.pipeline) {
         const sources = report.pipeline.map((v) => `${escapeHtml(v.source)}: ${escapeHtml(v.detail)}`);
         rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
@@ -52327,9 +52952,18 @@ function timeText(at) {
         : String(at ?? '');
 }
 const KIND_MARKS = { promote: '⏩ promote', demote: '↩️ demote' };
+/** A move's verification, for the timeline: verified, or why not; blank when not checked. */
+const verifiedCell = (verified) => verified === undefined
+    ? ''
+    : verified.verified
+        ? '✅ verified'
+        : `⚠️ not verified: ${summary_shown(verified.problem ?? '')}`;
 /** The history, newest first: one row per move, every value escaped. */
 function timeline(history) {
+    const verifying = history.some((entry) => entry.verified !== undefined);
     const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+    if (verifying)
+        head.push('Provenance');
     const rows = history.map((entry) => [
         problemOf(entry.problems, 'at')
             ? odd(problemOf(entry.problems, 'at'))
@@ -52342,6 +52976,7 @@ function timeline(history) {
             : summary_shown(String(entry.version)),
         summary_shown(entry.actor),
         entry.evidenceKey ? code(entry.evidenceKey) : '',
+        ...(verifying ? [verifiedCell(entry.verified)] : []),
     ]
         .map((cell) => `<td>${cell}</td>`)
         .join(''));
@@ -52388,6 +53023,14 @@ function renderStatusSummary(report) {
     }
     if (report.evidence !== undefined)
         rows.push(['Evidence', code(report.evidence)]);
+    if (report.verified !== undefined) {
+        rows.push([
+            'Provenance',
+            report.verified
+                ? '✅ verified: signed by the issuer for this move, by a trusted workflow'
+                : `⚠️ not verified: ${summary_shown(report.verifyProblem ?? '')}`,
+        ]);
+    }
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
@@ -55560,7 +56203,7 @@ const runnerHost = () => ({
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6484);
+/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2545);
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5114);
 /** health/action.yml's entry point (it runs dist/health/index.js, built from this file). */
 

@@ -42199,16 +42199,16 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 4253:
+/***/ 3817:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ runStatus)
+  em: () => (/* binding */ runStatus)
 });
 
-// UNUSED EXPORTS: recentHistory
+// UNUSED EXPORTS: VERIFIED_HISTORY_ENTRIES, recentHistory
 
 ;// CONCATENATED MODULE: ./src/core/contract.ts
 /**
@@ -42257,7 +42257,7 @@ const sha = (lengths) => ({
  * rule's parameters (`maxBytes`, `lengths`) feed the Lua check, the zod schema and both
  * texts, so changing one is one edit here.
  */
-const RULES = {
+const contract_RULES = {
     present: {
         label: 'present',
         doc: 'a non-empty string (after trimming), `true`, a number, or a non-empty array or object',
@@ -42277,7 +42277,7 @@ const RULES = {
     sha: sha([40, 64]),
 };
 /** The rules in order. */
-const RULE_ORDER = Object.keys(RULES);
+const RULE_ORDER = Object.keys(contract_RULES);
 /** The forward transitions and the evidence each requires; any other pair is refused. */
 const TRANSITIONS = [
     {
@@ -42311,9 +42311,43 @@ const TRANSITIONS = [
         evidence: [
             { field: 'quality_gates_passed', rule: 'true', pipelineOnly: true },
             { field: 'validator_approval', rule: 'text' },
+            // Contract v3: the commit that completes, which must be the validated one (VALIDATED_COMMIT).
+            { field: 'merge_commit', rule: 'sha' },
         ],
     },
 ];
+/**
+ * Complete only on the validated commit (contract v3). The move `recordedBy` (integration ->
+ * validate) writes its evidence's `evidenceField` into the PRP's hash as `hashField`, in the
+ * HSET it makes anyway, overwriting whatever an earlier validation recorded; the move
+ * `requiredBy` (validate -> complete) is refused unless its evidence's `evidenceField` equals
+ * the recorded value. A demotion leaves the field alone: the only way back into validate is
+ * `recordedBy`, which writes it afresh, so a commit validated before a demotion can never
+ * complete. A hash without a recorded commit (a PRP that reached validate under contract v2)
+ * cannot complete until it is validated again.
+ */
+const contract_VALIDATED_COMMIT = {
+    hashField: 'validated_commit',
+    evidenceField: 'merge_commit',
+    recordedBy: { from: 'integration', to: 'validate' },
+    requiredBy: { from: 'validate', to: 'complete' },
+};
+/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
+function contract_commitNotValidatedMessage(id, given, recorded) {
+    const { hashField, evidenceField, requiredBy } = contract_VALIDATED_COMMIT;
+    return (`evidence field ${evidenceField} is ${given}, but PRP ${id} was validated on ${recorded} ` +
+        `(hash field ${hashField}); only the validated commit can complete: complete with ` +
+        `${evidenceField} ${recorded}, or demote to integration and validate ${given} first ` +
+        `(${requiredBy.from} -> ${requiredBy.to})`);
+}
+/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
+function contract_noValidatedCommitMessage(id) {
+    const { hashField, recordedBy, requiredBy } = contract_VALIDATED_COMMIT;
+    return (`PRP ${id} has no validated commit (hash field ${hashField} is missing or not a commit ` +
+        `sha; a PRP that reached ${recordedBy.to} before contract v3 has none): demote it ` +
+        `${requiredBy.from} -> ${recordedBy.from}, promote it ${recordedBy.from} -> ` +
+        `${recordedBy.to} on its merge commit, then complete (${requiredBy.from} -> ${requiredBy.to})`);
+}
 /** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
 const contract_KINDS = ['promote', 'demote'];
 /**
@@ -42337,9 +42371,18 @@ const PIPELINE_FIELDS = [
 ];
 /**
  * Fields the action records from the runner (the workflow context): where the evidence came
- * from, which the summary links to. Typed in, they would let a workflow claim another run.
+ * from, which the summary links to, and the move's signed provenance. Typed in, they would
+ * let a workflow claim another run.
  */
-const RUNNER_FIELDS = ['ci_run_url', 'repository', 'workflow', 'event', 'actor'];
+const RUNNER_FIELDS = [
+    'ci_run_url',
+    'repository',
+    'workflow',
+    'event',
+    'actor',
+    /** The OIDC token the runner's issuer signed for this move (src/core/provenance.ts). */
+    'provenance',
+];
 /**
  * Every field the `evidence` input (of promote and demote) may not hold, in the order a
  * refusal names them: the pipeline's and the runner's.
@@ -42384,7 +42427,7 @@ function contract_transitionOf(from, to, kind = 'promote') {
 }
 /** The refusal of a field breaking its rule, word for word as the script gives it. */
 function ruleMessage(field, rule, from, to) {
-    return `evidence field ${field} ${RULES[rule].message} (${from} -> ${to})`;
+    return `evidence field ${field} ${contract_RULES[rule].message} (${from} -> ${to})`;
 }
 /** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
 const DEMOTION_RULE = (/* unused pure expression or super */ null && (`; a demotion moves back from ${wordList(DEMOTABLE_STATES, 'or')} to an earlier state; ${contract_STATES[contract_STATES.length - 1]} is final`));
@@ -52194,9 +52237,9 @@ function ruleSchema(rule, error) {
         case 'ref':
             return schemas_string({ error })
                 .regex(NO_CONTROL_OR_SPACE, { error })
-                .refine((ref) => Buffer.byteLength(ref, 'utf8') <= RULES.ref.maxBytes, { error });
+                .refine((ref) => Buffer.byteLength(ref, 'utf8') <= contract_RULES.ref.maxBytes, { error });
         case 'sha':
-            return schemas_string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
+            return schemas_string({ error }).regex(shaPattern(contract_RULES.sha.lengths), { error });
     }
 }
 /** One zod schema per move, keyed "from->to". Extra fields are allowed. */
@@ -52296,6 +52339,7 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: ./src/core/script.ts
 
 
+
 /**
  * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/),
  * without its trailing newlines: the contract loads it with
@@ -52320,16 +52364,25 @@ const isNoScript = (error) => error instanceof Error && error.message.startsWith
 /**
  * Runs the script by EVALSHA. On NOSCRIPT (a restart, a failover, SCRIPT FLUSH) it retries
  * once with EVAL, which loads the script into the cache and runs it in one round trip, on the
- * node that owns the keys' slot when this is a cluster.
+ * node that owns the keys' slot when this is a cluster. A NOPERM for one of the keys (Redis
+ * checks that one key pattern grants read and write on each) names the key (keyAccess.ts).
  */
 async function script_runPromoteScript(redis, keys, args) {
     try {
-        return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        try {
+            return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+        }
+        catch (error) {
+            if (!isNoScript(error))
+                throw error;
+            return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        }
     }
     catch (error) {
-        if (!isNoScript(error))
-            throw error;
-        return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+        // Refused for a key before the script started: which one (Redis does not say).
+        if (isKeyDenied(error))
+            throw keyDenied(error, await whichKeyDenied(redis, keys));
+        throw error;
     }
 }
 
@@ -53067,6 +53120,19 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
 
 
 
+/** The hash fields the script reads with its one HMGET, in its order. */
+const decide_HASH_FIELDS = [
+    'status',
+    'version',
+    'evidence_key',
+    'updated_at',
+    contract_VALIDATED_COMMIT.hashField,
+];
+/** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
+const isMove = (a, move) => a.kind === 'promote' && a.from === move.from && a.to === move.to;
+const isSha = (value) => typeof value === 'string' &&
+    RULES.sha.lengths.includes(value.length) &&
+    /^[0-9a-f]*$/.test(value);
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 const decide_WRITE_COMMANDS = (/* unused pure expression or super */ null && (['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH']));
 /** The reply once `removed` is known, its fields in the script's order. */
@@ -53137,7 +53203,8 @@ function decide_decide(a, snapshot) {
         }
     }
     // Transition and evidence: checkEvidence refuses an unknown FROM -> TO before the evidence.
-    const evidenceRefusal = refusalOf(() => checkEvidence(a.from, a.to, a.evidence, a.kind));
+    let parsed = {};
+    const evidenceRefusal = refusalOf(() => (parsed = checkEvidence(a.from, a.to, a.evidence, a.kind)));
     if (evidenceRefusal)
         return { kind: 'refused', refusal: evidenceRefusal };
     // State and version.
@@ -53147,7 +53214,7 @@ function decide_decide(a, snapshot) {
     }
     if (snapshot.fields instanceof Error)
         return { kind: 'failed', error: snapshot.fields };
-    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null] = snapshot.fields;
+    const [status = null, version = null, storedEvidenceKey = null, updatedAt = null, validatedCommit = null,] = snapshot.fields;
     // TIME is needed only where the script calls it: an `already` without a usable stored time,
     // and before the writes. Elsewhere its failure (a user without +time) changes no answer.
     const { now } = snapshot;
@@ -53187,6 +53254,19 @@ function decide_decide(a, snapshot) {
         return refused('PRP_VERSION_CONFLICT', `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
             'it changed since it was read');
     }
+    // Complete only on the validated commit (contract v3): the one the hash records, a sha.
+    const { evidenceField, hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
+    if (isMove(a, requiredBy)) {
+        if (!isSha(validatedCommit)) {
+            return refused('PRP_EVIDENCE_INVALID', noValidatedCommitMessage(a.id));
+        }
+        const given = parsed[evidenceField]; // a sha: its rule was checked
+        if (given !== validatedCommit) {
+            return refused('PRP_EVIDENCE_INVALID', commitNotValidatedMessage(a.id, given, validatedCommit));
+        }
+    }
+    // integration -> validate records its commit (overwriting an earlier validation's).
+    const recorded = isMove(a, recordedBy) ? [hashField, parsed[evidenceField]] : [];
     // The version bound: the largest version cannot be raised, or the next promotion would
     // refuse what this one wrote.
     if (versionNumber >= MAX_VERSION) {
@@ -53236,7 +53316,7 @@ function decide_decide(a, snapshot) {
         ['SET', evidenceKey, a.evidence, 'EX', a.ttl],
         // prettier-ignore
         ['HSET', prpKey, 'status', a.to, 'version', newVersion, 'updated_at', at,
-            'updated_by', a.actor, 'evidence_key', evidenceKey],
+            'updated_by', a.actor, 'evidence_key', evidenceKey, ...recorded],
         ['LREM', fromQueue, '-1', a.id],
         ['LPUSH', toQueue, a.id],
     ];
@@ -53249,6 +53329,7 @@ function decide_decide(a, snapshot) {
 }
 
 ;// CONCATENATED MODULE: ./src/core/multiPromote.ts
+
 
 
 
@@ -53324,7 +53405,7 @@ async function read(redis, keys) {
         .type(evidenceKey)
         .type(eventsKey)
         .type(historyKey)
-        .hmget(prpKey, 'status', 'version', 'evidence_key', 'updated_at')
+        .hmget(prpKey, ...HASH_FIELDS)
         .time()
         .xinfo('STREAM', eventsKey)
         .xinfo('STREAM', historyKey)
@@ -53348,7 +53429,7 @@ function lastGeneratedId(info) {
  * errors are thrown here. The other reads' errors go into the snapshot, so that decide()
  * reports them where the checks first need them (after a refusal that comes before).
  */
-function snapshotOf(answers) {
+function snapshotOf(answers, keys) {
     const value = (i) => {
         const [error, result] = answers[i];
         if (error)
@@ -53359,7 +53440,10 @@ function snapshotOf(answers) {
         const [error, result] = answers[i];
         return error ?? as(result);
     };
-    for (const [error] of answers.slice(ANSWER.keyAccess, ANSWER.watch)) {
+    const keyAnswers = answers.slice(ANSWER.keyAccess, ANSWER.watch);
+    for (const [error] of keyAnswers) {
+        if (isKeyDenied(error))
+            throw keyDenied(error, firstDeniedKey(keys, keyAnswers));
         if (error && /^NOPERM/.test(error.message))
             throw error;
     }
@@ -53503,7 +53587,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
             transaction.open = !answers[ANSWER.multi][0];
             readAnswered = allAnswered(answers);
             watching = !transaction.open && readAnswered;
-            const decision = decide(a, snapshotOf(answers));
+            const decision = decide(a, snapshotOf(answers, a.keys));
             switch (decision.kind) {
                 case 'refused':
                     throw decision.refusal;
@@ -53778,7 +53862,7 @@ async function demote(redis, request, options = {}) {
 const DEFAULT_HISTORY_ENTRIES = 20;
 /** The history stream is capped near 1,000 entries: no more can be asked for. */
 const MAX_HISTORY_ENTRIES = 1000;
-const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
+const status_HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
 /** A stream entry's fields (a flat list) as an object. */
 function fieldsOf(flat) {
     const fields = {};
@@ -53842,7 +53926,7 @@ async function readStatusOn(redis, request) {
     // One round trip: the hash and the history share the namespace's slot. A pipeline, not two
     // commands at once: a cluster client without an offline queue refuses the second while a
     // node's connection is still being made.
-    const pipeline = redis.pipeline().hmget(key, ...HASH_FIELDS);
+    const pipeline = redis.pipeline().hmget(key, ...status_HASH_FIELDS);
     if (entries > 0) {
         pipeline.xrevrange(keys_historyKey(namespace, request.id), '+', '-', 'COUNT', entries);
     }
@@ -53927,6 +54011,31 @@ async function readEvidence(redis, key, namespace, id, problems) {
         problem(coreMessages.storedEvidenceNotString(quoted(key)));
         return undefined;
     }
+}
+/**
+ * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
+ * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
+ * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ */
+function readMovesEvidence(redis, request) {
+    const namespace = request.namespace ?? keys_DEFAULT_NAMESPACE;
+    return callGuard_guardCall(redis, 'read', namespace, async (view) => {
+        const keys = request.keys.map((key) => isEvidenceKeyOf(key, namespace, request.id) ? key : undefined);
+        const wanted = keys.filter((key) => key !== undefined);
+        if (wanted.length === 0)
+            return keys.map(() => undefined);
+        const pipeline = view.pipeline();
+        for (const key of wanted)
+            pipeline.get(key);
+        const answers = (await pipeline.exec());
+        const values = new Map();
+        answers.forEach(([error, value], i) => {
+            if (error && !/^WRONGTYPE/.test(error.message))
+                throw error;
+            values.set(wanted[i], typeof value === 'string' ? value : undefined);
+        });
+        return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/core/health.ts
@@ -54364,11 +54473,1041 @@ async function readHealthOn(redis, request) {
     };
 }
 
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
+class JOSEError extends Error {
+  static code = "ERR_JOSE_GENERIC";
+  code = "ERR_JOSE_GENERIC";
+  constructor(message, options) {
+    super(message, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
+  }
+}
+class JWTClaimValidationFailed extends JOSEError {
+  static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JWTExpired extends JOSEError {
+  static code = "ERR_JWT_EXPIRED";
+  code = "ERR_JWT_EXPIRED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JOSEAlgNotAllowed extends JOSEError {
+  static code = "ERR_JOSE_ALG_NOT_ALLOWED";
+  code = "ERR_JOSE_ALG_NOT_ALLOWED";
+}
+class JOSENotSupported extends JOSEError {
+  static code = "ERR_JOSE_NOT_SUPPORTED";
+  code = "ERR_JOSE_NOT_SUPPORTED";
+}
+class JWEDecryptionFailed extends JOSEError {
+  static code = "ERR_JWE_DECRYPTION_FAILED";
+  code = "ERR_JWE_DECRYPTION_FAILED";
+  constructor(message = "decryption operation failed", options) {
+    super(message, options);
+  }
+}
+class JWEInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWE_INVALID"));
+  code = "ERR_JWE_INVALID";
+}
+class errors_JWSInvalid extends JOSEError {
+  static code = "ERR_JWS_INVALID";
+  code = "ERR_JWS_INVALID";
+}
+class JWTInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWT_INVALID"));
+  code = "ERR_JWT_INVALID";
+}
+class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
+  code = "ERR_JWK_INVALID";
+}
+class JWKSInvalid extends JOSEError {
+  static code = "ERR_JWKS_INVALID";
+  code = "ERR_JWKS_INVALID";
+}
+class JWKSNoMatchingKey extends JOSEError {
+  static code = "ERR_JWKS_NO_MATCHING_KEY";
+  code = "ERR_JWKS_NO_MATCHING_KEY";
+  constructor(message = "no applicable key found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSMultipleMatchingKeys extends JOSEError {
+  [Symbol.asyncIterator] = async function* () {
+  };
+  static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  constructor(message = "multiple matching keys found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSTimeout extends JOSEError {
+  static code = "ERR_JWKS_TIMEOUT";
+  code = "ERR_JWKS_TIMEOUT";
+  constructor(message = "request timed out", options) {
+    super(message, options);
+  }
+}
+class JWSSignatureVerificationFailed extends JOSEError {
+  static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  constructor(message = "signature verification failed", options) {
+    super(message, options);
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
+const buffer_utils_encoder = new TextEncoder(), decoder = new TextDecoder(), strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
+function concat(...buffers) {
+  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
+  let i = 0;
+  for (const buffer of buffers)
+    buf.set(buffer, i), i += buffer.length;
+  return buf;
+}
+function writeUInt32BE(buf, value, offset) {
+  if (value < 0 || value >= UINT32_RANGE)
+    throw new RangeError(`value must be >= 0 and <= ${UINT32_RANGE - 1}. Received ${value}`);
+  buf.set([value >>> 24, value >>> 16, value >>> 8, value & 255], offset);
+}
+function uint64be(value) {
+  const high = Math.floor(value / UINT32_RANGE), low = value % UINT32_RANGE, buf = new Uint8Array(8);
+  return writeUInt32BE(buf, high, 0), writeUInt32BE(buf, low, 4), buf;
+}
+function uint32be(value) {
+  const buf = new Uint8Array(4);
+  return writeUInt32BE(buf, value), buf;
+}
+const NON_ASCII = /[^\x00-\x7f]/;
+function buffer_utils_encode(string) {
+  if (typeof string == "string" && string.length >= 128) {
+    if (NON_ASCII.test(string))
+      throw new TypeError("non-ASCII string encountered in encode()");
+    return buffer_utils_encoder.encode(string);
+  }
+  const bytes = new Uint8Array(string.length);
+  for (let i = 0; i < string.length; i++) {
+    const code = string.charCodeAt(i);
+    if (code > 127)
+      throw new TypeError("non-ASCII string encountered in encode()");
+    bytes[i] = code;
+  }
+  return bytes;
+}
+function buffer_utils_encodeBase64(input, url = !1) {
+  if (Uint8Array.prototype.toBase64)
+    return input.toBase64({ alphabet: url ? "base64url" : "base64", omitPadding: url });
+  const CHUNK_SIZE = 32768, arr = [];
+  for (let i = 0; i < input.length; i += CHUNK_SIZE)
+    arr.push(String.fromCharCode.apply(null, input.subarray(i, i + CHUNK_SIZE)));
+  const encoded = btoa(arr.join(""));
+  return url ? encoded.replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_") : encoded;
+}
+function decodeBase64(encoded, url = !1) {
+  if (Uint8Array.fromBase64)
+    return Uint8Array.fromBase64(encoded, { alphabet: url ? "base64url" : "base64" });
+  if (url) {
+    if (encoded.includes("+") || encoded.includes("/"))
+      throw new TypeError("Invalid base64url");
+    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
+  }
+  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++)
+    bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+async function digest(algorithm, data) {
+  const subtleDigest = `SHA-${algorithm.slice(-3)}`;
+  return new Uint8Array(await crypto.subtle.digest(subtleDigest, data));
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
+
+const invalid = "The input to be decoded is not correctly encoded.";
+function base64url_decode(input) {
+  try {
+    return decodeBase64(typeof input == "string" ? input : decoder.decode(input), !0);
+  } catch (cause) {
+    throw new TypeError(invalid, { cause });
+  }
+}
+function base64url_encode(input) {
+  return encodeBase64(typeof input == "string" ? encoder.encode(input) : input, !0);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
+
+
+
+function assertUint8Array(input, label) {
+  if (!(input instanceof Uint8Array))
+    throw new TypeError(`${label} must be an instance of Uint8Array`);
+}
+function validate_isObject(input) {
+  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
+    return !1;
+  const prototype = Object.getPrototypeOf(input);
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+function isJwkSet(input) {
+  return validate_isObject(input) && Array.isArray(input.keys) && Array.from(input.keys).every(validate_isObject);
+}
+function isDisjoint(...headers) {
+  const parameters = /* @__PURE__ */ new Set();
+  for (const header of headers)
+    if (header)
+      for (const parameter of Object.keys(header)) {
+        if (parameters.has(parameter))
+          return !1;
+        parameters.add(parameter);
+      }
+  return !0;
+}
+function assertNotSet(value, name) {
+  if (value !== void 0)
+    throw new TypeError(`${name} can only be called once`);
+}
+function decodeBase64url(value, label, ErrorClass) {
+  try {
+    return base64url_decode(value);
+  } catch (cause) {
+    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
+  }
+}
+function encodeAsciiMember(value, label, ErrorClass) {
+  try {
+    return buffer_utils_encode(value);
+  } catch (cause) {
+    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
+  }
+}
+function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
+  let parsed;
+  try {
+    parsed = JSON.parse(strictDecoder.decode(base64url_decode(encodedProtectedHeader)));
+  } catch (cause) {
+    throw new ErrorClass(message, { cause });
+  }
+  if (!validate_isObject(parsed))
+    throw new ErrorClass(message);
+  return parsed;
+}
+const JWS_RECOGNIZED = { __proto__: null, b64: !0 }, JWE_RECOGNIZED = { __proto__: null };
+function validateAlgorithms(option, algorithms) {
+  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
+    throw new TypeError(`"${option}" option must be an array of strings`);
+  return algorithms === void 0 ? void 0 : new Set(algorithms);
+}
+function validateCritDuplicates(Err, protectedHeader) {
+  const { crit } = protectedHeader ?? {};
+  if (Array.isArray(crit) && new Set(crit).size !== crit.length)
+    throw new Err('"crit" (Critical) Header Parameter MUST NOT contain duplicate values');
+}
+function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
+  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
+    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
+  if (!protectedHeader || protectedHeader.crit === void 0)
+    return [];
+  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
+    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
+  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
+  for (const parameter of protectedHeader.crit) {
+    if (!(parameter in recognized))
+      throw new JOSENotSupported(`Extension Header Parameter "${parameter}" is not recognized`);
+    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
+      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
+    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
+      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
+  }
+  return protectedHeader.crit;
+}
+function validateB64(protectedHeader, extensions) {
+  if (extensions.includes("b64")) {
+    const b64 = protectedHeader.b64;
+    if (typeof b64 != "boolean")
+      throw new errors_JWSInvalid('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+    return b64;
+  }
+  return !0;
+}
+function serializeJoseHeader(Err, header) {
+  let serialized, parsed;
+  try {
+    serialized = JSON.stringify(header), parsed = JSON.parse(serialized);
+  } catch (cause) {
+    throw new Err("JOSE Header is not valid JSON", { cause });
+  }
+  if (!validate_isObject(parsed))
+    throw new Err("JOSE Header is not a JSON object");
+  return [parsed, serialized];
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_protected_header.js
+
+function decodeProtectedHeader(token) {
+  let encodedProtectedHeader;
+  if (typeof token == "string") {
+    const parts = token.split(".");
+    (parts.length === 3 || parts.length === 5) && ([encodedProtectedHeader] = parts);
+  } else if (typeof token == "object" && token)
+    if ("protected" in token)
+      encodedProtectedHeader = token.protected;
+    else
+      throw new TypeError("Token does not contain a Protected Header");
+  const invalid = "Invalid Token or Protected Header formatting";
+  if (typeof encodedProtectedHeader != "string" || !encodedProtectedHeader)
+    throw new TypeError(invalid);
+  return parseJoseHeader(encodedProtectedHeader, TypeError, invalid);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/key_descriptor.js
+function table(entries) {
+  const out = { __proto__: null };
+  for (const alg in entries)
+    out[alg] = { ...entries[alg], alg };
+  return out;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/jws_algorithms.js
+
+
+const sig = [["verify"], ["sign"]];
+function hmac(bits) {
+  const subtle = { name: "HMAC", hash: `SHA-${bits}` };
+  return { kty: ["oct"], secret: !0, subtle, signing: subtle, usages: sig };
+}
+function rsa(bits, saltLength) {
+  const subtle = { name: saltLength ? "RSA-PSS" : "RSASSA-PKCS1-v1_5", hash: `SHA-${bits}` };
+  return {
+    kty: ["RSA"],
+    subtle,
+    signing: saltLength ? { ...subtle, saltLength } : subtle,
+    usages: sig,
+    minRsaBits: 2048
+  };
+}
+function ecdsa(crv, bits) {
+  return {
+    kty: ["EC"],
+    crv,
+    subtle: { name: "ECDSA", namedCurve: crv },
+    signing: { name: "ECDSA", hash: `SHA-${bits}` },
+    usages: sig
+  };
+}
+function eddsa() {
+  const subtle = { name: "Ed25519" };
+  return {
+    kty: ["OKP"],
+    crv: "Ed25519",
+    subtle,
+    signing: subtle,
+    usages: sig
+  };
+}
+function mldsa(parameterSet) {
+  const subtle = { name: `ML-DSA-${parameterSet}` };
+  return {
+    kty: ["AKP"],
+    subtle,
+    signing: subtle,
+    usages: sig
+  };
+}
+const JWS = table({
+  HS256: hmac(256),
+  HS384: hmac(384),
+  HS512: hmac(512),
+  RS256: rsa(256),
+  RS384: rsa(384),
+  RS512: rsa(512),
+  PS256: rsa(256, 32),
+  PS384: rsa(384, 48),
+  PS512: rsa(512, 64),
+  ES256: ecdsa("P-256", 256),
+  ES384: ecdsa("P-384", 384),
+  ES512: ecdsa("P-521", 512),
+  EdDSA: eddsa(),
+  Ed25519: eddsa(),
+  "ML-DSA-44": mldsa(44),
+  "ML-DSA-65": mldsa(65),
+  "ML-DSA-87": mldsa(87)
+});
+function jwsAlgorithm(alg) {
+  const entry = typeof alg == "string" ? JWS[alg] : void 0;
+  if (!entry)
+    throw new JOSENotSupported(`alg ${alg} is not supported either by JOSE or your javascript runtime`);
+  return entry;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/key.js
+
+
+
+const tag = (key) => key[Symbol.toStringTag], jwkMatchesOp = (entry, key, usage) => {
+  const { alg } = entry;
+  if (key.use !== void 0) {
+    const expected = usage === "sign" || usage === "verify" ? "sig" : "enc";
+    if (key.use !== expected)
+      throw new TypeError(`Invalid key for this operation, its "use" must be "${expected}" when present`);
+  }
+  if (key.kty === "AKP" && key.alg === void 0)
+    throw new TypeError('missing "alg" (Algorithm) Parameter value');
+  if (key.alg !== void 0 && key.alg !== alg)
+    throw new TypeError(`Invalid key for this operation, its "alg" must be "${alg}" when present`);
+  if (Array.isArray(key.key_ops)) {
+    const expectedKeyOp = usage === "encrypt" || usage === "decrypt" ? entry.ops?.[usage === "encrypt" ? 0 : 1] : usage;
+    if (expectedKeyOp && !key.key_ops.includes(expectedKeyOp))
+      throw new TypeError(`Invalid key for this operation, its "key_ops" must include "${expectedKeyOp}" when present`);
+  }
+};
+async function prepareKey(entry, key, usage) {
+  const { alg, secret } = entry, requiresPrivateKey = usage === "decrypt" || usage === "sign";
+  if (secret && key instanceof Uint8Array)
+    return key;
+  let normalized, keyObject;
+  if (validate_isObject(key)) {
+    if (normalized = normalizeJwk(key), typeof normalized.kty != "string")
+      throw invalidKeyType(alg, key, secret);
+    if (!(secret ? normalized.kty === "oct" && typeof normalized.k == "string" : normalized.kty !== "oct" && (requiresPrivateKey ? normalized.kty === "AKP" && typeof normalized.priv == "string" || typeof normalized.d == "string" : normalized.d === void 0 && normalized.priv === void 0)))
+      throw new TypeError(secret ? 'JSON Web Key for symmetric algorithms must have JWK "kty" (Key Type) equal to "oct" and the JWK "k" (Key Value) present' : `JSON Web Key for this operation must be a ${requiresPrivateKey ? "private" : "public"} JWK`);
+    if (jwkMatchesOp(entry, normalized, usage), normalized.kty === "oct")
+      return base64url_decode(normalized.k);
+    if (!Object.isFrozen(key)) {
+      const { key_ops } = key;
+      Array.isArray(key_ops) && Object.freeze(key_ops), Object.freeze(key);
+    }
+  } else {
+    if (!isKeyLike(key))
+      throw invalidKeyType(alg, key, secret);
+    const expectedType = secret ? "secret" : requiresPrivateKey ? "private" : "public";
+    if (key.type !== expectedType && (secret || ["secret", "public", "private"].includes(key.type)))
+      throw new TypeError(`${tag(key)} instances must be of type "${expectedType}" for the ${alg} algorithm`);
+    if (isCryptoKey(key))
+      return key;
+    if (keyObject = key, keyObject.type === "secret")
+      return keyObject.export();
+  }
+  cache ||= /* @__PURE__ */ new WeakMap();
+  const cacheKey = key;
+  let cached = cache.get(cacheKey);
+  if (cached?.[alg])
+    return cached[alg];
+  if (cached || cache.set(cacheKey, cached = {}), keyObject && typeof keyObject.toCryptoKey == "function") {
+    const isPublic = keyObject.type === "public", crv = nist[keyObject.asymmetricKeyDetails?.namedCurve], params = entry.resolve?.({ crv, asymmetricKeyType: keyObject.asymmetricKeyType }) ?? entry.subtle;
+    return cached[alg] = keyObject.toCryptoKey(params, isPublic, entry.usages[isPublic ? 0 : 1]);
+  }
+  return normalized ??= keyObject.export({ format: "jwk" }), normalized.alg = alg, cached[alg] = await jwkToKey(entry, normalized);
+}
+let cache;
+const nist = {
+  __proto__: null,
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521"
+};
+function assertCryptoKey(key) {
+  if (!isCryptoKey(key))
+    throw new Error("CryptoKey instance expected");
+}
+const isCryptoKey = (key) => {
+  if (key?.[Symbol.toStringTag] === "CryptoKey")
+    return !0;
+  try {
+    return key instanceof CryptoKey;
+  } catch {
+    return !1;
+  }
+}, isKeyObject = (key) => key?.[Symbol.toStringTag] === "KeyObject", isKeyLike = (key) => isCryptoKey(key) || isKeyObject(key);
+function message(msg, actual, ...types) {
+  if (types.length > 2) {
+    const last = types.pop();
+    msg += `one of type ${types.join(", ")}, or ${last}.`;
+  } else types.length === 2 ? msg += `one of type ${types[0]} or ${types[1]}.` : msg += `of type ${types[0]}.`;
+  return actual == null ? msg += ` Received ${actual}` : typeof actual == "function" && actual.name ? msg += ` Received function ${actual.name}` : typeof actual == "object" && actual != null && actual.constructor?.name && (msg += ` Received an instance of ${actual.constructor.name}`), msg;
+}
+const invalidKeyInput = (actual, ...types) => message("Key must be ", actual, ...types);
+function invalidKeyType(alg, actual, secret) {
+  const types = ["CryptoKey", "KeyObject", "JSON Web Key"];
+  return secret && types.push("Uint8Array"), new TypeError(message(`Key for the ${alg} algorithm must be `, actual, ...types));
+}
+const unusable = (name, prop = "algorithm.name") => new TypeError(`CryptoKey does not support this operation, its ${prop} must be ${name}`);
+function checkUsage(key, usage) {
+  if (usage && !key.usages.includes(usage))
+    throw new TypeError(`CryptoKey does not support this operation, its usages must include ${usage}.`);
+}
+function checkModulusLength(alg, key) {
+  const { modulusLength } = key.algorithm;
+  if (typeof modulusLength != "number" || modulusLength < 2048)
+    throw new TypeError(`${alg} requires key modulusLength to be 2048 bits or larger`);
+}
+function checkCryptoKey(key, expected, usage) {
+  const algorithm = key.algorithm;
+  if (algorithm.name !== expected.name)
+    throw unusable(expected.name);
+  if (expected.hash && algorithm.hash?.name !== expected.hash)
+    throw unusable(expected.hash, "algorithm.hash");
+  if (expected.namedCurve && algorithm.namedCurve !== expected.namedCurve)
+    throw unusable(expected.namedCurve, "algorithm.namedCurve");
+  if (expected.length !== void 0 && algorithm.length !== expected.length)
+    throw unusable(expected.length, "algorithm.length");
+  checkUsage(key, usage);
+}
+function snapshotJwk(jwk) {
+  return { __proto__: null, ...jwk };
+}
+function normalizeJwk(jwk) {
+  const normalized = snapshotJwk(jwk);
+  if (normalized.ext !== void 0 && typeof normalized.ext != "boolean")
+    throw new TypeError('"ext" (Extractable) Parameter must be a boolean');
+  if (normalized.key_ops !== void 0) {
+    const value = normalized.key_ops, keyOps = Array.isArray(value) ? [...value] : void 0;
+    if (!keyOps || keyOps.some((operation) => typeof operation != "string") || new Set(keyOps).size !== keyOps.length)
+      throw new TypeError('"key_ops" (Key Operations) Parameter must be an array of unique strings');
+    normalized.key_ops = keyOps;
+  }
+  return normalized;
+}
+function validateExtractableOption(extractable) {
+  if (extractable !== void 0 && typeof extractable != "boolean")
+    throw new TypeError('"extractable" option must be a boolean');
+  return extractable;
+}
+async function jwkToKey(entry, jwk, extractable) {
+  if (!entry.kty.includes(jwk.kty))
+    throw new JOSENotSupported('Invalid or unsupported JWK "alg" (Algorithm) Parameter value');
+  const algorithm = entry.resolve?.({ kty: jwk.kty, crv: jwk.crv }) ?? entry.subtle, isPrivate = !!(jwk.d || jwk.priv), keyData = { ...jwk, ext: extractable ?? jwk.ext };
+  return keyData.kty !== "AKP" && delete keyData.alg, delete keyData.use, crypto.subtle.importKey("jwk", keyData, algorithm, keyData.ext ?? !isPrivate, jwk.key_ops ?? entry.usages[isPrivate ? 1 : 0]);
+}
+async function rawKey(key, expected, usage, extractable = !1) {
+  return key instanceof Uint8Array && (key = await crypto.subtle.importKey("raw", key, expected, extractable, [usage])), checkCryptoKey(key, expected, usage), key;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/jws_verify.js
+
+
+
+
+
+function snapshotJws(jws, sharedPayload) {
+  const encodedProtectedHeader = jws.protected, inputHeader = jws.header, header = isObject(inputHeader) ? { ...inputHeader } : inputHeader;
+  let payload = sharedPayload ? sharedPayload[0] : jws.payload;
+  !sharedPayload && payload instanceof Uint8Array && (payload = new Uint8Array(payload));
+  const signature = jws.signature, snapshot = { payload, signature };
+  if (encodedProtectedHeader !== void 0 && (snapshot.protected = encodedProtectedHeader), inputHeader !== void 0 && (snapshot.header = header), encodedProtectedHeader === void 0 && header === void 0)
+    throw new JWSInvalid('Flattened JWS must have either of the "protected" or "header" members');
+  if (encodedProtectedHeader !== void 0 && typeof encodedProtectedHeader != "string")
+    throw new JWSInvalid("JWS Protected Header incorrect type");
+  if (payload === void 0)
+    throw new JWSInvalid("JWS Payload missing");
+  if (typeof signature != "string")
+    throw new JWSInvalid("JWS Signature missing or incorrect type");
+  if (header !== void 0 && !isObject(header))
+    throw new JWSInvalid("JWS Unprotected Header incorrect type");
+  return snapshot;
+}
+function prepareVerify(options) {
+  return [options && validateAlgorithms("algorithms", options.algorithms), options?.crit];
+}
+function parseProtectedHeader(encodedProtectedHeader) {
+  return encodedProtectedHeader === void 0 ? {} : parseJoseHeader(encodedProtectedHeader, errors_JWSInvalid, "JWS Protected Header is invalid");
+}
+function encodeJsonUnencodedPayload(payload) {
+  const invalid = /[\p{Cs}\p{Cn}]/u.exec(payload)?.[0];
+  if (invalid !== void 0)
+    throw new JWSInvalid(/\p{Cs}/u.test(invalid) ? "JWS Payload must be a well-formed Unicode string" : "JWS Payload must not contain unassigned Unicode code points");
+  return encoder.encode(payload);
+}
+function encodeCompactUnencodedPayload(payload) {
+  try {
+    return buffer_utils_encode(payload);
+  } catch (cause) {
+    throw new errors_JWSInvalid("JWS Compact Serialization payload must use only ASCII characters", {
+      cause
+    });
+  }
+}
+async function verifySignature(jws, shared, key, encodeUnencodedPayload, parsedProtected) {
+  const { protected: encodedProtectedHeader, header, payload: inputPayload } = jws, protectedHeader = parsedProtected ?? parseProtectedHeader(encodedProtectedHeader);
+  if (!isDisjoint(protectedHeader, header))
+    throw new errors_JWSInvalid("JWS Protected and JWS Unprotected Header Parameter names must be disjoint");
+  const joseHeader = { ...protectedHeader, ...header }, b64 = validateB64(protectedHeader, validateCrit(errors_JWSInvalid, JWS_RECOGNIZED, shared[1], protectedHeader, joseHeader)), { alg } = joseHeader;
+  if (typeof alg != "string" || !alg)
+    throw new errors_JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+  if (shared[0] && !shared[0].has(alg))
+    throw new JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
+  if (b64) {
+    if (typeof inputPayload != "string")
+      throw new errors_JWSInvalid("JWS Payload must be a string");
+  } else if (typeof inputPayload != "string" && !(inputPayload instanceof Uint8Array))
+    throw new errors_JWSInvalid("JWS Payload must be a string or an Uint8Array instance");
+  const signingPayload = b64 || typeof inputPayload != "string" ? inputPayload : encodeUnencodedPayload(inputPayload);
+  let resolvedKey = !1;
+  typeof key == "function" && (key = await key(protectedHeader, jws), resolvedKey = !0);
+  const entry = jwsAlgorithm(alg), signingInput = concat(encodedProtectedHeader !== void 0 ? buffer_utils_encode(encodedProtectedHeader) : new Uint8Array(), buffer_utils_encode("."), typeof signingPayload == "string" ? shared[2] ??= encodeAsciiMember(signingPayload, "payload", errors_JWSInvalid) : signingPayload), signature = decodeBase64url(jws.signature, "signature", errors_JWSInvalid), verificationKey = await prepareKey(entry, key, "verify"), cryptoKey = await rawKey(verificationKey, entry.subtle, "verify");
+  entry.minRsaBits && checkModulusLength(entry.alg, cryptoKey);
+  let verified = !1;
+  try {
+    verified = await crypto.subtle.verify(entry.signing, cryptoKey, signature, signingInput);
+  } catch (cause) {
+    throw new JWSSignatureVerificationFailed(void 0, { cause });
+  }
+  if (!verified)
+    throw new JWSSignatureVerificationFailed();
+  const result = { payload: typeof signingPayload == "string" ? decodeBase64url(signingPayload, "payload", errors_JWSInvalid) : signingPayload };
+  return encodedProtectedHeader !== void 0 && (result.protectedHeader = protectedHeader), header !== void 0 && (result.unprotectedHeader = header), resolvedKey ? [{ ...result, key: verificationKey }, b64] : [result, b64];
+}
+async function verifyCompact(jws, shared, key) {
+  if (jws instanceof Uint8Array && (jws = decoder.decode(jws)), typeof jws != "string")
+    throw new errors_JWSInvalid("Compact JWS must be a string or Uint8Array");
+  const { 0: protectedHeader, 1: payload, 2: signature, length } = jws.split(".");
+  if (length !== 3)
+    throw new errors_JWSInvalid("Invalid Compact JWS");
+  return verifySignature({ payload, protected: protectedHeader, signature }, shared, key, encodeCompactUnencodedPayload);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/jws/compact/verify.js
+
+async function compactVerify(jws, key, options) {
+  const [result] = await verifyCompact(jws, prepareVerify(options), key);
+  return result;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/jwks/local.js
+
+
+
+
+function isUsableJWK(jwk, entry, alg, kid) {
+  const { kty, key_ops: keyOps, ext, kid: jwkKid, alg: jwkAlg, use, crv } = jwk;
+  return (ext === void 0 || typeof ext == "boolean") && (keyOps === void 0 || Array.isArray(keyOps) && keyOps.every((operation, index) => typeof operation == "string" && keyOps.indexOf(operation) === index) && keyOps.includes("verify")) && entry.kty.includes(kty) && (kid === void 0 || typeof kid == "string" && kid === jwkKid) && (jwkAlg === void 0 ? kty !== "AKP" : alg === jwkAlg) && (use === void 0 || use === "sig") && (!entry.crv || crv === entry.crv);
+}
+async function importWithAlgCache(cache, jwk, entry) {
+  const cached = cache.get(jwk) || cache.set(jwk, {}).get(jwk), { alg } = entry;
+  if (cached[alg] === void 0) {
+    const pending = jwkToKey(entry, jwk, !0).then((key) => {
+      if (key.type !== "public")
+        throw new JWKSInvalid("JSON Web Key Set members must be public keys");
+      return cached[alg] = key, key;
+    }).catch((error) => {
+      throw cached[alg] === pending && delete cached[alg], error;
+    });
+    cached[alg] = pending;
+  }
+  return cached[alg];
+}
+function createLocalJWKSet(jwks) {
+  let snapshot;
+  try {
+    snapshot = structuredClone(jwks);
+  } catch (cause) {
+    throw new JWKSInvalid("JSON Web Key Set malformed", { cause });
+  }
+  if (!isJwkSet(snapshot))
+    throw new JWKSInvalid("JSON Web Key Set malformed");
+  const metadata = snapshot.keys.map((jwk) => {
+    const normalized = snapshotJwk(jwk);
+    return Array.isArray(normalized.key_ops) && (normalized.key_ops = [...normalized.key_ops]), normalized;
+  }), cached = /* @__PURE__ */ new WeakMap();
+  return Object.defineProperty(async (protectedHeader, token) => {
+    const { alg, kid } = { ...protectedHeader, ...token?.header }, entry = typeof alg == "string" ? JWS[alg] : void 0;
+    if (!entry || entry.secret)
+      throw new JOSENotSupported('Unsupported "alg" value for a JSON Web Key Set');
+    const candidates = snapshot.keys.filter((_, index) => isUsableJWK(metadata[index], entry, alg, kid)), { 0: jwk, length } = candidates;
+    if (!length)
+      throw new JWKSNoMatchingKey();
+    if (length !== 1) {
+      const error = new JWKSMultipleMatchingKeys();
+      throw error[Symbol.asyncIterator] = async function* () {
+        for (const jwk2 of candidates)
+          try {
+            yield await importWithAlgCache(cached, jwk2, entry);
+          } catch {
+          }
+      }, error;
+    }
+    return importWithAlgCache(cached, jwk, entry);
+  }, "jwks", {
+    value: () => structuredClone(snapshot)
+  });
+}
+
+
+;// CONCATENATED MODULE: ./src/core/provenance.ts
+
+
+
+/**
+ * Signed provenance (CONTRACT.md section 4, `provenance`): the GitHub OIDC token a promote or
+ * demote step mints for its move, stored in the move's evidence, and its verification. The
+ * token's audience binds it to one move (provenanceAudience); verifyMove() checks the token
+ * against the issuer's published keys and the claims against the stored move and the
+ * caller's trust (repository, branches, workflows). Nothing here knows GitHub's API beyond
+ * OIDC: discovery, the JWKS, and the claims GitHub signs.
+ */
+/** GitHub Actions' OIDC issuer. */
+const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
+/**
+ * The audience's fixed prefix. Letters, digits and hyphens only: the audience travels as a
+ * URL query parameter, and GitHub has refused audiences holding `github.com`. The whole
+ * audience is 79 characters.
+ */
+const PROVENANCE_AUDIENCE_PREFIX = 'prp-promote-v1-';
+/**
+ * The audience of a move's token: the prefix and the SHA-256, hex, of the JSON array
+ * ["prp-promote/provenance/v1", namespace, id, kind, from (or '' for a demotion), to,
+ * commit (or ''), evidence key]. The one place it is computed: the action mints with it,
+ * verifyMove() recomputes it from the stored move.
+ */
+function provenance_provenanceAudience(move) {
+    const fields = [
+        'prp-promote/provenance/v1',
+        move.namespace,
+        move.id,
+        move.kind,
+        move.kind === 'demote' ? '' : move.from,
+        move.to,
+        move.commit ?? '',
+        move.evidenceKey,
+    ];
+    return (PROVENANCE_AUDIENCE_PREFIX + (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(fields)).digest('hex'));
+}
+/** The commit a move's evidence records, as the audience binds it. */
+const provenance_evidenceCommit = (evidence) => typeof evidence.merge_commit === 'string' ? evidence.merge_commit : undefined;
+/** Why a move does not verify: a stable code, and words a person can act on. */
+const VERIFY_PROBLEM_CODES = (/* unused pure expression or super */ null && ([
+    'PROVENANCE_NO_MOVE',
+    'PROVENANCE_MISSING',
+    'PROVENANCE_MALFORMED',
+    'PROVENANCE_ISSUER_UNREACHABLE',
+    'PROVENANCE_KEY_UNKNOWN',
+    'PROVENANCE_BAD_SIGNATURE',
+    'PROVENANCE_WRONG_ISSUER',
+    'PROVENANCE_WRONG_AUDIENCE',
+    'PROVENANCE_WRONG_REPOSITORY',
+    'PROVENANCE_WRONG_BRANCH',
+    'PROVENANCE_UNTRUSTED_WORKFLOW',
+    'PROVENANCE_CLAIMS_DISAGREE',
+]));
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** The most an issuer's discovery document or JWKS may be. */
+const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384'];
+/** A failure to get the issuer's keys, in words. */
+class IssuerError extends Error {
+}
+/** The issuer without a trailing slash; its origin. */
+const issuerBase = (issuer) => issuer.replace(/\/+$/, '');
+async function fetchJson(url, what, signal, fetcher) {
+    let response;
+    try {
+        // No redirects: a request goes to the issuer's origin and nowhere else.
+        response = await fetcher(url, {
+            signal,
+            redirect: 'error',
+            headers: { accept: 'application/json' },
+        });
+    }
+    catch (error) {
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+    if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new IssuerError(`the issuer's ${what} (${url}) answered HTTP ${response.status}`);
+    }
+    const reader = response.body?.getReader();
+    const chunks = [];
+    let size = 0;
+    try {
+        for (;;) {
+            const { done, value } = reader ? await reader.read() : { done: true, value: undefined };
+            if (done)
+                break;
+            size += value.byteLength;
+            if (size > MAX_ISSUER_DOCUMENT_BYTES) {
+                await reader?.cancel().catch(() => undefined);
+                throw new IssuerError(`the issuer's ${what} (${url}) is over ${MAX_ISSUER_DOCUMENT_BYTES} bytes`);
+            }
+            chunks.push(value);
+        }
+        return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    }
+    catch (error) {
+        if (error instanceof IssuerError)
+            throw error;
+        const reason = signal.aborted ? 'no answer in time' : error.message;
+        throw new IssuerError(`the issuer's ${what} (${url}) could not be read: ${reason}`);
+    }
+}
+/**
+ * The issuer's JWKS by OIDC discovery: `{issuer}/.well-known/openid-configuration`, then its
+ * `jwks_uri`, which must be on the issuer's origin (a hostile discovery document sends no
+ * request elsewhere). Bounded by `timeoutMs` in all.
+ */
+async function loadKeys(issuer, timeoutMs, fetcher) {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const base = issuerBase(issuer);
+    let origin;
+    try {
+        origin = new URL(base).origin;
+    }
+    catch {
+        throw new IssuerError(`the issuer ${JSON.stringify(issuer)} is not a URL`);
+    }
+    const discovery = (await fetchJson(`${base}/.well-known/openid-configuration`, 'discovery document', signal, fetcher));
+    const jwksUri = discovery?.jwks_uri;
+    if (typeof jwksUri !== 'string') {
+        throw new IssuerError(`the issuer's discovery document names no jwks_uri`);
+    }
+    let jwksOrigin;
+    try {
+        jwksOrigin = new URL(jwksUri).origin;
+    }
+    catch {
+        jwksOrigin = undefined;
+    }
+    if (jwksOrigin !== origin) {
+        throw new IssuerError(`the issuer's discovery document names jwks_uri ${JSON.stringify(jwksUri.slice(0, 200))}, ` +
+            `not on the issuer's origin ${origin}: not fetched`);
+    }
+    const jwks = (await fetchJson(jwksUri, 'JWKS', signal, fetcher));
+    if (!jwks || !Array.isArray(jwks.keys)) {
+        throw new IssuerError(`the issuer's JWKS (${jwksUri}) holds no keys array`);
+    }
+    return jwks;
+}
+/** A shareable holder of the issuer's keys (fetched on first use). */
+const issuerKeys = (issuer = GITHUB_OIDC_ISSUER) => ({ issuer });
+/** A workflow ref pattern as a whole-string match; `*` matches any characters but `@`. */
+function workflowPattern(pattern) {
+    const escaped = pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+        .join('[^@]*');
+    return new RegExp(`^${escaped}$`);
+}
+/** The trusted-workflow patterns in force: the given ones, or the default. */
+const trustedWorkflowsOf = (options) => options.trustedWorkflows && options.trustedWorkflows.length > 0
+    ? options.trustedWorkflows
+    : options.allowedBranches.map((branch) => `${options.repository}/*@refs/heads/${branch}`);
+/**
+ * The move a CurrentMove names: the history entry whose evidence key is the hash's (the
+ * move into the current state), with the evidence read. A string says why there is none.
+ */
+function storedMoveOf(current) {
+    const { status, namespace, id } = current;
+    if (!status.found)
+        return `${id} was not found in namespace ${namespace}`;
+    if (!status.evidenceKey)
+        return `${id}'s hash names no evidence_key: no move of the script wrote it`;
+    const entry = status.history.find((e) => e.evidenceKey === status.evidenceKey);
+    // The move into the current state is the newest; an older move's key named again is a
+    // state rolled back (or forward) around the script to one a signed move once made.
+    if (entry && entry !== status.history[0]) {
+        return (`${id}'s hash names the evidence of an older move (${status.evidenceKey}), not of its ` +
+            `newest (${status.history[0].evidenceKey}): the state was written around the script`);
+    }
+    if (entry && status.history.filter((e) => e.evidenceKey === status.evidenceKey).length > 1) {
+        return (`${status.evidenceKey} is the evidence of more than one history entry of ${id}: a move ` +
+            `was replayed around the script`);
+    }
+    if (!entry) {
+        return (`no history entry of ${id} records the move with evidence key ${status.evidenceKey} ` +
+            `(read more history, or the state was written around the script)`);
+    }
+    if (entry.to !== status.state) {
+        return `${id} is in ${JSON.stringify(status.state ?? '')}, but the move with its evidence key went to ${entry.to}: the hash was written around the script`;
+    }
+    return {
+        namespace,
+        id,
+        kind: entry.kind,
+        from: entry.from,
+        to: entry.to,
+        evidenceKey: status.evidenceKey,
+        evidence: status.evidence,
+    };
+}
+const refuse = (code, problem, claims) => ({
+    verified: false,
+    code,
+    problem,
+    ...(claims ? { claims } : {}),
+});
+const provenance_isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * Verifies one move's provenance: the token in its evidence's `provenance` field, its
+ * signature against the issuer's published keys, `iss`, the audience recomputed from the
+ * stored move, `repository`, `ref` on an allowed branch, `workflow_ref` (and a differing
+ * `job_workflow_ref`) trusted, and the claims agreeing with the evidence recorded from the
+ * same run (repository, workflow, actor, event, and the run and attempt the evidence key
+ * was made for). Expiry does not count: this verifies a past fact. Never throws for a bad
+ * token or an unreachable issuer: `{ verified: false, code, problem }`.
+ */
+async function verifyMove(move, options) {
+    const stored = 'status' in move ? storedMoveOf(move) : move;
+    if (typeof stored === 'string')
+        return refuse('PROVENANCE_NO_MOVE', stored);
+    const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
+    if (stored.evidence === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence is gone (expired or never stored); nothing to verify`);
+    }
+    let evidence;
+    try {
+        evidence = JSON.parse(stored.evidence);
+    }
+    catch {
+        evidence = undefined;
+    }
+    if (!provenance_isRecord(evidence)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its evidence is not a JSON object`);
+    }
+    const token = evidence.provenance;
+    if (token === undefined) {
+        return refuse('PROVENANCE_MISSING', `${what}: its evidence holds no provenance token (moved without id-token: write, with ` +
+            `provenance: off, or written around the action)`);
+    }
+    if (typeof token !== 'string' ||
+        !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance is not a compact JWT`);
+    }
+    let kid;
+    try {
+        kid = decodeProtectedHeader(token).kid;
+    }
+    catch {
+        return refuse('PROVENANCE_MALFORMED', `${what}: its provenance token's header cannot be read`);
+    }
+    const issuer = options.issuer ?? options.keys?.issuer ?? GITHUB_OIDC_ISSUER;
+    const keys = options.keys && options.keys.issuer === issuer ? options.keys : issuerKeys(issuer);
+    keys.loaded ??= loadKeys(issuer, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.fetch ?? fetch);
+    let jwks;
+    try {
+        jwks = await keys.loaded;
+    }
+    catch (error) {
+        const reason = error instanceof IssuerError ? error.message : error.message;
+        return refuse('PROVENANCE_ISSUER_UNREACHABLE', `${what}: not verified: ${reason}`);
+    }
+    let claims;
+    try {
+        const { payload } = await compactVerify(token, createLocalJWKSet(jwks), {
+            algorithms: ALGORITHMS,
+        });
+        const parsed = JSON.parse(new TextDecoder().decode(payload));
+        if (!provenance_isRecord(parsed))
+            throw new SyntaxError('claims are not an object');
+        claims = parsed;
+    }
+    catch (error) {
+        if (error instanceof JWKSNoMatchingKey) {
+            return refuse('PROVENANCE_KEY_UNKNOWN', `${what}: signed by key ${kid ?? '(no kid)'}, which the issuer ${issuer} no longer ` +
+                `publishes (rotated away, or never its key): the signature cannot be checked`);
+        }
+        if (error instanceof JWSSignatureVerificationFailed) {
+            return refuse('PROVENANCE_BAD_SIGNATURE', `${what}: the token's signature does not verify with the issuer's key ${kid ?? ''}: ` +
+                `the token was altered or forged`);
+        }
+        return refuse('PROVENANCE_MALFORMED', `${what}: the token cannot be verified: ${error.message}`);
+    }
+    if (claims.iss !== issuer && claims.iss !== issuerBase(issuer)) {
+        return refuse('PROVENANCE_WRONG_ISSUER', `${what}: the token was issued by ${JSON.stringify(claims.iss)}, not ${issuer}`, claims);
+    }
+    const audience = provenance_provenanceAudience({
+        namespace: stored.namespace,
+        id: stored.id,
+        kind: stored.kind,
+        from: stored.from,
+        to: stored.to,
+        commit: provenance_evidenceCommit(evidence),
+        evidenceKey: stored.evidenceKey,
+    });
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!audiences.includes(audience)) {
+        return refuse('PROVENANCE_WRONG_AUDIENCE', `${what}: the token was minted for another move (its audience is not this move's: ` +
+            `namespace, PRP, kind, states, commit and evidence key): copied from elsewhere, or the evidence was changed`, claims);
+    }
+    if (claims.repository !== options.repository) {
+        return refuse('PROVENANCE_WRONG_REPOSITORY', `${what}: the token is of repository ${JSON.stringify(claims.repository)}, not ${options.repository}`, claims);
+    }
+    const ref = typeof claims.ref === 'string' ? claims.ref : '';
+    const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
+    if (branch === undefined || !options.allowedBranches.includes(branch)) {
+        return refuse('PROVENANCE_WRONG_BRANCH', `${what}: the job ran on ${JSON.stringify(ref)}, not on an allowed branch ` +
+            `(${options.allowedBranches.join(', ') || 'none given'})`, claims);
+    }
+    const trusted = trustedWorkflowsOf(options).map(workflowPattern);
+    const refs = [
+        claims.workflow_ref,
+        ...(claims.job_workflow_ref !== claims.workflow_ref ? [claims.job_workflow_ref] : []),
+    ];
+    const untrusted = refs.find((r) => typeof r !== 'string' || !trusted.some((p) => p.test(r)));
+    if (refs.some((r) => typeof r !== 'string') || untrusted !== undefined) {
+        return refuse('PROVENANCE_UNTRUSTED_WORKFLOW', `${what}: made by workflow ${JSON.stringify(untrusted ?? null)}, which is not trusted ` +
+            `(trusted: ${trustedWorkflowsOf(options).join(', ')})`, claims);
+    }
+    const disagree = [];
+    const agree = (field, claim) => {
+        if (evidence[field] !== claims[claim]) {
+            disagree.push(`${field} ${JSON.stringify(evidence[field] ?? null)} vs ${claim} ${JSON.stringify(claims[claim] ?? null)}`);
+        }
+    };
+    agree('repository', 'repository');
+    agree('workflow', 'workflow');
+    agree('actor', 'actor');
+    agree('event', 'event_name');
+    // The evidence key's token starts with the run id and attempt it was made in
+    // (workflowContext.ts evidenceToken); a key of another PRP or form matches no run.
+    const prefix = keys_evidenceKey(stored.namespace, stored.id, '');
+    const keyToken = stored.evidenceKey.startsWith(prefix)
+        ? stored.evidenceKey.slice(prefix.length)
+        : '';
+    const run = `${String(claims.run_id ?? '')}-${String(claims.run_attempt ?? '')}-`;
+    if (!keyToken.startsWith(run)) {
+        disagree.push(`evidence key ${stored.evidenceKey} vs run ${claims.run_id ?? '?'} attempt ${claims.run_attempt ?? '?'}`);
+    }
+    if (disagree.length > 0) {
+        return refuse('PROVENANCE_CLAIMS_DISAGREE', `${what}: the evidence does not record the run the token was minted in: ${disagree.join('; ')}`, claims);
+    }
+    return { verified: true, claims };
+}
+/** Verifies several moves with one fetch of the issuer's keys. */
+async function verifyMoves(moves, options) {
+    const keys = options.keys ?? issuerKeys(options.issuer);
+    const results = [];
+    for (const move of moves)
+        results.push(await verifyMove(move, { ...options, keys }));
+    return results;
+}
+
 ;// CONCATENATED MODULE: ./src/core/index.ts
 /**
  * The promotion engine: keys, evidence rules, the script, the promoter and its fallback, the
  * demoter, and the read-only status.
  */
+
 
 
 
@@ -54428,6 +55567,12 @@ const failures_say = {
     badTimeout: (max, value) => `must be a number of seconds above 0 and at most ${max}, got ${JSON.stringify(value)}`,
     redisUrlRequired: 'is required (redis:// or rediss:// URL)',
     reasonRequired: 'is required: say why the PRP moves back (it is stored as the evidence reason)',
+    notIssuerUrl: (value) => `must be the issuer's https URL (http only on this machine), got ${JSON.stringify(value.slice(0, 200))}`,
+    notWorkflowRef: (value) => `each must be a workflow ref OWNER/REPO/PATH@REF (* matching any characters but @), got ${JSON.stringify(value.slice(0, 200))}`,
+    provenanceUnavailable: 'is required, but this job may not mint an OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL and ' +
+        'ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set): give the job `permissions: id-token: write`, ' +
+        'or set provenance to auto or off; nothing was written',
+    provenanceNotMinted: (why) => `PROVENANCE_NOT_MINTED the OIDC token for this move could not be minted (${why})`,
     notRe2: (problem) => `is not a regular expression in RE2 syntax (${problem}): the pattern is matched ` +
         'by RE2, in time linear in the text, which has no backreferences (\\1, \\k<name>) and ' +
         'no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
@@ -54458,7 +55603,8 @@ const failures_say = {
     pipelineFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: they state a pipeline result, which comes only ` +
         "from ci-result, the workflow_run event's conclusion or require-checks",
     runnerFieldsTyped: (fields) => `${fields.join(', ')} cannot be given: the action records ${fields.length > 1 ? 'them' : 'it'} ` +
-        'from the runner (the run, the repository, the workflow, the event and the actor), so no ' +
+        'from the runner (the run, the repository, the workflow, the event, the actor and the ' +
+        "OIDC token of the move's provenance), so no " +
         `input can say where the evidence came from; leave ${fields.length > 1 ? 'them' : 'it'} ` +
         'out of the evidence input',
     checksWithoutCommit: "reads the checks of the event's commit, and this event names none (GITHUB_SHA is empty)",
@@ -54489,6 +55635,33 @@ const failures_say = {
     checksNeedRepository: (repository) => `require-checks needs GITHUB_REPOSITORY as owner/repo, got ${JSON.stringify(repository)}`,
     checksUnreadable: (repository, ref, apiUrl, why) => `cannot read the check runs of ${repository}@${ref} from ${apiUrl}: ${why}`,
     checksNotPassed: (ref, problems) => `required checks on ${ref} did not pass: ${problems.join('; ')}`,
+    // Which check runs count (checks.ts): a job of a trusted workflow's run. API values are
+    // shown quoted and bounded.
+    checksWorkflowsNeeded: "is required with require-checks (on a workflow_run event the triggering run's workflow " +
+        "is the default): name the workflow files whose jobs' check runs count, e.g. " +
+        '.github/workflows/ci.yml',
+    notWorkflowPath: (value) => `names workflow files as .github/workflows/NAME.yml (or .yaml), not ${shown(value)}`,
+    checkNoTrustedRun: (name, workflows, branches, ignored) => `${name} has no check run from a job of ${workflows.join(', ')} on ` +
+        `${branches.join(', ') || 'an allowed branch'} (ignored: ${ignored})`,
+    checksIgnored: (ignored) => `ignored: ${ignored}`,
+    checksMoreIgnored: (count) => `and ${count} more`,
+    checkNoSuite: 'it names no check suite',
+    checkSuitesBounded: (max) => `not looked up: at most ${max} check suites are looked up in one run`,
+    checkSuiteUnreadable: (suite, why) => `the workflow run of its check suite ${suite} could not be read: ${why}`,
+    checkSuiteNoRun: (suite) => `no workflow run has its check suite ${suite}: not a job of a GitHub Actions workflow run`,
+    checkSuiteOtherRuns: (suite, others) => `asked for the workflow run of check suite ${suite}, the API answered with runs of ` +
+        `check suites ${others.slice(0, 5).map(shown).join(', ')}: none is this one`,
+    checkSuiteSeveralRuns: (suite) => `several workflow runs claim its check suite ${suite}`,
+    checkRunNoId: 'its workflow run has no id',
+    checkRunElsewhere: (id, ranIn, repository) => `its workflow run ${id} ran in ${shown(ranIn)}, not in ${repository}`,
+    checkRunForkCode: (id, code) => `its workflow run ${id} ran the code of ${shown(code)}, a fork's`,
+    checkRunOtherWorkflow: (id, file, workflows) => `its workflow run ${id} is of ${shown(file)}, not of checks-workflows (${workflows.join(', ')})`,
+    checkRunEvent: (id, event, trusted) => `its workflow run ${id} was started by ${shown(event)}, not by ${trusted.join(', ')}`,
+    checkRunBranch: (id, branch, allowed) => `its workflow run ${id} ran on ${shown(branch)}, not on an allowed branch ` +
+        `(${allowed.join(', ') || 'none known: set allowed-branches'})`,
+    checkRunCommit: (id, sha, ref) => `its workflow run ${id} ran on commit ${shown(sha)}, not ${ref}`,
+    checkNotAJob: (runId) => `it is not a job of workflow run ${runId}: created through the Checks API, not by the workflow`,
+    checkJobsUnreadable: (runId, why) => `the jobs of workflow run ${runId} could not be read: ${why}`,
     // The merged-commit rule (mergedCommit.ts).
     mergedCommitRefusal: (from, to, repository, allowed, problem, event, fix) => `${from} -> ${to} needs a commit merged into an allowed branch of ` +
         `${repository || 'this repository'} (${allowed.join(', ') || 'none'}): ${problem}. ` +
@@ -54540,6 +55713,86 @@ const failures_say = {
     // The job summary (summary.ts).
     summaryUnwritable: (problem) => `cannot write the job summary: ${problem}`,
 };
+
+;// CONCATENATED MODULE: ./src/action/provenance.ts
+
+
+/**
+ * The provenance of a move (CONTRACT.md section 4, `provenance`): a GitHub OIDC token whose
+ * audience binds this one move (src/core/provenance.ts provenanceAudience), minted before
+ * the move is sent and stored in its evidence. It is asked for as @actions/core's
+ * getIDToken asks (GET ACTIONS_ID_TOKEN_REQUEST_URL&audience=..., bearer
+ * ACTIONS_ID_TOKEN_REQUEST_TOKEN, the token in the JSON answer's `value`), but from the
+ * run's own environment (not process.env) and bounded by the step's timeout: getIDToken
+ * retries up to ten times with no deadline, and an issuer that hangs must not hang the step.
+ */
+const provenance_PROVENANCE_MODES = (/* unused pure expression or super */ null && (['auto', 'required', 'off']));
+/** Whether the job may mint a token: `permissions: id-token: write` sets both variables. */
+const mayMint = (env) => Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+/**
+ * `required` in a job that may not mint: refused before anything else is asked or
+ * connected, naming the permission.
+ */
+function checkProvenanceAvailable(mode, env) {
+    if (mode === 'required' && !mayMint(env)) {
+        throw new InputError('provenance', say.provenanceUnavailable);
+    }
+}
+/** A minting that failed: the step fails when provenance is required. */
+class ProvenanceError extends (/* unused pure expression or super */ null && (Error)) {
+    name = 'ProvenanceError';
+}
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+async function requestToken(env, audience, timeoutMs, fetcher) {
+    const base = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+    const url = `${base}${base.includes('?') ? '&' : '?'}audience=${encodeURIComponent(audience)}`;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+        const response = await fetcher(url, {
+            signal,
+            headers: {
+                authorization: `Bearer ${env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}`,
+                accept: 'application/json',
+            },
+        });
+        if (!response.ok) {
+            await response.body?.cancel().catch(() => undefined);
+            throw new ProvenanceError(say.provenanceNotMinted(`HTTP ${response.status}`));
+        }
+        const body = (await response.json());
+        const token = body?.value;
+        if (typeof token !== 'string' || !COMPACT_JWT.test(token)) {
+            throw new ProvenanceError(say.provenanceNotMinted('the answer holds no token'));
+        }
+        return token;
+    }
+    catch (error) {
+        if (error instanceof ProvenanceError)
+            throw error;
+        throw new ProvenanceError(say.provenanceNotMinted(signal.aborted
+            ? `no answer within ${timeoutMs / 1000} s`
+            : error.message.slice(0, 200)));
+    }
+}
+/**
+ * The move's token, or undefined: none asked for (`off`, or `auto` in a job that may not
+ * mint), or `auto` and the minting failed (a warning: the move goes unsigned). With
+ * `required`, a failure throws ProvenanceError, before Redis is touched.
+ */
+async function mintProvenance(mode, env, move, timeoutMs, output, fetcher = fetch) {
+    if (mode === 'off' || !mayMint(env))
+        return undefined;
+    const audience = provenanceAudience({ ...move, commit: evidenceCommit(move.evidence) });
+    try {
+        return await requestToken(env, audience, timeoutMs, fetcher);
+    }
+    catch (error) {
+        if (mode === 'required')
+            throw error;
+        output.warning(`${error.message}; the move goes unsigned (provenance: auto)`);
+        return undefined;
+    }
+}
 
 ;// CONCATENATED MODULE: ./node_modules/re2js/build/index.js
 /*!
@@ -61407,6 +62660,7 @@ class UnsupportedPatternError extends Error {
 
 
 
+
 /**
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
@@ -61534,6 +62788,17 @@ function parseChecksApp(value) {
     return slug;
 }
 /**
+ * checks-workflows: workflow files of this repository, `.github/workflows/NAME.yml` (or
+ * .yaml), comma or newline separated; empty: decided with the event (evidence.ts).
+ */
+function parseChecksWorkflows(value) {
+    const files = namesOf(value, /[,\n]/);
+    const bad = files.find((file) => !/^\.github\/workflows\/[^/\s*?@]+\.ya?ml$/.test(file));
+    if (bad !== undefined)
+        throw new InputError('checks-workflows', say.notWorkflowPath(bad));
+    return [...new Set(files)];
+}
+/**
  * allowed-branches: exact branch names, comma or newline separated. Git forbids * ? [ and
  * spaces in branch names, so a name holding one is a pattern or a typo: refused, not ignored.
  * Separators alone name no branch: refused too, not read as the default branch.
@@ -61541,11 +62806,11 @@ function parseChecksApp(value) {
 function parseAllowedBranches(value) {
     const names = namesOf(value, /[,\n]/);
     if (names.length === 0 && value.trim() !== '') {
-        throw new InputError('allowed-branches', say.noBranchNamed(value));
+        throw new failures_InputError('allowed-branches', failures_say.noBranchNamed(value));
     }
     const bad = names.find((name) => /[*?[\s]/.test(name) || name.startsWith('refs/'));
     if (bad !== undefined) {
-        throw new InputError('allowed-branches', say.notBranchName(bad));
+        throw new failures_InputError('allowed-branches', failures_say.notBranchName(bad));
     }
     return names;
 }
@@ -61570,6 +62835,34 @@ const parseExpectedVersion = (value) => value === ''
     ? undefined
     : // The script's bound: at most 15 digits, exact in a Lua number.
         parseInteger('expected-version', value, 0, 999_999_999_999_999);
+const parseProvenance = (value) => parseOneOf('provenance', value || 'auto', PROVENANCE_MODES);
+/**
+ * oidc-issuer: an https URL, or http on this machine (a test's issuer); the verification
+ * requests go to its origin only.
+ */
+function parseOidcIssuer(value) {
+    const issuer = value.trim() || GITHUB_OIDC_ISSUER;
+    let url;
+    try {
+        url = new URL(issuer);
+    }
+    catch {
+        url = undefined;
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url?.hostname ?? '');
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+        throw new failures_InputError('oidc-issuer', failures_say.notIssuerUrl(issuer));
+    }
+    return issuer;
+}
+/** trusted-workflows: OWNER/REPO/PATH@REF patterns, one per line or comma separated. */
+function parseTrustedWorkflows(value) {
+    const patterns = namesOf(value, /[,\n]/);
+    const bad = patterns.find((p) => !/^[^/@\s]+\/[^/@\s]+\/[^@\s]+@[^@\s]+$/.test(p));
+    if (bad !== undefined)
+        throw new failures_InputError('trusted-workflows', failures_say.notWorkflowRef(bad));
+    return patterns;
+}
 const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
 /** Reads and checks every input; throws InputError naming the first bad one. */
 function readInputs(read) {
@@ -61588,6 +62881,7 @@ function readInputs(read) {
         ciResult: parseCiResult(ciResult),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
+        checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
         githubToken: read('github-token'),
         namespace,
         evidenceTtl: parseEvidenceTtl(ttl),
@@ -61597,6 +62891,7 @@ function readInputs(read) {
         cluster,
         timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
+        provenance: parseProvenance(read('provenance')),
     };
 }
 /**
@@ -61642,6 +62937,7 @@ function readDemoteSettings(read, env) {
         expectedVersion: parseExpectedVersion(read('expected-version')),
         dryRun: parseBoolean('dry-run', read('dry-run'), false),
         mode: promotionMode(parseMode(read('mode')), env),
+        provenance: parseProvenance(read('provenance')),
     };
     if (settings.cluster && settings.mode === 'multi') {
         throw new InputError('mode', say.fallbackOnCluster);
@@ -61653,6 +62949,9 @@ function readStatusSettings(read) {
     const history = read('history');
     return {
         ...common,
+        oidcIssuer: parseOidcIssuer(read('oidc-issuer')),
+        trustedWorkflows: parseTrustedWorkflows(read('trusted-workflows')),
+        allowedBranches: parseAllowedBranches(read('allowed-branches')),
         history: history === ''
             ? DEFAULT_HISTORY_ENTRIES
             : parseInteger('history', history, 0, MAX_HISTORY_ENTRIES),
@@ -61720,6 +63019,7 @@ const WORKFLOW_RUN = looseObject({
     id: maybe(schemas_number()),
     name: optionalString,
     event: optionalString,
+    path: optionalString,
     conclusion: optionalString,
     head_sha: optionalString,
     head_branch: optionalString,
@@ -62141,7 +63441,7 @@ function evidenceCell(field, value, ctx) {
     }
     return code(text);
 }
-function table(rows) {
+function summary_table(rows) {
     const body = rows.map(([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${v}</td></tr>`);
     return `<table>\n${body.join('\n')}\n</table>\n`;
 }
@@ -62162,6 +63462,12 @@ function renderSummary(report) {
         rows.push(['Evidence key', code(report.evidenceKey)]);
     if (report.mode)
         rows.push(['Mode', escapeHtml(report.mode)]);
+    if (report.provenance) {
+        rows.push([
+            'Provenance',
+            report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+        ]);
+    }
     if (report.pipeline) {
         const sources = report.pipeline.map((v) => `${escapeHtml(v.source)}: ${escapeHtml(v.detail)}`);
         rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
@@ -62169,10 +63475,10 @@ function renderSummary(report) {
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-    let html = `<h2>${summary_shown(title)}</h2>\n${table(rows)}`;
+    let html = `<h2>${summary_shown(title)}</h2>\n${summary_table(rows)}`;
     const evidence = Object.entries(report.evidence ?? {});
     if (evidence.length > 0) {
-        html += `<h3>Evidence</h3>\n${table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
+        html += `<h3>Evidence</h3>\n${summary_table(evidence.map(([k, v]) => [k, evidenceCell(k, v, report.ctx)]))}`;
     }
     if (report.history && report.history.length > 0) {
         html += `<h3>Recent history</h3>\n${timeline(report.history)}`;
@@ -62192,9 +63498,18 @@ function timeText(at) {
         : String(at ?? '');
 }
 const KIND_MARKS = { promote: '⏩ promote', demote: '↩️ demote' };
+/** A move's verification, for the timeline: verified, or why not; blank when not checked. */
+const verifiedCell = (verified) => verified === undefined
+    ? ''
+    : verified.verified
+        ? '✅ verified'
+        : `⚠️ not verified: ${summary_shown(verified.problem ?? '')}`;
 /** The history, newest first: one row per move, every value escaped. */
 function timeline(history) {
+    const verifying = history.some((entry) => entry.verified !== undefined);
     const head = ['When', 'Move', 'From → to', 'Version', 'By', 'Evidence key'];
+    if (verifying)
+        head.push('Provenance');
     const rows = history.map((entry) => [
         problemOf(entry.problems, 'at')
             ? odd(problemOf(entry.problems, 'at'))
@@ -62207,6 +63522,7 @@ function timeline(history) {
             : summary_shown(String(entry.version)),
         summary_shown(entry.actor),
         entry.evidenceKey ? code(entry.evidenceKey) : '',
+        ...(verifying ? [verifiedCell(entry.verified)] : []),
     ]
         .map((cell) => `<td>${cell}</td>`)
         .join(''));
@@ -62253,10 +63569,18 @@ function renderStatusSummary(report) {
     }
     if (report.evidence !== undefined)
         rows.push(['Evidence', code(report.evidence)]);
+    if (report.verified !== undefined) {
+        rows.push([
+            'Provenance',
+            report.verified
+                ? '✅ verified: signed by the issuer for this move, by a trusted workflow'
+                : `⚠️ not verified: ${summary_shown(report.verifyProblem ?? '')}`,
+        ]);
+    }
     if (report.reason)
         rows.push(['Reason', code(report.reason)]);
     rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
-    let html = `<h2>${summary_shown(title)}</h2>\n${table(rows)}`;
+    let html = `<h2>${summary_shown(title)}</h2>\n${summary_table(rows)}`;
     const entryProblems = (report.history ?? []).filter((entry) => entry.problems?.length).length;
     if (entryProblems > 0) {
         html += `<p>⚠️ ${entryProblems} history entries hold values that are not what the contract says: shown as stored.</p>\n`;
@@ -62347,6 +63671,62 @@ function historyOutput(history, output) {
     }
     return json;
 }
+/** The history entries whose moves the summary verifies, newest first: bounded work. */
+const VERIFIED_HISTORY_ENTRIES = 20;
+/**
+ * Verifies the move into the current state, and the newest history entries' moves for the
+ * summary, with one fetch of the issuer's keys and one read of their evidence. Never throws:
+ * a move that cannot be verified is an answer (verified false, and why).
+ */
+async function status_verifyMoves(settings, ctx, id, status) {
+    const branches = settings.allowedBranches.length > 0
+        ? settings.allowedBranches
+        : [defaultBranch(ctx)].filter((b) => b !== undefined);
+    if (!ctx.repository || branches.length === 0) {
+        const problem = !ctx.repository
+            ? 'not verified: GITHUB_REPOSITORY is not set, so no repository to verify against'
+            : "not verified: the event does not name the repository's default branch; set allowed-branches";
+        const current = { verified: false, code: 'PROVENANCE_NO_MOVE', problem };
+        return { current, history: status.history.map(() => undefined) };
+    }
+    const options = {
+        issuer: settings.oidcIssuer,
+        repository: ctx.repository,
+        allowedBranches: branches,
+        trustedWorkflows: settings.trustedWorkflows,
+        timeoutMs: settings.timeoutSeconds * 1000,
+        keys: issuerKeys(settings.oidcIssuer),
+    };
+    const { namespace } = settings;
+    const current = await verifyMove({ namespace, id, status }, options);
+    const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
+    let evidence = [];
+    if (entries.length > 0) {
+        try {
+            evidence = await redisCall_callRedis(settings, 'read', (redis) => readMovesEvidence(redis, { namespace, id, keys: entries.map((e) => e.evidenceKey) }));
+        }
+        catch {
+            evidence = [];
+        }
+    }
+    const history = [];
+    for (const [i, entry] of status.history.entries()) {
+        if (i >= entries.length || evidence.length === 0) {
+            history.push(undefined);
+            continue;
+        }
+        history.push(await verifyMove({
+            namespace,
+            id,
+            kind: entry.kind,
+            from: entry.from,
+            to: entry.to,
+            evidenceKey: entry.evidenceKey,
+            evidence: evidence[i],
+        }, options));
+    }
+    return { current, history };
+}
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 async function runStatus(host) {
     const { env } = host;
@@ -62363,8 +63743,29 @@ async function runStatus(host) {
         output.setOutput('prp-id', id);
         output.info(`Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
             ` (history ${settings.history})`);
-        const status = await redisCall_callRedis(settings, 'read', (redis) => status_readStatus(redis, { namespace: settings.namespace, id, history: settings.history }));
-        const history = status.history;
+        const read = await redisCall_callRedis(settings, 'read', (redis) => 
+        // One entry at least: verification needs the move into the current state.
+        status_readStatus(redis, {
+            namespace: settings.namespace,
+            id,
+            history: Math.max(settings.history, 1),
+        }));
+        const verification = read.found
+            ? await status_verifyMoves(settings, ctx, id, read)
+            : {
+                current: {
+                    verified: false,
+                    problem: `${id} was not found in namespace ${settings.namespace}`,
+                },
+                history: [],
+            };
+        const status = { ...read, history: read.history.slice(0, settings.history) };
+        const history = status.history.map((entry, i) => {
+            const result = verification.history[i];
+            return result === undefined
+                ? entry
+                : { ...entry, verified: { verified: result.verified, problem: result.problem } };
+        });
         Object.assign(report, {
             outcome: status.found ? 'found' : 'not_found',
             state: status.state,
@@ -62375,6 +63776,8 @@ async function runStatus(host) {
             evidence: status.evidence,
             history,
             problems: status.problems,
+            verified: verification.current.verified,
+            verifyProblem: verification.current.problem,
         });
         // A warning each for the hash's few fields; one for the history, however many entries.
         for (const problem of status.problems)
@@ -62391,7 +63794,12 @@ async function runStatus(host) {
         output.setOutput('updated-by', status.updatedBy ?? '');
         output.setOutput('evidence-key', status.evidenceKey ?? '');
         output.setOutput('evidence', status.evidence ?? '');
-        output.setOutput('history', historyOutput(history, output));
+        output.setOutput('history', historyOutput(status.history, output));
+        output.setOutput('verified', String(verification.current.verified));
+        output.setOutput('verify-problem', verification.current.problem ?? '');
+        if (status.found && !verification.current.verified) {
+            output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
+        }
         output.info(status.found
             ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
             : `${id} was not found in namespace ${settings.namespace}`);
@@ -62400,6 +63808,7 @@ async function runStatus(host) {
         report.outcome = 'failed';
         report.reason = failureReason(error, secrets);
         output.setOutput('found', 'false');
+        output.setOutput('verified', 'false');
         output.setFailed(report.reason);
     }
     finally {
@@ -62416,11 +63825,11 @@ async function runStatus(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5114);
-/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4253);
+/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3817);
 /** status/action.yml's entry point (it runs dist/status/index.js, built from this file). */
 
 
-await (0,_action_status_js__WEBPACK_IMPORTED_MODULE_1__/* .runStatus */ .e)((0,_action_host_js__WEBPACK_IMPORTED_MODULE_0__/* .runnerHost */ .B)());
+await (0,_action_status_js__WEBPACK_IMPORTED_MODULE_1__/* .runStatus */ .em)((0,_action_host_js__WEBPACK_IMPORTED_MODULE_0__/* .runnerHost */ .B)());
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { parseEventPayload } from '../../src/action/workflowContext.js';
 import { SHA, runAction } from '../support/actionRun.js';
 import { testClient } from '../support/redisServer.js';
-import { seedPrp } from '../support/seed.js';
+import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
 /**
@@ -77,7 +77,9 @@ describe('event payloads with null fields, as GitHub sends them', () => {
   beforeAll(async () => {
     redis = testClient(inject('redisUrl'));
     ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'validate');
+    // development -> integration: a move the event's kind may make (complete and validate need
+    // a commit merged into an allowed branch, which a deployment_status does not show).
+    await seedPrp(redis, ns, 'PRP-1', 'development');
   });
   afterAll(() => redis.disconnect());
 
@@ -85,11 +87,11 @@ describe('event payloads with null fields, as GitHub sends them', () => {
     const outcome = await runAction({
       inputs: {
         'redis-url': inject('redisUrl'),
-        'target-state': 'complete',
+        'target-state': 'integration',
         'prp-id': 'PRP-1',
         namespace: ns,
         'ci-result': 'success',
-        evidence: JSON.stringify({ validator_approval: 'ok' }),
+        evidence: JSON.stringify(GOOD_EVIDENCE.integration),
       },
       eventName: 'deployment_status',
       event: deploymentStatus,

@@ -84,6 +84,8 @@ test('the workflows are there', () => {
       'example-promote-after-smoke.yml',
       'example-demote-on-failure.yml',
       'example-health.yml',
+      'release.yml',
+      'codeql.yml',
     ]),
   );
 });
@@ -218,14 +220,31 @@ describe.each(Object.keys(actionSources))('%s', (file) => {
   });
 });
 
+/**
+ * Every write permission any job has, and nothing else writes: the release's major tag and
+ * asset, its immutable package and that package's attestation (an OIDC token), CodeQL's
+ * results.
+ */
+const WRITES: Record<string, Record<string, Record<string, 'write'>>> = {
+  'codeql.yml': { analyze: { 'security-events': 'write' } },
+  'release.yml': {
+    'major-tag': { contents: 'write' },
+    publish: { packages: 'write', 'id-token': 'write' },
+  },
+};
+
 describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
-  test('grants least privilege: a top-level permissions block, nothing written', () => {
+  test('grants least privilege: a top-level permissions block, writes only where listed', () => {
     expect(workflow.permissions).toBeTypeOf('object');
-    for (const scope of [
-      workflow.permissions,
-      ...Object.values(workflow.jobs).map((j) => j.permissions),
-    ]) {
-      for (const level of Object.values(scope ?? {})) expect(level).toMatch(/^(read|none)$/);
+    for (const level of Object.values(workflow.permissions ?? {})) {
+      expect(level).toMatch(/^(read|none)$/);
+    }
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      const writes = Object.entries(job.permissions ?? {}).filter(([, level]) => level === 'write');
+      expect(Object.fromEntries(writes), `${_file} ${name}`).toEqual(WRITES[_file]?.[name] ?? {});
+      for (const level of Object.values(job.permissions ?? {})) {
+        expect(level).toMatch(/^(read|none|write)$/);
+      }
     }
   });
 
@@ -350,4 +369,25 @@ test('the examples do nothing without the REDIS_URL secret', () => {
       }
     }
   }
+});
+
+test('every setup-node takes the version from .node-version, the runtime of action.yml', () => {
+  let checked = 0;
+  for (const [file, workflow] of workflows) {
+    for (const step of stepsOf(workflow).filter((s) => s.uses?.startsWith('actions/setup-node@'))) {
+      checked++;
+      expect(step.with?.['node-version-file'], file).toBe('.node-version');
+      expect(step.with?.['node-version'], file).toBeUndefined();
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+  const major = readFileSync(new URL('.node-version', root), 'utf8').trim();
+  expect(major).toMatch(/^\d+$/);
+  for (const action of Object.values(actions)) expect(action.runs?.using).toBe(`node${major}`);
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+    engines: { node: string };
+    devDependencies: Record<string, string>;
+  };
+  expect(pkg.engines.node).toBe(`>=${major}`);
+  expect(pkg.devDependencies.node).toMatch(new RegExp(`^\\^${major}\\.`));
 });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -128,7 +128,7 @@ test('the tarball holds the built core, its types and the script, and nothing el
   );
 });
 
-test("a worker's TypeScript importing 'prp-promote' type-checks, and promotes on a real server", async () => {
+test("a worker's TypeScript importing 'prp-promote' (and the docs' example) type-checks, and promotes on a real server", async () => {
   const ns = uniqueNamespace();
   await seedPrp(redis, ns, 'PRP-7', 'integration', 3);
   writeFileSync(
@@ -172,6 +172,18 @@ try {
 }
 `,
   );
+  // The library example of the docs, as written: it imports the installed package too.
+  const docs = ['README.md', ...readdirSync(join(repo, 'docs')).map((f) => `docs/${f}`)];
+  const snippets = docs
+    .filter((file) => file.endsWith('.md'))
+    .flatMap((file) =>
+      [...readFileSync(join(repo, file), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map(
+        (m) => m[1]!,
+      ),
+    )
+    .filter((code) => code.includes("from 'prp-promote'"));
+  expect(snippets.length).toBeGreaterThan(0);
+  snippets.forEach((code, i) => writeFileSync(join(scratch, `docs${i}.ts`), code));
   writeFileSync(
     join(scratch, 'tsconfig.json'),
     JSON.stringify({
@@ -186,7 +198,7 @@ try {
         typeRoots: [join(repo, 'node_modules', '@types')],
         types: ['node'],
       },
-      files: ['worker.ts'],
+      files: ['worker.ts', ...snippets.map((_, i) => `docs${i}.ts`)],
     }),
   );
   run(bin('tsc'), ['-p', '.'], scratch);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -214,4 +214,34 @@ describe('the files a release carries', () => {
       ['github-actions', '/'],
     ]);
   });
+});
+
+test('one major everywhere: the versioning table, the changelog and every @vN users are told to write', () => {
+  const text = (file: string) => readFileSync(new URL(file, root), 'utf8');
+  const readme = text('README.md');
+  const rows = [...readme.matchAll(/^\| `v(\d+)` +\| (\d+) +\|$/gm)].map((m) => [
+    Number(m[1]),
+    Number(m[2]),
+  ]);
+  expect(rows.length).toBeGreaterThan(0);
+  const [major, contract] = rows.at(-1)!;
+  // The top section of the changelog is the next release: of that major, on that contract.
+  expect(text('CHANGELOG.md')).toMatch(
+    new RegExp(`\\n## [^\\n]*\\b${major}\\.\\d+\\.\\d+\\b[^\\n]*\\(contract ${contract}\\)\\n`),
+  );
+  const files = [
+    'README.md',
+    'SECURITY.md',
+    ...['docs', '.github/workflows', 'demote', 'status', 'health'].flatMap((dir) =>
+      readdirSync(new URL(`${dir}/`, root)).map((f) => `${dir}/${f}`),
+    ),
+  ].filter((f) => /\.(md|ya?ml)$/.test(f));
+  let uses = 0;
+  for (const file of files) {
+    for (const m of text(file).matchAll(/prp-promote(?:\/\w+)?@v(\d+)\b/g)) {
+      uses++;
+      expect(Number(m[1]), file).toBe(major);
+    }
+  }
+  expect(uses).toBeGreaterThan(0);
 });

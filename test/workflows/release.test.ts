@@ -245,3 +245,26 @@ test('one major everywhere: the versioning table, the changelog and every @vN us
   }
   expect(uses).toBeGreaterThan(0);
 });
+
+test("set-up: npm scripts run on the Node the packages install, not the machine's (EBADENGINE is harmless)", () => {
+  // The PATH of a shell on this machine: no node_modules/.bin of this repository in it.
+  const PATH = (process.env.PATH ?? '')
+    .split(':')
+    .filter((entry) => !entry.includes('node_modules'))
+    .join(':');
+  const major = readFileSync(new URL('.node-version', root), 'utf8').trim();
+  const version = execFileSync(
+    'npm',
+    ['exec', '--no', '--', 'node', '-p', 'process.versions.node'],
+    {
+      cwd: root.pathname,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, PATH },
+    },
+  ).trim();
+  expect(version.split('.')[0]).toBe(major);
+  expect(readFileSync(new URL('scripts/setup.sh', root), 'utf8')).toMatch(
+    /warns EBADENGINE for prp-promote itself: harmless, npm scripts run on the Node 24 it installs/,
+  );
+});

@@ -18,5 +18,12 @@ if ((${#missing[@]})); then
 fi
 # The Debian package starts a system redis-server on 6379; the tests never use it.
 
+# On a machine whose own Node is older than 24, npm ci warns `EBADENGINE` for prp-promote
+# itself (engines: node >=24): npm runs on that Node to install. It is harmless: it installs
+# and runs nothing of this package, and every npm script (npm test, npm run demo, ...) runs
+# on the Node 24 of the `node` devDependency, as npm puts node_modules/.bin first on their PATH.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 24 ]; then
+  echo "setup: this machine's node is $(node --version); npm ci warns EBADENGINE for prp-promote itself: harmless, npm scripts run on the Node 24 it installs"
+fi
 npm ci --no-audit --no-fund
 echo "setup: node $(npx --no-install node --version), $(redis-server --version | cut -d' ' -f3)"

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_CODES } from '../../src/core/errors.js';
@@ -81,6 +82,30 @@ describe('loading', () => {
     ).trim();
     expect(cli).toBe(PROMOTE_SCRIPT_SHA);
     expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+  });
+
+  it("the docs give the command that computes script-sha, and say the file's own SHA differs", async () => {
+    // What README.md, docs/CONTRACT.md and action.yml tell a user to run, run here as written.
+    const documented = `printf '%s' "$(cat lua/promote.lua)" | sha1sum`;
+    const root = new URL('../../', import.meta.url);
+    for (const file of ['README.md', 'docs/CONTRACT.md', 'action.yml']) {
+      expect(readFileSync(new URL(file, root), 'utf8'), file).toContain(documented);
+    }
+    const run = (command: string, input?: Buffer) =>
+      execFileSync('bash', ['-c', command], {
+        cwd: root.pathname,
+        encoding: 'utf8',
+        ...(input ? { input } : {}),
+      }).trim();
+    expect(run(documented).split(' ')[0]).toBe(PROMOTE_SCRIPT_SHA);
+    // The file as it is, trailing newline and all, is another script with another SHA: what
+    // sha1sum, redis-cli -x and redis-py's register_script(open(...).read()) send or hash.
+    const fileSha = run('sha1sum lua/promote.lua').split(' ')[0];
+    expect(fileSha).toMatch(/^[0-9a-f]{40}$/);
+    expect(fileSha).not.toBe(PROMOTE_SCRIPT_SHA);
+    expect(
+      run(`redis-cli -h 127.0.0.1 -p ${server.port} -x SCRIPT LOAD`, readFileSync(SCRIPT_FILE)),
+    ).toBe(fileSha);
   });
 
   it('loadScript refuses a server that answers with another SHA', async () => {

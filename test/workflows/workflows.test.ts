@@ -44,6 +44,9 @@ type Job = {
 type Workflow = { permissions?: unknown; jobs: Record<string, Job> };
 const workflows: [string, Workflow][] = workflowFiles.map((f) => [f, parse(read(f)) as Workflow]);
 const stepsOf = (w: Workflow) => Object.values(w.jobs).flatMap((job) => job.steps ?? []);
+/** A job that runs the root action or demote: it moves PRPs. */
+const movesPrps = (job: Job) =>
+  (job.steps ?? []).some((step) => step.uses === './' || step.uses === './demote');
 /** This repository's actions, by how a step names them: the root one and the sub-actions. */
 const OWN_ACTIONS = {
   './': 'action.yml',
@@ -85,6 +88,8 @@ test('the workflows are there', () => {
       'example-promote-after-smoke.yml',
       'example-demote-on-failure.yml',
       'example-health.yml',
+      'release.yml',
+      'codeql.yml',
     ]),
   );
 });
@@ -245,37 +250,49 @@ describe.each(Object.keys(actionSources))('%s', (file) => {
   });
 });
 
+/**
+ * Every write permission any job has, and nothing else writes: the release's major tag and
+ * asset, its immutable package and that package's attestation (an OIDC token), CodeQL's
+ * results.
+ */
+const WRITES: Record<string, Record<string, Record<string, 'write'>>> = {
+  'codeql.yml': { analyze: { 'security-events': 'write' } },
+  'release.yml': {
+    'major-tag': { contents: 'write' },
+    publish: { packages: 'write', 'id-token': 'write' },
+  },
+};
+
 describe.each(workflows)('%s, as users rely on it', (_file, workflow) => {
-  test('grants least privilege: a top-level permissions block, nothing written', () => {
+  test('grants least privilege: a top-level permissions block, writes only where listed', () => {
     expect(workflow.permissions).toBeTypeOf('object');
-    for (const scope of [
-      workflow.permissions,
-      ...Object.values(workflow.jobs).map((j) => j.permissions),
-    ]) {
-      // id-token: write writes nothing: it lets a job mint its moves' provenance token.
-      for (const [name, level] of Object.entries(scope ?? {})) {
-        expect(level).toMatch(name === 'id-token' ? /^(write|none)$/ : /^(read|none)$/);
+    for (const level of Object.values(workflow.permissions ?? {})) {
+      expect(level).toMatch(/^(read|none)$/);
+    }
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      // id-token: write writes nothing to the repository: it lets a job mint its moves'
+      // provenance token (the two tests below), or the release sign its package.
+      const writes = Object.entries(job.permissions ?? {}).filter(
+        ([scope, level]) => level === 'write' && !(scope === 'id-token' && movesPrps(job)),
+      );
+      expect(Object.fromEntries(writes), `${_file} ${name}`).toEqual(WRITES[_file]?.[name] ?? {});
+      for (const level of Object.values(job.permissions ?? {})) {
+        expect(level).toMatch(/^(read|none|write)$/);
       }
     }
   });
 
   test('every job that promotes or demotes may sign its moves (id-token: write)', () => {
     for (const job of Object.values(workflow.jobs)) {
-      const moves = (job.steps ?? []).some(
-        (step) => step.uses === './' || step.uses === './demote',
-      );
-      if (!moves) continue;
+      if (!movesPrps(job)) continue;
       const scope = (job.permissions ?? workflow.permissions) as Record<string, string> | undefined;
       expect(scope?.['id-token']).toBe('write');
     }
   });
 
-  test('a job that does not move a PRP is not given id-token: write', () => {
-    for (const job of Object.values(workflow.jobs)) {
-      const moves = (job.steps ?? []).some(
-        (step) => step.uses === './' || step.uses === './demote',
-      );
-      if (moves) continue;
+  test('a job that does not move a PRP is not given id-token: write, unless listed', () => {
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      if (movesPrps(job) || WRITES[_file]?.[name]?.['id-token']) continue;
       const scope = (job.permissions ?? workflow.permissions) as Record<string, string> | undefined;
       expect(scope?.['id-token']).toBeUndefined();
     }
@@ -435,4 +452,25 @@ test('the examples that promote or demote take REDIS_URL from the pipeline envir
     }
   }
   expect(checked).toBeGreaterThanOrEqual(4);
+});
+
+test('every setup-node takes the version from .node-version, the runtime of action.yml', () => {
+  let checked = 0;
+  for (const [file, workflow] of workflows) {
+    for (const step of stepsOf(workflow).filter((s) => s.uses?.startsWith('actions/setup-node@'))) {
+      checked++;
+      expect(step.with?.['node-version-file'], file).toBe('.node-version');
+      expect(step.with?.['node-version'], file).toBeUndefined();
+    }
+  }
+  expect(checked).toBeGreaterThan(0);
+  const major = readFileSync(new URL('.node-version', root), 'utf8').trim();
+  expect(major).toMatch(/^\d+$/);
+  for (const action of Object.values(actions)) expect(action.runs?.using).toBe(`node${major}`);
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+    engines: { node: string };
+    devDependencies: Record<string, string>;
+  };
+  expect(pkg.engines.node).toBe(`>=${major}`);
+  expect(pkg.devDependencies.node).toMatch(new RegExp(`^\\^${major}\\.`));
 });

@@ -1,4 +1,4 @@
-import { AnswerLostError, ConnectionError, PromotionError } from '../core/index.js';
+import { AnswerLostError, ConnectionError, NotRunError, PromotionError } from '../core/index.js';
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
@@ -14,7 +14,7 @@ import { AnswerLostError, ConnectionError, PromotionError } from '../core/index.
 export { AnswerLostError, ConnectionError, PromotionError };
 
 /** A bad input; the message names it. */
-export class InputError extends Error {
+export class InputError extends NotRunError {
   override readonly name = 'InputError';
   constructor(
     readonly input: string,

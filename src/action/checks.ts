@@ -1,3 +1,4 @@
+import { NotRunError, RefusedError } from '../core/errors.js';
 import { say } from './failures.js';
 import {
   apiFailure,
@@ -77,7 +78,7 @@ export const MAX_IGNORED_SHOWN = 3;
 export const TRUSTED_EVENTS = ['push', 'workflow_dispatch', 'schedule'] as const;
 
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
-export class ChecksNotPassedError extends Error {
+export class ChecksNotPassedError extends RefusedError {
   override readonly name = 'ChecksNotPassedError';
 }
 
@@ -85,7 +86,7 @@ export class ChecksNotPassedError extends Error {
 function runsOfPage(data: unknown, page: number): CheckRun[] {
   const runs = (data as { check_runs?: unknown } | null)?.check_runs;
   if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-    throw new Error(say.checksPageCut(page));
+    throw new NotRunError(say.checksPageCut(page));
   }
   return runs as CheckRun[];
 }
@@ -96,14 +97,14 @@ const listOfPage =
   (data: unknown, page: number): T[] => {
     const list = (data as Record<string, unknown> | null)?.[key];
     if (typeof data !== 'object' || data === null || !Array.isArray(list)) {
-      throw new Error(say.checksPageCut(page));
+      throw new NotRunError(say.checksPageCut(page));
     }
     return list as T[];
   };
 
 function ownerRepo(repository: string): [string, string] {
   const [owner, repo] = repository.split('/');
-  if (!owner || !repo) throw new Error(say.checksNeedRepository(repository));
+  if (!owner || !repo) throw new NotRunError(say.checksNeedRepository(repository));
   return [owner, repo];
 }
 
@@ -134,7 +135,7 @@ export async function listCheckRuns(request: ChecksRequest): Promise<CheckRun[]>
 }
 
 const unreadable = (error: unknown, client: GitHubClient | undefined, request: ChecksRequest) =>
-  new Error(
+  new NotRunError(
     say.checksUnreadable(
       request.repository,
       request.ref,

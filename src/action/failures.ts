@@ -1,20 +1,22 @@
-import { AnswerLostError, ConnectionError, PromotionError } from '../core/index.js';
+import { AnswerLostError, ConnectionError, NotRunError, PromotionError } from '../core/index.js';
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
- * error codes and messages apart from the code that raises them). Every failure is one of:
- * - InputError: a bad input, named (or an event that cannot be read);
- * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ * error codes and messages apart from the code that raises them). Every failure is one of
+ * the four outcome classes of core/errors.ts (the summary's result follows from the class):
+ * - InputError (a NotRunError): a bad input, named; nothing was sent;
+ * - PromotionError (a RefusedError): a refusal carrying the contract's code; of them,
  *   PipelineNotPassedError: the pipeline did not pass;
- * - ConnectionError: Redis could not be used, and nothing was run;
- * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * - ConnectionError (a NotRunError): Redis could not be used, and nothing was run;
+ * - AnswerLostError (a MayHaveRunError): sent, no answer came, so it may have happened;
+ * - PartialWriteError: the fallback's EXEC was written in part.
  * Tests compare these messages word for word: change them knowingly.
  */
 
 export { AnswerLostError, ConnectionError, PromotionError };
 
 /** A bad input; the message names it. */
-export class InputError extends Error {
+export class InputError extends NotRunError {
   override readonly name = 'InputError';
   constructor(
     readonly input: string,

@@ -7,6 +7,7 @@
  * the step before it could write an annotation or a summary (workflowContext.ts reads the
  * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
+import { NotRunError } from '../core/errors.js';
 import { say } from './failures.js';
 
 export interface GitHubApi {
@@ -70,7 +71,7 @@ export function withinApi(url: string, apiUrl: string): boolean {
 }
 
 /** Why reading a list's pages stopped: where its Link header led. */
-export class PaginationError extends Error {
+export class PaginationError extends NotRunError {
   override readonly name = 'PaginationError';
 }
 

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_HEALTH_THRESHOLDS,
   DEFAULT_HISTORY_ENTRIES,
   MAX_HISTORY_ENTRIES,
   STATES,
@@ -13,6 +14,7 @@ import {
   promotionMode,
   splitRedisUrls,
   urlSecrets,
+  type HealthThresholds,
   type PromotionMode,
   type RedisTarget,
   type State,
@@ -36,46 +38,57 @@ export { InputError };
 export const CI_RESULTS = ['success', 'failure', 'cancelled', 'skipped'] as const;
 export type CiResult = (typeof CI_RESULTS)[number];
 
-export interface ActionInputs {
+/** Where Redis is and how long to wait: what every entry reads (health too). */
+export interface RedisInputs {
   /** redis-url, parsed: where to connect, how to log in, what to show and what to hide. */
   redis: RedisTarget;
-  targetState: Exclude<State, 'pending'>;
+  namespace: string;
+  cluster: boolean;
+  timeoutSeconds: number;
+}
+
+/** What every entry that names a PRP reads alike: Redis, and which PRP. */
+export interface PrpInputs extends RedisInputs {
   /** Undefined when the id is to be derived from the workflow. */
   prpId: string | undefined;
   prpIdPattern: PrpIdPattern;
+}
+
+/** What a move (a promotion or a demotion) reads alike. */
+export interface MoveInputs extends PrpInputs {
   evidence: Record<string, unknown>;
   ciResult: CiResult | undefined;
+  evidenceTtl: number;
+  expectedVersion: number | undefined;
+  dryRun: boolean;
+  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
+  mode: PromotionMode;
+  /** Whether the move carries a signed OIDC token (src/action/provenance.ts). */
+  provenance: ProvenanceMode;
+}
+
+/** The root action's inputs (CONTRACT.md section 4); `mode` is the input as given. */
+export interface ActionInputs extends MoveInputs {
+  targetState: Exclude<State, 'pending'>;
   requireChecks: string[];
   /** The slug of the app whose check runs require-checks counts. */
   checksApp: string;
   /** checks-workflows: the workflow files whose jobs' check runs require-checks counts. */
   checksWorkflows: string[];
   githubToken: string;
-  namespace: string;
-  evidenceTtl: number;
-  expectedVersion: number | undefined;
-  dryRun: boolean;
-  /** The mode input as given; Settings.mode is the path taken. */
-  mode: PromotionMode;
-  cluster: boolean;
-  timeoutSeconds: number;
   /** Branches whose commits may be promoted as merge_commit; empty: the default branch. */
   allowedBranches: string[];
-  /** Whether the move carries a signed OIDC token (src/action/provenance.ts). */
-  provenance: ProvenanceMode;
 }
 
 /** The inputs, and what the environment decides with them: the path the promotion takes. */
-export interface Settings extends ActionInputs {
-  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
-  mode: PromotionMode;
-}
+export type Settings = ActionInputs;
 
 export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 export const MAX_TIMEOUT_SECONDS = 600;
 export const DEFAULT_CHECKS_APP = 'github-actions';
 
-type Read = (name: string) => string;
+/** An input's value as the runner gives it (ActionHost.readInput). */
+export type Read = (name: string) => string;
 
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
@@ -282,34 +295,52 @@ function parseTrustedWorkflows(value: string): string[] {
 const parseMode = (value: string): PromotionMode =>
   parseOneOf('mode', value || 'lua', ['lua', 'multi'] as const);
 
-/** Reads and checks every input; throws InputError naming the first bad one. */
-export function readInputs(read: Read): ActionInputs {
-  const prpId = parsePrpIdInput(read('prp-id'));
+/** Where Redis is and how long to wait, read alike by every entry. */
+function readRedisInputs(read: Read): RedisInputs {
   const namespace = parseNamespace(read('namespace'));
-  const ciResult = read('ci-result');
-  const ttl = read('evidence-ttl');
-  const expectedVersion = read('expected-version');
   const cluster = parseBoolean('cluster', read('cluster'), false);
   return {
     redis: parseRedisUrlInput(read('redis-url'), cluster),
-    targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
+    namespace,
+    cluster,
+    timeoutSeconds: parseTimeout(read('timeout')),
+  };
+}
+
+function readPrpInputs(read: Read): PrpInputs {
+  const prpId = parsePrpIdInput(read('prp-id'));
+  return {
     prpId,
+    ...readRedisInputs(read),
     prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
+  };
+}
+
+/** A move's inputs; `mode` as given (movePath decides the path taken). */
+function readMoveInputs(read: Read): MoveInputs {
+  return {
+    ...readPrpInputs(read),
     evidence: parseEvidence(read('evidence')),
-    ciResult: parseCiResult(ciResult),
+    ciResult: parseCiResult(read('ci-result')),
+    evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
+    expectedVersion: parseExpectedVersion(read('expected-version')),
+    dryRun: parseBoolean('dry-run', read('dry-run'), false),
+    mode: parseMode(read('mode')),
+    provenance: parseProvenance(read('provenance')),
+  };
+}
+
+/** Reads and checks every input; throws InputError naming the first bad one. */
+export function readInputs(read: Read): ActionInputs {
+  const move = readMoveInputs(read);
+  return {
+    ...move,
+    targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
     requireChecks: parseRequireChecks(read('require-checks')),
     checksApp: parseChecksApp(read('checks-app')),
     checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
     githubToken: read('github-token'),
-    namespace,
-    evidenceTtl: parseEvidenceTtl(ttl),
-    expectedVersion: parseExpectedVersion(expectedVersion),
-    dryRun: parseBoolean('dry-run', read('dry-run'), false),
-    mode: parseMode(read('mode')),
-    cluster,
-    timeoutSeconds: parseTimeout(read('timeout')),
     allowedBranches: parseAllowedBranches(read('allowed-branches')),
-    provenance: parseProvenance(read('provenance')),
   };
 }
 
@@ -321,39 +352,18 @@ export function readInputs(read: Read): ActionInputs {
 export const readSettings = (read: Read, env: NodeJS.ProcessEnv): Settings =>
   settingsOf(readInputs(read), env);
 
-/** readSettings's second half, for a caller that reads the event between the two. */
-export function settingsOf(inputs: ActionInputs, env: NodeJS.ProcessEnv): Settings {
+/**
+ * A move's path, decided once for promote and demote: `mode` becomes the path taken, and
+ * the fallback (one connection) is refused with cluster: true, before anything connects.
+ */
+export function settingsOf<T extends MoveInputs>(inputs: T, env: NodeJS.ProcessEnv): T {
   const mode = promotionMode(inputs.mode, env);
   if (inputs.cluster && mode === 'multi') throw new InputError('mode', say.fallbackOnCluster);
   return { ...inputs, mode };
 }
 
-/** What every sub-action reads alike: where Redis is, which PRP, how long to wait. */
-export interface PrpInputs {
-  redis: RedisTarget;
-  prpId: string | undefined;
-  prpIdPattern: PrpIdPattern;
-  namespace: string;
-  cluster: boolean;
-  timeoutSeconds: number;
-}
-
-function readPrpInputs(read: Read): PrpInputs {
-  const prpId = parsePrpIdInput(read('prp-id'));
-  const namespace = parseNamespace(read('namespace'));
-  const cluster = parseBoolean('cluster', read('cluster'), false);
-  return {
-    redis: parseRedisUrlInput(read('redis-url'), cluster),
-    prpId,
-    prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
-    namespace,
-    cluster,
-    timeoutSeconds: parseTimeout(read('timeout')),
-  };
-}
-
 /** demote/action.yml's inputs, checked (CONTRACT.md section 4). */
-export interface DemoteSettings extends PrpInputs {
+export interface DemoteSettings extends MoveInputs {
   /**
    * Any state: which moves back are allowed (not from complete, only to an earlier state) is
    * the contract's rule, refused by the core with its own code, PRP_INVALID_TRANSITION.
@@ -361,38 +371,15 @@ export interface DemoteSettings extends PrpInputs {
   targetState: State;
   /** Why: stored as the evidence's `reason`, which a demotion requires. */
   reason: string;
-  evidence: Record<string, unknown>;
-  ciResult: CiResult | undefined;
-  evidenceTtl: number;
-  expectedVersion: number | undefined;
-  dryRun: boolean;
-  /** lua, or multi when the mode input or REDIS_LUA_PROMOTION_ENABLED=false asks for it. */
-  mode: PromotionMode;
-  provenance: ProvenanceMode;
 }
 
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
 export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSettings {
-  const common = readPrpInputs(read);
+  const move = readMoveInputs(read);
   const targetState = parseOneOf('target-state', read('target-state'), STATES);
   const reason = read('reason');
   if (reason === '') throw new InputError('reason', say.reasonRequired);
-  const settings: DemoteSettings = {
-    ...common,
-    targetState,
-    reason,
-    evidence: parseEvidence(read('evidence')),
-    ciResult: parseCiResult(read('ci-result')),
-    evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
-    expectedVersion: parseExpectedVersion(read('expected-version')),
-    dryRun: parseBoolean('dry-run', read('dry-run'), false),
-    mode: promotionMode(parseMode(read('mode')), env),
-    provenance: parseProvenance(read('provenance')),
-  };
-  if (settings.cluster && settings.mode === 'multi') {
-    throw new InputError('mode', say.fallbackOnCluster);
-  }
-  return settings;
+  return settingsOf({ ...move, targetState, reason }, env);
 }
 
 /** status/action.yml's inputs, checked. */
@@ -423,17 +410,7 @@ export function readStatusSettings(read: Read): StatusSettings {
 }
 
 /** health/action.yml's inputs, checked (CONTRACT.md "The health sub-action"). */
-export interface HealthSettings {
-  redis: RedisTarget;
-  namespace: string;
-  cluster: boolean;
-  timeoutSeconds: number;
-  maxScriptErrorRate: number;
-  maxLatencyUs: number;
-  maxEvidenceRefusalRate: number;
-  /** Fewer script calls in the window: latency is reported, not judged. */
-  minCalls: number;
-  checkEviction: boolean;
+export interface HealthSettings extends RedisInputs, HealthThresholds {
   failOnAlert: boolean;
 }
 
@@ -447,28 +424,31 @@ function parseThreshold(name: string, value: string, fallback: number, max: numb
   return number;
 }
 
+/** The thresholds' defaults are the core's (DEFAULT_HEALTH_THRESHOLDS), written once. */
 export function readHealthSettings(read: Read): HealthSettings {
-  const cluster = parseBoolean('cluster', read('cluster'), false);
+  const defaults = DEFAULT_HEALTH_THRESHOLDS;
   return {
-    redis: parseRedisUrlInput(read('redis-url'), cluster),
-    namespace: parseNamespace(read('namespace')),
-    cluster,
-    timeoutSeconds: parseTimeout(read('timeout')),
+    ...readRedisInputs(read),
     maxScriptErrorRate: parseThreshold(
       'max-script-error-rate',
       read('max-script-error-rate'),
-      0.01,
+      defaults.maxScriptErrorRate,
       1,
     ),
-    maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
+    maxLatencyUs: parseThreshold(
+      'max-latency-us',
+      read('max-latency-us'),
+      defaults.maxLatencyUs,
+      1e9,
+    ),
     maxEvidenceRefusalRate: parseThreshold(
       'max-evidence-refusal-rate',
       read('max-evidence-refusal-rate'),
-      0.05,
+      defaults.maxEvidenceRefusalRate,
       1,
     ),
-    minCalls: parseInteger('min-calls', read('min-calls') || '100', 0, 1e9),
-    checkEviction: parseBoolean('check-eviction', read('check-eviction'), true),
+    minCalls: parseInteger('min-calls', read('min-calls') || String(defaults.minCalls), 0, 1e9),
+    checkEviction: parseBoolean('check-eviction', read('check-eviction'), defaults.checkEviction),
     failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
   };
 }

@@ -1,4 +1,4 @@
-import { PromotionError, requiredFields } from '../core/index.js';
+import { NotRunError, PromotionError, requiredFields } from '../core/index.js';
 import { say, shown } from './failures.js';
 import { apiFailure, githubClient, type GitHubApi, type GitHubClient } from './githubApi.js';
 import {
@@ -196,7 +196,7 @@ export async function confirmMergedCommit(
     const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
     branchHead = (branch.data as { commit?: { sha?: unknown } } | null)?.commit?.sha;
     if (typeof branchHead !== 'string' || branchHead === '') {
-      throw new Error(say.branchAnswerCut(commit.branch));
+      throw new NotRunError(say.branchAnswerCut(commit.branch));
     }
     if (branchHead === commit.sha) return;
     const compared = await octokit.rest.repos.compareCommitsWithBasehead({
@@ -207,7 +207,7 @@ export async function confirmMergedCommit(
     });
     status = (compared.data as { status?: unknown } | null)?.status;
     if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
-      throw new Error(say.comparisonCut(branchHead, commit.sha));
+      throw new NotRunError(say.comparisonCut(branchHead, commit.sha));
     }
   } catch (error) {
     throw unverified(say.apiAsked(apiFailure(error, client, api, 'contents: read'), api.apiUrl));

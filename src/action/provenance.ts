@@ -1,4 +1,9 @@
-import { evidenceCommit, provenanceAudience, type MoveBinding } from '../core/index.js';
+import {
+  NotRunError,
+  evidenceCommit,
+  provenanceAudience,
+  type MoveBinding,
+} from '../core/index.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 
@@ -30,7 +35,7 @@ export function checkProvenanceAvailable(mode: ProvenanceMode, env: NodeJS.Proce
 }
 
 /** A minting that failed: the step fails when provenance is required. */
-export class ProvenanceError extends Error {
+export class ProvenanceError extends NotRunError {
   override readonly name = 'ProvenanceError';
 }
 

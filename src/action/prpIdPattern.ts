@@ -1,4 +1,5 @@
 import { RE2JS, RE2JSException } from 're2js';
+import { NotRunError } from '../core/errors.js';
 
 /**
  * What RE2 lacks that JavaScript has, to name it when RE2 refuses a pattern: RE2's own words
@@ -40,6 +41,6 @@ export class PrpIdPattern {
 }
 
 /** A pattern RE2 does not accept; the message is RE2's, e.g. "invalid escape sequence: `\1`". */
-export class UnsupportedPatternError extends Error {
+export class UnsupportedPatternError extends NotRunError {
   override readonly name = 'UnsupportedPatternError';
 }

@@ -7,18 +7,13 @@ import {
   type VerifyOptions,
   type VerifyResult,
 } from '../core/index.js';
-import type { ActionHost, ActionOutput } from './host.js';
-import type { GuardedOutput } from './runnerText.js';
-import { maskSecrets, readStatusSettings, type StatusSettings } from './inputs.js';
+import type { ActionHost } from './host.js';
+import { readStatusSettings, type StatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
-import { callRedis, describeFailure, failureReason, type CallSettings } from './redisCall.js';
-import { OUTPUT_MAX_BYTES, guardOutput } from './runnerText.js';
-import {
-  renderStatusSummary,
-  writeSummary,
-  type HistoryLine,
-  type StatusReport,
-} from './summary.js';
+import { callRedis } from './redisCall.js';
+import { OUTPUT_MAX_BYTES, type GuardedOutput } from './runnerText.js';
+import { runStep, type StepRun } from './stepRunner.js';
+import { renderStatusSummary, type HistoryLine, type StatusReport } from './summary.js';
 import { defaultBranch, readWorkflowContext, type WorkflowContext } from './workflowContext.js';
 
 /**
@@ -27,34 +22,6 @@ import { defaultBranch, readWorkflowContext, type WorkflowContext } from './work
  * is an answer, found=false, and the step succeeds; only a bad input or a Redis that cannot
  * be read fails it.
  */
-
-/** How many entries the root action's summary shows. */
-const SUMMARY_HISTORY_ENTRIES = 5;
-
-/**
- * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
- * a connection of its own, and never a reason to fail a step whose move is done (a user that
- * may promote need not be allowed to read the history): undefined then, with a log line.
- */
-export async function recentHistory(
-  settings: CallSettings,
-  id: string,
-  output: ActionOutput,
-): Promise<HistoryLine[] | undefined> {
-  try {
-    const status = await callRedis(settings, 'read', (redis) =>
-      readStatus(redis, {
-        namespace: settings.namespace,
-        id,
-        history: SUMMARY_HISTORY_ENTRIES,
-      }),
-    );
-    return status.history;
-  } catch (error) {
-    output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
-    return undefined;
-  }
-}
 
 /**
  * The history output: the entries as JSON, the oldest left out until it fits in
@@ -150,96 +117,93 @@ async function verifyMoves(
 }
 
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
-export async function runStatus(host: ActionHost): Promise<void> {
-  const { env } = host;
-  const output = guardOutput(host.output);
-  const started = performance.now();
-  const report: StatusReport = { outcome: 'failed', elapsedMs: 0 };
-  let secrets: string[] = [];
-  try {
-    secrets = maskSecrets(host.readInput, output);
-    const settings = readStatusSettings(host.readInput);
-    const ctx = readWorkflowContext(env);
-    const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
-    Object.assign(report, { prpId: id, prpIdSource: source });
-    output.setOutput('prp-id', id);
+export const runStatus = (host: ActionHost): Promise<void> =>
+  runStep<StatusSettings, StatusReport>(host, {
+    report: () => ({ outcome: 'failed', elapsedMs: 0 }),
+    settings: readStatusSettings,
+    failureOutputs: () => ({ found: 'false', verified: 'false' }),
+    summary: renderStatusSummary,
+    act: readAndVerify,
+  });
 
-    output.info(
-      `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
-        ` (history ${settings.history})`,
+/** The status step's own work: read, verify, outputs and report. */
+async function readAndVerify({
+  settings,
+  report,
+  output,
+  env,
+}: StepRun<StatusSettings, StatusReport>): Promise<void> {
+  const ctx = readWorkflowContext(env);
+  const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+  Object.assign(report, { prpId: id, prpIdSource: source });
+  output.setOutput('prp-id', id);
+
+  output.info(
+    `Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
+      ` (history ${settings.history})`,
+  );
+  const read = await callRedis(settings, 'read', (redis) =>
+    // One entry at least: verification needs the move into the current state.
+    readStatus(redis, {
+      namespace: settings.namespace,
+      id,
+      history: Math.max(settings.history, 1),
+    }),
+  );
+  const verification = read.found
+    ? await verifyMoves(settings, ctx, id, read)
+    : {
+        current: {
+          verified: false,
+          problem: `${id} was not found in namespace ${settings.namespace}`,
+        } as VerifyResult,
+        history: [],
+      };
+  const status = { ...read, history: read.history.slice(0, settings.history) };
+  const history: HistoryLine[] = status.history.map((entry, i) => {
+    const result = verification.history[i];
+    return result === undefined
+      ? entry
+      : { ...entry, verified: { verified: result.verified, problem: result.problem } };
+  });
+  Object.assign(report, {
+    outcome: status.found ? 'found' : 'not_found',
+    state: status.state,
+    version: status.version,
+    updatedAt: status.updatedAt,
+    updatedBy: status.updatedBy,
+    evidenceKey: status.evidenceKey,
+    evidence: status.evidence,
+    history,
+    problems: status.problems,
+    verified: verification.current.verified,
+    verifyProblem: verification.current.problem,
+  });
+  // A warning each for the hash's few fields; one for the history, however many entries.
+  for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
+  const oddEntries = history.filter((entry) => entry.problems?.length);
+  if (oddEntries.length > 0) {
+    output.warning(
+      `${id}: ${oddEntries.length} history entries hold values that are not the contract's, ` +
+        `shown as stored (entry ${oddEntries[0]!.id}: ${oddEntries[0]!.problems![0]!.note})`,
     );
-    const read = await callRedis(settings, 'read', (redis) =>
-      // One entry at least: verification needs the move into the current state.
-      readStatus(redis, {
-        namespace: settings.namespace,
-        id,
-        history: Math.max(settings.history, 1),
-      }),
-    );
-    const verification = read.found
-      ? await verifyMoves(settings, ctx, id, read)
-      : {
-          current: {
-            verified: false,
-            problem: `${id} was not found in namespace ${settings.namespace}`,
-          } as VerifyResult,
-          history: [],
-        };
-    const status = { ...read, history: read.history.slice(0, settings.history) };
-    const history: HistoryLine[] = status.history.map((entry, i) => {
-      const result = verification.history[i];
-      return result === undefined
-        ? entry
-        : { ...entry, verified: { verified: result.verified, problem: result.problem } };
-    });
-    Object.assign(report, {
-      outcome: status.found ? 'found' : 'not_found',
-      state: status.state,
-      version: status.version,
-      updatedAt: status.updatedAt,
-      updatedBy: status.updatedBy,
-      evidenceKey: status.evidenceKey,
-      evidence: status.evidence,
-      history,
-      problems: status.problems,
-      verified: verification.current.verified,
-      verifyProblem: verification.current.problem,
-    });
-    // A warning each for the hash's few fields; one for the history, however many entries.
-    for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
-    const oddEntries = history.filter((entry) => entry.problems?.length);
-    if (oddEntries.length > 0) {
-      output.warning(
-        `${id}: ${oddEntries.length} history entries hold values that are not the contract's, ` +
-          `shown as stored (entry ${oddEntries[0]!.id}: ${oddEntries[0]!.problems![0]!.note})`,
-      );
-    }
-    output.setOutput('found', String(status.found));
-    output.setOutput('state', status.state ?? '');
-    output.setOutput('version', status.version === undefined ? '' : String(status.version));
-    output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
-    output.setOutput('updated-by', status.updatedBy ?? '');
-    output.setOutput('evidence-key', status.evidenceKey ?? '');
-    output.setOutput('evidence', status.evidence ?? '');
-    output.setOutput('history', historyOutput(status.history, output));
-    output.setOutput('verified', String(verification.current.verified));
-    output.setOutput('verify-problem', verification.current.problem ?? '');
-    if (status.found && !verification.current.verified) {
-      output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
-    }
-    output.info(
-      status.found
-        ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
-        : `${id} was not found in namespace ${settings.namespace}`,
-    );
-  } catch (error) {
-    report.outcome = 'failed';
-    report.reason = failureReason(error, secrets);
-    output.setOutput('found', 'false');
-    output.setOutput('verified', 'false');
-    output.setFailed(report.reason);
-  } finally {
-    report.elapsedMs = performance.now() - started;
-    await writeSummary(() => renderStatusSummary(report), host.summaryFile, output);
   }
+  output.setOutput('found', String(status.found));
+  output.setOutput('state', status.state ?? '');
+  output.setOutput('version', status.version === undefined ? '' : String(status.version));
+  output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
+  output.setOutput('updated-by', status.updatedBy ?? '');
+  output.setOutput('evidence-key', status.evidenceKey ?? '');
+  output.setOutput('evidence', status.evidence ?? '');
+  output.setOutput('history', historyOutput(status.history, output));
+  output.setOutput('verified', String(verification.current.verified));
+  output.setOutput('verify-problem', verification.current.problem ?? '');
+  if (status.found && !verification.current.verified) {
+    output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
+  }
+  output.info(
+    status.found
+      ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
+      : `${id} was not found in namespace ${settings.namespace}`,
+  );
 }

@@ -1,7 +1,17 @@
 import { appendFile } from 'node:fs/promises';
 import { EOL } from 'node:os';
 import type { PipelineVerdict } from './evidence.js';
-import type { StoredValueProblem } from '../core/index.js';
+import {
+  TRIGGERS,
+  MayHaveRunError,
+  NotRunError,
+  PartialWriteError,
+  RefusedError,
+  type HealthReport,
+  type StoredValueProblem,
+  type Trigger,
+  type TriggerVerdict,
+} from '../core/index.js';
 import { say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { boundSummary, shownValue } from './runnerText.js';
@@ -14,7 +24,33 @@ import { commitUrl, type WorkflowContext } from './workflowContext.js';
  * goes through escapeHtml, and nothing else puts text in the summary.
  */
 
-export type Outcome = 'promoted' | 'demoted' | 'already' | 'dry_run' | 'refused' | 'failed';
+/**
+ * How a failed run ended, from its error's class (src/core/errors.ts): refused (nothing
+ * written), not run, may have run, written in part; `failed` only for an error of no class.
+ */
+export type FailureOutcome = 'refused' | 'not_run' | 'may_have_run' | 'partial' | 'failed';
+
+export const failureOutcome = (error: unknown): FailureOutcome =>
+  error instanceof RefusedError
+    ? 'refused'
+    : error instanceof NotRunError
+      ? 'not_run'
+      : error instanceof MayHaveRunError
+        ? 'may_have_run'
+        : error instanceof PartialWriteError
+          ? 'partial'
+          : 'failed';
+
+/** Each failure outcome's words, the same in every entry's summary. */
+export const FAILURE_HEADLINES: Record<FailureOutcome, string> = {
+  refused: '⛔ refused (Redis unchanged)',
+  not_run: '❌ failed: nothing was run (Redis unchanged)',
+  may_have_run: '❌ failed: it may have run (re-run to learn whether it did)',
+  partial: '⚠️ written in part (Redis changed: repair the PRP, then re-run)',
+  failed: '❌ failed',
+};
+
+export type Outcome = 'promoted' | 'demoted' | 'already' | 'dry_run' | FailureOutcome;
 
 /** One entry of a PRP's history stream, newest first (readStatus in src/core). */
 export interface HistoryLine {
@@ -59,9 +95,8 @@ const HEADLINES: Record<Outcome, string> = {
   promoted: '✅ promoted',
   already: '☑️ already promoted (nothing written)',
   dry_run: '🧪 dry run (nothing written)',
-  refused: '⛔ refused (Redis unchanged)',
-  failed: '❌ failed',
   demoted: '↩️ demoted',
+  ...FAILURE_HEADLINES,
 };
 
 /** A demotion's own words where they differ from a promotion's. */
@@ -217,7 +252,7 @@ export function timeline(history: readonly HistoryLine[]): string {
 
 /** What status/action.yml found, for its summary. */
 export interface StatusReport {
-  outcome: 'found' | 'not_found' | 'failed';
+  outcome: 'found' | 'not_found' | FailureOutcome;
   elapsedMs: number;
   prpId?: string;
   prpIdSource?: string;
@@ -240,7 +275,7 @@ export interface StatusReport {
 const STATUS_HEADLINES: Record<StatusReport['outcome'], string> = {
   found: '🔎 found',
   not_found: '∅ no such PRP',
-  failed: '❌ failed',
+  ...FAILURE_HEADLINES,
 };
 
 /** The status summary: the PRP's state, its latest evidence, and a timeline of its moves. */
@@ -289,10 +324,91 @@ export function renderStatusSummary(report: StatusReport): string {
   }
   if (report.history && report.history.length > 0) {
     html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
-  } else if (report.outcome !== 'failed') {
+  } else if (report.outcome === 'found' || report.outcome === 'not_found') {
     html += `<p>No history recorded.</p>\n`;
   }
   return html;
+}
+
+/** What health/action.yml found, for its summary: the report, or why there is none. */
+export interface HealthRunReport {
+  outcome: 'read' | FailureOutcome;
+  elapsedMs: number;
+  reason?: string;
+  health?: HealthReport;
+}
+
+const TRIGGER_NAMES: Record<Trigger, string> = {
+  'script-errors': 'Script error rate',
+  latency: 'Mean server µs per script call',
+  'evidence-refusals': 'Evidence refusal rate',
+  'eviction-policy': 'Keys evicted, and maxmemory-policy',
+};
+
+const figure = (trigger: Trigger, value: number | null): string =>
+  value === null
+    ? 'no script call'
+    : trigger === 'eviction-policy'
+      ? `${value} evicted`
+      : trigger === 'latency'
+        ? `${value.toFixed(1)} µs`
+        : `${(value * 100).toFixed(2)} %`;
+
+const threshold = (trigger: Trigger, value: number): string =>
+  trigger === 'eviction-policy'
+    ? `${value} evicted; noeviction`
+    : trigger === 'latency'
+      ? `${value} µs`
+      : `${(value * 100).toFixed(2)} %`;
+
+/** A verdict's value, with its note (not judged, or what fired it) when it has one. */
+export const figureWithNote = (v: TriggerVerdict): string =>
+  v.note ? `${figure(v.trigger, v.value)} (${v.note})` : figure(v.trigger, v.value);
+
+/** The triggers that fired, in TRIGGERS' order. */
+export const firedTriggers = (report: HealthReport): Trigger[] =>
+  TRIGGERS.filter((t) => report.triggers.find((v) => v.trigger === t)?.fired);
+
+/** The health summary: each trigger's threshold, value and verdict, then the queue depths. */
+export function renderHealthSummary(run: HealthRunReport): string {
+  const report = run.health;
+  let html = `<h2>PRP health${report?.triggers.some((t) => t.fired) ? ': 🚨 alert' : ''}</h2>\n`;
+  if (!report) {
+    const headline = FAILURE_HEADLINES[run.outcome === 'read' ? 'failed' : run.outcome];
+    return `${html}<p>${escapeHtml(headline)}: <code>${escapeHtml(run.reason ?? '')}</code></p>\n`;
+  }
+  html +=
+    `<p>Window: ${report.windowSeconds} s (${escapeHtml(report.windowNote)}); ` +
+    `${report.scriptCalls} script calls, ${report.promotions} promotions, ` +
+    `${report.demotions} demotions; ${report.scriptReloads} script reloads (NOSCRIPT, ` +
+    `after a restart, failover or SCRIPT FLUSH: not errors)` +
+    (report.functionErrors > 0
+      ? `; ${report.functionErrors} function (FCALL) errors, not counted`
+      : '') +
+    '.</p>\n';
+  if (report.eventsSince !== null) {
+    html += `<p>The moves counted since ${escapeHtml(new Date(report.eventsSince).toISOString())}, when the counters began (the server's start).</p>\n`;
+  }
+  if (report.windowsDiffer) {
+    html += `<p>⚠️ The moves and the counters cover different windows: ${escapeHtml(report.windowsDiffer)}.</p>\n`;
+  }
+  html += '<table>\n<tr><th>Trigger</th><th>Threshold</th><th>Value</th><th>Fired</th></tr>\n';
+  for (const t of report.triggers) {
+    html +=
+      `<tr><td>${escapeHtml(TRIGGER_NAMES[t.trigger])} (<code>${t.trigger}</code>)</td>` +
+      `<td>${escapeHtml(threshold(t.trigger, t.threshold))}</td>` +
+      `<td>${escapeHtml(figureWithNote(t))}</td><td>${t.fired ? '🚨 yes' : t.judged ? 'no' : 'not judged'}</td></tr>\n`;
+  }
+  html += '</table>\n<h3>Queue depths</h3>\n<table>\n<tr><th>State</th><th>Depth</th></tr>\n';
+  for (const [state, depth] of Object.entries(report.queues)) {
+    html += `<tr><td><code>${escapeHtml(state)}</code></td><td>${depth}</td></tr>\n`;
+  }
+  html += '</table>\n';
+  const codes = Object.entries(report.refusals);
+  if (codes.length > 0) {
+    html += `<p>Refusals: ${codes.map(([c, n]) => `<code>${escapeHtml(c)}</code> ${n}`).join(', ')}</p>\n`;
+  }
+  return `${html}<p><em>${escapeHtml(report.caveat)}.</em></p>\n`;
 }
 
 /**

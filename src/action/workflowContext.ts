@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BOUNDS, type Kind } from '../core/contract.js';
+import { NotRunError } from '../core/errors.js';
 import { say } from './failures.js';
 
 /**
@@ -110,7 +111,7 @@ export function parseEventPayload(json: unknown): EventPayload {
   const parsed = EVENT_PAYLOAD.safeParse(json);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  throw new Error(say.eventField(issue.path.join('.'), issue.message));
+  throw new NotRunError(say.eventField(issue.path.join('.'), issue.message));
 }
 
 export interface WorkflowContext {
@@ -136,7 +137,7 @@ export function readWorkflowContext(env: NodeJS.ProcessEnv = process.env): Workf
     try {
       payload = parseEventPayload(JSON.parse(readFileSync(path, 'utf8')));
     } catch (error) {
-      throw new Error(say.eventUnreadable(path, (error as Error).message), { cause: error });
+      throw new NotRunError(say.eventUnreadable(path, (error as Error).message), { cause: error });
     }
   }
   return {

@@ -1,8 +1,8 @@
 import { Cluster, Command, ReplyError, type Redis } from 'ioredis';
 import { classifyCommandError, withDeadline } from './connection.js';
 import {
-  ConnectionError,
-  PromotionError,
+  NotRunError,
+  OutcomeError,
   callFailureError,
   type CallFailure,
   type Operation,
@@ -11,8 +11,8 @@ import type { RedisClient } from './script.js';
 
 /**
  * The library's calls (promote(), demote(), readStatus(), readHealth()) throw only the typed
- * errors the README lists: a refusal (PromotionError), or a ConnectionError that says whether
- * anything may have run (AnswerLostError) or not; never ioredis's bare `Connection is closed.`.
+ * errors the README lists: a refusal (PromotionError, RefusedError), a ConnectionError (nothing
+ * ran), an AnswerLostError (it may have run) or a PartialWriteError; never ioredis's bare `Connection is closed.`.
  *
  * Whether a command may have run is whether it reached a socket: ioredis sets a command's
  * `isTraced` when (and only when) it writes it to a connection's stream (Redis.sendCommand);
@@ -153,7 +153,7 @@ async function answersSettled(tracker: Tracker, ms: number): Promise<void> {
     .map((command) => command.promise.then(noop, noop));
   if (pending.length === 0) return;
   // The tracker's own handlers were attached first, so they have run when these have.
-  await withDeadline(Promise.all(pending), ms, () => new Error('unanswered')).catch(noop);
+  await withDeadline(Promise.all(pending), ms, () => new NotRunError('unanswered')).catch(noop);
 }
 
 const noop = (): void => undefined;
@@ -161,7 +161,7 @@ const noop = (): void => undefined;
 /**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
- * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
+ * `operation`'s words. The outcome classes (errors.ts) pass as they are; so do other errors Redis
  * answered (NOPERM, OOM), which say themselves what happened. A call inside another guarded
  * call (demote() reading, then moving) shares its view.
  */
@@ -176,7 +176,8 @@ export async function guardCall<T>(
   try {
     return await work(tracked(redis, tracker));
   } catch (error) {
-    if (error instanceof PromotionError || error instanceof ConnectionError) throw error;
+    // A typed outcome (a refusal, a write in part, ...) says itself what happened.
+    if (error instanceof OutcomeError) throw error;
     await answersSettled(tracker, optionsOf(redis).commandTimeout ?? 1000);
     const failure = callFailure(error, redis, tracker, operation, namespace);
     if (!failure) throw error;

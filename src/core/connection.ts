@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ConnectionError, coreMessages as say, type RedisPlace } from './errors.js';
+import { ConnectionError, NotRunError, coreMessages as say, type RedisPlace } from './errors.js';
 import { closeFallbackPool } from './fallbackPool.js';
 import type { RedisClient } from './script.js';
 
@@ -391,7 +391,7 @@ export async function connectRedis(
   });
   try {
     await withDeadline(client.connect(), timeoutMs, () =>
-      Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }),
+      Object.assign(new NotRunError('timed out'), { code: 'ETIMEDOUT' }),
     );
   } catch (error) {
     const tlsUnanswered =
@@ -449,7 +449,7 @@ function tlsHandshakeUnfinished(client: Redis): boolean {
 export async function closeRedis(client: RedisClient): Promise<void> {
   await closeFallbackPool(client);
   try {
-    await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
+    await withDeadline(client.quit(), 1000, () => new NotRunError('quit timed out'));
   } catch {
     // No answer to QUIT: nothing more to wait for.
   } finally {

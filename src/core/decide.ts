@@ -6,7 +6,7 @@ import {
   RULES,
   VALIDATED_COMMIT,
 } from './contract.js';
-import { PromotionError } from './errors.js';
+import { PromotionError, RefusedError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
 import type { PromotionArguments } from './promotionArguments.js';
 import type { PromotionReply } from './reply.js';
@@ -136,7 +136,7 @@ const historyExhausted = (historyKey: string, id: string, verb: string) =>
 
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
 const multiRefused = (error: Error) =>
-  new Error(
+  new RefusedError(
     'the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
       `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
       '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua',
@@ -150,7 +150,7 @@ const multiRefused = (error: Error) =>
 const timeFailed = (error: Error): Decision => ({
   kind: 'failed',
   error: /^NOPERM/.test(error.message)
-    ? new Error(
+    ? new RefusedError(
         `${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
           'promotion needs)',
         { cause: error },

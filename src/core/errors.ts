@@ -17,9 +17,33 @@ export const REFUSAL_CODES = [
 
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
-/** A promotion Redis (or the fallback) refused; nothing was written. */
-export class PromotionError extends Error {
-  override readonly name = 'PromotionError';
+/**
+ * What a failed call is known to have done: the four outcome classes, closed. Every error
+ * src raises is one of them (test/core/errors.test.ts scans src for a bare Error):
+ * - RefusedError: refused, nothing written (Redis, the script or the action's rules said no);
+ *   of them PromotionError carries the contract's code;
+ * - NotRunError: not run, nothing sent that could write (a bad input, Redis unreachable: of
+ *   them ConnectionError);
+ * - MayHaveRunError: sent, and what it did is not known (of them AnswerLostError: no answer
+ *   came); a re-run tells;
+ * - PartialWriteError: written in part (the fallback's MULTI/EXEC, which does not roll back).
+ */
+export type ErrorOutcome = 'refused' | 'not_run' | 'may_have_run' | 'written_in_part';
+
+/** The base of the four outcome classes; never raised itself. */
+export abstract class OutcomeError extends Error {
+  abstract readonly outcome: ErrorOutcome;
+}
+
+/** Refused: Redis, the script or the action's rules said no, and nothing was written. */
+export class RefusedError extends OutcomeError {
+  override readonly name: string = 'RefusedError';
+  readonly outcome = 'refused';
+}
+
+/** A promotion Redis (or the fallback, or the action's rules) refused; nothing was written. */
+export class PromotionError extends RefusedError {
+  override readonly name: string = 'PromotionError';
   readonly detail: string;
   constructor(
     readonly code: RefusalCode,
@@ -30,6 +54,42 @@ export class PromotionError extends Error {
     const oneLine = detail.replace(/[\r\n]/g, ' ');
     super(`${code} ${oneLine}`);
     this.detail = oneLine;
+  }
+}
+
+/** Not run: nothing that could write was sent (a bad input, an unreadable event, ...). */
+export class NotRunError extends OutcomeError {
+  override readonly name: string = 'NotRunError';
+  readonly outcome = 'not_run';
+}
+
+/** Sent, and what it did is not known (an answer that is not the contract's): a re-run tells. */
+export class MayHaveRunError extends OutcomeError {
+  override readonly name: string = 'MayHaveRunError';
+  readonly outcome = 'may_have_run';
+}
+
+/** One write of a transaction that Redis refused after others ran. */
+export interface FailedWrite {
+  command: string;
+  key: string;
+  error: string;
+}
+
+/**
+ * Written in part: the fallback's EXEC ran some writes and Redis refused one (MULTI/EXEC
+ * does not roll back). `written` names the commands that ran, `failed` the one refused.
+ */
+export class PartialWriteError extends OutcomeError {
+  override readonly name: string = 'PartialWriteError';
+  readonly outcome = 'written_in_part';
+  constructor(
+    message: string,
+    readonly written: string[],
+    readonly failed: FailedWrite,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
   }
 }
 
@@ -46,18 +106,23 @@ export function refusalFromReply(error: unknown): PromotionError | undefined {
 }
 
 /**
- * A Redis connection problem said plainly, never carrying the password: nothing was run, or
- * (AnswerLostError) what was sent may have run.
+ * A Redis connection problem said plainly, never carrying the password: nothing was run
+ * (a call that was sent and got no answer is an AnswerLostError, no ConnectionError).
  */
-export class ConnectionError extends Error {
-  override readonly name = 'ConnectionError';
+export class ConnectionError extends NotRunError {
+  override readonly name: string = 'ConnectionError';
 }
 
 /**
  * The promotion was sent and no answer came (a timeout, a dropped connection, redirections
  * that ran out): it may have happened. A re-run tells (`already` if it did).
  */
-export class AnswerLostError extends ConnectionError {}
+export class AnswerLostError extends MayHaveRunError {
+  override readonly name: string = 'AnswerLostError';
+}
+
+/** An error a call to Redis failed with, and what is known of the call (its CallFailure). */
+export type CallFailureError = (ConnectionError | AnswerLostError) & { failure: CallFailure };
 
 /** What a call to Redis does, for its failure's words: each entry words its own. */
 export type Operation = 'promotion' | 'demotion' | 'read' | 'health read';
@@ -100,7 +165,7 @@ const OPERATIONS: Record<Operation, { name: string; mayHaveRun: string }> = {
 };
 
 /** The error a failed call is, in its operation's words; `where` is a display form. */
-export function callFailureError(failure: CallFailure, where: string): ConnectionError {
+export function callFailureError(failure: CallFailure, where: string): CallFailureError {
   const error =
     failure.kind === 'timeout' || failure.kind === 'closed' || failure.kind === 'lost'
       ? new AnswerLostError(callFailureMessage(failure, where))
@@ -140,10 +205,10 @@ function callFailureMessage(failure: CallFailure, where: string): string {
   }
 }
 
-/** The CallFailure a ConnectionError of a call carries, if it is one. */
+/** The CallFailure a ConnectionError or AnswerLostError of a call carries, if it is one. */
 export const callFailureOf = (error: unknown): CallFailure | undefined =>
-  error instanceof ConnectionError
-    ? (error as ConnectionError & { failure?: CallFailure }).failure
+  error instanceof ConnectionError || error instanceof AnswerLostError
+    ? (error as Partial<CallFailureError>).failure
     : undefined;
 
 /** Where a Redis node is, for a message: scheme, host, port; never the password. */

@@ -1,3 +1,4 @@
+import { RefusedError } from './errors.js';
 import type { RedisClient } from './script.js';
 
 /**
@@ -17,8 +18,8 @@ export const isKeyDenied = (error: unknown): boolean =>
   error instanceof Error && KEY_DENIED.test(error.message);
 
 /** Redis's key refusal, naming the key when it is known, and what to do. */
-export function keyDenied(error: Error, key: string | undefined): Error {
-  return new Error(
+export function keyDenied(error: Error, key: string | undefined): RefusedError {
+  return new RefusedError(
     `${error.message}${key === undefined ? '' : `: ${key}`} (a move needs read and write on ` +
       'each of its keys under one key pattern); nothing was written (docs/acl-rules.txt lists ' +
       'the rules a promotion needs; the worker user of docs/acl-rules-worker.txt may not write ' +

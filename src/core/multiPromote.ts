@@ -10,7 +10,13 @@ import {
   type Write,
   withRemoved,
 } from './decide.js';
-import { PromotionError } from './errors.js';
+import {
+  MayHaveRunError,
+  NotRunError,
+  PartialWriteError,
+  PromotionError,
+  RefusedError,
+} from './errors.js';
 import { giveConnection, takeConnection } from './fallbackPool.js';
 import { firstDeniedKey, isKeyDenied, keyDenied } from './keyAccess.js';
 import type { PromotionKeys } from './keys.js';
@@ -143,7 +149,7 @@ function snapshotOf(answers: Answers, keys: PromotionKeys): PromotionSnapshot {
 
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
 const writeDenied = (message: string, cause: Error) =>
-  new Error(
+  new RefusedError(
     `${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`,
     { cause },
   );
@@ -172,7 +178,9 @@ async function endTransaction(redis: Redis): Promise<boolean> {
     // Closed before the caller hears back, so that nobody can use it in between.
     const ended = new Promise((resolve) => redis.once('end', resolve));
     redis.disconnect();
-    await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+    await withDeadline(ended, 1000, () => new NotRunError('not closed in time')).catch(
+      () => undefined,
+    );
     return false;
   }
 }
@@ -234,6 +242,7 @@ function promotedReply(
   answers: Answers,
   id: string,
   reply: PendingReply,
+  writes: readonly Write[],
 ): PromotionReply | undefined {
   const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
   const n = WRITE_COMMANDS.length;
@@ -243,7 +252,7 @@ function promotedReply(
   if (!Array.isArray(executed) || executed.length !== n) {
     // Not this transaction's answer (its connection was used by another caller meanwhile):
     // nothing can be said of what ran, least of all that it was written in part.
-    throw new Error(
+    throw new MayHaveRunError(
       `the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
         `results for the ${n} writes queued, so its connection was used by another caller ` +
         `inside the transaction; read the PRP to learn what was written, then ${verb} again`,
@@ -255,10 +264,14 @@ function promotedReply(
     // MULTI/EXEC does not roll back, so say what was written.
     const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
     const error = executed[failed] as Error;
-    throw new Error(
+    throw new PartialWriteError(
       `the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
         `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
         `${verb}d; repair it and ${verb} again`,
+      writes
+        .filter((_, i) => !(executed[i] instanceof Error))
+        .map(([command, key]) => `${command} ${key}`),
+      { command: WRITE_COMMANDS[failed]!, key: writes[failed]?.[1] ?? '', error: error.message },
       { cause: error },
     );
   }
@@ -334,7 +347,7 @@ async function promoteOn(
           transaction.open = false;
           // Clean when Redis answered it, error replies included; not when the answer was lost.
           lease.clean = allAnswered(written);
-          const reply = promotedReply(written, a.id, decision.reply);
+          const reply = promotedReply(written, a.id, decision.reply, decision.writes);
           if (reply) return reply;
           break; // a watched key changed: check again from the start
         }

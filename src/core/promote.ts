@@ -3,7 +3,12 @@ import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { KINDS, type Kind } from './contract.js';
 import { guardCall } from './callGuard.js';
-import { PromotionError, coreMessages as say, refusalFromReply } from './errors.js';
+import {
+  MayHaveRunError,
+  PromotionError,
+  coreMessages as say,
+  refusalFromReply,
+} from './errors.js';
 import { evidenceNotUtf8, invalidTransition } from './evidenceRules.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE, promotionKeys } from './keys.js';
 import { DEFAULT_MAX_ATTEMPTS, promoteWithMulti } from './multiPromote.js';
@@ -138,13 +143,15 @@ export function parseReply(text: string): PromotionReply {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(say.badReply(`not JSON (${(error as Error).message})`), { cause: error });
+    throw new MayHaveRunError(say.badReply(`not JSON (${(error as Error).message})`), {
+      cause: error,
+    });
   }
   const parsed = REPLY.safeParse(json);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const field = issue.path.length > 0 ? issue.path.join('.') : 'the reply';
-  throw new Error(say.badReply(`${field}: ${issue.message}`));
+  throw new MayHaveRunError(say.badReply(`${field}: ${issue.message}`));
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   errors,
   type JSONWebKeySet,
 } from 'jose';
+import { NotRunError } from './errors.js';
 import { evidenceKey as evidenceKeyOf } from './keys.js';
 import type { PrpStatus } from './status.js';
 
@@ -167,7 +168,7 @@ const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384'];
 
 /** A failure to get the issuer's keys, in words. */
-class IssuerError extends Error {}
+class IssuerError extends NotRunError {}
 
 /** The issuer without a trailing slash; its origin. */
 const issuerBase = (issuer: string): string => issuer.replace(/\/+$/, '');

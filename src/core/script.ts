@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis, Cluster } from 'ioredis';
+import { NotRunError } from './errors.js';
 import { isKeyDenied, keyDenied, whichKeyDenied } from './keyAccess.js';
 
 /** A connected ioredis client: a single server or a cluster. */
@@ -27,7 +28,8 @@ export const PROMOTE_SCRIPT_SHA: string = createHash('sha1').update(PROMOTE_SCRI
 export async function loadScript(redis: RedisClient): Promise<string> {
   const sha = String(await redis.script('LOAD', PROMOTE_SCRIPT));
   if (sha !== PROMOTE_SCRIPT_SHA) {
-    throw new Error(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
+    // Loading writes no key of a namespace; the move was not sent.
+    throw new NotRunError(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
   }
   return sha;
 }

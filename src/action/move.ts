@@ -1,0 +1,87 @@
+import type { Kind } from '../core/contract.js';
+import { evidenceKey as evidenceKeyOf, readStatus } from '../core/index.js';
+import type { ActionOutput } from './host.js';
+import type { MoveInputs } from './inputs.js';
+import { mintProvenance } from './provenance.js';
+import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
+import type { HistoryLine, RunReport } from './summary.js';
+import { evidenceToken, type WorkflowContext } from './workflowContext.js';
+
+/**
+ * What a promotion and a demotion do alike around the move itself: the evidence token and
+ * its signed provenance before the move is sent, the outputs a failed move sets, and the
+ * PRP's recent history for the summary after it.
+ */
+
+/** How many history entries a move's summary shows. */
+const SUMMARY_HISTORY_ENTRIES = 5;
+
+/**
+ * The move's evidence token, and its provenance minted for this move's own evidence key
+ * (before the move is sent) into `evidence`, `report` and the provenance output.
+ */
+export async function signMove(
+  move: { kind: Kind; id: string; from: string; to: string; evidence: Record<string, unknown> },
+  run: {
+    settings: MoveInputs;
+    env: NodeJS.ProcessEnv;
+    ctx: WorkflowContext;
+    report: RunReport;
+    output: ActionOutput;
+  },
+): Promise<string> {
+  const { settings, env, ctx, report, output } = run;
+  // A demotion's state it moves from is read at the move: its `from` is '', so neither the
+  // token nor the audience binds one (the evidence key binds the move).
+  const token = evidenceToken(ctx, move);
+  const signed = await mintProvenance(
+    settings.provenance,
+    env,
+    {
+      namespace: settings.namespace,
+      id: move.id,
+      kind: move.kind,
+      from: move.from,
+      to: move.to,
+      evidenceKey: evidenceKeyOf(settings.namespace, move.id, token),
+      evidence: move.evidence,
+    },
+    settings.timeoutSeconds * 1000,
+    output,
+  );
+  if (signed !== undefined) move.evidence.provenance = signed;
+  report.provenance = signed === undefined ? 'none' : 'signed';
+  output.setOutput('provenance', report.provenance);
+  return token;
+}
+
+/** The outputs a failed move sets: `flag` (promoted, demoted) false, provenance if not yet. */
+export const moveFailureOutputs = (flag: string, report: RunReport): Record<string, string> => ({
+  [flag]: 'false',
+  ...(report.provenance === undefined ? { provenance: 'none' } : {}),
+});
+
+/**
+ * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
+ * a connection of its own, and never a reason to fail a step whose move is done (a user that
+ * may promote need not be allowed to read the history): undefined then, with a log line.
+ */
+export async function recentHistory(
+  settings: CallSettings,
+  id: string,
+  output: ActionOutput,
+): Promise<HistoryLine[] | undefined> {
+  try {
+    const status = await callRedis(settings, 'read', (redis) =>
+      readStatus(redis, {
+        namespace: settings.namespace,
+        id,
+        history: SUMMARY_HISTORY_ENTRIES,
+      }),
+    );
+    return status.history;
+  } catch (error) {
+    output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
+    return undefined;
+  }
+}

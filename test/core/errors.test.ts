@@ -1,0 +1,129 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  AnswerLostError,
+  ConnectionError,
+  MayHaveRunError,
+  NotRunError,
+  OutcomeError,
+  PartialWriteError,
+  PromotionError,
+  RefusedError,
+  callFailureError,
+  callFailureOf,
+  parseReply,
+  type CallFailure,
+} from '../../src/core/index.js';
+import { keyDenied } from '../../src/core/keyAccess.js';
+import { InputError } from '../../src/action/failures.js';
+
+/**
+ * The outcome classes are closed and honest (issue 14, section 4): every error src raises is
+ * refused (nothing written), not run, may have run, or written in part, and each is its own
+ * class, none a subclass of another.
+ */
+
+const SRC = resolve(import.meta.dirname, '../../src');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
+  );
+}
+
+describe('no bare Error in src', () => {
+  test('src constructs no Error of its own and declares no class on Error but OutcomeError', () => {
+    const found: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const lines = readFileSync(file, 'utf8').split('\n');
+      for (const [i, line] of lines.entries()) {
+        if (/\bnew Error\(|\bextends Error\b/.test(line)) {
+          found.push(`${relative(SRC, file)}:${i + 1}: ${line.trim()}`);
+        }
+      }
+    }
+    expect(found).toEqual([
+      'core/errors.ts:34: export abstract class OutcomeError extends Error {',
+    ]);
+  });
+});
+
+const failure = (kind: CallFailure['kind']): CallFailure => ({
+  operation: 'promotion',
+  kind,
+  detail: 'd',
+  cluster: false,
+  user: 'default',
+  seconds: 1,
+});
+
+describe('the four outcome classes', () => {
+  const CLASSES = [RefusedError, NotRunError, MayHaveRunError, PartialWriteError] as const;
+
+  test('each is its own class: none is an instance of another', () => {
+    const made = [
+      new RefusedError('r'),
+      new NotRunError('n'),
+      new MayHaveRunError('m'),
+      new PartialWriteError('p', ['XADD k'], { command: 'LREM', key: 'q', error: 'WRONGTYPE' }),
+    ];
+    for (const [i, error] of made.entries()) {
+      expect(error).toBeInstanceOf(OutcomeError);
+      for (const [j, Class] of CLASSES.entries()) {
+        expect(error instanceof Class, `${error.name} instanceof ${Class.name}`).toBe(i === j);
+      }
+    }
+    expect(made.map((e) => e.outcome)).toEqual([
+      'refused',
+      'not_run',
+      'may_have_run',
+      'written_in_part',
+    ]);
+  });
+
+  test('AnswerLostError (may have run) is no ConnectionError (nothing ran)', () => {
+    const lost = callFailureError(failure('timeout'), 'redis://h:1');
+    expect(lost).toBeInstanceOf(AnswerLostError);
+    expect(lost).toBeInstanceOf(MayHaveRunError);
+    expect(lost).not.toBeInstanceOf(ConnectionError);
+    expect(lost).not.toBeInstanceOf(NotRunError);
+    expect(lost.outcome).toBe('may_have_run');
+    expect(callFailureOf(lost)).toEqual(failure('timeout'));
+
+    const notRun = callFailureError(failure('notRun'), 'redis://h:1');
+    expect(notRun).toBeInstanceOf(ConnectionError);
+    expect(notRun).toBeInstanceOf(NotRunError);
+    expect(notRun).not.toBeInstanceOf(MayHaveRunError);
+    expect(callFailureOf(notRun)).toEqual(failure('notRun'));
+  });
+
+  test('a refusal with a code is refused; a bad input was not run', () => {
+    expect(new PromotionError('PRP_NOT_FOUND', 'x')).toBeInstanceOf(RefusedError);
+    expect(new PromotionError('PRP_NOT_FOUND', 'x').outcome).toBe('refused');
+    expect(new InputError('mode', 'bad')).toBeInstanceOf(NotRunError);
+  });
+
+  test('PartialWriteError names what was written and what failed', () => {
+    const error = new PartialWriteError('m', ['XADD a', 'SET b'], {
+      command: 'LREM',
+      key: 'ns:queue:x',
+      error: 'WRONGTYPE',
+    });
+    expect(error.written).toEqual(['XADD a', 'SET b']);
+    expect(error.failed).toEqual({ command: 'LREM', key: 'ns:queue:x', error: 'WRONGTYPE' });
+    expect(error.name).toBe('PartialWriteError');
+  });
+
+  test("a key Redis refused is refused (nothing written); a reply not the contract's may have run", () => {
+    const denied = keyDenied(new Error('NOPERM No permissions to access a key'), 'prp:x');
+    expect(denied).toBeInstanceOf(RefusedError);
+    expect(denied.message).toMatch(/^NOPERM .*: prp:x .*nothing was written/);
+    expect(() => parseReply('not json')).toThrow(MayHaveRunError);
+    expect(() => parseReply('{}')).toThrow(MayHaveRunError);
+  });
+});

@@ -9,7 +9,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/index.ts', 'src/demote.ts', 'src/status.ts', 'src/health.ts'],
+      exclude: ['src/index.ts', 'src/demote.ts', 'src/status.ts', 'src/health.ts', 'src/local/**'],
       reporter: ['text-summary', 'text'],
       thresholds: { lines: 90, branches: 90 },
     },

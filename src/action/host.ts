@@ -37,7 +37,9 @@ export const runnerOutput: ActionOutput = {
 
 /** The runner's own: its inputs, this process's environment, its summary file and commands. */
 export const runnerHost = (): ActionHost => ({
-  readInput: (name) => core.getInput(name),
+  // Trimmed as the toolkit's default is; said outright for @github/local-action's stand-in
+  // for @actions/core, whose getInput trims only when asked.
+  readInput: (name) => core.getInput(name, { trimWhitespace: true }),
   env: process.env,
   summaryFile: process.env.GITHUB_STEP_SUMMARY,
   output: runnerOutput,

@@ -9,8 +9,9 @@
  *   README.md          "The contract in short": the same, shorter
  *
  * and the list of fields the `evidence` input may not hold into the descriptions of that input
- * in action.yml and demote/action.yml and the README's inputs table (a sentence in prose, found
- * by its wording).
+ * in action.yml and demote/action.yml (a sentence in prose, found by its wording). Then
+ * scripts/generateDocs.ts writes each action's README's inputs and outputs tables from its
+ * action.yml (as generated here).
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
@@ -18,6 +19,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
+import { generateDocs } from './generateDocs.js';
 import {
   BOUNDS,
   DEMOTABLE_STATES,
@@ -493,11 +495,7 @@ async function generate(file: string, current: string): Promise<string> {
     case 'README.md':
       return formatted(
         file,
-        replaceForbiddenList(
-          file,
-          replaceBlock(file, current, 'states-and-evidence', ['', ...readmeSection(), '']),
-          code,
-        ),
+        replaceBlock(file, current, 'states-and-evidence', ['', ...readmeSection(), '']),
       );
     case 'action.yml':
     case 'demote/action.yml':
@@ -516,16 +514,20 @@ const FILES = [
 ];
 const check = process.argv.includes('--check');
 const stale: string[] = [];
-for (const file of FILES) {
-  const current = readFileSync(path(file), 'utf8');
-  const next = await generate(file, current);
-  if (next === current) continue;
+const generated = new Map<string, string>();
+for (const file of FILES)
+  generated.set(file, await generate(file, readFileSync(path(file), 'utf8')));
+// The READMEs' inputs and outputs tables, from each action.yml as generated above.
+const read = (file: string) => generated.get(file) ?? readFileSync(path(file), 'utf8');
+for (const [file, next] of await generateDocs(read)) generated.set(file, next);
+for (const [file, next] of generated) {
+  if (next === readFileSync(path(file), 'utf8')) continue;
   stale.push(file);
   if (!check) writeFileSync(path(file), next);
 }
 if (check && stale.length > 0) {
   console.error(
-    `${stale.join(', ')}: not what src/core/contract.ts generates: run npm run generate and commit`,
+    `${stale.join(', ')}: not what src/core/contract.ts and the action.yml files generate: run npm run generate and commit`,
   );
   process.exit(1);
 }

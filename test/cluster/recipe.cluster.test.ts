@@ -28,7 +28,7 @@ import {
 } from '../support/replicatedCluster.js';
 
 /**
- * The README's cluster recipe, run as written on three primaries with a replica each, then a
+ * The cluster recipe of docs/operations.md, run as written on three primaries with a replica each, then a
  * loop of promotions through the library during which the namespace's primary is killed
  * (SIGKILL) and its replica takes over. Nothing acknowledged is lost, nothing is written
  * twice, every failure says whether it ran and is true to it, and no node's ACL LOG has an
@@ -48,9 +48,9 @@ const PASSWORDS = {
 };
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The sh block that follows the README's `cluster-recipe` marker, as written. */
+/** The sh block that follows the `cluster-recipe` marker of docs/operations.md, as written. */
 function recipe(): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
   const at = readme.indexOf('<!-- cluster-recipe:');
   expect(at).toBeGreaterThan(0);
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
@@ -123,7 +123,7 @@ function claimOf(error: unknown): Attempt['outcome'] | null {
 }
 
 test(
-  "the README's cluster recipe, then promotions while the namespace's primary is killed: " +
+  "the cluster recipe of docs/operations.md, then promotions while the namespace's primary is killed: " +
     'nothing lost or doubled, failures true to what ran, no ACL LOG entry on any node',
   { timeout: 90_000 },
   async () => {

@@ -19,3 +19,6 @@ export function cellTexts(html: string): string[] {
       .replace(/&#x([0-9a-f]+);/gi, (_, code: string) => String.fromCodePoint(parseInt(code, 16))),
   );
 }
+
+/** markdown-it's tokens of a document: headings, links and fenced blocks as GitHub reads them. */
+export const markdownTokens = (text: string) => markdown.parse(text, {});

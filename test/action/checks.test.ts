@@ -242,6 +242,39 @@ describe('requireChecks', () => {
     ).rejects.toThrow(/: no answer within 0\.5s$/);
   });
 
+  test('a queued re-run (started_at null) or one started at the same second is newer than the older success: the highest id decides', async () => {
+    const queued = {
+      ...checkRun(7, 'smoke', '', ''),
+      status: 'queued',
+      conclusion: null,
+      started_at: null,
+    };
+    const sameSecond = checkRun(8, 'lint', 'failure', '2025-03-04T09:00:00Z');
+    const fixture = trusted({
+      ref: SOME_SHA,
+      pages: [
+        {
+          total_count: 4,
+          check_runs: [
+            queued,
+            checkRun(5, 'smoke', 'success', '2025-03-04T09:00:00Z'),
+            sameSecond,
+            checkRun(6, 'lint', 'success', '2025-03-04T09:00:00Z'),
+          ],
+        },
+      ],
+    });
+    const error = await withFixture(fixture, (apiUrl) =>
+      requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksNotPassedError);
+    expect((error as Error).message).toBe(
+      `required checks on ${SOME_SHA} did not pass: ` +
+        'smoke is queued, not completed (https://github.com/acme/widgets/runs/7); ' +
+        'lint concluded failure (https://github.com/acme/widgets/runs/8)',
+    );
+  });
+
   describe('pagination stays on the API: the token goes nowhere else', () => {
     const firstPage = `/repos/acme/widgets/commits/${SOME_SHA}/check-runs?per_page=100`;
     const pages = [
@@ -629,7 +662,14 @@ describe('latestByName', () => {
     started_at,
   });
 
-  test('the later start wins, then the higher id', () => {
+  test('the higher id wins, whatever the start says (a queued re-run has none yet)', () => {
+    expect(latestByName([run(2, null), run(1, '2025-01-01T00:00:01Z')]).get('unit')!.id).toBe(2);
+    expect(latestByName([run(1, '2025-01-01T00:00:01Z'), run(2, null)]).get('unit')!.id).toBe(2);
+    const same = '2025-01-01T00:00:01Z';
+    expect(latestByName([run(9, same), run(10, same)]).get('unit')!.id).toBe(10);
+  });
+
+  test('a later start comes with a higher id; without a start, the higher id wins', () => {
     expect(
       latestByName([run(2, '2025-01-01T00:00:02Z'), run(1, '2025-01-01T00:00:01Z')]).get('unit')!
         .id,

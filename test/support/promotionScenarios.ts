@@ -1007,6 +1007,14 @@ export function promotionScenarios(runAction: Runner): void {
         'input evidence: the key "reviewer" at $.reviewer appears twice in one object',
         'failed',
       );
+      // Valid JSON, but no UTF-8: refused by name while reading the inputs, before connecting.
+      const lone = await expectRefused(
+        ns,
+        evidenceInput('{"note":"x\\ud800"}'),
+        'input evidence: holds a lone surrogate \\uD800 at $.note: not valid UTF-8 text',
+        'failed',
+      );
+      expect(printedOutput(lone)).not.toContain('Promoting');
     });
 
     test('no pipeline result for a transition that needs one', async () => {

@@ -145,14 +145,14 @@ const unreadable = (error: unknown, client: GitHubClient | undefined, request: C
     { cause: error },
   );
 
-/** Newest first: the later start, then the higher id (a re-run has a new run). */
-const newer = (a: CheckRun, b: CheckRun): number => {
-  const [x, y] = [a.started_at ?? '', b.started_at ?? ''];
-  if (x !== y) return x > y ? -1 : 1;
-  return b.id - a.id;
-};
+/**
+ * Newest first, by id: GitHub numbers check runs in the order they are created, and a re-run
+ * is a new check run. started_at does not order them: a queued re-run has none yet (null)
+ * and two runs may start in the same second, so an older success could outrank the re-run.
+ */
+const newer = (a: CheckRun, b: CheckRun): number => b.id - a.id;
 
-/** The latest run of each name: a re-run check has a new run with a later start. */
+/** The latest run of each name: a re-run check has a new run, with a higher id. */
 export function latestByName(runs: readonly CheckRun[]): Map<string, CheckRun> {
   const latest = new Map<string, CheckRun>();
   for (const run of runs) {

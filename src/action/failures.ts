@@ -142,6 +142,14 @@ export const say = {
   apiNoAnswer: (seconds: number) => `no answer within ${seconds}s`,
   apiRefused: (message: string, permission: string) =>
     `${message} (does github-token allow ${permission}?)`,
+  redirectElsewhere: (status: number, origin: string, apiUrl: string) =>
+    `the API answered with a redirect (${status}) to ${origin}, outside the API at ${apiUrl}; ` +
+    'a redirect is followed only within the API, so it was not followed and no answer from ' +
+    'elsewhere was used',
+  redirectNotUrl: (status: number) =>
+    `the API answered with a redirect (${status}) whose Location is no URL; it was not followed`,
+  tooManyRedirects: (max: number) =>
+    `the API answered with more than ${max} redirects in a row; stopped following them`,
   pageLinkNotUrl: (page: number) => `page ${page}'s Link header names a next page that is no URL`,
   pageLinkElsewhere: (page: number, origin: string, apiUrl: string) =>
     `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +

@@ -29,7 +29,53 @@ export async function githubClient(api: GitHubApi): Promise<GitHubClient> {
   const { getOctokit } = await import(/* webpackMode: "eager" */ '@actions/github');
   const signal = AbortSignal.timeout(api.timeoutMs);
   // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-  return { octokit: getOctokit(api.token, { baseUrl: api.apiUrl, request: { signal } }), signal };
+  const request = { signal, fetch: apiFetch(api.apiUrl) };
+  return { octokit: getOctokit(api.token, { baseUrl: api.apiUrl, request }), signal };
+}
+
+/** At most this many redirects are followed for one request, each within the API. */
+export const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Why a request was not sent on: where its redirect led. */
+export class RedirectError extends Error {
+  override readonly name = 'RedirectError';
+}
+
+/**
+ * fetch, following an HTTP redirect only within the API at `apiUrl` (withinApi), for at most
+ * MAX_REDIRECTS hops. fetch itself would follow one anywhere: it drops the token on the way
+ * to another origin, but the answer from there would decide as if the API had given it. A
+ * redirect elsewhere is a RedirectError, with nothing sent there and nothing read from it.
+ */
+export function apiFetch(apiUrl: string, inner: typeof fetch = globalThis.fetch): typeof fetch {
+  return async (input, init) => {
+    let url = input instanceof Request ? input.url : String(input);
+    let options: RequestInit = { ...init, redirect: 'manual' };
+    for (let hop = 0; ; hop++) {
+      const response = await inner(url, options);
+      const location = response.headers.get('location');
+      if (!REDIRECTS.has(response.status) || location === null) return response;
+      await response.body?.cancel().catch(() => undefined);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new RedirectError(say.redirectNotUrl(response.status));
+      }
+      if (!withinApi(next.href, apiUrl)) {
+        // Another origin is named by itself; on the API's own, the path says where.
+        const sameOrigin = next.origin === new URL(apiUrl).origin;
+        const where = sameOrigin ? `${next.origin}${next.pathname.slice(0, 100)}` : next.origin;
+        throw new RedirectError(say.redirectElsewhere(response.status, where, apiUrl));
+      }
+      if (hop >= MAX_REDIRECTS) throw new RedirectError(say.tooManyRedirects(MAX_REDIRECTS));
+      if (response.status === 303 && options.method !== 'HEAD') {
+        options = { ...options, method: 'GET', body: null };
+      }
+      url = next.href;
+    }
+  };
 }
 
 /**
@@ -51,6 +97,9 @@ export function apiFailure(
     return say.apiNoAnswer(api.timeoutMs / 1000);
   }
   if (error instanceof PaginationError) return error.message; // no permission would change it
+  // Octokit wraps what fetch throws in a RequestError, the thrown error as its cause.
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof RedirectError) return cause.message;
   return say.apiRefused((error as Error).message, permission);
 }
 

@@ -1,8 +1,8 @@
 /**
  * What JSON.parse lets through but readers would not agree on, in JSON text it has accepted:
  * a number a 64-bit double cannot hold as written (JSON.stringify then writes null, 0 or
- * other digits), and a key given twice in one object (some readers keep the first value,
- * JavaScript the last). One walk over the text, without recursion (JSON.parse takes nesting
+ * other digits), a key given twice in one object (some readers keep the first value,
+ * JavaScript the last), and a lone surrogate (\\uD800: JSON, but no UTF-8 text). One walk over the text, without recursion (JSON.parse takes nesting
  * a recursive walk could not), with the JSON path of what it finds.
  */
 
@@ -46,6 +46,30 @@ function numberProblem(literal: string): string | undefined {
   );
 }
 
+/** Half of a UTF-16 pair without its other half: JSON's \\uD800 escape allows one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Why the string literal `literal` (quotes included) at `path` cannot be stored as text, or
+ * undefined: a lone surrogate is valid JSON but no UTF-8, which the script refuses after
+ * connecting as "not valid JSON".
+ */
+function stringProblem(literal: string, path: string): string | undefined {
+  return textProblem(literal.includes('\\') ? (JSON.parse(literal) as string) : literal, path);
+}
+
+/** stringProblem for the string `value` itself. */
+function textProblem(value: string, path: string): string | undefined {
+  const lone = LONE_SURROGATE.exec(value)?.[0];
+  if (lone === undefined) return undefined;
+  const escape = `\\u${lone.charCodeAt(0).toString(16).toUpperCase()}`;
+  return (
+    `holds a lone surrogate ${escape} at ${shorten(path, PATH_SHOWN)}: not valid UTF-8 text ` +
+    '(half of a UTF-16 pair, which Redis and the script cannot read as text); write the ' +
+    'whole pair (such as \\uD83D\\uDE00) or the character itself'
+  );
+}
+
 const keySegment = (key: string) => (IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
 
 interface Container {
@@ -81,6 +105,8 @@ export function jsonTextProblem(text: string): string | undefined {
     skipSpace();
     at++; // the colon
     path = object.path + keySegment(key);
+    const lone = textProblem(key, path);
+    if (lone) return lone;
     if (object.keys!.has(key)) {
       return (
         `the key ${JSON.stringify(shorten(key, SHOWN))} at ${shorten(path, PATH_SHOWN)} appears ` +
@@ -117,7 +143,10 @@ export function jsonTextProblem(text: string): string | undefined {
         continue;
       }
     } else if (first === '"') {
+      const start = at;
       skipString();
+      const problem = stringProblem(text.slice(start, at), path);
+      if (problem) return problem;
     } else if (first === 't' || first === 'n') {
       at += 4;
     } else if (first === 'f') {

@@ -4,6 +4,7 @@ import {
   NotRunError,
   OutcomeError,
   callFailureError,
+  serverRefusal,
   type CallFailure,
   type Operation,
 } from './errors.js';
@@ -123,6 +124,8 @@ function callFailure(
     ...(namespace === undefined ? {} : { namespace }),
   };
   if (AUTH_REFUSED.test(error.message)) return { ...base, kind: 'auth', detail: error.message };
+  const refusal = serverRefusal(error.message);
+  if (refusal) return { ...base, kind: 'serverRefused', detail: refusal.detail };
   const failure = classifyCommandError(error);
   if (!failure) return undefined;
   if (failure.kind === 'timeout' || failure.kind === 'closed' || failure.kind === 'lost') {
@@ -161,8 +164,9 @@ const noop = (): void => undefined;
 /**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
- * `operation`'s words. The outcome classes (errors.ts) pass as they are; so do other errors Redis
- * answered (NOPERM, OOM), which say themselves what happened. A call inside another guarded
+ * `operation`'s words; so is a refusal of the server itself (OOM, READONLY: SERVER_REFUSALS),
+ * which writes nothing. The outcome classes (errors.ts) pass as they are; so do other errors
+ * Redis answered (NOPERM), which say themselves what happened. A call inside another guarded
  * call (demote() reading, then moving) shares its view.
  */
 export async function guardCall<T>(

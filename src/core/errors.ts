@@ -137,11 +137,14 @@ export type Operation = 'promotion' | 'demotion' | 'read' | 'health read';
  * - `redirected`: a node of a Redis Cluster answered MOVED or ASK to a client that is no
  *   cluster client; `refused`: the cluster refused it (CLUSTERDOWN, TRYAGAIN, redirections
  *   that ran out on them); `auth`: the server refused the user or password. Nothing ran.
+ * - `serverRefused`: the server refused it before it wrote anything (SERVER_REFUSALS: OOM,
+ *   READONLY, ...); nothing was written.
  * `detail` is the server's or ioredis's words, which never hold the URL.
  */
 export interface CallFailure {
   operation: Operation;
-  kind: 'notRun' | 'timeout' | 'closed' | 'lost' | 'redirected' | 'refused' | 'auth';
+  kind:
+    'notRun' | 'timeout' | 'closed' | 'lost' | 'redirected' | 'refused' | 'auth' | 'serverRefused';
   detail: string;
   /** The namespace the call was for, when it names one. */
   namespace?: string;
@@ -151,6 +154,40 @@ export interface CallFailure {
   user: string;
   /** The command timeout, in seconds (for `timeout`). */
   seconds?: number;
+}
+
+/**
+ * The refusals a Redis server answers instead of running a write, by the reply's first word,
+ * with what to do. None of them leaves anything written: the server refuses the command
+ * before it runs; inside a script, Redis 7 checks them at the first write only (a script that
+ * has written is never stopped by them), so the script writes nothing; inside MULTI the write
+ * is refused while queued and EXEC answers EXECABORT, as it does when it is refused itself.
+ * (TRYAGAIN and CLUSTERDOWN are a cluster's: `refused`.)
+ */
+export const SERVER_REFUSALS: Record<string, string> = {
+  OOM: 'free memory on the server or raise its maxmemory (CONFIG SET maxmemory), then re-run',
+  READONLY: 'the server is a read-only replica: point redis-url at the primary, then re-run',
+  MASTERDOWN:
+    'the server is a replica that lost its primary: point redis-url at the primary, then re-run',
+  MISCONF:
+    'the server cannot persist to disk and refuses writes (stop-writes-on-bgsave-error): ' +
+    'see its log and fix its disk or persistence, then re-run',
+  NOREPLICAS:
+    'fewer replicas are connected than min-replicas-to-write asks: wait for them, then re-run',
+  BUSY: 'a script or function is running on the server: wait for it to end (or SCRIPT KILL it), then re-run',
+  LOADING: 'the server is loading its dataset into memory: re-run when it has loaded',
+};
+
+const SERVER_REFUSAL = new RegExp(
+  `^(?:EXECABORT Transaction discarded because of: )?((${Object.keys(SERVER_REFUSALS).join('|')})\\b[\\s\\S]*)$`,
+);
+
+/** The server refusal (SERVER_REFUSALS) an error message is: its word, and its words without the script's place. */
+export function serverRefusal(message: string): { word: string; detail: string } | undefined {
+  const match = SERVER_REFUSAL.exec(message);
+  if (!match) return undefined;
+  const detail = match[1]!.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+  return { word: match[2]!, detail: detail.replace(/\.$/, '') };
 }
 
 /** An operation's words: its name in a message, and what to do when it may have run. */
@@ -202,6 +239,10 @@ function callFailureMessage(failure: CallFailure, where: string): string {
       );
     case 'auth':
       return coreMessages.authFailed(where, failure.user);
+    case 'serverRefused': {
+      const fix = SERVER_REFUSALS[serverRefusal(detail)?.word ?? ''] ?? 'see the server log';
+      return `the ${name} at ${where} was refused by the Redis server: ${detail}; nothing was written. Fix: ${fix}`;
+    }
   }
 }
 

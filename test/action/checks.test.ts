@@ -6,6 +6,7 @@ import {
   MAX_SUITE_LOOKUPS,
   checkProblem,
   latestByName,
+  listCheckRuns,
   requireChecks,
   type CheckRun,
 } from '../../src/action/checks.js';
@@ -242,6 +243,39 @@ describe('requireChecks', () => {
     ).rejects.toThrow(/: no answer within 0\.5s$/);
   });
 
+  test('a queued re-run (started_at null) or one started at the same second is newer than the older success: the highest id decides', async () => {
+    const queued = {
+      ...checkRun(7, 'smoke', '', ''),
+      status: 'queued',
+      conclusion: null,
+      started_at: null,
+    };
+    const sameSecond = checkRun(8, 'lint', 'failure', '2025-03-04T09:00:00Z');
+    const fixture = trusted({
+      ref: SOME_SHA,
+      pages: [
+        {
+          total_count: 4,
+          check_runs: [
+            queued,
+            checkRun(5, 'smoke', 'success', '2025-03-04T09:00:00Z'),
+            sameSecond,
+            checkRun(6, 'lint', 'success', '2025-03-04T09:00:00Z'),
+          ],
+        },
+      ],
+    });
+    const error = await withFixture(fixture, (apiUrl) =>
+      requireChecks({ ...request(SOME_SHA, ['smoke', 'lint']), apiUrl }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksNotPassedError);
+    expect((error as Error).message).toBe(
+      `required checks on ${SOME_SHA} did not pass: ` +
+        'smoke is queued, not completed (https://github.com/acme/widgets/runs/7); ' +
+        'lint concluded failure (https://github.com/acme/widgets/runs/8)',
+    );
+  });
+
   describe('pagination stays on the API: the token goes nowhere else', () => {
     const firstPage = `/repos/acme/widgets/commits/${SOME_SHA}/check-runs?per_page=100`;
     const pages = [
@@ -347,6 +381,80 @@ describe('requireChecks', () => {
             'pages are read; stopped reading',
         );
         expect(own.requests).toHaveLength(MAX_CHECK_RUN_PAGES);
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+
+  describe('an HTTP redirect is followed only within the API', () => {
+    const firstPage = `/repos/acme/widgets/commits/${SOME_SHA}/check-runs?per_page=100`;
+    const passingSmoke = () =>
+      trusted({
+        ref: SOME_SHA,
+        pages: [
+          { total_count: 1, check_runs: [checkRun(1, 'smoke', 'success', '2025-03-04T09:00:00Z')] },
+        ],
+      });
+
+    test('a redirect to another host (another port of 127.0.0.1) is not followed: refused, the other host asked nothing', async () => {
+      // The other host would answer without a token that smoke passed, as a hostile one would.
+      const foreign = await startFakeGitHub([passingSmoke()], { anonymous: true });
+      const own = await startFakeGitHub([], { moved: { '/': `${foreign.url}/` } });
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: own.url,
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toBe(
+          `cannot read the check runs of acme/widgets@${SOME_SHA} from ${own.url}: the API ` +
+            `answered with a redirect (301) to ${foreign.url}, outside the API at ${own.url}; ` +
+            'a redirect is followed only within the API, so it was not followed and no answer ' +
+            'from elsewhere was used',
+        );
+        expect(foreign.requests).toHaveLength(0);
+        expect(own.requests.map((r) => r.path)).toEqual([firstPage]);
+      } finally {
+        await Promise.all([own.stop(), foreign.stop()]);
+      }
+    });
+
+    test("a redirect out of the API's base path on its own host is not followed", async () => {
+      const own = await startFakeGitHub([passingSmoke()], {
+        moved: { '/api/v3/': '/' }, // from GHES's /api/v3 to the host's root
+      });
+      try {
+        const error = await requireChecks({
+          ...request(SOME_SHA, ['smoke']),
+          apiUrl: `${own.url}/api/v3`,
+        }).catch((e: unknown) => e);
+        expect((error as Error).message).toContain(
+          `: the API answered with a redirect (301) to ${own.url}${firstPage.split('?')[0]}, ` +
+            `outside the API at ` +
+            `${own.url}/api/v3; a redirect is followed only within the API`,
+        );
+        expect(own.requests.map((r) => r.path)).toEqual([`/api/v3${firstPage}`]);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    test('a redirect within the API (a renamed repository) is followed, with the token', async () => {
+      const own = await startFakeGitHub([passingSmoke()], {
+        moved: { '/repos/acme/old-widgets/': '/repos/acme/widgets/' },
+      });
+      try {
+        const runs = await listCheckRuns({
+          ...request(SOME_SHA, ['smoke']),
+          repository: 'acme/old-widgets',
+          apiUrl: own.url,
+        });
+        expect(runs.map((run) => run.id)).toEqual([1]);
+        expect(own.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+          [firstPage.replace('acme/widgets', 'acme/old-widgets'), 'token ghs_test'],
+          [firstPage, 'token ghs_test'],
+        ]);
       } finally {
         await own.stop();
       }
@@ -629,7 +737,14 @@ describe('latestByName', () => {
     started_at,
   });
 
-  test('the later start wins, then the higher id', () => {
+  test('the higher id wins, whatever the start says (a queued re-run has none yet)', () => {
+    expect(latestByName([run(2, null), run(1, '2025-01-01T00:00:01Z')]).get('unit')!.id).toBe(2);
+    expect(latestByName([run(1, '2025-01-01T00:00:01Z'), run(2, null)]).get('unit')!.id).toBe(2);
+    const same = '2025-01-01T00:00:01Z';
+    expect(latestByName([run(9, same), run(10, same)]).get('unit')!.id).toBe(10);
+  });
+
+  test('a later start comes with a higher id; without a start, the higher id wins', () => {
     expect(
       latestByName([run(2, '2025-01-01T00:00:02Z'), run(1, '2025-01-01T00:00:01Z')]).get('unit')!
         .id,

@@ -159,6 +159,9 @@ describe('prp-id-pattern is RE2 syntax', () => {
       'capture: `(?<!x)PRP-[0-9]+`, which is a lookbehind',
     ],
     ['a repeat count over 1000', 'PRP-[0-9]{1,1001}', 'invalid repeat count: `{1,1001}`)'],
+    // RE2 bounds the product of nested counts; the outer count is named (README).
+    ['nested counts of 1000 x 1000', '(\\pL{1000}){1000}', 'invalid repeat count: `{1000}`)'],
+    ['nested counts of 2 x 501', 'PRP-([0-9]{2}){501}', 'invalid repeat count: `{501}`)'],
   ])('%s is refused, saying what RE2 lacks', (_, pattern, problem) => {
     const read = () => readInputs(reader({ ...minimal, 'prp-id-pattern': pattern }));
     expect(read).toThrow(InputError);
@@ -168,6 +171,12 @@ describe('prp-id-pattern is RE2 syntax', () => {
       '): the pattern is matched by RE2, in time linear in the text, which has no ' +
         'backreferences (\\1, \\k<name>) and no lookaround ((?=...), (?!...), (?<=...), (?<!...))',
     );
+  });
+
+  test('nested counts whose product is at most 1000 are accepted', () => {
+    expect(() =>
+      readInputs(reader({ ...minimal, 'prp-id-pattern': 'PRP-([0-9]{2}){500}' })),
+    ).not.toThrow();
   });
 
   test('what RE2 has: classes, named groups, inline flags, Unicode classes', () => {
@@ -233,6 +242,17 @@ describe('the evidence input: JSON that means one thing to every reader', () => 
     ['{"a":1,"\\u0061":2}', 'the key "a" at $.a appears twice'],
     ['{"":1,"":2}', 'the key "" at $[""] appears twice'],
     ['{"a\\"b":1, "a\\"b" : 2}', 'the key "a\\"b" at $["a\\"b"] appears twice'],
+    // A lone surrogate: valid JSON, but no UTF-8 text (the script would call it "not valid
+    // JSON" after connecting).
+    [
+      '{"note":"x\\ud800y"}',
+      'input evidence: holds a lone surrogate \\uD800 at $.note: not valid UTF-8 text (half of ' +
+        'a UTF-16 pair, which Redis and the script cannot read as text); write the whole pair ' +
+        '(such as \\uD83D\\uDE00) or the character itself',
+    ],
+    ['{"a":["ok","\\uDC00"]}', 'holds a lone surrogate \\uDC00 at $.a[1]: not valid UTF-8'],
+    ['{"a":"\\uDBFF\\uDBFF\\uDC00"}', 'holds a lone surrogate \\uDBFF at $.a: not valid'],
+    ['{"k\\uD800":1}', 'holds a lone surrogate \\uD800 at $["k\\ud800"]: not valid UTF-8'],
   ])('%s is refused, saying where and what to do', (text, message) => {
     expect(refusal(text)).toContain(message);
   });

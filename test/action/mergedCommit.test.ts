@@ -307,6 +307,50 @@ describe("a workflow_run's branch is confirmed with the GitHub API (head_branch 
     await empty.stop();
   });
 
+  describe('an HTTP redirect off the API is not followed: refused, the other host asked nothing', () => {
+    // The other host knows main as the tagged commit's branch and answers without a token.
+    let foreign: FakeGitHub;
+    beforeAll(async () => {
+      foreign = await startFakeGitHub([], {
+        branches: { main: [TAGGED, OLDER], other: [HEAD_SHA, OLDER] },
+        anonymous: true,
+      });
+    });
+    afterAll(() => foreign.stop());
+
+    test.each([
+      ['the branch lookup', '/', TAGGED, ['/repos/acme/widgets/branches/main']],
+      [
+        'the comparison',
+        '/repos/acme/widgets/compare/',
+        OLDER,
+        [
+          '/repos/acme/widgets/branches/main',
+          `/repos/acme/widgets/compare/${HEAD_SHA}...${OLDER}?per_page=1`,
+        ],
+      ],
+    ])('%s', async (_name, prefix, sha, asked) => {
+      const own = await startFakeGitHub([], {
+        branches: { main: [HEAD_SHA, TAGGED] }, // OLDER is not on main here
+        moved: { [prefix]: `${foreign.url}${prefix}` },
+      });
+      try {
+        await refusedWith(
+          confirm(sha, api(own.url)),
+          `cannot verify with the GitHub API that the triggering run's commit ${sha} is on ` +
+            `branch "main" (head_branch may name a tag as well as a branch): the API answered ` +
+            `with a redirect (301) to ${foreign.url}, outside the API at ${own.url}; a ` +
+            'redirect is followed only within the API, so it was not followed and no answer ' +
+            `from elsewhere was used (asked ${own.url})`,
+        );
+        expect(foreign.requests).toHaveLength(0);
+        expect(own.requests.map((r) => r.path)).toEqual(asked);
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+
   test('fails closed, in time, on an API that does not answer', async () => {
     const silent = await startTcpServer();
     try {

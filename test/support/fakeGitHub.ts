@@ -40,6 +40,14 @@ export interface FakeGitHubOptions {
   branches?: Record<string, string[]>;
   /** Paths starting with one of these are answered 403, as a token lacking a permission is. */
   forbidden?: string[];
+  /**
+   * By old path prefix, the new one: a path starting with an old prefix is answered 301 to
+   * the same path under the new prefix, on this server (as api.github.com answers for a
+   * renamed repository) or, when the new prefix is a URL, elsewhere (a hostile API).
+   */
+  moved?: Record<string, string>;
+  /** Answers without a token, as a host that is not GitHub's API may. */
+  anonymous?: boolean;
 }
 
 /** The head commit of main in events.ts's payloads (workflowRunEvent's head_sha). */
@@ -104,7 +112,12 @@ const compareBody = (
 
 export async function startFakeGitHub(
   fixtures: CheckRunsFixture[],
-  { branches = DEFAULT_BRANCHES, forbidden = [] }: FakeGitHubOptions = {},
+  {
+    branches = DEFAULT_BRANCHES,
+    forbidden = [],
+    moved = {},
+    anonymous = false,
+  }: FakeGitHubOptions = {},
 ): Promise<FakeGitHub> {
   const byRef = new Map(fixtures.map((fixture) => [fixture.ref, fixture]));
   const suites = Object.assign({}, ...fixtures.map((fixture) => fixture.suites ?? {})) as Record<
@@ -127,8 +140,14 @@ export async function startFakeGitHub(
     const notFound = () =>
       send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
     if (req.method !== 'GET') return notFound();
-    if (!/^(token|Bearer) \S+$/.test(req.headers.authorization ?? '')) {
+    if (!anonymous && !/^(token|Bearer) \S+$/.test(req.headers.authorization ?? '')) {
       return send(401, { message: 'Requires authentication', status: '401' });
+    }
+    const renamed = Object.keys(moved).find((prefix) => url.pathname.startsWith(prefix));
+    if (renamed !== undefined) {
+      const to = moved[renamed]!;
+      const location = `${/^https?:/.test(to) ? '' : address}${to}${url.pathname.slice(renamed.length)}${url.search}`;
+      return send(301, { message: 'Moved Permanently', url: location }, { location });
     }
     if (forbidden.some((prefix) => url.pathname.startsWith(prefix))) {
       return send(403, {

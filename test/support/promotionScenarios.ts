@@ -869,6 +869,64 @@ export function promotionScenarios(runAction: Runner): void {
       expect(outcome.stdout).toContain('smoke concluded failure');
     });
 
+    describe('an API that redirects elsewhere: the other host is not asked, its answer not used', () => {
+      // Another host that would answer every question in the promotion's favour, tokenless.
+      let foreign: FakeGitHub;
+      let own: FakeGitHub;
+      beforeAll(async () => {
+        foreign = await startFakeGitHub([passingChecks], {
+          branches: { main: [HEAD_SHA, OLDER_MAIN] },
+          anonymous: true,
+        });
+        own = await startFakeGitHub([], { moved: { '/': `${foreign.url}/` } });
+      });
+      afterAll(async () => {
+        await own.stop();
+        await foreign.stop();
+      });
+      /** The refusal's reason, as the step prints it. */
+      const words = () =>
+        `the API answered with a redirect (301) to ${foreign.url}, outside the API at ` +
+        `${own.url}; a redirect is followed only within the API, so it was not followed and ` +
+        'no answer from elsewhere was used';
+
+      test('require-checks', async () => {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-12', 'integration');
+        const outcome = await expectRefused(
+          ns,
+          spec(
+            ns,
+            'workflow_dispatch',
+            dispatchEvent(),
+            { ...validate, 'prp-id': 'PRP-12', 'require-checks': 'smoke', 'checks-workflows': CI },
+            { GITHUB_SHA: passingChecks.ref, GITHUB_API_URL: own.url },
+          ),
+          `cannot read the check runs of acme/widgets@${passingChecks.ref} from ${own.url}: ` +
+            words(),
+          'failed',
+        );
+        expect(outcome.stdout).not.toContain('Promoting');
+        expect(foreign.requests).toHaveLength(0);
+      });
+
+      test("a workflow_run's branch", async () => {
+        const ns = uniqueNamespace();
+        await seedPrp(redis, ns, 'PRP-70', 'integration');
+        const event = workflowRunEvent('success', { sha: OLDER_MAIN, title: 'PRP-70' });
+        const outcome = await expectRefused(
+          ns,
+          spec(ns, 'workflow_run', event, validate, { GITHUB_API_URL: own.url }),
+          'PRP_EVIDENCE_INVALID integration -> validate needs a commit merged into',
+          'refused',
+        );
+        expect(outcome.stdout).toContain(
+          `(head_branch may name a tag as well as a branch): ${words()}`,
+        );
+        expect(foreign.requests).toHaveLength(0);
+      });
+    });
+
     test('a real check failure, then newer same-name successes made by another workflow: the failure decides', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-11', 'integration');
@@ -949,6 +1007,14 @@ export function promotionScenarios(runAction: Runner): void {
         'input evidence: the key "reviewer" at $.reviewer appears twice in one object',
         'failed',
       );
+      // Valid JSON, but no UTF-8: refused by name while reading the inputs, before connecting.
+      const lone = await expectRefused(
+        ns,
+        evidenceInput('{"note":"x\\ud800"}'),
+        'input evidence: holds a lone surrogate \\uD800 at $.note: not valid UTF-8 text',
+        'failed',
+      );
+      expect(printedOutput(lone)).not.toContain('Promoting');
     });
 
     test('no pipeline result for a transition that needs one', async () => {

@@ -43031,7 +43031,9 @@ const runnerOutput = {
 };
 /** The runner's own: its inputs, this process's environment, its summary file and commands. */
 const runnerHost = () => ({
-    readInput: (name) => getInput(name),
+    // Trimmed as the toolkit's default is; said outright for @github/local-action's stand-in
+    // for @actions/core, whose getInput trims only when asked.
+    readInput: (name) => getInput(name, { trimWhitespace: true }),
     env: process.env,
     summaryFile: process.env.GITHUB_STEP_SUMMARY,
     output: runnerOutput,
@@ -43040,7 +43042,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 2835:
+/***/ 2096:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43329,8 +43331,16 @@ const REFUSAL_CODES = [
     'PRP_EVIDENCE_EXISTS',
     'PRP_CONTENDED',
 ];
-/** A promotion Redis (or the fallback) refused; nothing was written. */
-class errors_PromotionError extends Error {
+/** The base of the four outcome classes; never raised itself. */
+class OutcomeError extends Error {
+}
+/** Refused: Redis, the script or the action's rules said no, and nothing was written. */
+class RefusedError extends OutcomeError {
+    name = 'RefusedError';
+    outcome = 'refused';
+}
+/** A promotion Redis (or the fallback, or the action's rules) refused; nothing was written. */
+class errors_PromotionError extends RefusedError {
     code;
     name = 'PromotionError';
     detail;
@@ -43341,6 +43351,31 @@ class errors_PromotionError extends Error {
         super(`${code} ${oneLine}`);
         this.code = code;
         this.detail = oneLine;
+    }
+}
+/** Not run: nothing that could write was sent (a bad input, an unreadable event, ...). */
+class errors_NotRunError extends OutcomeError {
+    name = 'NotRunError';
+    outcome = 'not_run';
+}
+/** Sent, and what it did is not known (an answer that is not the contract's): a re-run tells. */
+class MayHaveRunError extends OutcomeError {
+    name = 'MayHaveRunError';
+    outcome = 'may_have_run';
+}
+/**
+ * Written in part: the fallback's EXEC ran some writes and Redis refused one (MULTI/EXEC
+ * does not roll back). `written` names the commands that ran, `failed` the one refused.
+ */
+class PartialWriteError extends OutcomeError {
+    written;
+    failed;
+    name = 'PartialWriteError';
+    outcome = 'written_in_part';
+    constructor(message, written, failed, options) {
+        super(message, options);
+        this.written = written;
+        this.failed = failed;
     }
 }
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
@@ -43357,17 +43392,45 @@ function refusalFromReply(error) {
     return new errors_PromotionError(match[1], detail);
 }
 /**
- * A Redis connection problem said plainly, never carrying the password: nothing was run, or
- * (AnswerLostError) what was sent may have run.
+ * A Redis connection problem said plainly, never carrying the password: nothing was run
+ * (a call that was sent and got no answer is an AnswerLostError, no ConnectionError).
  */
-class ConnectionError extends Error {
+class ConnectionError extends errors_NotRunError {
     name = 'ConnectionError';
 }
 /**
  * The promotion was sent and no answer came (a timeout, a dropped connection, redirections
  * that ran out): it may have happened. A re-run tells (`already` if it did).
  */
-class AnswerLostError extends ConnectionError {
+class AnswerLostError extends MayHaveRunError {
+    name = 'AnswerLostError';
+}
+/**
+ * The refusals a Redis server answers instead of running a write, by the reply's first word,
+ * with what to do. None of them leaves anything written: the server refuses the command
+ * before it runs; inside a script, Redis 7 checks them at the first write only (a script that
+ * has written is never stopped by them), so the script writes nothing; inside MULTI the write
+ * is refused while queued and EXEC answers EXECABORT, as it does when it is refused itself.
+ * (TRYAGAIN and CLUSTERDOWN are a cluster's: `refused`.)
+ */
+const SERVER_REFUSALS = {
+    OOM: 'free memory on the server or raise its maxmemory (CONFIG SET maxmemory), then re-run',
+    READONLY: 'the server is a read-only replica: point redis-url at the primary, then re-run',
+    MASTERDOWN: 'the server is a replica that lost its primary: point redis-url at the primary, then re-run',
+    MISCONF: 'the server cannot persist to disk and refuses writes (stop-writes-on-bgsave-error): ' +
+        'see its log and fix its disk or persistence, then re-run',
+    NOREPLICAS: 'fewer replicas are connected than min-replicas-to-write asks: wait for them, then re-run',
+    BUSY: 'a script or function is running on the server: wait for it to end (or SCRIPT KILL it), then re-run',
+    LOADING: 'the server is loading its dataset into memory: re-run when it has loaded',
+};
+const SERVER_REFUSAL = new RegExp(`^(?:EXECABORT Transaction discarded because of: )?((${Object.keys(SERVER_REFUSALS).join('|')})\\b[\\s\\S]*)$`);
+/** The server refusal (SERVER_REFUSALS) an error message is: its word, and its words without the script's place. */
+function serverRefusal(message) {
+    const match = SERVER_REFUSAL.exec(message);
+    if (!match)
+        return undefined;
+    const detail = match[1].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+    return { word: match[2], detail: detail.replace(/\.$/, '') };
 }
 /** An operation's words: its name in a message, and what to do when it may have run. */
 const OPERATIONS = {
@@ -43409,10 +43472,14 @@ function callFailureMessage(failure, where) {
                 `the cluster is ok.${failure.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`);
         case 'auth':
             return coreMessages.authFailed(where, failure.user);
+        case 'serverRefused': {
+            const fix = SERVER_REFUSALS[serverRefusal(detail)?.word ?? ''] ?? 'see the server log';
+            return `the ${name} at ${where} was refused by the Redis server: ${detail}; nothing was written. Fix: ${fix}`;
+        }
     }
 }
-/** The CallFailure a ConnectionError of a call carries, if it is one. */
-const callFailureOf = (error) => error instanceof ConnectionError
+/** The CallFailure a ConnectionError or AnswerLostError of a call carries, if it is one. */
+const callFailureOf = (error) => error instanceof ConnectionError || error instanceof AnswerLostError
     ? error.failure
     : undefined;
 /**
@@ -53176,6 +53243,7 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/core/keyAccess.ts
+
 /**
  * A move's keys outside the user's key patterns. Redis refuses EVALSHA before the script
  * starts when one pattern does not grant both read and write on each declared key, in words
@@ -53190,7 +53258,7 @@ const KEY_DENIED = /^NOPERM\b.*\bno permissions to access\b/i;
 const isKeyDenied = (error) => error instanceof Error && KEY_DENIED.test(error.message);
 /** Redis's key refusal, naming the key when it is known, and what to do. */
 function keyDenied(error, key) {
-    return new Error(`${error.message}${key === undefined ? '' : `: ${key}`} (a move needs read and write on ` +
+    return new RefusedError(`${error.message}${key === undefined ? '' : `: ${key}`} (a move needs read and write on ` +
         'each of its keys under one key pattern); nothing was written (docs/acl-rules.txt lists ' +
         'the rules a promotion needs; the worker user of docs/acl-rules-worker.txt may not write ' +
         'the validate and complete queues, by design)', { cause: error });
@@ -53220,6 +53288,7 @@ async function whichKeyDenied(redis, keys) {
 
 
 
+
 /**
  * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/),
  * without its trailing newlines: the contract loads it with
@@ -53236,7 +53305,8 @@ const PROMOTE_SCRIPT_SHA = (0,external_node_crypto_.createHash)('sha1').update(P
 async function loadScript(redis) {
     const sha = String(await redis.script('LOAD', PROMOTE_SCRIPT));
     if (sha !== PROMOTE_SCRIPT_SHA) {
-        throw new Error(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
+        // Loading writes no key of a namespace; the move was not sent.
+        throw new NotRunError(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
     }
     return sha;
 }
@@ -53784,7 +53854,7 @@ async function connectRedis(url, options = {}) {
         node.once('connect', () => (clusterNodeConnected = true));
     });
     try {
-        await withDeadline(client.connect(), timeoutMs, () => Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+        await withDeadline(client.connect(), timeoutMs, () => Object.assign(new errors_NotRunError('timed out'), { code: 'ETIMEDOUT' }));
     }
     catch (error) {
         const tlsUnanswered = target.tls &&
@@ -53834,7 +53904,7 @@ function tlsHandshakeUnfinished(client) {
 async function closeRedis(client) {
     await closeFallbackPool(client);
     try {
-        await withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
+        await withDeadline(client.quit(), 1000, () => new errors_NotRunError('quit timed out'));
     }
     catch {
         // No answer to QUIT: nothing more to wait for.
@@ -53936,6 +54006,9 @@ function callFailure(error, client, tracker, operation, namespace) {
     };
     if (AUTH_REFUSED.test(error.message))
         return { ...base, kind: 'auth', detail: error.message };
+    const refusal = serverRefusal(error.message);
+    if (refusal)
+        return { ...base, kind: 'serverRefused', detail: refusal.detail };
     const failure = classifyCommandError(error);
     if (!failure)
         return undefined;
@@ -53968,14 +54041,15 @@ async function answersSettled(tracker, ms) {
     if (pending.length === 0)
         return;
     // The tracker's own handlers were attached first, so they have run when these have.
-    await withDeadline(Promise.all(pending), ms, () => new Error('unanswered')).catch(noop);
+    await withDeadline(Promise.all(pending), ms, () => new errors_NotRunError('unanswered')).catch(noop);
 }
 const noop = () => undefined;
 /**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
- * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
- * answered (NOPERM, OOM), which say themselves what happened. A call inside another guarded
+ * `operation`'s words; so is a refusal of the server itself (OOM, READONLY: SERVER_REFUSALS),
+ * which writes nothing. The outcome classes (errors.ts) pass as they are; so do other errors
+ * Redis answered (NOPERM), which say themselves what happened. A call inside another guarded
  * call (demote() reading, then moving) shares its view.
  */
 async function callGuard_guardCall(redis, operation, namespace, work) {
@@ -53986,7 +54060,8 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
         return await work(tracked(redis, tracker));
     }
     catch (error) {
-        if (error instanceof errors_PromotionError || error instanceof ConnectionError)
+        // A typed outcome (a refusal, a write in part, ...) says itself what happened.
+        if (error instanceof OutcomeError)
             throw error;
         await answersSettled(tracker, optionsOf(redis).commandTimeout ?? 1000);
         const failure = callFailure(error, redis, tracker, operation, namespace);
@@ -54041,7 +54116,7 @@ const historyExhausted = (historyKey, id, verb) => new errors_PromotionError('PR
     `be recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
     `${historyKey} ${historyKey}-old) or delete it, then ${verb} again`);
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
-const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+const multiRefused = (error) => new RefusedError('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
     `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
     '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
 /**
@@ -54051,7 +54126,7 @@ const multiRefused = (error) => new Error('the fallback (mode multi) writes only
 const timeFailed = (error) => ({
     kind: 'failed',
     error: /^NOPERM/.test(error.message)
-        ? new Error(`${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+        ? new RefusedError(`${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
             'promotion needs)', { cause: error })
         : error,
 });
@@ -54346,7 +54421,7 @@ function snapshotOf(answers, keys) {
     };
 }
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
-const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
+const writeDenied = (message, cause) => new RefusedError(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
 /**
  * Why Redis refused the whole transaction (nothing ran): the first write it refused while
  * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
@@ -54372,7 +54447,7 @@ async function endTransaction(redis) {
         // Closed before the caller hears back, so that nobody can use it in between.
         const ended = new Promise((resolve) => redis.once('end', resolve));
         redis.disconnect();
-        await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+        await withDeadline(ended, 1000, () => new errors_NotRunError('not closed in time')).catch(() => undefined);
         return false;
     }
 }
@@ -54410,7 +54485,7 @@ function dryRunReply(answers, transaction, lease, reply) {
  * The answers of the writes and EXEC: the reply, or undefined when a watched key changed and
  * Redis dropped the transaction (nothing was written; the attempt runs again).
  */
-function promotedReply(answers, id, reply) {
+function promotedReply(answers, id, reply, writes) {
     const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
     const n = WRITE_COMMANDS.length;
     const [execError, executed] = answers[n];
@@ -54421,7 +54496,7 @@ function promotedReply(answers, id, reply) {
     if (!Array.isArray(executed) || executed.length !== n) {
         // Not this transaction's answer (its connection was used by another caller meanwhile):
         // nothing can be said of what ran, least of all that it was written in part.
-        throw new Error(`the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
+        throw new MayHaveRunError(`the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
             `results for the ${n} writes queued, so its connection was used by another caller ` +
             `inside the transaction; read the PRP to learn what was written, then ${verb} again`);
     }
@@ -54431,9 +54506,11 @@ function promotedReply(answers, id, reply) {
         // MULTI/EXEC does not roll back, so say what was written.
         const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
         const error = executed[failed];
-        throw new Error(`the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
+        throw new PartialWriteError(`the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
             `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-            `${verb}d; repair it and ${verb} again`, { cause: error });
+            `${verb}d; repair it and ${verb} again`, writes
+            .filter((_, i) => !(executed[i] instanceof Error))
+            .map(([command, key]) => `${command} ${key}`), { command: WRITE_COMMANDS[failed], key: writes[failed]?.[1] ?? '', error: error.message }, { cause: error });
     }
     return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
@@ -54496,7 +54573,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
                     transaction.open = false;
                     // Clean when Redis answered it, error replies included; not when the answer was lost.
                     lease.clean = allAnswered(written);
-                    const reply = promotedReply(written, a.id, decision.reply);
+                    const reply = promotedReply(written, a.id, decision.reply, decision.writes);
                     if (reply)
                         return reply;
                     break; // a watched key changed: check again from the start
@@ -54532,7 +54609,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
 
 
 /** The path a promotion takes: `multi` if the option or the environment asks for it. */
-function promote_promotionMode(mode, env = process.env) {
+function promotionMode(mode, env = process.env) {
     const luaDisabled = env.REDIS_LUA_PROMOTION_ENABLED?.trim().toLowerCase() === 'false';
     return mode === 'multi' || luaDisabled ? 'multi' : 'lua';
 }
@@ -54599,14 +54676,16 @@ function parseReply(text) {
         json = JSON.parse(text);
     }
     catch (error) {
-        throw new Error(coreMessages.badReply(`not JSON (${error.message})`), { cause: error });
+        throw new MayHaveRunError(coreMessages.badReply(`not JSON (${error.message})`), {
+            cause: error,
+        });
     }
     const parsed = REPLY.safeParse(json);
     if (parsed.success)
         return parsed.data;
     const issue = parsed.error.issues[0];
     const field = issue.path.length > 0 ? issue.path.join('.') : 'the reply';
-    throw new Error(coreMessages.badReply(`${field}: ${issue.message}`));
+    throw new MayHaveRunError(coreMessages.badReply(`${field}: ${issue.message}`));
 }
 /**
  * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
@@ -54647,7 +54726,7 @@ async function promote_move(redis, request, kind, options = {}) {
     return callGuard_guardCall(redis, kind === 'promote' ? 'promotion' : 'demotion', request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => moveOn(view, request, kind, options));
 }
 async function moveOn(redis, request, kind, options) {
-    const mode = promote_promotionMode(options.mode, options.env);
+    const mode = promotionMode(options.mode, options.env);
     const { keys, args } = promotionCall(request, kind);
     const unfit = unfitClient(redis, mode);
     if (unfit)
@@ -54795,7 +54874,7 @@ const status_bad = (message) => new errors_PromotionError('PRP_BAD_ARGUMENT', me
  * Reads a PRP's state, latest evidence and history. A missing PRP is `found: false`. A
  * failure to reach Redis is a ConnectionError (typed, in a read's words).
  */
-function status_readStatus(redis, request) {
+function readStatus(redis, request) {
     return callGuard_guardCall(redis, 'read', request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => readStatusOn(view, request));
 }
 async function readStatusOn(redis, request) {
@@ -54903,7 +54982,7 @@ async function readEvidence(redis, key, namespace, id, problems) {
  * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
  * any other, and for evidence gone or not a string). Read-only, like readStatus.
  */
-function status_readMovesEvidence(redis, request) {
+function readMovesEvidence(redis, request) {
     const namespace = request.namespace ?? DEFAULT_NAMESPACE;
     return guardCall(redis, 'read', namespace, async (view) => {
         const keys = request.keys.map((key) => isEvidenceKeyOf(key, namespace, request.id) ? key : undefined);
@@ -54966,14 +55045,14 @@ const emptyCounters = () => ({
     evicted: 0,
     refusals: {},
 });
-const DEFAULT_HEALTH_THRESHOLDS = {
+const health_DEFAULT_HEALTH_THRESHOLDS = {
     maxScriptErrorRate: 0.01,
     maxLatencyUs: 100,
     maxEvidenceRefusalRate: 0.05,
     minCalls: 100,
     checkEviction: true,
 };
-const TRIGGERS = (/* unused pure expression or super */ null && ([
+const health_TRIGGERS = (/* unused pure expression or super */ null && ([
     'script-errors',
     'latency',
     'evidence-refusals',
@@ -55178,7 +55257,7 @@ function readHealth(redis, request) {
 }
 async function readHealthOn(redis, request) {
     const { namespace } = request;
-    const thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
+    const thresholds = { ...health_DEFAULT_HEALTH_THRESHOLDS, ...request.thresholds };
     const nodes = primaries(redis);
     const read = await Promise.all(nodes.map(readNodeCounters));
     const [seconds, micros] = (await nodes[0].time());
@@ -55363,6 +55442,7 @@ async function readHealthOn(redis, request) {
 
 
 
+
 /**
  * Signed provenance (CONTRACT.md section 4, `provenance`): the GitHub OIDC token a promote or
  * demote step mints for its move, stored in the move's evidence, and its verification. The
@@ -55420,7 +55500,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
 const ALGORITHMS = (/* unused pure expression or super */ null && (['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384']));
 /** A failure to get the issuer's keys, in words. */
-class IssuerError extends (/* unused pure expression or super */ null && (Error)) {
+class IssuerError extends (/* unused pure expression or super */ null && (NotRunError)) {
 }
 /** The issuer without a trailing slash; its origin. */
 const issuerBase = (issuer) => issuer.replace(/\/+$/, '');
@@ -55504,7 +55584,7 @@ async function loadKeys(issuer, timeoutMs, fetcher) {
     return jwks;
 }
 /** A shareable holder of the issuer's keys (fetched on first use). */
-const provenance_issuerKeys = (issuer = provenance_GITHUB_OIDC_ISSUER) => ({ issuer });
+const issuerKeys = (issuer = provenance_GITHUB_OIDC_ISSUER) => ({ issuer });
 /** A workflow ref pattern as a whole-string match; `*` matches any characters but `@`. */
 function workflowPattern(pattern) {
     const escaped = pattern
@@ -55571,7 +55651,7 @@ const provenance_isRecord = (value) => typeof value === 'object' && value !== nu
  * was made for). Expiry does not count: this verifies a past fact. Never throws for a bad
  * token or an unreachable issuer: `{ verified: false, code, problem }`.
  */
-async function provenance_verifyMove(move, options) {
+async function verifyMove(move, options) {
     const stored = 'status' in move ? storedMoveOf(move) : move;
     if (typeof stored === 'string')
         return refuse('PROVENANCE_NO_MOVE', stored);
@@ -55606,7 +55686,7 @@ async function provenance_verifyMove(move, options) {
         return refuse('PROVENANCE_MALFORMED', `${what}: its provenance token's header cannot be read`);
     }
     const issuer = options.issuer ?? options.keys?.issuer ?? provenance_GITHUB_OIDC_ISSUER;
-    const keys = options.keys && options.keys.issuer === issuer ? options.keys : provenance_issuerKeys(issuer);
+    const keys = options.keys && options.keys.issuer === issuer ? options.keys : issuerKeys(issuer);
     keys.loaded ??= loadKeys(issuer, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.fetch ?? fetch);
     let jwks;
     try {
@@ -55700,10 +55780,10 @@ async function provenance_verifyMove(move, options) {
 }
 /** Verifies several moves with one fetch of the issuer's keys. */
 async function verifyMoves(moves, options) {
-    const keys = options.keys ?? provenance_issuerKeys(options.issuer);
+    const keys = options.keys ?? issuerKeys(options.issuer);
     const results = [];
     for (const move of moves)
-        results.push(await provenance_verifyMove(move, { ...options, keys }));
+        results.push(await verifyMove(move, { ...options, keys }));
     return results;
 }
 
@@ -55731,17 +55811,19 @@ async function verifyMoves(moves, options) {
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
- * error codes and messages apart from the code that raises them). Every failure is one of:
- * - InputError: a bad input, named (or an event that cannot be read);
- * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ * error codes and messages apart from the code that raises them). Every failure is one of
+ * the four outcome classes of core/errors.ts (the summary's result follows from the class):
+ * - InputError (a NotRunError): a bad input, named; nothing was sent;
+ * - PromotionError (a RefusedError): a refusal carrying the contract's code; of them,
  *   PipelineNotPassedError: the pipeline did not pass;
- * - ConnectionError: Redis could not be used, and nothing was run;
- * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * - ConnectionError (a NotRunError): Redis could not be used, and nothing was run;
+ * - AnswerLostError (a MayHaveRunError): sent, no answer came, so it may have happened;
+ * - PartialWriteError: the fallback's EXEC was written in part.
  * Tests compare these messages word for word: change them knowingly.
  */
 
 /** A bad input; the message names it. */
-class failures_InputError extends Error {
+class failures_InputError extends errors_NotRunError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55829,6 +55911,11 @@ const failures_say = {
     // The GitHub API (githubApi.ts).
     apiNoAnswer: (seconds) => `no answer within ${seconds}s`,
     apiRefused: (message, permission) => `${message} (does github-token allow ${permission}?)`,
+    redirectElsewhere: (status, origin, apiUrl) => `the API answered with a redirect (${status}) to ${origin}, outside the API at ${apiUrl}; ` +
+        'a redirect is followed only within the API, so it was not followed and no answer from ' +
+        'elsewhere was used',
+    redirectNotUrl: (status) => `the API answered with a redirect (${status}) whose Location is no URL; it was not followed`,
+    tooManyRedirects: (max) => `the API answered with more than ${max} redirects in a row; stopped following them`,
     pageLinkNotUrl: (page) => `page ${page}'s Link header names a next page that is no URL`,
     pageLinkElsewhere: (page, origin, apiUrl) => `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +
         `${apiUrl}; the token is sent only to the API, so no further page was read`,
@@ -55930,13 +56017,60 @@ const failures_say = {
  * event itself and says what is wrong). Loading it only when needed also trims start-up.
  */
 
+
 async function githubApi_githubClient(api) {
     // "eager": ncc keeps the module in dist/index.js, evaluated only here. Split into a chunk
     // of its own, ncc's --license would write licenses.txt once per chunk, the last one winning.
     const { getOctokit } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
     const signal = AbortSignal.timeout(api.timeoutMs);
     // baseUrl is given here because @actions/github reads GITHUB_API_URL once, at import.
-    return { octokit: getOctokit(api.token, { baseUrl: api.apiUrl, request: { signal } }), signal };
+    const request = { signal, fetch: apiFetch(api.apiUrl) };
+    return { octokit: getOctokit(api.token, { baseUrl: api.apiUrl, request }), signal };
+}
+/** At most this many redirects are followed for one request, each within the API. */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Why a request was not sent on: where its redirect led. */
+class RedirectError extends Error {
+    name = 'RedirectError';
+}
+/**
+ * fetch, following an HTTP redirect only within the API at `apiUrl` (withinApi), for at most
+ * MAX_REDIRECTS hops. fetch itself would follow one anywhere: it drops the token on the way
+ * to another origin, but the answer from there would decide as if the API had given it. A
+ * redirect elsewhere is a RedirectError, with nothing sent there and nothing read from it.
+ */
+function apiFetch(apiUrl, inner = globalThis.fetch) {
+    return async (input, init) => {
+        let url = input instanceof Request ? input.url : String(input);
+        let options = { ...init, redirect: 'manual' };
+        for (let hop = 0;; hop++) {
+            const response = await inner(url, options);
+            const location = response.headers.get('location');
+            if (!REDIRECTS.has(response.status) || location === null)
+                return response;
+            await response.body?.cancel().catch(() => undefined);
+            let next;
+            try {
+                next = new URL(location, url);
+            }
+            catch {
+                throw new RedirectError(failures_say.redirectNotUrl(response.status));
+            }
+            if (!withinApi(next.href, apiUrl)) {
+                // Another origin is named by itself; on the API's own, the path says where.
+                const sameOrigin = next.origin === new URL(apiUrl).origin;
+                const where = sameOrigin ? `${next.origin}${next.pathname.slice(0, 100)}` : next.origin;
+                throw new RedirectError(failures_say.redirectElsewhere(response.status, where, apiUrl));
+            }
+            if (hop >= MAX_REDIRECTS)
+                throw new RedirectError(failures_say.tooManyRedirects(MAX_REDIRECTS));
+            if (response.status === 303 && options.method !== 'HEAD') {
+                options = { ...options, method: 'GET', body: null };
+            }
+            url = next.href;
+        }
+    };
 }
 /**
  * Why a request failed, in words: a timeout (the signal fired: a body cut short by the abort
@@ -55951,6 +56085,10 @@ function apiFailure(error, client, api, permission) {
     }
     if (error instanceof PaginationError)
         return error.message; // no permission would change it
+    // Octokit wraps what fetch throws in a RequestError, the thrown error as its cause.
+    const cause = error?.cause;
+    if (cause instanceof RedirectError)
+        return cause.message;
     return failures_say.apiRefused(error.message, permission);
 }
 /**
@@ -55970,7 +56108,7 @@ function withinApi(url, apiUrl) {
     return target.origin === api.origin && target.pathname.startsWith(`${base}/`);
 }
 /** Why reading a list's pages stopped: where its Link header led. */
-class PaginationError extends Error {
+class PaginationError extends errors_NotRunError {
     name = 'PaginationError';
 }
 /**
@@ -56039,6 +56177,7 @@ const pageKey = (url) => {
 ;// CONCATENATED MODULE: ./src/action/checks.ts
 
 
+
 /**
  * At most this many pages of check runs (100 each) are read: a list longer than any commit
  * has is an API that does not stop naming a next page.
@@ -56054,14 +56193,14 @@ const MAX_IGNORED_SHOWN = 3;
 /** The events whose runs test a branch's own commit (a pull request's run tests its head). */
 const TRUSTED_EVENTS = ['push', 'workflow_dispatch', 'schedule'];
 /** Named checks that are missing, unfinished or unsuccessful; the message names each. */
-class ChecksNotPassedError extends Error {
+class ChecksNotPassedError extends RefusedError {
     name = 'ChecksNotPassedError';
 }
 /** A page's check runs; a body that was cut short reads as "" and must not pass as empty. */
 function runsOfPage(data, page) {
     const runs = data?.check_runs;
     if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-        throw new Error(failures_say.checksPageCut(page));
+        throw new errors_NotRunError(failures_say.checksPageCut(page));
     }
     return runs;
 }
@@ -56069,14 +56208,14 @@ function runsOfPage(data, page) {
 const listOfPage = (key) => (data, page) => {
     const list = data?.[key];
     if (typeof data !== 'object' || data === null || !Array.isArray(list)) {
-        throw new Error(failures_say.checksPageCut(page));
+        throw new errors_NotRunError(failures_say.checksPageCut(page));
     }
     return list;
 };
 function ownerRepo(repository) {
     const [owner, repo] = repository.split('/');
     if (!owner || !repo)
-        throw new Error(failures_say.checksNeedRepository(repository));
+        throw new errors_NotRunError(failures_say.checksNeedRepository(repository));
     return [owner, repo];
 }
 async function readCheckRuns(client, request) {
@@ -56104,15 +56243,14 @@ async function listCheckRuns(request) {
         throw unreadable(error, client, request);
     }
 }
-const unreadable = (error, client, request) => new Error(failures_say.checksUnreadable(request.repository, request.ref, request.apiUrl, apiFailure(error, client, request, 'checks: read')), { cause: error });
-/** Newest first: the later start, then the higher id (a re-run has a new run). */
-const newer = (a, b) => {
-    const [x, y] = [a.started_at ?? '', b.started_at ?? ''];
-    if (x !== y)
-        return x > y ? -1 : 1;
-    return b.id - a.id;
-};
-/** The latest run of each name: a re-run check has a new run with a later start. */
+const unreadable = (error, client, request) => new errors_NotRunError(failures_say.checksUnreadable(request.repository, request.ref, request.apiUrl, apiFailure(error, client, request, 'checks: read')), { cause: error });
+/**
+ * Newest first, by id: GitHub numbers check runs in the order they are created, and a re-run
+ * is a new check run. started_at does not order them: a queued re-run has none yet (null)
+ * and two runs may start in the same second, so an older success could outrank the re-run.
+ */
+const newer = (a, b) => b.id - a.id;
+/** The latest run of each name: a re-run check has a new run, with a higher id. */
 function latestByName(runs) {
     const latest = new Map();
     for (const run of runs) {
@@ -56336,6 +56474,7 @@ async function requireChecks(request) {
 
 
 
+
 /**
  * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
  * payload passes through untouched, a field GitHub sends as null counts as absent (many are
@@ -56390,9 +56529,9 @@ function parseEventPayload(json) {
     if (parsed.success)
         return parsed.data;
     const issue = parsed.error.issues[0];
-    throw new Error(failures_say.eventField(issue.path.join('.'), issue.message));
+    throw new errors_NotRunError(failures_say.eventField(issue.path.join('.'), issue.message));
 }
-function workflowContext_readWorkflowContext(env = process.env) {
+function readWorkflowContext(env = process.env) {
     const path = env.GITHUB_EVENT_PATH;
     let payload = {};
     if (path) {
@@ -56400,7 +56539,7 @@ function workflowContext_readWorkflowContext(env = process.env) {
             payload = parseEventPayload(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')));
         }
         catch (error) {
-            throw new Error(failures_say.eventUnreadable(path, error.message), { cause: error });
+            throw new errors_NotRunError(failures_say.eventUnreadable(path, error.message), { cause: error });
         }
     }
     return {
@@ -56447,7 +56586,7 @@ const branchOfRef = (ref) => ref.startsWith('refs/heads/') && ref.length > 'refs
     ? ref.slice('refs/heads/'.length)
     : undefined;
 /** This repository's default branch, as the event's payload names it. */
-const workflowContext_defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
+const defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
 /** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
 const workflowContext_quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
 /**
@@ -56537,7 +56676,7 @@ const needsMergedCommit = (from, to) => requiredFields(from, to).includes('merge
 function allowedBranchesOf(ctx, given) {
     if (given.length > 0)
         return [...given];
-    const fallback = workflowContext_defaultBranch(ctx);
+    const fallback = defaultBranch(ctx);
     return fallback ? [fallback] : [];
 }
 /** The commit of each event that can show one, with the rule that event must pass. */
@@ -56660,7 +56799,7 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
         const branch = await octokit.rest.repos.getBranch({ owner, repo, branch: commit.branch });
         branchHead = branch.data?.commit?.sha;
         if (typeof branchHead !== 'string' || branchHead === '') {
-            throw new Error(failures_say.branchAnswerCut(commit.branch));
+            throw new errors_NotRunError(failures_say.branchAnswerCut(commit.branch));
         }
         if (branchHead === commit.sha)
             return;
@@ -56672,7 +56811,7 @@ async function confirmMergedCommit(ctx, commit, allowedBranches, from, to, api) 
         });
         status = compared.data?.status;
         if (typeof status !== 'string' || !COMPARE_STATUSES.includes(status)) {
-            throw new Error(failures_say.comparisonCut(branchHead, commit.sha));
+            throw new errors_NotRunError(failures_say.comparisonCut(branchHead, commit.sha));
         }
     }
     catch (error) {
@@ -56879,8 +57018,8 @@ function deriveDemotionEvidence(inputs, ctx) {
 /**
  * What JSON.parse lets through but readers would not agree on, in JSON text it has accepted:
  * a number a 64-bit double cannot hold as written (JSON.stringify then writes null, 0 or
- * other digits), and a key given twice in one object (some readers keep the first value,
- * JavaScript the last). One walk over the text, without recursion (JSON.parse takes nesting
+ * other digits), a key given twice in one object (some readers keep the first value,
+ * JavaScript the last), and a lone surrogate (\\uD800: JSON, but no UTF-8 text). One walk over the text, without recursion (JSON.parse takes nesting
  * a recursive walk could not), with the JSON path of what it finds.
  */
 // A message shows at most this much of a literal or a path.
@@ -56917,6 +57056,26 @@ function numberProblem(literal) {
     return (`has more digits than ${double} keeps and would be stored as ${stored}; ${asString} or ` +
         `round it to ${stored}`);
 }
+/** Half of a UTF-16 pair without its other half: JSON's \\uD800 escape allows one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Why the string literal `literal` (quotes included) at `path` cannot be stored as text, or
+ * undefined: a lone surrogate is valid JSON but no UTF-8, which the script refuses after
+ * connecting as "not valid JSON".
+ */
+function stringProblem(literal, path) {
+    return textProblem(literal.includes('\\') ? JSON.parse(literal) : literal, path);
+}
+/** stringProblem for the string `value` itself. */
+function textProblem(value, path) {
+    const lone = LONE_SURROGATE.exec(value)?.[0];
+    if (lone === undefined)
+        return undefined;
+    const escape = `\\u${lone.charCodeAt(0).toString(16).toUpperCase()}`;
+    return (`holds a lone surrogate ${escape} at ${shorten(path, PATH_SHOWN)}: not valid UTF-8 text ` +
+        '(half of a UTF-16 pair, which Redis and the script cannot read as text); write the ' +
+        'whole pair (such as \\uD83D\\uDE00) or the character itself');
+}
 const keySegment = (key) => (IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
 /**
  * The first number that cannot round-trip or key given twice in `text`, which JSON.parse has
@@ -56945,6 +57104,9 @@ function jsonTextProblem(text) {
         skipSpace();
         at++; // the colon
         path = object.path + keySegment(key);
+        const lone = textProblem(key, path);
+        if (lone)
+            return lone;
         if (object.keys.has(key)) {
             return (`the key ${JSON.stringify(shorten(key, SHOWN))} at ${shorten(path, PATH_SHOWN)} appears ` +
                 'twice in one object; readers disagree on which value counts (some take the first, ' +
@@ -56982,7 +57144,11 @@ function jsonTextProblem(text) {
             }
         }
         else if (first === '"') {
+            const start = at;
             skipString();
+            const problem = stringProblem(text.slice(start, at), path);
+            if (problem)
+                return problem;
         }
         else if (first === 't' || first === 'n') {
             at += 4;
@@ -57076,7 +57242,7 @@ function checkProvenanceAvailable(mode, env) {
     }
 }
 /** A minting that failed: the step fails when provenance is required. */
-class ProvenanceError extends Error {
+class ProvenanceError extends errors_NotRunError {
     name = 'ProvenanceError';
 }
 const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -63947,6 +64113,7 @@ function re(stringsOrFlags, ...values) {
 
 ;// CONCATENATED MODULE: ./src/action/prpIdPattern.ts
 
+
 /**
  * What RE2 lacks that JavaScript has, to name it when RE2 refuses a pattern: RE2's own words
  * for a lookbehind are "invalid named capture".
@@ -63987,7 +64154,7 @@ class PrpIdPattern {
     }
 }
 /** A pattern RE2 does not accept; the message is RE2's, e.g. "invalid escape sequence: `\1`". */
-class UnsupportedPatternError extends Error {
+class UnsupportedPatternError extends errors_NotRunError {
     name = 'UnsupportedPatternError';
 }
 
@@ -64015,7 +64182,7 @@ const DEFAULT_CHECKS_APP = 'github-actions';
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
  */
-function inputs_maskSecrets(read, output) {
+function maskSecrets(read, output) {
     // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
     const url = read('redis-url');
     const token = read('github-token');
@@ -64201,34 +64368,49 @@ function parseTrustedWorkflows(value) {
     return patterns;
 }
 const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
-/** Reads and checks every input; throws InputError naming the first bad one. */
-function readInputs(read) {
-    const prpId = parsePrpIdInput(read('prp-id'));
+/** Where Redis is and how long to wait, read alike by every entry. */
+function readRedisInputs(read) {
     const namespace = parseNamespace(read('namespace'));
-    const ciResult = read('ci-result');
-    const ttl = read('evidence-ttl');
-    const expectedVersion = read('expected-version');
     const cluster = parseBoolean('cluster', read('cluster'), false);
     return {
         redis: parseRedisUrlInput(read('redis-url'), cluster),
-        targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
+        namespace,
+        cluster,
+        timeoutSeconds: parseTimeout(read('timeout')),
+    };
+}
+function readPrpInputs(read) {
+    const prpId = parsePrpIdInput(read('prp-id'));
+    return {
         prpId,
+        ...readRedisInputs(read),
         prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
+    };
+}
+/** A move's inputs; `mode` as given (movePath decides the path taken). */
+function readMoveInputs(read) {
+    return {
+        ...readPrpInputs(read),
         evidence: parseEvidence(read('evidence')),
-        ciResult: parseCiResult(ciResult),
+        ciResult: parseCiResult(read('ci-result')),
+        evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
+        expectedVersion: parseExpectedVersion(read('expected-version')),
+        dryRun: parseBoolean('dry-run', read('dry-run'), false),
+        mode: parseMode(read('mode')),
+        provenance: parseProvenance(read('provenance')),
+    };
+}
+/** Reads and checks every input; throws InputError naming the first bad one. */
+function readInputs(read) {
+    const move = readMoveInputs(read);
+    return {
+        ...move,
+        targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
         checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
         githubToken: read('github-token'),
-        namespace,
-        evidenceTtl: parseEvidenceTtl(ttl),
-        expectedVersion: parseExpectedVersion(expectedVersion),
-        dryRun: parseBoolean('dry-run', read('dry-run'), false),
-        mode: parseMode(read('mode')),
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
-        provenance: parseProvenance(read('provenance')),
     };
 }
 /**
@@ -64237,51 +64419,26 @@ function readInputs(read) {
  * connection, so it and cluster: true are refused together, before anything connects.
  */
 const readSettings = (read, env) => settingsOf(readInputs(read), env);
-/** readSettings's second half, for a caller that reads the event between the two. */
+/**
+ * A move's path, decided once for promote and demote: `mode` becomes the path taken, and
+ * the fallback (one connection) is refused with cluster: true, before anything connects.
+ */
 function settingsOf(inputs, env) {
-    const mode = promote_promotionMode(inputs.mode, env);
+    const mode = promotionMode(inputs.mode, env);
     if (inputs.cluster && mode === 'multi')
         throw new failures_InputError('mode', failures_say.fallbackOnCluster);
     return { ...inputs, mode };
 }
-function readPrpInputs(read) {
-    const prpId = parsePrpIdInput(read('prp-id'));
-    const namespace = parseNamespace(read('namespace'));
-    const cluster = parseBoolean('cluster', read('cluster'), false);
-    return {
-        redis: parseRedisUrlInput(read('redis-url'), cluster),
-        prpId,
-        prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
-        namespace,
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
-    };
-}
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
 function readDemoteSettings(read, env) {
-    const common = readPrpInputs(read);
+    const move = readMoveInputs(read);
     const targetState = parseOneOf('target-state', read('target-state'), STATES);
     const reason = read('reason');
     if (reason === '')
         throw new InputError('reason', say.reasonRequired);
-    const settings = {
-        ...common,
-        targetState,
-        reason,
-        evidence: parseEvidence(read('evidence')),
-        ciResult: parseCiResult(read('ci-result')),
-        evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
-        expectedVersion: parseExpectedVersion(read('expected-version')),
-        dryRun: parseBoolean('dry-run', read('dry-run'), false),
-        mode: promotionMode(parseMode(read('mode')), env),
-        provenance: parseProvenance(read('provenance')),
-    };
-    if (settings.cluster && settings.mode === 'multi') {
-        throw new InputError('mode', say.fallbackOnCluster);
-    }
-    return settings;
+    return settingsOf({ ...move, targetState, reason }, env);
 }
-function inputs_readStatusSettings(read) {
+function readStatusSettings(read) {
     const common = readPrpInputs(read);
     const history = read('history');
     return {
@@ -64304,48 +64461,18 @@ function parseThreshold(name, value, fallback, max) {
     }
     return number;
 }
+/** The thresholds' defaults are the core's (DEFAULT_HEALTH_THRESHOLDS), written once. */
 function readHealthSettings(read) {
-    const cluster = parseBoolean('cluster', read('cluster'), false);
+    const defaults = DEFAULT_HEALTH_THRESHOLDS;
     return {
-        redis: parseRedisUrlInput(read('redis-url'), cluster),
-        namespace: parseNamespace(read('namespace')),
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
-        maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), 0.01, 1),
-        maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
-        maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), 0.05, 1),
-        minCalls: parseInteger('min-calls', read('min-calls') || '100', 0, 1e9),
-        checkEviction: parseBoolean('check-eviction', read('check-eviction'), true),
+        ...readRedisInputs(read),
+        maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), defaults.maxScriptErrorRate, 1),
+        maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), defaults.maxLatencyUs, 1e9),
+        maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), defaults.maxEvidenceRefusalRate, 1),
+        minCalls: parseInteger('min-calls', read('min-calls') || String(defaults.minCalls), 0, 1e9),
+        checkEviction: parseBoolean('check-eviction', read('check-eviction'), defaults.checkEviction),
         failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
     };
-}
-
-;// CONCATENATED MODULE: ./src/action/prpId.ts
-
-
-
-/**
- * The PRP id: the `prp-id` input, else the first match of `prp-id-pattern` in the head
- * branch, then the title, then the head commit message (CONTRACT.md section 4).
- */
-function prpId_resolvePrpId(given, pattern, ctx) {
-    if (given)
-        return { id: given, source: 'prp-id' };
-    const places = [
-        ['head branch', headBranch(ctx)],
-        ['title', changeTitle(ctx)],
-        ['head commit message', headCommitMessage(ctx)],
-    ];
-    for (const [source, text] of places) {
-        const id = text === undefined ? undefined : pattern.firstMatch(text);
-        if (id === undefined)
-            continue;
-        if (!isValidPrpId(id)) {
-            throw new failures_InputError('prp-id-pattern', failures_say.matchNotPrpId(id, source));
-        }
-        return { id, source };
-    }
-    throw new failures_InputError('prp-id', failures_say.noPrpIdFound(pattern.source));
 }
 
 ;// CONCATENATED MODULE: ./src/action/redisCall.ts
@@ -64355,7 +64482,7 @@ function prpId_resolvePrpId(given, pattern, ctx) {
  * core says what failed and whether it ran (a ConnectionError carrying its CallFailure); it
  * is said again here with the URL as the run shows it (user and `***`).
  */
-function redisCall_callRedis(settings, operation, call) {
+function callRedis(settings, operation, call) {
     const timeoutMs = settings.timeoutSeconds * 1000;
     const where = settings.redis.display;
     // The deadline bounds the whole call, on a connection made: what it sent may have run.
@@ -64384,7 +64511,96 @@ const describeFailure = (error) => error instanceof Error ? error.message : Stri
  * The reason a failed run gives, in its annotation and its summary: the message, with every
  * secret the run masked taken out (messages are built without them; this is the last guard).
  */
-const redisCall_failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
+const failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
+
+;// CONCATENATED MODULE: ./src/action/move.ts
+
+
+
+
+/**
+ * What a promotion and a demotion do alike around the move itself: the evidence token and
+ * its signed provenance before the move is sent, the outputs a failed move sets, and the
+ * PRP's recent history for the summary after it.
+ */
+/** How many history entries a move's summary shows. */
+const SUMMARY_HISTORY_ENTRIES = 5;
+/**
+ * The move's evidence token, and its provenance minted for this move's own evidence key
+ * (before the move is sent) into `evidence`, `report` and the provenance output.
+ */
+async function signMove(move, run) {
+    const { settings, env, ctx, report, output } = run;
+    // A demotion's state it moves from is read at the move: its `from` is '', so neither the
+    // token nor the audience binds one (the evidence key binds the move).
+    const token = evidenceToken(ctx, move);
+    const signed = await mintProvenance(settings.provenance, env, {
+        namespace: settings.namespace,
+        id: move.id,
+        kind: move.kind,
+        from: move.from,
+        to: move.to,
+        evidenceKey: evidenceKey(settings.namespace, move.id, token),
+        evidence: move.evidence,
+    }, settings.timeoutSeconds * 1000, output);
+    if (signed !== undefined)
+        move.evidence.provenance = signed;
+    report.provenance = signed === undefined ? 'none' : 'signed';
+    output.setOutput('provenance', report.provenance);
+    return token;
+}
+/** The outputs a failed move sets: `flag` (promoted, demoted) false, provenance if not yet. */
+const moveFailureOutputs = (flag, report) => ({
+    [flag]: 'false',
+    ...(report.provenance === undefined ? { provenance: 'none' } : {}),
+});
+/**
+ * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
+ * a connection of its own, and never a reason to fail a step whose move is done (a user that
+ * may promote need not be allowed to read the history): undefined then, with a log line.
+ */
+async function recentHistory(settings, id, output) {
+    try {
+        const status = await callRedis(settings, 'read', (redis) => readStatus(redis, {
+            namespace: settings.namespace,
+            id,
+            history: SUMMARY_HISTORY_ENTRIES,
+        }));
+        return status.history;
+    }
+    catch (error) {
+        output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/prpId.ts
+
+
+
+/**
+ * The PRP id: the `prp-id` input, else the first match of `prp-id-pattern` in the head
+ * branch, then the title, then the head commit message (CONTRACT.md section 4).
+ */
+function resolvePrpId(given, pattern, ctx) {
+    if (given)
+        return { id: given, source: 'prp-id' };
+    const places = [
+        ['head branch', headBranch(ctx)],
+        ['title', changeTitle(ctx)],
+        ['head commit message', headCommitMessage(ctx)],
+    ];
+    for (const [source, text] of places) {
+        const id = text === undefined ? undefined : pattern.firstMatch(text);
+        if (id === undefined)
+            continue;
+        if (!isValidPrpId(id)) {
+            throw new failures_InputError('prp-id-pattern', failures_say.matchNotPrpId(id, source));
+        }
+        return { id, source };
+    }
+    throw new failures_InputError('prp-id', failures_say.noPrpIdFound(pattern.source));
+}
 
 ;// CONCATENATED MODULE: ./src/action/runnerText.ts
 /**
@@ -64427,7 +64643,7 @@ const commandSafe = (text) => String(text).split(LINE_BREAK).map(safeLine).join(
  * all of a job's outputs). Only values read back from Redis can be longer (the action's own
  * evidence is at most 64 KiB); status's `history` drops its oldest entries to fit instead.
  */
-const runnerText_OUTPUT_MAX_BYTES = 262_144;
+const OUTPUT_MAX_BYTES = 262_144;
 /** The most a job summary holds, in UTF-8 bytes: GitHub refuses a step summary over 1 MiB. */
 const SUMMARY_MAX_BYTES = 1_000_000;
 /** The longest text one summary value shows (characters); longer ones are cut, saying so. */
@@ -64447,7 +64663,7 @@ function cutToBytes(text, maxBytes) {
  * `output` as every entry uses it: log lines and annotations through commandSafe, each
  * output at most OUTPUT_MAX_BYTES (a cut is recorded in `cuts`, and the summary says it).
  */
-function runnerText_guardOutput(output) {
+function guardOutput(output) {
     if (isGuarded(output))
         return output;
     const cuts = [];
@@ -64456,11 +64672,11 @@ function runnerText_guardOutput(output) {
         setSecret: (secret) => output.setSecret(secret),
         setOutput: (name, value) => {
             const bytes = Buffer.byteLength(value);
-            if (bytes > runnerText_OUTPUT_MAX_BYTES) {
+            if (bytes > OUTPUT_MAX_BYTES) {
                 cuts.push(`output ${name}: ${bytes.toLocaleString('en-US')} bytes, cut to the first ` +
-                    `${runnerText_OUTPUT_MAX_BYTES.toLocaleString('en-US')}`);
+                    `${OUTPUT_MAX_BYTES.toLocaleString('en-US')}`);
             }
-            output.setOutput(name, cutToBytes(value, runnerText_OUTPUT_MAX_BYTES));
+            output.setOutput(name, cutToBytes(value, OUTPUT_MAX_BYTES));
         },
         info: (message) => output.info(commandSafe(message)),
         warning: (message) => output.warning(commandSafe(message)),
@@ -64482,7 +64698,7 @@ function boundSummary(html, cuts = []) {
         const all = [...cuts, ...extra];
         return all.length === 0
             ? ''
-            : `<p>✂️ Cut to fit (a job summary holds at most 1 MiB; outputs ${runnerText_OUTPUT_MAX_BYTES / 1024} KiB each): ` +
+            : `<p>✂️ Cut to fit (a job summary holds at most 1 MiB; outputs ${OUTPUT_MAX_BYTES / 1024} KiB each): ` +
                 `${all.map(escapeNote).join('; ')}.</p>\n`;
     };
     const whole = `${html}${notes([])}`;
@@ -64539,13 +64755,30 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 
 
+
+const failureOutcome = (error) => error instanceof RefusedError
+    ? 'refused'
+    : error instanceof errors_NotRunError
+        ? 'not_run'
+        : error instanceof MayHaveRunError
+            ? 'may_have_run'
+            : error instanceof PartialWriteError
+                ? 'partial'
+                : 'failed';
+/** Each failure outcome's words, the same in every entry's summary. */
+const FAILURE_HEADLINES = {
+    refused: '⛔ refused (Redis unchanged)',
+    not_run: '❌ failed: nothing was run (Redis unchanged)',
+    may_have_run: '❌ failed: it may have run (re-run to learn whether it did)',
+    partial: '⚠️ written in part (Redis changed: repair the PRP, then re-run)',
+    failed: '❌ failed',
+};
 const HEADLINES = {
     promoted: '✅ promoted',
     already: '☑️ already promoted (nothing written)',
     dry_run: '🧪 dry run (nothing written)',
-    refused: '⛔ refused (Redis unchanged)',
-    failed: '❌ failed',
     demoted: '↩️ demoted',
+    ...FAILURE_HEADLINES,
 };
 /** A demotion's own words where they differ from a promotion's. */
 const DEMOTION_HEADLINES = {
@@ -64681,10 +64914,10 @@ function timeline(history) {
 const STATUS_HEADLINES = {
     found: '🔎 found',
     not_found: '∅ no such PRP',
-    failed: '❌ failed',
+    ...FAILURE_HEADLINES,
 };
 /** The status summary: the PRP's state, its latest evidence, and a timeline of its moves. */
-function summary_renderStatusSummary(report) {
+function renderStatusSummary(report) {
     const title = `PRP status${report.prpId ? `: ${report.prpId}` : ''}${report.state ? ` (${report.state})` : ''}`;
     const rows = [['Result', escapeHtml(STATUS_HEADLINES[report.outcome])]];
     if (report.prpId) {
@@ -64737,17 +64970,80 @@ function summary_renderStatusSummary(report) {
     if (report.history && report.history.length > 0) {
         html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
     }
-    else if (report.outcome !== 'failed') {
+    else if (report.outcome === 'found' || report.outcome === 'not_found') {
         html += `<p>No history recorded.</p>\n`;
     }
     return html;
+}
+const TRIGGER_NAMES = {
+    'script-errors': 'Script error rate',
+    latency: 'Mean server µs per script call',
+    'evidence-refusals': 'Evidence refusal rate',
+    'eviction-policy': 'Keys evicted, and maxmemory-policy',
+};
+const figure = (trigger, value) => value === null
+    ? 'no script call'
+    : trigger === 'eviction-policy'
+        ? `${value} evicted`
+        : trigger === 'latency'
+            ? `${value.toFixed(1)} µs`
+            : `${(value * 100).toFixed(2)} %`;
+const threshold = (trigger, value) => trigger === 'eviction-policy'
+    ? `${value} evicted; noeviction`
+    : trigger === 'latency'
+        ? `${value} µs`
+        : `${(value * 100).toFixed(2)} %`;
+/** A verdict's value, with its note (not judged, or what fired it) when it has one. */
+const figureWithNote = (v) => v.note ? `${figure(v.trigger, v.value)} (${v.note})` : figure(v.trigger, v.value);
+/** The triggers that fired, in TRIGGERS' order. */
+const firedTriggers = (report) => TRIGGERS.filter((t) => report.triggers.find((v) => v.trigger === t)?.fired);
+/** The health summary: each trigger's threshold, value and verdict, then the queue depths. */
+function renderHealthSummary(run) {
+    const report = run.health;
+    let html = `<h2>PRP health${report?.triggers.some((t) => t.fired) ? ': 🚨 alert' : ''}</h2>\n`;
+    if (!report) {
+        const headline = FAILURE_HEADLINES[run.outcome === 'read' ? 'failed' : run.outcome];
+        return `${html}<p>${escapeHtml(headline)}: <code>${escapeHtml(run.reason ?? '')}</code></p>\n`;
+    }
+    html +=
+        `<p>Window: ${report.windowSeconds} s (${escapeHtml(report.windowNote)}); ` +
+            `${report.scriptCalls} script calls, ${report.promotions} promotions, ` +
+            `${report.demotions} demotions; ${report.scriptReloads} script reloads (NOSCRIPT, ` +
+            `after a restart, failover or SCRIPT FLUSH: not errors)` +
+            (report.functionErrors > 0
+                ? `; ${report.functionErrors} function (FCALL) errors, not counted`
+                : '') +
+            '.</p>\n';
+    if (report.eventsSince !== null) {
+        html += `<p>The moves counted since ${escapeHtml(new Date(report.eventsSince).toISOString())}, when the counters began (the server's start).</p>\n`;
+    }
+    if (report.windowsDiffer) {
+        html += `<p>⚠️ The moves and the counters cover different windows: ${escapeHtml(report.windowsDiffer)}.</p>\n`;
+    }
+    html += '<table>\n<tr><th>Trigger</th><th>Threshold</th><th>Value</th><th>Fired</th></tr>\n';
+    for (const t of report.triggers) {
+        html +=
+            `<tr><td>${escapeHtml(TRIGGER_NAMES[t.trigger])} (<code>${t.trigger}</code>)</td>` +
+                `<td>${escapeHtml(threshold(t.trigger, t.threshold))}</td>` +
+                `<td>${escapeHtml(figureWithNote(t))}</td><td>${t.fired ? '🚨 yes' : t.judged ? 'no' : 'not judged'}</td></tr>\n`;
+    }
+    html += '</table>\n<h3>Queue depths</h3>\n<table>\n<tr><th>State</th><th>Depth</th></tr>\n';
+    for (const [state, depth] of Object.entries(report.queues)) {
+        html += `<tr><td><code>${escapeHtml(state)}</code></td><td>${depth}</td></tr>\n`;
+    }
+    html += '</table>\n';
+    const codes = Object.entries(report.refusals);
+    if (codes.length > 0) {
+        html += `<p>Refusals: ${codes.map(([c, n]) => `<code>${escapeHtml(c)}</code> ${n}`).join(', ')}</p>\n`;
+    }
+    return `${html}<p><em>${escapeHtml(report.caveat)}.</em></p>\n`;
 }
 /**
  * Appends the summary to `file` (GITHUB_STEP_SUMMARY; none, nothing written); a summary
  * that cannot be written is a warning. (Not through core.summary: it remembers the first
  * file it saw, which a second run in the same process must not write to.)
  */
-async function summary_writeSummary(report, file, output) {
+async function writeSummary(report, file, output) {
     if (!file)
         return;
     try {
@@ -64765,204 +65061,33 @@ async function summary_writeSummary(report, file, output) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/action/status.ts
+;// CONCATENATED MODULE: ./src/action/stepRunner.ts
 
 
 
 
-
-
-
-/**
- * status/action.yml: reads a PRP's state, latest evidence and history, and writes nothing
- * (it runs as a user that may only read; docs/acl-rules-read.txt). A PRP that does not exist
- * is an answer, found=false, and the step succeeds; only a bad input or a Redis that cannot
- * be read fails it.
- */
-/** How many entries the root action's summary shows. */
-const SUMMARY_HISTORY_ENTRIES = 5;
-/**
- * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
- * a connection of its own, and never a reason to fail a step whose move is done (a user that
- * may promote need not be allowed to read the history): undefined then, with a log line.
- */
-async function recentHistory(settings, id, output) {
-    try {
-        const status = await redisCall_callRedis(settings, 'read', (redis) => status_readStatus(redis, {
-            namespace: settings.namespace,
-            id,
-            history: SUMMARY_HISTORY_ENTRIES,
-        }));
-        return status.history;
-    }
-    catch (error) {
-        output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
-        return undefined;
-    }
-}
-/**
- * The history output: the entries as JSON, the oldest left out until it fits in
- * OUTPUT_MAX_BYTES (an array cut in the middle would be no JSON), the cut recorded for the
- * summary.
- */
-function historyOutput(history, output) {
-    let kept = history.length;
-    let json = JSON.stringify(history);
-    while (Buffer.byteLength(json) > OUTPUT_MAX_BYTES && kept > 0) {
-        // Shrink in proportion, then one by one: a few steps even for 1,000 long entries.
-        const ratio = OUTPUT_MAX_BYTES / Buffer.byteLength(json);
-        kept = Math.min(kept - 1, Math.floor(kept * ratio));
-        json = JSON.stringify(history.slice(0, kept));
-    }
-    if (kept < history.length) {
-        output.cuts.push(`output history: the newest ${kept} of ${history.length} entries (the whole array over ` +
-            `${OUTPUT_MAX_BYTES.toLocaleString('en-US')} bytes)`);
-    }
-    return json;
-}
-/** The history entries whose moves the summary verifies, newest first: bounded work. */
-const VERIFIED_HISTORY_ENTRIES = 20;
-/**
- * Verifies the move into the current state, and the newest history entries' moves for the
- * summary, with one fetch of the issuer's keys and one read of their evidence. Never throws:
- * a move that cannot be verified is an answer (verified false, and why).
- */
-async function status_verifyMoves(settings, ctx, id, status) {
-    const branches = settings.allowedBranches.length > 0
-        ? settings.allowedBranches
-        : [defaultBranch(ctx)].filter((b) => b !== undefined);
-    if (!ctx.repository || branches.length === 0) {
-        const problem = !ctx.repository
-            ? 'not verified: GITHUB_REPOSITORY is not set, so no repository to verify against'
-            : "not verified: the event does not name the repository's default branch; set allowed-branches";
-        const current = { verified: false, code: 'PROVENANCE_NO_MOVE', problem };
-        return { current, history: status.history.map(() => undefined) };
-    }
-    const options = {
-        issuer: settings.oidcIssuer,
-        repository: ctx.repository,
-        allowedBranches: branches,
-        trustedWorkflows: settings.trustedWorkflows,
-        timeoutMs: settings.timeoutSeconds * 1000,
-        keys: issuerKeys(settings.oidcIssuer),
-    };
-    const { namespace } = settings;
-    const current = await verifyMove({ namespace, id, status }, options);
-    const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
-    let evidence = [];
-    if (entries.length > 0) {
-        try {
-            evidence = await callRedis(settings, 'read', (redis) => readMovesEvidence(redis, { namespace, id, keys: entries.map((e) => e.evidenceKey) }));
-        }
-        catch {
-            evidence = [];
-        }
-    }
-    const history = [];
-    for (const [i, entry] of status.history.entries()) {
-        if (i >= entries.length || evidence.length === 0) {
-            history.push(undefined);
-            continue;
-        }
-        history.push(await verifyMove({
-            namespace,
-            id,
-            kind: entry.kind,
-            from: entry.from,
-            to: entry.to,
-            evidenceKey: entry.evidenceKey,
-            evidence: evidence[i],
-        }, options));
-    }
-    return { current, history };
-}
-/** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
-async function runStatus(host) {
-    const { env } = host;
+/** Runs `step` through `host` (src/index.ts and the sub-actions' entries give the runner's). */
+async function runStep(host, step) {
     const output = guardOutput(host.output);
     const started = performance.now();
-    const report = { outcome: 'failed', elapsedMs: 0 };
+    const report = step.report();
     let secrets = [];
     try {
         secrets = maskSecrets(host.readInput, output);
-        const settings = readStatusSettings(host.readInput);
-        const ctx = readWorkflowContext(env);
-        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
-        Object.assign(report, { prpId: id, prpIdSource: source });
-        output.setOutput('prp-id', id);
-        output.info(`Reading ${id} in namespace ${settings.namespace} at ${settings.redis.display}` +
-            ` (history ${settings.history})`);
-        const read = await callRedis(settings, 'read', (redis) => 
-        // One entry at least: verification needs the move into the current state.
-        readStatus(redis, {
-            namespace: settings.namespace,
-            id,
-            history: Math.max(settings.history, 1),
-        }));
-        const verification = read.found
-            ? await status_verifyMoves(settings, ctx, id, read)
-            : {
-                current: {
-                    verified: false,
-                    problem: `${id} was not found in namespace ${settings.namespace}`,
-                },
-                history: [],
-            };
-        const status = { ...read, history: read.history.slice(0, settings.history) };
-        const history = status.history.map((entry, i) => {
-            const result = verification.history[i];
-            return result === undefined
-                ? entry
-                : { ...entry, verified: { verified: result.verified, problem: result.problem } };
-        });
-        Object.assign(report, {
-            outcome: status.found ? 'found' : 'not_found',
-            state: status.state,
-            version: status.version,
-            updatedAt: status.updatedAt,
-            updatedBy: status.updatedBy,
-            evidenceKey: status.evidenceKey,
-            evidence: status.evidence,
-            history,
-            problems: status.problems,
-            verified: verification.current.verified,
-            verifyProblem: verification.current.problem,
-        });
-        // A warning each for the hash's few fields; one for the history, however many entries.
-        for (const problem of status.problems)
-            output.warning(`${id}: ${problem.note}`);
-        const oddEntries = history.filter((entry) => entry.problems?.length);
-        if (oddEntries.length > 0) {
-            output.warning(`${id}: ${oddEntries.length} history entries hold values that are not the contract's, ` +
-                `shown as stored (entry ${oddEntries[0].id}: ${oddEntries[0].problems[0].note})`);
-        }
-        output.setOutput('found', String(status.found));
-        output.setOutput('state', status.state ?? '');
-        output.setOutput('version', status.version === undefined ? '' : String(status.version));
-        output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
-        output.setOutput('updated-by', status.updatedBy ?? '');
-        output.setOutput('evidence-key', status.evidenceKey ?? '');
-        output.setOutput('evidence', status.evidence ?? '');
-        output.setOutput('history', historyOutput(status.history, output));
-        output.setOutput('verified', String(verification.current.verified));
-        output.setOutput('verify-problem', verification.current.problem ?? '');
-        if (status.found && !verification.current.verified) {
-            output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
-        }
-        output.info(status.found
-            ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
-            : `${id} was not found in namespace ${settings.namespace}`);
+        const settings = step.settings(host.readInput, host.env, output);
+        await step.act({ settings, report, output, env: host.env });
     }
     catch (error) {
-        report.outcome = 'failed';
+        report.outcome = failureOutcome(error);
         report.reason = failureReason(error, secrets);
-        output.setOutput('found', 'false');
-        output.setOutput('verified', 'false');
+        for (const [name, value] of Object.entries(step.failureOutputs(report, error))) {
+            output.setOutput(name, value);
+        }
         output.setFailed(report.reason);
     }
     finally {
         report.elapsedMs = performance.now() - started;
-        await writeSummary(() => renderStatusSummary(report), host.summaryFile, output);
+        await writeSummary(() => step.summary(report), host.summaryFile, output);
     }
 }
 
@@ -64979,61 +65104,40 @@ async function runStatus(host) {
 
 /**
  * The action: inputs -> workflow context -> evidence -> one promotion -> outputs and summary.
- * Every way out writes the summary; a refusal or failure fails the step with an error
- * annotation saying why, and Redis is unchanged.
+ * The step runner (stepRunner.ts) masks the secrets first, fails the step with the reason,
+ * and writes the summary on every way out.
  */
-function setOutputs(output, result) {
-    output.setOutput('result', result.result);
-    output.setOutput('promoted', String(result.result === 'promoted'));
-    output.setOutput('version', String(result.version));
-    output.setOutput('evidence-key', result.evidenceKey);
-}
 /**
  * One run of the action, reading and writing only through `host` (src/index.ts gives the
  * runner's own).
  */
-async function run(host) {
-    const { env } = host;
-    const output = runnerText_guardOutput(host.output);
-    const started = performance.now();
-    const report = { outcome: 'failed', elapsedMs: 0 };
-    let secrets = [];
-    try {
-        secrets = inputs_maskSecrets(host.readInput, output);
+const run = (host) => runStep(host, {
+    report: () => ({ outcome: 'failed', elapsedMs: 0 }),
+    settings: (read, env, output) => {
         output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
-        const inputs = readInputs(host.readInput);
-        checkProvenanceAvailable(inputs.provenance, env);
-        const ctx = (report.ctx = workflowContext_readWorkflowContext(env));
-        const settings = settingsOf(inputs, env);
+        return settingsOf(readInputs(read), env);
+    },
+    failureOutputs: (report) => moveFailureOutputs('promoted', report),
+    summary: renderSummary,
+    async act({ settings, report, output, env }) {
+        checkProvenanceAvailable(settings.provenance, env);
+        const ctx = (report.ctx = readWorkflowContext(env));
         const to = settings.targetState;
         const from = previousState(to);
         const { mode } = settings;
         Object.assign(report, { from, to, mode });
         output.setOutput('from-state', from);
         output.setOutput('to-state', to);
-        const { id, source } = prpId_resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
         Object.assign(report, { prpId: id, prpIdSource: source });
         output.setOutput('prp-id', id);
         const { evidence, pipeline } = await deriveEvidence(settings, ctx, from, to);
         Object.assign(report, { evidence, pipeline });
-        // Minted before the move is sent, for this move's own evidence key.
-        const token = evidenceToken(ctx, { kind: 'promote', from, to });
-        const signed = await mintProvenance(settings.provenance, env, {
-            namespace: settings.namespace,
-            id,
-            kind: 'promote',
-            from,
-            to,
-            evidenceKey: evidenceKey(settings.namespace, id, token),
-            evidence,
-        }, settings.timeoutSeconds * 1000, output);
-        if (signed !== undefined)
-            evidence.provenance = signed;
-        report.provenance = signed === undefined ? 'none' : 'signed';
-        output.setOutput('provenance', report.provenance);
+        const move = { kind: 'promote', id, from, to, evidence };
+        const token = await signMove(move, { settings, env, ctx, report, output });
         output.info(`Promoting ${id} ${from} -> ${to} in namespace ${settings.namespace} at ` +
             `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
-        const result = await redisCall_callRedis(settings, 'promotion', (redis) => promote(redis, {
+        const result = await callRedis(settings, 'promotion', (redis) => promote(redis, {
             id,
             from,
             to,
@@ -65046,29 +65150,20 @@ async function run(host) {
                 ? {}
                 : { expectedVersion: settings.expectedVersion }),
             dryRun: settings.dryRun,
-        }, { mode: settings.mode, env }));
+        }, { mode, env }));
         Object.assign(report, {
             outcome: result.result,
             version: result.version,
             evidenceKey: result.evidenceKey,
         });
-        setOutputs(output, result);
+        output.setOutput('result', result.result);
+        output.setOutput('promoted', String(result.result === 'promoted'));
+        output.setOutput('version', String(result.version));
+        output.setOutput('evidence-key', result.evidenceKey);
         output.info(`${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`);
         report.history = await recentHistory(settings, id, output);
-    }
-    catch (error) {
-        report.outcome = error instanceof errors_PromotionError ? 'refused' : 'failed';
-        report.reason = redisCall_failureReason(error, secrets);
-        output.setOutput('promoted', 'false');
-        if (report.provenance === undefined)
-            output.setOutput('provenance', 'none');
-        output.setFailed(report.reason);
-    }
-    finally {
-        report.elapsedMs = performance.now() - started;
-        await summary_writeSummary(report, host.summaryFile, output);
-    }
-}
+    },
+});
 
 
 /***/ }),
@@ -65078,7 +65173,7 @@ async function run(host) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2573);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2835);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2096);
 /** The action's entry point (action.yml runs dist/index.js, built from this file). */
 
 

@@ -39222,16 +39222,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2545:
+/***/ 7029:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  KY: () => (/* binding */ runHealth)
+  K: () => (/* binding */ runHealth)
 });
 
-// UNUSED EXPORTS: RUNBOOK, renderHealthSummary
+// UNUSED EXPORTS: RUNBOOK
 
 ;// CONCATENATED MODULE: ./src/core/contract.ts
 /**
@@ -39513,8 +39513,16 @@ const REFUSAL_CODES = [
     'PRP_EVIDENCE_EXISTS',
     'PRP_CONTENDED',
 ];
-/** A promotion Redis (or the fallback) refused; nothing was written. */
-class errors_PromotionError extends Error {
+/** The base of the four outcome classes; never raised itself. */
+class OutcomeError extends Error {
+}
+/** Refused: Redis, the script or the action's rules said no, and nothing was written. */
+class errors_RefusedError extends OutcomeError {
+    name = 'RefusedError';
+    outcome = 'refused';
+}
+/** A promotion Redis (or the fallback, or the action's rules) refused; nothing was written. */
+class errors_PromotionError extends errors_RefusedError {
     code;
     name = 'PromotionError';
     detail;
@@ -39525,6 +39533,31 @@ class errors_PromotionError extends Error {
         super(`${code} ${oneLine}`);
         this.code = code;
         this.detail = oneLine;
+    }
+}
+/** Not run: nothing that could write was sent (a bad input, an unreadable event, ...). */
+class errors_NotRunError extends OutcomeError {
+    name = 'NotRunError';
+    outcome = 'not_run';
+}
+/** Sent, and what it did is not known (an answer that is not the contract's): a re-run tells. */
+class errors_MayHaveRunError extends OutcomeError {
+    name = 'MayHaveRunError';
+    outcome = 'may_have_run';
+}
+/**
+ * Written in part: the fallback's EXEC ran some writes and Redis refused one (MULTI/EXEC
+ * does not roll back). `written` names the commands that ran, `failed` the one refused.
+ */
+class errors_PartialWriteError extends OutcomeError {
+    written;
+    failed;
+    name = 'PartialWriteError';
+    outcome = 'written_in_part';
+    constructor(message, written, failed, options) {
+        super(message, options);
+        this.written = written;
+        this.failed = failed;
     }
 }
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
@@ -39541,17 +39574,45 @@ function errors_refusalFromReply(error) {
     return new errors_PromotionError(match[1], detail);
 }
 /**
- * A Redis connection problem said plainly, never carrying the password: nothing was run, or
- * (AnswerLostError) what was sent may have run.
+ * A Redis connection problem said plainly, never carrying the password: nothing was run
+ * (a call that was sent and got no answer is an AnswerLostError, no ConnectionError).
  */
-class ConnectionError extends Error {
+class ConnectionError extends errors_NotRunError {
     name = 'ConnectionError';
 }
 /**
  * The promotion was sent and no answer came (a timeout, a dropped connection, redirections
  * that ran out): it may have happened. A re-run tells (`already` if it did).
  */
-class AnswerLostError extends ConnectionError {
+class AnswerLostError extends errors_MayHaveRunError {
+    name = 'AnswerLostError';
+}
+/**
+ * The refusals a Redis server answers instead of running a write, by the reply's first word,
+ * with what to do. None of them leaves anything written: the server refuses the command
+ * before it runs; inside a script, Redis 7 checks them at the first write only (a script that
+ * has written is never stopped by them), so the script writes nothing; inside MULTI the write
+ * is refused while queued and EXEC answers EXECABORT, as it does when it is refused itself.
+ * (TRYAGAIN and CLUSTERDOWN are a cluster's: `refused`.)
+ */
+const SERVER_REFUSALS = {
+    OOM: 'free memory on the server or raise its maxmemory (CONFIG SET maxmemory), then re-run',
+    READONLY: 'the server is a read-only replica: point redis-url at the primary, then re-run',
+    MASTERDOWN: 'the server is a replica that lost its primary: point redis-url at the primary, then re-run',
+    MISCONF: 'the server cannot persist to disk and refuses writes (stop-writes-on-bgsave-error): ' +
+        'see its log and fix its disk or persistence, then re-run',
+    NOREPLICAS: 'fewer replicas are connected than min-replicas-to-write asks: wait for them, then re-run',
+    BUSY: 'a script or function is running on the server: wait for it to end (or SCRIPT KILL it), then re-run',
+    LOADING: 'the server is loading its dataset into memory: re-run when it has loaded',
+};
+const SERVER_REFUSAL = new RegExp(`^(?:EXECABORT Transaction discarded because of: )?((${Object.keys(SERVER_REFUSALS).join('|')})\\b[\\s\\S]*)$`);
+/** The server refusal (SERVER_REFUSALS) an error message is: its word, and its words without the script's place. */
+function serverRefusal(message) {
+    const match = SERVER_REFUSAL.exec(message);
+    if (!match)
+        return undefined;
+    const detail = match[1].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+    return { word: match[2], detail: detail.replace(/\.$/, '') };
 }
 /** An operation's words: its name in a message, and what to do when it may have run. */
 const OPERATIONS = {
@@ -39593,10 +39654,14 @@ function callFailureMessage(failure, where) {
                 `the cluster is ok.${failure.cluster ? '' : ' It is a Redis Cluster: set cluster: true.'}`);
         case 'auth':
             return coreMessages.authFailed(where, failure.user);
+        case 'serverRefused': {
+            const fix = SERVER_REFUSALS[serverRefusal(detail)?.word ?? ''] ?? 'see the server log';
+            return `the ${name} at ${where} was refused by the Redis server: ${detail}; nothing was written. Fix: ${fix}`;
+        }
     }
 }
-/** The CallFailure a ConnectionError of a call carries, if it is one. */
-const callFailureOf = (error) => error instanceof ConnectionError
+/** The CallFailure a ConnectionError or AnswerLostError of a call carries, if it is one. */
+const callFailureOf = (error) => error instanceof ConnectionError || error instanceof AnswerLostError
     ? error.failure
     : undefined;
 /**
@@ -49359,7 +49424,50 @@ function evidenceRules_checkEvidence(from, to, evidence, kind = 'promote') {
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/core/keyAccess.ts
+
+/**
+ * A move's keys outside the user's key patterns. Redis refuses EVALSHA before the script
+ * starts when one pattern does not grant both read and write on each declared key, in words
+ * that do not say which key (Redis 7.0: "no permissions to access one of the keys used as
+ * arguments"); the fallback's GETEX of each key is refused the same way. The worker user of
+ * docs/acl-rules-worker.txt meets it by design on every move into or out of validate (it may
+ * not write the validate and complete queues): the refusal names the key, so that a person
+ * can tell a user missing a pattern from a worker asking for what it may not do.
+ */
+/** Redis's words for a key the user may not access (7.0's, and later versions' alike). */
+const KEY_DENIED = /^NOPERM\b.*\bno permissions to access\b/i;
+const keyAccess_isKeyDenied = (error) => error instanceof Error && KEY_DENIED.test(error.message);
+/** Redis's key refusal, naming the key when it is known, and what to do. */
+function keyAccess_keyDenied(error, key) {
+    return new RefusedError(`${error.message}${key === undefined ? '' : `: ${key}`} (a move needs read and write on ` +
+        'each of its keys under one key pattern); nothing was written (docs/acl-rules.txt lists ' +
+        'the rules a promotion needs; the worker user of docs/acl-rules-worker.txt may not write ' +
+        'the validate and complete queues, by design)', { cause: error });
+}
+/**
+ * The first of `keys` that `answers` (of GETEX of each key, in order) says the user may not
+ * access; undefined when none says so (or GETEX itself was refused).
+ */
+function keyAccess_firstDeniedKey(keys, answers) {
+    const index = (answers ?? []).slice(0, keys.length).findIndex(([error]) => keyAccess_isKeyDenied(error));
+    return index < 0 ? undefined : keys[index];
+}
+/**
+ * After the script was refused for a key: which one, asked with GETEX of each (no options:
+ * it changes nothing, and needs read and write under one pattern as EVALSHA's keys do). Any
+ * failure of the question leaves the key unnamed.
+ */
+async function keyAccess_whichKeyDenied(redis, keys) {
+    const pipeline = redis.pipeline();
+    for (const key of keys)
+        pipeline.getex(key);
+    const answers = await pipeline.exec().catch(() => null);
+    return keyAccess_firstDeniedKey(keys, answers);
+}
+
 ;// CONCATENATED MODULE: ./src/core/script.ts
+
 
 
 
@@ -49379,7 +49487,8 @@ const PROMOTE_SCRIPT_SHA = (0,external_node_crypto_.createHash)('sha1').update(P
 async function loadScript(redis) {
     const sha = String(await redis.script('LOAD', PROMOTE_SCRIPT));
     if (sha !== PROMOTE_SCRIPT_SHA) {
-        throw new Error(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
+        // Loading writes no key of a namespace; the move was not sent.
+        throw new NotRunError(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
     }
     return sha;
 }
@@ -49927,7 +50036,7 @@ async function connectRedis(url, options = {}) {
         node.once('connect', () => (clusterNodeConnected = true));
     });
     try {
-        await connection_withDeadline(client.connect(), timeoutMs, () => Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+        await connection_withDeadline(client.connect(), timeoutMs, () => Object.assign(new errors_NotRunError('timed out'), { code: 'ETIMEDOUT' }));
     }
     catch (error) {
         const tlsUnanswered = target.tls &&
@@ -49977,7 +50086,7 @@ function tlsHandshakeUnfinished(client) {
 async function closeRedis(client) {
     await closeFallbackPool(client);
     try {
-        await connection_withDeadline(client.quit(), 1000, () => new Error('quit timed out'));
+        await connection_withDeadline(client.quit(), 1000, () => new errors_NotRunError('quit timed out'));
     }
     catch {
         // No answer to QUIT: nothing more to wait for.
@@ -50079,6 +50188,9 @@ function callFailure(error, client, tracker, operation, namespace) {
     };
     if (AUTH_REFUSED.test(error.message))
         return { ...base, kind: 'auth', detail: error.message };
+    const refusal = serverRefusal(error.message);
+    if (refusal)
+        return { ...base, kind: 'serverRefused', detail: refusal.detail };
     const failure = classifyCommandError(error);
     if (!failure)
         return undefined;
@@ -50111,14 +50223,15 @@ async function answersSettled(tracker, ms) {
     if (pending.length === 0)
         return;
     // The tracker's own handlers were attached first, so they have run when these have.
-    await connection_withDeadline(Promise.all(pending), ms, () => new Error('unanswered')).catch(noop);
+    await connection_withDeadline(Promise.all(pending), ms, () => new errors_NotRunError('unanswered')).catch(noop);
 }
 const noop = () => undefined;
 /**
  * Runs `work` on a view of `redis` that sees which commands were sent, and turns a failure to
  * reach Redis into a ConnectionError (nothing ran) or AnswerLostError (it may have run) in
- * `operation`'s words. Refusals and typed errors pass as they are; so do other errors Redis
- * answered (NOPERM, OOM), which say themselves what happened. A call inside another guarded
+ * `operation`'s words; so is a refusal of the server itself (OOM, READONLY: SERVER_REFUSALS),
+ * which writes nothing. The outcome classes (errors.ts) pass as they are; so do other errors
+ * Redis answered (NOPERM), which say themselves what happened. A call inside another guarded
  * call (demote() reading, then moving) shares its view.
  */
 async function callGuard_guardCall(redis, operation, namespace, work) {
@@ -50129,7 +50242,8 @@ async function callGuard_guardCall(redis, operation, namespace, work) {
         return await work(tracked(redis, tracker));
     }
     catch (error) {
-        if (error instanceof errors_PromotionError || error instanceof ConnectionError)
+        // A typed outcome (a refusal, a write in part, ...) says itself what happened.
+        if (error instanceof OutcomeError)
             throw error;
         await answersSettled(tracker, optionsOf(redis).commandTimeout ?? 1000);
         const failure = callFailure(error, redis, tracker, operation, namespace);
@@ -50184,7 +50298,7 @@ const historyExhausted = (historyKey, id, verb) => new PromotionError('PRP_EVENT
     `be recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
     `${historyKey} ${historyKey}-old) or delete it, then ${verb} again`);
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
-const multiRefused = (error) => new Error('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
+const multiRefused = (error) => new RefusedError('the fallback (mode multi) writes only inside MULTI/EXEC, and Redis refused MULTI: ' +
     `${error.message}. Nothing was written. Give the Redis user +multi +exec +discard ` +
     '(docs/acl-rules.txt), use a server or proxy that supports transactions, or use mode lua', { cause: error });
 /**
@@ -50194,7 +50308,7 @@ const multiRefused = (error) => new Error('the fallback (mode multi) writes only
 const timeFailed = (error) => ({
     kind: 'failed',
     error: /^NOPERM/.test(error.message)
-        ? new Error(`${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
+        ? new RefusedError(`${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
             'promotion needs)', { cause: error })
         : error,
 });
@@ -50483,7 +50597,7 @@ function snapshotOf(answers, keys) {
     };
 }
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
-const writeDenied = (message, cause) => new Error(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
+const writeDenied = (message, cause) => new RefusedError(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
 /**
  * Why Redis refused the whole transaction (nothing ran): the first write it refused while
  * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
@@ -50509,7 +50623,7 @@ async function endTransaction(redis) {
         // Closed before the caller hears back, so that nobody can use it in between.
         const ended = new Promise((resolve) => redis.once('end', resolve));
         redis.disconnect();
-        await withDeadline(ended, 1000, () => new Error('not closed in time')).catch(() => undefined);
+        await withDeadline(ended, 1000, () => new NotRunError('not closed in time')).catch(() => undefined);
         return false;
     }
 }
@@ -50547,7 +50661,7 @@ function dryRunReply(answers, transaction, lease, reply) {
  * The answers of the writes and EXEC: the reply, or undefined when a watched key changed and
  * Redis dropped the transaction (nothing was written; the attempt runs again).
  */
-function promotedReply(answers, id, reply) {
+function promotedReply(answers, id, reply, writes) {
     const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
     const n = WRITE_COMMANDS.length;
     const [execError, executed] = answers[n];
@@ -50558,7 +50672,7 @@ function promotedReply(answers, id, reply) {
     if (!Array.isArray(executed) || executed.length !== n) {
         // Not this transaction's answer (its connection was used by another caller meanwhile):
         // nothing can be said of what ran, least of all that it was written in part.
-        throw new Error(`the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
+        throw new MayHaveRunError(`the ${noun} of ${id}: EXEC answered ${Array.isArray(executed) ? executed.length : 'no'} ` +
             `results for the ${n} writes queued, so its connection was used by another caller ` +
             `inside the transaction; read the PRP to learn what was written, then ${verb} again`);
     }
@@ -50568,9 +50682,11 @@ function promotedReply(answers, id, reply) {
         // MULTI/EXEC does not roll back, so say what was written.
         const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
         const error = executed[failed];
-        throw new Error(`the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
+        throw new PartialWriteError(`the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
             `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-            `${verb}d; repair it and ${verb} again`, { cause: error });
+            `${verb}d; repair it and ${verb} again`, writes
+            .filter((_, i) => !(executed[i] instanceof Error))
+            .map(([command, key]) => `${command} ${key}`), { command: WRITE_COMMANDS[failed], key: writes[failed]?.[1] ?? '', error: error.message }, { cause: error });
     }
     return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
@@ -50633,7 +50749,7 @@ async function promoteOn(redis, a, maxAttempts, lease) {
                     transaction.open = false;
                     // Clean when Redis answered it, error replies included; not when the answer was lost.
                     lease.clean = allAnswered(written);
-                    const reply = promotedReply(written, a.id, decision.reply);
+                    const reply = promotedReply(written, a.id, decision.reply, decision.writes);
                     if (reply)
                         return reply;
                     break; // a watched key changed: check again from the start
@@ -50736,14 +50852,16 @@ function parseReply(text) {
         json = JSON.parse(text);
     }
     catch (error) {
-        throw new Error(say.badReply(`not JSON (${error.message})`), { cause: error });
+        throw new MayHaveRunError(say.badReply(`not JSON (${error.message})`), {
+            cause: error,
+        });
     }
     const parsed = REPLY.safeParse(json);
     if (parsed.success)
         return parsed.data;
     const issue = parsed.error.issues[0];
     const field = issue.path.length > 0 ? issue.path.join('.') : 'the reply';
-    throw new Error(say.badReply(`${field}: ${issue.message}`));
+    throw new MayHaveRunError(say.badReply(`${field}: ${issue.message}`));
 }
 /**
  * Why `redis` cannot promote in `mode` safely, if it cannot. connectRedis() makes clients
@@ -51500,6 +51618,7 @@ async function readHealthOn(redis, request) {
 
 
 
+
 /**
  * Signed provenance (CONTRACT.md section 4, `provenance`): the GitHub OIDC token a promote or
  * demote step mints for its move, stored in the move's evidence, and its verification. The
@@ -51557,7 +51676,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_ISSUER_DOCUMENT_BYTES = 1_000_000;
 const ALGORITHMS = (/* unused pure expression or super */ null && (['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384']));
 /** A failure to get the issuer's keys, in words. */
-class IssuerError extends (/* unused pure expression or super */ null && (Error)) {
+class IssuerError extends (/* unused pure expression or super */ null && (NotRunError)) {
 }
 /** The issuer without a trailing slash; its origin. */
 const issuerBase = (issuer) => issuer.replace(/\/+$/, '');
@@ -51868,17 +51987,19 @@ async function verifyMoves(moves, options) {
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
- * error codes and messages apart from the code that raises them). Every failure is one of:
- * - InputError: a bad input, named (or an event that cannot be read);
- * - PromotionError: a refusal carrying the contract's code (core/errors.ts); of them,
+ * error codes and messages apart from the code that raises them). Every failure is one of
+ * the four outcome classes of core/errors.ts (the summary's result follows from the class):
+ * - InputError (a NotRunError): a bad input, named; nothing was sent;
+ * - PromotionError (a RefusedError): a refusal carrying the contract's code; of them,
  *   PipelineNotPassedError: the pipeline did not pass;
- * - ConnectionError: Redis could not be used, and nothing was run;
- * - AnswerLostError: the promotion was sent and no answer came, so it may have happened.
+ * - ConnectionError (a NotRunError): Redis could not be used, and nothing was run;
+ * - AnswerLostError (a MayHaveRunError): sent, no answer came, so it may have happened;
+ * - PartialWriteError: the fallback's EXEC was written in part.
  * Tests compare these messages word for word: change them knowingly.
  */
 
 /** A bad input; the message names it. */
-class failures_InputError extends Error {
+class failures_InputError extends errors_NotRunError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -51966,6 +52087,11 @@ const failures_say = {
     // The GitHub API (githubApi.ts).
     apiNoAnswer: (seconds) => `no answer within ${seconds}s`,
     apiRefused: (message, permission) => `${message} (does github-token allow ${permission}?)`,
+    redirectElsewhere: (status, origin, apiUrl) => `the API answered with a redirect (${status}) to ${origin}, outside the API at ${apiUrl}; ` +
+        'a redirect is followed only within the API, so it was not followed and no answer from ' +
+        'elsewhere was used',
+    redirectNotUrl: (status) => `the API answered with a redirect (${status}) whose Location is no URL; it was not followed`,
+    tooManyRedirects: (max) => `the API answered with more than ${max} redirects in a row; stopped following them`,
     pageLinkNotUrl: (page) => `page ${page}'s Link header names a next page that is no URL`,
     pageLinkElsewhere: (page, origin, apiUrl) => `page ${page}'s Link header names its next page at ${origin}, outside the API at ` +
         `${apiUrl}; the token is sent only to the API, so no further page was read`,
@@ -52081,7 +52207,7 @@ function checkProvenanceAvailable(mode, env) {
     }
 }
 /** A minting that failed: the step fails when provenance is required. */
-class ProvenanceError extends (/* unused pure expression or super */ null && (Error)) {
+class ProvenanceError extends (/* unused pure expression or super */ null && (NotRunError)) {
     name = 'ProvenanceError';
 }
 const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -52134,6 +52260,53 @@ async function mintProvenance(mode, env, move, timeoutMs, output, fetcher = fetc
         output.warning(`${error.message}; the move goes unsigned (provenance: auto)`);
         return undefined;
     }
+}
+
+;// CONCATENATED MODULE: ./src/action/prpIdPattern.ts
+
+
+/**
+ * What RE2 lacks that JavaScript has, to name it when RE2 refuses a pattern: RE2's own words
+ * for a lookbehind are "invalid named capture".
+ */
+const LACKING = (/* unused pure expression or super */ null && ([
+    [/\(\?<[=!]/, 'a lookbehind'],
+    [/\(\?[=!]/, 'a lookahead'],
+    [/\\(?:[1-9]|k<)/, 'a backreference'],
+]));
+/**
+ * `prp-id-pattern`, matched by RE2 (re2js, a pure-JavaScript port): in time linear in the
+ * text, whatever the pattern. The texts it searches, branch names, titles and commit
+ * messages, are written by contributors, and JavaScript's backtracking RegExp takes
+ * exponential time on patterns such as `(a+)+$`; no `timeout` could stop it, as it never
+ * yields. RE2 buys that bound by leaving out backreferences and lookaround.
+ */
+class prpIdPattern_PrpIdPattern {
+    source;
+    compiled;
+    /** Throws UnsupportedPatternError when RE2 does not accept `source`. */
+    constructor(source) {
+        this.source = source;
+        try {
+            this.compiled = RE2JS.compile(source);
+        }
+        catch (error) {
+            if (!(error instanceof RE2JSException))
+                throw error;
+            const problem = error.message.replace(/^error parsing regexp: /, '');
+            const lacking = LACKING.find(([syntax]) => syntax.test(source))?.[1];
+            throw new prpIdPattern_UnsupportedPatternError(lacking ? `${problem}, which is ${lacking}` : problem);
+        }
+    }
+    /** The leftmost match in `text`, as JavaScript's RegExp would find it, or undefined. */
+    firstMatch(text) {
+        const match = this.compiled.exec(text)?.[0];
+        return typeof match === 'string' ? match : undefined;
+    }
+}
+/** A pattern RE2 does not accept; the message is RE2's, e.g. "invalid escape sequence: `\1`". */
+class prpIdPattern_UnsupportedPatternError extends (/* unused pure expression or super */ null && (NotRunError)) {
+    name = 'UnsupportedPatternError';
 }
 
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
@@ -52346,34 +52519,49 @@ function parseTrustedWorkflows(value) {
     return patterns;
 }
 const parseMode = (value) => parseOneOf('mode', value || 'lua', ['lua', 'multi']);
-/** Reads and checks every input; throws InputError naming the first bad one. */
-function readInputs(read) {
-    const prpId = parsePrpIdInput(read('prp-id'));
+/** Where Redis is and how long to wait, read alike by every entry. */
+function readRedisInputs(read) {
     const namespace = parseNamespace(read('namespace'));
-    const ciResult = read('ci-result');
-    const ttl = read('evidence-ttl');
-    const expectedVersion = read('expected-version');
     const cluster = parseBoolean('cluster', read('cluster'), false);
     return {
         redis: parseRedisUrlInput(read('redis-url'), cluster),
-        targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
+        namespace,
+        cluster,
+        timeoutSeconds: parseTimeout(read('timeout')),
+    };
+}
+function readPrpInputs(read) {
+    const prpId = parsePrpIdInput(read('prp-id'));
+    return {
         prpId,
+        ...readRedisInputs(read),
         prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
+    };
+}
+/** A move's inputs; `mode` as given (movePath decides the path taken). */
+function readMoveInputs(read) {
+    return {
+        ...readPrpInputs(read),
         evidence: parseEvidence(read('evidence')),
-        ciResult: parseCiResult(ciResult),
+        ciResult: parseCiResult(read('ci-result')),
+        evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
+        expectedVersion: parseExpectedVersion(read('expected-version')),
+        dryRun: parseBoolean('dry-run', read('dry-run'), false),
+        mode: parseMode(read('mode')),
+        provenance: parseProvenance(read('provenance')),
+    };
+}
+/** Reads and checks every input; throws InputError naming the first bad one. */
+function readInputs(read) {
+    const move = readMoveInputs(read);
+    return {
+        ...move,
+        targetState: parseOneOf('target-state', read('target-state'), TARGET_STATES),
         requireChecks: parseRequireChecks(read('require-checks')),
         checksApp: parseChecksApp(read('checks-app')),
         checksWorkflows: parseChecksWorkflows(read('checks-workflows')),
         githubToken: read('github-token'),
-        namespace,
-        evidenceTtl: parseEvidenceTtl(ttl),
-        expectedVersion: parseExpectedVersion(expectedVersion),
-        dryRun: parseBoolean('dry-run', read('dry-run'), false),
-        mode: parseMode(read('mode')),
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
         allowedBranches: parseAllowedBranches(read('allowed-branches')),
-        provenance: parseProvenance(read('provenance')),
     };
 }
 /**
@@ -52382,49 +52570,24 @@ function readInputs(read) {
  * connection, so it and cluster: true are refused together, before anything connects.
  */
 const readSettings = (read, env) => settingsOf(readInputs(read), env);
-/** readSettings's second half, for a caller that reads the event between the two. */
+/**
+ * A move's path, decided once for promote and demote: `mode` becomes the path taken, and
+ * the fallback (one connection) is refused with cluster: true, before anything connects.
+ */
 function settingsOf(inputs, env) {
     const mode = promotionMode(inputs.mode, env);
     if (inputs.cluster && mode === 'multi')
         throw new InputError('mode', say.fallbackOnCluster);
     return { ...inputs, mode };
 }
-function readPrpInputs(read) {
-    const prpId = parsePrpIdInput(read('prp-id'));
-    const namespace = parseNamespace(read('namespace'));
-    const cluster = parseBoolean('cluster', read('cluster'), false);
-    return {
-        redis: parseRedisUrlInput(read('redis-url'), cluster),
-        prpId,
-        prpIdPattern: parsePrpIdPattern(read('prp-id-pattern')),
-        namespace,
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
-    };
-}
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
 function readDemoteSettings(read, env) {
-    const common = readPrpInputs(read);
+    const move = readMoveInputs(read);
     const targetState = parseOneOf('target-state', read('target-state'), STATES);
     const reason = read('reason');
     if (reason === '')
         throw new InputError('reason', say.reasonRequired);
-    const settings = {
-        ...common,
-        targetState,
-        reason,
-        evidence: parseEvidence(read('evidence')),
-        ciResult: parseCiResult(read('ci-result')),
-        evidenceTtl: parseEvidenceTtl(read('evidence-ttl')),
-        expectedVersion: parseExpectedVersion(read('expected-version')),
-        dryRun: parseBoolean('dry-run', read('dry-run'), false),
-        mode: promotionMode(parseMode(read('mode')), env),
-        provenance: parseProvenance(read('provenance')),
-    };
-    if (settings.cluster && settings.mode === 'multi') {
-        throw new InputError('mode', say.fallbackOnCluster);
-    }
-    return settings;
+    return settingsOf({ ...move, targetState, reason }, env);
 }
 function readStatusSettings(read) {
     const common = readPrpInputs(read);
@@ -52449,18 +52612,16 @@ function parseThreshold(name, value, fallback, max) {
     }
     return number;
 }
+/** The thresholds' defaults are the core's (DEFAULT_HEALTH_THRESHOLDS), written once. */
 function readHealthSettings(read) {
-    const cluster = parseBoolean('cluster', read('cluster'), false);
+    const defaults = DEFAULT_HEALTH_THRESHOLDS;
     return {
-        redis: parseRedisUrlInput(read('redis-url'), cluster),
-        namespace: parseNamespace(read('namespace')),
-        cluster,
-        timeoutSeconds: parseTimeout(read('timeout')),
-        maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), 0.01, 1),
-        maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), 100, 1e9),
-        maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), 0.05, 1),
-        minCalls: parseInteger('min-calls', read('min-calls') || '100', 0, 1e9),
-        checkEviction: parseBoolean('check-eviction', read('check-eviction'), true),
+        ...readRedisInputs(read),
+        maxScriptErrorRate: parseThreshold('max-script-error-rate', read('max-script-error-rate'), defaults.maxScriptErrorRate, 1),
+        maxLatencyUs: parseThreshold('max-latency-us', read('max-latency-us'), defaults.maxLatencyUs, 1e9),
+        maxEvidenceRefusalRate: parseThreshold('max-evidence-refusal-rate', read('max-evidence-refusal-rate'), defaults.maxEvidenceRefusalRate, 1),
+        minCalls: parseInteger('min-calls', read('min-calls') || String(defaults.minCalls), 0, 1e9),
+        checkEviction: parseBoolean('check-eviction', read('check-eviction'), defaults.checkEviction),
         failOnAlert: parseBoolean('fail-on-alert', read('fail-on-alert'), true),
     };
 }
@@ -52656,6 +52817,7 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 
 
+
 /**
  * The interfaces above as zod schemas (the compiler checks they agree): the rest of a
  * payload passes through untouched, a field GitHub sends as null counts as absent (many are
@@ -52710,7 +52872,7 @@ function parseEventPayload(json) {
     if (parsed.success)
         return parsed.data;
     const issue = parsed.error.issues[0];
-    throw new Error(say.eventField(issue.path.join('.'), issue.message));
+    throw new NotRunError(say.eventField(issue.path.join('.'), issue.message));
 }
 function readWorkflowContext(env = process.env) {
     const path = env.GITHUB_EVENT_PATH;
@@ -52720,7 +52882,7 @@ function readWorkflowContext(env = process.env) {
             payload = parseEventPayload(JSON.parse(readFileSync(path, 'utf8')));
         }
         catch (error) {
-            throw new Error(say.eventUnreadable(path, error.message), { cause: error });
+            throw new NotRunError(say.eventUnreadable(path, error.message), { cause: error });
         }
     }
     return {
@@ -52844,13 +53006,30 @@ function evidenceToken(ctx, move) {
 
 
 
+
+const failureOutcome = (error) => error instanceof errors_RefusedError
+    ? 'refused'
+    : error instanceof errors_NotRunError
+        ? 'not_run'
+        : error instanceof errors_MayHaveRunError
+            ? 'may_have_run'
+            : error instanceof errors_PartialWriteError
+                ? 'partial'
+                : 'failed';
+/** Each failure outcome's words, the same in every entry's summary. */
+const FAILURE_HEADLINES = {
+    refused: '⛔ refused (Redis unchanged)',
+    not_run: '❌ failed: nothing was run (Redis unchanged)',
+    may_have_run: '❌ failed: it may have run (re-run to learn whether it did)',
+    partial: '⚠️ written in part (Redis changed: repair the PRP, then re-run)',
+    failed: '❌ failed',
+};
 const HEADLINES = {
     promoted: '✅ promoted',
     already: '☑️ already promoted (nothing written)',
     dry_run: '🧪 dry run (nothing written)',
-    refused: '⛔ refused (Redis unchanged)',
-    failed: '❌ failed',
     demoted: '↩️ demoted',
+    ...FAILURE_HEADLINES,
 };
 /** A demotion's own words where they differ from a promotion's. */
 const DEMOTION_HEADLINES = {
@@ -52986,7 +53165,7 @@ function timeline(history) {
 const STATUS_HEADLINES = {
     found: '🔎 found',
     not_found: '∅ no such PRP',
-    failed: '❌ failed',
+    ...FAILURE_HEADLINES,
 };
 /** The status summary: the PRP's state, its latest evidence, and a timeline of its moves. */
 function renderStatusSummary(report) {
@@ -53042,54 +53221,11 @@ function renderStatusSummary(report) {
     if (report.history && report.history.length > 0) {
         html += `<h3>Timeline (newest first)</h3>\n${timeline(report.history)}`;
     }
-    else if (report.outcome !== 'failed') {
+    else if (report.outcome === 'found' || report.outcome === 'not_found') {
         html += `<p>No history recorded.</p>\n`;
     }
     return html;
 }
-/**
- * Appends the summary to `file` (GITHUB_STEP_SUMMARY; none, nothing written); a summary
- * that cannot be written is a warning. (Not through core.summary: it remembers the first
- * file it saw, which a second run in the same process must not write to.)
- */
-async function writeSummary(report, file, output) {
-    if (!file)
-        return;
-    try {
-        // Rendered inside: a summary that cannot be made is a warning, never a failed step.
-        const html = typeof report === 'string'
-            ? report
-            : typeof report === 'function'
-                ? report()
-                : renderSummary(report);
-        // Every entry's summary is bounded here, the outputs that were cut named.
-        await (0,promises_namespaceObject.appendFile)(file, `${boundSummary(html, output.cuts)}${external_node_os_namespaceObject.EOL}`);
-    }
-    catch (error) {
-        output.warning(failures_say.summaryUnwritable(error.message));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/action/health.ts
-
-
-
-
-
-/**
- * health/action.yml: the promotion system's three monitoring triggers over the window since
- * the previous run (src/core/health.ts reads them). It writes one key, the sample for the
- * next run ({NS}:health:sample; docs/acl-rules-health.txt). A fired trigger fails the step
- * when fail-on-alert is true, naming the runbook action the system specifies.
- */
-/** What the system's runbook says to do when a trigger fires. */
-const RUNBOOK = {
-    'script-errors': 'roll back to the fallback: set REDIS_LUA_PROMOTION_ENABLED=false (WATCH/MULTI/EXEC)',
-    latency: 'investigate latency (SLOWLOG, LATENCY DOCTOR, the server load)',
-    'evidence-refusals': 'review the evidence schema (what the pipelines send against the rules)',
-    'eviction-policy': 'set maxmemory-policy noeviction on every primary (CONFIG SET and redis.conf) and give Redis ' +
-        'the memory it needs; evicted evidence or PRP keys are lost: check the recent PRPs with the status action',
-};
 const TRIGGER_NAMES = {
     'script-errors': 'Script error rate',
     latency: 'Mean server µs per script call',
@@ -53110,11 +53246,16 @@ const threshold = (trigger, value) => trigger === 'eviction-policy'
         : `${(value * 100).toFixed(2)} %`;
 /** A verdict's value, with its note (not judged, or what fired it) when it has one. */
 const figureWithNote = (v) => v.note ? `${figure(v.trigger, v.value)} (${v.note})` : figure(v.trigger, v.value);
-/** The job summary: each trigger's threshold, value and verdict, then the queue depths. */
-function renderHealthSummary(report, failure) {
+/** The triggers that fired, in TRIGGERS' order. */
+const firedTriggers = (report) => TRIGGERS.filter((t) => report.triggers.find((v) => v.trigger === t)?.fired);
+/** The health summary: each trigger's threshold, value and verdict, then the queue depths. */
+function renderHealthSummary(run) {
+    const report = run.health;
     let html = `<h2>PRP health${report?.triggers.some((t) => t.fired) ? ': 🚨 alert' : ''}</h2>\n`;
-    if (!report)
-        return `${html}<p>❌ failed: <code>${escapeHtml(failure ?? '')}</code></p>\n`;
+    if (!report) {
+        const headline = FAILURE_HEADLINES[run.outcome === 'read' ? 'failed' : run.outcome];
+        return `${html}<p>${escapeHtml(headline)}: <code>${escapeHtml(run.reason ?? '')}</code></p>\n`;
+    }
     html +=
         `<p>Window: ${report.windowSeconds} s (${escapeHtml(report.windowNote)}); ` +
             `${report.scriptCalls} script calls, ${report.promotions} promotions, ` +
@@ -53148,6 +53289,79 @@ function renderHealthSummary(report, failure) {
     }
     return `${html}<p><em>${escapeHtml(report.caveat)}.</em></p>\n`;
 }
+/**
+ * Appends the summary to `file` (GITHUB_STEP_SUMMARY; none, nothing written); a summary
+ * that cannot be written is a warning. (Not through core.summary: it remembers the first
+ * file it saw, which a second run in the same process must not write to.)
+ */
+async function writeSummary(report, file, output) {
+    if (!file)
+        return;
+    try {
+        // Rendered inside: a summary that cannot be made is a warning, never a failed step.
+        const html = typeof report === 'string'
+            ? report
+            : typeof report === 'function'
+                ? report()
+                : renderSummary(report);
+        // Every entry's summary is bounded here, the outputs that were cut named.
+        await (0,promises_namespaceObject.appendFile)(file, `${boundSummary(html, output.cuts)}${external_node_os_namespaceObject.EOL}`);
+    }
+    catch (error) {
+        output.warning(failures_say.summaryUnwritable(error.message));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/stepRunner.ts
+
+
+
+
+/** Runs `step` through `host` (src/index.ts and the sub-actions' entries give the runner's). */
+async function runStep(host, step) {
+    const output = guardOutput(host.output);
+    const started = performance.now();
+    const report = step.report();
+    let secrets = [];
+    try {
+        secrets = maskSecrets(host.readInput, output);
+        const settings = step.settings(host.readInput, host.env, output);
+        await step.act({ settings, report, output, env: host.env });
+    }
+    catch (error) {
+        report.outcome = failureOutcome(error);
+        report.reason = failureReason(error, secrets);
+        for (const [name, value] of Object.entries(step.failureOutputs(report, error))) {
+            output.setOutput(name, value);
+        }
+        output.setFailed(report.reason);
+    }
+    finally {
+        report.elapsedMs = performance.now() - started;
+        await writeSummary(() => step.summary(report), host.summaryFile, output);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/health.ts
+
+
+
+
+
+/**
+ * health/action.yml: the promotion system's three monitoring triggers over the window since
+ * the previous run (src/core/health.ts reads them). It writes one key, the sample for the
+ * next run ({NS}:health:sample; docs/acl-rules-health.txt). A fired trigger fails the step
+ * when fail-on-alert is true, naming the runbook action the system specifies.
+ */
+/** What the system's runbook says to do when a trigger fires. */
+const RUNBOOK = {
+    'script-errors': 'roll back to the fallback: set REDIS_LUA_PROMOTION_ENABLED=false (WATCH/MULTI/EXEC)',
+    latency: 'investigate latency (SLOWLOG, LATENCY DOCTOR, the server load)',
+    'evidence-refusals': 'review the evidence schema (what the pipelines send against the rules)',
+    'eviction-policy': 'set maxmemory-policy noeviction on every primary (CONFIG SET and redis.conf) and give Redis ' +
+        'the memory it needs; evicted evidence or PRP keys are lost: check the recent PRPs with the status action',
+};
 /** The report output: the figures, without the verdicts (alert and fired say those). */
 const reportJson = (report) => JSON.stringify({
     windowSeconds: report.windowSeconds,
@@ -53174,14 +53388,12 @@ const reportJson = (report) => JSON.stringify({
     triggers: report.triggers,
 });
 /** One run of health/action.yml, reading and writing only through `host` (src/health.ts). */
-async function runHealth(host) {
-    const output = guardOutput(host.output);
-    let secrets = [];
-    let report;
-    let failure;
-    try {
-        secrets = maskSecrets(host.readInput, output);
-        const settings = readHealthSettings(host.readInput);
+const runHealth = (host) => runStep(host, {
+    report: () => ({ outcome: 'failed', elapsedMs: 0 }),
+    settings: readHealthSettings,
+    failureOutputs: () => ({ alert: 'false', fired: '' }),
+    summary: renderHealthSummary,
+    async act({ settings, report, output }) {
         output.info(`Reading the health of namespace ${settings.namespace} at ${settings.redis.display}`);
         const found = await callRedis(settings, 'health read', (redis) => readHealth(redis, {
             namespace: settings.namespace,
@@ -53193,31 +53405,23 @@ async function runHealth(host) {
                 checkEviction: settings.checkEviction,
             },
         }));
-        report = found;
-        const fired = TRIGGERS.filter((t) => found.triggers.find((v) => v.trigger === t)?.fired);
+        Object.assign(report, { outcome: 'read', health: found });
+        const fired = firedTriggers(found);
         output.setOutput('alert', String(fired.length > 0));
         output.setOutput('fired', fired.join(','));
         output.setOutput('report', reportJson(found));
         output.info(`Window ${found.windowSeconds} s (${found.windowNote}): ${found.scriptCalls} script calls; ` +
             (fired.length > 0 ? `fired: ${fired.join(', ')}` : 'no trigger fired'));
         for (const trigger of fired) {
-            const message = `health trigger ${trigger} fired (${figureWithNote(found.triggers.find((v) => v.trigger === trigger))}): ${RUNBOOK[trigger]}`;
+            const verdict = found.triggers.find((v) => v.trigger === trigger);
+            const message = `health trigger ${trigger} fired (${figureWithNote(verdict)}): ${RUNBOOK[trigger]}`;
             if (settings.failOnAlert)
                 output.setFailed(message);
             else
                 output.warning(message);
         }
-    }
-    catch (error) {
-        failure = failureReason(error, secrets);
-        output.setOutput('alert', 'false');
-        output.setOutput('fired', '');
-        output.setFailed(failure);
-    }
-    finally {
-        await writeSummary(() => renderHealthSummary(report, failure), host.summaryFile, output);
-    }
-}
+    },
+});
 
 
 /***/ }),
@@ -56190,7 +56394,9 @@ const runnerOutput = {
 };
 /** The runner's own: its inputs, this process's environment, its summary file and commands. */
 const runnerHost = () => ({
-    readInput: (name) => getInput(name),
+    // Trimmed as the toolkit's default is; said outright for @github/local-action's stand-in
+    // for @actions/core, whose getInput trims only when asked.
+    readInput: (name) => getInput(name, { trimWhitespace: true }),
     env: process.env,
     summaryFile: process.env.GITHUB_STEP_SUMMARY,
     output: runnerOutput,
@@ -56203,12 +56409,12 @@ const runnerHost = () => ({
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2545);
+/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7029);
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5114);
 /** health/action.yml's entry point (it runs dist/health/index.js, built from this file). */
 
 
-await (0,_action_health_js__WEBPACK_IMPORTED_MODULE_0__/* .runHealth */ .KY)((0,_action_host_js__WEBPACK_IMPORTED_MODULE_1__/* .runnerHost */ .B)());
+await (0,_action_health_js__WEBPACK_IMPORTED_MODULE_0__/* .runHealth */ .K)((0,_action_host_js__WEBPACK_IMPORTED_MODULE_1__/* .runnerHost */ .B)());
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);

@@ -45,6 +45,54 @@ export function refusalFromReply(error: unknown): PromotionError | undefined {
   return new PromotionError(match[1] as RefusalCode, detail);
 }
 
+/** One write of a move's transaction: its command and the key it writes. */
+export interface MoveWrite {
+  command: string;
+  key: string;
+}
+
+/** A write EXEC ran and Redis failed: its error, and the command that makes it again. */
+export interface FailedMoveWrite extends MoveWrite {
+  /** Redis's error for it (one line). */
+  error: string;
+  /** The write as sent, as arguments for redis-cli (shell-quoted): runs it again. */
+  repair: string;
+}
+
+/** An argument as a POSIX shell passes it on unchanged: quoted unless plainly safe. */
+export const shellQuoted = (arg: string): string =>
+  /^[A-Za-z0-9._:/=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * A move the fallback (mode multi) wrote in part: EXEC ran its writes, and Redis failed one
+ * or more of them (a queue or the events stream, which are not watched, changed in between:
+ * another type, or the stream given the largest id). MULTI/EXEC does not roll back: the
+ * writes in `ran` are in Redis, the ones in `failed` are not. When the hash was written
+ * (`hashWritten`), it already says the new state: a second move answers `already` and
+ * repairs nothing; the failed writes must be made by hand (`repair`). Not a refusal.
+ */
+export class PartialWriteError extends Error {
+  override readonly name = 'PartialWriteError';
+  readonly hashWritten: boolean;
+  constructor(
+    readonly move: {
+      id: string;
+      kind: 'promote' | 'demote';
+      from: string;
+      to: string;
+      version: number;
+      evidenceKey: string;
+    },
+    readonly ran: readonly MoveWrite[],
+    readonly failed: readonly FailedMoveWrite[],
+    options?: ErrorOptions,
+  ) {
+    const hashWritten = ran.some((write) => write.command === 'HSET');
+    super(coreMessages.partialWrite(move, ran, failed, hashWritten), options);
+    this.hashWritten = hashWritten;
+  }
+}
+
 /**
  * A Redis connection problem said plainly, never carrying the password: nothing was run, or
  * (AnswerLostError) what was sent may have run.
@@ -228,6 +276,33 @@ export const coreMessages = {
     `evidence_key ${stored} is not an evidence key of this PRP (${pattern}): not read`,
   storedEvidenceNotString: (stored: string) =>
     `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
+
+  /** A move the fallback wrote in part (PartialWriteError): what ran, what failed, the repair. */
+  partialWrite: (
+    move: PartialWriteError['move'],
+    ran: readonly MoveWrite[],
+    failed: readonly FailedMoveWrite[],
+    hashWritten: boolean,
+  ) => {
+    const [noun, verb] =
+      move.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+    const list = (writes: readonly MoveWrite[]) =>
+      writes.map((w) => `${w.command} ${w.key}`).join(', ') || 'none';
+    const failures = failed.map((w) => `${w.command} ${w.key} (${w.error})`).join('; ');
+    const state = hashWritten
+      ? `The hash already says ${move.to}, version ${move.version}: ${verb} again answers ` +
+        'already and repairs nothing.'
+      : `The hash was not written: it still says ${move.from}.`;
+    const keys = [...new Set(failed.map((w) => w.key))].join(', ');
+    return (
+      `the ${noun} of ${move.id} ${move.from} -> ${move.to} was written in part (mode multi): ` +
+      `${failures} failed, after the check, because another client changed ${keys} ` +
+      `(the fallback does not watch the queues and the events stream); ${list(ran)} ran. ` +
+      `${state} To finish the move, make ${keys} what it was (a list for a queue; a stream ` +
+      'whose newest id is below the time for the events stream), then run, against the same ' +
+      `server and database: ${failed.map((w) => `redis-cli ${w.repair}`).join(' ; ')}`
+    );
+  },
 
   /** The script answered with something that is not its contract's reply (section 3). */
   badReply: (problem: string) => `the promotion script's reply is not the contract's: ${problem}`,

@@ -10,7 +10,13 @@ import {
   type Write,
   withRemoved,
 } from './decide.js';
-import { PromotionError } from './errors.js';
+import {
+  PartialWriteError,
+  PromotionError,
+  shellQuoted,
+  type FailedMoveWrite,
+  type MoveWrite,
+} from './errors.js';
 import { giveConnection, takeConnection } from './fallbackPool.js';
 import { firstDeniedKey, isKeyDenied, keyDenied } from './keyAccess.js';
 import type { PromotionKeys } from './keys.js';
@@ -234,6 +240,7 @@ function promotedReply(
   answers: Answers,
   id: string,
   reply: PendingReply,
+  writes: readonly Write[],
 ): PromotionReply | undefined {
   const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
   const n = WRITE_COMMANDS.length;
@@ -252,15 +259,31 @@ function promotedReply(
   const failed = executed.findIndex((result) => result instanceof Error);
   if (failed >= 0) {
     // Only a queue or the stream changed since the check (they are not watched) gets here;
-    // MULTI/EXEC does not roll back, so say what was written.
-    const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
-    const error = executed[failed] as Error;
-    throw new Error(
-      `the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
-        `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-        `${verb}d; repair it and ${verb} again`,
-      { cause: error },
-    );
+    // MULTI/EXEC does not roll back: say what was written, what was not, and how to finish.
+    const ran: MoveWrite[] = [];
+    const notRun: FailedMoveWrite[] = [];
+    writes.forEach(([command, key, ...rest], i) => {
+      const result = executed[i];
+      if (!(result instanceof Error)) ran.push({ command, key });
+      else {
+        const words = [command, key, ...rest.map(String)];
+        notRun.push({
+          command,
+          key,
+          error: result.message.replace(/[\r\n]/g, ' '),
+          repair: words.map(shellQuoted).join(' '),
+        });
+      }
+    });
+    const move = {
+      id,
+      kind: reply.kind as 'promote' | 'demote',
+      from: reply.from,
+      to: reply.to,
+      version: reply.version,
+      evidenceKey: reply.evidence_key,
+    };
+    throw new PartialWriteError(move, ran, notRun, { cause: executed[failed] as Error });
   }
   return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }
@@ -334,7 +357,7 @@ async function promoteOn(
           transaction.open = false;
           // Clean when Redis answered it, error replies included; not when the answer was lost.
           lease.clean = allAnswered(written);
-          const reply = promotedReply(written, a.id, decision.reply);
+          const reply = promotedReply(written, a.id, decision.reply, decision.writes);
           if (reply) return reply;
           break; // a watched key changed: check again from the start
         }

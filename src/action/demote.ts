@@ -1,8 +1,9 @@
-import { PromotionError, demote, evidenceKey as evidenceKeyOf } from '../core/index.js';
+import { demote, evidenceKey as evidenceKeyOf } from '../core/index.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { maskSecrets, readDemoteSettings } from './inputs.js';
 import { checkProvenanceAvailable, mintProvenance } from './provenance.js';
+import { outcomeOf, reportPartialWrite } from './partialWrite.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
 import { guardOutput } from './runnerText.js';
@@ -101,9 +102,10 @@ export async function runDemote(host: ActionHost): Promise<void> {
     );
     report.history = await recentHistory(settings, id, output);
   } catch (error) {
-    report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
+    report.outcome = outcomeOf(error);
     report.reason = failureReason(error, secrets);
     output.setOutput('demoted', 'false');
+    reportPartialWrite(error, report, output);
     if (report.provenance === undefined) output.setOutput('provenance', 'none');
     output.setFailed(report.reason);
   } finally {

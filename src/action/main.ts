@@ -1,6 +1,5 @@
 import {
   PROMOTE_SCRIPT_SHA,
-  PromotionError,
   evidenceKey as evidenceKeyOf,
   previousState,
   promote,
@@ -10,6 +9,7 @@ import { deriveEvidence } from './evidence.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import { maskSecrets, readInputs, settingsOf } from './inputs.js';
 import { checkProvenanceAvailable, mintProvenance } from './provenance.js';
+import { outcomeOf, reportPartialWrite } from './partialWrite.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis, failureReason } from './redisCall.js';
 import { guardOutput } from './runnerText.js';
@@ -116,9 +116,10 @@ export async function run(host: ActionHost): Promise<void> {
     );
     report.history = await recentHistory(settings, id, output);
   } catch (error) {
-    report.outcome = error instanceof PromotionError ? 'refused' : 'failed';
+    report.outcome = outcomeOf(error);
     report.reason = failureReason(error, secrets);
     output.setOutput('promoted', 'false');
+    reportPartialWrite(error, report, output);
     if (report.provenance === undefined) output.setOutput('provenance', 'none');
     output.setFailed(report.reason);
   } finally {

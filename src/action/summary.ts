@@ -14,7 +14,15 @@ import { commitUrl, type WorkflowContext } from './workflowContext.js';
  * goes through escapeHtml, and nothing else puts text in the summary.
  */
 
-export type Outcome = 'promoted' | 'demoted' | 'already' | 'dry_run' | 'refused' | 'failed';
+export type Outcome =
+  | 'promoted'
+  | 'demoted'
+  | 'already'
+  | 'dry_run'
+  | 'refused'
+  | 'failed'
+  /** The fallback's EXEC ran some writes and Redis failed others (PartialWriteError). */
+  | 'partial';
 
 /** One entry of a PRP's history stream, newest first (readStatus in src/core). */
 export interface HistoryLine {
@@ -53,6 +61,8 @@ export interface RunReport {
   history?: HistoryLine[];
   /** Whether the move carries a signed OIDC token. */
   provenance?: 'signed' | 'none';
+  /** A move written in part: the redis-cli commands that make the writes that failed. */
+  repair?: string[];
 }
 
 const HEADLINES: Record<Outcome, string> = {
@@ -62,6 +72,7 @@ const HEADLINES: Record<Outcome, string> = {
   refused: '⛔ refused (Redis unchanged)',
   failed: '❌ failed',
   demoted: '↩️ demoted',
+  partial: '⚠️ written in part (some writes ran, some failed: see Repair)',
 };
 
 /** A demotion's own words where they differ from a promotion's. */
@@ -151,6 +162,9 @@ export function renderSummary(report: RunReport): string {
     rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
   }
   if (report.reason) rows.push(['Reason', code(report.reason)]);
+  if (report.repair && report.repair.length > 0) {
+    rows.push(['Repair', report.repair.map((command) => code(command)).join('<br>')]);
+  }
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
 
   let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;

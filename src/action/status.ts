@@ -3,6 +3,7 @@ import {
   readMovesEvidence,
   readStatus,
   verifyMove,
+  type MoveEvidence,
   type PrpStatus,
   type VerifyOptions,
   type VerifyResult,
@@ -115,7 +116,7 @@ async function verifyMoves(
   const { namespace } = settings;
   const current = await verifyMove({ namespace, id, status }, options);
   const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
-  let evidence: (string | undefined)[] = [];
+  let evidence: MoveEvidence[] = [];
   if (entries.length > 0) {
     try {
       evidence = await callRedis(settings, 'read', (redis) =>
@@ -140,7 +141,8 @@ async function verifyMoves(
           from: entry.from,
           to: entry.to,
           evidenceKey: entry.evidenceKey,
-          evidence: evidence[i],
+          evidence: evidence[i]!.evidence,
+          evidenceBytes: evidence[i]!.evidenceBytes,
         },
         options,
       ),

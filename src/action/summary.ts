@@ -285,7 +285,13 @@ export function renderStatusSummary(report: StatusReport): string {
         : '';
     rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
   }
-  if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
+  if (report.evidence !== undefined) {
+    const tooLarge = problemOf(problems, 'evidence');
+    rows.push([
+      'Evidence',
+      `${code(report.evidence)}${tooLarge ? ` ⚠️ ${shown(tooLarge.note)}` : ''}`,
+    ]);
+  }
   if (report.verified !== undefined) {
     rows.push([
       'Provenance',

@@ -274,6 +274,9 @@ export const coreMessages = {
     `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
   storedNotEvidenceKey: (stored: string, pattern: string) =>
     `evidence_key ${stored} is not an evidence key of this PRP (${pattern}): not read`,
+  storedEvidenceTooLarge: (bytes: number, max: number) =>
+    `evidence is ${bytes.toLocaleString('en-US')} bytes, larger than any the script writes ` +
+    `(at most ${max.toLocaleString('en-US')}): shown cut, its first ${max.toLocaleString('en-US')} bytes`,
   storedEvidenceNotString: (stored: string) =>
     `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
 

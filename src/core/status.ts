@@ -72,13 +72,26 @@ export interface PrpStatus {
   /**
    * The latest evidence JSON as stored; undefined once it expired (or was never stored), or
    * when evidence_key names no evidence key of this PRP (then never read: see problems).
+   * Only its first EVIDENCE_READ_MAX_BYTES bytes when it is longer (see evidenceBytes).
    */
   evidence?: string;
+  /**
+   * The evidence's size in bytes when it is larger than any the script writes
+   * (EVIDENCE_READ_MAX_BYTES): then `evidence` is only its start, and a problem says so.
+   */
+  evidenceBytes?: number;
   /** Newest first. */
   history: HistoryEntry[];
   /** The hash's values that are not what the contract says: reported, not used. */
   problems: StoredValueProblem[];
 }
+
+/**
+ * The most of an evidence value any read takes: the contract's bound on the evidence the
+ * script writes. A longer value (another client's) is measured (STRLEN) and only its start
+ * read (GETRANGE): never hundreds of MB into the reader's memory.
+ */
+export const EVIDENCE_READ_MAX_BYTES = BOUNDS.evidenceMaxBytes;
 
 const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'] as const;
 
@@ -205,15 +218,24 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   if (updatedBy !== null) status_.updatedBy = updatedBy;
   if (evidenceKey) {
     status_.evidenceKey = evidenceKey;
-    const evidence = await readEvidence(redis, evidenceKey, namespace, request.id, problems);
-    if (evidence !== undefined) status_.evidence = evidence;
+    Object.assign(status_, await readEvidence(redis, evidenceKey, namespace, request.id, problems));
   }
   return status_;
 }
 
+/** `bytes` cut at the end of its last whole UTF-8 character, as text. */
+function wholeCharacters(bytes: Buffer): string {
+  let start = bytes.length - 1;
+  while (start > 0 && (bytes[start]! & 0xc0) === 0x80) start -= 1;
+  const lead = bytes[start] ?? 0;
+  const size = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return bytes.subarray(0, start + size > bytes.length ? start : bytes.length).toString('utf8');
+}
+
 /**
- * The latest evidence, read only from a key of this PRP's evidence, and only when it is a
- * string: anything else is a problem, and the step's answer is otherwise unchanged.
+ * The latest evidence, read only from a key of this PRP's evidence, only when it is a
+ * string, and at most EVIDENCE_READ_MAX_BYTES of it: anything else is a problem, and the
+ * step's answer is otherwise unchanged.
  */
 async function readEvidence(
   redis: RedisClient,
@@ -221,47 +243,79 @@ async function readEvidence(
   namespace: string,
   id: string,
   problems: StoredValueProblem[],
-): Promise<string | undefined> {
+): Promise<{ evidence?: string; evidenceBytes?: number }> {
   const problem = (note: string) =>
     problems.push({ field: 'evidence_key', stored: quoted(key), note });
   if (!isEvidenceKeyOf(key, namespace, id)) {
     problem(say.storedNotEvidenceKey(quoted(key), evidenceKeyOf(namespace, id, 'TOKEN')));
-    return undefined;
+    return {};
   }
-  try {
-    return (await redis.get(key)) ?? undefined;
-  } catch (error) {
+  const answers = (await redis
+    .pipeline()
+    .strlen(key)
+    .getrangeBuffer(key, 0, EVIDENCE_READ_MAX_BYTES - 1)
+    .exec())!;
+  const [[lengthError, length], [rangeError, range]] = answers as [
+    [Error | null, number],
+    [Error | null, Buffer],
+  ];
+  const error = lengthError ?? rangeError;
+  if (error) {
     // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
-    if (!/^WRONGTYPE/.test((error as Error).message)) throw error;
+    if (!/^WRONGTYPE/.test(error.message)) throw error;
     problem(say.storedEvidenceNotString(quoted(key)));
-    return undefined;
+    return {};
   }
+  // STRLEN says 0 for a missing key: expired (the script never writes an empty value).
+  if (length === 0) return {};
+  if (length <= EVIDENCE_READ_MAX_BYTES) return { evidence: range.toString('utf8') };
+  problems.push({
+    field: 'evidence',
+    stored: `${length} bytes`,
+    note: say.storedEvidenceTooLarge(length, EVIDENCE_READ_MAX_BYTES),
+  });
+  return { evidence: wholeCharacters(range), evidenceBytes: length };
+}
+
+/** A move's evidence as readMovesEvidence read it. */
+export interface MoveEvidence {
+  /** The evidence JSON as stored; undefined when gone, not a string, or too large. */
+  evidence?: string;
+  /** Its size in bytes when larger than EVIDENCE_READ_MAX_BYTES: then not read at all. */
+  evidenceBytes?: number;
 }
 
 /**
  * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
- * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
- * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ * them: one pipeline of STRLEN and a bounded GETRANGE per key, only of keys that are this
+ * PRP's evidence keys (nothing for any other, and for evidence gone or not a string; the
+ * size alone for a value larger than any the script writes). Read-only, like readStatus.
  */
 export function readMovesEvidence(
   redis: RedisClient,
   request: { namespace?: string; id: string; keys: readonly string[] },
-): Promise<(string | undefined)[]> {
+): Promise<MoveEvidence[]> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
   return guardCall(redis, 'read', namespace, async (view) => {
     const keys = request.keys.map((key) =>
       isEvidenceKeyOf(key, namespace, request.id) ? key : undefined,
     );
     const wanted = keys.filter((key): key is string => key !== undefined);
-    if (wanted.length === 0) return keys.map(() => undefined);
+    if (wanted.length === 0) return keys.map(() => ({}));
     const pipeline = view.pipeline();
-    for (const key of wanted) pipeline.get(key);
+    for (const key of wanted) pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
     const answers = (await pipeline.exec())!;
-    const values = new Map<string, string | undefined>();
-    answers.forEach(([error, value], i) => {
+    const values = new Map<string, MoveEvidence>();
+    wanted.forEach((key, i) => {
+      const [lengthError, length] = answers[2 * i]!;
+      const [rangeError, range] = answers[2 * i + 1]!;
+      const error = lengthError ?? rangeError;
       if (error && !/^WRONGTYPE/.test(error.message)) throw error;
-      values.set(wanted[i]!, typeof value === 'string' ? value : undefined);
+      if (error || length === 0) values.set(key, {});
+      else if ((length as number) > EVIDENCE_READ_MAX_BYTES) {
+        values.set(key, { evidenceBytes: length as number });
+      } else values.set(key, { evidence: range as string });
     });
-    return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+    return keys.map((key) => (key === undefined ? {} : values.get(key)!));
   });
 }

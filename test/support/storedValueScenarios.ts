@@ -384,10 +384,13 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       );
       expect(outcome.code).toBe(0);
       expect(Buffer.byteLength(outcome.summary)).toBeLessThan(MIB);
-      expect(outcome.summary).toContain('✂️ cut: 2,000,010 characters, the first 16,384 shown');
-      expect(outcome.summary).toMatch(
-        /✂️ Cut to fit .*output evidence: 2,000,010 bytes, cut to the first 262,144/,
+      // Larger than any evidence the script writes: only its first 65,536 bytes are read.
+      expect(outcome.summary).toContain('✂️ cut: 65,536 characters, the first 16,384 shown');
+      expect(outcome.summary).toContain(
+        'evidence is 2,000,010 bytes, larger than any the script writes (at most 65,536): ' +
+          'shown cut, its first 65,536 bytes',
       );
+      expect(outcome.outputs.evidence).toHaveLength(65_536);
       expect(outcome.summary).toMatch(/output history: the newest \d+ of 1000 entries/);
       expect(outcome.summary).toMatch(/its last [\d,]+ lines \([\d,]+ table rows\) were left out/);
       for (const value of Object.values(outcome.outputs)) {
@@ -400,6 +403,34 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       expect(outcome.summary.match(/<table>/g)?.length).toBe(
         outcome.summary.match(/<\/table>/g)?.length,
       );
+    });
+
+    test('status of a 64 MB evidence value: answers within its timeout, saying the size', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-40', 'validate');
+      const big = `{${ns}}:evidence:PRP-40:big`;
+      // Made by the server (SETRANGE pads with zero bytes), never sent through this process.
+      await redis.setrange(big, 64 * MIB - 1, 'x');
+      await redis.setrange(big, 0, '{"log":"');
+      await redis.hset(prpKey(ns, 'PRP-40'), 'evidence_key', big);
+      try {
+        const started = performance.now();
+        const outcome = await runEntry(
+          'status',
+          spec({ namespace: ns, 'prp-id': 'PRP-40', timeout: '3' }),
+        );
+        expect(performance.now() - started).toBeLessThan(3000);
+        expect(outcome.code).toBe(0);
+        expect(outcome.outputs).toMatchObject({ found: 'true', state: 'validate' });
+        expect(Buffer.byteLength(outcome.outputs.evidence!)).toBe(65_536);
+        const note =
+          'evidence is 67,108,864 bytes, larger than any the script writes (at most 65,536): ' +
+          'shown cut, its first 65,536 bytes';
+        expect(outcome.stdout).toContain(`::warning::PRP-40: ${note}`);
+        expect(outcome.summary).toContain(note);
+      } finally {
+        await redis.del(big);
+      }
     });
 
     test('status of a 2 MB state and updated_by: the summary keeps its heading and rows', async () => {

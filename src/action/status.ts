@@ -207,6 +207,7 @@ export async function runStatus(host: ActionHost): Promise<void> {
       verified: verification.current.verified,
       verifyProblem: verification.current.problem,
     });
+    const problemOf = (field: string) => status.problems.some((p) => p.field === field);
     // A warning each for the hash's few fields; one for the history, however many entries.
     for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
     const oddEntries = history.filter((entry) => entry.problems?.length);
@@ -229,9 +230,14 @@ export async function runStatus(host: ActionHost): Promise<void> {
     if (status.found && !verification.current.verified) {
       output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
     }
+    // A stored value that is not the contract's is in a warning above, not in this line.
+    const stateText =
+      status.state ?? (problemOf('status') ? 'no state (see the warning)' : 'no state');
+    const versionText =
+      status.version ?? (problemOf('version') ? 'unknown (see the warning)' : 'none');
     output.info(
       status.found
-        ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
+        ? `${id} is in ${stateText}, version ${versionText}; ${history.length} history entries`
         : `${id} was not found in namespace ${settings.namespace}`,
     );
   } catch (error) {

@@ -213,7 +213,9 @@ export function timeline(history: readonly HistoryLine[]): string {
         ? odd(problemOf(entry.problems, 'at')!)
         : shown(timeText(entry.at)),
       // Own keys only: a kind written as `constructor` must not read Object.prototype.
-      shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
+      problemOf(entry.problems, 'kind')
+        ? odd(problemOf(entry.problems, 'kind')!)
+        : shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
       shown(`${entry.from} → ${entry.to}`),
       problemOf(entry.problems, 'version')
         ? odd(problemOf(entry.problems, 'version')!)
@@ -265,8 +267,10 @@ export function renderStatusSummary(report: StatusReport): string {
     const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
     rows.push(['PRP', `${code(report.prpId)}${source}`]);
   }
-  if (report.state) rows.push(['State', code(report.state)]);
   const { problems } = report;
+  const oddState = problemOf(problems, 'status');
+  if (oddState) rows.push(['State', odd(oddState)]);
+  else if (report.state) rows.push(['State', code(report.state)]);
   const oddVersion = problemOf(problems, 'version');
   if (oddVersion) rows.push(['Version', odd(oddVersion)]);
   else if (report.version !== undefined) rows.push(['Version', shown(String(report.version))]);

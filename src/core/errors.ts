@@ -270,6 +270,10 @@ export const coreMessages = {
   /** Stored values readStatus() reports and does not use (StoredValueProblem). */
   storedNotTime: (field: string, stored: string) =>
     `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+  storedNotState: (field: string, stored: string, states: readonly string[]) =>
+    `${field} is ${stored}, not a state (${states.join(', ')}): shown as stored, not used`,
+  storedNotKind: (stored: string, kinds: readonly string[]) =>
+    `kind is ${stored}, not a kind (${kinds.join(', ')}): shown as stored`,
   storedNotVersion: (field: string, stored: string) =>
     `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
   storedNotEvidenceKey: (stored: string, pattern: string) =>

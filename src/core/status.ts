@@ -1,5 +1,5 @@
 import { guardCall } from './callGuard.js';
-import { BOUNDS, type Kind } from './contract.js';
+import { BOUNDS, KINDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
@@ -11,6 +11,7 @@ import {
   prpKey,
 } from './keys.js';
 import type { RedisClient } from './script.js';
+import { STATES, isState, type State } from './states.js';
 
 /**
  * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
@@ -35,14 +36,21 @@ export interface StatusRequest {
 export interface HistoryEntry {
   /** The stream entry's id. */
   id: string;
+  /** `promote` or `demote`; anything else as stored, with a problem. */
   kind: Kind | string;
+  /** States; anything else as stored, with a problem. */
   from: string;
   to: string;
-  version: number;
+  /** The version the move wrote; a stored value that is no version as stored (a string), with a problem. */
+  version: number | string;
+  /** One of this PRP's evidence keys; any other key as stored, with a problem. */
   evidenceKey: string;
   actor: string;
-  /** Server time of the move, ms since the epoch (0 when the entry holds no time: see problems). */
-  at: number;
+  /**
+   * Server time of the move, ms since the epoch; 0 when the entry holds none; a stored value
+   * that is no time as stored (a string), with a problem.
+   */
+  at: number | string;
   /** What the entry holds that is not what the contract says (the field, as stored, and why). */
   problems?: StoredValueProblem[];
 }
@@ -64,7 +72,8 @@ export interface StoredValueProblem {
 export interface PrpStatus {
   /** Whether the PRP's hash exists. */
   found: boolean;
-  state?: string;
+  /** One of the states; a stored status that is none is left out, with a problem. */
+  state?: State;
   version?: number;
   updatedAt?: number;
   updatedBy?: string;
@@ -129,6 +138,16 @@ const notTime = (field: string, text: string): StoredValueProblem => ({
   stored: quoted(text),
   note: say.storedNotTime(field, quoted(text)),
 });
+const notState = (field: string, text: string): StoredValueProblem => ({
+  field,
+  stored: quoted(text),
+  note: say.storedNotState(field, quoted(text), STATES),
+});
+const notKind = (text: string): StoredValueProblem => ({
+  field: 'kind',
+  stored: quoted(text),
+  note: say.storedNotKind(quoted(text), KINDS),
+});
 const notVersion = (field: string, text: string): StoredValueProblem => ({
   field,
   stored: quoted(text),
@@ -187,15 +206,34 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
     if (f.version !== undefined && entryVersion === undefined) {
       problems.push(notVersion('version', f.version));
     }
+    if (f.kind !== undefined && !(KINDS as readonly string[]).includes(f.kind)) {
+      problems.push(notKind(f.kind));
+    }
+    for (const field of ['from', 'to'] as const) {
+      const value = f[field];
+      if (value !== undefined && !isState(value)) problems.push(notState(field, value));
+    }
+    const entryKey = f.evidence_key;
+    if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, request.id)) {
+      problems.push({
+        field: 'evidence_key',
+        stored: quoted(entryKey),
+        note: say.storedNotEvidenceKey(
+          quoted(entryKey),
+          evidenceKeyOf(namespace, request.id, 'TOKEN'),
+        ),
+      });
+    }
     return {
       id,
       kind: f.kind ?? '',
       from: f.from ?? '',
       to: f.to ?? '',
-      version: entryVersion ?? 0,
-      evidenceKey: f.evidence_key ?? '',
+      // As stored when no version or time: the problem says so.
+      version: entryVersion ?? f.version ?? 0,
+      evidenceKey: entryKey ?? '',
       actor: f.actor ?? '',
-      at: at ?? 0,
+      at: at ?? f.at ?? 0,
       ...(problems.length > 0 ? { problems } : {}),
     };
   });
@@ -204,7 +242,11 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   if (!found) return { found, history, problems: [] };
   const status_: PrpStatus = { found, history, problems: [] };
   const { problems } = status_;
-  if (status !== null) status_.state = status;
+  if (status !== null && status !== undefined) {
+    // Never handed on raw: a status that is no state (multi-line, say) is a problem only.
+    if (isState(status)) status_.state = status;
+    else problems.push(notState('status', status));
+  }
   if (version !== null && version !== undefined) {
     const versionNumber = versionOr(version);
     if (versionNumber !== undefined) status_.version = versionNumber;

@@ -21,7 +21,7 @@ export const runDemote = (host: ActionHost): Promise<void> =>
   runStep<DemoteSettings, RunReport>(host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0, kind: 'demote' }),
     settings: readDemoteSettings,
-    failureOutputs: (report) => moveFailureOutputs('demoted', report),
+    failureOutputs: (report, error) => moveFailureOutputs('demoted', report, error),
     summary: renderSummary,
     async act({ settings, report, output, env }) {
       checkProvenanceAvailable(settings.provenance, env);

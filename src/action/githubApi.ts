@@ -37,9 +37,12 @@ export async function githubClient(api: GitHubApi): Promise<GitHubClient> {
 export const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** Why a request was not sent on: where its redirect led. */
-export class RedirectError extends Error {
-  override readonly name = 'RedirectError';
+/**
+ * Why a request was not sent on: where its redirect led. Nothing was sent there and nothing
+ * written (the API is asked before Redis): not run.
+ */
+export class RedirectError extends NotRunError {
+  override readonly name: string = 'RedirectError';
 }
 
 /**

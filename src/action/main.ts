@@ -27,7 +27,7 @@ export const run = (host: ActionHost): Promise<void> =>
       output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
       return settingsOf(readInputs(read), env);
     },
-    failureOutputs: (report) => moveFailureOutputs('promoted', report),
+    failureOutputs: (report, error) => moveFailureOutputs('promoted', report, error),
     summary: renderSummary,
     async act({ settings, report, output, env }) {
       checkProvenanceAvailable(settings.provenance, env);

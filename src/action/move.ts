@@ -2,6 +2,7 @@ import type { Kind } from '../core/contract.js';
 import { evidenceKey as evidenceKeyOf, readStatus } from '../core/index.js';
 import type { ActionOutput } from './host.js';
 import type { MoveInputs } from './inputs.js';
+import { partialWriteOutputs } from './partialWrite.js';
 import { mintProvenance } from './provenance.js';
 import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
 import type { HistoryLine, RunReport } from './summary.js';
@@ -55,9 +56,17 @@ export async function signMove(
   return token;
 }
 
-/** The outputs a failed move sets: `flag` (promoted, demoted) false, provenance if not yet. */
-export const moveFailureOutputs = (flag: string, report: RunReport): Record<string, string> => ({
+/**
+ * The outputs a failed move sets: `flag` (promoted, demoted) false, provenance if not yet,
+ * and for a move written in part `result` partial with what was written (partialWrite.ts).
+ */
+export const moveFailureOutputs = (
+  flag: string,
+  report: RunReport,
+  error: unknown,
+): Record<string, string> => ({
   [flag]: 'false',
+  ...partialWriteOutputs(error, report),
   ...(report.provenance === undefined ? { provenance: 'none' } : {}),
 });
 

@@ -3,6 +3,7 @@ import {
   readMovesEvidence,
   readStatus,
   verifyMove,
+  type MoveEvidence,
   type PrpStatus,
   type VerifyOptions,
   type VerifyResult,
@@ -82,7 +83,7 @@ async function verifyMoves(
   const { namespace } = settings;
   const current = await verifyMove({ namespace, id, status }, options);
   const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
-  let evidence: (string | undefined)[] = [];
+  let evidence: MoveEvidence[] = [];
   if (entries.length > 0) {
     try {
       evidence = await callRedis(settings, 'read', (redis) =>
@@ -107,7 +108,8 @@ async function verifyMoves(
           from: entry.from,
           to: entry.to,
           evidenceKey: entry.evidenceKey,
-          evidence: evidence[i],
+          evidence: evidence[i]!.evidence,
+          evidenceBytes: evidence[i]!.evidenceBytes,
         },
         options,
       ),
@@ -179,6 +181,7 @@ async function readAndVerify({
     verified: verification.current.verified,
     verifyProblem: verification.current.problem,
   });
+  const problemOf = (field: string) => status.problems.some((p) => p.field === field);
   // A warning each for the hash's few fields; one for the history, however many entries.
   for (const problem of status.problems) output.warning(`${id}: ${problem.note}`);
   const oddEntries = history.filter((entry) => entry.problems?.length);
@@ -201,9 +204,14 @@ async function readAndVerify({
   if (status.found && !verification.current.verified) {
     output.info(`${id}: provenance ${verification.current.problem ?? ''}`);
   }
+  // A stored value that is not the contract's is in a warning above, not in this line.
+  const stateText =
+    status.state ?? (problemOf('status') ? 'no state (see the warning)' : 'no state');
+  const versionText =
+    status.version ?? (problemOf('version') ? 'unknown (see the warning)' : 'none');
   output.info(
     status.found
-      ? `${id} is in ${status.state}, version ${status.version}; ${history.length} history entries`
+      ? `${id} is in ${stateText}, version ${versionText}; ${history.length} history entries`
       : `${id} was not found in namespace ${settings.namespace}`,
   );
 }

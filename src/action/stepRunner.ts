@@ -38,7 +38,11 @@ export interface Step<Settings, Report extends StepReport> {
   settings: (read: Read, env: NodeJS.ProcessEnv, output: GuardedOutput) => Settings;
   /** The work: outputs and report as it goes. A throw fails the step. */
   act: (run: StepRun<Settings, Report>) => Promise<void>;
-  /** The outputs a failed step sets (e.g. promoted=false), given the report so far. */
+  /**
+   * The outputs a failed step sets (e.g. promoted=false), given the report so far and the
+   * error; it may add to the report what the error tells (a move written in part: its
+   * repair), before the summary is written.
+   */
   failureOutputs: (report: Report, error: unknown) => Record<string, string>;
   /** The job summary, from the report as it ended. */
   summary: (report: Report) => string;

@@ -46,7 +46,7 @@ export const FAILURE_HEADLINES: Record<FailureOutcome, string> = {
   refused: '⛔ refused (Redis unchanged)',
   not_run: '❌ failed: nothing was run (Redis unchanged)',
   may_have_run: '❌ failed: it may have run (re-run to learn whether it did)',
-  partial: '⚠️ written in part (Redis changed: repair the PRP, then re-run)',
+  partial: '⚠️ written in part (some writes ran, some failed: see Repair)',
   failed: '❌ failed',
 };
 
@@ -89,6 +89,8 @@ export interface RunReport {
   history?: HistoryLine[];
   /** Whether the move carries a signed OIDC token. */
   provenance?: 'signed' | 'none';
+  /** A move written in part: the redis-cli commands that make the writes that failed. */
+  repair?: string[];
 }
 
 const HEADLINES: Record<Outcome, string> = {
@@ -186,6 +188,9 @@ export function renderSummary(report: RunReport): string {
     rows.push(['CI status from', sources.length > 0 ? sources.join('<br>') : 'no pipeline source']);
   }
   if (report.reason) rows.push(['Reason', code(report.reason)]);
+  if (report.repair && report.repair.length > 0) {
+    rows.push(['Repair', report.repair.map((command) => code(command)).join('<br>')]);
+  }
   rows.push(['Time taken', `${(report.elapsedMs / 1000).toFixed(2)} s`]);
 
   let html = `<h2>${shown(title)}</h2>\n${table(rows)}`;
@@ -234,7 +239,9 @@ export function timeline(history: readonly HistoryLine[]): string {
         ? odd(problemOf(entry.problems, 'at')!)
         : shown(timeText(entry.at)),
       // Own keys only: a kind written as `constructor` must not read Object.prototype.
-      shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
+      problemOf(entry.problems, 'kind')
+        ? odd(problemOf(entry.problems, 'kind')!)
+        : shown(Object.hasOwn(KIND_MARKS, entry.kind) ? KIND_MARKS[entry.kind]! : entry.kind),
       shown(`${entry.from} → ${entry.to}`),
       problemOf(entry.problems, 'version')
         ? odd(problemOf(entry.problems, 'version')!)
@@ -286,8 +293,10 @@ export function renderStatusSummary(report: StatusReport): string {
     const source = report.prpIdSource ? ` (from ${escapeHtml(report.prpIdSource)})` : '';
     rows.push(['PRP', `${code(report.prpId)}${source}`]);
   }
-  if (report.state) rows.push(['State', code(report.state)]);
   const { problems } = report;
+  const oddState = problemOf(problems, 'status');
+  if (oddState) rows.push(['State', odd(oddState)]);
+  else if (report.state) rows.push(['State', code(report.state)]);
   const oddVersion = problemOf(problems, 'version');
   if (oddVersion) rows.push(['Version', odd(oddVersion)]);
   else if (report.version !== undefined) rows.push(['Version', shown(String(report.version))]);
@@ -306,7 +315,13 @@ export function renderStatusSummary(report: StatusReport): string {
         : '';
     rows.push(['Evidence key', `${code(report.evidenceKey)}${expired}`]);
   }
-  if (report.evidence !== undefined) rows.push(['Evidence', code(report.evidence)]);
+  if (report.evidence !== undefined) {
+    const tooLarge = problemOf(problems, 'evidence');
+    rows.push([
+      'Evidence',
+      `${code(report.evidence)}${tooLarge ? ` ⚠️ ${shown(tooLarge.note)}` : ''}`,
+    ]);
+  }
   if (report.verified !== undefined) {
     rows.push([
       'Provenance',

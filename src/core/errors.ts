@@ -69,30 +69,6 @@ export class MayHaveRunError extends OutcomeError {
   readonly outcome = 'may_have_run';
 }
 
-/** One write of a transaction that Redis refused after others ran. */
-export interface FailedWrite {
-  command: string;
-  key: string;
-  error: string;
-}
-
-/**
- * Written in part: the fallback's EXEC ran some writes and Redis refused one (MULTI/EXEC
- * does not roll back). `written` names the commands that ran, `failed` the one refused.
- */
-export class PartialWriteError extends OutcomeError {
-  override readonly name: string = 'PartialWriteError';
-  readonly outcome = 'written_in_part';
-  constructor(
-    message: string,
-    readonly written: string[],
-    readonly failed: FailedWrite,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
 export function refusalFromReply(error: unknown): PromotionError | undefined {
   if (!(error instanceof Error)) return undefined;
@@ -103,6 +79,56 @@ export function refusalFromReply(error: unknown): PromotionError | undefined {
   // not to error_reply(); strip it if a server adds it anyway.
   const detail = match[2]!.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
   return new PromotionError(match[1] as RefusalCode, detail);
+}
+
+/** One write of a move's transaction: its command and the key it writes. */
+export interface MoveWrite {
+  command: string;
+  key: string;
+}
+
+/** A write EXEC ran and Redis failed: its error, and the command that makes it again. */
+export interface FailedMoveWrite extends MoveWrite {
+  /** Redis's error for it (one line). */
+  error: string;
+  /** The write as sent, as arguments for redis-cli (shell-quoted): runs it again. */
+  repair: string;
+}
+
+/** An argument as a POSIX shell passes it on unchanged: quoted unless plainly safe. */
+export const shellQuoted = (arg: string): string =>
+  /^[A-Za-z0-9._:/=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * A move the fallback (mode multi) wrote in part: EXEC ran its writes, and Redis failed one
+ * or more of them (a queue or the events stream, which are not watched, changed in between:
+ * another type, or the stream given the largest id). MULTI/EXEC does not roll back: the
+ * writes in `ran` are in Redis, the ones in `failed` are not. When the hash was written
+ * (`hashWritten`), it already says the new state: a second move answers `already` and
+ * repairs nothing; the failed writes must be made by hand (`repair`). Not a refusal: its
+ * outcome is written_in_part.
+ */
+export class PartialWriteError extends OutcomeError {
+  override readonly name: string = 'PartialWriteError';
+  readonly outcome = 'written_in_part';
+  readonly hashWritten: boolean;
+  constructor(
+    readonly move: {
+      id: string;
+      kind: 'promote' | 'demote';
+      from: string;
+      to: string;
+      version: number;
+      evidenceKey: string;
+    },
+    readonly ran: readonly MoveWrite[],
+    readonly failed: readonly FailedMoveWrite[],
+    options?: ErrorOptions,
+  ) {
+    const hashWritten = ran.some((write) => write.command === 'HSET');
+    super(coreMessages.partialWrite(move, ran, failed, hashWritten), options);
+    this.hashWritten = hashWritten;
+  }
 }
 
 /**
@@ -328,12 +354,46 @@ export const coreMessages = {
   /** Stored values readStatus() reports and does not use (StoredValueProblem). */
   storedNotTime: (field: string, stored: string) =>
     `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+  storedNotState: (field: string, stored: string, states: readonly string[]) =>
+    `${field} is ${stored}, not a state (${states.join(', ')}): shown as stored, not used`,
+  storedNotKind: (stored: string, kinds: readonly string[]) =>
+    `kind is ${stored}, not a kind (${kinds.join(', ')}): shown as stored`,
   storedNotVersion: (field: string, stored: string) =>
     `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
   storedNotEvidenceKey: (stored: string, pattern: string) =>
     `evidence_key ${stored} is not an evidence key of this PRP (${pattern}): not read`,
+  storedEvidenceTooLarge: (bytes: number, max: number) =>
+    `evidence is ${bytes.toLocaleString('en-US')} bytes, larger than any the script writes ` +
+    `(at most ${max.toLocaleString('en-US')}): shown cut, its first ${max.toLocaleString('en-US')} bytes`,
   storedEvidenceNotString: (stored: string) =>
     `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
+
+  /** A move the fallback wrote in part (PartialWriteError): what ran, what failed, the repair. */
+  partialWrite: (
+    move: PartialWriteError['move'],
+    ran: readonly MoveWrite[],
+    failed: readonly FailedMoveWrite[],
+    hashWritten: boolean,
+  ) => {
+    const [noun, verb] =
+      move.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+    const list = (writes: readonly MoveWrite[]) =>
+      writes.map((w) => `${w.command} ${w.key}`).join(', ') || 'none';
+    const failures = failed.map((w) => `${w.command} ${w.key} (${w.error})`).join('; ');
+    const state = hashWritten
+      ? `The hash already says ${move.to}, version ${move.version}: ${verb} again answers ` +
+        'already and repairs nothing.'
+      : `The hash was not written: it still says ${move.from}.`;
+    const keys = [...new Set(failed.map((w) => w.key))].join(', ');
+    return (
+      `the ${noun} of ${move.id} ${move.from} -> ${move.to} was written in part (mode multi): ` +
+      `${failures} failed, after the check, because another client changed ${keys} ` +
+      `(the fallback does not watch the queues and the events stream); ${list(ran)} ran. ` +
+      `${state} To finish the move, make ${keys} what it was (a list for a queue; a stream ` +
+      'whose newest id is below the time for the events stream), then run, against the same ' +
+      `server and database: ${failed.map((w) => `redis-cli ${w.repair}`).join(' ; ')}`
+    );
+  },
 
   /** The script answered with something that is not its contract's reply (section 3). */
   badReply: (problem: string) => `the promotion script's reply is not the contract's: ${problem}`,

@@ -16,6 +16,9 @@ import {
   PartialWriteError,
   PromotionError,
   RefusedError,
+  shellQuoted,
+  type FailedMoveWrite,
+  type MoveWrite,
 } from './errors.js';
 import { giveConnection, takeConnection } from './fallbackPool.js';
 import { firstDeniedKey, isKeyDenied, keyDenied } from './keyAccess.js';
@@ -261,19 +264,31 @@ function promotedReply(
   const failed = executed.findIndex((result) => result instanceof Error);
   if (failed >= 0) {
     // Only a queue or the stream changed since the check (they are not watched) gets here;
-    // MULTI/EXEC does not roll back, so say what was written.
-    const done = WRITE_COMMANDS.filter((_, i) => !(executed[i] instanceof Error));
-    const error = executed[failed] as Error;
-    throw new PartialWriteError(
-      `the ${noun} of ${id} was written in part: ${done.join(', ')} ran and ` +
-        `${WRITE_COMMANDS[failed]} failed (${error.message}); a key changed while the fallback ` +
-        `${verb}d; repair it and ${verb} again`,
-      writes
-        .filter((_, i) => !(executed[i] instanceof Error))
-        .map(([command, key]) => `${command} ${key}`),
-      { command: WRITE_COMMANDS[failed]!, key: writes[failed]?.[1] ?? '', error: error.message },
-      { cause: error },
-    );
+    // MULTI/EXEC does not roll back: say what was written, what was not, and how to finish.
+    const ran: MoveWrite[] = [];
+    const notRun: FailedMoveWrite[] = [];
+    writes.forEach(([command, key, ...rest], i) => {
+      const result = executed[i];
+      if (!(result instanceof Error)) ran.push({ command, key });
+      else {
+        const words = [command, key, ...rest.map(String)];
+        notRun.push({
+          command,
+          key,
+          error: result.message.replace(/[\r\n]/g, ' '),
+          repair: words.map(shellQuoted).join(' '),
+        });
+      }
+    });
+    const move = {
+      id,
+      kind: reply.kind as 'promote' | 'demote',
+      from: reply.from,
+      to: reply.to,
+      version: reply.version,
+      evidenceKey: reply.evidence_key,
+    };
+    throw new PartialWriteError(move, ran, notRun, { cause: executed[failed] as Error });
   }
   return withRemoved(reply, Number(executed[WRITE_COMMANDS.indexOf('LREM')]) > 0 ? 1 : 0);
 }

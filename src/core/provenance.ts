@@ -79,6 +79,11 @@ export interface StoredMove {
   evidenceKey: string;
   /** The evidence JSON as stored; undefined once expired. */
   evidence: string | undefined;
+  /**
+   * The evidence's size in bytes when larger than any the script writes (readStatus and
+   * readMovesEvidence do not read it whole): then it is not verified.
+   */
+  evidenceBytes?: number | undefined;
 }
 
 /** The move that brought a PRP into its current state, as readStatus gave it. */
@@ -325,6 +330,7 @@ function storedMoveOf(current: CurrentMove): StoredMove | string {
     to: entry.to,
     evidenceKey: status.evidenceKey,
     evidence: status.evidence,
+    evidenceBytes: status.evidenceBytes,
   };
 }
 
@@ -358,6 +364,13 @@ export async function verifyMove(
   const stored = 'status' in move ? storedMoveOf(move) : move;
   if (typeof stored === 'string') return refuse('PROVENANCE_NO_MOVE', stored);
   const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
+  if (stored.evidenceBytes !== undefined) {
+    return refuse(
+      'PROVENANCE_MALFORMED',
+      `${what}: its evidence is ${stored.evidenceBytes.toLocaleString('en-US')} bytes, larger ` +
+        'than any the script writes: not read whole, not verified',
+    );
+  }
   if (stored.evidence === undefined) {
     return refuse(
       'PROVENANCE_MISSING',

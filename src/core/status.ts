@@ -1,5 +1,5 @@
 import { guardCall } from './callGuard.js';
-import { BOUNDS, type Kind } from './contract.js';
+import { BOUNDS, KINDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
@@ -11,6 +11,7 @@ import {
   prpKey,
 } from './keys.js';
 import type { RedisClient } from './script.js';
+import { STATES, isState, type State } from './states.js';
 
 /**
  * A PRP's state and history, read without writing anything (contract v2): HMGET of its hash,
@@ -35,14 +36,21 @@ export interface StatusRequest {
 export interface HistoryEntry {
   /** The stream entry's id. */
   id: string;
+  /** `promote` or `demote`; anything else as stored, with a problem. */
   kind: Kind | string;
+  /** States; anything else as stored, with a problem. */
   from: string;
   to: string;
-  version: number;
+  /** The version the move wrote; a stored value that is no version as stored (a string), with a problem. */
+  version: number | string;
+  /** One of this PRP's evidence keys; any other key as stored, with a problem. */
   evidenceKey: string;
   actor: string;
-  /** Server time of the move, ms since the epoch (0 when the entry holds no time: see problems). */
-  at: number;
+  /**
+   * Server time of the move, ms since the epoch; 0 when the entry holds none; a stored value
+   * that is no time as stored (a string), with a problem.
+   */
+  at: number | string;
   /** What the entry holds that is not what the contract says (the field, as stored, and why). */
   problems?: StoredValueProblem[];
 }
@@ -64,7 +72,8 @@ export interface StoredValueProblem {
 export interface PrpStatus {
   /** Whether the PRP's hash exists. */
   found: boolean;
-  state?: string;
+  /** One of the states; a stored status that is none is left out, with a problem. */
+  state?: State;
   version?: number;
   updatedAt?: number;
   updatedBy?: string;
@@ -72,13 +81,26 @@ export interface PrpStatus {
   /**
    * The latest evidence JSON as stored; undefined once it expired (or was never stored), or
    * when evidence_key names no evidence key of this PRP (then never read: see problems).
+   * Only its first EVIDENCE_READ_MAX_BYTES bytes when it is longer (see evidenceBytes).
    */
   evidence?: string;
+  /**
+   * The evidence's size in bytes when it is larger than any the script writes
+   * (EVIDENCE_READ_MAX_BYTES): then `evidence` is only its start, and a problem says so.
+   */
+  evidenceBytes?: number;
   /** Newest first. */
   history: HistoryEntry[];
   /** The hash's values that are not what the contract says: reported, not used. */
   problems: StoredValueProblem[];
 }
+
+/**
+ * The most of an evidence value any read takes: the contract's bound on the evidence the
+ * script writes. A longer value (another client's) is measured (STRLEN) and only its start
+ * read (GETRANGE): never hundreds of MB into the reader's memory.
+ */
+export const EVIDENCE_READ_MAX_BYTES = BOUNDS.evidenceMaxBytes;
 
 const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'] as const;
 
@@ -115,6 +137,16 @@ const notTime = (field: string, text: string): StoredValueProblem => ({
   field,
   stored: quoted(text),
   note: say.storedNotTime(field, quoted(text)),
+});
+const notState = (field: string, text: string): StoredValueProblem => ({
+  field,
+  stored: quoted(text),
+  note: say.storedNotState(field, quoted(text), STATES),
+});
+const notKind = (text: string): StoredValueProblem => ({
+  field: 'kind',
+  stored: quoted(text),
+  note: say.storedNotKind(quoted(text), KINDS),
 });
 const notVersion = (field: string, text: string): StoredValueProblem => ({
   field,
@@ -174,15 +206,34 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
     if (f.version !== undefined && entryVersion === undefined) {
       problems.push(notVersion('version', f.version));
     }
+    if (f.kind !== undefined && !(KINDS as readonly string[]).includes(f.kind)) {
+      problems.push(notKind(f.kind));
+    }
+    for (const field of ['from', 'to'] as const) {
+      const value = f[field];
+      if (value !== undefined && !isState(value)) problems.push(notState(field, value));
+    }
+    const entryKey = f.evidence_key;
+    if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, request.id)) {
+      problems.push({
+        field: 'evidence_key',
+        stored: quoted(entryKey),
+        note: say.storedNotEvidenceKey(
+          quoted(entryKey),
+          evidenceKeyOf(namespace, request.id, 'TOKEN'),
+        ),
+      });
+    }
     return {
       id,
       kind: f.kind ?? '',
       from: f.from ?? '',
       to: f.to ?? '',
-      version: entryVersion ?? 0,
-      evidenceKey: f.evidence_key ?? '',
+      // As stored when no version or time: the problem says so.
+      version: entryVersion ?? f.version ?? 0,
+      evidenceKey: entryKey ?? '',
       actor: f.actor ?? '',
-      at: at ?? 0,
+      at: at ?? f.at ?? 0,
       ...(problems.length > 0 ? { problems } : {}),
     };
   });
@@ -191,7 +242,11 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   if (!found) return { found, history, problems: [] };
   const status_: PrpStatus = { found, history, problems: [] };
   const { problems } = status_;
-  if (status !== null) status_.state = status;
+  if (status !== null && status !== undefined) {
+    // Never handed on raw: a status that is no state (multi-line, say) is a problem only.
+    if (isState(status)) status_.state = status;
+    else problems.push(notState('status', status));
+  }
   if (version !== null && version !== undefined) {
     const versionNumber = versionOr(version);
     if (versionNumber !== undefined) status_.version = versionNumber;
@@ -205,15 +260,24 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   if (updatedBy !== null) status_.updatedBy = updatedBy;
   if (evidenceKey) {
     status_.evidenceKey = evidenceKey;
-    const evidence = await readEvidence(redis, evidenceKey, namespace, request.id, problems);
-    if (evidence !== undefined) status_.evidence = evidence;
+    Object.assign(status_, await readEvidence(redis, evidenceKey, namespace, request.id, problems));
   }
   return status_;
 }
 
+/** `bytes` cut at the end of its last whole UTF-8 character, as text. */
+function wholeCharacters(bytes: Buffer): string {
+  let start = bytes.length - 1;
+  while (start > 0 && (bytes[start]! & 0xc0) === 0x80) start -= 1;
+  const lead = bytes[start] ?? 0;
+  const size = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return bytes.subarray(0, start + size > bytes.length ? start : bytes.length).toString('utf8');
+}
+
 /**
- * The latest evidence, read only from a key of this PRP's evidence, and only when it is a
- * string: anything else is a problem, and the step's answer is otherwise unchanged.
+ * The latest evidence, read only from a key of this PRP's evidence, only when it is a
+ * string, and at most EVIDENCE_READ_MAX_BYTES of it: anything else is a problem, and the
+ * step's answer is otherwise unchanged.
  */
 async function readEvidence(
   redis: RedisClient,
@@ -221,47 +285,79 @@ async function readEvidence(
   namespace: string,
   id: string,
   problems: StoredValueProblem[],
-): Promise<string | undefined> {
+): Promise<{ evidence?: string; evidenceBytes?: number }> {
   const problem = (note: string) =>
     problems.push({ field: 'evidence_key', stored: quoted(key), note });
   if (!isEvidenceKeyOf(key, namespace, id)) {
     problem(say.storedNotEvidenceKey(quoted(key), evidenceKeyOf(namespace, id, 'TOKEN')));
-    return undefined;
+    return {};
   }
-  try {
-    return (await redis.get(key)) ?? undefined;
-  } catch (error) {
+  const answers = (await redis
+    .pipeline()
+    .strlen(key)
+    .getrangeBuffer(key, 0, EVIDENCE_READ_MAX_BYTES - 1)
+    .exec())!;
+  const [[lengthError, length], [rangeError, range]] = answers as [
+    [Error | null, number],
+    [Error | null, Buffer],
+  ];
+  const error = lengthError ?? rangeError;
+  if (error) {
     // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
-    if (!/^WRONGTYPE/.test((error as Error).message)) throw error;
+    if (!/^WRONGTYPE/.test(error.message)) throw error;
     problem(say.storedEvidenceNotString(quoted(key)));
-    return undefined;
+    return {};
   }
+  // STRLEN says 0 for a missing key: expired (the script never writes an empty value).
+  if (length === 0) return {};
+  if (length <= EVIDENCE_READ_MAX_BYTES) return { evidence: range.toString('utf8') };
+  problems.push({
+    field: 'evidence',
+    stored: `${length} bytes`,
+    note: say.storedEvidenceTooLarge(length, EVIDENCE_READ_MAX_BYTES),
+  });
+  return { evidence: wholeCharacters(range), evidenceBytes: length };
+}
+
+/** A move's evidence as readMovesEvidence read it. */
+export interface MoveEvidence {
+  /** The evidence JSON as stored; undefined when gone, not a string, or too large. */
+  evidence?: string;
+  /** Its size in bytes when larger than EVIDENCE_READ_MAX_BYTES: then not read at all. */
+  evidenceBytes?: number;
 }
 
 /**
  * The evidence of several moves of one PRP (history entries' evidence keys), for verifying
- * them: one pipeline of GETs, only of keys that are this PRP's evidence keys (undefined for
- * any other, and for evidence gone or not a string). Read-only, like readStatus.
+ * them: one pipeline of STRLEN and a bounded GETRANGE per key, only of keys that are this
+ * PRP's evidence keys (nothing for any other, and for evidence gone or not a string; the
+ * size alone for a value larger than any the script writes). Read-only, like readStatus.
  */
 export function readMovesEvidence(
   redis: RedisClient,
   request: { namespace?: string; id: string; keys: readonly string[] },
-): Promise<(string | undefined)[]> {
+): Promise<MoveEvidence[]> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
   return guardCall(redis, 'read', namespace, async (view) => {
     const keys = request.keys.map((key) =>
       isEvidenceKeyOf(key, namespace, request.id) ? key : undefined,
     );
     const wanted = keys.filter((key): key is string => key !== undefined);
-    if (wanted.length === 0) return keys.map(() => undefined);
+    if (wanted.length === 0) return keys.map(() => ({}));
     const pipeline = view.pipeline();
-    for (const key of wanted) pipeline.get(key);
+    for (const key of wanted) pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
     const answers = (await pipeline.exec())!;
-    const values = new Map<string, string | undefined>();
-    answers.forEach(([error, value], i) => {
+    const values = new Map<string, MoveEvidence>();
+    wanted.forEach((key, i) => {
+      const [lengthError, length] = answers[2 * i]!;
+      const [rangeError, range] = answers[2 * i + 1]!;
+      const error = lengthError ?? rangeError;
       if (error && !/^WRONGTYPE/.test(error.message)) throw error;
-      values.set(wanted[i]!, typeof value === 'string' ? value : undefined);
+      if (error || length === 0) values.set(key, {});
+      else if ((length as number) > EVIDENCE_READ_MAX_BYTES) {
+        values.set(key, { evidenceBytes: length as number });
+      } else values.set(key, { evidence: range as string });
     });
-    return keys.map((key) => (key === undefined ? undefined : values.get(key)));
+    return keys.map((key) => (key === undefined ? {} : values.get(key)!));
   });
 }

@@ -82,7 +82,11 @@ describe('runStep: the promises every entry keeps', () => {
     ['an odd answer', new MayHaveRunError('odd'), 'may_have_run'],
     [
       'a write in part',
-      new PartialWriteError('in part', ['XADD a'], { command: 'LREM', key: 'q', error: 'x' }),
+      new PartialWriteError(
+        { id: 'P-1', kind: 'promote', from: 'a', to: 'b', version: 1, evidenceKey: 'e' },
+        [{ command: 'XADD', key: 'a' }],
+        [{ command: 'LREM', key: 'q', error: 'x', repair: 'LREM q 0 P-1' }],
+      ),
       'partial',
     ],
     ['an error of no class', new TypeError('bug'), 'failed'],

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import {
@@ -17,6 +18,7 @@ import {
   promotionKeys,
   promotionMode,
   type PromotionMode,
+  PartialWriteError,
   PromotionError,
   prpKey,
   queueKey,
@@ -33,6 +35,16 @@ import { uniqueNamespace } from '../support/snapshot.js';
 
 // The engine's small parts through its public entry (src/core/index.ts): how a request
 // becomes KEYS and ARGV, how the path is chosen, how a Redis error becomes a PromotionError.
+
+/** Runs a PartialWriteError's repair commands with redis-cli, as its message says to. */
+const runRepair = (partial: PartialWriteError): void => {
+  for (const write of partial.failed) {
+    execFileSync('sh', ['-c', `redis-cli -u "$URL" ${write.repair}`], {
+      env: { ...process.env, URL: inject('redisUrl') },
+      timeout: 5000,
+    });
+  }
+};
 
 let redis: Redis;
 /** Another client, to change keys while a promotion is under way. */
@@ -386,7 +398,7 @@ describe('the fallback passes through what goes wrong at EXEC', () => {
     expect(await promoteWithMulti(redis, keys, args)).toMatchObject({ result: 'promoted' });
   });
 
-  it('a command failing inside EXEC: says what was written and what failed, with its error', async () => {
+  it('a queue replaced inside EXEC: a PartialWriteError naming what ran, what failed and its key', async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
     const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
@@ -396,12 +408,82 @@ describe('the fallback passes through what goes wrong at EXEC', () => {
       return exec();
     });
     const failure = await promoteWithMulti(raced, keys, args).catch((e: unknown) => e);
-    expect(failure).toMatchObject({
-      message:
-        'the promotion of PRP-1 was written in part: XADD, XADD, SET, HSET, LREM ran and LPUSH failed ' +
-        '(WRONGTYPE Operation against a key holding the wrong kind of value); a key changed ' +
-        'while the fallback promoted; repair it and promote again',
-      cause: expect.objectContaining({ message: expect.stringMatching(/^WRONGTYPE/) }),
+    expect(failure).toBeInstanceOf(PartialWriteError);
+    const partial = failure as PartialWriteError;
+    expect(partial.hashWritten).toBe(true);
+    expect(partial.move).toMatchObject({
+      id: 'PRP-1',
+      kind: 'promote',
+      to: 'development',
+      version: 1,
     });
+    expect(partial.ran).toEqual([
+      { command: 'XADD', key: keys[4] },
+      { command: 'XADD', key: keys[5] },
+      { command: 'SET', key: keys[3] },
+      { command: 'HSET', key: keys[0] },
+      { command: 'LREM', key: keys[1] },
+    ]);
+    expect(partial.failed).toEqual([
+      {
+        command: 'LPUSH',
+        key: keys[2],
+        error: 'WRONGTYPE Operation against a key holding the wrong kind of value',
+        repair: `LPUSH '${keys[2]}' PRP-1`,
+      },
+    ]);
+    expect(partial.message).toContain(
+      `the promotion of PRP-1 pending -> development was written in part (mode multi): ` +
+        `LPUSH ${keys[2]} (WRONGTYPE Operation against a key holding the wrong kind of value) failed`,
+    );
+    expect(partial.message).toContain(
+      'The hash already says development, version 1: promote again answers already and repairs nothing.',
+    );
+    expect(partial.cause).toMatchObject({ message: expect.stringMatching(/^WRONGTYPE/) });
+    // As the message says: once the queue is a list again, promoting again repairs nothing,
+    // and the repair it gives finishes the move.
+    await other.del(keys[2]!);
+    expect(await promoteWithMulti(redis, keys, args)).toMatchObject({ result: 'already' });
+    expect(await other.exists(keys[2]!)).toBe(0);
+    runRepair(partial);
+    expect(await other.lrange(keys[2]!, 0, -1)).toEqual(['PRP-1']);
+  });
+
+  it('the events stream exhausted inside EXEC: names XADD of the stream; its repair adds the entry', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-2', 'integration', 3);
+    const { keys, args } = promotionCall(goodRequest(ns, 'PRP-2', 'validate', 't'));
+    const raced = withExecPipeline(redis, async (exec) => {
+      await other.xadd(keys[4]!, '18446744073709551615-18446744073709551615', 'x', 'y');
+      return exec();
+    });
+    const failure = await promoteWithMulti(raced, keys, args).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(PartialWriteError);
+    const partial = failure as PartialWriteError;
+    expect(partial.failed.map((w) => [w.command, w.key])).toEqual([['XADD', keys[4]]]);
+    expect(partial.ran.map((w) => w.command)).toEqual(['XADD', 'SET', 'HSET', 'LREM', 'LPUSH']);
+    expect(partial.message).toMatch(
+      new RegExp(`XADD ${keys[4]!.replace(/[{}]/g, '\\$&')} \\(ERR [^)]+\\) failed`),
+    );
+    expect(await other.hget(keys[0]!, 'status')).toBe('validate');
+    // The stream made one that takes entries again, the repair adds the move's entry.
+    await other.del(keys[4]!);
+    runRepair(partial);
+    const entries = await other.xrange(keys[4]!, '-', '+');
+    expect(entries).toHaveLength(1);
+    const fields = entries[0]![1];
+    expect(fields.slice(0, 10)).toEqual([
+      'kind',
+      'promote',
+      'prp',
+      'PRP-2',
+      'from',
+      'integration',
+      'to',
+      'validate',
+      'version',
+      '4',
+    ]);
+    expect(fields).toContain(keys[3]);
   });
 });

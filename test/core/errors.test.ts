@@ -62,6 +62,22 @@ const failure = (kind: CallFailure['kind']): CallFailure => ({
   seconds: 1,
 });
 
+/** A move the fallback wrote in part, and the LREM Redis failed in it. */
+const MOVE = {
+  id: 'PRP-1',
+  kind: 'promote',
+  from: 'pending',
+  to: 'development',
+  version: 1,
+  evidenceKey: 'ns:evidence:PRP-1:t',
+} as const;
+const FAILED_LREM = {
+  command: 'LREM',
+  key: 'ns:queue:x',
+  error: 'WRONGTYPE',
+  repair: 'LREM ns:queue:x 0 PRP-1',
+};
+
 describe('the four outcome classes', () => {
   const CLASSES = [RefusedError, NotRunError, MayHaveRunError, PartialWriteError] as const;
 
@@ -70,7 +86,7 @@ describe('the four outcome classes', () => {
       new RefusedError('r'),
       new NotRunError('n'),
       new MayHaveRunError('m'),
-      new PartialWriteError('p', ['XADD k'], { command: 'LREM', key: 'q', error: 'WRONGTYPE' }),
+      new PartialWriteError(MOVE, [{ command: 'XADD', key: 'k' }], [FAILED_LREM]),
     ];
     for (const [i, error] of made.entries()) {
       expect(error).toBeInstanceOf(OutcomeError);
@@ -109,14 +125,18 @@ describe('the four outcome classes', () => {
   });
 
   test('PartialWriteError names what was written and what failed', () => {
-    const error = new PartialWriteError('m', ['XADD a', 'SET b'], {
-      command: 'LREM',
-      key: 'ns:queue:x',
-      error: 'WRONGTYPE',
-    });
-    expect(error.written).toEqual(['XADD a', 'SET b']);
-    expect(error.failed).toEqual({ command: 'LREM', key: 'ns:queue:x', error: 'WRONGTYPE' });
+    const ran = [
+      { command: 'XADD', key: 'a' },
+      { command: 'SET', key: 'b' },
+    ];
+    const error = new PartialWriteError(MOVE, ran, [FAILED_LREM]);
+    expect(error.ran).toEqual(ran);
+    expect(error.failed).toEqual([FAILED_LREM]);
+    expect(error.hashWritten).toBe(false);
     expect(error.name).toBe('PartialWriteError');
+    expect(error.message).toContain('LREM ns:queue:x (WRONGTYPE) failed');
+    expect(error.message).toContain('XADD a, SET b ran');
+    expect(error.message).toContain('redis-cli LREM ns:queue:x 0 PRP-1');
   });
 
   test("a key Redis refused is refused (nothing written); a reply not the contract's may have run", () => {

@@ -4,7 +4,8 @@ import { demote } from '../../src/core/demote.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
 import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
-import { readStatus } from '../../src/core/status.js';
+import { verifyMove } from '../../src/core/provenance.js';
+import { readMovesEvidence, readStatus } from '../../src/core/status.js';
 import {
   expectPromotionWritten,
   expectUnchanged,
@@ -194,6 +195,64 @@ describe('readStatus()', () => {
     );
   });
 
+  it('64 MB at a valid evidence key: its size, its first 65,536 bytes and a problem; never read whole', async () => {
+    const ns = uniqueNamespace();
+    await seedPrp(redis, ns, 'PRP-40', 'validate');
+    const big = `{${ns}}:evidence:PRP-40:big`;
+    // Made by the server (SETRANGE pads with zero bytes), not sent: 64 MiB, a 3-byte
+    // character across the bound.
+    const size = 64 * 1024 * 1024;
+    await redis.setrange(big, size - 1, 'x');
+    await redis.setrange(big, 0, `{"a":"${'y'.repeat(65_536 - 8)}€`);
+    await redis.hset(prpKey(ns, 'PRP-40'), 'evidence_key', big);
+    const used = process.memoryUsage().rss;
+    const started = performance.now();
+    const status = await readStatus(redis, { namespace: ns, id: 'PRP-40' });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(process.memoryUsage().rss - used).toBeLessThan(32 * 1024 * 1024);
+    expect(status.evidenceBytes).toBe(size);
+    // Cut before the character the bound splits.
+    expect(status.evidence).toBe(`{"a":"${'y'.repeat(65_536 - 8)}`);
+    expect(status.problems).toEqual([
+      {
+        field: 'evidence',
+        stored: `${size} bytes`,
+        note:
+          'evidence is 67,108,864 bytes, larger than any the script writes (at most 65,536): ' +
+          'shown cut, its first 65,536 bytes',
+      },
+    ]);
+    // The moves' evidence for verifying: the size only.
+    const read = await readMovesEvidence(redis, { namespace: ns, id: 'PRP-40', keys: [big] });
+    expect(read).toEqual([{ evidenceBytes: size }]);
+    const verified = await verifyMove(
+      {
+        namespace: ns,
+        id: 'PRP-40',
+        kind: 'promote',
+        from: 'integration',
+        to: 'validate',
+        evidenceKey: big,
+        evidence: read[0]!.evidence,
+        evidenceBytes: read[0]!.evidenceBytes,
+      },
+      {
+        issuer: 'https://token.actions.githubusercontent.com',
+        repository: 'a/b',
+        allowedBranches: ['main'],
+        timeoutMs: 1000,
+      },
+    );
+    expect(verified).toMatchObject({
+      verified: false,
+      code: 'PROVENANCE_MALFORMED',
+      problem: expect.stringContaining(
+        'its evidence is 67,108,864 bytes, larger than any the script writes: not read whole, not verified',
+      ),
+    });
+    await redis.del(big);
+  });
+
   it('evidence that expired is undefined; the rest is still there', async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-1', 'integration');
@@ -328,7 +387,9 @@ describe('readStatus()', () => {
             'to 8640000000000000): shown as stored',
         },
       ]);
-      expect(status.history[0]!.at).toBe(0);
+      // As stored, as the note says (review 5: it was 0).
+      expect(status.history[0]!.at).toBe(odd);
+      expect(status.history[0]!.version).toBe('seven');
       expect(status.history[0]!.problems).toEqual([
         expect.objectContaining({ field: 'at', stored: JSON.stringify(odd) }),
         expect.objectContaining({ field: 'version', stored: '"seven"' }),

@@ -167,8 +167,60 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       const outcome = await runEntry('status', spec({ namespace: ns, 'prp-id': 'PRP-1' }));
       expect(outcome.code).toBe(0);
       expect(outcome.outputs.found).toBe('true');
+      // A status that is no state is never an output (a workflow may paste it into run:).
+      expect(outcome.outputs.state).toBe('');
+      expect(outcome.stdout).toContain(
+        '::warning::PRP-1: status is "validate\\n::warning title=x::y\\n  ::set-output',
+      );
       // The value is shown as it is (the runner's log keeps its words), never obeyed.
       expect(outcome.stdout).toContain('::warning title=x::y');
+      expectOnlyOwnCommands(outcome);
+    });
+
+    test("status: a status, kind, from, to or evidence_key that is not the contract's is flagged", async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-12', 'validate');
+      await redis.hset(prpKey(ns, 'PRP-12'), { status: 'shipped', version: 'v2' });
+      await redis.xadd(
+        historyKey(ns, 'PRP-12'),
+        '*',
+        ...[
+          ['kind', 'promote\n::error::hist'],
+          ['from', 'a\r\n::group::g'],
+          ['to', 'validate'],
+          ['version', '3'],
+          ['evidence_key', '{other}:x'],
+          ['actor', 'octocat'],
+          ['at', 'zz'],
+        ].flat(),
+      );
+      const outcome = await runEntry('status', spec({ namespace: ns, 'prp-id': 'PRP-12' }));
+      expect(outcome.code).toBe(0);
+      expect(outcome.outputs).toMatchObject({ found: 'true', state: '', version: '' });
+      expect(outcome.stdout).toContain(
+        '::warning::PRP-12: status is "shipped", not a state (pending, development, ' +
+          'integration, validate, complete): shown as stored, not used',
+      );
+      expect(outcome.stdout).not.toContain('undefined');
+      expect(outcome.stdout).toContain(
+        'PRP-12 is in no state (see the warning), version unknown (see the warning)',
+      );
+      const [entry] = JSON.parse(outcome.outputs.history!) as {
+        at: unknown;
+        problems: { field: string; note: string }[];
+      }[];
+      // Shown as stored, as the note says.
+      expect(entry!.at).toBe('zz');
+      expect(entry!.problems.map((p) => p.field)).toEqual(['at', 'kind', 'from', 'evidence_key']);
+      expect(entry!.problems[1]!.note).toBe(
+        'kind is "promote\\n::error::hist", not a kind (promote, demote): shown as stored',
+      );
+      expect(entry!.problems[3]!.note).toBe(
+        `evidence_key "{other}:x" is not an evidence key of this PRP ({${ns}}:evidence:PRP-12:TOKEN): not read`,
+      );
+      expect(outcome.summary).toContain(
+        '<th align="left">State</th><td><code>&#34;shipped&#34;</code> ⚠️',
+      );
       expectOnlyOwnCommands(outcome);
     });
 
@@ -384,10 +436,13 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       );
       expect(outcome.code).toBe(0);
       expect(Buffer.byteLength(outcome.summary)).toBeLessThan(MIB);
-      expect(outcome.summary).toContain('✂️ cut: 2,000,010 characters, the first 16,384 shown');
-      expect(outcome.summary).toMatch(
-        /✂️ Cut to fit .*output evidence: 2,000,010 bytes, cut to the first 262,144/,
+      // Larger than any evidence the script writes: only its first 65,536 bytes are read.
+      expect(outcome.summary).toContain('✂️ cut: 65,536 characters, the first 16,384 shown');
+      expect(outcome.summary).toContain(
+        'evidence is 2,000,010 bytes, larger than any the script writes (at most 65,536): ' +
+          'shown cut, its first 65,536 bytes',
       );
+      expect(outcome.outputs.evidence).toHaveLength(65_536);
       expect(outcome.summary).toMatch(/output history: the newest \d+ of 1000 entries/);
       expect(outcome.summary).toMatch(/its last [\d,]+ lines \([\d,]+ table rows\) were left out/);
       for (const value of Object.values(outcome.outputs)) {
@@ -402,6 +457,34 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       );
     });
 
+    test('status of a 64 MB evidence value: answers within its timeout, saying the size', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-40', 'validate');
+      const big = `{${ns}}:evidence:PRP-40:big`;
+      // Made by the server (SETRANGE pads with zero bytes), never sent through this process.
+      await redis.setrange(big, 64 * MIB - 1, 'x');
+      await redis.setrange(big, 0, '{"log":"');
+      await redis.hset(prpKey(ns, 'PRP-40'), 'evidence_key', big);
+      try {
+        const started = performance.now();
+        const outcome = await runEntry(
+          'status',
+          spec({ namespace: ns, 'prp-id': 'PRP-40', timeout: '3' }),
+        );
+        expect(performance.now() - started).toBeLessThan(3000);
+        expect(outcome.code).toBe(0);
+        expect(outcome.outputs).toMatchObject({ found: 'true', state: 'validate' });
+        expect(Buffer.byteLength(outcome.outputs.evidence!)).toBe(65_536);
+        const note =
+          'evidence is 67,108,864 bytes, larger than any the script writes (at most 65,536): ' +
+          'shown cut, its first 65,536 bytes';
+        expect(outcome.stdout).toContain(`::warning::PRP-40: ${note}`);
+        expect(outcome.summary).toContain(note);
+      } finally {
+        await redis.del(big);
+      }
+    });
+
     test('status of a 2 MB state and updated_by: the summary keeps its heading and rows', async () => {
       const ns = uniqueNamespace();
       await seedPrp(redis, ns, 'PRP-11', 'validate');
@@ -410,10 +493,15 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       const outcome = await runEntry('status', spec({ namespace: ns, 'prp-id': 'PRP-11' }));
       expect(outcome.code).toBe(0);
       expect(Buffer.byteLength(outcome.summary)).toBeLessThan(MIB);
-      expect(outcome.summary).toMatch(/^<h2>PRP status: PRP-11 \(validatesss/);
+      // No state: the stored status is shown in the State row, cut, with its note.
+      expect(outcome.outputs.state).toBe('');
+      expect(outcome.summary).toMatch(/^<h2>PRP status: PRP-11<\/h2>/);
+      expect(outcome.summary).toMatch(/<th align="left">State<\/th><td><code>&#34;validatesss/);
       expect(outcome.summary).toContain('<th align="left">Updated by</th>');
       expect(outcome.summary).toContain('<th align="left">Time taken</th>');
-      expect(outcome.summary).toMatch(/output state: 2,000,008 bytes, cut to the first 262,144/);
+      expect(outcome.summary).toMatch(
+        /output updated-by: 2,000,008 bytes, cut to the first 262,144/,
+      );
     });
 
     test.each([

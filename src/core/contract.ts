@@ -147,32 +147,16 @@ export const VALIDATED_COMMIT = {
   requiredBy: { from: 'validate', to: 'complete' },
 } as const;
 
-/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
-export function commitNotValidatedMessage(id: string, given: string, recorded: string): string {
-  const { hashField, evidenceField, requiredBy } = VALIDATED_COMMIT;
-  return (
-    `evidence field ${evidenceField} is ${given}, but PRP ${id} was validated on ${recorded} ` +
-    `(hash field ${hashField}); only the validated commit can complete: complete with ` +
-    `${evidenceField} ${recorded}, or demote to integration and validate ${given} first ` +
-    `(${requiredBy.from} -> ${requiredBy.to})`
-  );
-}
-
-/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
-export function noValidatedCommitMessage(id: string): string {
-  const { hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
-  return (
-    `PRP ${id} has no validated commit (hash field ${hashField} is missing or not a commit ` +
-    `sha; a PRP that reached ${recordedBy.to} before contract v3 has none): demote it ` +
-    `${requiredBy.from} -> ${recordedBy.from}, promote it ${recordedBy.from} -> ` +
-    `${recordedBy.to} on its merge commit, then complete (${requiredBy.from} -> ${requiredBy.to})`
-  );
-}
-
 /** What a move is: ARGV[9] KIND of lua/promote.lua (contract v2). */
 export const KINDS = ['promote', 'demote'] as const;
 
 export type Kind = (typeof KINDS)[number];
+
+/** What a move of each kind is called in messages ("a promotion never overwrites evidence"). */
+export const MOVE_NOUNS: Readonly<Record<Kind, string>> = {
+  promote: 'promotion',
+  demote: 'demotion',
+};
 
 /**
  * The states a demotion moves back from. `pending` has nothing before it; `complete` is final.
@@ -243,15 +227,50 @@ export const BOUNDS = {
   evidenceMaxDepth: 1000,
 } as const;
 
+/** The largest version: versionMaxDigits nines. A move cannot raise it. */
+export const MAX_VERSION = Number('9'.repeat(BOUNDS.versionMaxDigits));
+
 /** KEYS[1..6] of lua/promote.lua: name and the type each must hold (or be missing). */
 export const KEY_TYPES = [
-  { key: '{NS}:prp:ID', type: 'hash' },
-  { key: '{NS}:queue:FROM', type: 'list' },
-  { key: '{NS}:queue:TO', type: 'list' },
-  { key: '{NS}:evidence:ID:TOKEN', type: 'string' },
-  { key: '{NS}:events', type: 'stream' },
-  { key: '{NS}:history:ID', type: 'stream' },
+  { key: '{NS}:prp:ID', name: 'prp', type: 'hash' },
+  { key: '{NS}:queue:FROM', name: 'queue:FROM', type: 'list' },
+  { key: '{NS}:queue:TO', name: 'queue:TO', type: 'list' },
+  { key: '{NS}:evidence:ID:TOKEN', name: 'evidence:ID:TOKEN', type: 'string' },
+  { key: '{NS}:events', name: 'events', type: 'stream' },
+  { key: '{NS}:history:ID', name: 'history:ID', type: 'stream' },
 ] as const;
+
+/** ARGV[1..9] of lua/promote.lua, in order. */
+export const ARGUMENTS = [
+  'ID',
+  'FROM',
+  'TO',
+  'EVIDENCE_JSON',
+  'TTL_SECONDS',
+  'ACTOR',
+  'EXPECTED_VERSION',
+  'DRY_RUN',
+  'KIND',
+] as const;
+
+/** A character class as the messages word it: 'A-Za-z0-9._-' is 'A-Z a-z 0-9 . _ -'. */
+const characterWords = (set: string): string => set.match(/.-.|./g)!.join(' ');
+
+/** What a PRP id is, as every message that refuses one says it. */
+export const ID_RULE = `1-${BOUNDS.idMaxLength} of ${characterWords(BOUNDS.idCharacters)} starting with a letter or digit`;
+
+/** What a namespace is, as every message that refuses one says it. */
+export const NAMESPACE_RULE = `1-${BOUNDS.namespaceMaxLength} of ${characterWords(BOUNDS.namespaceCharacters)}`;
+
+/** What an evidence key's token is. */
+export const TOKEN_RULE = `1-${BOUNDS.tokenMaxLength} of ${characterWords(BOUNDS.tokenCharacters)}`;
+
+/** The largest stream id: XADD * cannot add after it (a fact of Redis, used by both paths). */
+export const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
+
+/** What a permission error of the script adds to Redis's words. */
+export const PERMISSION_NOTE =
+  '; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)';
 
 /**
  * The move `from -> to` of `kind`, or undefined when there is none: a promotion is one step
@@ -263,11 +282,6 @@ export function transitionOf(
   kind: Kind = 'promote',
 ): Transition | undefined {
   return (kind === 'demote' ? DEMOTIONS : TRANSITIONS).find((t) => t.from === from && t.to === to);
-}
-
-/** The refusal of a field breaking its rule, word for word as the script gives it. */
-export function ruleMessage(field: string, rule: Rule, from: string, to: string): string {
-  return `evidence field ${field} ${RULES[rule].message} (${from} -> ${to})`;
 }
 
 /** What the demotion refusal says of where a demotion may go, after "cannot demote X -> Y". */
@@ -286,17 +300,165 @@ export function demotionNotEarlier(from: string, to: string): string | undefined
   return `; a demotion moves to an earlier state: from ${from} to ${wordList(STATES.slice(0, at), 'or')}`;
 }
 
-/** The refusal of any pair that is not a move of `kind`. */
-export function invalidTransitionMessage(from: string, to: string, kind: Kind = 'promote'): string {
-  if (kind === 'demote') {
-    return `cannot demote ${from} -> ${to}${demotionNotEarlier(from, to) ?? DEMOTION_RULE}`;
-  }
-  return (
-    `cannot promote ${from} -> ${to}; a promotion moves one step forward along ` +
-    STATES.join(' -> ')
-  );
-}
-
 /** The history stream's cap (XADD MAXLEN ~), per PRP; the events stream's is larger. */
 export const HISTORY_MAXLEN = 1000;
 export const EVENTS_MAXLEN = 100_000;
+
+/**
+ * Every refusal of the script, as the code and a template: `%1`..`%9` are the values the
+ * refusing check fills in (a key, the id, a state), everything else is the contract's text.
+ * lua/promote.lua gets each as a local of the generated data block ('CODE template', named
+ * as here in upper snake case) and fills it with refuse(); the TypeScript fills it with
+ * refusalText(). Word for word the same on both paths, because it is written only here.
+ */
+export const REFUSALS = {
+  argumentCount: {
+    code: 'PRP_BAD_ARGUMENT',
+    text:
+      `expected ${KEY_TYPES.length} keys and ${ARGUMENTS.length} arguments, got %1 keys and %2 ` +
+      `arguments (KEYS: ${KEY_TYPES.map(({ name }) => name).join(', ')}; ` +
+      `ARGV: ${ARGUMENTS.join(' ')})`,
+  },
+  badId: { code: 'PRP_BAD_ARGUMENT', text: `PRP id must be ${ID_RULE}` },
+  badTtl: {
+    code: 'PRP_BAD_ARGUMENT',
+    text: `TTL_SECONDS must be an integer from 1 to ${BOUNDS.ttlMaxSeconds}`,
+  },
+  badActor: {
+    code: 'PRP_BAD_ARGUMENT',
+    text: `ACTOR must be at most ${BOUNDS.actorMaxBytes} bytes`,
+  },
+  badExpectedVersion: {
+    code: 'PRP_BAD_ARGUMENT',
+    text:
+      'EXPECTED_VERSION must be empty or a non-negative integer ' +
+      `(at most ${BOUNDS.versionMaxDigits} digits)`,
+  },
+  badDryRun: { code: 'PRP_BAD_ARGUMENT', text: 'DRY_RUN must be 0 or 1' },
+  badKind: { code: 'PRP_BAD_ARGUMENT', text: `KIND must be ${wordList(KINDS, 'or')}` },
+  badNamespaceKey: {
+    code: 'PRP_BAD_ARGUMENT',
+    text: `KEYS[1] must be ${KEY_TYPES[0].key} with NS ${NAMESPACE_RULE}`,
+  },
+  /** %1 the key's index, %2 the key it must be. */
+  badKey: { code: 'PRP_BAD_ARGUMENT', text: 'KEYS[%1] must be %2' },
+  /** %1 the evidence key's prefix, up to the token. */
+  badEvidenceKey: {
+    code: 'PRP_BAD_ARGUMENT',
+    text: `KEYS[4] must be %1TOKEN with TOKEN ${TOKEN_RULE}`,
+  },
+  /** %1 the key, %2 its type, %3 the type KEY_TYPES says. */
+  wrongType: { code: 'PRP_WRONG_TYPE', text: 'key %1 holds a %2, expected a %3' },
+  /** %1 FROM, %2 TO. */
+  cannotPromote: {
+    code: 'PRP_INVALID_TRANSITION',
+    text: `cannot promote %1 -> %2; a promotion moves one step forward along ${STATES.join(' -> ')}`,
+  },
+  /** %1 FROM, %2 TO, %3 why: demotionNotEarlier(FROM, TO), else DEMOTION_RULE. */
+  cannotDemote: { code: 'PRP_INVALID_TRANSITION', text: 'cannot demote %1 -> %2%3' },
+  /** %1 the evidence's size in bytes. */
+  evidenceTooLarge: {
+    code: 'PRP_EVIDENCE_INVALID',
+    text: `evidence is %1 bytes; at most ${BOUNDS.evidenceMaxBytes} are allowed`,
+  },
+  evidenceNotUtf8: { code: 'PRP_EVIDENCE_INVALID', text: 'evidence is not valid UTF-8' },
+  evidenceNotJson: { code: 'PRP_EVIDENCE_INVALID', text: 'evidence is not valid JSON' },
+  evidenceNotObject: { code: 'PRP_EVIDENCE_INVALID', text: 'evidence must be a JSON object' },
+  /** %1 the field, %2 its rule's message (RULES), %3 FROM, %4 TO. */
+  fieldBroken: { code: 'PRP_EVIDENCE_INVALID', text: 'evidence field %1 %2 (%3 -> %4)' },
+  /** %1 the id, %2 the hash's key, %3 FROM. */
+  notFound: {
+    code: 'PRP_NOT_FOUND',
+    text: 'no PRP %1: hash %2 does not exist; whoever creates PRPs must create it with status %3',
+  },
+  /** %1 the hash's key. */
+  versionNotInteger: { code: 'PRP_WRONG_TYPE', text: 'field version of %1 is not an integer' },
+  /** %1 the id, %2 its status (or "(none)"), %3 FROM, %4 KIND, %5 TO. */
+  stateMismatch: {
+    code: 'PRP_STATE_MISMATCH',
+    text: 'PRP %1 is in state %2, not %3; cannot %4 %3 -> %5',
+  },
+  /** %1 the id, %2 its version, %3 the version expected. */
+  versionConflict: {
+    code: 'PRP_VERSION_CONFLICT',
+    text: 'PRP %1 is at version %2, expected version %3; it changed since it was read',
+  },
+  /** The refusal of `requiredBy` when the hash records no validated commit (or no sha): %1 the id. */
+  noValidatedCommit: {
+    code: 'PRP_EVIDENCE_INVALID',
+    text:
+      `PRP %1 has no validated commit (hash field ${VALIDATED_COMMIT.hashField} is missing or ` +
+      `not a commit sha; a PRP that reached ${VALIDATED_COMMIT.recordedBy.to} before contract v3 ` +
+      `has none): demote it ${VALIDATED_COMMIT.requiredBy.from} -> ` +
+      `${VALIDATED_COMMIT.recordedBy.from}, promote it ${VALIDATED_COMMIT.recordedBy.from} -> ` +
+      `${VALIDATED_COMMIT.recordedBy.to} on its merge commit, then complete ` +
+      `(${VALIDATED_COMMIT.requiredBy.from} -> ${VALIDATED_COMMIT.requiredBy.to})`,
+  },
+  /**
+   * The refusal of `requiredBy` naming another commit than the validated one: %1 the commit
+   * given, %2 the id, %3 the recorded commit.
+   */
+  commitNotValidated: {
+    code: 'PRP_EVIDENCE_INVALID',
+    text:
+      `evidence field ${VALIDATED_COMMIT.evidenceField} is %1, but PRP %2 was validated on %3 ` +
+      `(hash field ${VALIDATED_COMMIT.hashField}); only the validated commit can complete: ` +
+      `complete with ${VALIDATED_COMMIT.evidenceField} %3, or demote to integration and ` +
+      `validate %1 first (${VALIDATED_COMMIT.requiredBy.from} -> ${VALIDATED_COMMIT.requiredBy.to})`,
+  },
+  /** %1 the hash's key, %2 its version, %3 the move's noun (promotion or demotion). */
+  versionAtMaximum: {
+    code: 'PRP_WRONG_TYPE',
+    text: `field version of %1 is %2, the largest a %3 can raise (${BOUNDS.versionMaxDigits} digits)`,
+  },
+  /** %1 the evidence key, %2 the move's noun, %3 KIND, %4 the id. */
+  evidenceExists: {
+    code: 'PRP_EVIDENCE_EXISTS',
+    text:
+      'evidence key %1 exists already and a %2 never overwrites evidence; nothing was ' +
+      'written; %3 again with a token no earlier move of %4 used',
+  },
+  /** %1 the events stream's key. */
+  eventsExhausted: {
+    code: 'PRP_EVENTS_EXHAUSTED',
+    text:
+      'the events stream %1 has used its last possible id, so no promotion can be recorded ' +
+      'in it; nothing was written. Rename the stream to keep its entries (RENAME %1 %1-old) ' +
+      'or delete it, then promote again',
+  },
+  /** %1 the history stream's key, %2 the id, %3 KIND. */
+  historyExhausted: {
+    code: 'PRP_EVENTS_EXHAUSTED',
+    text:
+      'the history stream %1 has used its last possible id, so no move of %2 can be recorded ' +
+      'in it; nothing was written. Rename the stream to keep its entries (RENAME %1 %1-old) ' +
+      'or delete it, then %3 again',
+  },
+} as const;
+
+export type RefusalName = keyof typeof REFUSALS;
+
+/** A refusal's text: its template with %1..%9 replaced by `values` (once: no value is read again). */
+export function refusalText(name: RefusalName, ...values: (string | number)[]): string {
+  return REFUSALS[name].text.replace(/%(\d)/g, (_, n: string) => String(values[Number(n) - 1]));
+}
+
+/** The refusal of a field breaking its rule, word for word as the script gives it. */
+export function ruleMessage(field: string, rule: Rule, from: string, to: string): string {
+  return refusalText('fieldBroken', field, RULES[rule].message, from, to);
+}
+
+/** The refusal of any pair that is not a move of `kind`. */
+export function invalidTransitionMessage(from: string, to: string, kind: Kind = 'promote'): string {
+  return kind === 'demote'
+    ? refusalText('cannotDemote', from, to, demotionNotEarlier(from, to) ?? DEMOTION_RULE)
+    : refusalText('cannotPromote', from, to);
+}
+
+/** The refusal of `requiredBy` naming another commit than the validated one (both named). */
+export const commitNotValidatedMessage = (id: string, given: string, recorded: string): string =>
+  refusalText('commitNotValidated', given, id, recorded);
+
+/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
+export const noValidatedCommitMessage = (id: string): string =>
+  refusalText('noValidatedCommit', id);

@@ -17,7 +17,7 @@ import type { State } from './states.js';
 
 /**
  * The evidence each transition requires (CONTRACT.md section 1), as zod schemas built from
- * the contract's table (contract.ts), whose messages these are. lua/promote.lua's rules block
+ * the contract's table (contract.ts), whose messages these are. lua/promote.lua's data block
  * is generated from the same table: test/vectors holds the cases both must answer alike.
  * Field order is the order fields are checked and reported in.
  */

@@ -27,12 +27,14 @@ import {
   DEMOTIONS,
   EVENTS_MAXLEN,
   HISTORY_MAXLEN,
+  ID_RULE,
   INPUT_REFUSED_FIELDS,
   KEY_TYPES,
   KINDS,
   LAST_POSSIBLE_ID,
   MAX_VERSION,
   MOVE_NOUNS,
+  NAMESPACE_RULE,
   PERMISSION_NOTE,
   REFUSALS,
   demotionNotEarlier,
@@ -41,6 +43,7 @@ import {
   RUNNER_FIELDS,
   RULE_ORDER,
   STATES,
+  TOKEN_RULE,
   TRANSITIONS,
   VALIDATED_COMMIT,
   type Kind,
@@ -179,6 +182,44 @@ function luaData(): string[] {
     ),
     '  }',
     'end',
+  ];
+}
+
+/** CONTRACT.md section 3: the bounds, and every refusal word for word (REFUSALS). */
+function contractBoundsAndRefusals(): string[] {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const bounds: [string, string][] = [
+    ['`ID`', ID_RULE],
+    ['`NS`', NAMESPACE_RULE],
+    ['`TOKEN`', TOKEN_RULE],
+    ['`TTL_SECONDS`', `1 to ${n(BOUNDS.ttlMaxSeconds)}`],
+    ['`ACTOR`', `at most ${n(BOUNDS.actorMaxBytes)} bytes, may be empty`],
+    ['`EXPECTED_VERSION`', `empty, or at most ${BOUNDS.versionMaxDigits} digits`],
+    [
+      '`EVIDENCE_JSON`',
+      `at most ${n(BOUNDS.evidenceMaxBytes)} bytes, nesting at most ${n(BOUNDS.evidenceMaxDepth)} deep`,
+    ],
+    [
+      '`{NS}:events`, `{NS}:history:ID`',
+      `capped near ${n(EVENTS_MAXLEN)} and ${n(HISTORY_MAXLEN)} entries`,
+    ],
+  ];
+  return [
+    '',
+    'Bounds (`BOUNDS` in `src/core/contract.ts`):',
+    '',
+    '| argument or key | bound |',
+    '|---|---|',
+    ...bounds.map(([what, bound]) => `| ${what} | ${bound} |`),
+    '',
+    'Every refusal, word for word (`REFUSALS`; `%1`, `%2`, ... are what the check fills in):',
+    '',
+    '| name | code | text |',
+    '|---|---|---|',
+    ...(Object.keys(REFUSALS) as RefusalName[]).map(
+      (name) => `| ${name} | \`${REFUSALS[name].code}\` | ${REFUSALS[name].text} |`,
+    ),
+    '',
   ];
 }
 
@@ -337,7 +378,12 @@ async function generate(file: string, current: string): Promise<string> {
       return replaceBlock(file, current, 'data', luaData());
     }
     case 'docs/CONTRACT.md': // prettier leaves it alone (.prettierignore): tables as written
-      return replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']);
+      return replaceBlock(
+        file,
+        replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']),
+        'bounds-and-refusals',
+        contractBoundsAndRefusals(),
+      );
     case 'README.md':
       return formatted(
         file,

@@ -136,6 +136,9 @@ const timeFailed = (error: Error): Decision => ({
     : error,
 });
 
+/** A stored time the reply may carry: a plain integer, exact in a Lua number. */
+const STORED_TIME = new RegExp(`^[1-9][0-9]{0,${BOUNDS.versionMaxDigits - 1}}$`);
+
 const refused = (name: RefusalName, ...values: (string | number)[]): Decision => ({
   kind: 'refused',
   refusal: refusal(name, ...values),
@@ -211,8 +214,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   });
 
   if (status === a.to) {
-    // Only a plain integer of at most 15 digits is a stored time the reply may carry.
-    const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
+    const stored = updatedAt !== null && STORED_TIME.test(updatedAt);
     if (!stored && now instanceof Error) return timeFailed(now);
     const at = stored ? Number(updatedAt) : (now as number);
     return {

@@ -46,6 +46,7 @@ import {
   TOKEN_RULE,
   TRANSITIONS,
   VALIDATED_COMMIT,
+  wordList,
   type Kind,
   type RefusalName,
   type Rule,
@@ -187,7 +188,7 @@ function luaData(): string[] {
 
 /** CONTRACT.md section 3: the bounds, and every refusal word for word (REFUSALS). */
 function contractBoundsAndRefusals(): string[] {
-  const n = (value: number) => value.toLocaleString('en-US');
+  const n = thousands;
   const bounds: [string, string][] = [
     ['`ID`', ID_RULE],
     ['`NS`', NAMESPACE_RULE],
@@ -228,10 +229,6 @@ function contractBoundsAndRefusals(): string[] {
 const arrow = (from: string, to: string) => `${from} → ${to}`;
 const code = (text: string) => `\`${text}\``;
 const thousands = (n: number) => n.toLocaleString('en-US');
-const wordList = (items: string[], conjunction: string) =>
-  items.length < 2
-    ? items.join('')
-    : `${items.slice(0, -1).join(', ')} ${conjunction} ${items.at(-1)}`;
 /** A markdown table row; an empty cell is `| |`, as the docs write it. */
 const row = (cells: string[]) => `|${cells.map((cell) => (cell ? ` ${cell} ` : ' ')).join('|')}|`;
 

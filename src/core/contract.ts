@@ -26,7 +26,7 @@ export const STATES = ['pending', 'development', 'integration', 'validate', 'com
 export type State = (typeof STATES)[number];
 
 /** "and", "or" lists the way the messages word them: "40 or 64", "a, b or c". */
-const wordList = (items: readonly (string | number)[], conjunction: string): string =>
+export const wordList = (items: readonly (string | number)[], conjunction: string): string =>
   items.length < 2
     ? items.join('')
     : `${items.slice(0, -1).join(', ')} ${conjunction} ${items[items.length - 1]}`;

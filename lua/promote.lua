@@ -124,31 +124,11 @@ local RECORDED_BY = 'promote integration validate'
 local REQUIRED_BY = 'promote validate complete'
 -- What a permission error adds to Redis's words.
 local PERMISSION_NOTE = '; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)'
--- Read on the way to a refusal only. Each rule's message:
-local function RULE_MESSAGES()
-  return {
-    present = 'is required: a non-empty string, true, a number, or a non-empty array or object',
-    ['true'] = 'must be JSON true (the boolean, not a string)',
-    text = 'must be a non-empty string',
-    ref = 'must be a ref: 1-255 bytes with no whitespace or control characters',
-    sha = 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
-  }
-end
--- Why a demotion FROM -> TO is refused when both are states: by FROM (false: DEMOTION_RULE).
-local function DEMOTION_WHY()
-  return {
-    pending = '; a demotion moves to an earlier state, and pending is the first',
-    development = '; a demotion moves to an earlier state: from development to pending',
-    integration = '; a demotion moves to an earlier state: from integration to pending or '
-      .. 'development',
-    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
-      .. 'integration',
-    complete = false,
-  }, '; a demotion moves back from development, integration or validate to an earlier state; '
-    .. 'complete is final'
-end
--- Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills in.
-local function REFUSALS()
+-- The texts only a refusal reads, built on the way to one (one function: a closure costs
+-- each call too). Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills
+-- in; each rule's message; why a demotion FROM -> TO is refused when both are states, by
+-- FROM (false: the general rule, the fourth value).
+local function TEXTS()
   return {
     argumentCount = 'PRP_BAD_ARGUMENT expected 6 keys and 9 arguments, got %1 keys and %2 '
       .. 'arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, history:ID; '
@@ -200,7 +180,22 @@ local function REFUSALS()
     historyExhausted = 'PRP_EVENTS_EXHAUSTED the history stream %1 has used its last possible id, '
       .. 'so no move of %2 can be recorded in it; nothing was written. Rename the stream to keep '
       .. 'its entries (RENAME %1 %1-old) or delete it, then %3 again',
-  }
+  }, {
+    present = 'is required: a non-empty string, true, a number, or a non-empty array or object',
+    ['true'] = 'must be JSON true (the boolean, not a string)',
+    text = 'must be a non-empty string',
+    ref = 'must be a ref: 1-255 bytes with no whitespace or control characters',
+    sha = 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
+  }, {
+    pending = '; a demotion moves to an earlier state, and pending is the first',
+    development = '; a demotion moves to an earlier state: from development to pending',
+    integration = '; a demotion moves to an earlier state: from integration to pending or '
+      .. 'development',
+    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
+      .. 'integration',
+    complete = false,
+  }, '; a demotion moves back from development, integration or validate to an earlier state; '
+    .. 'complete is final'
 end
 -- END GENERATED data (edit src/core/contract.ts, then npm run generate)
 
@@ -208,7 +203,7 @@ end
 -- it in INFO errorstats), then its template with %1..%9 replaced by the values, once each.
 local function refuse(name, ...)
   local values = { ... }
-  return redis.error_reply((string.gsub(REFUSALS()[name], '%%(%d)', function(n)
+  return redis.error_reply((string.gsub((TEXTS())[name], '%%(%d)', function(n)
     return values[tonumber(n)]
   end)))
 end
@@ -347,11 +342,6 @@ local function strictJson(text)
   return decoded
 end
 
--- Whether `v` is a commit sha (RULES.sha): lowercase hexadecimal of one of SHA_LENGTHS.
-local function isSha(v)
-  return type(v) == 'string' and SHA_LENGTHS[#v] == true and not string.find(v, '[^0-9a-f]')
-end
-
 -- Whether `v`, a decoded value (nil when missing), keeps `rule` (RULES).
 local function ruleKept(rule, v)
   local t = type(v)
@@ -365,7 +355,7 @@ local function ruleKept(rule, v)
   elseif rule == 'ref' then
     return t == 'string' and #v >= 1 and #v <= REF_MAX_BYTES and not string.find(v, '[%z\1-\32\127]')
   elseif rule == 'sha' then
-    return isSha(v)
+    return t == 'string' and SHA_LENGTHS[#v] == true and not string.find(v, '[^0-9a-f]')
   end
   return false
 end
@@ -469,7 +459,7 @@ local move = kind .. ' ' .. from .. ' ' .. to
 local rules = MOVES[move]
 if not rules then
   if kind == 'promote' then return refuse('cannotPromote', from, to) end
-  local notEarlier, rule = DEMOTION_WHY()
+  local _, _, notEarlier, rule = TEXTS()
   return refuse('cannotDemote', from, to, notEarlier[to] ~= nil and notEarlier[from] or rule)
 end
 
@@ -480,7 +470,8 @@ if not decoded then
 end
 local brokenName, brokenRule = brokenField(rules, decoded)
 if brokenName then
-  return refuse('fieldBroken', brokenName, RULE_MESSAGES()[brokenRule], from, to)
+  local _, ruleMessages = TEXTS()
+  return refuse('fieldBroken', brokenName, ruleMessages[brokenRule], from, to)
 end
 
 -- State and version --------------------------------------------------------------------------
@@ -541,7 +532,7 @@ end
 local recordedCommit = move == RECORDED_BY and decoded[COMMIT_FIELD]
 if move == REQUIRED_BY then
   local recorded = current[5]
-  if not isSha(recorded) then
+  if not ruleKept('sha', recorded) then
     return refuse('noValidatedCommit', id)
   end
   if decoded[COMMIT_FIELD] ~= recorded then
@@ -567,30 +558,30 @@ local at, timeFailed = serverTimeMs()
 if timeFailed then return timeFailed end
 local evidenceKey = '"' .. KEYS[4] .. '"'
 
--- Every write, in the order it is made (the header says why), with its exact arguments: each
--- a function of how it runs, asked about (redis.acl_check_cmd) or made (redis.call). Functions,
--- not tables of arguments: nothing to build and unpack twice per promotion.
-local writes = {
-  function(run)
+-- Write i of the six, in the order they are made (the header says why), with its exact
+-- arguments, as `run` runs it: asked about (redis.acl_check_cmd) or made (redis.call). One
+-- function, not a table of them or of arguments: nothing to build per promotion but itself.
+local function write(i, run)
+  if i == 1 then
     return run('XADD', KEYS[5], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'kind', kind, 'prp', id, 'from',
       from, 'to', to, 'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
-  end,
-  function(run)
+  elseif i == 2 then
     return run('XADD', KEYS[6], 'MAXLEN', '~', HISTORY_MAXLEN, '*', 'kind', kind, 'from', from,
       'to', to, 'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
-  end,
-  function(run) return run('SET', KEYS[4], evidence, 'EX', ttl) end,
-  function(run)
+  elseif i == 3 then
+    return run('SET', KEYS[4], evidence, 'EX', ttl)
+  elseif i == 4 then
     if recordedCommit then
       return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
         'updated_by', actor, 'evidence_key', KEYS[4], VALIDATED_COMMIT_FIELD, recordedCommit)
     end
     return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
       'updated_by', actor, 'evidence_key', KEYS[4])
-  end,
-  function(run) return run('LREM', KEYS[2], '-1', id) end,
-  function(run) return run('LPUSH', KEYS[3], id) end,
-}
+  elseif i == 5 then
+    return run('LREM', KEYS[2], '-1', id)
+  end
+  return run('LPUSH', KEYS[3], id)
+end
 -- A write the user may not run would stop the script after the writes before it: ask first.
 -- XINFO STREAM too, which the dry run reads and the fallback reads on every promotion: one
 -- user is fit for both paths or for neither.
@@ -599,8 +590,8 @@ if redis.acl_check_cmd then
   local function ask(command, key, ...)
     if not redis.acl_check_cmd(command, key, ...) then refusal = denied(command, key) end
   end
-  for i = 1, #writes do
-    writes[i](ask)
+  for i = 1, 6 do
+    write(i, ask)
     if refusal then return refusal end
   end
   for i = 5, 6 do
@@ -610,14 +601,11 @@ if redis.acl_check_cmd then
   end
 end
 
-local function eventsExhausted()
-  return refuse('eventsExhausted', KEYS[5])
-end
-
 -- A stream whose last generated id is the largest possible: XADD * would fail on it. XINFO
 -- knows the last id even when the entry that had it is gone (XSETID, XDEL). Nil when it is
--- not; else the error reply (the refusal, or Redis's error for XINFO).
-local function exhausted(key, refusal)
+-- not; else the error reply (the refusal `name` of the key and the values after it, or Redis's
+-- error for XINFO).
+local function exhausted(key, name, ...)
   local info = redis.pcall('XINFO', 'STREAM', key)
   if info.err then
     return readFailed(info.err, 'xinfo|stream', key, { 'XINFO', 'STREAM', key })
@@ -625,23 +613,19 @@ local function exhausted(key, refusal)
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id'
         and info[i + 1] == LAST_POSSIBLE_ID then
-      return refusal()
+      return refuse(name, key, ...)
     end
   end
   return nil
 end
 
-local function historyExhausted()
-  return refuse('historyExhausted', KEYS[6], id, kind)
-end
-
 if dryRun == '1' then
   if eventsType == 'stream' then
-    local refusal = exhausted(KEYS[5], eventsExhausted)
+    local refusal = exhausted(KEYS[5], 'eventsExhausted')
     if refusal then return refusal end
   end
   if historyType == 'stream' then
-    local refusal = exhausted(KEYS[6], historyExhausted)
+    local refusal = exhausted(KEYS[6], 'historyExhausted', id, kind)
     if refusal then return refusal end
   end
   local position = redis.pcall('LPOS', KEYS[2], id, 'RANK', -1)
@@ -654,26 +638,26 @@ end
 
 -- The history's XADD comes second: it must not fail after the first write.
 if historyType == 'stream' then
-  local refusal = exhausted(KEYS[6], historyExhausted)
+  local refusal = exhausted(KEYS[6], 'historyExhausted', id, kind)
   if refusal then
     -- Both streams exhausted: the events stream is named, as the dry run and the fallback do.
-    local first = eventsType == 'stream' and exhausted(KEYS[5], eventsExhausted)
+    local first = eventsType == 'stream' and exhausted(KEYS[5], 'eventsExhausted')
     return first or refusal
   end
 end
 
-local added = writes[1](redis.pcall)
+local added = write(1, redis.pcall)
 if type(added) == 'table' and added.err then
   if string.find(added.err, 'exhausted the last possible ID', 1, true) then
-    return eventsExhausted()
+    return refuse('eventsExhausted', KEYS[5])
   end
   return redis.error_reply(added.err) -- OOM: nothing was written
 end
-writes[2](redis.call)
-writes[3](redis.call)
-writes[4](redis.call)
-local removed = writes[5](redis.call)
-writes[6](redis.call)
+write(2, redis.call)
+write(3, redis.call)
+write(4, redis.call)
+local removed = write(5, redis.call)
+write(6, redis.call)
 
 return reply(kind == 'promote' and 'promoted' or 'demoted', versionNumber + 1, evidenceKey,
   removed > 0 and 1 or 0, at)

@@ -153,26 +153,11 @@ function luaData(): string[] {
     `local REQUIRED_BY = ${luaString(moveKey('promote', requiredBy.from, requiredBy.to))}`,
     "-- What a permission error adds to Redis's words.",
     `local PERMISSION_NOTE = ${luaString(PERMISSION_NOTE)}`,
-    "-- Read on the way to a refusal only. Each rule's message:",
-    'local function RULE_MESSAGES()',
-    '  return {',
-    ...luaTable(
-      RULE_ORDER.map((rule) => [rule, RULES[rule].message]),
-      '    ',
-    ),
-    '  }',
-    'end',
-    '-- Why a demotion FROM -> TO is refused when both are states: by FROM (false: DEMOTION_RULE).',
-    'local function DEMOTION_WHY()',
-    '  return {',
-    ...luaTable(
-      STATES.map((state) => [state, demotionNotEarlier(state, state) ?? false]),
-      '    ',
-    ),
-    ...wrapString('  }, ', DEMOTION_RULE, '', '    '),
-    'end',
-    "-- Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills in.",
-    'local function REFUSALS()',
+    '-- The texts only a refusal reads, built on the way to one (one function: a closure costs',
+    "-- each call too). Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills",
+    "-- in; each rule's message; why a demotion FROM -> TO is refused when both are states, by",
+    '-- FROM (false: the general rule, the fourth value).',
+    'local function TEXTS()',
     '  return {',
     ...luaTable(
       (Object.keys(REFUSALS) as RefusalName[]).map((name) => [
@@ -181,7 +166,17 @@ function luaData(): string[] {
       ]),
       '    ',
     ),
-    '  }',
+    '  }, {',
+    ...luaTable(
+      RULE_ORDER.map((rule) => [rule, RULES[rule].message]),
+      '    ',
+    ),
+    '  }, {',
+    ...luaTable(
+      STATES.map((state) => [state, demotionNotEarlier(state, state) ?? false]),
+      '    ',
+    ),
+    ...wrapString('  }, ', DEMOTION_RULE, '', '    '),
     'end',
   ];
 }

@@ -19,7 +19,8 @@ import { testClient } from '../support/redisServer.js';
 
 // The script's units, each run alone on Redis: the generated data block, then the local
 // functions the script defines before its first check (refuse, the evidence gate's scanUtf8,
-// decodeJson, laxJson and strictJson, the rules' ruleKept), then a line that calls one.
+// decodeJson, laxJson and strictJson, the rules' ruleKept and brokenField), then a line that
+// calls one.
 
 let redis: Redis;
 beforeAll(() => {
@@ -208,7 +209,7 @@ return refuse(name, value)`,
   );
 });
 
-describe('isSha', () => {
+describe("ruleKept('sha')", () => {
   it.each(
     [39, 40, 41, 63, 64, 65, ...RULES.sha.lengths].flatMap((length) => [
       'c0ffee'.repeat(11).slice(0, length),
@@ -216,7 +217,9 @@ describe('isSha', () => {
     ]),
   )('%s', async (value) => {
     const sha = new RegExp(`^(?:${RULES.sha.lengths.map((n) => `[0-9a-f]{${n}}`).join('|')})$`);
-    expect(await run('return tostring(isSha(ARGV[1]))', value)).toBe(String(sha.test(value)));
+    expect(await run("return tostring(ruleKept('sha', ARGV[1]))", value)).toBe(
+      String(sha.test(value)),
+    );
   });
 });
 
@@ -229,7 +232,7 @@ describe('written once: every refusal text and bound is data of contract.ts', ()
     expect(replies.length).toBeGreaterThan(0);
     for (const reply of replies) {
       expect(reply).toMatch(
-        /error_reply\(\((string\.gsub|REFUSALS)|error_reply\('NOPERM|error_reply\((err|added\.err)/,
+        /error_reply\(\(string\.gsub|error_reply\('NOPERM|error_reply\((err|added\.err)/,
       );
     }
   });

@@ -2,9 +2,9 @@
  * npm run generate: writes what is derived from the contract's tables (src/core/contract.ts)
  * into the files that carry it, between marker comments that name the block:
  *
- *   lua/promote.lua    the evidence nesting bound, the hash field of the validated commit,
- *                      the transition chain (promotions, then demotions), the evidence field
- *                      checks with their messages, and the validated-commit rule (v3)
+ *   lua/promote.lua    the data block: every bound, key type, move (with the evidence it
+ *                      requires), rule parameter and refusal text, as Lua locals and tables
+ *                      the hand-written script reads
  *   docs/CONTRACT.md   section 1: the states, the evidence table and the rules
  *   README.md          "The contract in short": the same, shorter
  *
@@ -21,22 +21,36 @@ import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { generateDocs } from './generateDocs.js';
 import {
+  ARGUMENTS,
   BOUNDS,
   DEMOTABLE_STATES,
   DEMOTION_EVIDENCE,
   DEMOTION_RULE,
   DEMOTIONS,
+  EVENTS_MAXLEN,
+  HISTORY_MAXLEN,
+  ID_RULE,
   INPUT_REFUSED_FIELDS,
+  KEY_TYPES,
+  KINDS,
+  LAST_POSSIBLE_ID,
+  MAX_VERSION,
+  MOVE_NOUNS,
+  NAMESPACE_RULE,
+  PERMISSION_NOTE,
+  REFUSALS,
   demotionNotEarlier,
   PIPELINE_FIELDS,
   RULES,
   RUNNER_FIELDS,
   RULE_ORDER,
   STATES,
+  TOKEN_RULE,
   TRANSITIONS,
   VALIDATED_COMMIT,
-  commitNotValidatedMessage,
-  noValidatedCommitMessage,
+  wordList,
+  type Kind,
+  type RefusalName,
   type Rule,
 } from '../src/core/contract.js';
 
@@ -52,38 +66,6 @@ const luaKey = (name: string): string =>
   /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !['true', 'false', 'nil', 'and', 'or'].includes(name)
     ? name
     : `[${luaString(name)}]`;
-
-/** Items joined by ", " and wrapped under the first one, as the script's tables are. */
-function wrapItems(head: string, items: string[], tail: string, indent: string): string[] {
-  const lines: string[] = [];
-  let line = head;
-  items.forEach((item, i) => {
-    const piece = item + (i === items.length - 1 ? tail : ',');
-    if (line !== head && line.length + 1 + piece.length > WIDTH) {
-      lines.push(line);
-      line = indent + piece;
-    } else {
-      line += (line === indent ? '' : ' ') + piece;
-    }
-  });
-  lines.push(line);
-  return lines;
-}
-
-/** A literal too long for one line, as `.. '...'` continuation lines (breaking after spaces). */
-function wrapLiteral(text: string, tail: string): string[] {
-  const lines: string[] = [];
-  let chunk = '';
-  for (const word of text.match(/[^ ]+ *| +/g) ?? []) {
-    if (chunk && `    .. ${luaString(chunk + word)}${tail}`.length > WIDTH) {
-      lines.push(`    .. ${luaString(chunk)}`);
-      chunk = '';
-    }
-    chunk += word;
-  }
-  lines.push(`    .. ${luaString(chunk)}${tail}`);
-  return lines;
-}
 
 /** A string literal after `head`, as `'...' .. '...'` lines (breaking after spaces), then `tail`. */
 function wrapString(head: string, text: string, tail: string, indent: string): string[] {
@@ -101,232 +83,142 @@ function wrapString(head: string, text: string, tail: string, indent: string): s
   return lines;
 }
 
-/** A rules table in Lua: `rules = { { field, rule }, ... }`, wrapped. */
-const luaRules = (evidence: readonly { field: string; rule: Rule }[], indent: string) =>
-  wrapItems(
-    `${indent}rules = {`,
-    evidence.map(({ field, rule }) => `{ ${luaString(field)}, ${luaString(rule)} }`),
-    ' }',
-    `${indent}          `,
+/** A Lua table of strings, one `key = 'value',` a line (wrapped), built where it is called. */
+const luaTable = (entries: [string, string | false][], indent: string, wrap = true): string[] =>
+  entries.flatMap(([key, value]) =>
+    value === false
+      ? [`${indent}${luaKey(key)} = false,`]
+      : wrap
+        ? wrapString(`${indent}${luaKey(key)} = `, value, ',', `${indent}  `)
+        : [`${indent}${luaKey(key)} = ${luaString(value)},`],
   );
 
-function luaTransitions(): string[] {
-  const lines = ['local rules', "if kind == 'promote' then"];
-  TRANSITIONS.forEach(({ from, to, evidence }, i) => {
-    lines.push(
-      `  ${i === 0 ? 'if' : 'elseif'} from == ${luaString(from)} and to == ${luaString(to)} then`,
-    );
-    lines.push(...luaRules(evidence, '    '));
-  });
-  lines.push(
-    '  else',
-    "    return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to",
-    ...wrapLiteral(`; a promotion moves one step forward along ${STATES.join(' -> ')}`, ')').map(
-      (line) => `  ${line}`,
-    ),
-    '  end',
-  );
-  // A demotion: from a demotable state to any state before it, one condition per source.
-  DEMOTABLE_STATES.forEach((from, i) => {
-    const targets = DEMOTIONS.filter((d) => d.from === from).map((d) => `to == ${luaString(d.to)}`);
-    const to = targets.length > 1 ? `(${targets.join(' or ')})` : targets[0];
-    lines.push(`${i === 0 ? 'elseif' : '    or'} (from == ${luaString(from)} and ${to})`);
-  });
-  lines[lines.length - 1] += ' then';
-  // Refused: where a demotion from FROM may go when both states are known (TO not before
-  // FROM), else the general rule. Looked up only on the way to a refusal.
-  const notEarlier = STATES.flatMap((state) => {
-    const why = demotionNotEarlier(state, state);
-    return why === undefined ? [] : [wrapString(`    ${luaKey(state)} = `, why, ',', '      ')];
-  });
-  lines.push(
-    ...luaRules(DEMOTION_EVIDENCE, '  '),
-    'else',
-    ...wrapItems(
-      '  local known = {',
-      STATES.map((state) => `${luaKey(state)} = true`),
-      ' }',
-      '                  ',
-    ),
-    '  local why = known[to] and ({',
-    ...notEarlier.flat(),
-    '  })[from]',
-    ...wrapString('  why = why or ', DEMOTION_RULE, '', '    '),
-    "  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)",
-    'end',
-  );
-  return lines;
-}
+/** A Lua character class of the contract's (BOUNDS), as Lua patterns write it. */
+const luaClass = (characters: string) => `[${characters.replace(/[%\]]/g, (c) => `%${c}`)}]`;
 
-/** A check's two parts on one line of `    good = ...` when it fits, else on two. */
-const fitted = (first: string, rest: string): string[] =>
-  `    good = ${first} ${rest}`.length > WIDTH ? [first, `  ${rest}`] : [`${first} ${rest}`];
-
-/** Each rule's check in Lua: `v` the field's value, `t` its type; lines after the first go on. */
-const LUA_CHECKS: Record<Rule, string[]> = {
-  present: [
-    "(t == 'string' and string.find(v, '%S') ~= nil) or v == true or t == 'number'",
-    "  or (t == 'table' and next(v) ~= nil)",
-  ],
-  true: ['v == true'],
-  text: ["t == 'string' and string.find(v, '%S') ~= nil"],
-  ref: [
-    `t == 'string' and #v >= 1 and #v <= ${RULES.ref.maxBytes} and not string.find(v, '[%z\\1-\\32\\127]')`,
-  ],
-  sha: fitted(
-    `t == 'string' and (${RULES.sha.lengths.map((n) => `#v == ${n}`).join(' or ')})`,
-    "and not string.find(v, '[^0-9a-f]')",
-  ),
-};
-
-/** The bounds the script reads as constants (the rest it checks with literals of its own). */
-function luaBounds(): string[] {
-  return [
-    '-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).',
-    `local EVIDENCE_MAX_DEPTH = ${BOUNDS.evidenceMaxDepth}`,
-  ];
-}
-
-/** The hash's field names the script reads and writes beside its own five (contract v3). */
-function luaHashFields(): string[] {
-  return [
-    `-- The hash field ${VALIDATED_COMMIT.recordedBy.from} -> ${VALIDATED_COMMIT.recordedBy.to} records its ` +
-      `${VALIDATED_COMMIT.evidenceField} in (v3).`,
-    `local VALIDATED_COMMIT_FIELD = ${luaString(VALIDATED_COMMIT.hashField)}`,
-  ];
-}
+/** The move's key in MOVES: KIND FROM TO (no state holds a space, so no two moves share one). */
+const moveKey = (kind: Kind, from: string, to: string) => `${kind} ${from} ${to}`;
 
 /**
- * A message of contract.ts as a Lua concatenation: `message` is called with a marker for each
- * Lua expression, and the text between the markers becomes string literals, wrapped at WIDTH.
+ * The data block: every bound, key type, move and text of the contract that lua/promote.lua
+ * reads. What every call reads is plain locals and small tables; what only a refusal reads is
+ * a table built by a function, on the way to the refusal (a table constructor costs each call).
  */
-function luaMessage(
-  head: string,
-  message: (...markers: string[]) => string,
-  expressions: string[],
-  tail: string,
-  indent: string,
-): string[] {
-  const markers = expressions.map((_, i) => `@@${i}@@`);
-  const pieces = message(...markers)
-    .split(/@@(\d+)@@/)
-    .map((piece, i) => (i % 2 === 1 ? expressions[Number(piece)]! : piece));
-  // Literal text split at spaces into words, so that it wraps; expressions stay whole.
-  const words: { text: string; literal: boolean }[] = [];
-  pieces.forEach((piece, i) => {
-    if (i % 2 === 1) words.push({ text: piece, literal: false });
-    else
-      for (const word of piece.match(/[^ ]+ *| +/g) ?? [])
-        words.push({ text: word, literal: true });
+function luaData(): string[] {
+  const moves = [
+    ...TRANSITIONS.map((t) => ['promote', t] as const),
+    ...DEMOTIONS.map((t) => ['demote', t] as const),
+  ].map(([kind, { from, to, evidence }]): [string, string] => {
+    const rules = evidence.map(({ field, rule }) => {
+      if (/\s/.test(field))
+        throw new Error(`evidence field ${JSON.stringify(field)} holds a space`);
+      return `${field} ${rule}`;
+    });
+    return [moveKey(kind, from, to), rules.join(' ')];
   });
-  const lines: string[] = [];
-  let line = head;
-  let parts: string[] = [];
-  let chunk = '';
-  const flushChunk = () => {
-    if (chunk) parts.push(luaString(chunk));
-    chunk = '';
-  };
-  const render = (extra: string[]) => [...parts, ...extra].join(' .. ');
-  for (const word of words) {
-    if (word.literal) {
-      const next = render([luaString(chunk + word.text)]);
-      if ((parts.length > 0 || chunk) && `${line}${next}${tail}`.length > WIDTH) {
-        flushChunk();
-        lines.push(`${line}${render([])}`);
-        line = `${indent}.. `;
-        parts = [];
-      }
-      chunk += word.text;
-    } else {
-      flushChunk();
-      const next = render([word.text]);
-      if (parts.length > 0 && `${line}${next}${tail}`.length > WIDTH) {
-        lines.push(`${line}${render([])}`);
-        line = `${indent}.. `;
-        parts = [];
-      }
-      parts.push(word.text);
-    }
-  }
-  flushChunk();
-  lines.push(`${line}${render([])}${tail}`);
-  return lines;
-}
-
-/** The sha rule in Lua, of the Lua expression `v` (a string). */
-const luaIsSha = (v: string) =>
-  `(${RULES.sha.lengths.map((n) => `#${v} == ${n}`).join(' or ')})` +
-  ` and not string.find(${v}, '[^0-9a-f]')`;
-
-/** Complete only on the validated commit (contract v3), after the state and version checks. */
-function luaValidatedCommit(): string[] {
-  const { evidenceField, recordedBy, requiredBy } = VALIDATED_COMMIT;
-  const move = ({ from, to }: { from: string; to: string }) =>
-    `kind == 'promote' and from == ${luaString(from)} and to == ${luaString(to)}`;
-  const given = `decoded[${luaString(evidenceField)}]`;
+  const { hashField, evidenceField, recordedBy, requiredBy } = VALIDATED_COMMIT;
   return [
-    `-- Complete only on the validated commit (contract v3): ${requiredBy.from} -> ${requiredBy.to} needs the`,
-    `-- ${evidenceField} ${recordedBy.from} -> ${recordedBy.to} recorded (current[5]), a commit sha, and no other;`,
-    `-- ${recordedBy.from} -> ${recordedBy.to} records its own (recordedCommit, written by the HSET below).`,
-    `local recordedCommit = ${move(recordedBy)}`,
-    `  and ${given}`,
-    `if ${move(requiredBy)} then`,
-    '  local recorded = current[5]',
-    `  if not (recorded and ${luaIsSha('recorded').replace(' and not', '\n      and not')}) then`,
-    ...luaMessage(
-      "    return fail('PRP_EVIDENCE_INVALID', ",
-      noValidatedCommitMessage,
-      ['id'],
-      ')',
-      '      ',
+    '-- Keys and arguments: KEYS[i] holds a KEY_TYPES[i] (or is missing); ARGV_COUNT arguments.',
+    `local KEY_TYPES = { ${KEY_TYPES.map(({ type }) => luaString(type)).join(', ')} }`,
+    `local ARGV_COUNT = ${ARGUMENTS.length}`,
+    `local ID_PATTERN = ${luaString(`^${luaClass(BOUNDS.idFirstCharacters)}${luaClass(BOUNDS.idCharacters)}*$`)}`,
+    `local ID_MAX_LENGTH = ${BOUNDS.idMaxLength}`,
+    `local TOKEN_PATTERN = ${luaString(`^${luaClass(BOUNDS.tokenCharacters)}+$`)}`,
+    `local TOKEN_MAX_LENGTH = ${BOUNDS.tokenMaxLength}`,
+    `local NAMESPACE_PATTERN = ${luaString(`^{(${luaClass(BOUNDS.namespaceCharacters)}+)}:prp:`)}`,
+    `local NAMESPACE_MAX_LENGTH = ${BOUNDS.namespaceMaxLength}`,
+    `local TTL_MAX_SECONDS, TTL_MAX_DIGITS = ${BOUNDS.ttlMaxSeconds}, ${String(BOUNDS.ttlMaxSeconds).length}`,
+    `local ACTOR_MAX_BYTES = ${BOUNDS.actorMaxBytes}`,
+    '-- A version (and a stored time) is at most VERSION_MAX_DIGITS: exact in a Lua number.',
+    `local VERSION_MAX_DIGITS, MAX_VERSION = ${BOUNDS.versionMaxDigits}, ${MAX_VERSION}`,
+    `local EVIDENCE_MAX_BYTES = ${BOUNDS.evidenceMaxBytes}`,
+    '-- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).',
+    `local EVIDENCE_MAX_DEPTH = ${BOUNDS.evidenceMaxDepth}`,
+    "-- The streams' caps (XADD MAXLEN ~), and the id after which XADD * cannot add.",
+    `local EVENTS_MAXLEN, HISTORY_MAXLEN = '${EVENTS_MAXLEN}', '${HISTORY_MAXLEN}'`,
+    `local LAST_POSSIBLE_ID = ${luaString(LAST_POSSIBLE_ID)}`,
+    '-- The kinds of move, and what a move of each is called.',
+    `local MOVE_NOUNS = { ${KINDS.map((kind) => `${luaKey(kind)} = ${luaString(MOVE_NOUNS[kind])}`).join(', ')} }`,
+    "-- Every move, 'KIND FROM TO', and the evidence it requires: 'FIELD RULE ...' in check order.",
+    '-- Built on every call, as are KEY_TYPES, MOVE_NOUNS and SHA_LENGTHS: one table each.',
+    'local MOVES = {',
+    // Not wrapped: a literal cut in two is a concatenation on every call.
+    ...luaTable(moves, '  ', false),
+    '}',
+    "-- The rules' parameters (RULES).",
+    `local REF_MAX_BYTES = ${RULES.ref.maxBytes}`,
+    `local SHA_LENGTHS = { ${RULES.sha.lengths.map((n) => `[${n}] = true`).join(', ')} }`,
+    `-- Complete only on the validated commit (v3): ${moveKey('promote', recordedBy.from, recordedBy.to)} records`,
+    `-- its evidence's ${evidenceField} in the hash field ${hashField}; ${moveKey('promote', requiredBy.from, requiredBy.to)} needs it.`,
+    `local VALIDATED_COMMIT_FIELD, COMMIT_FIELD = ${luaString(hashField)}, ${luaString(evidenceField)}`,
+    `local RECORDED_BY = ${luaString(moveKey('promote', recordedBy.from, recordedBy.to))}`,
+    `local REQUIRED_BY = ${luaString(moveKey('promote', requiredBy.from, requiredBy.to))}`,
+    "-- What a permission error adds to Redis's words.",
+    `local PERMISSION_NOTE = ${luaString(PERMISSION_NOTE)}`,
+    '-- The texts only a refusal reads, built on the way to one (one function: a closure costs',
+    "-- each call too). Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills",
+    "-- in; each rule's message; why a demotion FROM -> TO is refused when both are states, by",
+    '-- FROM (false: the general rule, the fourth value).',
+    'local function TEXTS()',
+    '  return {',
+    ...luaTable(
+      (Object.keys(REFUSALS) as RefusalName[]).map((name) => [
+        name,
+        `${REFUSALS[name].code} ${REFUSALS[name].text}`,
+      ]),
+      '    ',
     ),
-    '  end',
-    `  if ${given} ~= recorded then`,
-    ...luaMessage(
-      "    return fail('PRP_EVIDENCE_INVALID', ",
-      commitNotValidatedMessage,
-      ['id', given, 'recorded'],
-      ')',
-      '      ',
+    '  }, {',
+    ...luaTable(
+      RULE_ORDER.map((rule) => [rule, RULES[rule].message]),
+      '    ',
     ),
-    '  end',
+    '  }, {',
+    ...luaTable(
+      STATES.map((state) => [state, demotionNotEarlier(state, state) ?? false]),
+      '    ',
+    ),
+    ...wrapString('  }, ', DEMOTION_RULE, '', '    '),
     'end',
   ];
 }
 
-function luaRuleChecks(): string[] {
-  const lines = [
-    'for i = 1, #rules do',
-    '  local field, rule = rules[i][1], rules[i][2]',
-    '  local v = decoded[field]',
-    '  local t = type(v)',
-    '  local good',
+/** CONTRACT.md section 3: the bounds, and every refusal word for word (REFUSALS). */
+function contractBoundsAndRefusals(): string[] {
+  const n = thousands;
+  const bounds: [string, string][] = [
+    ['`ID`', ID_RULE],
+    ['`NS`', NAMESPACE_RULE],
+    ['`TOKEN`', TOKEN_RULE],
+    ['`TTL_SECONDS`', `1 to ${n(BOUNDS.ttlMaxSeconds)}`],
+    ['`ACTOR`', `at most ${n(BOUNDS.actorMaxBytes)} bytes, may be empty`],
+    ['`EXPECTED_VERSION`', `empty, or at most ${BOUNDS.versionMaxDigits} digits`],
+    [
+      '`EVIDENCE_JSON`',
+      `at most ${n(BOUNDS.evidenceMaxBytes)} bytes, nesting at most ${n(BOUNDS.evidenceMaxDepth)} deep`,
+    ],
+    [
+      '`{NS}:events`, `{NS}:history:ID`',
+      `capped near ${n(EVENTS_MAXLEN)} and ${n(HISTORY_MAXLEN)} entries`,
+    ],
   ];
-  RULE_ORDER.forEach((rule, i) => {
-    const last = i === RULE_ORDER.length - 1;
-    lines.push(
-      i === 0
-        ? `  if rule == ${luaString(rule)} then`
-        : last
-          ? `  else -- ${rule}`
-          : `  elseif rule == ${luaString(rule)} then`,
-    );
-    const [first, ...rest] = LUA_CHECKS[rule];
-    lines.push(`    good = ${first}`, ...rest.map((line) => `    ${line}`));
-  });
-  lines.push('  end', '  if not good then', '    local ruleMessages = {');
-  for (const rule of RULE_ORDER) {
-    lines.push(`      ${luaKey(rule)} = ${luaString(RULES[rule].message)},`);
-  }
-  lines.push(
-    '    }',
-    "    return fail('PRP_EVIDENCE_INVALID', 'evidence field ' .. field .. ' ' .. ruleMessages[rule]",
-    "      .. ' (' .. from .. ' -> ' .. to .. ')')",
-    '  end',
-    'end',
-  );
-  return lines;
+  return [
+    '',
+    'Bounds (`BOUNDS` in `src/core/contract.ts`):',
+    '',
+    '| argument or key | bound |',
+    '|---|---|',
+    ...bounds.map(([what, bound]) => `| ${what} | ${bound} |`),
+    '',
+    'Every refusal, word for word (`REFUSALS`; `%1`, `%2`, ... are what the check fills in):',
+    '',
+    '| name | code | text |',
+    '|---|---|---|',
+    ...(Object.keys(REFUSALS) as RefusalName[]).map(
+      (name) => `| ${name} | \`${REFUSALS[name].code}\` | ${REFUSALS[name].text} |`,
+    ),
+    '',
+  ];
 }
 
 // Docs ---------------------------------------------------------------------------------------
@@ -334,10 +226,6 @@ function luaRuleChecks(): string[] {
 const arrow = (from: string, to: string) => `${from} → ${to}`;
 const code = (text: string) => `\`${text}\``;
 const thousands = (n: number) => n.toLocaleString('en-US');
-const wordList = (items: string[], conjunction: string) =>
-  items.length < 2
-    ? items.join('')
-    : `${items.slice(0, -1).join(', ')} ${conjunction} ${items.at(-1)}`;
 /** A markdown table row; an empty cell is `| |`, as the docs write it. */
 const row = (cells: string[]) => `|${cells.map((cell) => (cell ? ` ${cell} ` : ' ')).join('|')}|`;
 
@@ -481,17 +369,15 @@ async function formatted(file: string, text: string): Promise<string> {
 async function generate(file: string, current: string): Promise<string> {
   switch (file) {
     case 'lua/promote.lua': {
-      const blocks: [string, string[]][] = [
-        ['bounds', luaBounds()],
-        ['hash-fields', luaHashFields()],
-        ['transitions', luaTransitions()],
-        ['rule-checks', luaRuleChecks()],
-        ['validated-commit', luaValidatedCommit()],
-      ];
-      return blocks.reduce((text, [name, body]) => replaceBlock(file, text, name, body), current);
+      return replaceBlock(file, current, 'data', luaData());
     }
     case 'docs/CONTRACT.md': // prettier leaves it alone (.prettierignore): tables as written
-      return replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']);
+      return replaceBlock(
+        file,
+        replaceBlock(file, current, 'states-and-evidence', ['', ...contractSection(), '']),
+        'bounds-and-refusals',
+        contractBoundsAndRefusals(),
+      );
     case 'README.md':
       return formatted(
         file,

@@ -1,4 +1,5 @@
 import { AnswerLostError, ConnectionError, NotRunError, PromotionError } from '../core/index.js';
+import { ID_RULE, NAMESPACE_RULE } from '../core/contract.js';
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
@@ -88,13 +89,10 @@ export const say = {
   notBranchName: (name: string) =>
     `${JSON.stringify(name)} is not a branch name: give exact names such as main or ` +
     'release/2.x (no patterns, no refs/heads/)',
-  notPrpId: (id: string) =>
-    `${JSON.stringify(id)} is not a PRP id: 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
-  badNamespace: (namespace: string) =>
-    `${JSON.stringify(namespace)} must be 1-64 of A-Z a-z 0-9 _ . -`,
+  notPrpId: (id: string) => `${JSON.stringify(id)} is not a PRP id: ${ID_RULE}`,
+  badNamespace: (namespace: string) => `${JSON.stringify(namespace)} must be ${NAMESPACE_RULE}`,
   matchNotPrpId: (id: string, source: string) =>
-    `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` +
-    '(1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit)',
+    `matched ${JSON.stringify(id)} in the ${source}, which is not a PRP id ` + `(${ID_RULE})`,
   noPrpIdFound: (pattern: string) =>
     `is empty and prp-id-pattern ${pattern} matches nothing in the head branch, title ` +
     'or head commit message of this event; give prp-id',

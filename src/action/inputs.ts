@@ -19,7 +19,7 @@ import {
   type RedisTarget,
   type State,
 } from '../core/index.js';
-import { BOUNDS } from '../core/contract.js';
+import { BOUNDS, MAX_VERSION } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { jsonTextProblem, nestingDepth } from './jsonText.js';
@@ -259,8 +259,8 @@ const parseEvidenceTtl = (value: string): number =>
 const parseExpectedVersion = (value: string): number | undefined =>
   value === ''
     ? undefined
-    : // The script's bound: at most 15 digits, exact in a Lua number.
-      parseInteger('expected-version', value, 0, 999_999_999_999_999);
+    : // The script's bound: exact in a Lua number.
+      parseInteger('expected-version', value, 0, MAX_VERSION);
 
 const parseProvenance = (value: string): ProvenanceMode =>
   parseOneOf('provenance', value || 'auto', PROVENANCE_MODES);

@@ -1,13 +1,18 @@
 import {
-  commitNotValidatedMessage,
+  BOUNDS,
   EVENTS_MAXLEN,
   HISTORY_MAXLEN,
-  noValidatedCommitMessage,
+  KEY_TYPES,
+  LAST_POSSIBLE_ID,
+  MAX_VERSION,
+  PERMISSION_NOTE,
   RULES,
   VALIDATED_COMMIT,
+  type RefusalName,
 } from './contract.js';
 import { PromotionError, RefusedError } from './errors.js';
 import { checkEvidence } from './evidenceRules.js';
+import { refusal } from './refusal.js';
 import type { PromotionArguments } from './promotionArguments.js';
 import type { PromotionReply } from './reply.js';
 
@@ -108,31 +113,8 @@ export type Decision =
   /** Every check passed: make these writes, in this order, then give this reply. */
   | { kind: 'move'; writes: readonly Write[]; reply: PendingReply };
 
-const EXPECTED_TYPES = ['hash', 'list', 'list', 'string', 'stream', 'stream'] as const;
-
-/** The largest version a promotion raises: 15 digits, as the script reads and writes them. */
-const MAX_VERSION = 999_999_999_999_999;
-
 /** The largest stream id: XADD * cannot add after it. */
-export const LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615';
-
-/** The script's PRP_EVENTS_EXHAUSTED, word for word. */
-const eventsExhausted = (eventsKey: string) =>
-  new PromotionError(
-    'PRP_EVENTS_EXHAUSTED',
-    `the events stream ${eventsKey} has used its last possible id, so no promotion can be ` +
-      `recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
-      `${eventsKey} ${eventsKey}-old) or delete it, then promote again`,
-  );
-
-/** The script's PRP_EVENTS_EXHAUSTED for the PRP's history, word for word. */
-const historyExhausted = (historyKey: string, id: string, verb: string) =>
-  new PromotionError(
-    'PRP_EVENTS_EXHAUSTED',
-    `the history stream ${historyKey} has used its last possible id, so no move of ${id} can ` +
-      `be recorded in it; nothing was written. Rename the stream to keep its entries (RENAME ` +
-      `${historyKey} ${historyKey}-old) or delete it, then ${verb} again`,
-  );
+export { LAST_POSSIBLE_ID };
 
 /** MULTI refused: the fallback cannot write safely, and did not write at all. */
 const multiRefused = (error: Error) =>
@@ -150,17 +132,16 @@ const multiRefused = (error: Error) =>
 const timeFailed = (error: Error): Decision => ({
   kind: 'failed',
   error: /^NOPERM/.test(error.message)
-    ? new RefusedError(
-        `${error.message}; nothing was written (docs/acl-rules.txt lists the rules a ` +
-          'promotion needs)',
-        { cause: error },
-      )
+    ? new RefusedError(`${error.message}${PERMISSION_NOTE}`, { cause: error })
     : error,
 });
 
-const refused = (code: PromotionError['code'], detail: string): Decision => ({
+/** A stored time the reply may carry: a plain integer, exact in a Lua number. */
+const STORED_TIME = new RegExp(`^[1-9][0-9]{0,${BOUNDS.versionMaxDigits - 1}}$`);
+
+const refused = (name: RefusalName, ...values: (string | number)[]): Decision => ({
   kind: 'refused',
-  refusal: new PromotionError(code, detail),
+  refusal: refusal(name, ...values),
 });
 
 /** The PromotionError `check` throws, if it does; any other error goes on up. */
@@ -182,11 +163,8 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   // Key types.
   for (let i = 0; i < types.length; i++) {
     const type = types[i];
-    if (type !== 'none' && type !== EXPECTED_TYPES[i]) {
-      return refused(
-        'PRP_WRONG_TYPE',
-        `key ${a.keys[i]} holds a ${type}, expected a ${EXPECTED_TYPES[i]}`,
-      );
+    if (type !== 'none' && type !== KEY_TYPES[i]!.type) {
+      return refused('wrongType', a.keys[i]!, type!, KEY_TYPES[i]!.type);
     }
   }
 
@@ -199,11 +177,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
 
   // State and version.
   if (types[0] === 'none') {
-    return refused(
-      'PRP_NOT_FOUND',
-      `no PRP ${a.id}: hash ${prpKey} does not exist; whoever creates PRPs must create it ` +
-        `with status ${a.from}`,
-    );
+    return refused('notFound', a.id, prpKey, a.from);
   }
   if (snapshot.fields instanceof Error) return { kind: 'failed', error: snapshot.fields };
   const [
@@ -218,8 +192,8 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   const { now } = snapshot;
   let versionNumber = 0;
   if (version !== null) {
-    if (!/^-?[0-9]+$/.test(version) || version.length > 15) {
-      return refused('PRP_WRONG_TYPE', `field version of ${prpKey} is not an integer`);
+    if (!/^-?[0-9]+$/.test(version) || version.length > BOUNDS.versionMaxDigits) {
+      return refused('versionNotInteger', prpKey);
     }
     versionNumber = Number(version) || 0; // "-0" is 0, as the script prints it
   }
@@ -240,8 +214,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   });
 
   if (status === a.to) {
-    // Only a plain integer of at most 15 digits is a stored time the reply may carry.
-    const stored = updatedAt !== null && /^[1-9][0-9]{0,14}$/.test(updatedAt);
+    const stored = updatedAt !== null && STORED_TIME.test(updatedAt);
     if (!stored && now instanceof Error) return timeFailed(now);
     const at = stored ? Number(updatedAt) : (now as number);
     return {
@@ -250,32 +223,19 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     };
   }
   if (status !== a.from) {
-    return refused(
-      'PRP_STATE_MISMATCH',
-      `PRP ${a.id} is in state ${status ?? '(none)'}, not ${a.from}; cannot ${a.kind} ` +
-        `${a.from} -> ${a.to}`,
-    );
+    return refused('stateMismatch', a.id, status ?? '(none)', a.from, a.kind, a.to);
   }
   if (a.expectedVersion !== '' && Number(a.expectedVersion) !== versionNumber) {
-    return refused(
-      'PRP_VERSION_CONFLICT',
-      `PRP ${a.id} is at version ${versionNumber}, expected version ${a.expectedVersion}; ` +
-        'it changed since it was read',
-    );
+    return refused('versionConflict', a.id, versionNumber, a.expectedVersion);
   }
 
   // Complete only on the validated commit (contract v3): the one the hash records, a sha.
   const { evidenceField, hashField, recordedBy, requiredBy } = VALIDATED_COMMIT;
   if (isMove(a, requiredBy)) {
-    if (!isSha(validatedCommit)) {
-      return refused('PRP_EVIDENCE_INVALID', noValidatedCommitMessage(a.id));
-    }
+    if (!isSha(validatedCommit)) return refused('noValidatedCommit', a.id);
     const given = parsed[evidenceField] as string; // a sha: its rule was checked
     if (given !== validatedCommit) {
-      return refused(
-        'PRP_EVIDENCE_INVALID',
-        commitNotValidatedMessage(a.id, given, validatedCommit),
-      );
+      return refused('commitNotValidated', given, a.id, validatedCommit);
     }
   }
   // integration -> validate records its commit (overwriting an earlier validation's).
@@ -284,20 +244,12 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
   // The version bound: the largest version cannot be raised, or the next promotion would
   // refuse what this one wrote.
   if (versionNumber >= MAX_VERSION) {
-    return refused(
-      'PRP_WRONG_TYPE',
-      `field version of ${prpKey} is ${versionNumber}, the largest a ${noun} can raise ` +
-        '(15 digits)',
-    );
+    return refused('versionAtMaximum', prpKey, versionNumber, noun);
   }
 
   // Evidence is never overwritten: its key exists (a token used before), refused.
   if (types[3] !== 'none') {
-    return refused(
-      'PRP_EVIDENCE_EXISTS',
-      `evidence key ${evidenceKey} exists already and a ${noun} never overwrites evidence; ` +
-        `nothing was written; ${a.kind} again with a token no earlier move of ${a.id} used`,
-    );
+    return refused('evidenceExists', evidenceKey, noun, a.kind, a.id);
   }
 
   // Writes: the time first, as the script reads it. Where the script checks its permission
@@ -309,7 +261,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
     const { lastGeneratedId } = snapshot;
     if (lastGeneratedId instanceof Error) return { kind: 'failed', error: lastGeneratedId };
     if (lastGeneratedId === LAST_POSSIBLE_ID) {
-      return { kind: 'refused', refusal: eventsExhausted(eventsKey) };
+      return refused('eventsExhausted', eventsKey);
     }
   }
   if (types[5] === 'stream') {
@@ -318,7 +270,7 @@ export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Deci
       return { kind: 'failed', error: historyLastGeneratedId };
     }
     if (historyLastGeneratedId === LAST_POSSIBLE_ID) {
-      return { kind: 'refused', refusal: historyExhausted(historyKey, a.id, a.kind) };
+      return refused('historyExhausted', historyKey, a.id, a.kind);
     }
   }
 

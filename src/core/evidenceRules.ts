@@ -12,11 +12,12 @@ import {
   type Transition,
 } from './contract.js';
 import { PromotionError } from './errors.js';
+import { refusal } from './refusal.js';
 import type { State } from './states.js';
 
 /**
  * The evidence each transition requires (CONTRACT.md section 1), as zod schemas built from
- * the contract's table (contract.ts), whose messages these are. lua/promote.lua's rules block
+ * the contract's table (contract.ts), whose messages these are. lua/promote.lua's data block
  * is generated from the same table: test/vectors holds the cases both must answer alike.
  * Field order is the order fields are checked and reported in.
  */
@@ -124,9 +125,7 @@ function cjsonAccepts(value: unknown, depth: number): boolean {
 }
 
 /** JSON text is UTF-8 (RFC 8259 section 8.1); the script refuses other bytes with this. */
-export function evidenceNotUtf8(): PromotionError {
-  return new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8');
-}
+export const evidenceNotUtf8 = (): PromotionError => refusal('evidenceNotUtf8');
 
 // Fatal: a byte sequence that is not UTF-8 (overlong, a surrogate, above U+10FFFF, cut short)
 // throws instead of becoming U+FFFD. ignoreBOM keeps a leading byte order mark in the text,
@@ -144,9 +143,33 @@ function utf8Text(evidence: string | Uint8Array): string | undefined {
 }
 
 /**
+ * The evidence as the JSON object it holds, held to JSON exactly as the script's strictJson
+ * is, in the same order (size, UTF-8, JSON, object). The evidence is text, or the bytes the
+ * script receives. Throws PromotionError.
+ */
+export function parseEvidenceObject(evidence: string | Uint8Array): Record<string, unknown> {
+  const bytes =
+    typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
+  if (bytes > MAX_EVIDENCE_BYTES) throw refusal('evidenceTooLarge', bytes);
+  const text = utf8Text(evidence);
+  if (text === undefined) throw evidenceNotUtf8();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw refusal('evidenceNotJson');
+  }
+  if (!cjsonAccepts(parsed, 1)) throw refusal('evidenceNotJson');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw refusal('evidenceNotObject');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
  * Checks evidence JSON for the move `from -> to` of `kind` exactly as the script does, in the
- * same order (size, UTF-8, JSON, object, fields), and returns the parsed object. The evidence
- * is text, or the bytes the script receives. Throws PromotionError.
+ * same order (transition, size, UTF-8, JSON, object, fields), and returns the parsed object.
+ * Throws PromotionError.
  */
 export function checkEvidence(
   from: string,
@@ -156,32 +179,11 @@ export function checkEvidence(
 ): Record<string, unknown> {
   const schema = (kind === 'demote' ? demotionRules : evidenceRules)[`${from}->${to}`];
   if (!schema) throw invalidTransition(from, to, kind);
-  const bytes =
-    typeof evidence === 'string' ? Buffer.byteLength(evidence, 'utf8') : evidence.byteLength;
-  if (bytes > MAX_EVIDENCE_BYTES) {
-    throw new PromotionError(
-      'PRP_EVIDENCE_INVALID',
-      `evidence is ${bytes} bytes; at most ${MAX_EVIDENCE_BYTES} are allowed`,
-    );
-  }
-  const text = utf8Text(evidence);
-  if (text === undefined) throw evidenceNotUtf8();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
-  }
-  if (!cjsonAccepts(parsed, 1)) {
-    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new PromotionError('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object');
-  }
+  const parsed = parseEvidenceObject(evidence);
   const result = schema.safeParse(parsed);
   if (!result.success) {
     throw new PromotionError('PRP_EVIDENCE_INVALID', result.error.issues[0]!.message);
   }
   // The evidence as parsed, not zod's copy: it is kept whole, exactly as given.
-  return parsed as Record<string, unknown>;
+  return parsed;
 }

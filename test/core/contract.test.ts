@@ -21,9 +21,10 @@ import { PROMOTE_SCRIPT, runPromoteScript } from '../../src/core/script.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { testClient } from '../support/redisServer.js';
 
-// The generated blocks of lua/promote.lua, run on their own, answer as the contract's tables
-// (src/core/contract.ts) say. That the blocks are what the generator writes is checked by
-// npm run check:generated; this checks that what it writes means the tables.
+// The sections of lua/promote.lua, run on their own over its generated data block, answer as
+// the contract's tables (src/core/contract.ts) say. That the block is what the generator
+// writes is checked by npm run check:generated; this checks that what it writes means the
+// tables.
 
 let redis: Redis;
 beforeAll(() => {
@@ -31,28 +32,34 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 
-/** The lines between a generated block's markers in the committed script. */
-function generatedBlock(name: string): string {
-  const block = new RegExp(
-    `^-- BEGIN GENERATED ${name} .*\\n([\\s\\S]*?)^-- END GENERATED ${name} `,
-    'm',
-  ).exec(PROMOTE_SCRIPT);
-  if (!block) throw new Error(`lua/promote.lua has no generated block ${name}`);
-  return block[1]!;
+const DATA = /^-- BEGIN GENERATED data .*\n[\s\S]*?^-- END GENERATED data .*$/m;
+
+/** The generated data block and the units after it, up to the script's first check. */
+function units(): string {
+  const data = DATA.exec(PROMOTE_SCRIPT);
+  if (!data) throw new Error('lua/promote.lua has no generated data block');
+  const rest = PROMOTE_SCRIPT.slice(data.index);
+  return rest.slice(0, rest.indexOf('\nif #KEYS '));
 }
 
-const FAIL =
-  "local function fail(code, message) return redis.error_reply(code .. ' ' .. message) end";
+/** One section of the script, from its `-- Name ---` line to the next section's. */
+function section(name: string): string {
+  const found = new RegExp(`^-- ${name} -{5,}\\n([\\s\\S]*?)^-- [A-Z][a-z ]+ -{5,}$`, 'm').exec(
+    PROMOTE_SCRIPT,
+  );
+  if (!found) throw new Error(`lua/promote.lua has no section ${name}`);
+  return found[1]!;
+}
 
 async function evalLua(body: string, args: string[]): Promise<unknown> {
   try {
-    return await redis.eval(`${FAIL}\n${body}`, 0, ...args);
+    return await redis.eval(`${units()}\n${body}`, 0, ...args);
   } catch (error) {
     return { error: (error as Error).message };
   }
 }
 
-describe('the transitions block', () => {
+describe('the transition section, on the data block', () => {
   const pairs = [...STATES, 'nowhere'].flatMap((from) =>
     [...STATES, 'nowhere'].map((to) => [from, to] as const),
   );
@@ -61,14 +68,14 @@ describe('the transitions block', () => {
 
   it.each(moves)('%s %s -> %s: the table says', async (kind, from, to) => {
     const answer = await evalLua(
-      `local kind, from, to = ARGV[1], ARGV[2], ARGV[3]\n${generatedBlock('transitions')}\nreturn cjson.encode(rules)`,
+      `local kind, from, to = ARGV[1], ARGV[2], ARGV[3]\n${section('Transition')}\nreturn rules`,
       [kind, from, to],
     );
     const table = kind === 'promote' ? TRANSITIONS : DEMOTIONS;
     const transition = table.find((t) => t.from === from && t.to === to);
     expect(answer).toEqual(
       transition
-        ? JSON.stringify(transition.evidence.map(({ field, rule }) => [field, rule]))
+        ? transition.evidence.map(({ field, rule }) => `${field} ${rule}`).join(' ')
         : { error: `PRP_INVALID_TRANSITION ${invalidTransitionMessage(from, to, kind)}` },
     );
   });
@@ -123,7 +130,7 @@ const SAMPLES: unknown[] = [
   ]),
 ];
 
-describe('the rule-checks block', () => {
+describe('the evidence section, on the data block', () => {
   const cases = RULE_ORDER.flatMap((rule) =>
     SAMPLES.map((value) => [rule, JSON.stringify(value)] as [Rule, string]),
   );
@@ -132,9 +139,9 @@ describe('the rule-checks block', () => {
     const [from, to] = ['pending', 'development'];
     const answer = await evalLua(
       `local from, to = ARGV[1], ARGV[2]
-local rules = { { 'field', ARGV[3] } }
-local decoded = cjson.decode(ARGV[4])
-${generatedBlock('rule-checks')}
+local rules = 'field ' .. ARGV[3]
+local evidence = ARGV[4]
+${section('Evidence')}
 return 'accepted'`,
       [from, to, rule, `{"field":${json}}`],
     );

@@ -1,5 +1,5 @@
 import {
-  PROMOTE_SCRIPT_SHA,
+  promoteScriptSha,
   PromotionError,
   evidenceKey as evidenceKeyOf,
   previousState,
@@ -42,7 +42,7 @@ export async function run(host: ActionHost): Promise<void> {
   let secrets: string[] = [];
   try {
     secrets = maskSecrets(host.readInput, output);
-    output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
+    output.setOutput('script-sha', promoteScriptSha());
     const inputs = readInputs(host.readInput);
     checkProvenanceAvailable(inputs.provenance, env);
     const ctx = (report.ctx = readWorkflowContext(env));

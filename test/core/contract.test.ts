@@ -17,7 +17,7 @@ import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { ruleSchema } from '../../src/core/evidenceRules.js';
 import { promotionKeys } from '../../src/core/keys.js';
 import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
-import { PROMOTE_SCRIPT, runPromoteScript } from '../../src/core/script.js';
+import { promoteScript, runPromoteScript } from '../../src/core/script.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { testClient } from '../support/redisServer.js';
 
@@ -36,7 +36,7 @@ function generatedBlock(name: string): string {
   const block = new RegExp(
     `^-- BEGIN GENERATED ${name} .*\\n([\\s\\S]*?)^-- END GENERATED ${name} `,
     'm',
-  ).exec(PROMOTE_SCRIPT);
+  ).exec(promoteScript());
   if (!block) throw new Error(`lua/promote.lua has no generated block ${name}`);
   return block[1]!;
 }

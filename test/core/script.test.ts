@@ -5,8 +5,8 @@ import { REFUSAL_CODES } from '../../src/core/errors.js';
 import { promote, promotionCall } from '../../src/core/promote.js';
 import {
   loadScript,
-  PROMOTE_SCRIPT,
-  PROMOTE_SCRIPT_SHA,
+  promoteScript,
+  promoteScriptSha,
   runPromoteScript,
   type RedisClient,
 } from '../../src/core/script.js';
@@ -58,15 +58,15 @@ describe('loading', () => {
     // Command substitution drops the file's trailing newlines; sha1sum hashes what remains.
     const shell = (command: string) =>
       execFileSync('bash', ['-c', command, 'shell', SCRIPT_FILE.pathname], { encoding: 'utf8' });
-    expect(PROMOTE_SCRIPT).toBe(shell('printf %s "$(cat "$1")"'));
-    expect(PROMOTE_SCRIPT_SHA).toBe(shell('printf %s "$(cat "$1")" | sha1sum').split(' ')[0]);
+    expect(promoteScript()).toBe(shell('printf %s "$(cat "$1")"'));
+    expect(promoteScriptSha()).toBe(shell('printf %s "$(cat "$1")" | sha1sum').split(' ')[0]);
     // Loadable as it is on Redis 6.2 as well: no shebang line, no flags.
-    expect(PROMOTE_SCRIPT.startsWith('#!')).toBe(false);
+    expect(promoteScript().startsWith('#!')).toBe(false);
   });
 
   it('loadScript returns the local SHA, the one redis-cli SCRIPT LOAD "$(cat ...)" gets', async () => {
     await redis.script('FLUSH');
-    expect(await loadScript(redis)).toBe(PROMOTE_SCRIPT_SHA);
+    expect(await loadScript(redis)).toBe(promoteScriptSha());
     // The contract's own words, through a shell: the operator's SCRIPT LOAD and the library's
     // EVALSHA must name the same cached script.
     const cli = execFileSync(
@@ -79,14 +79,14 @@ describe('loading', () => {
       ],
       { encoding: 'utf8' },
     ).trim();
-    expect(cli).toBe(PROMOTE_SCRIPT_SHA);
-    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+    expect(cli).toBe(promoteScriptSha());
+    expect(await redis.script('EXISTS', promoteScriptSha())).toEqual([1]);
   });
 
   it('loadScript refuses a server that answers with another SHA', async () => {
     const lying = { script: async () => 'f'.repeat(40) } as unknown as RedisClient;
     await expect(loadScript(lying)).rejects.toThrow(
-      `SCRIPT LOAD returned ${'f'.repeat(40)}, expected ${PROMOTE_SCRIPT_SHA}`,
+      `SCRIPT LOAD returned ${'f'.repeat(40)}, expected ${promoteScriptSha()}`,
     );
   });
 });
@@ -110,7 +110,7 @@ describe('running', () => {
     await expectPromotionWritten(redis, before, call.args, replyOf(result));
     // EVALSHA was refused once (NOSCRIPT), and the EVAL retry put the script back in the cache.
     expect(await errorCount('NOSCRIPT')).toBe(noscript + 1);
-    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+    expect(await redis.script('EXISTS', promoteScriptSha())).toEqual([1]);
 
     // With the script cached again, no NOSCRIPT at all.
     expect((await promote(redis, request(ns, 'PRP-1', 'validate'))).result).toBe('promoted');

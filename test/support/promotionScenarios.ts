@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { PROMOTE_SCRIPT_SHA } from '../../src/core/index.js';
+import { promoteScriptSha } from '../../src/core/index.js';
 import { SHA, printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
 import {
   HEAD_SHA,
@@ -102,7 +102,7 @@ export function promotionScenarios(runAction: Runner): void {
       );
       expect(outcome.code).toBe(0);
       expect(outcome.outputs).toEqual({
-        'script-sha': PROMOTE_SCRIPT_SHA,
+        'script-sha': promoteScriptSha(),
         'from-state': 'integration',
         'to-state': 'validate',
         'prp-id': 'PRP-7',

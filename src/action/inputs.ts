@@ -11,12 +11,11 @@ import {
   isValidPrpId,
   parseRedisTarget,
   promotionMode,
-  splitRedisUrls,
-  urlSecrets,
   type PromotionMode,
   type RedisTarget,
   type State,
 } from '../core/index.js';
+import { splitRedisUrls, urlSecrets } from '../core/connection.js';
 import { BOUNDS } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';

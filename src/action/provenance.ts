@@ -1,4 +1,5 @@
-import { evidenceCommit, provenanceAudience, type MoveBinding } from '../core/index.js';
+import { provenanceAudience, type MoveBinding } from '../core/index.js';
+import { evidenceCommit } from '../core/provenance.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 

@@ -1,12 +1,12 @@
 import {
   issuerKeys,
-  readMovesEvidence,
   readStatus,
   verifyMove,
   type PrpStatus,
   type VerifyOptions,
   type VerifyResult,
 } from '../core/index.js';
+import { readMovesEvidence } from '../core/status.js';
 import type { ActionHost, ActionOutput } from './host.js';
 import type { GuardedOutput } from './runnerText.js';
 import { maskSecrets, readStatusSettings, type StatusSettings } from './inputs.js';

@@ -12,19 +12,19 @@ import {
   isValidToken,
   previousState,
   promote,
-  promoteWithMulti,
-  promotionCall,
   promotionKeys,
   promotionMode,
   type PromotionMode,
   PromotionError,
   prpKey,
   queueKey,
-  refusalFromReply,
   requiredFields,
   TARGET_STATES,
-  timeToMs,
 } from '../../src/core/index.js';
+import { refusalFromReply } from '../../src/core/errors.js';
+import { promoteWithMulti } from '../../src/core/multiPromote.js';
+import { promotionCall } from '../../src/core/promote.js';
+import { timeToMs } from '../../src/core/reply.js';
 import { withExecPipeline, withMethods } from '../support/clientProxy.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
 import { testClient } from '../support/redisServer.js';
@@ -33,6 +33,77 @@ import { uniqueNamespace } from '../support/snapshot.js';
 
 // The engine's small parts through its public entry (src/core/index.ts): how a request
 // becomes KEYS and ARGV, how the path is chosen, how a Redis error becomes a PromotionError.
+
+describe('the public entry', () => {
+  it('lists its names: decide, the MULTI fallback, the deadline and the runner are not API', async () => {
+    const entry = await import('../../src/core/index.js');
+    expect(Object.keys(entry).sort()).toEqual(
+      [
+        // promote, demote, read, verify
+        'promote',
+        'promotionMode',
+        'demote',
+        'readStatus',
+        'readHealth',
+        'verifyMove',
+        'verifyMoves',
+        'issuerKeys',
+        'provenanceAudience',
+        // connect and close
+        'connectRedis',
+        'closeRedis',
+        'withRedis',
+        'parseRedisTarget',
+        'redactUrl',
+        // the script, for SCRIPT LOAD ahead of time
+        'loadScript',
+        'promoteScriptSha',
+        // the typed errors
+        'PromotionError',
+        'ConnectionError',
+        'AnswerLostError',
+        'REFUSAL_CODES',
+        'VERIFY_PROBLEM_CODES',
+        // states, keys, evidence rules and bounds
+        'STATES',
+        'TARGET_STATES',
+        'isState',
+        'previousState',
+        'DEFAULT_NAMESPACE',
+        'DEFAULT_EVIDENCE_TTL_SECONDS',
+        'MAX_EVIDENCE_TTL_SECONDS',
+        'MAX_EVIDENCE_BYTES',
+        'DEFAULT_HISTORY_ENTRIES',
+        'MAX_HISTORY_ENTRIES',
+        'DEFAULT_HEALTH_THRESHOLDS',
+        'TRIGGERS',
+        'GITHUB_OIDC_ISSUER',
+        'PROVENANCE_AUDIENCE_PREFIX',
+        'isValidNamespace',
+        'isValidPrpId',
+        'isValidToken',
+        'prpKey',
+        'queueKey',
+        'evidenceKey',
+        'eventsKey',
+        'historyKey',
+        'promotionKeys',
+        'healthSampleKey',
+        'requiredFields',
+        'checkEvidence',
+      ].sort(),
+    );
+    for (const inner of [
+      'decide',
+      'promoteWithMulti',
+      'withDeadline',
+      'runPromoteScript',
+      'move',
+    ]) {
+      expect(entry).not.toHaveProperty(inner);
+    }
+  });
+});
 
 let redis: Redis;
 /** Another client, to change keys while a promotion is under way. */

@@ -14,12 +14,12 @@ import {
   loadScript,
   previousState,
   promote,
-  promotionCall,
   queueKey,
   type PromotionMode,
   type PromotionRequest,
   type PromotionResult,
 } from '../../src/core/index.js';
+import { promotionCall } from '../../src/core/promote.js';
 import { withMethods } from '../support/clientProxy.js';
 import { startCuttingProxy } from '../support/cuttingProxy.js';
 import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';

@@ -23,7 +23,7 @@
  * Prints figures and asserts nothing: timings belong here, not in tests. Run by tsx (npm run
  * bench), which runs the engine's TypeScript sources as vitest and tsc read them.
  */
-import { startRedisServer, testClient } from '../test/support/redisServer.js';
+import { startRedisServer, testClient } from './support/redisServer.js';
 import * as core from '../src/core/index.js';
 import { promotionCall } from '../src/core/promote.js';
 

@@ -17,7 +17,7 @@ import {
 } from '../../src/core/index.js';
 import { run as runPromote } from '../../src/action/main.js';
 import { rulesOf } from '../support/aclServer.js';
-import { runInProcess } from '../support/actionRun.js';
+import { runInProcess } from '../../scripts/support/actionRun.js';
 import { connectionSpec } from '../support/connectionScenarios.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import {

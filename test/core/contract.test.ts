@@ -19,7 +19,7 @@ import { promotionKeys } from '../../src/core/keys.js';
 import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
 import { promoteScript, runPromoteScript } from '../../src/core/script.js';
 import { uniqueNamespace } from '../support/snapshot.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 
 // The generated blocks of lua/promote.lua, run on their own, answer as the contract's tables
 // (src/core/contract.ts) say. That the blocks are what the generator writes is checked by

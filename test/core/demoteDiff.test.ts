@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { demote } from '../../src/core/index.js';
 import { prpKey, queueKey } from '../../src/core/keys.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 
 /** Demotions, script vs fallback, over every state × target: same answers; refusals write nothing. */

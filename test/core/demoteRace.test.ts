@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { demote, promote } from '../../src/core/index.js';
 import { prpKey, queueKey } from '../../src/core/keys.js';
 import { withMethods } from '../support/clientProxy.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 
 /**

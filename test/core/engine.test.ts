@@ -27,7 +27,7 @@ import { promotionCall } from '../../src/core/promote.js';
 import { timeToMs } from '../../src/core/reply.js';
 import { withExecPipeline, withMethods } from '../support/clientProxy.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

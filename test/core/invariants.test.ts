@@ -22,7 +22,11 @@ import {
 import { promotionCall } from '../../src/core/promote.js';
 import { withMethods } from '../support/clientProxy.js';
 import { startCuttingProxy } from '../support/cuttingProxy.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, seedNamespace } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 

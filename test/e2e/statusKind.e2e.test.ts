@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { historyKey, prpKey } from '../../src/core/keys.js';
-import { runEntry } from '../support/actionRun.js';
-import { testClient } from '../support/redisServer.js';
+import { runEntry } from '../../scripts/support/actionRun.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
 /**

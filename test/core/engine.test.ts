@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import {
   checkEvidence,
   DEFAULT_EVIDENCE_TTL_SECONDS,
@@ -26,8 +26,8 @@ import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { promotionCall } from '../../src/core/promote.js';
 import { timeToMs } from '../../src/core/reply.js';
 import { withExecPipeline, withMethods } from '../support/clientProxy.js';
+import { twoClients } from '../support/clients.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
-import { testClient } from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
@@ -105,17 +105,8 @@ describe('the public entry', () => {
   });
 });
 
-let redis: Redis;
-/** Another client, to change keys while a promotion is under way. */
-let other: Redis;
-beforeAll(() => {
-  redis = testClient(inject('redisUrl'));
-  other = testClient(inject('redisUrl'));
-});
-afterAll(() => {
-  redis.disconnect();
-  other.disconnect();
-});
+/** `other` changes keys while a promotion is under way. */
+const clients = twoClients();
 
 describe('keys and names', () => {
   it('builds the six keys in one {NS} hash tag', () => {
@@ -295,10 +286,10 @@ describe('promotionMode: lua unless asked for multi', () => {
 
   it('REDIS_LUA_PROMOTION_ENABLED=false makes promote() take the fallback: no script runs', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'validate', 2);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'validate', 2);
     // A client that cannot run scripts: only the WATCH/MULTI/EXEC path can succeed with it.
     const disabled = () => Promise.reject(new Error('scripts are disabled here'));
-    const noScripts = withMethods(redis, { evalsha: disabled, eval: disabled });
+    const noScripts = withMethods(clients.redis, { evalsha: disabled, eval: disabled });
     vi.stubEnv('REDIS_LUA_PROMOTION_ENABLED', 'false');
     try {
       const result = await promote(noScripts, goodRequest(ns, 'PRP-1', 'complete'));
@@ -334,16 +325,16 @@ describe('promotionMode: lua unless asked for multi', () => {
       // ioredis keeps a pipeline that got no answer and resends it on reconnecting: the
       // writes would run a second time, outside MULTI and unchecked.
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
       const resending = new Redis(inject('redisUrl'), options);
       try {
         const request = goodRequest(ns, 'PRP-1', 'development');
-        const before = await observe(redis, ns, promotionCall(request).keys);
+        const before = await observe(clients.redis, ns, promotionCall(request).keys);
         await expect(promote(resending, request, { mode: 'multi' })).rejects.toMatchObject({
           code: 'PRP_BAD_ARGUMENT',
           message: expect.stringMatching(/maxRetriesPerRequest: 0/),
         });
-        await expectUnchanged(redis, before);
+        await expectUnchanged(clients.redis, before);
       } finally {
         resending.disconnect();
       }
@@ -354,21 +345,21 @@ describe('promotionMode: lua unless asked for multi', () => {
     '%s: a client with keyPrefix is refused, for both paths alike, writing nothing',
     async (mode) => {
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
       // What the fallback would read through the prefix: a PRP it could promote.
-      await redis.hset(`app:{${ns}}:prp:PRP-1`, 'status', 'pending');
+      await clients.redis.hset(`app:{${ns}}:prp:PRP-1`, 'status', 'pending');
       const prefixed = new Redis(inject('redisUrl'), {
         keyPrefix: 'app:',
         maxRetriesPerRequest: 0,
       });
       try {
         const request = goodRequest(ns, 'PRP-1', 'development');
-        const before = await observe(redis, ns, promotionCall(request).keys);
+        const before = await observe(clients.redis, ns, promotionCall(request).keys);
         await expect(promote(prefixed, request, { mode })).rejects.toMatchObject({
           code: 'PRP_BAD_ARGUMENT',
           message: expect.stringMatching(/keyPrefix "app:"/),
         });
-        await expectUnchanged(redis, before);
+        await expectUnchanged(clients.redis, before);
       } finally {
         prefixed.disconnect();
       }
@@ -447,23 +438,25 @@ describe('refusalFromReply: the code and message inside a Redis error', () => {
 describe('the fallback passes through what goes wrong at EXEC', () => {
   it('a connection lost at EXEC: that error, and nothing written', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
     const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
-    const before = await observe(redis, ns, keys);
-    const lost = withExecPipeline(redis, () => Promise.reject(new Error('Connection is closed.')));
+    const before = await observe(clients.redis, ns, keys);
+    const lost = withExecPipeline(clients.redis, () =>
+      Promise.reject(new Error('Connection is closed.')),
+    );
     await expect(promoteWithMulti(lost, keys, args)).rejects.toThrow('Connection is closed.');
-    await expectUnchanged(redis, before);
+    await expectUnchanged(clients.redis, before);
     // The writes were never sent; the transaction they were for was discarded.
-    expect(await promoteWithMulti(redis, keys, args)).toMatchObject({ result: 'promoted' });
+    expect(await promoteWithMulti(clients.redis, keys, args)).toMatchObject({ result: 'promoted' });
   });
 
   it('a command failing inside EXEC: says what was written and what failed, with its error', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
     const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
     // The queues are not watched: one recreated as another type after the check fails LPUSH.
-    const raced = withExecPipeline(redis, async (exec) => {
-      await other.set(keys[2]!, 'not a list');
+    const raced = withExecPipeline(clients.redis, async (exec) => {
+      await clients.other.set(keys[2]!, 'not a list');
       return exec();
     });
     const failure = await promoteWithMulti(raced, keys, args).catch((e: unknown) => e);

@@ -23,8 +23,9 @@
  * Prints figures and asserts nothing: timings belong here, not in tests. Run by tsx (npm run
  * bench), which runs the engine's TypeScript sources as vitest and tsc read them.
  */
-import { startRedisServer, testClient } from '../test/support/redisServer.js';
+import { startRedisServer, testClient } from './support/redisServer.js';
 import * as core from '../src/core/index.js';
+import { promotionCall } from '../src/core/promote.js';
 
 const DEPTH = 1_000; // ids already waiting in every queue
 const PROMOTIONS = 2_000; // per run
@@ -308,7 +309,7 @@ async function compareWithFloor(): Promise<void> {
           if (which === 'script') {
             await core.promote(client, request);
           } else {
-            const { keys, args } = core.promotionCall(request);
+            const { keys, args } = promotionCall(request);
             args[6] = '1'; // the new version (the seeded PRPs have none: 0)
             args[7] = String(Date.now());
             await client.evalsha(floorSha, keys.length, ...keys, ...args);

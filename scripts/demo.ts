@@ -5,9 +5,9 @@
  * action's log, its job summary and what Redis holds afterwards, then stops the server.
  * Exits non-zero if the promotion did not happen.
  */
-import { printedOutput, runAction } from '../test/support/actionRun.ts';
-import { startFakeGitHub } from '../test/support/fakeGitHub.ts';
-import { startRedisServer, testClient } from '../test/support/redisServer.ts';
+import { printedOutput, runAction } from './support/actionRun.ts';
+import { startFakeGitHub } from './support/fakeGitHub.ts';
+import { startRedisServer, testClient } from './support/redisServer.ts';
 
 const NS = 'prp';
 const ID = 'PRP-42';

@@ -12,13 +12,12 @@ import {
   isValidPrpId,
   parseRedisTarget,
   promotionMode,
-  splitRedisUrls,
-  urlSecrets,
   type HealthThresholds,
   type PromotionMode,
   type RedisTarget,
   type State,
 } from '../core/index.js';
+import { splitRedisUrls, urlSecrets } from '../core/connection.js';
 import { BOUNDS, MAX_VERSION } from '../core/contract.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';

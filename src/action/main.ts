@@ -1,4 +1,4 @@
-import { PROMOTE_SCRIPT_SHA, previousState, promote } from '../core/index.js';
+import { promoteScriptSha, previousState, promote } from '../core/index.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readInputs, settingsOf, type Settings } from './inputs.js';
@@ -24,7 +24,7 @@ export const run = (host: ActionHost): Promise<void> =>
   runStep<Settings, RunReport>(host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: (read, env, output) => {
-      output.setOutput('script-sha', PROMOTE_SCRIPT_SHA);
+      output.setOutput('script-sha', promoteScriptSha());
       return settingsOf(readInputs(read), env);
     },
     failureOutputs: (report, error) => moveFailureOutputs('promoted', report, error),

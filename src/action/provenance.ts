@@ -1,9 +1,5 @@
-import {
-  NotRunError,
-  evidenceCommit,
-  provenanceAudience,
-  type MoveBinding,
-} from '../core/index.js';
+import { NotRunError, provenanceAudience, type MoveBinding } from '../core/index.js';
+import { evidenceCommit } from '../core/provenance.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 

@@ -1,13 +1,6 @@
-import {
-  callFailureError,
-  callFailureOf,
-  scrubSecrets,
-  withDeadline,
-  withRedis,
-  type Operation,
-  type RedisClient,
-  type RedisTarget,
-} from '../core/index.js';
+import { withRedis, type RedisClient, type RedisTarget } from '../core/index.js';
+import { scrubSecrets, withDeadline } from '../core/connection.js';
+import { callFailureError, callFailureOf, type Operation } from '../core/errors.js';
 
 /**
  * One call to Redis as every entry point makes it (promote, demote, status, health): connect

@@ -1,6 +1,5 @@
 import {
   issuerKeys,
-  readMovesEvidence,
   readStatus,
   verifyMove,
   type MoveEvidence,
@@ -8,6 +7,7 @@ import {
   type VerifyOptions,
   type VerifyResult,
 } from '../core/index.js';
+import { readMovesEvidence } from '../core/status.js';
 import type { ActionHost } from './host.js';
 import { readStatusSettings, type StatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';

@@ -7,29 +7,41 @@ import { isKeyDenied, keyDenied, whichKeyDenied } from './keyAccess.js';
 /** A connected ioredis client: a single server or a cluster. */
 export type RedisClient = Redis | Cluster;
 
+/** The script's text and SHA, read on first use (see promoteScript). */
+let loaded: { text: string; sha: string } | undefined;
+
+function loadedScript(): { text: string; sha: string } {
+  if (!loaded) {
+    // ncc sees this URL and copies lua/promote.lua beside each bundle as an asset.
+    const text = readFileSync(new URL('../../lua/promote.lua', import.meta.url), 'utf8').replace(
+      /\n+$/,
+      '',
+    );
+    loaded = { text, sha: createHash('sha1').update(text).digest('hex') };
+  }
+  return loaded;
+}
+
 /**
- * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/),
- * without its trailing newlines: the contract loads it with
- * `redis-cli SCRIPT LOAD "$(cat lua/promote.lua)"`, and command substitution drops them, so
- * this is the text (and the SHA) every client caches.
+ * The promotion script's source, read from lua/promote.lua (ncc copies it beside dist/) on
+ * first use, not at import: the status and health entries never run it. Without its trailing
+ * newlines: the contract loads it with `redis-cli SCRIPT LOAD "$(cat lua/promote.lua)"`, and
+ * command substitution drops them, so this is the text (and the SHA) every client caches.
  */
-export const PROMOTE_SCRIPT: string = readFileSync(
-  new URL('../../lua/promote.lua', import.meta.url),
-  'utf8',
-).replace(/\n+$/, '');
+export const promoteScript = (): string => loadedScript().text;
 
 /** SHA1 of the script, computed locally: what EVALSHA names and what SCRIPT LOAD must return. */
-export const PROMOTE_SCRIPT_SHA: string = createHash('sha1').update(PROMOTE_SCRIPT).digest('hex');
+export const promoteScriptSha = (): string => loadedScript().sha;
 
 /**
  * Loads the script with SCRIPT LOAD and checks that the server's SHA is the local one (a
  * mismatch means the bytes sent are not the bytes hashed: a proxy or encoding changed them).
  */
 export async function loadScript(redis: RedisClient): Promise<string> {
-  const sha = String(await redis.script('LOAD', PROMOTE_SCRIPT));
-  if (sha !== PROMOTE_SCRIPT_SHA) {
+  const sha = String(await redis.script('LOAD', promoteScript()));
+  if (sha !== promoteScriptSha()) {
     // Loading writes no key of a namespace; the move was not sent.
-    throw new NotRunError(`SCRIPT LOAD returned ${sha}, expected ${PROMOTE_SCRIPT_SHA}`);
+    throw new NotRunError(`SCRIPT LOAD returned ${sha}, expected ${promoteScriptSha()}`);
   }
   return sha;
 }
@@ -50,10 +62,10 @@ export async function runPromoteScript(
 ): Promise<string> {
   try {
     try {
-      return String(await redis.evalsha(PROMOTE_SCRIPT_SHA, keys.length, ...keys, ...args));
+      return String(await redis.evalsha(promoteScriptSha(), keys.length, ...keys, ...args));
     } catch (error) {
       if (!isNoScript(error)) throw error;
-      return String(await redis.eval(PROMOTE_SCRIPT, keys.length, ...keys, ...args));
+      return String(await redis.eval(promoteScript(), keys.length, ...keys, ...args));
     }
   } catch (error) {
     // Refused for a key before the script started: which one (Redis does not say).

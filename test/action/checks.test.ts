@@ -16,7 +16,7 @@ import {
   startFakeGitHub,
   type CheckRunsFixture,
   type FakeGitHub,
-} from '../support/fakeGitHub.js';
+} from '../../scripts/support/fakeGitHub.js';
 import { startTcpServer } from '../support/tcpServer.js';
 
 const passing = loadCheckRunsFixture('passing');

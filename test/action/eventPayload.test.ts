@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { parseEventPayload } from '../../src/action/workflowContext.js';
-import { SHA, runAction } from '../support/actionRun.js';
-import { testClient } from '../support/redisServer.js';
+import { SHA, runAction } from '../../scripts/support/actionRun.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

@@ -9,7 +9,7 @@ import {
 } from '../../src/action/inputs.js';
 import { BOUNDS } from '../../src/core/contract.js';
 import { checkEvidence } from '../../src/core/index.js';
-import { recordingOutput } from '../support/actionRun.js';
+import { recordingOutput } from '../../scripts/support/actionRun.js';
 
 const reader = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
 const minimal = { 'redis-url': 'redis://127.0.0.1:6379', 'target-state': 'validate' };

@@ -5,9 +5,14 @@ import { run } from '../../src/action/main.js';
 import { recentHistory } from '../../src/action/move.js';
 import { runStatus } from '../../src/action/status.js';
 import { parseRedisTarget } from '../../src/core/index.js';
-import { ENTRIES, actionDefaults, recordingOutput, runInProcess } from '../support/actionRun.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  recordingOutput,
+  runInProcess,
+} from '../../scripts/support/actionRun.js';
 import { lifecycleScenarios } from '../support/lifecycleScenarios.js';
-import { REFUSED_PORT } from '../support/redisServer.js';
+import { REFUSED_PORT } from '../../scripts/support/redisServer.js';
 
 /** The lifecycle scenarios through run(), runDemote() and runStatus() in this process. */
 const RUNS = { promote: run, demote: runDemote, status: runStatus, health: runHealth } as const;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { run } from '../../src/action/main.js';
-import { runInProcess, type RunSpec } from '../support/actionRun.js';
+import { runInProcess, type RunSpec } from '../../scripts/support/actionRun.js';
 import { connectionScenarios } from '../support/connectionScenarios.js';
 import { dispatchEvent } from '../support/events.js';
 import { hostileInputScenarios } from '../support/hostileInputScenarios.js';

@@ -19,7 +19,7 @@ import {
   pushEvent,
   workflowRunEvent,
 } from '../support/events.js';
-import { startFakeGitHub, type FakeGitHub } from '../support/fakeGitHub.js';
+import { startFakeGitHub, type FakeGitHub } from '../../scripts/support/fakeGitHub.js';
 import { startTcpServer } from '../support/tcpServer.js';
 
 /**

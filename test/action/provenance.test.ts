@@ -3,7 +3,7 @@ import { runDemote } from '../../src/action/demote.js';
 import { runHealth } from '../../src/action/health.js';
 import { run } from '../../src/action/main.js';
 import { runStatus } from '../../src/action/status.js';
-import { ENTRIES, actionDefaults, runInProcess } from '../support/actionRun.js';
+import { ENTRIES, actionDefaults, runInProcess } from '../../scripts/support/actionRun.js';
 import { provenanceScenarios } from '../support/provenanceScenarios.js';
 
 /** The provenance scenarios through run(), runDemote() and runStatus() in this process. */

@@ -7,7 +7,7 @@ import {
   cutToBytes,
   guardOutput,
 } from '../../src/action/runnerText.js';
-import { recordingOutput } from '../support/actionRun.js';
+import { recordingOutput } from '../../scripts/support/actionRun.js';
 import { runnerCommands } from '../support/storedValueScenarios.js';
 
 describe('commandSafe: no line the runner reads as a workflow command', () => {

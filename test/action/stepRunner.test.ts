@@ -13,7 +13,7 @@ import {
   RefusedError,
 } from '../../src/core/index.js';
 import { InputError } from '../../src/action/failures.js';
-import { recordingOutput } from '../support/actionRun.js';
+import { recordingOutput } from '../../scripts/support/actionRun.js';
 
 /**
  * The one skeleton of every entry (issue 14, section 3), through a fifth step of its own: a

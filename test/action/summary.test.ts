@@ -13,7 +13,7 @@ import {
   type StatusReport,
 } from '../../src/action/summary.js';
 import { readWorkflowContext } from '../../src/action/workflowContext.js';
-import { recordingOutput } from '../support/actionRun.js';
+import { recordingOutput } from '../../scripts/support/actionRun.js';
 import { cellTexts, renderMarkdown } from '../support/markdown.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';

@@ -21,14 +21,14 @@ import {
   printedOutput,
   runInProcess,
   type RunOutcome,
-} from '../support/actionRun.js';
+} from '../../scripts/support/actionRun.js';
 import { pushEvent } from '../support/events.js';
 import {
   REFUSED_PORT,
   startRedisCluster,
   testClient,
   type RedisCluster,
-} from '../support/redisServer.js';
+} from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { snapshotNamespace } from '../support/snapshot.js';
 

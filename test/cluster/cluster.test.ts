@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, promote, type RedisClient } from '../../src/core/index.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 import { run } from '../../src/action/main.js';
-import { runInProcess, type RunSpec } from '../support/actionRun.js';
+import { runInProcess, type RunSpec } from '../../scripts/support/actionRun.js';
 import { clusterScenarios } from '../support/clusterScenarios.js';
 
 // A one-node Redis Cluster owning every slot: enough to prove the keys share a slot (the

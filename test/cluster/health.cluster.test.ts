@@ -8,7 +8,11 @@ import {
   readHealth,
   type RedisClient,
 } from '../../src/core/index.js';
-import { startRedisCluster, testClient, type RedisCluster } from '../support/redisServer.js';
+import {
+  startRedisCluster,
+  testClient,
+  type RedisCluster,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 
 /**

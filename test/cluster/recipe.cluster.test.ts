@@ -9,7 +9,7 @@ import {
   closeRedis,
   ConnectionError,
   connectRedis,
-  PROMOTE_SCRIPT_SHA,
+  promoteScriptSha,
   promote,
   readHealth,
   readStatus,
@@ -17,7 +17,7 @@ import {
 } from '../../src/core/index.js';
 import { run as runPromote } from '../../src/action/main.js';
 import { rulesOf } from '../support/aclServer.js';
-import { runInProcess } from '../support/actionRun.js';
+import { runInProcess } from '../../scripts/support/actionRun.js';
 import { connectionSpec } from '../support/connectionScenarios.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import {
@@ -144,7 +144,7 @@ test(
     expect(expected).toHaveLength(users.length);
     for (const address of cluster.addresses) {
       expect(await listed(address), address).toEqual(expected);
-      expect(await adminOf(address).script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+      expect(await adminOf(address).script('EXISTS', promoteScriptSha())).toEqual([1]);
     }
 
     // The namespace's primary and its replica.
@@ -369,7 +369,7 @@ test('what the recipe avoids: --cluster call reads --[[ and -@all as options; -x
     `redis-cli -h ${first.replace(/:.*/, '')} -p ${first.replace(/.*:/, '')} -x SCRIPT LOAD < lua/promote.lua`,
   );
   expect(withNewline.trim()).toMatch(/^[0-9a-f]{40}$/);
-  expect(withNewline.trim()).not.toBe(PROMOTE_SCRIPT_SHA);
+  expect(withNewline.trim()).not.toBe(promoteScriptSha());
 });
 
 test(

@@ -19,7 +19,11 @@ import {
   observe,
   replyOf,
 } from '../support/promotionChecks.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

@@ -14,10 +14,15 @@ import {
   readStatus,
   type RedisClient,
 } from '../../src/core/index.js';
-import { ENTRIES, actionDefaults, runInProcess, type RunOutcome } from '../support/actionRun.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  runInProcess,
+  type RunOutcome,
+} from '../../scripts/support/actionRun.js';
 import { startCuttingProxy } from '../support/cuttingProxy.js';
 import { pushEvent } from '../support/events.js';
-import { REFUSED_PORT, startRedisServer, testClient } from '../support/redisServer.js';
+import { REFUSED_PORT, startRedisServer, testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 
 // Issue 12, items 16 and 19: a call that fails on the way to Redis says what it was (a read,

@@ -5,7 +5,11 @@ import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { move, type PromotionMode } from '../../src/core/promote.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { runPromoteScript } from '../../src/core/script.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { seedNamespace, seedPrp } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 import {

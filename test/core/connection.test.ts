@@ -12,7 +12,11 @@ import {
   urlSecrets,
   withRedis,
 } from '../../src/core/connection.js';
-import { REFUSED_PORT, startRedisServer, type RedisServer } from '../support/redisServer.js';
+import {
+  REFUSED_PORT,
+  startRedisServer,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { startTcpServer, type TcpServer } from '../support/tcpServer.js';
 
 // The connection factory for short-lived processes: it must end, in time, with a message a

@@ -17,9 +17,9 @@ import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { ruleSchema } from '../../src/core/evidenceRules.js';
 import { promotionKeys } from '../../src/core/keys.js';
 import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
-import { PROMOTE_SCRIPT, runPromoteScript } from '../../src/core/script.js';
+import { promoteScript, runPromoteScript } from '../../src/core/script.js';
 import { uniqueNamespace } from '../support/snapshot.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 
 // The sections of lua/promote.lua, run on their own over its generated data block, answer as
 // the contract's tables (src/core/contract.ts) say. That the block is what the generator
@@ -36,16 +36,16 @@ const DATA = /^-- BEGIN GENERATED data .*\n[\s\S]*?^-- END GENERATED data .*$/m;
 
 /** The generated data block and the units after it, up to the script's first check. */
 function units(): string {
-  const data = DATA.exec(PROMOTE_SCRIPT);
+  const data = DATA.exec(promoteScript());
   if (!data) throw new Error('lua/promote.lua has no generated data block');
-  const rest = PROMOTE_SCRIPT.slice(data.index);
+  const rest = promoteScript().slice(data.index);
   return rest.slice(0, rest.indexOf('\nif #KEYS '));
 }
 
 /** One section of the script, from its `-- Name ---` line to the next section's. */
 function section(name: string): string {
   const found = new RegExp(`^-- ${name} -{5,}\\n([\\s\\S]*?)^-- [A-Z][a-z ]+ -{5,}$`, 'm').exec(
-    PROMOTE_SCRIPT,
+    promoteScript(),
   );
   if (!found) throw new Error(`lua/promote.lua has no section ${name}`);
   return found[1]!;

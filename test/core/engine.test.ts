@@ -13,8 +13,6 @@ import {
   isValidToken,
   previousState,
   promote,
-  promoteWithMulti,
-  promotionCall,
   promotionKeys,
   promotionMode,
   type PromotionMode,
@@ -22,14 +20,17 @@ import {
   PromotionError,
   prpKey,
   queueKey,
-  refusalFromReply,
   requiredFields,
   TARGET_STATES,
-  timeToMs,
 } from '../../src/core/index.js';
+import { refusalFromReply } from '../../src/core/errors.js';
+import { promoteWithMulti } from '../../src/core/multiPromote.js';
+import { promotionCall } from '../../src/core/promote.js';
+import { timeToMs } from '../../src/core/reply.js';
 import { withExecPipeline, withMethods } from '../support/clientProxy.js';
+import { twoClients } from '../support/clients.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
-import { testClient } from '../support/redisServer.js';
 import { GOOD_EVIDENCE, goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
@@ -57,6 +58,80 @@ afterAll(() => {
   redis.disconnect();
   other.disconnect();
 });
+
+describe('the public entry', () => {
+  it('lists its names: decide, the MULTI fallback, the deadline and the runner are not API', async () => {
+    const entry = await import('../../src/core/index.js');
+    expect(Object.keys(entry).sort()).toEqual(
+      [
+        // promote, demote, read, verify
+        'promote',
+        'promotionMode',
+        'demote',
+        'readStatus',
+        'readHealth',
+        'verifyMove',
+        'verifyMoves',
+        'issuerKeys',
+        'provenanceAudience',
+        // connect and close
+        'connectRedis',
+        'closeRedis',
+        'withRedis',
+        'parseRedisTarget',
+        'redactUrl',
+        // the script, for SCRIPT LOAD ahead of time
+        'loadScript',
+        'promoteScriptSha',
+        // the typed errors
+        'PromotionError',
+        'ConnectionError',
+        'AnswerLostError',
+        'REFUSAL_CODES',
+        'VERIFY_PROBLEM_CODES',
+        // states, keys, evidence rules and bounds
+        'STATES',
+        'TARGET_STATES',
+        'isState',
+        'previousState',
+        'DEFAULT_NAMESPACE',
+        'DEFAULT_EVIDENCE_TTL_SECONDS',
+        'MAX_EVIDENCE_TTL_SECONDS',
+        'MAX_EVIDENCE_BYTES',
+        'DEFAULT_HISTORY_ENTRIES',
+        'MAX_HISTORY_ENTRIES',
+        'DEFAULT_HEALTH_THRESHOLDS',
+        'TRIGGERS',
+        'GITHUB_OIDC_ISSUER',
+        'PROVENANCE_AUDIENCE_PREFIX',
+        'isValidNamespace',
+        'isValidPrpId',
+        'isValidToken',
+        'prpKey',
+        'queueKey',
+        'evidenceKey',
+        'eventsKey',
+        'historyKey',
+        'promotionKeys',
+        'healthSampleKey',
+        'requiredFields',
+        'checkEvidence',
+      ].sort(),
+    );
+    for (const inner of [
+      'decide',
+      'promoteWithMulti',
+      'withDeadline',
+      'runPromoteScript',
+      'move',
+    ]) {
+      expect(entry).not.toHaveProperty(inner);
+    }
+  });
+});
+
+/** `other` changes keys while a promotion is under way. */
+const clients = twoClients();
 
 describe('keys and names', () => {
   it('builds the six keys in one {NS} hash tag', () => {
@@ -236,10 +311,10 @@ describe('promotionMode: lua unless asked for multi', () => {
 
   it('REDIS_LUA_PROMOTION_ENABLED=false makes promote() take the fallback: no script runs', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'validate', 2);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'validate', 2);
     // A client that cannot run scripts: only the WATCH/MULTI/EXEC path can succeed with it.
     const disabled = () => Promise.reject(new Error('scripts are disabled here'));
-    const noScripts = withMethods(redis, { evalsha: disabled, eval: disabled });
+    const noScripts = withMethods(clients.redis, { evalsha: disabled, eval: disabled });
     vi.stubEnv('REDIS_LUA_PROMOTION_ENABLED', 'false');
     try {
       const result = await promote(noScripts, goodRequest(ns, 'PRP-1', 'complete'));
@@ -275,16 +350,16 @@ describe('promotionMode: lua unless asked for multi', () => {
       // ioredis keeps a pipeline that got no answer and resends it on reconnecting: the
       // writes would run a second time, outside MULTI and unchecked.
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
       const resending = new Redis(inject('redisUrl'), options);
       try {
         const request = goodRequest(ns, 'PRP-1', 'development');
-        const before = await observe(redis, ns, promotionCall(request).keys);
+        const before = await observe(clients.redis, ns, promotionCall(request).keys);
         await expect(promote(resending, request, { mode: 'multi' })).rejects.toMatchObject({
           code: 'PRP_BAD_ARGUMENT',
           message: expect.stringMatching(/maxRetriesPerRequest: 0/),
         });
-        await expectUnchanged(redis, before);
+        await expectUnchanged(clients.redis, before);
       } finally {
         resending.disconnect();
       }
@@ -295,21 +370,21 @@ describe('promotionMode: lua unless asked for multi', () => {
     '%s: a client with keyPrefix is refused, for both paths alike, writing nothing',
     async (mode) => {
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+      await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
       // What the fallback would read through the prefix: a PRP it could promote.
-      await redis.hset(`app:{${ns}}:prp:PRP-1`, 'status', 'pending');
+      await clients.redis.hset(`app:{${ns}}:prp:PRP-1`, 'status', 'pending');
       const prefixed = new Redis(inject('redisUrl'), {
         keyPrefix: 'app:',
         maxRetriesPerRequest: 0,
       });
       try {
         const request = goodRequest(ns, 'PRP-1', 'development');
-        const before = await observe(redis, ns, promotionCall(request).keys);
+        const before = await observe(clients.redis, ns, promotionCall(request).keys);
         await expect(promote(prefixed, request, { mode })).rejects.toMatchObject({
           code: 'PRP_BAD_ARGUMENT',
           message: expect.stringMatching(/keyPrefix "app:"/),
         });
-        await expectUnchanged(redis, before);
+        await expectUnchanged(clients.redis, before);
       } finally {
         prefixed.disconnect();
       }
@@ -388,23 +463,25 @@ describe('refusalFromReply: the code and message inside a Redis error', () => {
 describe('the fallback passes through what goes wrong at EXEC', () => {
   it('a connection lost at EXEC: that error, and nothing written', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
     const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
-    const before = await observe(redis, ns, keys);
-    const lost = withExecPipeline(redis, () => Promise.reject(new Error('Connection is closed.')));
+    const before = await observe(clients.redis, ns, keys);
+    const lost = withExecPipeline(clients.redis, () =>
+      Promise.reject(new Error('Connection is closed.')),
+    );
     await expect(promoteWithMulti(lost, keys, args)).rejects.toThrow('Connection is closed.');
-    await expectUnchanged(redis, before);
+    await expectUnchanged(clients.redis, before);
     // The writes were never sent; the transaction they were for was discarded.
-    expect(await promoteWithMulti(redis, keys, args)).toMatchObject({ result: 'promoted' });
+    expect(await promoteWithMulti(clients.redis, keys, args)).toMatchObject({ result: 'promoted' });
   });
 
   it('a queue replaced inside EXEC: a PartialWriteError naming what ran, what failed and its key', async () => {
     const ns = uniqueNamespace();
-    await seedPrp(redis, ns, 'PRP-1', 'pending', 0);
+    await seedPrp(clients.redis, ns, 'PRP-1', 'pending', 0);
     const { keys, args } = promotionCall(goodRequest(ns, 'PRP-1', 'development', 't'));
     // The queues are not watched: one recreated as another type after the check fails LPUSH.
-    const raced = withExecPipeline(redis, async (exec) => {
-      await other.set(keys[2]!, 'not a list');
+    const raced = withExecPipeline(clients.redis, async (exec) => {
+      await clients.other.set(keys[2]!, 'not a list');
       return exec();
     });
     const failure = await promoteWithMulti(raced, keys, args).catch((e: unknown) => e);

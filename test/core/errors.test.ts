@@ -10,11 +10,9 @@ import {
   PartialWriteError,
   PromotionError,
   RefusedError,
-  callFailureError,
-  callFailureOf,
-  parseReply,
-  type CallFailure,
 } from '../../src/core/index.js';
+import { callFailureError, callFailureOf, type CallFailure } from '../../src/core/errors.js';
+import { parseReply } from '../../src/core/promote.js';
 import { keyDenied } from '../../src/core/keyAccess.js';
 import { InputError } from '../../src/action/failures.js';
 

@@ -2,7 +2,11 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventsKey, historyKey } from '../../src/core/keys.js';
 import { promote } from '../../src/core/promote.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

@@ -10,7 +10,11 @@ import {
 import { FALLBACK_POOL_IDLE } from '../../src/core/fallbackPool.js';
 import { WRITE_COMMANDS } from '../../src/core/decide.js';
 import { withExecPipeline } from '../support/clientProxy.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 
 // Issue 12, item 20, follow-up: the fallback took a connection of its own by opening one per

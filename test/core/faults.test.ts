@@ -7,7 +7,11 @@ import {
   promote,
   type PromotionMode,
 } from '../../src/core/index.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { startCuttingProxy } from '../support/cuttingProxy.js';

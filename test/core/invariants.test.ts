@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,15 +13,20 @@ import {
   loadScript,
   previousState,
   promote,
-  promotionCall,
   queueKey,
   type PromotionMode,
   type PromotionRequest,
   type PromotionResult,
 } from '../../src/core/index.js';
+import { promotionCall } from '../../src/core/promote.js';
+import { rulesOf } from '../support/aclServer.js';
 import { withMethods } from '../support/clientProxy.js';
 import { startCuttingProxy } from '../support/cuttingProxy.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, seedNamespace } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 
@@ -63,10 +67,7 @@ const PROPERTY_TIMEOUT_MS = 180_000;
 
 const PASSWORD = 'promoter-secret';
 /** docs/acl-rules.txt with its key pattern widened to this file's namespaces (t-...). */
-const RULES = readFileSync(new URL('../../docs/acl-rules.txt', import.meta.url), 'utf8')
-  .trim()
-  .split(/\s+/)
-  .map((rule) => (rule.startsWith('~') ? '~{t-*}:*' : rule));
+const RULES = rulesOf('acl-rules.txt').map((rule) => (rule.startsWith('~') ? '~{t-*}:*' : rule));
 /**
  * Commands a fault takes away from the promoter for one step: the writes, and every other
  * command of docs/acl-rules.txt a promotion runs (not those only connecting runs).

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { refusalFromReply } from '../../src/core/errors.js';
 import { promotionCall } from '../../src/core/promote.js';
 import { runPromoteScript } from '../../src/core/script.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { zodVerdict, type Verdict } from '../support/vectors.js';

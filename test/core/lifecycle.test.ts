@@ -12,7 +12,7 @@ import {
   observe,
   replyOf,
 } from '../support/promotionChecks.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

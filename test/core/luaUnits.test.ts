@@ -14,8 +14,8 @@ import {
 } from '../../src/core/contract.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { parseEvidenceObject } from '../../src/core/evidenceRules.js';
-import { PROMOTE_SCRIPT } from '../../src/core/script.js';
-import { testClient } from '../support/redisServer.js';
+import { promoteScript } from '../../src/core/script.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 
 // The script's units, each run alone on Redis: the generated data block, then the local
 // functions the script defines before its first check (refuse, the evidence gate's scanUtf8,
@@ -32,9 +32,9 @@ const DATA = /^-- BEGIN GENERATED data .*\n[\s\S]*?^-- END GENERATED data .*$/m;
 
 /** The generated data block and the units after it, up to the script's first check. */
 function units(): string {
-  const data = DATA.exec(PROMOTE_SCRIPT);
+  const data = DATA.exec(promoteScript());
   if (!data) throw new Error('lua/promote.lua has no generated data block');
-  const rest = PROMOTE_SCRIPT.slice(data.index);
+  const rest = promoteScript().slice(data.index);
   const firstCheck = rest.indexOf('\nif #KEYS ');
   if (firstCheck < 0) throw new Error('lua/promote.lua has no argument count check');
   return rest.slice(0, firstCheck);
@@ -42,7 +42,7 @@ function units(): string {
 
 /** The script's text outside the header comment and the generated data block. */
 function handWritten(): string {
-  return PROMOTE_SCRIPT.replace(/^--\[\[[\s\S]*?\]\]/, '').replace(DATA, '');
+  return promoteScript().replace(/^--\[\[[\s\S]*?\]\]/, '').replace(DATA, '');
 }
 
 /** Runs `call` (a Lua chunk ending in return) after the units; an error reply as { error }. */

@@ -6,7 +6,7 @@ import { requiredFields } from '../../src/core/evidenceRules.js';
 import { promotionCall } from '../../src/core/promote.js';
 import { runPromoteScript } from '../../src/core/script.js';
 import { TARGET_STATES, previousState } from '../../src/core/states.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 import { zodVerdict, type Verdict } from '../support/vectors.js';

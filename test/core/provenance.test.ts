@@ -11,7 +11,7 @@ import {
   type StoredMove,
   type VerifyOptions,
 } from '../../src/core/index.js';
-import { REFUSED_PORT } from '../support/redisServer.js';
+import { REFUSED_PORT } from '../../scripts/support/redisServer.js';
 import { makeKey, startOidcIssuer, type OidcIssuer } from '../support/oidcIssuer.js';
 import { startTcpServer } from '../support/tcpServer.js';
 

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ConnectionError,
-  parseRedisTarget,
-  parseRedisUrl,
-  urlSecrets,
-} from '../../src/core/index.js';
+import { ConnectionError, parseRedisTarget } from '../../src/core/index.js';
+import { parseRedisUrl, urlSecrets } from '../../src/core/connection.js';
 
 // The Redis URL's corners: what ioredis would quietly misread is refused plainly, and every
 // form a secret takes in it is known, so it can be masked.

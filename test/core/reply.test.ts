@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseReply } from '../../src/core/index.js';
+import { parseReply } from '../../src/core/promote.js';
 
 const reply = {
   result: 'promoted',

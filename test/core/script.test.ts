@@ -6,8 +6,8 @@ import { REFUSAL_CODES } from '../../src/core/errors.js';
 import { promote, promotionCall } from '../../src/core/promote.js';
 import {
   loadScript,
-  PROMOTE_SCRIPT,
-  PROMOTE_SCRIPT_SHA,
+  promoteScript,
+  promoteScriptSha,
   runPromoteScript,
   type RedisClient,
 } from '../../src/core/script.js';
@@ -17,7 +17,11 @@ import {
   observe,
   replyOf,
 } from '../support/promotionChecks.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedNamespace, seedPrp } from '../support/seed.js';
 import { snapshotNamespace, uniqueNamespace } from '../support/snapshot.js';
 
@@ -59,15 +63,15 @@ describe('loading', () => {
     // Command substitution drops the file's trailing newlines; sha1sum hashes what remains.
     const shell = (command: string) =>
       execFileSync('bash', ['-c', command, 'shell', SCRIPT_FILE.pathname], { encoding: 'utf8' });
-    expect(PROMOTE_SCRIPT).toBe(shell('printf %s "$(cat "$1")"'));
-    expect(PROMOTE_SCRIPT_SHA).toBe(shell('printf %s "$(cat "$1")" | sha1sum').split(' ')[0]);
+    expect(promoteScript()).toBe(shell('printf %s "$(cat "$1")"'));
+    expect(promoteScriptSha()).toBe(shell('printf %s "$(cat "$1")" | sha1sum').split(' ')[0]);
     // Loadable as it is on Redis 6.2 as well: no shebang line, no flags.
-    expect(PROMOTE_SCRIPT.startsWith('#!')).toBe(false);
+    expect(promoteScript().startsWith('#!')).toBe(false);
   });
 
   it('loadScript returns the local SHA, the one redis-cli SCRIPT LOAD "$(cat ...)" gets', async () => {
     await redis.script('FLUSH');
-    expect(await loadScript(redis)).toBe(PROMOTE_SCRIPT_SHA);
+    expect(await loadScript(redis)).toBe(promoteScriptSha());
     // The contract's own words, through a shell: the operator's SCRIPT LOAD and the library's
     // EVALSHA must name the same cached script.
     const cli = execFileSync(
@@ -80,8 +84,8 @@ describe('loading', () => {
       ],
       { encoding: 'utf8' },
     ).trim();
-    expect(cli).toBe(PROMOTE_SCRIPT_SHA);
-    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+    expect(cli).toBe(promoteScriptSha());
+    expect(await redis.script('EXISTS', promoteScriptSha())).toEqual([1]);
   });
 
   it("the docs give the command that computes script-sha, and say the file's own SHA differs", async () => {
@@ -97,12 +101,12 @@ describe('loading', () => {
         encoding: 'utf8',
         ...(input ? { input } : {}),
       }).trim();
-    expect(run(documented).split(' ')[0]).toBe(PROMOTE_SCRIPT_SHA);
+    expect(run(documented).split(' ')[0]).toBe(promoteScriptSha());
     // The file as it is, trailing newline and all, is another script with another SHA: what
     // sha1sum, redis-cli -x and redis-py's register_script(open(...).read()) send or hash.
     const fileSha = run('sha1sum lua/promote.lua').split(' ')[0];
     expect(fileSha).toMatch(/^[0-9a-f]{40}$/);
-    expect(fileSha).not.toBe(PROMOTE_SCRIPT_SHA);
+    expect(fileSha).not.toBe(promoteScriptSha());
     expect(
       run(`redis-cli -h 127.0.0.1 -p ${server.port} -x SCRIPT LOAD`, readFileSync(SCRIPT_FILE)),
     ).toBe(fileSha);
@@ -111,7 +115,7 @@ describe('loading', () => {
   it('loadScript refuses a server that answers with another SHA', async () => {
     const lying = { script: async () => 'f'.repeat(40) } as unknown as RedisClient;
     await expect(loadScript(lying)).rejects.toThrow(
-      `SCRIPT LOAD returned ${'f'.repeat(40)}, expected ${PROMOTE_SCRIPT_SHA}`,
+      `SCRIPT LOAD returned ${'f'.repeat(40)}, expected ${promoteScriptSha()}`,
     );
   });
 });
@@ -135,7 +139,7 @@ describe('running', () => {
     await expectPromotionWritten(redis, before, call.args, replyOf(result));
     // EVALSHA was refused once (NOSCRIPT), and the EVAL retry put the script back in the cache.
     expect(await errorCount('NOSCRIPT')).toBe(noscript + 1);
-    expect(await redis.script('EXISTS', PROMOTE_SCRIPT_SHA)).toEqual([1]);
+    expect(await redis.script('EXISTS', promoteScriptSha())).toEqual([1]);
 
     // With the script cached again, no NOSCRIPT at all.
     expect((await promote(redis, request(ns, 'PRP-1', 'validate'))).result).toBe('promoted');

@@ -8,7 +8,11 @@ import {
   type PromotionResult,
   type RedisClient,
 } from '../../src/core/index.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 
 // Issue 12, item 20: WATCH and MULTI belong to a connection. Concurrent fallback promotions

@@ -5,7 +5,7 @@ import { PromotionError } from '../../src/core/errors.js';
 import { prpKey } from '../../src/core/keys.js';
 import { promote, promotionCall, type PromotionMode } from '../../src/core/promote.js';
 import { expectUnchanged, observe } from '../support/promotionChecks.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

@@ -16,7 +16,7 @@ import {
   recordedCommit,
   replyOf,
 } from '../support/promotionChecks.js';
-import { testClient } from '../support/redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedNamespace, withNamespace, withoutNamespace } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runAction } from '../support/actionRun.js';
+import { runAction } from '../../scripts/support/actionRun.js';
 import {
   connectionScenarios,
   connectionSpec,
@@ -9,13 +9,13 @@ import {
 } from '../support/connectionScenarios.js';
 import { hostileInputScenarios } from '../support/hostileInputScenarios.js';
 import { promotionScenarios } from '../support/promotionScenarios.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls.js';
 
 /**
  * The built action, dist/index.js, run by Node 24 exactly as the runner runs it (see
- * test/support/actionRun.ts), against real redis-servers and a local GitHub API.
+ * scripts/support/actionRun.ts), against real redis-servers and a local GitHub API.
  */
 
 describe('node dist/index.js', () => {

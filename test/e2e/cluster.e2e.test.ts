@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { runAction } from '../support/actionRun.js';
+import { runAction } from '../../scripts/support/actionRun.js';
 import { clusterScenarios } from '../support/clusterScenarios.js';
 
 // The built action, dist/index.js, against real Redis Clusters (see clusterScenarios).

@@ -16,8 +16,8 @@ import {
   runInProcess,
   type RunOutcome,
   type RunSpec,
-} from '../support/actionRun.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+} from '../../scripts/support/actionRun.js';
+import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp } from '../support/seed.js';
 
 /**

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
 import { healthSampleKey } from '../../src/core/index.js';
-import { runEntry, type RunOutcome } from '../support/actionRun.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import { runEntry, type RunOutcome } from '../../scripts/support/actionRun.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { startTcpServer } from '../support/tcpServer.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

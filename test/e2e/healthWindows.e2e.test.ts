@@ -8,8 +8,13 @@ import {
   type HealthReport,
 } from '../../src/core/index.js';
 import { runHealth } from '../../src/action/health.js';
-import { ENTRIES, actionDefaults, runInProcess, type RunOutcome } from '../support/actionRun.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  runInProcess,
+  type RunOutcome,
+} from '../../scripts/support/actionRun.js';
+import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 import { goodRequest, seedPrp, serverTimeMs } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { runEntry } from '../support/actionRun.js';
+import { runEntry } from '../../scripts/support/actionRun.js';
 import { provenanceScenarios } from '../support/provenanceScenarios.js';
 
 /**

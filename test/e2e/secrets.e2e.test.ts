@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { printedOutput, runAction } from '../support/actionRun.js';
+import { printedOutput, runAction } from '../../scripts/support/actionRun.js';
 
 /** No secret in what a failed run prints, summarises or outputs: URL shapes × ways to fail (dist). */
 const TOKEN = 'ghp_TOKENvalue0123456789abcdef';

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { PROMOTE_SCRIPT_SHA } from '../../src/core/script.js';
-import { startRedisServer, testClient, type RedisServer } from '../support/redisServer.js';
+import { promoteScriptSha } from '../../src/core/script.js';
+import { startRedisServer, testClient, type RedisServer } from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 
@@ -138,7 +138,7 @@ test("a worker's TypeScript importing 'prp-promote' (and the docs' example) type
   connectRedis,
   promote,
   PromotionError,
-  PROMOTE_SCRIPT_SHA,
+  promoteScriptSha,
   type PromotionResult,
 } from 'prp-promote';
 import * as core from 'prp-promote';
@@ -159,14 +159,18 @@ try {
       namespace,
       id: 'PRP-7',
       to: 'complete',
-      evidence: { quality_gates_passed: true, validator_approval: 'approved by @alice' },
+      evidence: {
+        quality_gates_passed: true,
+        validator_approval: 'approved by @alice',
+        merge_commit: '4b825dc642cb6eb9a060e54bf8d69288fbee4904',
+      },
       expectedVersion: 3,
     });
   } catch (error) {
     if (!(error instanceof PromotionError)) throw error;
     refusal = error.code;
   }
-  console.log(JSON.stringify({ result: result.result, version: result.version, refusal, sha: PROMOTE_SCRIPT_SHA, names: Object.keys(core).sort() }));
+  console.log(JSON.stringify({ result: result.result, version: result.version, refusal, sha: promoteScriptSha(), names: Object.keys(core).sort() }));
 } finally {
   await closeRedis(redis);
 }
@@ -225,7 +229,7 @@ try {
     result: 'promoted',
     version: 4,
     refusal: 'PRP_VERSION_CONFLICT',
-    sha: PROMOTE_SCRIPT_SHA,
+    sha: promoteScriptSha(),
     // Everything the core's index exports, as the repository has it (issue 13's verifyMove
     // too, once src/core/index.ts exports it).
     names: Object.keys(await import('../../src/core/index.js')).sort(),

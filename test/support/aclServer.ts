@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisServer } from './redisServer.js';
+import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 
 /**
  * A redis-server whose default user is off, as a hardened server has it, with an admin to set

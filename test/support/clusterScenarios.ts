@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
-import { printedOutput, type RunOutcome } from './actionRun.js';
+import { printedOutput, type RunOutcome } from '../../scripts/support/actionRun.js';
 import { connectionSpec, expectFailed } from './connectionScenarios.js';
 import type { Runner } from './promotionScenarios.js';
 import {
@@ -10,7 +10,7 @@ import {
   testClient,
   waitForClusterOk,
   type RedisCluster,
-} from './redisServer.js';
+} from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { startCuttingProxy } from './cuttingProxy.js';
 import { loadScript } from '../../src/core/index.js';

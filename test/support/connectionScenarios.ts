@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
+import { printedOutput, type RunOutcome, type RunSpec } from '../../scripts/support/actionRun.js';
 import { pushEvent } from './events.js';
 import type { Runner } from './promotionScenarios.js';
-import { REFUSED_PORT, startRedisServer, testClient, type RedisServer } from './redisServer.js';
+import {
+  REFUSED_PORT,
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { loadScript } from '../../src/core/index.js';
 import { startCuttingProxy } from './cuttingProxy.js';
 import { seedPrp } from './seed.js';

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startRedisServer } from './redisServer.js';
+import { startRedisServer } from '../../scripts/support/redisServer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { BOUNDS } from '../../src/core/contract.js';
-import type { RunSpec } from './actionRun.js';
+import type { RunSpec } from '../../scripts/support/actionRun.js';
 import { dispatchEvent, mergedPullRequestEvent } from './events.js';
 import { cellTexts, renderMarkdown } from './markdown.js';
 import type { Runner } from './promotionScenarios.js';
-import { testClient } from './redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
 import { startTcpServer } from './tcpServer.js';

@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
-import type { ENTRIES, RunOutcome, RunSpec } from './actionRun.js';
+import type { ENTRIES, RunOutcome, RunSpec } from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, pushEvent, workflowRunEvent } from './events.js';
-import { startRedisServer, testClient, type RedisServer } from './redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
 

@@ -1,7 +1,12 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { PROMOTE_SCRIPT_SHA } from '../../src/core/index.js';
-import { SHA, printedOutput, type RunOutcome, type RunSpec } from './actionRun.js';
+import { promoteScriptSha } from '../../src/core/index.js';
+import {
+  SHA,
+  printedOutput,
+  type RunOutcome,
+  type RunSpec,
+} from '../../scripts/support/actionRun.js';
 import {
   HEAD_SHA,
   MERGE_SHA,
@@ -10,8 +15,12 @@ import {
   pushEvent,
   workflowRunEvent,
 } from './events.js';
-import { loadCheckRunsFixture, startFakeGitHub, type FakeGitHub } from './fakeGitHub.js';
-import { testClient } from './redisServer.js';
+import {
+  loadCheckRunsFixture,
+  startFakeGitHub,
+  type FakeGitHub,
+} from '../../scripts/support/fakeGitHub.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { prpKey } from '../../src/core/keys.js';
 import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
@@ -102,7 +111,7 @@ export function promotionScenarios(runAction: Runner): void {
       );
       expect(outcome.code).toBe(0);
       expect(outcome.outputs).toEqual({
-        'script-sha': PROMOTE_SCRIPT_SHA,
+        'script-sha': promoteScriptSha(),
         'from-state': 'integration',
         'to-state': 'validate',
         'prp-id': 'PRP-7',

@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
 import { evidenceKey, historyKey, prpKey } from '../../src/core/keys.js';
-import type { RunOutcome, RunSpec } from './actionRun.js';
+import type { RunOutcome, RunSpec } from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, pushEvent } from './events.js';
 import type { EntryRunner } from './lifecycleScenarios.js';
 import { startOidcIssuer, type OidcIssuer } from './oidcIssuer.js';
-import { testClient } from './redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { snapshotNamespace, uniqueNamespace } from './snapshot.js';
 import { startTcpServer } from './tcpServer.js';

@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { startRedisServer, waitForClusterOk, type RedisServer } from './redisServer.js';
+import {
+  startRedisServer,
+  waitForClusterOk,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 
 const run = promisify(execFile);
 

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { historyKey, prpKey } from '../../src/core/keys.js';
-import type { RunOutcome, RunSpec } from './actionRun.js';
+import type { RunOutcome, RunSpec } from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, mergedPullRequestEvent, pushEvent } from './events.js';
-import { startFakeGitHub, type FakeGitHub } from './fakeGitHub.js';
+import { startFakeGitHub, type FakeGitHub } from '../../scripts/support/fakeGitHub.js';
 import type { EntryRunner } from './lifecycleScenarios.js';
-import { testClient } from './redisServer.js';
+import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { uniqueNamespace } from './snapshot.js';
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { pushEvent } from '../support/events.js';
-import { ENTRIES, runAction, SHA } from '../support/actionRun.js';
+import { ENTRIES, runAction, SHA } from '../../scripts/support/actionRun.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidcIssuer.js';
-import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 
 /**
  * .github/workflows/self-test.yml run here, step by step, as a runner would run its

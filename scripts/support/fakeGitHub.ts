@@ -54,7 +54,7 @@ export interface FakeGitHubOptions {
 const DEFAULT_BRANCHES = { main: ['9e8d7c6b5a4938271605f4e3d2c1b0a998877665'] };
 
 export function loadCheckRunsFixture(name: string): CheckRunsFixture {
-  const path = resolve(import.meta.dirname, '../fixtures/check-runs', `${name}.json`);
+  const path = resolve(import.meta.dirname, '../../test/fixtures/check-runs', `${name}.json`);
   return JSON.parse(readFileSync(path, 'utf8')) as CheckRunsFixture;
 }
 

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /**
- * A throwaway redis-server (Debian's package) on a free loopback port, for tests and the
- * demo. No persistence; its own temp dir; stopped by stop().
+ * A throwaway redis-server (Debian's package) on a free loopback port, for tests, the demo and
+ * the bench (scripts/support: used by scripts and the test harness alike, never shipped in
+ * dist/). No persistence; its own temp dir; stopped by stop().
  */
 export interface RedisServer {
   url: string;

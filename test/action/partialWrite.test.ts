@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { runDemote } from '../../src/action/demote.js';
 import { run } from '../../src/action/main.js';
 import { eventsKey, prpKey, queueKey } from '../../src/core/keys.js';
-import { ENTRIES, actionDefaults, runInProcess, type RunSpec } from '../../scripts/support/actionRun.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  runInProcess,
+  type RunSpec,
+} from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, pushEvent } from '../support/events.js';
 import { testClient } from '../../scripts/support/redisServer.js';
 import { startSabotagingProxy } from '../support/sabotagingProxy.js';

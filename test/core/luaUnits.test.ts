@@ -42,7 +42,9 @@ function units(): string {
 
 /** The script's text outside the header comment and the generated data block. */
 function handWritten(): string {
-  return promoteScript().replace(/^--\[\[[\s\S]*?\]\]/, '').replace(DATA, '');
+  return promoteScript()
+    .replace(/^--\[\[[\s\S]*?\]\]/, '')
+    .replace(DATA, '');
 }
 
 /** Runs `call` (a Lua chunk ending in return) after the units; an error reply as { error }. */

@@ -14,7 +14,12 @@ import {
   SERVER_REFUSALS,
   type RedisClient,
 } from '../../src/core/index.js';
-import { ENTRIES, actionDefaults, runInProcess, type RunOutcome } from '../../scripts/support/actionRun.js';
+import {
+  ENTRIES,
+  actionDefaults,
+  runInProcess,
+  type RunOutcome,
+} from '../../scripts/support/actionRun.js';
 import { dispatchEvent } from '../support/events.js';
 import { startRedisServer, testClient } from '../../scripts/support/redisServer.js';
 import { GOOD_EVIDENCE, seedPrp } from '../support/seed.js';

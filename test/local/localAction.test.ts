@@ -5,7 +5,11 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
-import { startRedisServer, testClient, type RedisServer } from '../../scripts/support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

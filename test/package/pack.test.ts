@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { promoteScriptSha } from '../../src/core/script.js';
-import { startRedisServer, testClient, type RedisServer } from '../../scripts/support/redisServer.js';
+import {
+  startRedisServer,
+  testClient,
+  type RedisServer,
+} from '../../scripts/support/redisServer.js';
 import { seedPrp } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 

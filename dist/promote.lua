@@ -4,8 +4,11 @@
   the hash's validated_commit, and complete only on it (below).
 
   Contract: CONTRACT.md section 3. The TypeScript fallback's decision (src/core/decide.ts)
-  mirrors this file section for section and message for message; test/vectors keep them
-  equal. The blocks between BEGIN/END GENERATED come from src/core/contract.ts.
+  mirrors this file section for section; test/vectors keep them equal. Every bound, key type,
+  move and refusal text is data of src/core/contract.ts, which npm run generate writes into
+  the generated data block below (plain locals, and tables built only where
+  they are read); the code after it reads that data and writes no text or bound of its own.
+  The evidence gate is local functions, each testable alone (test/core/luaUnits.test.ts).
 
   KEYS (all in one namespace NS, so one Redis Cluster slot through the {NS} hash tag)
     KEYS[1]  {NS}:prp:ID                 hash   status, version, updated_at, updated_by, evidence_key;
@@ -14,16 +17,16 @@
     KEYS[2]  {NS}:queue:FROM             list   the id is removed from here (LREM from the right)
     KEYS[3]  {NS}:queue:TO               list   the id is LPUSHed here
     KEYS[4]  {NS}:evidence:ID:TOKEN      string the evidence JSON, exactly as given, with a TTL
-    KEYS[5]  {NS}:events                 stream one entry per move, capped near 100,000
-    KEYS[6]  {NS}:history:ID             stream the PRP's own moves, capped near 1,000
+    KEYS[5]  {NS}:events                 stream one entry per move, capped near EVENTS_MAXLEN
+    KEYS[6]  {NS}:history:ID             stream the PRP's own moves, capped near HISTORY_MAXLEN
 
   ARGV
-    ARGV[1]  ID                 1-128 of A-Z a-z 0-9 . _ -, first a letter or digit
+    ARGV[1]  ID                 ID_PATTERN, at most ID_MAX_LENGTH
     ARGV[2]  FROM               the state the PRP is in
     ARGV[3]  TO                 promote: the state after FROM; demote: any state before FROM
-    ARGV[4]  EVIDENCE_JSON      a JSON object, at most 65,536 bytes
-    ARGV[5]  TTL_SECONDS        evidence TTL, 1 to 31,536,000
-    ARGV[6]  ACTOR              who promotes, at most 256 bytes, may be empty
+    ARGV[4]  EVIDENCE_JSON      a JSON object, at most EVIDENCE_MAX_BYTES
+    ARGV[5]  TTL_SECONDS        evidence TTL, 1 to TTL_MAX_SECONDS
+    ARGV[6]  ACTOR              who promotes, at most ACTOR_MAX_BYTES, may be empty
     ARGV[7]  EXPECTED_VERSION   empty for any, else a non-negative integer (a missing version is 0)
     ARGV[8]  DRY_RUN            0, or 1 to run every check and write nothing
     ARGV[9]  KIND               promote, or demote (from development, integration or validate;
@@ -74,25 +77,142 @@
       stops a script for memory (nor lets SCRIPT KILL stop it): nothing can stop the rest.
 ]]
 
--- BEGIN GENERATED bounds (npm run generate writes this block from src/core/contract.ts)
+
+-- BEGIN GENERATED data (npm run generate writes this block from src/core/contract.ts)
+-- Keys and arguments: KEYS[i] holds a KEY_TYPES[i] (or is missing); ARGV_COUNT arguments.
+local KEY_TYPES = { 'hash', 'list', 'list', 'string', 'stream', 'stream' }
+local ARGV_COUNT = 9
+local ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
+local ID_MAX_LENGTH = 128
+local TOKEN_PATTERN = '^[A-Za-z0-9._-]+$'
+local TOKEN_MAX_LENGTH = 128
+local NAMESPACE_PATTERN = '^{([A-Za-z0-9_.-]+)}:prp:'
+local NAMESPACE_MAX_LENGTH = 64
+local TTL_MAX_SECONDS, TTL_MAX_DIGITS = 31536000, 8
+local ACTOR_MAX_BYTES = 256
+-- A version (and a stored time) is at most VERSION_MAX_DIGITS: exact in a Lua number.
+local VERSION_MAX_DIGITS, MAX_VERSION = 15, 999999999999999
+local EVIDENCE_MAX_BYTES = 65536
 -- Evidence JSON nesting: arrays and objects at most this deep (cjson.decode_max_depth).
 local EVIDENCE_MAX_DEPTH = 1000
--- END GENERATED bounds (edit src/core/contract.ts, then npm run generate)
+-- The streams' caps (XADD MAXLEN ~), and the id after which XADD * cannot add.
+local EVENTS_MAXLEN, HISTORY_MAXLEN = '100000', '1000'
+local LAST_POSSIBLE_ID = '18446744073709551615-18446744073709551615'
+-- The kinds of move, and what a move of each is called.
+local MOVE_NOUNS = { promote = 'promotion', demote = 'demotion' }
+-- Every move, 'KIND FROM TO', and the evidence it requires: 'FIELD RULE ...' in check order.
+-- Built on every call, as are KEY_TYPES, MOVE_NOUNS and SHA_LENGTHS: one table each.
+local MOVES = {
+  ['promote pending development'] = 'requirements_analysis present acceptance_criteria present',
+  ['promote development integration'] = 'implementation_complete true local_validation present branch_name ref',
+  ['promote integration validate'] = 'smoke_ci_passed true merge_commit sha',
+  ['promote validate complete'] = 'quality_gates_passed true validator_approval text merge_commit sha',
+  ['demote development pending'] = 'reason text',
+  ['demote integration pending'] = 'reason text',
+  ['demote integration development'] = 'reason text',
+  ['demote validate pending'] = 'reason text',
+  ['demote validate development'] = 'reason text',
+  ['demote validate integration'] = 'reason text',
+}
+-- The rules' parameters (RULES).
+local REF_MAX_BYTES = 255
+local SHA_LENGTHS = { [40] = true, [64] = true }
+-- Complete only on the validated commit (v3): promote integration validate records
+-- its evidence's merge_commit in the hash field validated_commit; promote validate complete needs it.
+local VALIDATED_COMMIT_FIELD, COMMIT_FIELD = 'validated_commit', 'merge_commit'
+local RECORDED_BY = 'promote integration validate'
+local REQUIRED_BY = 'promote validate complete'
+-- What a permission error adds to Redis's words.
+local PERMISSION_NOTE = '; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)'
+-- The texts only a refusal reads, built on the way to one (one function: a closure costs
+-- each call too). Every refusal (REFUSALS): 'CODE template', %1..%9 what refuse() fills
+-- in; each rule's message; why a demotion FROM -> TO is refused when both are states, by
+-- FROM (false: the general rule, the fourth value).
+local function TEXTS()
+  return {
+    argumentCount = 'PRP_BAD_ARGUMENT expected 6 keys and 9 arguments, got %1 keys and %2 '
+      .. 'arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, history:ID; '
+      .. 'ARGV: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN KIND)',
+    badId = 'PRP_BAD_ARGUMENT PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or '
+      .. 'digit',
+    badTtl = 'PRP_BAD_ARGUMENT TTL_SECONDS must be an integer from 1 to 31536000',
+    badActor = 'PRP_BAD_ARGUMENT ACTOR must be at most 256 bytes',
+    badExpectedVersion = 'PRP_BAD_ARGUMENT EXPECTED_VERSION must be empty or a non-negative '
+      .. 'integer (at most 15 digits)',
+    badDryRun = 'PRP_BAD_ARGUMENT DRY_RUN must be 0 or 1',
+    badKind = 'PRP_BAD_ARGUMENT KIND must be promote or demote',
+    badNamespaceKey = 'PRP_BAD_ARGUMENT KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ '
+      .. '. -',
+    badKey = 'PRP_BAD_ARGUMENT KEYS[%1] must be %2',
+    badEvidenceKey = 'PRP_BAD_ARGUMENT KEYS[4] must be %1TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . '
+      .. '_ -',
+    wrongType = 'PRP_WRONG_TYPE key %1 holds a %2, expected a %3',
+    cannotPromote = 'PRP_INVALID_TRANSITION cannot promote %1 -> %2; a promotion moves one step '
+      .. 'forward along pending -> development -> integration -> validate -> complete',
+    cannotDemote = 'PRP_INVALID_TRANSITION cannot demote %1 -> %2%3',
+    evidenceTooLarge = 'PRP_EVIDENCE_INVALID evidence is %1 bytes; at most 65536 are allowed',
+    evidenceNotUtf8 = 'PRP_EVIDENCE_INVALID evidence is not valid UTF-8',
+    evidenceNotJson = 'PRP_EVIDENCE_INVALID evidence is not valid JSON',
+    evidenceNotObject = 'PRP_EVIDENCE_INVALID evidence must be a JSON object',
+    fieldBroken = 'PRP_EVIDENCE_INVALID evidence field %1 %2 (%3 -> %4)',
+    notFound = 'PRP_NOT_FOUND no PRP %1: hash %2 does not exist; whoever creates PRPs must create '
+      .. 'it with status %3',
+    versionNotInteger = 'PRP_WRONG_TYPE field version of %1 is not an integer',
+    stateMismatch = 'PRP_STATE_MISMATCH PRP %1 is in state %2, not %3; cannot %4 %3 -> %5',
+    versionConflict = 'PRP_VERSION_CONFLICT PRP %1 is at version %2, expected version %3; it '
+      .. 'changed since it was read',
+    noValidatedCommit = 'PRP_EVIDENCE_INVALID PRP %1 has no validated commit (hash field '
+      .. 'validated_commit is missing or not a commit sha; a PRP that reached validate before '
+      .. 'contract v3 has none): demote it validate -> integration, promote it integration -> '
+      .. 'validate on its merge commit, then complete (validate -> complete)',
+    commitNotValidated = 'PRP_EVIDENCE_INVALID evidence field merge_commit is %1, but PRP %2 was '
+      .. 'validated on %3 (hash field validated_commit); only the validated commit can complete: '
+      .. 'complete with merge_commit %3, or demote to integration and validate %1 first (validate '
+      .. '-> complete)',
+    versionAtMaximum = 'PRP_WRONG_TYPE field version of %1 is %2, the largest a %3 can raise (15 '
+      .. 'digits)',
+    evidenceExists = 'PRP_EVIDENCE_EXISTS evidence key %1 exists already and a %2 never '
+      .. 'overwrites evidence; nothing was written; %3 again with a token no earlier move of %4 '
+      .. 'used',
+    eventsExhausted = 'PRP_EVENTS_EXHAUSTED the events stream %1 has used its last possible id, '
+      .. 'so no promotion can be recorded in it; nothing was written. Rename the stream to keep '
+      .. 'its entries (RENAME %1 %1-old) or delete it, then promote again',
+    historyExhausted = 'PRP_EVENTS_EXHAUSTED the history stream %1 has used its last possible id, '
+      .. 'so no move of %2 can be recorded in it; nothing was written. Rename the stream to keep '
+      .. 'its entries (RENAME %1 %1-old) or delete it, then %3 again',
+  }, {
+    present = 'is required: a non-empty string, true, a number, or a non-empty array or object',
+    ['true'] = 'must be JSON true (the boolean, not a string)',
+    text = 'must be a non-empty string',
+    ref = 'must be a ref: 1-255 bytes with no whitespace or control characters',
+    sha = 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
+  }, {
+    pending = '; a demotion moves to an earlier state, and pending is the first',
+    development = '; a demotion moves to an earlier state: from development to pending',
+    integration = '; a demotion moves to an earlier state: from integration to pending or '
+      .. 'development',
+    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
+      .. 'integration',
+    complete = false,
+  }, '; a demotion moves back from development, integration or validate to an earlier state; '
+    .. 'complete is final'
+end
+-- END GENERATED data (edit src/core/contract.ts, then npm run generate)
 
--- BEGIN GENERATED hash-fields (npm run generate writes this block from src/core/contract.ts)
--- The hash field integration -> validate records its merge_commit in (v3).
-local VALIDATED_COMMIT_FIELD = 'validated_commit'
--- END GENERATED hash-fields (edit src/core/contract.ts, then npm run generate)
-
-local function fail(code, message)
-  return redis.error_reply(code .. ' ' .. message)
+-- The contract's refusal `name` (REFUSALS) as an error reply: its code first (Redis counts
+-- it in INFO errorstats), then its template with %1..%9 replaced by the values, once each.
+local function refuse(name, ...)
+  local values = { ... }
+  return redis.error_reply((string.gsub((TEXTS())[name], '%%(%d)', function(n)
+    return values[tonumber(n)]
+  end)))
 end
 
 -- Redis's own code for a permission error, so callers see one (NOPERM), not a refusal.
 local function denied(command, key)
   return redis.error_reply('NOPERM this user has no permissions to run the \''
     .. string.lower(command) .. '\' command' .. (key and (' on key ' .. key) or '')
-    .. '; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)')
+    .. PERMISSION_NOTE)
 end
 
 -- A read Redis refused: a permission error naming the command and key where the server can
@@ -104,205 +224,66 @@ local function readFailed(err, name, key, command)
   return redis.error_reply(err)
 end
 
-if #KEYS ~= 6 or #ARGV ~= 9 then
-  return fail('PRP_BAD_ARGUMENT', 'expected 6 keys and 9 arguments, got ' .. #KEYS .. ' keys and '
-    .. #ARGV .. ' arguments (KEYS: prp, queue:FROM, queue:TO, evidence:ID:TOKEN, events, '
-    .. 'history:ID; ARGV: ID FROM TO EVIDENCE_JSON TTL_SECONDS ACTOR EXPECTED_VERSION DRY_RUN '
-    .. 'KIND)')
-end
+-- The evidence gate: size, UTF-8, JSON held to the letter, an object, then each field's rule.
 
-local id, from, to, evidence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ttl, actor, expected, dryRun, kind = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-
--- Arguments -------------------------------------------------------------------------------
-if #id > 128 or not string.find(id, '^[A-Za-z0-9][A-Za-z0-9._-]*$') then
-  return fail('PRP_BAD_ARGUMENT', 'PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a '
-    .. 'letter or digit')
-end
-if #ttl > 8 or not string.find(ttl, '^[1-9][0-9]*$') or tonumber(ttl) > 31536000 then
-  return fail('PRP_BAD_ARGUMENT', 'TTL_SECONDS must be an integer from 1 to 31536000')
-end
-if #actor > 256 then
-  return fail('PRP_BAD_ARGUMENT', 'ACTOR must be at most 256 bytes')
-end
-if expected ~= '' and (#expected > 15 or not string.find(expected, '^[0-9]+$')) then
-  return fail('PRP_BAD_ARGUMENT', 'EXPECTED_VERSION must be empty or a non-negative integer '
-    .. '(at most 15 digits)')
-end
-if dryRun ~= '0' and dryRun ~= '1' then
-  return fail('PRP_BAD_ARGUMENT', 'DRY_RUN must be 0 or 1')
-end
-if kind ~= 'promote' and kind ~= 'demote' then
-  return fail('PRP_BAD_ARGUMENT', 'KIND must be promote or demote')
-end
--- The words of a move of this kind, for messages and the reply.
-local moveVerb = kind == 'promote' and 'promote' or 'demote'
-local moveNoun = kind == 'promote' and 'promotion' or 'demotion'
-
--- Keys: exactly the ones the arguments name ------------------------------------------------
-local ns = string.match(KEYS[1], '^{([A-Za-z0-9_.-]+)}:prp:')
-if not ns or #ns > 64 then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[1] must be {NS}:prp:ID with NS 1-64 of A-Z a-z 0-9 _ . -')
-end
-local prefix = '{' .. ns .. '}:'
-if KEYS[1] ~= prefix .. 'prp:' .. id then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[1] must be ' .. prefix .. 'prp:' .. id)
-end
-if KEYS[2] ~= prefix .. 'queue:' .. from then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[2] must be ' .. prefix .. 'queue:' .. from)
-end
-if KEYS[3] ~= prefix .. 'queue:' .. to then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[3] must be ' .. prefix .. 'queue:' .. to)
-end
-local evidencePrefix = prefix .. 'evidence:' .. id .. ':'
-local token = string.sub(KEYS[4], #evidencePrefix + 1)
-if string.sub(KEYS[4], 1, #evidencePrefix) ~= evidencePrefix or #token > 128
-    or not string.find(token, '^[A-Za-z0-9._-]+$') then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[4] must be ' .. evidencePrefix
-    .. 'TOKEN with TOKEN 1-128 of A-Z a-z 0-9 . _ -')
-end
-if KEYS[5] ~= prefix .. 'events' then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[5] must be ' .. prefix .. 'events')
-end
-if KEYS[6] ~= prefix .. 'history:' .. id then
-  return fail('PRP_BAD_ARGUMENT', 'KEYS[6] must be ' .. prefix .. 'history:' .. id)
-end
-
--- Key types ----------------------------------------------------------------------------------
--- The hash is read here, once: HMGET answers WRONGTYPE for a key of another type, so it
--- doubles as the hash's type check (one call fewer than TYPE then HMGET).
-local expectedTypes = { 'hash', 'list', 'list', 'string', 'stream', 'stream' }
-local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at',
-  VALIDATED_COMMIT_FIELD)
-if current.err and not string.find(current.err, '^WRONGTYPE') then
-  -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
-  -- PRP: return it as it is, named plainly where the server can say it was a permission.
-  return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
-end
-local evidenceType, eventsType, historyType
-for i = 1, 6 do
-  local t = 'hash'
-  if i > 1 or current.err then
-    t = redis.pcall('TYPE', KEYS[i])
-    if t.err then return readFailed(t.err, 'type', KEYS[i], { 'TYPE', KEYS[i] }) end
-    t = t.ok
-  end
-  if t ~= 'none' and t ~= expectedTypes[i] then
-    return fail('PRP_WRONG_TYPE', 'key ' .. KEYS[i] .. ' holds a ' .. t .. ', expected a '
-      .. expectedTypes[i])
-  end
-  if i == 4 then evidenceType = t elseif i == 5 then eventsType = t elseif i == 6 then
-    historyType = t
-  end
-end
-
--- Transition ---------------------------------------------------------------------------------
--- The rules of the one transition asked for; built once per call. Order is the order fields
--- are checked and reported in. Generated from src/core/contract.ts, as is the field loop below.
--- BEGIN GENERATED transitions (npm run generate writes this block from src/core/contract.ts)
-local rules
-if kind == 'promote' then
-  if from == 'pending' and to == 'development' then
-    rules = { { 'requirements_analysis', 'present' }, { 'acceptance_criteria', 'present' } }
-  elseif from == 'development' and to == 'integration' then
-    rules = { { 'implementation_complete', 'true' }, { 'local_validation', 'present' },
-              { 'branch_name', 'ref' } }
-  elseif from == 'integration' and to == 'validate' then
-    rules = { { 'smoke_ci_passed', 'true' }, { 'merge_commit', 'sha' } }
-  elseif from == 'validate' and to == 'complete' then
-    rules = { { 'quality_gates_passed', 'true' }, { 'validator_approval', 'text' },
-              { 'merge_commit', 'sha' } }
-  else
-    return fail('PRP_INVALID_TRANSITION', 'cannot promote ' .. from .. ' -> ' .. to
-      .. '; a promotion moves one step forward along pending -> development -> integration -> '
-      .. 'validate -> complete')
-  end
-elseif (from == 'development' and to == 'pending')
-    or (from == 'integration' and (to == 'pending' or to == 'development'))
-    or (from == 'validate' and (to == 'pending' or to == 'development' or to == 'integration')) then
-  rules = { { 'reason', 'text' } }
-else
-  local known = { pending = true, development = true, integration = true, validate = true,
-                  complete = true }
-  local why = known[to] and ({
-    pending = '; a demotion moves to an earlier state, and pending is the first',
-    development = '; a demotion moves to an earlier state: from development to pending',
-    integration = '; a demotion moves to an earlier state: from integration to pending or '
-      .. 'development',
-    validate = '; a demotion moves to an earlier state: from validate to pending, development or '
-      .. 'integration',
-  })[from]
-  why = why or '; a demotion moves back from development, integration or validate to an earlier '
-    .. 'state; complete is final'
-  return fail('PRP_INVALID_TRANSITION', 'cannot demote ' .. from .. ' -> ' .. to .. why)
-end
--- END GENERATED transitions (edit src/core/contract.ts, then npm run generate)
-
--- Evidence -----------------------------------------------------------------------------------
-if #evidence > 65536 then
-  return fail('PRP_EVIDENCE_INVALID', 'evidence is ' .. #evidence
-    .. ' bytes; at most 65536 are allowed')
-end
--- JSON text is UTF-8 (RFC 8259 8.1) and cjson passes any byte through, so bytes that are not
--- UTF-8 would be stored for readers to choke on. One find looks for the first byte that is not
--- printable ASCII: a control character (which JSON allows only escaped; judged below, after
--- the encoding) or a byte above 0x7F, where a walk begins: left to right, one character per
--- step, each checked against the well-formed sequences of Unicode's table 3-7 (no overlong
--- form, no surrogate, nothing above U+10FFFF, none cut short). The find starts after the
--- leading run of printable ASCII (space to DEL), which one anchored match measures at a sixth
--- of a find's cost: compact ASCII evidence is all run, and costs that match alone. The byte
--- after a character is read with it: when it is not ASCII either, the next step starts there
--- without a find (64 KiB of CJK text: about 2 ms).
-local special = '[%z\1-\8\11\12\14-\31\128-\255]'
-local control = false
-local _, plain = string.find(evidence, '^[ -\127]*')
-local scan = plain < #evidence and string.find(evidence, special, plain + 1)
-while scan do
-  local a, b, c, d, e = string.byte(evidence, scan, scan + 4)
-  if a < 128 then
-    control = true
-    special = '[\128-\255]'
-    scan = string.find(evidence, special, scan + 1)
-  else
-    -- The second byte's range, the sequence's length, and the byte after the sequence.
-    local low, high, length, after = 128, 191, 4, e
-    if a >= 194 and a <= 223 then
-      length, after = 2, c
-    elseif a >= 224 and a <= 239 then
-      length, after = 3, d
-      if a == 224 then low = 160 elseif a == 237 then high = 159 end
-    elseif a == 240 then
-      low = 144
-    elseif a == 244 then
-      high = 143
-    elseif a < 241 or a > 243 then
-      b = nil -- 80-C1 and F5-FF never lead
-    end
-    if not b or b < low or b > high or (length > 2 and not (c and c >= 128 and c <= 191))
-        or (length > 3 and not (d and d >= 128 and d <= 191)) then
-      return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid UTF-8')
-    end
-    scan = scan + length
-    if not after then
-      scan = nil
-    elseif after < 128 then
-      scan = string.find(evidence, special, scan)
+-- Whether `text` is UTF-8: JSON text is (RFC 8259 8.1), and cjson passes any byte through.
+-- Returns false when it is not; else true, whether it holds a raw control character (which
+-- JSON allows only escaped; DEL, 127, is none), and where its leading run of printable ASCII
+-- ends. One anchored match measures that run (compact ASCII evidence is all run, and costs
+-- that match alone); from there a find looks for a control character or a byte above 0x7F,
+-- where a walk begins: one character per step, each checked against the well-formed
+-- sequences of Unicode's table 3-7 (no overlong form, no surrogate, nothing above U+10FFFF,
+-- none cut short). The byte after a character is read with it: when it is not ASCII either,
+-- the next step starts there without a find (64 KiB of CJK text: about 2 ms).
+local function scanUtf8(text)
+  local special = '[%z\1-\8\11\12\14-\31\128-\255]'
+  local control = false
+  local _, plain = string.find(text, '^[ -\127]*')
+  local scan = plain < #text and string.find(text, special, plain + 1)
+  while scan do
+    local a, b, c, d, e = string.byte(text, scan, scan + 4)
+    if a < 128 then
+      control = true
+      special = '[\128-\255]'
+      scan = string.find(text, special, scan + 1)
+    else
+      -- The second byte's range, the sequence's length, and the byte after the sequence.
+      local low, high, length, after = 128, 191, 4, e
+      if a >= 194 and a <= 223 then
+        length, after = 2, c
+      elseif a >= 224 and a <= 239 then
+        length, after = 3, d
+        if a == 224 then low = 160 elseif a == 237 then high = 159 end
+      elseif a == 240 then
+        low = 144
+      elseif a == 244 then
+        high = 143
+      elseif a < 241 or a > 243 then
+        b = nil -- 80-C1 and F5-FF never lead
+      end
+      if not b or b < low or b > high or (length > 2 and not (c and c >= 128 and c <= 191))
+          or (length > 3 and not (d and d >= 128 and d <= 191)) then
+        return false
+      end
+      scan = scan + length
+      if not after then
+        scan = nil
+      elseif after < 128 then
+        scan = string.find(text, special, scan)
+      end
     end
   end
+  return true, control, plain
 end
--- cjson alone is laxer than JSON: it takes NaN, Infinity, hex numbers, raw control
--- characters, raw tabs and line breaks inside strings, and numbers strtod reads but JSON
--- does not (1., -.5, 1.e5). Evidence is stored for other programs to parse, so hold it to
--- JSON. cjson's settings are the server's, shared by every script, and any caller allowed EVAL
--- can change them (cjson.decode_max_depth(1) would refuse nested evidence, 5000 would take
--- what the bound refuses): each one the decode relies on, the number switch and the nesting
--- bound (BOUNDS.evidenceMaxDepth), is set here on every call, and what was there is put back
--- before anything else can run. (The one encode, of a string in the `already` reply, depends
--- on no setting.) (DEL, 127, is no control character to JSON: allowed in strings, refused by
--- cjson elsewhere.)
-local decoded, ok
-local strictNumbers, maxDepth = cjson.decode_invalid_numbers, cjson.decode_max_depth
-if not control then
+
+-- cjson.decode of `text` under the contract's settings, as pcall answers (ok, the value).
+-- cjson's settings are the server's, shared by every script, and any caller allowed EVAL can
+-- change them (decode_max_depth(1) would refuse nested evidence, 5000 would take what the
+-- bound refuses): each one the decode relies on, the number switch and the nesting bound, is
+-- set here, and what was there is put back before anything else can run. (The one encode, of
+-- a string in the `already` reply, depends on no setting.)
+local function decodeJson(text)
+  local strictNumbers, maxDepth = cjson.decode_invalid_numbers, cjson.decode_max_depth
   local savedNumbers, savedDepth
   if strictNumbers then
     savedNumbers = strictNumbers()
@@ -312,74 +293,186 @@ if not control then
     savedDepth = maxDepth()
     maxDepth(EVIDENCE_MAX_DEPTH)
   end
-  ok, decoded = pcall(cjson.decode, evidence)
+  local ok, decoded = pcall(cjson.decode, text)
   if maxDepth then maxDepth(savedDepth) end
   if strictNumbers then strictNumbers(savedNumbers) end
-end
--- The rest is looked for only in text that could hold it: with escapes dropped, every string
--- free of raw tabs and line breaks is cut out, so a quote left over means a string held one;
--- and what is left outside strings may have a dot only between digits.
--- Text that could hold it: a tab or line break (only where the printable run stopped short),
--- or a dot a number could hold wrongly. cjson took the text, so outside strings a dot is in a
--- number: after a digit or a minus sign, unless the number is hex (refused by the strict
--- switch on Redis 7, but an older cjson takes -0x1a.8). 1. 1.e5 -.5 are the forms JSON
--- refuses; a dot after a letter, as in a URL, or between digits needs no cutting.
-local suspect = ok and plain < #evidence and string.find(evidence, '[\t\n\r]', plain + 1)
-if ok and not suspect then
-  local dot = string.find(evidence, '.', 1, true)
-  suspect = dot and (string.find(evidence, '0x', 1, true) or string.find(evidence, '0X', 1, true))
-  while dot and not suspect do
-    local before, after = string.byte(evidence, dot - 1), string.byte(evidence, dot + 1)
-    suspect = not strictNumbers or before == 45
-      or (before >= 48 and before <= 57 and not (after and after >= 48 and after <= 57))
-    dot = string.find(evidence, '.', dot + 1, true)
-  end
-end
-if suspect then
-  local text = evidence
-  if string.find(text, '\\', 1, true) then text = string.gsub(text, '\\.', '') end
-  local between = ' ' .. string.gsub(text, '"[^"\t\n\r]*"', '') .. ' '
-  ok = not string.find(between, '"', 1, true) and not string.find(between, '%D%.')
-    and not string.find(between, '%.%D')
-end
-if not ok then
-  return fail('PRP_EVIDENCE_INVALID', 'evidence is not valid JSON')
-end
-if type(decoded) ~= 'table' or not string.find(evidence, '^[ \t\r\n]*{') then
-  return fail('PRP_EVIDENCE_INVALID', 'evidence must be a JSON object')
+  return ok, decoded
 end
 
--- BEGIN GENERATED rule-checks (npm run generate writes this block from src/core/contract.ts)
-for i = 1, #rules do
-  local field, rule = rules[i][1], rules[i][2]
-  local v = decoded[field]
+-- Whether `text`, which cjson decoded, holds what cjson takes and JSON refuses: a raw tab or
+-- line break in a string, or a number strtod reads and JSON does not (1., -.5, 1.e5; NaN,
+-- Infinity and hex only where an older cjson has no strict number switch). `plain` is where
+-- scanUtf8's printable run ends. It looks only in text that could hold one: a tab or line
+-- break after that run, or a dot a number could hold wrongly (cjson took the text, so outside
+-- strings a dot is in a number: after a digit or a minus sign, or in a hex number; a dot
+-- after a letter, as in a URL, or between digits needs no look). There, with escapes dropped,
+-- every string free of raw tabs and line breaks is cut out: a quote left over means a string
+-- held one, and what is left outside strings may have a dot only between digits.
+local function laxJson(text, plain)
+  local suspect = plain < #text and string.find(text, '[\t\n\r]', plain + 1)
+  if not suspect then
+    local dot = string.find(text, '.', 1, true)
+    suspect = dot and (string.find(text, '0x', 1, true) or string.find(text, '0X', 1, true))
+    while dot and not suspect do
+      local before, after = string.byte(text, dot - 1), string.byte(text, dot + 1)
+      suspect = not cjson.decode_invalid_numbers or before == 45
+        or (before >= 48 and before <= 57 and not (after and after >= 48 and after <= 57))
+      dot = string.find(text, '.', dot + 1, true)
+    end
+  end
+  if not suspect then return false end
+  if string.find(text, '\\', 1, true) then text = string.gsub(text, '\\.', '') end
+  local between = ' ' .. string.gsub(text, '"[^"\t\n\r]*"', '') .. ' '
+  return (string.find(between, '"', 1, true) or string.find(between, '%D%.')
+    or string.find(between, '%.%D')) ~= nil
+end
+
+-- The evidence as the JSON object it holds, held to JSON: the decoded table; or nil, the
+-- name of the refusal (REFUSALS) and its value.
+local function strictJson(text)
+  if #text > EVIDENCE_MAX_BYTES then return nil, 'evidenceTooLarge', #text end
+  local utf8, control, plain = scanUtf8(text)
+  if not utf8 then return nil, 'evidenceNotUtf8' end
+  local ok, decoded
+  if not control then ok, decoded = decodeJson(text) end
+  if not ok or laxJson(text, plain) then return nil, 'evidenceNotJson' end
+  if type(decoded) ~= 'table' or not string.find(text, '^[ \t\r\n]*{') then
+    return nil, 'evidenceNotObject'
+  end
+  return decoded
+end
+
+-- Whether `v`, a decoded value (nil when missing), keeps `rule` (RULES).
+local function ruleKept(rule, v)
   local t = type(v)
-  local good
   if rule == 'present' then
-    good = (t == 'string' and string.find(v, '%S') ~= nil) or v == true or t == 'number'
+    return (t == 'string' and string.find(v, '%S') ~= nil) or v == true or t == 'number'
       or (t == 'table' and next(v) ~= nil)
   elseif rule == 'true' then
-    good = v == true
+    return v == true
   elseif rule == 'text' then
-    good = t == 'string' and string.find(v, '%S') ~= nil
+    return t == 'string' and string.find(v, '%S') ~= nil
   elseif rule == 'ref' then
-    good = t == 'string' and #v >= 1 and #v <= 255 and not string.find(v, '[%z\1-\32\127]')
-  else -- sha
-    good = t == 'string' and (#v == 40 or #v == 64) and not string.find(v, '[^0-9a-f]')
+    return t == 'string' and #v >= 1 and #v <= REF_MAX_BYTES and not string.find(v, '[%z\1-\32\127]')
+  elseif rule == 'sha' then
+    return t == 'string' and SHA_LENGTHS[#v] == true and not string.find(v, '[^0-9a-f]')
   end
-  if not good then
-    local ruleMessages = {
-      present = 'is required: a non-empty string, true, a number, or a non-empty array or object',
-      ['true'] = 'must be JSON true (the boolean, not a string)',
-      text = 'must be a non-empty string',
-      ref = 'must be a ref: 1-255 bytes with no whitespace or control characters',
-      sha = 'must be a commit sha: 40 or 64 lowercase hexadecimal characters',
-    }
-    return fail('PRP_EVIDENCE_INVALID', 'evidence field ' .. field .. ' ' .. ruleMessages[rule]
-      .. ' (' .. from .. ' -> ' .. to .. ')')
+  return false
+end
+
+-- The first field of `rules` ('FIELD RULE FIELD RULE ...', as MOVES holds them) that
+-- `decoded` breaks, and its rule; nil when it keeps them all.
+local function brokenField(rules, decoded)
+  for field, rule in string.gmatch(rules, '(%S+) (%S+)') do
+    if not ruleKept(rule, decoded[field]) then return field, rule end
+  end
+  return nil
+end
+
+if #KEYS ~= #KEY_TYPES or #ARGV ~= ARGV_COUNT then
+  return refuse('argumentCount', #KEYS, #ARGV)
+end
+
+local id, from, to, evidence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl, actor, expected, dryRun, kind = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+
+-- Arguments -------------------------------------------------------------------------------
+if #id > ID_MAX_LENGTH or not string.find(id, ID_PATTERN) then
+  return refuse('badId')
+end
+if #ttl > TTL_MAX_DIGITS or not string.find(ttl, '^[1-9][0-9]*$')
+    or tonumber(ttl) > TTL_MAX_SECONDS then
+  return refuse('badTtl')
+end
+if #actor > ACTOR_MAX_BYTES then
+  return refuse('badActor')
+end
+if expected ~= '' and (#expected > VERSION_MAX_DIGITS or not string.find(expected, '^[0-9]+$')) then
+  return refuse('badExpectedVersion')
+end
+if dryRun ~= '0' and dryRun ~= '1' then
+  return refuse('badDryRun')
+end
+-- What a move of this kind is called, in messages.
+local moveNoun = MOVE_NOUNS[kind]
+if not moveNoun then
+  return refuse('badKind')
+end
+
+-- Keys: exactly the ones the arguments name ------------------------------------------------
+local ns = string.match(KEYS[1], NAMESPACE_PATTERN)
+if not ns or #ns > NAMESPACE_MAX_LENGTH then
+  return refuse('badNamespaceKey')
+end
+local prefix = '{' .. ns .. '}:'
+if KEYS[1] ~= prefix .. 'prp:' .. id then
+  return refuse('badKey', 1, prefix .. 'prp:' .. id)
+end
+if KEYS[2] ~= prefix .. 'queue:' .. from then
+  return refuse('badKey', 2, prefix .. 'queue:' .. from)
+end
+if KEYS[3] ~= prefix .. 'queue:' .. to then
+  return refuse('badKey', 3, prefix .. 'queue:' .. to)
+end
+local evidencePrefix = prefix .. 'evidence:' .. id .. ':'
+local token = string.sub(KEYS[4], #evidencePrefix + 1)
+if string.sub(KEYS[4], 1, #evidencePrefix) ~= evidencePrefix or #token > TOKEN_MAX_LENGTH
+    or not string.find(token, TOKEN_PATTERN) then
+  return refuse('badEvidenceKey', evidencePrefix)
+end
+if KEYS[5] ~= prefix .. 'events' then
+  return refuse('badKey', 5, prefix .. 'events')
+end
+if KEYS[6] ~= prefix .. 'history:' .. id then
+  return refuse('badKey', 6, prefix .. 'history:' .. id)
+end
+
+-- Key types ----------------------------------------------------------------------------------
+-- The hash is read here, once: HMGET answers WRONGTYPE for a key of another type, so it
+-- doubles as the hash's type check (one call fewer than TYPE then HMGET).
+local current = redis.pcall('HMGET', KEYS[1], 'status', 'version', 'evidence_key', 'updated_at',
+  VALIDATED_COMMIT_FIELD)
+if current.err and not string.find(current.err, '^WRONGTYPE') then
+  -- Only WRONGTYPE means another type. Anything else (a denied HMGET) is no fact about the
+  -- PRP: return it as it is, named plainly where the server can say it was a permission.
+  return readFailed(current.err, 'hmget', KEYS[1], { 'HMGET', KEYS[1], 'status' })
+end
+local evidenceType, eventsType, historyType
+for i = 1, #KEY_TYPES do
+  local t = KEY_TYPES[1]
+  if i > 1 or current.err then
+    t = redis.pcall('TYPE', KEYS[i])
+    if t.err then return readFailed(t.err, 'type', KEYS[i], { 'TYPE', KEYS[i] }) end
+    t = t.ok
+  end
+  if t ~= 'none' and t ~= KEY_TYPES[i] then
+    return refuse('wrongType', KEYS[i], t, KEY_TYPES[i])
+  end
+  if i == 4 then evidenceType = t elseif i == 5 then eventsType = t elseif i == 6 then
+    historyType = t
   end
 end
--- END GENERATED rule-checks (edit src/core/contract.ts, then npm run generate)
+
+-- Transition ---------------------------------------------------------------------------------
+-- The move's evidence rules, 'FIELD RULE ...', in the order fields are checked and reported in.
+local move = kind .. ' ' .. from .. ' ' .. to
+local rules = MOVES[move]
+if not rules then
+  if kind == 'promote' then return refuse('cannotPromote', from, to) end
+  local _, _, notEarlier, rule = TEXTS()
+  return refuse('cannotDemote', from, to, notEarlier[to] ~= nil and notEarlier[from] or rule)
+end
+
+-- Evidence -----------------------------------------------------------------------------------
+local decoded, invalid, value = strictJson(evidence)
+if not decoded then
+  return refuse(invalid, value)
+end
+local brokenName, brokenRule = brokenField(rules, decoded)
+if brokenName then
+  local _, ruleMessages = TEXTS()
+  return refuse('fieldBroken', brokenName, ruleMessages[brokenRule], from, to)
+end
 
 -- State and version --------------------------------------------------------------------------
 local status, version = current[1], current[2]
@@ -391,14 +484,13 @@ if hashType and hashType.err then
   return readFailed(hashType.err, 'type', KEYS[1], { 'TYPE', KEYS[1] })
 end
 if hashType and hashType.ok == 'none' then
-  return fail('PRP_NOT_FOUND', 'no PRP ' .. id .. ': hash ' .. KEYS[1]
-    .. ' does not exist; whoever creates PRPs must create it with status ' .. from)
+  return refuse('notFound', id, KEYS[1], from)
 end
 
 local versionNumber = 0
 if version then
-  if not string.find(version, '^%-?[0-9]+$') or #version > 15 then
-    return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is not an integer')
+  if not string.find(version, '^%-?[0-9]+$') or #version > VERSION_MAX_DIGITS then
+    return refuse('versionNotInteger', KEYS[1])
   end
   versionNumber = tonumber(version)
 end
@@ -420,7 +512,7 @@ if status == to then
   -- id, states and keys above are plain characters; a stored evidence_key may not be.
   local storedAt = current[4]
   -- Only a plain JSON integer may go into the reply (0123 would make it invalid JSON).
-  if not storedAt or #storedAt > 15 or not string.find(storedAt, '^[1-9][0-9]*$') then
+  if not storedAt or #storedAt > VERSION_MAX_DIGITS or not string.find(storedAt, '^[1-9][0-9]*$') then
     local failed
     storedAt, failed = serverTimeMs()
     if failed then return failed end
@@ -428,55 +520,36 @@ if status == to then
   return reply('already', versionNumber, cjson.encode(current[3] or ''), 0, storedAt)
 end
 if status ~= from then
-  return fail('PRP_STATE_MISMATCH', 'PRP ' .. id .. ' is in state ' .. tostring(status or '(none)')
-    .. ', not ' .. from .. '; cannot ' .. moveVerb .. ' ' .. from .. ' -> ' .. to)
+  return refuse('stateMismatch', id, tostring(status or '(none)'), from, kind, to)
 end
 if expected ~= '' and tonumber(expected) ~= versionNumber then
-  return fail('PRP_VERSION_CONFLICT', 'PRP ' .. id .. ' is at version '
-    .. string.format('%d', versionNumber) .. ', expected version ' .. expected
-    .. '; it changed since it was read')
+  return refuse('versionConflict', id, string.format('%d', versionNumber), expected)
 end
 
--- BEGIN GENERATED validated-commit (npm run generate writes this block from src/core/contract.ts)
--- Complete only on the validated commit (contract v3): validate -> complete needs the
--- merge_commit integration -> validate recorded (current[5]), a commit sha, and no other;
--- integration -> validate records its own (recordedCommit, written by the HSET below).
-local recordedCommit = kind == 'promote' and from == 'integration' and to == 'validate'
-  and decoded['merge_commit']
-if kind == 'promote' and from == 'validate' and to == 'complete' then
+-- Complete only on the validated commit (contract v3): REQUIRED_BY needs the COMMIT_FIELD
+-- RECORDED_BY recorded (current[5]), a commit sha, and no other; RECORDED_BY records its own
+-- (recordedCommit, written by the HSET below).
+local recordedCommit = move == RECORDED_BY and decoded[COMMIT_FIELD]
+if move == REQUIRED_BY then
   local recorded = current[5]
-  if not (recorded and (#recorded == 40 or #recorded == 64)
-      and not string.find(recorded, '[^0-9a-f]')) then
-    return fail('PRP_EVIDENCE_INVALID', 'PRP ' .. id .. ' has no validated commit (hash field '
-      .. 'validated_commit is missing or not a commit sha; a PRP that reached validate before '
-      .. 'contract v3 has none): demote it validate -> integration, promote it integration -> '
-      .. 'validate on its merge commit, then complete (validate -> complete)')
+  if not ruleKept('sha', recorded) then
+    return refuse('noValidatedCommit', id)
   end
-  if decoded['merge_commit'] ~= recorded then
-    return fail('PRP_EVIDENCE_INVALID', 'evidence field merge_commit is '
-      .. decoded['merge_commit'] .. ', but PRP ' .. id .. ' was validated on ' .. recorded .. ' '
-      .. '(hash field validated_commit); only the validated commit can complete: complete with '
-      .. 'merge_commit ' .. recorded .. ', or demote to integration and validate '
-      .. decoded['merge_commit'] .. ' first (validate -> complete)')
+  if decoded[COMMIT_FIELD] ~= recorded then
+    return refuse('commitNotValidated', decoded[COMMIT_FIELD], id, recorded)
   end
 end
--- END GENERATED validated-commit (edit src/core/contract.ts, then npm run generate)
 
--- A version is at most 15 digits (exact in a Lua number, and what the checks above accept):
--- the largest cannot be raised, or the next promotion would refuse what this one wrote.
-if versionNumber >= 999999999999999 then
-  return fail('PRP_WRONG_TYPE', 'field version of ' .. KEYS[1] .. ' is '
-    .. string.format('%d', versionNumber) .. ', the largest a ' .. moveNoun
-    .. ' can raise (15 digits)')
+-- The largest version cannot be raised, or the next move would refuse what this one wrote.
+if versionNumber >= MAX_VERSION then
+  return refuse('versionAtMaximum', KEYS[1], string.format('%d', versionNumber), moveNoun)
 end
 
 -- Evidence is never overwritten: a move whose evidence key exists (a token used before, by an
 -- earlier move of this PRP or by anyone) is refused, in a dry run too. After `already`, so that
 -- a re-run of a move that happened (its own key there) still answers already.
 if evidenceType ~= 'none' then
-  return fail('PRP_EVIDENCE_EXISTS', 'evidence key ' .. KEYS[4] .. ' exists already and a '
-    .. moveNoun .. ' never overwrites evidence; nothing was written; ' .. moveVerb
-    .. ' again with a token no earlier move of ' .. id .. ' used')
+  return refuse('evidenceExists', KEYS[4], moveNoun, kind, id)
 end
 
 -- Writes -------------------------------------------------------------------------------------
@@ -485,30 +558,30 @@ local at, timeFailed = serverTimeMs()
 if timeFailed then return timeFailed end
 local evidenceKey = '"' .. KEYS[4] .. '"'
 
--- Every write, in the order it is made (the header says why), with its exact arguments: each
--- a function of how it runs, asked about (redis.acl_check_cmd) or made (redis.call). Functions,
--- not tables of arguments: nothing to build and unpack twice per promotion.
-local writes = {
-  function(run)
-    return run('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'prp', id, 'from',
+-- Write i of the six, in the order they are made (the header says why), with its exact
+-- arguments, as `run` runs it: asked about (redis.acl_check_cmd) or made (redis.call). One
+-- function, not a table of them or of arguments: nothing to build per promotion but itself.
+local function write(i, run)
+  if i == 1 then
+    return run('XADD', KEYS[5], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'kind', kind, 'prp', id, 'from',
       from, 'to', to, 'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
-  end,
-  function(run)
-    return run('XADD', KEYS[6], 'MAXLEN', '~', '1000', '*', 'kind', kind, 'from', from, 'to', to,
-      'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
-  end,
-  function(run) return run('SET', KEYS[4], evidence, 'EX', ttl) end,
-  function(run)
+  elseif i == 2 then
+    return run('XADD', KEYS[6], 'MAXLEN', '~', HISTORY_MAXLEN, '*', 'kind', kind, 'from', from,
+      'to', to, 'version', newVersion, 'evidence_key', KEYS[4], 'actor', actor, 'at', at)
+  elseif i == 3 then
+    return run('SET', KEYS[4], evidence, 'EX', ttl)
+  elseif i == 4 then
     if recordedCommit then
       return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
         'updated_by', actor, 'evidence_key', KEYS[4], VALIDATED_COMMIT_FIELD, recordedCommit)
     end
     return run('HSET', KEYS[1], 'status', to, 'version', newVersion, 'updated_at', at,
       'updated_by', actor, 'evidence_key', KEYS[4])
-  end,
-  function(run) return run('LREM', KEYS[2], '-1', id) end,
-  function(run) return run('LPUSH', KEYS[3], id) end,
-}
+  elseif i == 5 then
+    return run('LREM', KEYS[2], '-1', id)
+  end
+  return run('LPUSH', KEYS[3], id)
+end
 -- A write the user may not run would stop the script after the writes before it: ask first.
 -- XINFO STREAM too, which the dry run reads and the fallback reads on every promotion: one
 -- user is fit for both paths or for neither.
@@ -517,8 +590,8 @@ if redis.acl_check_cmd then
   local function ask(command, key, ...)
     if not redis.acl_check_cmd(command, key, ...) then refusal = denied(command, key) end
   end
-  for i = 1, #writes do
-    writes[i](ask)
+  for i = 1, 6 do
+    write(i, ask)
     if refusal then return refusal end
   end
   for i = 5, 6 do
@@ -528,44 +601,31 @@ if redis.acl_check_cmd then
   end
 end
 
-local function eventsExhausted()
-  return fail('PRP_EVENTS_EXHAUSTED', 'the events stream ' .. KEYS[5] .. ' has used its last '
-    .. 'possible id, so no promotion can be recorded in it; nothing was written. Rename the '
-    .. 'stream to keep its entries (RENAME ' .. KEYS[5] .. ' ' .. KEYS[5] .. '-old) or delete '
-    .. 'it, then promote again')
-end
-
 -- A stream whose last generated id is the largest possible: XADD * would fail on it. XINFO
 -- knows the last id even when the entry that had it is gone (XSETID, XDEL). Nil when it is
--- not; else the error reply (the refusal, or Redis's error for XINFO).
-local function exhausted(key, refusal)
+-- not; else the error reply (the refusal `name` of the key and the values after it, or Redis's
+-- error for XINFO).
+local function exhausted(key, name, ...)
   local info = redis.pcall('XINFO', 'STREAM', key)
   if info.err then
     return readFailed(info.err, 'xinfo|stream', key, { 'XINFO', 'STREAM', key })
   end
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id'
-        and info[i + 1] == '18446744073709551615-18446744073709551615' then
-      return refusal()
+        and info[i + 1] == LAST_POSSIBLE_ID then
+      return refuse(name, key, ...)
     end
   end
   return nil
 end
 
-local function historyExhausted()
-  return fail('PRP_EVENTS_EXHAUSTED', 'the history stream ' .. KEYS[6] .. ' has used its last '
-    .. 'possible id, so no move of ' .. id .. ' can be recorded in it; nothing was written. '
-    .. 'Rename the stream to keep its entries (RENAME ' .. KEYS[6] .. ' ' .. KEYS[6] .. '-old) '
-    .. 'or delete it, then ' .. moveVerb .. ' again')
-end
-
 if dryRun == '1' then
   if eventsType == 'stream' then
-    local refusal = exhausted(KEYS[5], eventsExhausted)
+    local refusal = exhausted(KEYS[5], 'eventsExhausted')
     if refusal then return refusal end
   end
   if historyType == 'stream' then
-    local refusal = exhausted(KEYS[6], historyExhausted)
+    local refusal = exhausted(KEYS[6], 'historyExhausted', id, kind)
     if refusal then return refusal end
   end
   local position = redis.pcall('LPOS', KEYS[2], id, 'RANK', -1)
@@ -578,26 +638,26 @@ end
 
 -- The history's XADD comes second: it must not fail after the first write.
 if historyType == 'stream' then
-  local refusal = exhausted(KEYS[6], historyExhausted)
+  local refusal = exhausted(KEYS[6], 'historyExhausted', id, kind)
   if refusal then
     -- Both streams exhausted: the events stream is named, as the dry run and the fallback do.
-    local first = eventsType == 'stream' and exhausted(KEYS[5], eventsExhausted)
+    local first = eventsType == 'stream' and exhausted(KEYS[5], 'eventsExhausted')
     return first or refusal
   end
 end
 
-local added = writes[1](redis.pcall)
+local added = write(1, redis.pcall)
 if type(added) == 'table' and added.err then
   if string.find(added.err, 'exhausted the last possible ID', 1, true) then
-    return eventsExhausted()
+    return refuse('eventsExhausted', KEYS[5])
   end
   return redis.error_reply(added.err) -- OOM: nothing was written
 end
-writes[2](redis.call)
-writes[3](redis.call)
-writes[4](redis.call)
-local removed = writes[5](redis.call)
-writes[6](redis.call)
+write(2, redis.call)
+write(3, redis.call)
+write(4, redis.call)
+local removed = write(5, redis.call)
+write(6, redis.call)
 
 return reply(kind == 'promote' and 'promoted' or 'demoted', versionNumber + 1, evidenceKey,
   removed > 0 and 1 or 0, at)

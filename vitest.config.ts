@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
  * runs every set in one run, coverage over all of them): the built entries run as the runner runs them (test/e2e, a Node
  * process per step), the clusters (test/cluster), the fast-check invariants and properties,
  * the connection faults, the workflows' self-test, the events-stream cap and the vectors as
- * odd ACL users. `npm run test:suite` runs the rest: the inner loop, in process.
+ * odd ACL users, the packed library, local-action and the generator's stale-table check.
+ * `npm run test:suite` runs the rest: the inner loop, in process.
  */
 const SLOW = [
   'test/e2e/**/*.test.ts',
@@ -17,6 +18,11 @@ const SLOW = [
   'test/core/events.test.ts',
   'test/acl/aclVectors.test.ts',
   'test/workflows/selfTest.test.ts',
+  // Processes of their own: npm pack and an install, local-action per action, the generator
+  // run twice over a copy of the tree.
+  'test/package/**/*.test.ts',
+  'test/local/**/*.test.ts',
+  'test/docs/**/*.test.ts',
 ];
 
 /**

@@ -19,7 +19,8 @@ const SUMMARY_HISTORY_ENTRIES = 5;
 
 /**
  * The move's evidence token, and its provenance minted for this move's own evidence key
- * (before the move is sent) into `evidence`, `report` and the provenance output.
+ * (before the move is sent) into `evidence`, `report` and the provenance output; none for a
+ * dry run. The token itself is never shown (summary.ts shows its size only).
  */
 export async function signMove(
   move: { kind: Kind; id: string; from: string; to: string; evidence: Record<string, unknown> },
@@ -35,6 +36,13 @@ export async function signMove(
   // A demotion's state it moves from is read at the move: its `from` is '', so neither the
   // token nor the audience binds one (the evidence key binds the move).
   const token = evidenceToken(ctx, move);
+  // A dry run writes nothing, so there is nothing to sign: no token is minted.
+  if (settings.dryRun) {
+    report.provenance = 'none';
+    report.provenanceNote = 'a dry run writes nothing: nothing to sign';
+    output.setOutput('provenance', report.provenance);
+    return token;
+  }
   const signed = await mintProvenance(
     settings.provenance,
     env,

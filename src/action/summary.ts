@@ -89,6 +89,8 @@ export interface RunReport {
   history?: HistoryLine[];
   /** Whether the move carries a signed OIDC token. */
   provenance?: 'signed' | 'none';
+  /** Why the move carries none, where it is not the settings (a dry run). */
+  provenanceNote?: string;
   /** A move written in part: the redis-cli commands that make the writes that failed. */
   repair?: string[];
 }
@@ -148,7 +150,18 @@ const problemOf = (
   field: string,
 ): StoredValueProblem | undefined => problems?.find((p) => p.field === field);
 
+/**
+ * The provenance token in place of itself: its size, never its text. The token is a bearer
+ * credential for its move's evidence key (a refused or dry-run move's key was never written),
+ * so whoever reads the summary must not be able to write the move with it.
+ */
+export const provenanceShown = (value: unknown): string =>
+  typeof value === 'string'
+    ? `signed (OIDC token, ${Buffer.byteLength(value)} bytes)`
+    : '(not shown)';
+
 function evidenceCell(field: string, value: unknown, ctx: WorkflowContext | undefined): string {
+  if (field === 'provenance') return escapeHtml(provenanceShown(value));
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   if (field === 'merge_commit' && typeof value === 'string' && ctx) {
     return link(value, commitUrl(ctx, value));
@@ -180,7 +193,9 @@ export function renderSummary(report: RunReport): string {
   if (report.provenance) {
     rows.push([
       'Provenance',
-      report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+      report.provenance === 'signed'
+        ? '🔏 signed (GitHub OIDC token in the evidence)'
+        : `none${report.provenanceNote ? ` (${escapeHtml(report.provenanceNote)})` : ''}`,
     ]);
   }
   if (report.pipeline) {

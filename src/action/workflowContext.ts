@@ -274,6 +274,8 @@ export function contextEvidence(ctx: WorkflowContext): Record<string, unknown> {
  * keeps both moves' evidence; the script refuses to overwrite a key that exists
  * (PRP_EVIDENCE_EXISTS), and this makes that never happen in practice. A re-run is a new
  * attempt, and finds the PRP moved already. Outside a workflow run, `local` for the run.
+ * The suffix is 128 random bits (32 hex characters): a key that cannot be guessed, so a token
+ * minted for a move that was never made (refused) names a key no one can find to write.
  * Within BOUNDS.tokenMaxLength: an over-long run id gives way, never the move or the suffix.
  */
 export function evidenceToken(
@@ -281,6 +283,6 @@ export function evidenceToken(
   move: { kind: Kind; from?: string | undefined; to: string },
 ): string {
   const run = ctx.runId ? `${ctx.runId}-${ctx.runAttempt}` : 'local';
-  const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${randomBytes(6).toString('hex')}`;
+  const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${randomBytes(16).toString('hex')}`;
   return run.slice(0, BOUNDS.tokenMaxLength - tail.length) + tail;
 }

@@ -140,18 +140,18 @@ describe('evidenceToken', () => {
     const ctx = contextFor('push', pushEvent('x'));
     const move = { kind: 'promote', from: 'integration', to: 'validate' } as const;
     const token = evidenceToken(ctx, move);
-    expect(token).toMatch(/^55-2-promote-integration-validate-[0-9a-f]{12}$/);
+    expect(token).toMatch(/^55-2-promote-integration-validate-[0-9a-f]{32}$/);
     // The same move twice in one run (promote, demote, promote): two tokens.
     expect(evidenceToken(ctx, move)).not.toBe(token);
     expect(evidenceToken(ctx, { kind: 'demote', to: 'integration' })).toMatch(
-      /^55-2-demote-integration-[0-9a-f]{12}$/,
+      /^55-2-demote-integration-[0-9a-f]{32}$/,
     );
   });
 
   test('a random token outside a workflow run', () => {
     const ctx = readWorkflowContext({});
     expect(evidenceToken(ctx, { kind: 'promote', from: 'validate', to: 'complete' })).toMatch(
-      /^local-promote-validate-complete-[0-9a-f]{12}$/,
+      /^local-promote-validate-complete-[0-9a-f]{32}$/,
     );
   });
 
@@ -159,6 +159,6 @@ describe('evidenceToken', () => {
     const ctx = { ...contextFor('push', pushEvent('x')), runId: '9'.repeat(300) };
     const token = evidenceToken(ctx, { kind: 'demote', to: 'development' });
     expect(token.length).toBe(BOUNDS.tokenMaxLength);
-    expect(token).toMatch(/^[A-Za-z0-9._-]+-demote-development-[0-9a-f]{12}$/);
+    expect(token).toMatch(/^[A-Za-z0-9._-]+-demote-development-[0-9a-f]{32}$/);
   });
 });

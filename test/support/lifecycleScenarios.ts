@@ -98,7 +98,7 @@ export function lifecycleScenarios(runEntry: EntryRunner): void {
         'to-state': 'development',
         version: '4',
         'evidence-key': expect.stringMatching(
-          new RegExp(`^\\{${ns}\\}:evidence:PRP-1:9876543210-1-demote-development-[0-9a-f]{12}$`),
+          new RegExp(`^\\{${ns}\\}:evidence:PRP-1:9876543210-1-demote-development-[0-9a-f]{32}$`),
         ),
         // No id-token: write in this job: unsigned.
         provenance: 'none',

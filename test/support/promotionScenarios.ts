@@ -121,7 +121,7 @@ export function promotionScenarios(runAction: Runner): void {
         version: '4',
         'evidence-key': expect.stringMatching(
           new RegExp(
-            `^\\{${ns}\\}:evidence:PRP-7:9876543210-1-promote-integration-validate-[0-9a-f]{12}$`,
+            `^\\{${ns}\\}:evidence:PRP-7:9876543210-1-promote-integration-validate-[0-9a-f]{32}$`,
           ),
         ),
       });

@@ -363,6 +363,63 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
       );
     });
 
+    /** A compact JWT's text (every one begins `eyJ`, a JSON header in base64url). */
+    const JWT_TEXT = /eyJ[\w-]*/;
+    function expectNoToken(outcome: RunOutcome, what: string): void {
+      expect(outcome.summary, what).not.toMatch(JWT_TEXT);
+      expect(outcome.stdout, what).not.toMatch(JWT_TEXT);
+      expect(outcome.stderr, what).not.toMatch(JWT_TEXT);
+      expect(JSON.stringify(outcome.outputs), what).not.toMatch(JWT_TEXT);
+    }
+    const tokenRequests = () => issuer.requests.filter((path) => path.startsWith('/token')).length;
+
+    test('the token is never shown: not in the summary, a log line or an output', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-13', 'pending', 0);
+      const signed = await promote(ns, 'PRP-13', 'development');
+      expectOk(signed);
+      expect(signed.outputs.provenance).toBe('signed');
+      const token = (await storedEvidence(signed.outputs['evidence-key']!)).provenance as string;
+      expect(token).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+      expect(signed.summary).not.toContain(token);
+      expectNoToken(signed, 'signed promotion');
+      expect(signed.summary).toContain(`signed (OIDC token, ${token.length} bytes)`);
+
+      // A move the script refuses (the version is not the expected one): minted, not shown.
+      const before = await snapshotNamespace(redis, ns);
+      const requested = tokenRequests();
+      const refused = await promote(ns, 'PRP-13', 'integration', { 'expected-version': '7' });
+      expect(refused.code).toBe(1);
+      expect(refused.summary).toContain('refused');
+      expect(tokenRequests()).toBe(requested + 1);
+      expectNoToken(refused, 'refused promotion');
+      expect(refused.summary).toMatch(/signed \(OIDC token, \d+ bytes\)/);
+      const refusedDemotion = await demote(ns, 'PRP-13', 'pending', { 'expected-version': '7' });
+      expect(refusedDemotion.code).toBe(1);
+      expectNoToken(refusedDemotion, 'refused demotion');
+      expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+
+    test('a dry run mints no token: it writes nothing, so there is nothing to sign', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-14', 'development');
+      const before = await snapshotNamespace(redis, ns);
+      const requested = tokenRequests();
+      const dry = { 'dry-run': 'true', provenance: 'required' };
+      for (const [outcome, what] of [
+        [await promote(ns, 'PRP-14', 'integration', dry), 'promote'],
+        [await demote(ns, 'PRP-14', 'pending', dry), 'demote'],
+      ] as const) {
+        expectOk(outcome);
+        expect(outcome.outputs.result, what).toBe('dry_run');
+        expect(outcome.outputs.provenance, what).toBe('none');
+        expect(outcome.summary, what).toContain('none (a dry run writes nothing: nothing to sign)');
+        expectNoToken(outcome, what);
+      }
+      expect(tokenRequests()).toBe(requested);
+      expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+
     test('provenance must be auto, required or off', async () => {
       const ns = uniqueNamespace();
       const outcome = await promote(ns, 'PRP-1', 'development', { provenance: 'maybe' });

@@ -7,7 +7,7 @@ import {
   type JSONWebKeySet,
 } from 'jose';
 import { NotRunError } from './errors.js';
-import { evidenceKey as evidenceKeyOf } from './keys.js';
+import { evidenceKey as evidenceKeyOf, queueKey } from './keys.js';
 import type { PrpStatus } from './status.js';
 
 /**
@@ -126,6 +126,8 @@ export const VERIFY_PROBLEM_CODES = [
   'PROVENANCE_WRONG_BRANCH',
   'PROVENANCE_UNTRUSTED_WORKFLOW',
   'PROVENANCE_CLAIMS_DISAGREE',
+  'PROVENANCE_NOT_QUEUED',
+  'PROVENANCE_COMMIT_NOT_VALIDATED',
 ] as const;
 
 export type VerifyProblemCode = (typeof VERIFY_PROBLEM_CODES)[number];
@@ -293,7 +295,9 @@ export const trustedWorkflowsOf = (options: VerifyOptions): readonly string[] =>
  * The move a CurrentMove names: the history entry whose evidence key is the hash's (the
  * move into the current state), with the evidence read. A string says why there is none.
  */
-function storedMoveOf(current: CurrentMove): StoredMove | string {
+function storedMoveOf(
+  current: CurrentMove,
+): StoredMove | string | { code: VerifyProblemCode; problem: string } {
   const { status, namespace, id } = current;
   if (!status.found) return `${id} was not found in namespace ${namespace}`;
   if (!status.evidenceKey)
@@ -321,6 +325,24 @@ function storedMoveOf(current: CurrentMove): StoredMove | string {
   }
   if (entry.to !== status.state) {
     return `${id} is in ${JSON.stringify(status.state ?? '')}, but the move with its evidence key went to ${entry.to}: the hash was written around the script`;
+  }
+  if (entry.version !== status.version) {
+    return (
+      `${id}'s hash holds version ${String(status.version ?? 'none')}, but the move with its ` +
+      `evidence key wrote version ${String(entry.version)}: the hash was written around the script`
+    );
+  }
+  // Only the script (or the fallback) moves the id between queues; a user who may not write
+  // {NS}:queue:validate or :complete (the worker of docs/acl-rules-worker.txt) cannot put it
+  // there, whatever it writes into the hash and history.
+  if (status.queued !== true) {
+    return {
+      code: 'PROVENANCE_NOT_QUEUED',
+      problem:
+        `${id} is in ${status.state}, but not in ${queueKey(namespace, status.state)}: the ` +
+        `hash and history were written around the script (a state rolled back or forward to ` +
+        `an older signed move); promote or demote it again with the action`,
+    };
   }
   return {
     namespace,
@@ -363,6 +385,79 @@ export async function verifyMove(
 ): Promise<VerifyResult> {
   const stored = 'status' in move ? storedMoveOf(move) : move;
   if (typeof stored === 'string') return refuse('PROVENANCE_NO_MOVE', stored);
+  if ('code' in stored) return refuse(stored.code, stored.problem);
+  const result = await verifyStoredMove(stored, options);
+  if (!result.verified || !('status' in move) || stored.to !== 'complete') return result;
+  return verifyValidated(move, stored, result, options);
+}
+
+/**
+ * A move into complete: the newest promotion into validate before it (readStatus's
+ * validateMove) verifies too, and validated the commit the complete move's evidence records.
+ * The script compares against the hash's validated_commit, which a user who may HSET can
+ * rewrite; the two signed moves cannot be.
+ */
+async function verifyValidated(
+  current: CurrentMove,
+  stored: StoredMove,
+  result: VerifyResult,
+  options: VerifyOptions,
+): Promise<VerifyResult> {
+  const { id, namespace, status } = current;
+  const found = status.validateMove;
+  if (!found) {
+    return refuse(
+      'PROVENANCE_COMMIT_NOT_VALIDATED',
+      `${id} is complete, but no promotion into validate is in its history before the move ` +
+        `into complete: the completed commit cannot be checked against a validated one`,
+      result.claims,
+    );
+  }
+  const validate = await verifyStoredMove(
+    {
+      namespace,
+      id,
+      kind: found.entry.kind,
+      from: found.entry.from,
+      to: found.entry.to,
+      evidenceKey: found.entry.evidenceKey,
+      evidence: found.evidence,
+      evidenceBytes: found.evidenceBytes,
+    },
+    options,
+  );
+  if (!validate.verified) {
+    return refuse(
+      validate.code ?? 'PROVENANCE_COMMIT_NOT_VALIDATED',
+      `${id} is complete, but the move into validate before it does not verify: ${validate.problem ?? ''}`,
+      result.claims,
+    );
+  }
+  const commitOf = (json: string | undefined): string | undefined => {
+    try {
+      const parsed: unknown = JSON.parse(json ?? '');
+      return isRecord(parsed) ? evidenceCommit(parsed) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const completed = commitOf(stored.evidence);
+  const validated = commitOf(found.evidence);
+  if (completed === undefined || completed !== validated) {
+    return refuse(
+      'PROVENANCE_COMMIT_NOT_VALIDATED',
+      `${id} completed on ${completed ?? '(no merge_commit)'}, but the move into validate ` +
+        `before it (${found.entry.evidenceKey}) validated ${validated ?? '(no merge_commit)'}: ` +
+        `only the validated commit may complete (the hash's validated_commit was written ` +
+        `around the script); demote to integration and validate the commit again`,
+      result.claims,
+    );
+  }
+  return result;
+}
+
+/** verifyMove() of one stored move: its token and claims. */
+async function verifyStoredMove(stored: StoredMove, options: VerifyOptions): Promise<VerifyResult> {
   const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
   if (stored.evidenceBytes !== undefined) {
     return refuse(

@@ -9,6 +9,7 @@ import {
   isValidPrpId,
   isValidToken,
   prpKey,
+  queueKey,
 } from './keys.js';
 import type { RedisClient } from './script.js';
 import { STATES, isState, type State } from './states.js';
@@ -89,6 +90,17 @@ export interface PrpStatus {
    * (EVIDENCE_READ_MAX_BYTES): then `evidence` is only its start, and a problem says so.
    */
   evidenceBytes?: number;
+  /**
+   * Whether the id is in the queue of its state (`LPOS {NS}:queue:STATE ID`); read when the
+   * hash holds a state. A PRP written around the script (a hash alone) is not.
+   */
+  queued?: boolean;
+  /**
+   * For a PRP in `complete`: the newest promotion into `validate` before the move into
+   * complete (history searched up to VALIDATE_MOVE_SEARCH entries), with its evidence, so
+   * verifyMove() can check that the completed commit is the validated one.
+   */
+  validateMove?: { entry: HistoryEntry } & MoveEvidence;
   /** Newest first. */
   history: HistoryEntry[];
   /** The hash's values that are not what the contract says: reported, not used. */
@@ -101,6 +113,9 @@ export interface PrpStatus {
  * read (GETRANGE): never hundreds of MB into the reader's memory.
  */
 export const EVIDENCE_READ_MAX_BYTES = BOUNDS.evidenceMaxBytes;
+
+/** How far back readStatus looks for the move into validate of a completed PRP. */
+export const VALIDATE_MOVE_SEARCH = 100;
 
 const HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'] as const;
 
@@ -197,46 +212,7 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
   const values = answers[0]![1] as (string | null)[];
   const stream = (answers[1]?.[1] ?? []) as [string, string[]][];
   const [status, version, updatedAt, updatedBy, evidenceKey] = values;
-  const history = stream.map(([id, flat]): HistoryEntry => {
-    const f = fieldsOf(flat);
-    const problems: StoredValueProblem[] = [];
-    const at = f.at === undefined ? undefined : timeOr(f.at);
-    if (f.at !== undefined && at === undefined) problems.push(notTime('at', f.at));
-    const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
-    if (f.version !== undefined && entryVersion === undefined) {
-      problems.push(notVersion('version', f.version));
-    }
-    if (f.kind !== undefined && !(KINDS as readonly string[]).includes(f.kind)) {
-      problems.push(notKind(f.kind));
-    }
-    for (const field of ['from', 'to'] as const) {
-      const value = f[field];
-      if (value !== undefined && !isState(value)) problems.push(notState(field, value));
-    }
-    const entryKey = f.evidence_key;
-    if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, request.id)) {
-      problems.push({
-        field: 'evidence_key',
-        stored: quoted(entryKey),
-        note: say.storedNotEvidenceKey(
-          quoted(entryKey),
-          evidenceKeyOf(namespace, request.id, 'TOKEN'),
-        ),
-      });
-    }
-    return {
-      id,
-      kind: f.kind ?? '',
-      from: f.from ?? '',
-      to: f.to ?? '',
-      // As stored when no version or time: the problem says so.
-      version: entryVersion ?? f.version ?? 0,
-      evidenceKey: entryKey ?? '',
-      actor: f.actor ?? '',
-      at: at ?? f.at ?? 0,
-      ...(problems.length > 0 ? { problems } : {}),
-    };
-  });
+  const history = stream.map(([id, flat]) => historyEntryOf(id, flat, namespace, request.id));
   // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
   const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
   if (!found) return { found, history, problems: [] };
@@ -262,7 +238,90 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
     status_.evidenceKey = evidenceKey;
     Object.assign(status_, await readEvidence(redis, evidenceKey, namespace, request.id, problems));
   }
+  if (status_.state) {
+    const at = await redis.lpos(queueKey(namespace, status_.state), request.id);
+    status_.queued = at !== null;
+  }
+  if (status_.state === 'complete') {
+    const validateMove = await readValidateMove(redis, namespace, request.id, history);
+    if (validateMove) status_.validateMove = validateMove;
+  }
   return status_;
+}
+
+/**
+ * The newest promotion into validate older than the newest entry (the move into complete),
+ * searched in the history already read, else in up to VALIDATE_MOVE_SEARCH entries, with its
+ * evidence (readMovesEvidence's bounds).
+ */
+async function readValidateMove(
+  redis: RedisClient,
+  namespace: string,
+  id: string,
+  read: HistoryEntry[],
+): Promise<PrpStatus['validateMove']> {
+  const isValidate = (e: HistoryEntry) => e.kind === 'promote' && e.to === 'validate';
+  let entry = read.slice(1).find(isValidate);
+  if (!entry && read.length < VALIDATE_MOVE_SEARCH) {
+    const stream = (await redis.xrevrange(
+      historyKey(namespace, id),
+      '+',
+      '-',
+      'COUNT',
+      VALIDATE_MOVE_SEARCH,
+    )) as [string, string[]][];
+    entry = stream
+      .slice(1)
+      .map(([entryId, flat]) => historyEntryOf(entryId, flat, namespace, id))
+      .find(isValidate);
+  }
+  if (!entry) return undefined;
+  const [evidence] = await readMovesEvidenceOn(redis, namespace, id, [entry.evidenceKey]);
+  return { entry, ...evidence };
+}
+
+/** One history stream entry, its odd values reported as problems. */
+function historyEntryOf(
+  id: string,
+  flat: string[],
+  namespace: string,
+  prpId: string,
+): HistoryEntry {
+  const f = fieldsOf(flat);
+  const problems: StoredValueProblem[] = [];
+  const at = f.at === undefined ? undefined : timeOr(f.at);
+  if (f.at !== undefined && at === undefined) problems.push(notTime('at', f.at));
+  const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
+  if (f.version !== undefined && entryVersion === undefined) {
+    problems.push(notVersion('version', f.version));
+  }
+  if (f.kind !== undefined && !(KINDS as readonly string[]).includes(f.kind)) {
+    problems.push(notKind(f.kind));
+  }
+  for (const field of ['from', 'to'] as const) {
+    const value = f[field];
+    if (value !== undefined && !isState(value)) problems.push(notState(field, value));
+  }
+  const entryKey = f.evidence_key;
+  if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, prpId)) {
+    problems.push({
+      field: 'evidence_key',
+      stored: quoted(entryKey),
+      note: say.storedNotEvidenceKey(quoted(entryKey), evidenceKeyOf(namespace, prpId, 'TOKEN')),
+    });
+  }
+  return {
+    id,
+    kind: f.kind ?? '',
+    from: f.from ?? '',
+    to: f.to ?? '',
+    // As stored when no version or time: the problem says so.
+    version: entryVersion ?? f.version ?? 0,
+    evidenceKey: entryKey ?? '',
+    actor: f.actor ?? '',
+    at: at ?? f.at ?? 0,
+    ...(problems.length > 0 ? { problems } : {}),
+  };
 }
 
 /** `bytes` cut at the end of its last whole UTF-8 character, as text. */
@@ -338,26 +397,33 @@ export function readMovesEvidence(
   request: { namespace?: string; id: string; keys: readonly string[] },
 ): Promise<MoveEvidence[]> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
-  return guardCall(redis, 'read', namespace, async (view) => {
-    const keys = request.keys.map((key) =>
-      isEvidenceKeyOf(key, namespace, request.id) ? key : undefined,
-    );
-    const wanted = keys.filter((key): key is string => key !== undefined);
-    if (wanted.length === 0) return keys.map(() => ({}));
-    const pipeline = view.pipeline();
-    for (const key of wanted) pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
-    const answers = (await pipeline.exec())!;
-    const values = new Map<string, MoveEvidence>();
-    wanted.forEach((key, i) => {
-      const [lengthError, length] = answers[2 * i]!;
-      const [rangeError, range] = answers[2 * i + 1]!;
-      const error = lengthError ?? rangeError;
-      if (error && !/^WRONGTYPE/.test(error.message)) throw error;
-      if (error || length === 0) values.set(key, {});
-      else if ((length as number) > EVIDENCE_READ_MAX_BYTES) {
-        values.set(key, { evidenceBytes: length as number });
-      } else values.set(key, { evidence: range as string });
-    });
-    return keys.map((key) => (key === undefined ? {} : values.get(key)!));
+  return guardCall(redis, 'read', namespace, (view) =>
+    readMovesEvidenceOn(view, namespace, request.id, request.keys),
+  );
+}
+
+async function readMovesEvidenceOn(
+  view: RedisClient,
+  namespace: string,
+  id: string,
+  requested: readonly string[],
+): Promise<MoveEvidence[]> {
+  const keys = requested.map((key) => (isEvidenceKeyOf(key, namespace, id) ? key : undefined));
+  const wanted = keys.filter((key): key is string => key !== undefined);
+  if (wanted.length === 0) return keys.map(() => ({}));
+  const pipeline = view.pipeline();
+  for (const key of wanted) pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
+  const answers = (await pipeline.exec())!;
+  const values = new Map<string, MoveEvidence>();
+  wanted.forEach((key, i) => {
+    const [lengthError, length] = answers[2 * i]!;
+    const [rangeError, range] = answers[2 * i + 1]!;
+    const error = lengthError ?? rangeError;
+    if (error && !/^WRONGTYPE/.test(error.message)) throw error;
+    if (error || length === 0) values.set(key, {});
+    else if ((length as number) > EVIDENCE_READ_MAX_BYTES) {
+      values.set(key, { evidenceBytes: length as number });
+    } else values.set(key, { evidence: range as string });
   });
+  return keys.map((key) => (key === undefined ? {} : values.get(key)!));
 }

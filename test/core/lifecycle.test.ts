@@ -153,6 +153,7 @@ describe('readStatus()', () => {
     expect(status).toEqual({
       found: true,
       state: 'integration',
+      queued: true,
       version: 3,
       updatedAt: last.at,
       updatedBy: 'ci',

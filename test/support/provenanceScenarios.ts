@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
+import { readStatus, verifyMove, type VerifyResult } from '../../src/core/index.js';
 import { evidenceKey, historyKey, prpKey } from '../../src/core/keys.js';
 import type { RunOutcome, RunSpec } from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, pushEvent } from './events.js';
@@ -78,6 +79,27 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
     expect(outcome.stdout).not.toContain('::error::');
     expect(outcome.code).toBe(0);
   }
+  /** verifyMove() on readStatus()'s answer, as a library consumer calls it. */
+  const verifyDirectly = async (ns: string, id: string): Promise<VerifyResult> =>
+    verifyMove(
+      { namespace: ns, id, status: await readStatus(redis, { namespace: ns, id }) },
+      { repository: 'acme/widgets', allowedBranches: ['main'], issuer: issuer.url },
+    );
+  /** Promotes to complete from a push of `sha`. */
+  const complete = (ns: string, id: string, sha: string) =>
+    runEntry('promote', {
+      ...spec(
+        {
+          namespace: ns,
+          'prp-id': id,
+          'target-state': 'complete',
+          'ci-result': 'success',
+          evidence: '{"validator_approval": "ok"}',
+        },
+        { ...issuer.jobEnv(), GITHUB_SHA: sha },
+      ),
+      event: pushEvent('a commit', sha),
+    });
   const storedEvidence = async (key: string) =>
     JSON.parse((await redis.get(key))!) as Record<string, unknown>;
 
@@ -229,6 +251,9 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
         'at',
         '1',
       );
+      // And the version and queue too (a user who may write anything): still no token.
+      await redis.hset(prpKey(ns, 'PRP-6'), 'version', '2');
+      await redis.lpush(`{${ns}}:queue:validate`, 'PRP-6');
       const again = await status(ns, 'PRP-6');
       expect(again.outputs.verified).toBe('false');
       expect(again.outputs['verify-problem']).toContain('holds no provenance token');
@@ -243,7 +268,16 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
       await seedPrp(redis, ns, 'PRP-8', 'pending', 0);
       const key = evidenceKey(ns, 'PRP-8', '9876543210-1-promote-pending-development-copy');
       await redis.set(key, JSON.stringify(stolen));
-      await redis.hset(prpKey(ns, 'PRP-8'), 'status', 'development', 'evidence_key', key);
+      await redis.hset(
+        prpKey(ns, 'PRP-8'),
+        'status',
+        'development',
+        'evidence_key',
+        key,
+        'version',
+        '1',
+      );
+      await redis.lpush(`{${ns}}:queue:development`, 'PRP-8');
       await redis.xadd(
         historyKey(ns, 'PRP-8'),
         '*',
@@ -418,6 +452,114 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
       }
       expect(tokenRequests()).toBe(requested);
       expect(await snapshotNamespace(redis, ns)).toEqual(before);
+    });
+
+    test('review F1: a worker rolling a demoted PRP back into validate with the old signed move does not verify', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-13', 'pending', 0);
+      let validateKey = '';
+      for (const to of ['development', 'integration', 'validate']) {
+        const outcome = await promote(ns, 'PRP-13', to);
+        expectOk(outcome);
+        validateKey = outcome.outputs['evidence-key']!;
+      }
+      expectOk(await demote(ns, 'PRP-13', 'integration'));
+      // What the worker's ACL allows: XADD the history, HSET the hash (not the validate queue).
+      await redis.xadd(
+        historyKey(ns, 'PRP-13'),
+        'MAXLEN',
+        '=',
+        '1',
+        '*',
+        'kind',
+        'promote',
+        'from',
+        'integration',
+        'to',
+        'validate',
+        'version',
+        '5',
+        'evidence_key',
+        validateKey,
+        'actor',
+        'octocat',
+        'at',
+        String(Date.now()),
+      );
+      const hash = prpKey(ns, 'PRP-13');
+      // A version other than the entry's: caught by the version.
+      await redis.hset(hash, 'status', 'validate', 'evidence_key', validateKey, 'version', '6');
+      const otherVersion = await verifyDirectly(ns, 'PRP-13');
+      expect(otherVersion.verified).toBe(false);
+      expect(otherVersion.problem).toContain(
+        'version 6, but the move with its evidence key wrote version 5',
+      );
+      // The exact repro: caught by the queue.
+      await redis.hset(hash, 'status', 'validate', 'evidence_key', validateKey, 'version', '5');
+      const direct = await verifyDirectly(ns, 'PRP-13');
+      expect(direct.verified).toBe(false);
+      expect(direct.code).toBe('PROVENANCE_NOT_QUEUED');
+      expect(direct.problem).toContain(`PRP-13 is in validate, but not in {${ns}}:queue:validate`);
+      const read = await status(ns, 'PRP-13');
+      expectOk(read);
+      expect(read.outputs.state).toBe('validate');
+      expect(read.outputs.verified).toBe('false');
+      expect(read.outputs['verify-problem']).toBe(direct.problem);
+    });
+
+    test('review F1: a demotion then a re-promotion through the action still verifies', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-14', 'pending', 0);
+      for (const to of ['development', 'integration', 'validate']) {
+        expectOk(await promote(ns, 'PRP-14', to));
+      }
+      expectOk(await demote(ns, 'PRP-14', 'integration'));
+      expectOk(await promote(ns, 'PRP-14', 'validate'));
+      expect(await verifyDirectly(ns, 'PRP-14')).toMatchObject({ verified: true });
+      const read = await status(ns, 'PRP-14');
+      expect(read.outputs['verify-problem']).toBe('');
+      expect(read.outputs.verified).toBe('true');
+    });
+
+    test('review F2: completing on a commit other than the validated one (validated_commit rewritten) does not verify', async () => {
+      const ns = uniqueNamespace();
+      const C2 = 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2';
+      await seedPrp(redis, ns, 'PRP-15', 'pending', 0);
+      for (const to of ['development', 'integration', 'validate']) {
+        expectOk(await promote(ns, 'PRP-15', to));
+      }
+      // The worker's HSET: the script now accepts a complete on C2.
+      await redis.hset(prpKey(ns, 'PRP-15'), 'validated_commit', C2);
+      const completed = await complete(ns, 'PRP-15', C2);
+      expectOk(completed);
+      expect(await redis.hget(prpKey(ns, 'PRP-15'), 'status')).toBe('complete');
+      const direct = await verifyDirectly(ns, 'PRP-15');
+      expect(direct.verified).toBe(false);
+      expect(direct.code).toBe('PROVENANCE_COMMIT_NOT_VALIDATED');
+      expect(direct.problem).toContain(
+        `completed on ${C2}, but the move into validate before it (`,
+      );
+      expect(direct.problem).toContain(`validated ${HEAD_SHA}`);
+      const read = await status(ns, 'PRP-15');
+      expectOk(read);
+      expect(read.outputs.verified).toBe('false');
+      expect(read.outputs['verify-problem']).toBe(direct.problem);
+    });
+
+    test('review F2: a normal walk pending -> ... -> complete, with a demotion on the way, verifies', async () => {
+      const ns = uniqueNamespace();
+      await seedPrp(redis, ns, 'PRP-16', 'pending', 0);
+      for (const to of ['development', 'integration', 'validate']) {
+        expectOk(await promote(ns, 'PRP-16', to));
+      }
+      expectOk(await demote(ns, 'PRP-16', 'integration'));
+      expectOk(await promote(ns, 'PRP-16', 'validate'));
+      expectOk(await complete(ns, 'PRP-16', HEAD_SHA));
+      expect(await verifyDirectly(ns, 'PRP-16')).toMatchObject({ verified: true });
+      const read = await status(ns, 'PRP-16', { history: '1' });
+      expect(read.outputs.state).toBe('complete');
+      expect(read.outputs['verify-problem']).toBe('');
+      expect(read.outputs.verified).toBe('true');
     });
 
     test('provenance must be auto, required or off', async () => {

@@ -54185,6 +54185,8 @@ const MAX_HISTORY_ENTRIES = 1000;
  * read (GETRANGE): never hundreds of MB into the reader's memory.
  */
 const EVIDENCE_READ_MAX_BYTES = contract_BOUNDS.evidenceMaxBytes;
+/** How far back readStatus looks for the move into validate of a completed PRP. */
+const VALIDATE_MOVE_SEARCH = 100;
 const status_HASH_FIELDS = ['status', 'version', 'updated_at', 'updated_by', 'evidence_key'];
 /** A stream entry's fields (a flat list) as an object. */
 function fieldsOf(flat) {
@@ -54270,45 +54272,7 @@ async function readStatusOn(redis, request) {
     const values = answers[0][1];
     const stream = (answers[1]?.[1] ?? []);
     const [status, version, updatedAt, updatedBy, evidenceKey] = values;
-    const history = stream.map(([id, flat]) => {
-        const f = fieldsOf(flat);
-        const problems = [];
-        const at = f.at === undefined ? undefined : timeOr(f.at);
-        if (f.at !== undefined && at === undefined)
-            problems.push(notTime('at', f.at));
-        const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
-        if (f.version !== undefined && entryVersion === undefined) {
-            problems.push(notVersion('version', f.version));
-        }
-        if (f.kind !== undefined && !contract_KINDS.includes(f.kind)) {
-            problems.push(notKind(f.kind));
-        }
-        for (const field of ['from', 'to']) {
-            const value = f[field];
-            if (value !== undefined && !isState(value))
-                problems.push(notState(field, value));
-        }
-        const entryKey = f.evidence_key;
-        if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, request.id)) {
-            problems.push({
-                field: 'evidence_key',
-                stored: quoted(entryKey),
-                note: coreMessages.storedNotEvidenceKey(quoted(entryKey), keys_evidenceKey(namespace, request.id, 'TOKEN')),
-            });
-        }
-        return {
-            id,
-            kind: f.kind ?? '',
-            from: f.from ?? '',
-            to: f.to ?? '',
-            // As stored when no version or time: the problem says so.
-            version: entryVersion ?? f.version ?? 0,
-            evidenceKey: entryKey ?? '',
-            actor: f.actor ?? '',
-            at: at ?? f.at ?? 0,
-            ...(problems.length > 0 ? { problems } : {}),
-        };
-    });
+    const history = stream.map(([id, flat]) => historyEntryOf(id, flat, namespace, request.id));
     // No field of ours: no hash at all, or one made by someone else without them (rare: ask).
     const found = values.some((value) => value !== null) || (await redis.type(key)) === 'hash';
     if (!found)
@@ -54342,7 +54306,76 @@ async function readStatusOn(redis, request) {
         status_.evidenceKey = evidenceKey;
         Object.assign(status_, await readEvidence(redis, evidenceKey, namespace, request.id, problems));
     }
+    if (status_.state) {
+        const at = await redis.lpos(keys_queueKey(namespace, status_.state), request.id);
+        status_.queued = at !== null;
+    }
+    if (status_.state === 'complete') {
+        const validateMove = await readValidateMove(redis, namespace, request.id, history);
+        if (validateMove)
+            status_.validateMove = validateMove;
+    }
     return status_;
+}
+/**
+ * The newest promotion into validate older than the newest entry (the move into complete),
+ * searched in the history already read, else in up to VALIDATE_MOVE_SEARCH entries, with its
+ * evidence (readMovesEvidence's bounds).
+ */
+async function readValidateMove(redis, namespace, id, read) {
+    const isValidate = (e) => e.kind === 'promote' && e.to === 'validate';
+    let entry = read.slice(1).find(isValidate);
+    if (!entry && read.length < VALIDATE_MOVE_SEARCH) {
+        const stream = (await redis.xrevrange(keys_historyKey(namespace, id), '+', '-', 'COUNT', VALIDATE_MOVE_SEARCH));
+        entry = stream
+            .slice(1)
+            .map(([entryId, flat]) => historyEntryOf(entryId, flat, namespace, id))
+            .find(isValidate);
+    }
+    if (!entry)
+        return undefined;
+    const [evidence] = await readMovesEvidenceOn(redis, namespace, id, [entry.evidenceKey]);
+    return { entry, ...evidence };
+}
+/** One history stream entry, its odd values reported as problems. */
+function historyEntryOf(id, flat, namespace, prpId) {
+    const f = fieldsOf(flat);
+    const problems = [];
+    const at = f.at === undefined ? undefined : timeOr(f.at);
+    if (f.at !== undefined && at === undefined)
+        problems.push(notTime('at', f.at));
+    const entryVersion = f.version === undefined ? undefined : versionOr(f.version);
+    if (f.version !== undefined && entryVersion === undefined) {
+        problems.push(notVersion('version', f.version));
+    }
+    if (f.kind !== undefined && !contract_KINDS.includes(f.kind)) {
+        problems.push(notKind(f.kind));
+    }
+    for (const field of ['from', 'to']) {
+        const value = f[field];
+        if (value !== undefined && !isState(value))
+            problems.push(notState(field, value));
+    }
+    const entryKey = f.evidence_key;
+    if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, prpId)) {
+        problems.push({
+            field: 'evidence_key',
+            stored: quoted(entryKey),
+            note: coreMessages.storedNotEvidenceKey(quoted(entryKey), keys_evidenceKey(namespace, prpId, 'TOKEN')),
+        });
+    }
+    return {
+        id,
+        kind: f.kind ?? '',
+        from: f.from ?? '',
+        to: f.to ?? '',
+        // As stored when no version or time: the problem says so.
+        version: entryVersion ?? f.version ?? 0,
+        evidenceKey: entryKey ?? '',
+        actor: f.actor ?? '',
+        at: at ?? f.at ?? 0,
+        ...(problems.length > 0 ? { problems } : {}),
+    };
 }
 /** `bytes` cut at the end of its last whole UTF-8 character, as text. */
 function wholeCharacters(bytes) {
@@ -54398,32 +54431,33 @@ async function readEvidence(redis, key, namespace, id, problems) {
  */
 function readMovesEvidence(redis, request) {
     const namespace = request.namespace ?? keys_DEFAULT_NAMESPACE;
-    return callGuard_guardCall(redis, 'read', namespace, async (view) => {
-        const keys = request.keys.map((key) => isEvidenceKeyOf(key, namespace, request.id) ? key : undefined);
-        const wanted = keys.filter((key) => key !== undefined);
-        if (wanted.length === 0)
-            return keys.map(() => ({}));
-        const pipeline = view.pipeline();
-        for (const key of wanted)
-            pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
-        const answers = (await pipeline.exec());
-        const values = new Map();
-        wanted.forEach((key, i) => {
-            const [lengthError, length] = answers[2 * i];
-            const [rangeError, range] = answers[2 * i + 1];
-            const error = lengthError ?? rangeError;
-            if (error && !/^WRONGTYPE/.test(error.message))
-                throw error;
-            if (error || length === 0)
-                values.set(key, {});
-            else if (length > EVIDENCE_READ_MAX_BYTES) {
-                values.set(key, { evidenceBytes: length });
-            }
-            else
-                values.set(key, { evidence: range });
-        });
-        return keys.map((key) => (key === undefined ? {} : values.get(key)));
+    return callGuard_guardCall(redis, 'read', namespace, (view) => readMovesEvidenceOn(view, namespace, request.id, request.keys));
+}
+async function readMovesEvidenceOn(view, namespace, id, requested) {
+    const keys = requested.map((key) => (isEvidenceKeyOf(key, namespace, id) ? key : undefined));
+    const wanted = keys.filter((key) => key !== undefined);
+    if (wanted.length === 0)
+        return keys.map(() => ({}));
+    const pipeline = view.pipeline();
+    for (const key of wanted)
+        pipeline.strlen(key).getrange(key, 0, EVIDENCE_READ_MAX_BYTES - 1);
+    const answers = (await pipeline.exec());
+    const values = new Map();
+    wanted.forEach((key, i) => {
+        const [lengthError, length] = answers[2 * i];
+        const [rangeError, range] = answers[2 * i + 1];
+        const error = lengthError ?? rangeError;
+        if (error && !/^WRONGTYPE/.test(error.message))
+            throw error;
+        if (error || length === 0)
+            values.set(key, {});
+        else if (length > EVIDENCE_READ_MAX_BYTES) {
+            values.set(key, { evidenceBytes: length });
+        }
+        else
+            values.set(key, { evidence: range });
     });
+    return keys.map((key) => (key === undefined ? {} : values.get(key)));
 }
 
 ;// CONCATENATED MODULE: ./src/core/health.ts
@@ -55598,6 +55632,8 @@ const VERIFY_PROBLEM_CODES = (/* unused pure expression or super */ null && ([
     'PROVENANCE_WRONG_BRANCH',
     'PROVENANCE_UNTRUSTED_WORKFLOW',
     'PROVENANCE_CLAIMS_DISAGREE',
+    'PROVENANCE_NOT_QUEUED',
+    'PROVENANCE_COMMIT_NOT_VALIDATED',
 ]));
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** The most an issuer's discovery document or JWKS may be. */
@@ -55729,6 +55765,21 @@ function storedMoveOf(current) {
     if (entry.to !== status.state) {
         return `${id} is in ${JSON.stringify(status.state ?? '')}, but the move with its evidence key went to ${entry.to}: the hash was written around the script`;
     }
+    if (entry.version !== status.version) {
+        return (`${id}'s hash holds version ${String(status.version ?? 'none')}, but the move with its ` +
+            `evidence key wrote version ${String(entry.version)}: the hash was written around the script`);
+    }
+    // Only the script (or the fallback) moves the id between queues; a user who may not write
+    // {NS}:queue:validate or :complete (the worker of docs/acl-rules-worker.txt) cannot put it
+    // there, whatever it writes into the hash and history.
+    if (status.queued !== true) {
+        return {
+            code: 'PROVENANCE_NOT_QUEUED',
+            problem: `${id} is in ${status.state}, but not in ${keys_queueKey(namespace, status.state)}: the ` +
+                `hash and history were written around the script (a state rolled back or forward to ` +
+                `an older signed move); promote or demote it again with the action`,
+        };
+    }
     return {
         namespace,
         id,
@@ -55760,6 +55811,60 @@ async function verifyMove(move, options) {
     const stored = 'status' in move ? storedMoveOf(move) : move;
     if (typeof stored === 'string')
         return refuse('PROVENANCE_NO_MOVE', stored);
+    if ('code' in stored)
+        return refuse(stored.code, stored.problem);
+    const result = await verifyStoredMove(stored, options);
+    if (!result.verified || !('status' in move) || stored.to !== 'complete')
+        return result;
+    return verifyValidated(move, stored, result, options);
+}
+/**
+ * A move into complete: the newest promotion into validate before it (readStatus's
+ * validateMove) verifies too, and validated the commit the complete move's evidence records.
+ * The script compares against the hash's validated_commit, which a user who may HSET can
+ * rewrite; the two signed moves cannot be.
+ */
+async function verifyValidated(current, stored, result, options) {
+    const { id, namespace, status } = current;
+    const found = status.validateMove;
+    if (!found) {
+        return refuse('PROVENANCE_COMMIT_NOT_VALIDATED', `${id} is complete, but no promotion into validate is in its history before the move ` +
+            `into complete: the completed commit cannot be checked against a validated one`, result.claims);
+    }
+    const validate = await verifyStoredMove({
+        namespace,
+        id,
+        kind: found.entry.kind,
+        from: found.entry.from,
+        to: found.entry.to,
+        evidenceKey: found.entry.evidenceKey,
+        evidence: found.evidence,
+        evidenceBytes: found.evidenceBytes,
+    }, options);
+    if (!validate.verified) {
+        return refuse(validate.code ?? 'PROVENANCE_COMMIT_NOT_VALIDATED', `${id} is complete, but the move into validate before it does not verify: ${validate.problem ?? ''}`, result.claims);
+    }
+    const commitOf = (json) => {
+        try {
+            const parsed = JSON.parse(json ?? '');
+            return provenance_isRecord(parsed) ? provenance_evidenceCommit(parsed) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const completed = commitOf(stored.evidence);
+    const validated = commitOf(found.evidence);
+    if (completed === undefined || completed !== validated) {
+        return refuse('PROVENANCE_COMMIT_NOT_VALIDATED', `${id} completed on ${completed ?? '(no merge_commit)'}, but the move into validate ` +
+            `before it (${found.entry.evidenceKey}) validated ${validated ?? '(no merge_commit)'}: ` +
+            `only the validated commit may complete (the hash's validated_commit was written ` +
+            `around the script); demote to integration and validate the commit again`, result.claims);
+    }
+    return result;
+}
+/** verifyMove() of one stored move: its token and claims. */
+async function verifyStoredMove(stored, options) {
     const what = `the move of ${stored.id} ${stored.from} -> ${stored.to} (${stored.evidenceKey})`;
     if (stored.evidenceBytes !== undefined) {
         return refuse('PROVENANCE_MALFORMED', `${what}: its evidence is ${stored.evidenceBytes.toLocaleString('en-US')} bytes, larger ` +
@@ -63555,11 +63660,13 @@ function contextEvidence(ctx) {
  * keeps both moves' evidence; the script refuses to overwrite a key that exists
  * (PRP_EVIDENCE_EXISTS), and this makes that never happen in practice. A re-run is a new
  * attempt, and finds the PRP moved already. Outside a workflow run, `local` for the run.
+ * The suffix is 128 random bits (32 hex characters): a key that cannot be guessed, so a token
+ * minted for a move that was never made (refused) names a key no one can find to write.
  * Within BOUNDS.tokenMaxLength: an over-long run id gives way, never the move or the suffix.
  */
 function evidenceToken(ctx, move) {
     const run = ctx.runId ? `${ctx.runId}-${ctx.runAttempt}` : 'local';
-    const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${randomBytes(6).toString('hex')}`;
+    const tail = `-${move.kind}-${move.from ? `${move.from}-` : ''}${move.to}-${randomBytes(16).toString('hex')}`;
     return run.slice(0, BOUNDS.tokenMaxLength - tail.length) + tail;
 }
 
@@ -63842,7 +63949,17 @@ const code = (text) => summary_shown(text, (t) => `<code>${t}</code>`);
 /** A stored value that is not what the contract says: as stored, with the note. */
 const odd = (problem) => `${code(problem.stored)} ⚠️ ${summary_shown(problem.note)}`;
 const problemOf = (problems, field) => problems?.find((p) => p.field === field);
+/**
+ * The provenance token in place of itself: its size, never its text. The token is a bearer
+ * credential for its move's evidence key (a refused or dry-run move's key was never written),
+ * so whoever reads the summary must not be able to write the move with it.
+ */
+const provenanceShown = (value) => typeof value === 'string'
+    ? `signed (OIDC token, ${Buffer.byteLength(value)} bytes)`
+    : '(not shown)';
 function evidenceCell(field, value, ctx) {
+    if (field === 'provenance')
+        return escapeHtml(provenanceShown(value));
     const text = typeof value === 'string' ? value : JSON.stringify(value);
     if (field === 'merge_commit' && typeof value === 'string' && ctx) {
         return summary_link(value, commitUrl(ctx, value));
@@ -63876,7 +63993,9 @@ function renderSummary(report) {
     if (report.provenance) {
         rows.push([
             'Provenance',
-            report.provenance === 'signed' ? '🔏 signed (GitHub OIDC token in the evidence)' : 'none',
+            report.provenance === 'signed'
+                ? '🔏 signed (GitHub OIDC token in the evidence)'
+                : `none${report.provenanceNote ? ` (${escapeHtml(report.provenanceNote)})` : ''}`,
         ]);
     }
     if (report.pipeline) {

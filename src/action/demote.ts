@@ -2,7 +2,7 @@ import { demote } from '../core/index.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readDemoteSettings, type DemoteSettings } from './inputs.js';
-import { moveFailureOutputs, recentHistory, signMove } from './move.js';
+import { moveFailureOutputs, moveRequestOf, recentHistory, signMove } from './move.js';
 import { checkProvenanceAvailable } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis } from './redisCall.js';
@@ -51,14 +51,7 @@ export const runDemote = (host: ActionHost): Promise<void> =>
             id,
             to,
             evidence,
-            namespace: settings.namespace,
-            token,
-            ttlSeconds: settings.evidenceTtl,
-            actor: ctx.actor,
-            ...(settings.expectedVersion === undefined
-              ? {}
-              : { expectedVersion: settings.expectedVersion }),
-            dryRun: settings.dryRun,
+            ...moveRequestOf(settings, ctx, token),
           },
           { mode, env },
         ),

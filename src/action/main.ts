@@ -2,7 +2,7 @@ import { promoteScriptSha, previousState, promote } from '../core/index.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readInputs, settingsOf, type Settings } from './inputs.js';
-import { moveFailureOutputs, recentHistory, signMove } from './move.js';
+import { moveFailureOutputs, moveRequestOf, recentHistory, signMove } from './move.js';
 import { checkProvenanceAvailable } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis } from './redisCall.js';
@@ -60,14 +60,7 @@ export const run = (host: ActionHost): Promise<void> =>
             from,
             to,
             evidence,
-            namespace: settings.namespace,
-            token,
-            ttlSeconds: settings.evidenceTtl,
-            actor: ctx.actor,
-            ...(settings.expectedVersion === undefined
-              ? {}
-              : { expectedVersion: settings.expectedVersion }),
-            dryRun: settings.dryRun,
+            ...moveRequestOf(settings, ctx, token),
           },
           { mode, env },
         ),

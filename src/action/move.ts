@@ -18,6 +18,19 @@ import { evidenceToken, type WorkflowContext } from './workflowContext.js';
 const SUMMARY_HISTORY_ENTRIES = 5;
 
 /**
+ * What a promotion's and a demotion's request share, from the step's inputs: the namespace,
+ * the move's evidence token, the TTL, the runner's actor, the version guard and the dry run.
+ */
+export const moveRequestOf = (settings: MoveInputs, ctx: WorkflowContext, token: string) => ({
+  namespace: settings.namespace,
+  token,
+  ttlSeconds: settings.evidenceTtl,
+  actor: ctx.actor,
+  ...(settings.expectedVersion === undefined ? {} : { expectedVersion: settings.expectedVersion }),
+  dryRun: settings.dryRun,
+});
+
+/**
  * The move's evidence token, and its provenance minted for this move's own evidence key
  * (before the move is sent) into `evidence`, `report` and the provenance output; none for a
  * dry run. The token itself is never shown (summary.ts shows its size only).

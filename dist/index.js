@@ -43060,7 +43060,7 @@ __nccwpck_require__.d(__webpack_exports__, {
  *   when what is committed is stale): the data block of lua/promote.lua (every bound, key
  *   type, move, rule parameter and refusal text below), the tables of docs/CONTRACT.md section 1 and
  *   of the README's "The contract in short", and the forbidden evidence fields named in
- *   action.yml and the README's inputs table;
+ *   action.yml (whose descriptions scripts/generateDocs.ts writes into every inputs table);
  * - imported: the zod evidence rules (evidenceRules.ts), the argument bounds (keys.ts,
  *   promotionArguments.ts), the refusals (refusal.ts, decide.ts) and the action's pipeline
  *   fields (src/action/evidence.ts);
@@ -43462,6 +43462,7 @@ function previousState(to) {
 }
 
 ;// CONCATENATED MODULE: ./src/core/errors.ts
+
 /**
  * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
@@ -43680,8 +43681,8 @@ const coreMessages = {
     demoteNotFound: (id, key) => `no PRP ${id}: hash ${key} does not exist; nothing to demote`,
     demoteNoStatus: (id, to) => `PRP ${id} is in state (none); cannot demote it to ${to}`,
     /** readStatus()'s arguments (PRP_BAD_ARGUMENT), refused before anything is read. */
-    statusBadNamespace: (maxLength) => `namespace must be 1-${maxLength} of A-Z a-z 0-9 _ . -`,
-    statusBadId: (maxLength) => `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    statusBadNamespace: () => `namespace must be ${NAMESPACE_RULE}`,
+    statusBadId: () => `PRP id must be ${ID_RULE}`,
     statusBadHistory: (max) => `history must be an integer from 0 to ${max}`,
     /** Stored values readStatus() reports and does not use (StoredValueProblem). */
     storedNotTime: (field, stored) => `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
@@ -55096,9 +55097,9 @@ async function readStatusOn(redis, request) {
     const namespace = request.namespace ?? keys_DEFAULT_NAMESPACE;
     const entries = request.history ?? status_DEFAULT_HISTORY_ENTRIES;
     if (!isValidNamespace(namespace))
-        throw bad(coreMessages.statusBadNamespace(BOUNDS.namespaceMaxLength));
+        throw bad(coreMessages.statusBadNamespace());
     if (!isValidPrpId(request.id))
-        throw bad(coreMessages.statusBadId(BOUNDS.idMaxLength));
+        throw bad(coreMessages.statusBadId());
     if (!Number.isInteger(entries) || entries < 0 || entries > status_MAX_HISTORY_ENTRIES) {
         throw bad(coreMessages.statusBadHistory(status_MAX_HISTORY_ENTRIES));
     }

@@ -6,7 +6,7 @@
  *   when what is committed is stale): the data block of lua/promote.lua (every bound, key
  *   type, move, rule parameter and refusal text below), the tables of docs/CONTRACT.md section 1 and
  *   of the README's "The contract in short", and the forbidden evidence fields named in
- *   action.yml and the README's inputs table;
+ *   action.yml (whose descriptions scripts/generateDocs.ts writes into every inputs table);
  * - imported: the zod evidence rules (evidenceRules.ts), the argument bounds (keys.ts,
  *   promotionArguments.ts), the refusals (refusal.ts, decide.ts) and the action's pipeline
  *   fields (src/action/evidence.ts);

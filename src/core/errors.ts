@@ -1,3 +1,4 @@
+import { ID_RULE, NAMESPACE_RULE } from './contract.js';
 /**
  * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
@@ -346,10 +347,8 @@ export const coreMessages = {
     `PRP ${id} is in state (none); cannot demote it to ${to}`,
 
   /** readStatus()'s arguments (PRP_BAD_ARGUMENT), refused before anything is read. */
-  statusBadNamespace: (maxLength: number) =>
-    `namespace must be 1-${maxLength} of A-Z a-z 0-9 _ . -`,
-  statusBadId: (maxLength: number) =>
-    `PRP id must be 1-${maxLength} of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+  statusBadNamespace: () => `namespace must be ${NAMESPACE_RULE}`,
+  statusBadId: () => `PRP id must be ${ID_RULE}`,
   statusBadHistory: (max: number) => `history must be an integer from 0 to ${max}`,
   /** Stored values readStatus() reports and does not use (StoredValueProblem). */
   storedNotTime: (field: string, stored: string) =>

@@ -194,8 +194,8 @@ export function readStatus(redis: RedisClient, request: StatusRequest): Promise<
 async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise<PrpStatus> {
   const namespace = request.namespace ?? DEFAULT_NAMESPACE;
   const entries = request.history ?? DEFAULT_HISTORY_ENTRIES;
-  if (!isValidNamespace(namespace)) throw bad(say.statusBadNamespace(BOUNDS.namespaceMaxLength));
-  if (!isValidPrpId(request.id)) throw bad(say.statusBadId(BOUNDS.idMaxLength));
+  if (!isValidNamespace(namespace)) throw bad(say.statusBadNamespace());
+  if (!isValidPrpId(request.id)) throw bad(say.statusBadId());
   if (!Number.isInteger(entries) || entries < 0 || entries > MAX_HISTORY_ENTRIES) {
     throw bad(say.statusBadHistory(MAX_HISTORY_ENTRIES));
   }

@@ -20,6 +20,7 @@ import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
 import { promoteScript, runPromoteScript } from '../../src/core/script.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import { testClient } from '../../scripts/support/redisServer.js';
+import { scriptUnits } from '../support/luaScript.js';
 
 // The sections of lua/promote.lua, run on their own over its generated data block, answer as
 // the contract's tables (src/core/contract.ts) say. That the block is what the generator
@@ -32,16 +33,6 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 
-const DATA = /^-- BEGIN GENERATED data .*\n[\s\S]*?^-- END GENERATED data .*$/m;
-
-/** The generated data block and the units after it, up to the script's first check. */
-function units(): string {
-  const data = DATA.exec(promoteScript());
-  if (!data) throw new Error('lua/promote.lua has no generated data block');
-  const rest = promoteScript().slice(data.index);
-  return rest.slice(0, rest.indexOf('\nif #KEYS '));
-}
-
 /** One section of the script, from its `-- Name ---` line to the next section's. */
 function section(name: string): string {
   const found = new RegExp(`^-- ${name} -{5,}\\n([\\s\\S]*?)^-- [A-Z][a-z ]+ -{5,}$`, 'm').exec(
@@ -53,7 +44,7 @@ function section(name: string): string {
 
 async function evalLua(body: string, args: string[]): Promise<unknown> {
   try {
-    return await redis.eval(`${units()}\n${body}`, 0, ...args);
+    return await redis.eval(`${scriptUnits()}\n${body}`, 0, ...args);
   } catch (error) {
     return { error: (error as Error).message };
   }

@@ -14,8 +14,8 @@ import {
 } from '../../src/core/contract.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { parseEvidenceObject } from '../../src/core/evidenceRules.js';
-import { promoteScript } from '../../src/core/script.js';
 import { testClient } from '../../scripts/support/redisServer.js';
+import { handWrittenLua, scriptUnits } from '../support/luaScript.js';
 
 // The script's units, each run alone on Redis: the generated data block, then the local
 // functions the script defines before its first check (refuse, the evidence gate's scanUtf8,
@@ -28,29 +28,10 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 
-const DATA = /^-- BEGIN GENERATED data .*\n[\s\S]*?^-- END GENERATED data .*$/m;
-
-/** The generated data block and the units after it, up to the script's first check. */
-function units(): string {
-  const data = DATA.exec(promoteScript());
-  if (!data) throw new Error('lua/promote.lua has no generated data block');
-  const rest = promoteScript().slice(data.index);
-  const firstCheck = rest.indexOf('\nif #KEYS ');
-  if (firstCheck < 0) throw new Error('lua/promote.lua has no argument count check');
-  return rest.slice(0, firstCheck);
-}
-
-/** The script's text outside the header comment and the generated data block. */
-function handWritten(): string {
-  return promoteScript()
-    .replace(/^--\[\[[\s\S]*?\]\]/, '')
-    .replace(DATA, '');
-}
-
 /** Runs `call` (a Lua chunk ending in return) after the units; an error reply as { error }. */
 async function run(call: string, ...args: (string | Buffer)[]): Promise<unknown> {
   try {
-    return await redis.eval(`${units()}\n${call}`, 0, ...args);
+    return await redis.eval(`${scriptUnits()}\n${call}`, 0, ...args);
   } catch (error) {
     return { error: (error as Error).message };
   }
@@ -227,7 +208,7 @@ describe("ruleKept('sha')", () => {
 
 describe('written once: every refusal text and bound is data of contract.ts', () => {
   it('the hand-written Lua names no refusal code and writes no refusal text', () => {
-    const lua = handWritten();
+    const lua = handWrittenLua();
     expect(lua).not.toMatch(/PRP_[A-Z_]+/);
     // Every error reply is refuse()'s, denied()'s (Redis's NOPERM words) or Redis's own.
     const replies = lua.match(/redis\.error_reply\(([^)]*)/g) ?? [];
@@ -241,7 +222,7 @@ describe('written once: every refusal text and bound is data of contract.ts', ()
 
   it('the hand-written Lua holds none of the bounds as a number', () => {
     // scanUtf8's byte values are Unicode's (table 3-7), not the contract's.
-    const lua = handWritten()
+    const lua = handWrittenLua()
       .replace(/^local function scanUtf8\([\s\S]*?^end$/m, '')
       .replace(/--.*$/gm, '')
       .replace('time[2] / 1000', ''); // TIME's microseconds to ms

@@ -19,7 +19,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { generateDocs } from './generateDocs.js';
+import { generateDocs, replaceBlock } from './generateDocs.js';
 import {
   ARGUMENTS,
   BOUNDS,
@@ -318,17 +318,6 @@ function readmeSection(): string[] {
 
 const root = new URL('../', import.meta.url);
 const path = (file: string) => fileURLToPath(new URL(file, root));
-
-/** Replaces the lines between a block's BEGIN and END markers (kept) with `body`. */
-function replaceBlock(file: string, text: string, name: string, body: string[]): string {
-  const lines = text.split('\n');
-  const begin = lines.findIndex((line) => line.includes(`BEGIN GENERATED ${name} `));
-  const end = lines.findIndex((line) => line.includes(`END GENERATED ${name} `));
-  if (begin < 0 || end < begin) {
-    throw new Error(`${file}: no BEGIN GENERATED ${name} ... END GENERATED ${name} markers`);
-  }
-  return [...lines.slice(0, begin + 1), ...body, ...lines.slice(end)].join('\n');
-}
 
 /** Rewrites the one "may not contain/hold A, B or C" list in a text, however it is wrapped. */
 function replaceForbiddenList(file: string, text: string, quote: (s: string) => string): string {

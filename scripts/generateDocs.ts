@@ -62,14 +62,14 @@ export function actionTables(
 }
 
 /** Replaces the lines between a block's BEGIN and END markers (kept) with `body`. */
-function replaceBlock(file: string, text: string, name: string, body: string[]): string {
+export function replaceBlock(file: string, text: string, name: string, body: string[]): string {
   const lines = text.split('\n');
   const begin = lines.findIndex((line) => line.includes(`BEGIN GENERATED ${name} `));
   const end = lines.findIndex((line) => line.includes(`END GENERATED ${name} `));
   if (begin < 0 || end < begin) {
     throw new Error(`${file}: no BEGIN GENERATED ${name} ... END GENERATED ${name} markers`);
   }
-  return [...lines.slice(0, begin + 1), '', ...body, '', ...lines.slice(end)].join('\n');
+  return [...lines.slice(0, begin + 1), ...body, ...lines.slice(end)].join('\n');
 }
 
 /** A README with its tables replaced by what `actionSource` gives (not yet formatted). */
@@ -80,7 +80,9 @@ export function withActionTables(
   action: string,
 ) {
   const { inputs, outputs } = actionTables(action, actionSource);
-  return replaceBlock(readme, replaceBlock(readme, text, 'inputs', inputs), 'outputs', outputs);
+  const padded = (rows: string[]) => ['', ...rows, ''];
+  const withInputs = replaceBlock(readme, text, 'inputs', padded(inputs));
+  return replaceBlock(readme, withInputs, 'outputs', padded(outputs));
 }
 
 /** The rows of a README's generated tables: each name's whole row, by table. */

@@ -9,17 +9,20 @@
  *   README.md          "The contract in short": the same, shorter
  *
  * and the list of fields the `evidence` input may not hold into the descriptions of that input
- * in action.yml and demote/action.yml (a sentence in prose, found by its wording). Then
+ * in action.yml and demote/action.yml (a sentence in prose, found by its wording); the figures
+ * prose states with a marker, and the inputs whose description or default states one, in
+ * every action.yml (scripts/generateFigures.ts). Then
  * scripts/generateDocs.ts writes each action's README's inputs and outputs tables from its
  * action.yml (as generated here).
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { generateDocs, replaceBlock } from './generateDocs.js';
+import { DOCUMENTED_ACTIONS, generateDocs, replaceBlock } from './generateDocs.js';
+import { withFigures, withInputFigures } from './generateFigures.js';
 import {
   ARGUMENTS,
   BOUNDS,
@@ -346,9 +349,12 @@ function actionYml(file: string, text: string): string {
       .join(' '),
     (s) => s,
   ).replace(/nest at most \d+ deep/, `nest at most ${BOUNDS.evidenceMaxDepth} deep`);
-  const wrapped = wrapProse(prose, PROSE_WIDTH - 6).map((line) => `      ${line}`);
+  const wrapped = descriptionWrap(prose).map((line) => `      ${line}`);
   return [...lines.slice(0, start), ...wrapped, ...lines.slice(end)].join('\n');
 }
+
+/** An action.yml description's lines, wrapped as the files wrap them (inside six spaces). */
+const descriptionWrap = (text: string) => wrapProse(text, PROSE_WIDTH - 6);
 
 async function formatted(file: string, text: string): Promise<string> {
   const options = await prettier.resolveConfig(path(file));
@@ -374,7 +380,10 @@ async function generate(file: string, current: string): Promise<string> {
       );
     case 'action.yml':
     case 'demote/action.yml':
-      return actionYml(file, current);
+      return withInputFigures(file, actionYml(file, current), descriptionWrap);
+    case 'status/action.yml':
+    case 'health/action.yml':
+      return withInputFigures(file, current, descriptionWrap);
     default:
       throw new Error(`no generator for ${file}`);
   }
@@ -386,12 +395,28 @@ const FILES = [
   'README.md',
   'action.yml',
   'demote/action.yml',
+  'status/action.yml',
+  'health/action.yml',
+];
+/** The prose that may state a figure with a marker (generateFigures.ts); not the CHANGELOG's history. */
+const FIGURE_DOCS = [
+  ...DOCUMENTED_ACTIONS.map(({ readme }) => readme),
+  ...readdirSync(path('docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
 ];
 const check = process.argv.includes('--check');
 const stale: string[] = [];
 const generated = new Map<string, string>();
 for (const file of FILES)
   generated.set(file, await generate(file, readFileSync(path(file), 'utf8')));
+for (const file of FIGURE_DOCS) {
+  const next = withFigures(file, generated.get(file) ?? readFileSync(path(file), 'utf8'));
+  const { ignored } = await prettier.getFileInfo(path(file), {
+    ignorePath: path('.prettierignore'),
+  });
+  generated.set(file, ignored ? next : await formatted(file, next));
+}
 // The READMEs' inputs and outputs tables, from each action.yml as generated above.
 const read = (file: string) => generated.get(file) ?? readFileSync(path(file), 'utf8');
 for (const [file, next] of await generateDocs(read)) generated.set(file, next);

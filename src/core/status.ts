@@ -1,5 +1,5 @@
 import { guardCall } from './callGuard.js';
-import { BOUNDS, KINDS, type Kind } from './contract.js';
+import { BOUNDS, HISTORY_MAXLEN, KINDS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
@@ -23,8 +23,8 @@ import { STATES, isState, type State } from './states.js';
  */
 
 export const DEFAULT_HISTORY_ENTRIES = 20;
-/** The history stream is capped near 1,000 entries: no more can be asked for. */
-export const MAX_HISTORY_ENTRIES = 1000;
+/** The history stream is capped near HISTORY_MAXLEN entries: no more can be asked for. */
+export const MAX_HISTORY_ENTRIES = HISTORY_MAXLEN;
 
 export interface StatusRequest {
   id: string;

@@ -13,7 +13,8 @@
  * prose states with a marker, and the inputs whose description or default states one, in
  * every action.yml (scripts/generateFigures.ts). Then
  * scripts/generateDocs.ts writes each action's README's inputs and outputs tables from its
- * action.yml (as generated here).
+ * action.yml (as generated here), and scripts/generateActionIo.ts src/action/actionIo.ts, the
+ * actions' input and output names for the TypeScript.
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
@@ -21,6 +22,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
+import { ACTION_IO_FILE, generateActionIo } from './generateActionIo.js';
 import { DOCUMENTED_ACTIONS, generateDocs, replaceBlock } from './generateDocs.js';
 import { withFigures, withInputFigures } from './generateFigures.js';
 import {
@@ -420,6 +422,8 @@ for (const file of FIGURE_DOCS) {
 // The READMEs' inputs and outputs tables, from each action.yml as generated above.
 const read = (file: string) => generated.get(file) ?? readFileSync(path(file), 'utf8');
 for (const [file, next] of await generateDocs(read)) generated.set(file, next);
+// The actions' input and output names, from the same action.yml files.
+generated.set(ACTION_IO_FILE, await generateActionIo(read));
 for (const [file, next] of generated) {
   if (next === readFileSync(path(file), 'utf8')) continue;
   stale.push(file);

@@ -1,4 +1,5 @@
 import { demote } from '../core/index.js';
+import { ACTION_IO } from './actionIo.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readDemoteSettings, type DemoteSettings } from './inputs.js';
@@ -18,7 +19,7 @@ import { readWorkflowContext } from './workflowContext.js';
  * first, fails the step with the reason, and writes the summary on every way out.
  */
 export const runDemote = (host: ActionHost): Promise<void> =>
-  runStep<DemoteSettings, RunReport>(host, {
+  runStep<typeof ACTION_IO.demote, DemoteSettings, RunReport>(ACTION_IO.demote, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0, kind: 'demote' }),
     settings: readDemoteSettings,
     failureOutputs: (report, error) => moveFailureOutputs('demoted', report, error),

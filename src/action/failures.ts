@@ -1,5 +1,6 @@
 import { AnswerLostError, ConnectionError, NotRunError, PromotionError } from '../core/index.js';
 import { ID_RULE, NAMESPACE_RULE } from '../core/contract.js';
+import type { AnyInput } from './actionIo.js';
 
 /**
  * The action's failures, one taxonomy, and their wording in one place (as BullMQ keeps its
@@ -16,11 +17,11 @@ import { ID_RULE, NAMESPACE_RULE } from '../core/contract.js';
 
 export { AnswerLostError, ConnectionError, PromotionError };
 
-/** A bad input; the message names it. */
+/** A bad input; the message names it (an input some action.yml declares). */
 export class InputError extends NotRunError {
   override readonly name = 'InputError';
   constructor(
-    readonly input: string,
+    readonly input: AnyInput,
     problem: string,
   ) {
     super(`input ${input}: ${problem}`);

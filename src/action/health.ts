@@ -1,4 +1,5 @@
 import { readHealth, type HealthReport, type Trigger } from '../core/index.js';
+import { ACTION_IO } from './actionIo.js';
 import type { ActionHost } from './host.js';
 import { readHealthSettings, type HealthSettings } from './inputs.js';
 import { callRedis } from './redisCall.js';
@@ -57,10 +58,10 @@ const reportJson = (report: HealthReport): string =>
 
 /** One run of health/action.yml, reading and writing only through `host` (src/health.ts). */
 export const runHealth = (host: ActionHost): Promise<void> =>
-  runStep<HealthSettings, HealthRunReport>(host, {
+  runStep<typeof ACTION_IO.health, HealthSettings, HealthRunReport>(ACTION_IO.health, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: readHealthSettings,
-    failureOutputs: () => ({ alert: 'false', fired: '' }),
+    failureOutputs: { alert: 'false', fired: '' },
     summary: renderHealthSummary,
     async act({ settings, report, output }) {
       output.info(

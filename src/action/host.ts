@@ -7,14 +7,18 @@ import * as core from '@actions/core';
  * to mask and the failure go.
  */
 
-/** Where the action's outputs, log lines and failure go; secrets to mask first. */
+/**
+ * Where the action's outputs, log lines and failure go; secrets to mask first. Properties of
+ * function type, not methods: their parameters are checked strictly, so an output whose
+ * setOutput takes only its action's names (StepOutput) is not one that takes any name.
+ */
 export interface ActionOutput {
-  setSecret(secret: string): void;
-  setOutput(name: string, value: string): void;
-  info(message: string): void;
-  warning(message: string): void;
+  setSecret: (secret: string) => void;
+  setOutput: (name: string, value: string) => void;
+  info: (message: string) => void;
+  warning: (message: string) => void;
   /** Fails the step with an error annotation saying why. */
-  setFailed(message: string): void;
+  setFailed: (message: string) => void;
 }
 
 export interface ActionHost {

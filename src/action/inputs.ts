@@ -19,6 +19,7 @@ import {
 } from '../core/index.js';
 import { splitRedisUrls, urlSecrets } from '../core/connection.js';
 import { BOUNDS, MAX_VERSION } from '../core/contract.js';
+import type { ActionName, AnyInput, InputOf, SharedInputOf } from './actionIo.js';
 import { InputError, say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import { jsonTextProblem, nestingDepth } from './jsonText.js';
@@ -29,7 +30,9 @@ import { PrpIdPattern, UnsupportedPatternError } from './prpIdPattern.js';
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
- * without them (a test, the demo) behaves alike.
+ * without them (a test, the demo) behaves alike. The names are action.yml's, by type
+ * (src/action/actionIo.ts, generated from them): each reader takes only the names its
+ * action declares, a reader shared by actions only the names they all declare.
  */
 
 export { InputError };
@@ -86,38 +89,48 @@ export const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 export const MAX_TIMEOUT_SECONDS = 600;
 export const DEFAULT_CHECKS_APP = 'github-actions';
 
-/** An input's value as the runner gives it (ActionHost.readInput). */
-export type Read = (name: string) => string;
+/** An input's value as the runner gives it (ActionHost.readInput), by one of the names `N`. */
+export type InputReader<N extends string> = (name: N) => string;
+
+/** The inputs that hold a secret, where an action declares them. */
+const SECRET_INPUTS = ['redis-url', 'github-token'] as const satisfies readonly AnyInput[];
+type SecretInput = (typeof SECRET_INPUTS)[number];
 
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
+ * Reads only the secret inputs in `declared` (the action's inputs; the step runner's).
  */
-export function maskSecrets(read: Read, output: ActionOutput): string[] {
+export function maskSecrets(
+  read: InputReader<SecretInput>,
+  output: ActionOutput,
+  declared: readonly string[] = SECRET_INPUTS,
+): string[] {
+  const secret = (name: SecretInput) => (declared.includes(name) ? read(name) : '');
   // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
-  const url = read('redis-url');
-  const token = read('github-token');
+  const url = secret('redis-url');
+  const token = secret('github-token');
   const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
   const urls = url ? [url, ...splitRedisUrls(url)] : [];
   for (const secret of new Set([...urls, ...secrets])) output.setSecret(secret);
   return secrets;
 }
 
-function parseBoolean(name: string, value: string, fallback: boolean): boolean {
+function parseBoolean(name: AnyInput, value: string, fallback: boolean): boolean {
   if (value === '') return fallback;
   if (['true', 'True', 'TRUE'].includes(value)) return true;
   if (['false', 'False', 'FALSE'].includes(value)) return false;
   throw new InputError(name, say.notBoolean(value));
 }
 
-function parseOneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+function parseOneOf<T extends string>(name: AnyInput, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new InputError(name, say.notOneOf(allowed, value));
 }
 
-function parseInteger(name: string, value: string, min: number, max: number): number {
+function parseInteger(name: AnyInput, value: string, min: number, max: number): number {
   const number = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
   if (!(number >= min && number <= max)) {
     throw new InputError(name, say.notIntegerIn(min, max, value));
@@ -295,7 +308,7 @@ const parseMode = (value: string): PromotionMode =>
   parseOneOf('mode', value || 'lua', ['lua', 'multi'] as const);
 
 /** Where Redis is and how long to wait, read alike by every entry. */
-function readRedisInputs(read: Read): RedisInputs {
+function readRedisInputs(read: InputReader<SharedInputOf<ActionName>>): RedisInputs {
   const namespace = parseNamespace(read('namespace'));
   const cluster = parseBoolean('cluster', read('cluster'), false);
   return {
@@ -306,7 +319,10 @@ function readRedisInputs(read: Read): RedisInputs {
   };
 }
 
-function readPrpInputs(read: Read): PrpInputs {
+/** Which PRP, read alike by the entries that name one. */
+function readPrpInputs(
+  read: InputReader<SharedInputOf<'promote' | 'demote' | 'status'>>,
+): PrpInputs {
   const prpId = parsePrpIdInput(read('prp-id'));
   return {
     prpId,
@@ -316,7 +332,7 @@ function readPrpInputs(read: Read): PrpInputs {
 }
 
 /** A move's inputs; `mode` as given (movePath decides the path taken). */
-function readMoveInputs(read: Read): MoveInputs {
+function readMoveInputs(read: InputReader<SharedInputOf<'promote' | 'demote'>>): MoveInputs {
   return {
     ...readPrpInputs(read),
     evidence: parseEvidence(read('evidence')),
@@ -330,7 +346,7 @@ function readMoveInputs(read: Read): MoveInputs {
 }
 
 /** Reads and checks every input; throws InputError naming the first bad one. */
-export function readInputs(read: Read): ActionInputs {
+export function readInputs(read: InputReader<InputOf<'promote'>>): ActionInputs {
   const move = readMoveInputs(read);
   return {
     ...move,
@@ -348,8 +364,10 @@ export function readInputs(read: Read): ActionInputs {
  * (the mode input, or REDIS_LUA_PROMOTION_ENABLED=false in `env`). The fallback needs one
  * connection, so it and cluster: true are refused together, before anything connects.
  */
-export const readSettings = (read: Read, env: NodeJS.ProcessEnv): Settings =>
-  settingsOf(readInputs(read), env);
+export const readSettings = (
+  read: InputReader<InputOf<'promote'>>,
+  env: NodeJS.ProcessEnv,
+): Settings => settingsOf(readInputs(read), env);
 
 /**
  * A move's path, decided once for promote and demote: `mode` becomes the path taken, and
@@ -373,7 +391,10 @@ export interface DemoteSettings extends MoveInputs {
 }
 
 /** Reads and checks every input of demote/action.yml; the path taken, decided once. */
-export function readDemoteSettings(read: Read, env: NodeJS.ProcessEnv): DemoteSettings {
+export function readDemoteSettings(
+  read: InputReader<InputOf<'demote'>>,
+  env: NodeJS.ProcessEnv,
+): DemoteSettings {
   const move = readMoveInputs(read);
   const targetState = parseOneOf('target-state', read('target-state'), STATES);
   const reason = read('reason');
@@ -393,7 +414,7 @@ export interface StatusSettings extends PrpInputs {
   allowedBranches: string[];
 }
 
-export function readStatusSettings(read: Read): StatusSettings {
+export function readStatusSettings(read: InputReader<InputOf<'status'>>): StatusSettings {
   const common = readPrpInputs(read);
   const history = read('history');
   return {
@@ -414,7 +435,7 @@ export interface HealthSettings extends RedisInputs, HealthThresholds {
 }
 
 /** A threshold: a non-negative decimal number (a rate, or microseconds), its default when empty. */
-function parseThreshold(name: string, value: string, fallback: number, max: number): number {
+function parseThreshold(name: AnyInput, value: string, fallback: number, max: number): number {
   if (value === '') return fallback;
   const number = /^[0-9]{1,15}(\.[0-9]{1,15})?$/.test(value) ? Number(value) : NaN;
   if (!(number >= 0 && number <= max)) {
@@ -424,7 +445,7 @@ function parseThreshold(name: string, value: string, fallback: number, max: numb
 }
 
 /** The thresholds' defaults are the core's (DEFAULT_HEALTH_THRESHOLDS), written once. */
-export function readHealthSettings(read: Read): HealthSettings {
+export function readHealthSettings(read: InputReader<InputOf<'health'>>): HealthSettings {
   const defaults = DEFAULT_HEALTH_THRESHOLDS;
   return {
     ...readRedisInputs(read),

@@ -1,4 +1,5 @@
 import { promoteScriptSha, previousState, promote } from '../core/index.js';
+import { ACTION_IO } from './actionIo.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readInputs, settingsOf, type Settings } from './inputs.js';
@@ -21,7 +22,7 @@ import { readWorkflowContext } from './workflowContext.js';
  * runner's own).
  */
 export const run = (host: ActionHost): Promise<void> =>
-  runStep<Settings, RunReport>(host, {
+  runStep<typeof ACTION_IO.promote, Settings, RunReport>(ACTION_IO.promote, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: (read, env, output) => {
       output.setOutput('script-sha', promoteScriptSha());

@@ -1,18 +1,24 @@
 import type { Kind } from '../core/contract.js';
 import { evidenceKey as evidenceKeyOf, readStatus } from '../core/index.js';
+import type { SharedOutputOf } from './actionIo.js';
 import type { ActionOutput } from './host.js';
 import type { MoveInputs } from './inputs.js';
 import { partialWriteOutputs } from './partialWrite.js';
 import { mintProvenance } from './provenance.js';
 import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
+import type { Outputs, StepOutput } from './runnerText.js';
 import type { HistoryLine, RunReport } from './summary.js';
 import { evidenceToken, type WorkflowContext } from './workflowContext.js';
 
 /**
  * What a promotion and a demotion do alike around the move itself: the evidence token and
  * its signed provenance before the move is sent, the outputs a failed move sets, and the
- * PRP's recent history for the summary after it.
+ * PRP's recent history for the summary after it. The outputs they set are the ones both
+ * action.yml files declare (MoveOutput), a compile error for any other.
  */
+
+/** The outputs promote's and demote's action.yml both declare. */
+type MoveOutput = SharedOutputOf<'promote' | 'demote'>;
 
 /** How many history entries a move's summary shows. */
 const SUMMARY_HISTORY_ENTRIES = 5;
@@ -42,7 +48,7 @@ export async function signMove(
     env: NodeJS.ProcessEnv;
     ctx: WorkflowContext;
     report: RunReport;
-    output: ActionOutput;
+    output: StepOutput<MoveOutput>;
   },
 ): Promise<string> {
   const { settings, env, ctx, report, output } = run;
@@ -81,15 +87,17 @@ export async function signMove(
  * The outputs a failed move sets: `flag` (promoted, demoted) false, provenance if not yet,
  * and for a move written in part `result` partial with what was written (partialWrite.ts).
  */
-export const moveFailureOutputs = (
-  flag: string,
+export function moveFailureOutputs<Flag extends 'promoted' | 'demoted'>(
+  flag: Flag,
   report: RunReport,
   error: unknown,
-): Record<string, string> => ({
-  [flag]: 'false',
-  ...partialWriteOutputs(error, report),
-  ...(report.provenance === undefined ? { provenance: 'none' } : {}),
-});
+): Outputs<MoveOutput | Flag> {
+  const outputs: Outputs<MoveOutput | Flag> = {};
+  outputs[flag] = 'false';
+  Object.assign(outputs, partialWriteOutputs(error, report));
+  if (report.provenance === undefined) outputs.provenance = 'none';
+  return outputs;
+}
 
 /**
  * The PRP's recent history, for a promotion's or demotion's summary: read after the move, on
@@ -99,7 +107,7 @@ export const moveFailureOutputs = (
 export async function recentHistory(
   settings: CallSettings,
   id: string,
-  output: ActionOutput,
+  output: Pick<ActionOutput, 'info'>,
 ): Promise<HistoryLine[] | undefined> {
   try {
     const status = await callRedis(settings, 'read', (redis) =>

@@ -1,4 +1,6 @@
 import { PartialWriteError } from '../core/index.js';
+import type { SharedOutputOf } from './actionIo.js';
+import type { Outputs } from './runnerText.js';
 import type { RunReport } from './summary.js';
 
 /**
@@ -13,10 +15,13 @@ import type { RunReport } from './summary.js';
  * `evidence-key` when the hash and the evidence were written (they say the new state); the
  * repair commands for the summary. Nothing for any other error.
  */
-export function partialWriteOutputs(error: unknown, report: RunReport): Record<string, string> {
+export function partialWriteOutputs(
+  error: unknown,
+  report: RunReport,
+): Outputs<SharedOutputOf<'promote' | 'demote'>> {
   if (!(error instanceof PartialWriteError)) return {};
   const { move, ran, failed } = error;
-  const outputs: Record<string, string> = { result: 'partial' };
+  const outputs: Outputs<SharedOutputOf<'promote' | 'demote'>> = { result: 'partial' };
   if (error.hashWritten) {
     report.version = move.version;
     outputs.version = String(move.version);

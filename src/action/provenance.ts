@@ -86,7 +86,7 @@ export async function mintProvenance(
   env: NodeJS.ProcessEnv,
   move: Omit<MoveBinding, 'commit'> & { evidence: Record<string, unknown> },
   timeoutMs: number,
-  output: ActionOutput,
+  output: Pick<ActionOutput, 'warning'>,
   fetcher: typeof fetch = fetch,
 ): Promise<string | undefined> {
   if (mode === 'off' || !mayMint(env)) return undefined;

@@ -72,6 +72,17 @@ export interface GuardedOutput extends ActionOutput {
 }
 
 /**
+ * A step's output: only the names `O` may be set (its action's outputs, src/action/actionIo.ts),
+ * a compile error for any other.
+ */
+export type StepOutput<O extends string> = Omit<GuardedOutput, 'setOutput'> & {
+  setOutput: (name: O, value: string) => void;
+};
+
+/** Outputs by name, each one optional: what a failed step sets. */
+export type Outputs<O extends string> = { [K in O]?: string };
+
+/**
  * `output` as every entry uses it: log lines and annotations through commandSafe, each
  * output at most OUTPUT_MAX_BYTES (a cut is recorded in `cuts`, and the summary says it).
  */

@@ -8,6 +8,7 @@ import {
   type VerifyResult,
 } from '../core/index.js';
 import { readMovesEvidence } from '../core/status.js';
+import { ACTION_IO } from './actionIo.js';
 import type { ActionHost } from './host.js';
 import { readStatusSettings, type StatusSettings } from './inputs.js';
 import { resolvePrpId } from './prpId.js';
@@ -29,7 +30,10 @@ import { defaultBranch, readWorkflowContext, type WorkflowContext } from './work
  * OUTPUT_MAX_BYTES (an array cut in the middle would be no JSON), the cut recorded for the
  * summary.
  */
-function historyOutput(history: readonly HistoryLine[], output: GuardedOutput): string {
+function historyOutput(
+  history: readonly HistoryLine[],
+  output: Pick<GuardedOutput, 'cuts'>,
+): string {
   let kept = history.length;
   let json = JSON.stringify(history);
   while (Buffer.byteLength(json) > OUTPUT_MAX_BYTES && kept > 0) {
@@ -120,10 +124,10 @@ async function verifyMoves(
 
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
 export const runStatus = (host: ActionHost): Promise<void> =>
-  runStep<StatusSettings, StatusReport>(host, {
+  runStep<typeof ACTION_IO.status, StatusSettings, StatusReport>(ACTION_IO.status, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: readStatusSettings,
-    failureOutputs: () => ({ found: 'false', verified: 'false' }),
+    failureOutputs: { found: 'false', verified: 'false' },
     summary: renderStatusSummary,
     act: readAndVerify,
   });
@@ -134,7 +138,7 @@ async function readAndVerify({
   report,
   output,
   env,
-}: StepRun<StatusSettings, StatusReport>): Promise<void> {
+}: StepRun<typeof ACTION_IO.status, StatusSettings, StatusReport>): Promise<void> {
   const ctx = readWorkflowContext(env);
   const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
   Object.assign(report, { prpId: id, prpIdSource: source });

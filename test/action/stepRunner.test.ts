@@ -29,8 +29,15 @@ const INPUTS: Record<string, string> = {
   greeting: 'hello',
 };
 
+/** The fifth action's names, as its action.yml would declare them (ACTION_IO's shape). */
+const FIFTH = {
+  file: 'fifth/action.yml',
+  inputs: ['redis-url', 'greeting'],
+  outputs: ['greeted'],
+} as const;
+
 let file = 0;
-async function runFifth(act: Step<string, StepReport>['act']) {
+async function runFifth(act: Step<typeof FIFTH, string, StepReport>['act']) {
   const output = recordingOutput();
   const summaryFile = join(dir, `summary-${file++}.md`);
   const order: string[] = [];
@@ -39,7 +46,8 @@ async function runFifth(act: Step<string, StepReport>['act']) {
     order.push('mask');
     masking(secret);
   };
-  await runStep<string, StepReport>(
+  await runStep<typeof FIFTH, string, StepReport>(
+    FIFTH,
     {
       readInput: (name) => {
         order.push(`read ${name}`);
@@ -53,7 +61,7 @@ async function runFifth(act: Step<string, StepReport>['act']) {
       report: () => ({ outcome: 'failed', elapsedMs: 0 }),
       settings: (read) => read('greeting'),
       act,
-      failureOutputs: () => ({ greeted: 'false' }),
+      failureOutputs: { greeted: 'false' },
       summary: (report) =>
         `<p>${report.outcome}: ${report.outcome in FAILURE_HEADLINES ? FAILURE_HEADLINES[report.outcome as FailureOutcome] : 'ok'} ${report.reason ?? ''}</p>`,
     },
@@ -76,7 +84,7 @@ describe('runStep: the promises every entry keeps', () => {
   test.each<[string, Error, FailureOutcome]>([
     ['a refusal with a code', new PromotionError('PRP_NOT_FOUND', 'no PRP'), 'refused'],
     ['a refusal without one', new RefusedError('NOPERM no'), 'refused'],
-    ['a bad input', new InputError('greeting', 'bad'), 'not_run'],
+    ['a bad input', new InputError('redis-url', 'bad'), 'not_run'],
     ['nothing sent', new NotRunError('not sent'), 'not_run'],
     ['an answer lost', new AnswerLostError('lost'), 'may_have_run'],
     ['an odd answer', new MayHaveRunError('odd'), 'may_have_run'],

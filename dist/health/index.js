@@ -39222,7 +39222,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 291:
+/***/ 505:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51199,8 +51199,8 @@ async function demote(redis, request, options = {}) {
  * used: no key but this PRP's evidence is read. The read-only user of docs/acl-rules-read.txt may run it.
  */
 const status_DEFAULT_HISTORY_ENTRIES = 20;
-/** The history stream is capped near 1,000 entries: no more can be asked for. */
-const status_MAX_HISTORY_ENTRIES = 1000;
+/** The history stream is capped near HISTORY_MAXLEN entries: no more can be asked for. */
+const status_MAX_HISTORY_ENTRIES = (/* unused pure expression or super */ null && (HISTORY_MAXLEN));
 /**
  * The most of an evidence value any read takes: the contract's bound on the evidence the
  * script writes. A longer value (another client's) is measured (STRLEN) and only its start
@@ -52361,6 +52361,125 @@ async function verifyMoves(moves, options) {
 
 
 
+;// CONCATENATED MODULE: ./src/action/actionIo.ts
+/**
+ * Each action's input and output names, as its action.yml declares them: generated from the
+ * four action.yml files by npm run generate (scripts/generateActionIo.ts); do not edit.
+ * The action.yml files are the one declaration: the TypeScript reads and sets a name through
+ * these types, so a name an action does not declare is a compile error.
+ */
+const ACTION_IO = {
+    promote: {
+        file: 'action.yml',
+        inputs: [
+            'redis-url',
+            'target-state',
+            'prp-id',
+            'prp-id-pattern',
+            'evidence',
+            'ci-result',
+            'require-checks',
+            'checks-app',
+            'checks-workflows',
+            'allowed-branches',
+            'github-token',
+            'namespace',
+            'evidence-ttl',
+            'expected-version',
+            'dry-run',
+            'mode',
+            'cluster',
+            'provenance',
+            'timeout',
+        ],
+        outputs: [
+            'result',
+            'promoted',
+            'prp-id',
+            'from-state',
+            'to-state',
+            'version',
+            'evidence-key',
+            'provenance',
+            'script-sha',
+        ],
+    },
+    demote: {
+        file: 'demote/action.yml',
+        inputs: [
+            'redis-url',
+            'target-state',
+            'reason',
+            'prp-id',
+            'prp-id-pattern',
+            'evidence',
+            'ci-result',
+            'namespace',
+            'evidence-ttl',
+            'expected-version',
+            'dry-run',
+            'mode',
+            'cluster',
+            'provenance',
+            'timeout',
+        ],
+        outputs: [
+            'result',
+            'demoted',
+            'prp-id',
+            'from-state',
+            'to-state',
+            'version',
+            'provenance',
+            'evidence-key',
+        ],
+    },
+    status: {
+        file: 'status/action.yml',
+        inputs: [
+            'redis-url',
+            'prp-id',
+            'prp-id-pattern',
+            'namespace',
+            'history',
+            'cluster',
+            'oidc-issuer',
+            'trusted-workflows',
+            'allowed-branches',
+            'timeout',
+        ],
+        outputs: [
+            'found',
+            'prp-id',
+            'state',
+            'version',
+            'updated-at',
+            'updated-by',
+            'evidence-key',
+            'evidence',
+            'history',
+            'verified',
+            'verify-problem',
+        ],
+    },
+    health: {
+        file: 'health/action.yml',
+        inputs: [
+            'redis-url',
+            'namespace',
+            'max-script-error-rate',
+            'max-latency-us',
+            'min-calls',
+            'max-evidence-refusal-rate',
+            'check-eviction',
+            'fail-on-alert',
+            'cluster',
+            'timeout',
+        ],
+        outputs: ['alert', 'fired', 'report'],
+    },
+};
+
 ;// CONCATENATED MODULE: ./src/action/failures.ts
 
 
@@ -52377,7 +52496,7 @@ async function verifyMoves(moves, options) {
  * Tests compare these messages word for word: change them knowingly.
  */
 
-/** A bad input; the message names it. */
+/** A bad input; the message names it (an input some action.yml declares). */
 class failures_InputError extends errors_NotRunError {
     input;
     name = 'InputError';
@@ -52700,23 +52819,29 @@ class prpIdPattern_UnsupportedPatternError extends (/* unused pure expression or
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
- * without them (a test, the demo) behaves alike.
+ * without them (a test, the demo) behaves alike. The names are action.yml's, by type
+ * (src/action/actionIo.ts, generated from them): each reader takes only the names its
+ * action declares, a reader shared by actions only the names they all declare.
  */
 
 const CI_RESULTS = (/* unused pure expression or super */ null && (['success', 'failure', 'cancelled', 'skipped']));
 const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 const MAX_TIMEOUT_SECONDS = 600;
 const DEFAULT_CHECKS_APP = 'github-actions';
+/** The inputs that hold a secret, where an action declares them. */
+const SECRET_INPUTS = ['redis-url', 'github-token'];
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
+ * Reads only the secret inputs in `declared` (the action's inputs; the step runner's).
  */
-function maskSecrets(read, output) {
+function maskSecrets(read, output, declared = SECRET_INPUTS) {
+    const secret = (name) => (declared.includes(name) ? read(name) : '');
     // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
-    const url = read('redis-url');
-    const token = read('github-token');
+    const url = secret('redis-url');
+    const token = secret('github-token');
     const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
     const urls = url ? [url, ...splitRedisUrls(url)] : [];
     for (const secret of new Set([...urls, ...secrets]))
@@ -52910,6 +53035,7 @@ function readRedisInputs(read) {
         timeoutSeconds: parseTimeout(read('timeout')),
     };
 }
+/** Which PRP, read alike by the entries that name one. */
 function readPrpInputs(read) {
     const prpId = parsePrpIdInput(read('prp-id'));
     return {
@@ -53726,22 +53852,30 @@ async function writeSummary(report, file, output) {
 
 
 
-/** Runs `step` through `host` (src/index.ts and the sub-actions' entries give the runner's). */
-async function runStep(host, step) {
+/**
+ * Runs `step`, a step of the action `io` (ACTION_IO.promote, ...), through `host`
+ * (src/index.ts and the sub-actions' entries give the runner's).
+ */
+async function runStep(io, host, step) {
     const output = guardOutput(host.output);
     const started = performance.now();
     const report = step.report();
     let secrets = [];
     try {
-        secrets = maskSecrets(host.readInput, output);
+        // The secret inputs this action declares, and no other.
+        secrets = maskSecrets(host.readInput, output, io.inputs);
         const settings = step.settings(host.readInput, host.env, output);
         await step.act({ settings, report, output, env: host.env });
     }
     catch (error) {
         report.outcome = failureOutcome(error);
         report.reason = failureReason(error, secrets);
-        for (const [name, value] of Object.entries(step.failureOutputs(report, error))) {
-            output.setOutput(name, value);
+        const outputs = typeof step.failureOutputs === 'function'
+            ? step.failureOutputs(report, error)
+            : step.failureOutputs;
+        for (const [name, value] of Object.entries(outputs)) {
+            if (value !== undefined)
+                output.setOutput(name, value);
         }
         output.setFailed(report.reason);
     }
@@ -53752,6 +53886,7 @@ async function runStep(host, step) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/health.ts
+
 
 
 
@@ -53797,10 +53932,10 @@ const reportJson = (report) => JSON.stringify({
     triggers: report.triggers,
 });
 /** One run of health/action.yml, reading and writing only through `host` (src/health.ts). */
-const runHealth = (host) => runStep(host, {
+const runHealth = (host) => runStep(ACTION_IO.health, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: readHealthSettings,
-    failureOutputs: () => ({ alert: 'false', fired: '' }),
+    failureOutputs: { alert: 'false', fired: '' },
     summary: renderHealthSummary,
     async act({ settings, report, output }) {
         output.info(`Reading the health of namespace ${settings.namespace} at ${settings.redis.display}`);
@@ -56818,7 +56953,7 @@ const runnerHost = () => ({
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(291);
+/* harmony import */ var _action_health_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(505);
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5114);
 /** health/action.yml's entry point (it runs dist/health/index.js, built from this file). */
 

@@ -42201,7 +42201,7 @@ const runnerHost = () => ({
 
 /***/ }),
 
-/***/ 5955:
+/***/ 8290:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54178,8 +54178,8 @@ async function demote(redis, request, options = {}) {
  * used: no key but this PRP's evidence is read. The read-only user of docs/acl-rules-read.txt may run it.
  */
 const DEFAULT_HISTORY_ENTRIES = 20;
-/** The history stream is capped near 1,000 entries: no more can be asked for. */
-const MAX_HISTORY_ENTRIES = 1000;
+/** The history stream is capped near HISTORY_MAXLEN entries: no more can be asked for. */
+const MAX_HISTORY_ENTRIES = contract_HISTORY_MAXLEN;
 /**
  * The most of an evidence value any read takes: the contract's bound on the evidence the
  * script writes. A longer value (another client's) is measured (STRLEN) and only its start
@@ -56021,6 +56021,125 @@ async function verifyMoves(moves, options) {
 
 
 
+;// CONCATENATED MODULE: ./src/action/actionIo.ts
+/**
+ * Each action's input and output names, as its action.yml declares them: generated from the
+ * four action.yml files by npm run generate (scripts/generateActionIo.ts); do not edit.
+ * The action.yml files are the one declaration: the TypeScript reads and sets a name through
+ * these types, so a name an action does not declare is a compile error.
+ */
+const ACTION_IO = {
+    promote: {
+        file: 'action.yml',
+        inputs: [
+            'redis-url',
+            'target-state',
+            'prp-id',
+            'prp-id-pattern',
+            'evidence',
+            'ci-result',
+            'require-checks',
+            'checks-app',
+            'checks-workflows',
+            'allowed-branches',
+            'github-token',
+            'namespace',
+            'evidence-ttl',
+            'expected-version',
+            'dry-run',
+            'mode',
+            'cluster',
+            'provenance',
+            'timeout',
+        ],
+        outputs: [
+            'result',
+            'promoted',
+            'prp-id',
+            'from-state',
+            'to-state',
+            'version',
+            'evidence-key',
+            'provenance',
+            'script-sha',
+        ],
+    },
+    demote: {
+        file: 'demote/action.yml',
+        inputs: [
+            'redis-url',
+            'target-state',
+            'reason',
+            'prp-id',
+            'prp-id-pattern',
+            'evidence',
+            'ci-result',
+            'namespace',
+            'evidence-ttl',
+            'expected-version',
+            'dry-run',
+            'mode',
+            'cluster',
+            'provenance',
+            'timeout',
+        ],
+        outputs: [
+            'result',
+            'demoted',
+            'prp-id',
+            'from-state',
+            'to-state',
+            'version',
+            'provenance',
+            'evidence-key',
+        ],
+    },
+    status: {
+        file: 'status/action.yml',
+        inputs: [
+            'redis-url',
+            'prp-id',
+            'prp-id-pattern',
+            'namespace',
+            'history',
+            'cluster',
+            'oidc-issuer',
+            'trusted-workflows',
+            'allowed-branches',
+            'timeout',
+        ],
+        outputs: [
+            'found',
+            'prp-id',
+            'state',
+            'version',
+            'updated-at',
+            'updated-by',
+            'evidence-key',
+            'evidence',
+            'history',
+            'verified',
+            'verify-problem',
+        ],
+    },
+    health: {
+        file: 'health/action.yml',
+        inputs: [
+            'redis-url',
+            'namespace',
+            'max-script-error-rate',
+            'max-latency-us',
+            'min-calls',
+            'max-evidence-refusal-rate',
+            'check-eviction',
+            'fail-on-alert',
+            'cluster',
+            'timeout',
+        ],
+        outputs: ['alert', 'fired', 'report'],
+    },
+};
+
 ;// CONCATENATED MODULE: ./src/action/failures.ts
 
 
@@ -56037,7 +56156,7 @@ async function verifyMoves(moves, options) {
  * Tests compare these messages word for word: change them knowingly.
  */
 
-/** A bad input; the message names it. */
+/** A bad input; the message names it (an input some action.yml declares). */
 class failures_InputError extends errors_NotRunError {
     input;
     name = 'InputError';
@@ -63174,23 +63293,29 @@ class UnsupportedPatternError extends errors_NotRunError {
  * Every input of the action (CONTRACT.md section 4), read and checked here and nowhere else,
  * into one typed settings object that is handed along: the Redis URL is parsed here, once.
  * The runner fills in action.yml's defaults; the same defaults apply here so that a run
- * without them (a test, the demo) behaves alike.
+ * without them (a test, the demo) behaves alike. The names are action.yml's, by type
+ * (src/action/actionIo.ts, generated from them): each reader takes only the names its
+ * action declares, a reader shared by actions only the names they all declare.
  */
 
 const CI_RESULTS = (/* unused pure expression or super */ null && (['success', 'failure', 'cancelled', 'skipped']));
 const DEFAULT_PRP_ID_PATTERN = 'PRP-[0-9]+';
 const MAX_TIMEOUT_SECONDS = 600;
 const DEFAULT_CHECKS_APP = 'github-actions';
+/** The inputs that hold a secret, where an action declares them. */
+const SECRET_INPUTS = ['redis-url', 'github-token'];
 /**
  * Masks the Redis URL (each of several seed URLs) and its password (as written and
  * URL-decoded) in the runner's log. Runs before anything else reads or logs an input, so no
  * later message can leak them. Returns the secrets proper (passwords, the token), for what
  * the runner does not mask for us (the job summary); a URL is only ever shown redacted.
+ * Reads only the secret inputs in `declared` (the action's inputs; the step runner's).
  */
-function maskSecrets(read, output) {
+function maskSecrets(read, output, declared = SECRET_INPUTS) {
+    const secret = (name) => (declared.includes(name) ? read(name) : '');
     // Leniently, before any input is checked: a URL too bad to use still has its secrets hidden.
-    const url = read('redis-url');
-    const token = read('github-token');
+    const url = secret('redis-url');
+    const token = secret('github-token');
     const secrets = [...(url ? urlSecrets(url) : []), ...(token ? [token] : [])];
     const urls = url ? [url, ...splitRedisUrls(url)] : [];
     for (const secret of new Set([...urls, ...secrets]))
@@ -63384,6 +63509,7 @@ function readRedisInputs(read) {
         timeoutSeconds: parseTimeout(read('timeout')),
     };
 }
+/** Which PRP, read alike by the entries that name one. */
 function readPrpInputs(read) {
     const prpId = parsePrpIdInput(read('prp-id'));
     return {
@@ -64228,22 +64354,30 @@ async function writeSummary(report, file, output) {
 
 
 
-/** Runs `step` through `host` (src/index.ts and the sub-actions' entries give the runner's). */
-async function runStep(host, step) {
+/**
+ * Runs `step`, a step of the action `io` (ACTION_IO.promote, ...), through `host`
+ * (src/index.ts and the sub-actions' entries give the runner's).
+ */
+async function runStep(io, host, step) {
     const output = guardOutput(host.output);
     const started = performance.now();
     const report = step.report();
     let secrets = [];
     try {
-        secrets = maskSecrets(host.readInput, output);
+        // The secret inputs this action declares, and no other.
+        secrets = maskSecrets(host.readInput, output, io.inputs);
         const settings = step.settings(host.readInput, host.env, output);
         await step.act({ settings, report, output, env: host.env });
     }
     catch (error) {
         report.outcome = failureOutcome(error);
         report.reason = failureReason(error, secrets);
-        for (const [name, value] of Object.entries(step.failureOutputs(report, error))) {
-            output.setOutput(name, value);
+        const outputs = typeof step.failureOutputs === 'function'
+            ? step.failureOutputs(report, error)
+            : step.failureOutputs;
+        for (const [name, value] of Object.entries(outputs)) {
+            if (value !== undefined)
+                output.setOutput(name, value);
         }
         output.setFailed(report.reason);
     }
@@ -64254,6 +64388,7 @@ async function runStep(host, step) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/status.ts
+
 
 
 
@@ -64347,10 +64482,10 @@ async function status_verifyMoves(settings, ctx, id, status) {
     return { current, history };
 }
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
-const runStatus = (host) => runStep(host, {
+const runStatus = (host) => runStep(ACTION_IO.status, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: readStatusSettings,
-    failureOutputs: () => ({ found: 'false', verified: 'false' }),
+    failureOutputs: { found: 'false', verified: 'false' },
     summary: renderStatusSummary,
     act: readAndVerify,
 });
@@ -64436,7 +64571,7 @@ async function readAndVerify({ settings, report, output, env, }) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_host_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5114);
-/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5955);
+/* harmony import */ var _action_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8290);
 /** status/action.yml's entry point (it runs dist/status/index.js, built from this file). */
 
 

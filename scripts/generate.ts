@@ -11,7 +11,8 @@
  * and the list of fields the `evidence` input may not hold into the descriptions of that input
  * in action.yml and demote/action.yml (a sentence in prose, found by its wording). Then
  * scripts/generateDocs.ts writes each action's README's inputs and outputs tables from its
- * action.yml (as generated here).
+ * action.yml (as generated here), and scripts/generateVectors.ts writes the shared vectors'
+ * messages and bound cases (test/vectors/promotion-cases.json).
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
@@ -20,6 +21,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { generateDocs, replaceBlock } from './generateDocs.js';
+import { generateVectors } from './generateVectors.js';
 import {
   ARGUMENTS,
   BOUNDS,
@@ -375,6 +377,8 @@ async function generate(file: string, current: string): Promise<string> {
     case 'action.yml':
     case 'demote/action.yml':
       return actionYml(file, current);
+    case 'test/vectors/promotion-cases.json':
+      return generateVectors(file, current);
     default:
       throw new Error(`no generator for ${file}`);
   }
@@ -386,6 +390,7 @@ const FILES = [
   'README.md',
   'action.yml',
   'demote/action.yml',
+  'test/vectors/promotion-cases.json',
 ];
 const check = process.argv.includes('--check');
 const stale: string[] = [];

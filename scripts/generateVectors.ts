@@ -33,6 +33,7 @@ import {
   isErrorExpectation,
   queuesFromGiven,
   snapshotFromGiven,
+  SNAPSHOT_TIME,
   vectorCall,
   type ExpectedReply,
   type Vector,
@@ -56,8 +57,16 @@ function modelOutcome(vector: Vector): Outcome {
     if (decision.kind === 'refused') throw decision.refusal;
     if (decision.kind === 'failed') throw new Error(`${vector.name}: ${decision.error.message}`);
     if (decision.kind === 'already') {
-      const { result, version, removed } = decision.reply;
-      return { result, version, removed };
+      // An already reply carries the hash: its evidence key, and its time (the snapshot's
+      // when updated_at is not a time the contract reads).
+      const { result, version, removed, evidence_key, at } = decision.reply;
+      return {
+        result,
+        version,
+        removed,
+        evidence_key: withoutNamespace(evidence_key, NS),
+        at: at === SNAPSHOT_TIME ? 'server-time' : at,
+      };
     }
     const removed = (queuesFromGiven(vector.given, NS).get(keys[1]!) ?? []).includes(
       decision.reply.prp,
@@ -82,12 +91,13 @@ function withModelMessage(vector: Vector, expectedMessage?: string): Vector {
         'nothing was written',
     );
   if (!isErrorExpectation(expected)) {
-    const { result, version, removed } = expected;
-    if (
-      'error' in outcome ||
-      JSON.stringify(outcome) !== JSON.stringify({ result, version, removed })
-    )
-      throw fail(JSON.stringify({ result, version, removed }));
+    const { result, version, removed, evidence_key, at } = expected;
+    const reply =
+      result === 'already'
+        ? { result, version, removed, evidence_key, at: at ?? 'server-time' }
+        : { result, version, removed };
+    if ('error' in outcome || JSON.stringify(outcome) !== JSON.stringify(reply))
+      throw fail(JSON.stringify(reply));
     return vector;
   }
   if (!('error' in outcome) || outcome.error !== expected.error) throw fail(expected.error);

@@ -65,6 +65,19 @@ describe('the shared vectors are what the contract generates', () => {
     await expect(generate(accepted)).rejects.toThrow(`case "${name}" expects PRP_BAD_ARGUMENT`);
   });
 
+  it('an already case whose time or evidence key the model reads otherwise is refused, named', async () => {
+    const name = 'already on a dry run';
+    const expectation = named(parsed.cases, name).expect;
+    expect(expectation).toMatchObject({ result: 'already', at: 1_700_000_000_123 });
+    for (const change of [{ at: 'server-time' }, { evidence_key: '{$NS}:evidence:PRP-1:other' }]) {
+      const wrong = withCase(name, (vector) => ({
+        ...vector,
+        expect: { ...expectation, ...change } as Vector['expect'],
+      }));
+      await expect(generate(wrong)).rejects.toThrow(`case "${name}" expects {"result":"already"`);
+    }
+  });
+
   it('the generated cases are replaced whole: one edited or dropped comes back', async () => {
     const generated = parsed.cases.filter((vector) => vector.generated);
     const [first] = generated;

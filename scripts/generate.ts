@@ -13,8 +13,9 @@
  * prose states with a marker, and the inputs whose description or default states one, in
  * every action.yml (scripts/generateFigures.ts). Then
  * scripts/generateDocs.ts writes each action's README's inputs and outputs tables from its
- * action.yml (as generated here), and scripts/generateActionIo.ts src/action/actionIo.ts, the
- * actions' input and output names for the TypeScript.
+ * action.yml (as generated here), scripts/generateActionIo.ts src/action/actionIo.ts, the
+ * actions' input and output names for the TypeScript, and scripts/generateVectors.ts the
+ * shared vectors' messages and bound cases (test/vectors/promotion-cases.json).
  *
  * npm run check:generated (`--check`): writes nothing, and fails naming every file that is
  * not what this would write. npm test runs it, as check:dist does for dist/.
@@ -25,6 +26,7 @@ import * as prettier from 'prettier';
 import { ACTION_IO_FILE, generateActionIo } from './generateActionIo.js';
 import { DOCUMENTED_ACTIONS, generateDocs, replaceBlock } from './generateDocs.js';
 import { withFigures, withInputFigures } from './generateFigures.js';
+import { generateVectors } from './generateVectors.js';
 import {
   ARGUMENTS,
   BOUNDS,
@@ -386,6 +388,8 @@ async function generate(file: string, current: string): Promise<string> {
     case 'status/action.yml':
     case 'health/action.yml':
       return withInputFigures(file, current, descriptionWrap);
+    case 'test/vectors/promotion-cases.json':
+      return generateVectors(file, current);
     default:
       throw new Error(`no generator for ${file}`);
   }
@@ -399,6 +403,7 @@ const FILES = [
   'demote/action.yml',
   'status/action.yml',
   'health/action.yml',
+  'test/vectors/promotion-cases.json',
 ];
 /** The prose that may state a figure with a marker (generateFigures.ts); not the CHANGELOG's history. */
 const FIGURE_DOCS = [

@@ -7,7 +7,7 @@ import {
   readInputs,
   readStatusSettings,
 } from '../../src/action/inputs.js';
-import { BOUNDS } from '../../src/core/contract.js';
+import { BOUNDS, MAX_VERSION, NAMESPACE_RULE, refusalText } from '../../src/core/contract.js';
 import { checkEvidence } from '../../src/core/index.js';
 import { recordingOutput } from '../../scripts/support/actionRun.js';
 
@@ -97,12 +97,16 @@ describe('readInputs', () => {
     ['evidence', '[1]', 'must be a JSON object'],
     ['evidence', 'null', 'must be a JSON object'],
     ['ci-result', 'passed', 'must be one of success, failure, cancelled, skipped'],
-    ['namespace', 'a:b', 'must be 1-64 of'],
-    ['evidence-ttl', '0', 'must be an integer from 1 to 31536000'],
-    ['evidence-ttl', '31536001', 'must be an integer from 1 to 31536000'],
+    ['namespace', 'a:b', `must be ${NAMESPACE_RULE}`],
+    ['evidence-ttl', '0', `must be an integer from 1 to ${BOUNDS.ttlMaxSeconds}`],
+    [
+      'evidence-ttl',
+      String(BOUNDS.ttlMaxSeconds + 1),
+      `must be an integer from 1 to ${BOUNDS.ttlMaxSeconds}`,
+    ],
     ['evidence-ttl', '1e3', 'must be an integer'],
     ['expected-version', '-1', 'must be an integer from 0'],
-    ['expected-version', '1000000000000000', 'must be an integer from 0 to 999999999999999'],
+    ['expected-version', String(MAX_VERSION + 1), `must be an integer from 0 to ${MAX_VERSION}`],
     ['dry-run', 'yes', 'must be true or false'],
     ['mode', 'eval', 'must be one of lua, multi'],
     ['cluster', '1', 'must be true or false'],
@@ -357,7 +361,7 @@ describe('the evidence input: nesting at most BOUNDS.evidenceMaxDepth deep, as t
       ).toBeTruthy();
       expect(() =>
         checkEvidence('validate', 'complete', past.replace('{', '{"quality_gates_passed":true,')),
-      ).toThrow('PRP_EVIDENCE_INVALID evidence is not valid JSON');
+      ).toThrow(`PRP_EVIDENCE_INVALID ${refusalText('evidenceNotJson')}`);
     },
   );
 

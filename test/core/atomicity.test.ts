@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { refusalText } from '../../src/core/contract.js';
 import { closeRedis, connectRedis } from '../../src/core/connection.js';
 import { demote } from '../../src/core/demote.js';
 import { PromotionError } from '../../src/core/errors.js';
@@ -301,11 +302,7 @@ describe('an events stream whose last id is the largest possible', () => {
           expect(failure).toBeInstanceOf(PromotionError);
           expect(failure).toMatchObject({
             code: 'PRP_EVENTS_EXHAUSTED',
-            message:
-              `PRP_EVENTS_EXHAUSTED the events stream {${ns}}:events has used its last possible ` +
-              'id, so no promotion can be recorded in it; nothing was written. Rename the stream ' +
-              `to keep its entries (RENAME {${ns}}:events {${ns}}:events-old) or delete it, then ` +
-              'promote again',
+            message: `PRP_EVENTS_EXHAUSTED ${refusalText('eventsExhausted', `{${ns}}:events`)}`,
           });
           await expectUnchanged(redis, before);
         });
@@ -351,11 +348,7 @@ describe('a PRP history whose last id is the largest possible', () => {
           const history = historyKey(ns, 'PRP-1');
           expect(failure).toMatchObject({
             code: 'PRP_EVENTS_EXHAUSTED',
-            message:
-              `PRP_EVENTS_EXHAUSTED the history stream ${history} has used its last possible ` +
-              'id, so no move of PRP-1 can be recorded in it; nothing was written. Rename the ' +
-              `stream to keep its entries (RENAME ${history} ${history}-old) or delete it, then ` +
-              `${kind} again`,
+            message: `PRP_EVENTS_EXHAUSTED ${refusalText('historyExhausted', history, 'PRP-1', kind)}`,
           });
           await expectUnchanged(redis, before);
         });
@@ -383,7 +376,7 @@ describe('both streams at the largest possible id', () => {
         const before = await observe(redis, ns, promotionCall(request).keys);
         await expect(promote(redis, request, { mode })).rejects.toMatchObject({
           code: 'PRP_EVENTS_EXHAUSTED',
-          detail: expect.stringMatching(/^the events stream /),
+          detail: refusalText('eventsExhausted', `{${ns}}:events`),
         });
         await expectUnchanged(redis, before);
       });

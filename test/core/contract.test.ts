@@ -211,7 +211,10 @@ describe("the script's bounds and key types", () => {
     ['TTL', (c, over) => (c.ttl = String(BOUNDS.ttlMaxSeconds + (over ? 1 : 0)))],
     [
       'actor bytes',
-      (c, over) => (c.actor = 'é'.repeat(BOUNDS.actorMaxBytes / 2) + (over ? 'a' : '')),
+      (c, over) =>
+        (c.actor =
+          'é'.repeat(BOUNDS.actorMaxBytes >> 1) +
+          'a'.repeat((BOUNDS.actorMaxBytes & 1) + (over ? 1 : 0))),
     ],
     [
       'expected version digits',

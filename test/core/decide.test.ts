@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it, test } from 'vitest';
 import { connectRedis, closeRedis } from '../../src/core/connection.js';
+import { BOUNDS, MAX_VERSION, refusalText } from '../../src/core/contract.js';
 import { decide, LAST_POSSIBLE_ID, type PromotionSnapshot } from '../../src/core/decide.js';
 import { promote, promotionCall } from '../../src/core/promote.js';
 import type { RedisClient } from '../../src/core/script.js';
@@ -153,7 +154,7 @@ describe('decide()', () => {
         kind: 'refused',
         refusal: {
           code: 'PRP_EVENTS_EXHAUSTED',
-          detail: expect.stringMatching(/^the history stream \{ns\}:history:PRP-1 has used/),
+          detail: refusalText('historyExhausted', '{ns}:history:PRP-1', 'PRP-1', 'promote'),
         },
       });
     }
@@ -178,8 +179,15 @@ const states: Record<string, Record<string, string>> = {
   'version 01': { status: 'validate', version: '01' },
   'version +1': { status: 'validate', version: '+1' },
   'version -7': { status: 'validate', version: '-7' },
-  'version 15 nines': { status: 'validate', version: '999999999999999' },
-  'already, huge updated_at': { status: 'complete', version: '4', updated_at: '9'.repeat(16) },
+  [`version ${BOUNDS.versionMaxDigits} nines`]: {
+    status: 'validate',
+    version: String(MAX_VERSION),
+  },
+  'already, huge updated_at': {
+    status: 'complete',
+    version: '4',
+    updated_at: '9'.repeat(BOUNDS.versionMaxDigits + 1),
+  },
   'already, updated_at 0123': { status: 'complete', version: '-0', updated_at: '0123' },
   'already, odd evidence_key': {
     status: 'complete',

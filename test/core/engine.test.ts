@@ -23,6 +23,7 @@ import {
   requiredFields,
   TARGET_STATES,
 } from '../../src/core/index.js';
+import { BOUNDS, invalidTransitionMessage, refusalText } from '../../src/core/contract.js';
 import { refusalFromReply } from '../../src/core/errors.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { promotionCall } from '../../src/core/promote.js';
@@ -164,20 +165,20 @@ describe('keys and names', () => {
     [
       'namespace',
       isValidNamespace,
-      ['prp', 'a', 'A.b_c-9', 'n'.repeat(64)],
-      ['', 'n'.repeat(65), 'a:b', 'a}', 'a b'],
+      ['prp', 'a', 'A.b_c-9', 'n'.repeat(BOUNDS.namespaceMaxLength)],
+      ['', 'n'.repeat(BOUNDS.namespaceMaxLength + 1), 'a:b', 'a}', 'a b'],
     ],
     [
       'PRP id',
       isValidPrpId,
-      ['PRP-1', '1', 'a._-', 'P'.repeat(128)],
-      ['', '-a', '.a', '_a', 'a:b', 'P'.repeat(129), 'é'],
+      ['PRP-1', '1', 'a._-', 'P'.repeat(BOUNDS.idMaxLength)],
+      ['', '-a', '.a', '_a', 'a:b', 'P'.repeat(BOUNDS.idMaxLength + 1), 'é'],
     ],
     [
       'token',
       isValidToken,
-      ['1', '-', '.run_1-2', 'T'.repeat(128)],
-      ['', 'a:b', 'a b', 'T'.repeat(129)],
+      ['1', '-', '.run_1-2', 'T'.repeat(BOUNDS.tokenMaxLength)],
+      ['', 'a:b', 'a b', 'T'.repeat(BOUNDS.tokenMaxLength + 1)],
     ],
   ] as const)('%s validation', (_name, valid, good, bad) => {
     for (const value of good) expect(valid(value), value).toBe(true);
@@ -273,7 +274,7 @@ describe('promotionCall: a request as KEYS and ARGV', () => {
       expect(() => promotionCall({ id: 'P', to: 'development', evidence })).toThrow(
         expect.objectContaining({
           code: 'PRP_EVIDENCE_INVALID',
-          message: 'PRP_EVIDENCE_INVALID evidence is not valid UTF-8',
+          message: `PRP_EVIDENCE_INVALID ${refusalText('evidenceNotUtf8')}`,
         }),
       );
     }
@@ -295,9 +296,7 @@ describe('promotionCall: a request as KEYS and ARGV', () => {
     expect(() => promotionCall({ id: 'P', to: 'pending', evidence: {} })).toThrow(
       expect.objectContaining({
         code: 'PRP_INVALID_TRANSITION',
-        message:
-          'PRP_INVALID_TRANSITION cannot promote (none) -> pending; a promotion moves one step ' +
-          'forward along pending -> development -> integration -> validate -> complete',
+        message: `PRP_INVALID_TRANSITION ${invalidTransitionMessage('(none)', 'pending')}`,
       }),
     );
   });
@@ -419,7 +418,7 @@ describe('checkEvidence on its own', () => {
     expect(checkEvidence('integration', 'validate', new Uint8Array(bytes))).toEqual(
       JSON.parse(text),
     );
-    const notUtf8 = { code: 'PRP_EVIDENCE_INVALID', detail: 'evidence is not valid UTF-8' };
+    const notUtf8 = { code: 'PRP_EVIDENCE_INVALID', detail: refusalText('evidenceNotUtf8') };
     for (const hex of ['ff', 'c0af', 'eda080', 'f4908080', 'e4b8', 'f09f98']) {
       const evidence = Buffer.from(`7b2261223a22${hex}227d`, 'hex'); // {"a":"…"}
       expect(() => checkEvidence('integration', 'validate', evidence)).toThrow(
@@ -433,9 +432,10 @@ describe('checkEvidence on its own', () => {
     expect(() => checkEvidence('integration', 'validate', Buffer.from('7bff', 'hex'))).toThrow(
       expect.objectContaining(notUtf8),
     );
-    const large = Buffer.concat([Buffer.from('ff', 'hex'), Buffer.alloc(65_536, 0x20)]);
+    const max = BOUNDS.evidenceMaxBytes;
+    const large = Buffer.concat([Buffer.from('ff', 'hex'), Buffer.alloc(max, 0x20)]);
     expect(() => checkEvidence('integration', 'validate', large)).toThrow(
-      expect.objectContaining({ detail: 'evidence is 65537 bytes; at most 65536 are allowed' }),
+      expect.objectContaining({ detail: refusalText('evidenceTooLarge', max + 1) }),
     );
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BOUNDS } from '../../src/core/contract.js';
 import {
   PromotionError,
   STATES,
@@ -459,7 +460,13 @@ function evidenceFor(
     case 'text':
       return { evidence: e.text };
     case 'huge':
-      return { evidence: { ...good, filler: 'a'.repeat(e.over ? 65_536 : 60_000) } };
+      // Over the bound, or a little under it (the rest of the evidence is small).
+      return {
+        evidence: {
+          ...good,
+          filler: 'a'.repeat(Math.floor(BOUNDS.evidenceMaxBytes * (e.over ? 1 : 0.9))),
+        },
+      };
     case 'bytes':
       // The fallback gets its evidence as a JS string, which cannot hold bytes that are not
       // UTF-8; the nearest it can be sent is a lone surrogate.
@@ -530,7 +537,7 @@ const promoteSpecArb = (evidence = evidenceArb): fc.Arbitrary<PromoteSpec> =>
     dryRun: mostly(fc.constant(false), fc.constant(true)),
     actor: mostly(
       fc.constant('octocat'),
-      fc.constantFrom('', 'PRP_NOT_FOUND no PRP', 'x'.repeat(257)),
+      fc.constantFrom('', 'PRP_NOT_FOUND no PRP', 'x'.repeat(BOUNDS.actorMaxBytes + 1)),
     ),
     token: mostly(fc.constant(undefined), fc.constantFrom('PRP_VERSION_CONFLICT', 'tok.1')),
   });

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BOUNDS, ID_RULE, NAMESPACE_RULE, ruleMessage } from '../../src/core/contract.js';
 import { demote } from '../../src/core/demote.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
@@ -126,7 +127,7 @@ describe.each<PromotionMode>(['lua', 'multi'])('demote() (%s)', (mode) => {
       ),
     ).rejects.toMatchObject({
       code: 'PRP_EVIDENCE_INVALID',
-      detail: 'evidence field reason must be a non-empty string (integration -> pending)',
+      detail: ruleMessage('reason', 'text', 'integration', 'pending'),
     });
   });
 });
@@ -196,7 +197,10 @@ describe('readStatus()', () => {
     );
   });
 
-  it('64 MB at a valid evidence key: its size, its first 65,536 bytes and a problem; never read whole', async () => {
+  const max = BOUNDS.evidenceMaxBytes;
+  const thousands = (n: number) => n.toLocaleString('en-US');
+
+  it(`64 MB at a valid evidence key: its size, its first ${thousands(max)} bytes and a problem; never read whole`, async () => {
     const ns = uniqueNamespace();
     await seedPrp(redis, ns, 'PRP-40', 'validate');
     const big = `{${ns}}:evidence:PRP-40:big`;
@@ -204,7 +208,7 @@ describe('readStatus()', () => {
     // character across the bound.
     const size = 64 * 1024 * 1024;
     await redis.setrange(big, size - 1, 'x');
-    await redis.setrange(big, 0, `{"a":"${'y'.repeat(65_536 - 8)}€`);
+    await redis.setrange(big, 0, `{"a":"${'y'.repeat(max - 8)}€`);
     await redis.hset(prpKey(ns, 'PRP-40'), 'evidence_key', big);
     const used = process.memoryUsage().rss;
     const started = performance.now();
@@ -213,14 +217,14 @@ describe('readStatus()', () => {
     expect(process.memoryUsage().rss - used).toBeLessThan(32 * 1024 * 1024);
     expect(status.evidenceBytes).toBe(size);
     // Cut before the character the bound splits.
-    expect(status.evidence).toBe(`{"a":"${'y'.repeat(65_536 - 8)}`);
+    expect(status.evidence).toBe(`{"a":"${'y'.repeat(max - 8)}`);
     expect(status.problems).toEqual([
       {
         field: 'evidence',
         stored: `${size} bytes`,
         note:
-          'evidence is 67,108,864 bytes, larger than any the script writes (at most 65,536): ' +
-          'shown cut, its first 65,536 bytes',
+          `evidence is 67,108,864 bytes, larger than any the script writes (at most ${thousands(max)}): ` +
+          `shown cut, its first ${thousands(max)} bytes`,
       },
     ]);
     // The moves' evidence for verifying: the size only.
@@ -315,7 +319,10 @@ describe('readStatus()', () => {
       ['another PRP of the namespace', (ns: string) => `{${ns}}:evidence:PRP-2:t`],
       ['another namespace', () => '{other}:evidence:PRP-1:t'],
       ['a token with a colon', (ns: string) => `{${ns}}:evidence:PRP-1:a:b`],
-      ['a token too long', (ns: string) => `{${ns}}:evidence:PRP-1:${'t'.repeat(129)}`],
+      [
+        'a token too long',
+        (ns: string) => `{${ns}}:evidence:PRP-1:${'t'.repeat(BOUNDS.tokenMaxLength + 1)}`,
+      ],
       ['no token', (ns: string) => `{${ns}}:evidence:PRP-1:`],
       ['the hash itself', (ns: string) => prpKey(ns, 'PRP-1')],
     ])('an evidence_key naming %s is not read', async (_, keyOf) => {
@@ -417,8 +424,8 @@ describe('readStatus()', () => {
   });
 
   it.each([
-    [{ id: 'a:b' }, 'PRP id must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit'],
-    [{ id: 'P', namespace: 'a}b' }, 'namespace must be 1-64 of A-Z a-z 0-9 _ . -'],
+    [{ id: 'a:b' }, `PRP id must be ${ID_RULE}`],
+    [{ id: 'P', namespace: 'a}b' }, `namespace must be ${NAMESPACE_RULE}`],
     [{ id: 'P', history: -1 }, 'history must be an integer from 0 to 1000'],
     [{ id: 'P', history: 1001 }, 'history must be an integer from 0 to 1000'],
     [{ id: 'P', history: 1.5 }, 'history must be an integer from 0 to 1000'],

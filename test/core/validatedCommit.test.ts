@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { commitNotValidatedMessage } from '../../src/core/contract.js';
 import { demote } from '../../src/core/demote.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { prpKey } from '../../src/core/keys.js';
@@ -54,7 +55,7 @@ describe.each<PromotionMode>(['lua', 'multi'])('complete on the validated commit
 
     const other = await refusedComplete(ns, NEW);
     expect(other.code).toBe('PRP_EVIDENCE_INVALID');
-    expect(other.detail).toContain(`merge_commit is ${NEW}, but PRP PRP-1 was validated on ${OLD}`);
+    expect(other.detail).toBe(commitNotValidatedMessage('PRP-1', NEW, OLD));
 
     await demote(
       redis,
@@ -70,7 +71,7 @@ describe.each<PromotionMode>(['lua', 'multi'])('complete on the validated commit
 
     const old = await refusedComplete(ns, OLD);
     expect(old.code).toBe('PRP_EVIDENCE_INVALID');
-    expect(old.detail).toContain(`merge_commit is ${OLD}, but PRP PRP-1 was validated on ${NEW}`);
+    expect(old.detail).toBe(commitNotValidatedMessage('PRP-1', OLD, NEW));
 
     const done = await promote(
       redis,

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import {
+  BOUNDS,
+  commitNotValidatedMessage,
+  refusalText,
+  ruleMessage,
+} from '../../src/core/contract.js';
 import { promoteScriptSha } from '../../src/core/index.js';
 import {
   SHA,
@@ -767,8 +773,7 @@ export function promotionScenarios(runAction: Runner): void {
       const outcome = await expectRefused(
         ns,
         spec(ns, 'push', pushEvent('PRP-40', SHA), { ...complete, 'ci-result': 'success' }),
-        `PRP_EVIDENCE_INVALID evidence field merge_commit is ${SHA}, but PRP PRP-40 was ` +
-          `validated on ${OLDER_MAIN}`,
+        `PRP_EVIDENCE_INVALID ${commitNotValidatedMessage('PRP-40', SHA, OLDER_MAIN)}`,
         'refused',
       );
       expect(outcome.stdout).toContain(`complete with merge_commit ${OLDER_MAIN}`);
@@ -1046,7 +1051,7 @@ export function promotionScenarios(runAction: Runner): void {
           ...validate,
           'evidence-ttl': 'forever',
         }),
-        'input evidence-ttl: must be an integer from 1 to 31536000, got "forever"',
+        `input evidence-ttl: must be an integer from 1 to ${BOUNDS.ttlMaxSeconds}, got "forever"`,
         'failed',
       );
       expect(outcome.summary).toContain('❌ failed');
@@ -1091,7 +1096,7 @@ export function promotionScenarios(runAction: Runner): void {
           { ...validate, 'ci-result': 'success', evidence: '{"merge_commit":"HEAD"}' },
           { GITHUB_SHA: 'HEAD' },
         ),
-        'PRP_EVIDENCE_INVALID evidence field merge_commit must be a commit sha',
+        `PRP_EVIDENCE_INVALID ${ruleMessage('merge_commit', 'sha', 'integration', 'validate')}`,
         'refused',
       );
     });
@@ -1101,7 +1106,7 @@ export function promotionScenarios(runAction: Runner): void {
       await expectRefused(
         ns,
         spec(ns, 'workflow_run', workflowRunEvent('success', { title: 'PRP-16' }), validate),
-        'PRP_NOT_FOUND no PRP PRP-16',
+        `PRP_NOT_FOUND ${refusalText('notFound', 'PRP-16', prpKey(ns, 'PRP-16'), 'integration')}`,
         'refused',
       );
     });
@@ -1115,7 +1120,7 @@ export function promotionScenarios(runAction: Runner): void {
           ...validate,
           'expected-version': '4',
         }),
-        'PRP_VERSION_CONFLICT PRP PRP-17 is at version 5, expected version 4',
+        `PRP_VERSION_CONFLICT ${refusalText('versionConflict', 'PRP-17', 5, 4)}`,
         'refused',
       );
     });

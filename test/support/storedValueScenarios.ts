@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { BOUNDS } from '../../src/core/contract.js';
 import { historyKey, prpKey } from '../../src/core/keys.js';
 import type { RunOutcome, RunSpec } from '../../scripts/support/actionRun.js';
 import { HEAD_SHA, mergedPullRequestEvent, pushEvent } from './events.js';
@@ -8,6 +9,10 @@ import type { EntryRunner } from './lifecycleScenarios.js';
 import { testClient } from '../../scripts/support/redisServer.js';
 import { seedPrp } from './seed.js';
 import { uniqueNamespace } from './snapshot.js';
+
+/** The most evidence the script writes (and status reads), and numbers as the summary writes them. */
+const MAX = BOUNDS.evidenceMaxBytes;
+const n = (value: number) => value.toLocaleString('en-US');
 
 /**
  * Values the action did not make itself are hostile: what another client stored in Redis
@@ -436,13 +441,13 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       );
       expect(outcome.code).toBe(0);
       expect(Buffer.byteLength(outcome.summary)).toBeLessThan(MIB);
-      // Larger than any evidence the script writes: only its first 65,536 bytes are read.
-      expect(outcome.summary).toContain('✂️ cut: 65,536 characters, the first 16,384 shown');
+      // Larger than any evidence the script writes: only its first MAX bytes are read.
+      expect(outcome.summary).toContain(`✂️ cut: ${n(MAX)} characters, the first 16,384 shown`);
       expect(outcome.summary).toContain(
-        'evidence is 2,000,010 bytes, larger than any the script writes (at most 65,536): ' +
-          'shown cut, its first 65,536 bytes',
+        `evidence is 2,000,010 bytes, larger than any the script writes (at most ${n(MAX)}): ` +
+          `shown cut, its first ${n(MAX)} bytes`,
       );
-      expect(outcome.outputs.evidence).toHaveLength(65_536);
+      expect(outcome.outputs.evidence).toHaveLength(MAX);
       expect(outcome.summary).toMatch(/output history: the newest \d+ of 1000 entries/);
       expect(outcome.summary).toMatch(/its last [\d,]+ lines \([\d,]+ table rows\) were left out/);
       for (const value of Object.values(outcome.outputs)) {
@@ -474,10 +479,10 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
         expect(performance.now() - started).toBeLessThan(3000);
         expect(outcome.code).toBe(0);
         expect(outcome.outputs).toMatchObject({ found: 'true', state: 'validate' });
-        expect(Buffer.byteLength(outcome.outputs.evidence!)).toBe(65_536);
+        expect(Buffer.byteLength(outcome.outputs.evidence!)).toBe(MAX);
         const note =
-          'evidence is 67,108,864 bytes, larger than any the script writes (at most 65,536): ' +
-          'shown cut, its first 65,536 bytes';
+          `evidence is 67,108,864 bytes, larger than any the script writes (at most ${n(MAX)}): ` +
+          `shown cut, its first ${n(MAX)} bytes`;
         expect(outcome.stdout).toContain(`::warning::PRP-40: ${note}`);
         expect(outcome.summary).toContain(note);
       } finally {

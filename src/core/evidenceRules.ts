@@ -34,8 +34,8 @@ const shaPattern = (lengths: readonly number[]) =>
 /**
  * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
  * of the part that failed (a blank string fails the string's regex, not the union). Only two
- * refinements, where zod has no primitive: a length in bytes (zod counts characters) and an
- * object with at least one key.
+ * checks of our own, where zod has no primitive: a length in bytes (zod counts characters) and
+ * an object with at least one key.
  */
 export function ruleSchema(rule: Rule, error: string): z.ZodType {
   const nonBlank = z.string({ error }).regex(HAS_NON_SPACE, { error });
@@ -49,9 +49,16 @@ export function ruleSchema(rule: Rule, error: string): z.ZodType {
           z.number({ error }),
           z.literal([Infinity, -Infinity], { error }),
           z.array(z.unknown(), { error }).min(1, { error }),
-          z
-            .record(z.string(), z.unknown(), { error })
-            .refine((object) => Object.keys(object).length > 0, { error }),
+          // The input's own keys, not a parsed copy's: a copy made by assignment loses a key
+          // named __proto__ (it sets the copy's prototype), and cjson reads it as a key.
+          z.custom<Record<string, unknown>>(
+            (value) =>
+              typeof value === 'object' &&
+              value !== null &&
+              !Array.isArray(value) &&
+              Object.keys(value).length > 0,
+            { error },
+          ),
         ],
         { error },
       );
@@ -111,7 +118,8 @@ export function invalidTransition(
 }
 
 /**
- * JSON.parse takes two things the script's cjson refuses: nesting deeper than 1000, and a
+ * JSON.parse takes two things the script's cjson refuses: nesting deeper than
+ * BOUNDS.evidenceMaxDepth, and a
  * \u escape that leaves a lone surrogate (in a key or a value). Both are refused as not JSON.
  */
 function cjsonAccepts(value: unknown, depth: number): boolean {

@@ -209,14 +209,14 @@ export const INPUT_REFUSED_FIELDS: readonly string[] = [...PIPELINE_FIELDS, ...R
 
 /** Bounds of the script's arguments and keys (CONTRACT.md sections 2-3). */
 export const BOUNDS = {
-  /** PRP id: 1-128 of these, the first a letter or digit. */
+  /** PRP id: 1 to idMaxLength of these, the first a letter or digit. */
   idMaxLength: 128,
   idFirstCharacters: 'A-Za-z0-9',
   idCharacters: 'A-Za-z0-9._-',
-  /** Evidence key token: 1-128 of these. */
+  /** Evidence key token: 1 to tokenMaxLength of these. */
   tokenMaxLength: 128,
   tokenCharacters: 'A-Za-z0-9._-',
-  /** Namespace: 1-64 of these. */
+  /** Namespace: 1 to namespaceMaxLength of these. */
   namespaceMaxLength: 64,
   namespaceCharacters: 'A-Za-z0-9_.-',
   /** TTL_SECONDS: 1 to this (365 days). */

@@ -189,6 +189,7 @@ const CONTRACT_INTERFACE: Record<string, { inputs: string[]; outputs: string[]; 
       'verified',
       'verify-problem',
       'found',
+      'prp-id',
       'state',
       'version',
       'updated-at',

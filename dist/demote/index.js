@@ -40243,14 +40243,14 @@ const RUNNER_FIELDS = [
 const INPUT_REFUSED_FIELDS = [...contract_PIPELINE_FIELDS, ...RUNNER_FIELDS];
 /** Bounds of the script's arguments and keys (CONTRACT.md sections 2-3). */
 const BOUNDS = {
-    /** PRP id: 1-128 of these, the first a letter or digit. */
+    /** PRP id: 1 to idMaxLength of these, the first a letter or digit. */
     idMaxLength: 128,
     idFirstCharacters: 'A-Za-z0-9',
     idCharacters: 'A-Za-z0-9._-',
-    /** Evidence key token: 1-128 of these. */
+    /** Evidence key token: 1 to tokenMaxLength of these. */
     tokenMaxLength: 128,
     tokenCharacters: 'A-Za-z0-9._-',
-    /** Namespace: 1-64 of these. */
+    /** Namespace: 1 to namespaceMaxLength of these. */
     namespaceMaxLength: 64,
     namespaceCharacters: 'A-Za-z0-9_.-',
     /** TTL_SECONDS: 1 to this (365 days). */
@@ -44540,13 +44540,13 @@ function handleTupleResults(itemResults, final, items, input, optoutStart) {
     }
     return final;
 }
-const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
+const $ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodRecord", (inst, def) => {
     $ZodType.init(inst, def);
-    const memo = globalConfig.memoizer;
+    const memo = core.globalConfig.memoizer;
     memo?.attach(inst);
     inst._zod.parse = (payload, ctx) => {
         const input = payload.value;
-        if (!isPlainObject(input)) {
+        if (!util.isPlainObject(input)) {
             payload.issues.push({
                 expected: "record",
                 code: "invalid_type",
@@ -44575,7 +44575,7 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
                         payload.issues.push({
                             code: "invalid_key",
                             origin: "record",
-                            issues: keyResult.issues.map((iss) => finalizeIssue(iss, ctx, config())),
+                            issues: keyResult.issues.map((iss) => util.finalizeIssue(iss, ctx, core.config())),
                             input: key,
                             path: [key],
                             inst,
@@ -44589,14 +44589,14 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
                     if (result instanceof Promise) {
                         proms.push(result.then((result) => {
                             if (result.issues.length) {
-                                payload.issues.push(...prefixIssues(key, result.issues));
+                                payload.issues.push(...util.prefixIssues(key, result.issues));
                             }
                             payload.value[outKey] = result.value;
                         }));
                     }
                     else {
                         if (result.issues.length) {
-                            payload.issues.push(...prefixIssues(key, result.issues));
+                            payload.issues.push(...util.prefixIssues(key, result.issues));
                         }
                         payload.value[outKey] = result.value;
                     }
@@ -44642,7 +44642,7 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
                     throw new Error("Async schemas not supported in object keys currently");
                 }
                 // Numeric string fallback: if key is a numeric string and failed, retry with Number(key). This handles z.number(), z.literal([1, 2, 3]), and unions containing numeric literals
-                const checkNumericKey = typeof key === "string" && number.test(key) && keyResult.issues.length;
+                const checkNumericKey = typeof key === "string" && regexes.number.test(key) && keyResult.issues.length;
                 if (checkNumericKey) {
                     const retryResult = def.keyType._zod.run({ value: Number(key), issues: [] }, ctx);
                     if (retryResult instanceof Promise) {
@@ -44666,7 +44666,7 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
                         payload.issues.push({
                             code: "invalid_key",
                             origin: "record",
-                            issues: keyResult.issues.map((iss) => finalizeIssue(iss, ctx, config())),
+                            issues: keyResult.issues.map((iss) => util.finalizeIssue(iss, ctx, core.config())),
                             input: key,
                             path: [key],
                             inst,
@@ -44682,14 +44682,14 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
                 if (result instanceof Promise) {
                     proms.push(result.then((result) => {
                         if (result.issues.length) {
-                            payload.issues.push(...prefixIssues(key, result.issues));
+                            payload.issues.push(...util.prefixIssues(key, result.issues));
                         }
                         payload.value[outKey] = result.value;
                     }));
                 }
                 else {
                     if (result.issues.length) {
-                        payload.issues.push(...prefixIssues(key, result.issues));
+                        payload.issues.push(...util.prefixIssues(key, result.issues));
                     }
                     payload.value[outKey] = result.value;
                 }
@@ -44709,7 +44709,7 @@ const $ZodRecord = /*@__PURE__*/ $constructor("$ZodRecord", (inst, def) => {
         }
         return payload;
     };
-});
+})));
 const $ZodMap = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodMap", (inst, def) => {
     $ZodType.init(inst, def);
     const memo = core.globalConfig.memoizer;
@@ -46465,7 +46465,7 @@ function _promise(Class, innerType) {
 }
 // @__NO_SIDE_EFFECTS__
 function _custom(Class, fn, _params) {
-    const norm = util.normalizeParams(_params);
+    const norm = normalizeParams(_params);
     norm.abort ?? (norm.abort = true); // default to abort:false
     const schema = new Class({
         type: "custom",
@@ -49780,14 +49780,14 @@ function tuple(items, _paramsOrRest, _params) {
         ...util.normalizeParams(params),
     });
 }
-const ZodRecord = /*@__PURE__*/ $constructor("ZodRecord", (inst, def) => {
+const ZodRecord = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodRecord", (inst, def) => {
     _ensureDefaultMemoizer();
-    $ZodRecord.init(inst, def);
+    core.$ZodRecord.init(inst, def);
     ZodType.init(inst, def);
-    inst._zod.processJSONSchema = (ctx, json, params) => recordProcessor(inst, ctx, json, params);
+    inst._zod.processJSONSchema = (ctx, json, params) => processors.recordProcessor(inst, ctx, json, params);
     inst.keyType = def.keyType;
     inst.valueType = def.valueType;
-});
+})));
 function record(keyType, valueType, params) {
     // v3-compat: z.record(valueType, params?) — defaults keyType to z.string()
     if (!valueType || !valueType._zod) {
@@ -49795,14 +49795,14 @@ function record(keyType, valueType, params) {
             type: "record",
             keyType: schemas_string(),
             valueType: keyType,
-            ...normalizeParams(valueType),
+            ...util.normalizeParams(valueType),
         });
     }
     return new ZodRecord({
         type: "record",
         keyType,
         valueType: valueType,
-        ...normalizeParams(params),
+        ...util.normalizeParams(params),
     });
 }
 // type alksjf = core.output<core.$ZodRecordKey>;
@@ -50237,7 +50237,7 @@ function check(fn) {
     return ch;
 }
 function custom(fn, _params) {
-    return core._custom(ZodCustom, fn ?? (() => true), _params);
+    return _custom(ZodCustom, fn ?? (() => true), _params);
 }
 function refine(fn, _params = {}) {
     return _refine(ZodCustom, fn, _params);
@@ -50328,8 +50328,8 @@ const shaPattern = (lengths) => new RegExp(`^(?:${lengths.map((length) => `[0-9a
 /**
  * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
  * of the part that failed (a blank string fails the string's regex, not the union). Only two
- * refinements, where zod has no primitive: a length in bytes (zod counts characters) and an
- * object with at least one key.
+ * checks of our own, where zod has no primitive: a length in bytes (zod counts characters) and
+ * an object with at least one key.
  */
 function ruleSchema(rule, error) {
     const nonBlank = schemas_string({ error }).regex(HAS_NON_SPACE, { error });
@@ -50342,8 +50342,12 @@ function ruleSchema(rule, error) {
                 schemas_number({ error }),
                 literal([Infinity, -Infinity], { error }),
                 array(unknown(), { error }).min(1, { error }),
-                record(schemas_string(), unknown(), { error })
-                    .refine((object) => Object.keys(object).length > 0, { error }),
+                // The input's own keys, not a parsed copy's: a copy made by assignment loses a key
+                // named __proto__ (it sets the copy's prototype), and cjson reads it as a key.
+                custom((value) => typeof value === 'object' &&
+                    value !== null &&
+                    !Array.isArray(value) &&
+                    Object.keys(value).length > 0, { error }),
             ], { error });
         case 'true':
             return literal(true, { error });
@@ -50377,7 +50381,8 @@ function invalidTransition(from, to, kind = 'promote') {
     return new errors_PromotionError('PRP_INVALID_TRANSITION', invalidTransitionMessage(from, to, kind));
 }
 /**
- * JSON.parse takes two things the script's cjson refuses: nesting deeper than 1000, and a
+ * JSON.parse takes two things the script's cjson refuses: nesting deeper than
+ * BOUNDS.evidenceMaxDepth, and a
  * \u escape that leaves a lone surrogate (in a key or a value). Both are refused as not JSON.
  */
 function cjsonAccepts(value, depth) {

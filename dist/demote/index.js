@@ -52071,7 +52071,9 @@ function fieldsOf(flat) {
 const MAX_TIME_MS = 8_640_000_000_000_000;
 /** How much of an odd stored value a problem quotes. */
 const STORED_VALUE_SHOWN = 200;
-const quoted = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
+/** A stored value as a problem quotes it: in JSON (escapes and all), cut when long. */
+const quotedStored = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
+const quoted = quotedStored;
 /** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
 const timeOr = (text) => {
     const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
@@ -53371,6 +53373,9 @@ const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run
     'pull_request_target closed and merged into one, or a workflow_dispatch on one';
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 const failures_say = {
+    /** An evidence_key another client wrote that is not this PRP's: %s quoted, the pattern. */
+    evidenceKeyNotOutput: (id, stored, pattern) => `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
+        'the evidence-key output is empty',
     // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
     notBoolean: (value) => `must be true or false, got ${JSON.stringify(value)}`,
     notOneOf: (allowed, value) => `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
@@ -62088,6 +62093,8 @@ const failureReason = (error, secrets) => scrubSecrets(describeFailure(error), s
 
 
 
+
+
 /** How many history entries a move's summary shows. */
 const SUMMARY_HISTORY_ENTRIES = 5;
 /**
@@ -62164,6 +62171,18 @@ async function recentHistory(settings, id, output) {
         output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
         return undefined;
     }
+}
+/**
+ * The evidence-key output of a move: on `already` the key is the hash's, which another client
+ * may have written. Like `state`, an output may be pasted into a `run:` script, so only an
+ * evidence key of this PRP is given; anything else is an empty output and a warning (the
+ * summary shows it, escaped).
+ */
+function evidenceKeyOutput(key, namespace, id, output) {
+    if (isEvidenceKeyOf(key, namespace, id))
+        return key;
+    output.warning(failures_say.evidenceKeyNotOutput(id, quotedStored(key), evidenceKey(namespace, id, 'TOKEN')));
+    return '';
 }
 
 ;// CONCATENATED MODULE: ./src/action/prpId.ts
@@ -62772,7 +62791,7 @@ const runDemote = (host) => runStep(ACTION_IO.demote, host, {
         output.setOutput('demoted', String(result.result === 'demoted'));
         output.setOutput('from-state', result.from);
         output.setOutput('version', String(result.version));
-        output.setOutput('evidence-key', result.evidenceKey);
+        output.setOutput('evidence-key', evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output));
         output.info(`${result.result}: ${id} ${result.from} -> ${to}, version ${result.version}, ` +
             `evidence ${result.evidenceKey}`);
         report.history = await recentHistory(settings, id, output);

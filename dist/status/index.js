@@ -54205,7 +54205,9 @@ function fieldsOf(flat) {
 const MAX_TIME_MS = 8_640_000_000_000_000;
 /** How much of an odd stored value a problem quotes. */
 const STORED_VALUE_SHOWN = 200;
-const quoted = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
+/** A stored value as a problem quotes it: in JSON (escapes and all), cut when long. */
+const quotedStored = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
+const quoted = quotedStored;
 /** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
 const timeOr = (text) => {
     const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
@@ -56186,6 +56188,9 @@ const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run
     'pull_request_target closed and merged into one, or a workflow_dispatch on one';
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 const failures_say = {
+    /** An evidence_key another client wrote that is not this PRP's: %s quoted, the pattern. */
+    evidenceKeyNotOutput: (id, stored, pattern) => `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
+        'the evidence-key output is empty',
     // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
     notBoolean: (value) => `must be true or false, got ${JSON.stringify(value)}`,
     notOneOf: (allowed, value) => `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
@@ -64552,7 +64557,9 @@ async function readAndVerify({ settings, report, output, env, }) {
     output.setOutput('version', status.version === undefined ? '' : String(status.version));
     output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
     output.setOutput('updated-by', status.updatedBy ?? '');
-    output.setOutput('evidence-key', status.evidenceKey ?? '');
+    // Like state: only an evidence key of this PRP is an output (a warning above says why not).
+    const evidenceKey = status.evidenceKey ?? '';
+    output.setOutput('evidence-key', isEvidenceKeyOf(evidenceKey, settings.namespace, id) ? evidenceKey : '');
     output.setOutput('evidence', status.evidence ?? '');
     output.setOutput('history', historyOutput(status.history, output));
     output.setOutput('verified', String(verification.current.verified));

@@ -3,7 +3,13 @@ import { ACTION_IO } from './actionIo.js';
 import { deriveDemotionEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readDemoteSettings, type DemoteSettings } from './inputs.js';
-import { moveFailureOutputs, moveRequestOf, recentHistory, signMove } from './move.js';
+import {
+  evidenceKeyOutput,
+  moveFailureOutputs,
+  moveRequestOf,
+  recentHistory,
+  signMove,
+} from './move.js';
 import { checkProvenanceAvailable } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis } from './redisCall.js';
@@ -67,7 +73,10 @@ export const runDemote = (host: ActionHost): Promise<void> =>
       output.setOutput('demoted', String(result.result === 'demoted'));
       output.setOutput('from-state', result.from);
       output.setOutput('version', String(result.version));
-      output.setOutput('evidence-key', result.evidenceKey);
+      output.setOutput(
+        'evidence-key',
+        evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output),
+      );
       output.info(
         `${result.result}: ${id} ${result.from} -> ${to}, version ${result.version}, ` +
           `evidence ${result.evidenceKey}`,

@@ -3,7 +3,13 @@ import { ACTION_IO } from './actionIo.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
 import { readInputs, settingsOf, type Settings } from './inputs.js';
-import { moveFailureOutputs, moveRequestOf, recentHistory, signMove } from './move.js';
+import {
+  evidenceKeyOutput,
+  moveFailureOutputs,
+  moveRequestOf,
+  recentHistory,
+  signMove,
+} from './move.js';
 import { checkProvenanceAvailable } from './provenance.js';
 import { resolvePrpId } from './prpId.js';
 import { callRedis } from './redisCall.js';
@@ -74,7 +80,10 @@ export const run = (host: ActionHost): Promise<void> =>
       output.setOutput('result', result.result);
       output.setOutput('promoted', String(result.result === 'promoted'));
       output.setOutput('version', String(result.version));
-      output.setOutput('evidence-key', result.evidenceKey);
+      output.setOutput(
+        'evidence-key',
+        evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output),
+      );
       output.info(
         `${result.result}: ${id} ${from} -> ${to}, version ${result.version}, evidence ${result.evidenceKey}`,
       );

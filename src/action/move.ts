@@ -1,6 +1,8 @@
 import type { Kind } from '../core/contract.js';
 import { evidenceKey as evidenceKeyOf, readStatus } from '../core/index.js';
+import { isEvidenceKeyOf, quotedStored } from '../core/status.js';
 import type { SharedOutputOf } from './actionIo.js';
+import { say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import type { MoveInputs } from './inputs.js';
 import { partialWriteOutputs } from './partialWrite.js';
@@ -122,4 +124,23 @@ export async function recentHistory(
     output.info(`The history of ${id} was not read for the summary: ${describeFailure(error)}`);
     return undefined;
   }
+}
+
+/**
+ * The evidence-key output of a move: on `already` the key is the hash's, which another client
+ * may have written. Like `state`, an output may be pasted into a `run:` script, so only an
+ * evidence key of this PRP is given; anything else is an empty output and a warning (the
+ * summary shows it, escaped).
+ */
+export function evidenceKeyOutput(
+  key: string,
+  namespace: string,
+  id: string,
+  output: Pick<ActionOutput, 'warning'>,
+): string {
+  if (isEvidenceKeyOf(key, namespace, id)) return key;
+  output.warning(
+    say.evidenceKeyNotOutput(id, quotedStored(key), evidenceKeyOf(namespace, id, 'TOKEN')),
+  );
+  return '';
 }

@@ -7,7 +7,7 @@ import {
   type VerifyOptions,
   type VerifyResult,
 } from '../core/index.js';
-import { readMovesEvidence } from '../core/status.js';
+import { isEvidenceKeyOf, readMovesEvidence } from '../core/status.js';
 import { ACTION_IO } from './actionIo.js';
 import type { ActionHost } from './host.js';
 import { readStatusSettings, type StatusSettings } from './inputs.js';
@@ -200,7 +200,12 @@ async function readAndVerify({
   output.setOutput('version', status.version === undefined ? '' : String(status.version));
   output.setOutput('updated-at', status.updatedAt === undefined ? '' : String(status.updatedAt));
   output.setOutput('updated-by', status.updatedBy ?? '');
-  output.setOutput('evidence-key', status.evidenceKey ?? '');
+  // Like state: only an evidence key of this PRP is an output (a warning above says why not).
+  const evidenceKey = status.evidenceKey ?? '';
+  output.setOutput(
+    'evidence-key',
+    isEvidenceKeyOf(evidenceKey, settings.namespace, id) ? evidenceKey : '',
+  );
   output.setOutput('evidence', status.evidence ?? '');
   output.setOutput('history', historyOutput(status.history, output));
   output.setOutput('verified', String(verification.current.verified));

@@ -131,10 +131,12 @@ const MAX_TIME_MS = 8_640_000_000_000_000;
 /** How much of an odd stored value a problem quotes. */
 export const STORED_VALUE_SHOWN = 200;
 
-const quoted = (text: string): string =>
+/** A stored value as a problem quotes it: in JSON (escapes and all), cut when long. */
+export const quotedStored = (text: string): string =>
   JSON.stringify(
     text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text,
   );
+const quoted = quotedStored;
 
 /** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
 const timeOr = (text: string): number | undefined => {

@@ -245,7 +245,11 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
           }),
         );
         expect(outcome.outputs.result).toBe('already');
-        expect(outcome.outputs['evidence-key']).toContain('::set-output name=state::complete');
+        // Not an evidence key of this PRP: never an output (a workflow may paste it into run:).
+        expect(outcome.outputs['evidence-key']).toBe('');
+        expect(outcome.stdout).toContain(
+          `::warning::PRP-2: evidence_key "{${ns}}:evidence:PRP-2:1-1-x\\n::warning title=x::y`,
+        );
         expect(outcome.stdout).toContain('::warning title=x::y');
         expectOnlyOwnCommands(outcome);
       },
@@ -267,6 +271,10 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
           }),
         );
         expect(outcome.outputs.result).toBe('already');
+        expect(outcome.outputs['evidence-key']).toBe('');
+        expect(outcome.stdout).toContain(
+          `::warning::PRP-3: evidence_key "{${ns}}:evidence:PRP-3:1-1-x\\n::warning title=x::y`,
+        );
         expect(outcome.stdout).toContain('::warning title=x::y');
         expectOnlyOwnCommands(outcome);
       },
@@ -319,7 +327,12 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       try {
         const outcome = await runEntry('status', spec({ namespace: ns, 'prp-id': 'PRP-6' }));
         expect(outcome.code).toBe(0);
-        expect(outcome.outputs).toMatchObject({ found: 'true', state: 'validate', evidence: '' });
+        expect(outcome.outputs).toMatchObject({
+          found: 'true',
+          state: 'validate',
+          evidence: '',
+          'evidence-key': '',
+        });
         expect(JSON.stringify(outcome)).not.toContain(secret);
         const note = `is not an evidence key of this PRP ({${ns}}:evidence:PRP-6:TOKEN): not read`;
         expect(outcome.summary).toContain(note);

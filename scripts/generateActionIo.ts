@@ -8,16 +8,12 @@
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { parse } from 'yaml';
+import { DOCUMENTED_ACTIONS } from './generateDocs.js';
 
 export const ACTION_IO_FILE = 'src/action/actionIo.ts';
 
 /** Each action, by the name the TypeScript calls it, and its action.yml. */
-export const IO_ACTIONS = [
-  { name: 'promote', file: 'action.yml' },
-  { name: 'demote', file: 'demote/action.yml' },
-  { name: 'status', file: 'status/action.yml' },
-  { name: 'health', file: 'health/action.yml' },
-] as const;
+export const IO_ACTIONS = DOCUMENTED_ACTIONS.map(({ name, action }) => ({ name, file: action }));
 
 const HEADER = `/**
  * Each action's input and output names, as its action.yml declares them: generated from the

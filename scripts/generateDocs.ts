@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { parse } from 'yaml';
 
-/** Each action.yml and the README that documents it. */
+/** Each action: the name the TypeScript calls it, its action.yml and the README that documents it. */
 export const DOCUMENTED_ACTIONS = [
-  { action: 'action.yml', readme: 'README.md' },
-  { action: 'demote/action.yml', readme: 'demote/README.md' },
-  { action: 'status/action.yml', readme: 'status/README.md' },
-  { action: 'health/action.yml', readme: 'health/README.md' },
+  { name: 'promote', action: 'action.yml', readme: 'README.md' },
+  { name: 'demote', action: 'demote/action.yml', readme: 'demote/README.md' },
+  { name: 'status', action: 'status/action.yml', readme: 'status/README.md' },
+  { name: 'health', action: 'health/action.yml', readme: 'health/README.md' },
 ] as const;
 
 type Metadata = {

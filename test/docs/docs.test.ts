@@ -3,21 +3,21 @@ import {
   cpSync,
   existsSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
-import { symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse, parseDocument } from 'yaml';
 import { DOCUMENTED_ACTIONS, generateDocs, tableRows } from '../../scripts/generateDocs.js';
 import { MAX_HISTORY_ENTRIES } from '../../src/core/status.js';
-import { markdownTokens } from '../support/markdown.js';
+import { markdownFiles, markdownTokens } from '../support/markdown.js';
 
 /**
  * The documentation a user reads: a README short enough to read in minutes, each action's
@@ -27,19 +27,6 @@ import { markdownTokens } from '../support/markdown.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
-
-/** Every markdown file of the repository, but dependencies, builds and generated reports. */
-function markdownFiles(dir = ROOT): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      return ['node_modules', 'dist', 'coverage', '.git'].includes(entry.name)
-        ? []
-        : markdownFiles(path);
-    }
-    return entry.name.endsWith('.md') ? [relative(ROOT, path)] : [];
-  });
-}
 
 type Token = ReturnType<typeof markdownTokens>[number];
 

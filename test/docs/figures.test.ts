@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
@@ -13,6 +13,7 @@ import {
 import { BOUNDS, EVENTS_MAXLEN, MAX_VERSION, NAMESPACE_RULE } from '../../src/core/contract.js';
 import { DEFAULT_EVIDENCE_TTL_SECONDS, DEFAULT_NAMESPACE } from '../../src/core/keys.js';
 import { DEFAULT_HISTORY_ENTRIES, MAX_HISTORY_ENTRIES } from '../../src/core/status.js';
+import { markdownFiles } from '../support/markdown.js';
 
 /**
  * The contract's figures in prose follow the contract (scripts/generateFigures.ts): a bound
@@ -24,19 +25,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
 /** The markdown a user reads; the CHANGELOG is history, its figures those of their time. */
-function docs(dir = ROOT): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      return ['node_modules', 'dist', 'coverage', '.git', 'lib'].includes(entry.name)
-        ? []
-        : docs(path);
-    }
-    return entry.name.endsWith('.md') && entry.name !== 'CHANGELOG.md'
-      ? [relative(ROOT, path)]
-      : [];
-  });
-}
+const docs = () => markdownFiles().filter((file) => !file.endsWith('CHANGELOG.md'));
 
 /** A page without its generated blocks and marked figures: what is written by hand. */
 const handWritten = (text: string) =>

@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import MarkdownIt from 'markdown-it';
 
 /**
@@ -22,3 +25,21 @@ export function cellTexts(html: string): string[] {
 
 /** markdown-it's tokens of a document: headings, links and fenced blocks as GitHub reads them. */
 export const markdownTokens = (text: string) => markdown.parse(text, {});
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Every markdown file of the repository, relative to its root: not dependencies, builds
+ * (dist, lib) or generated reports.
+ */
+export function markdownFiles(dir = ROOT): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      return ['node_modules', 'dist', 'lib', 'coverage', '.git'].includes(entry.name)
+        ? []
+        : markdownFiles(path);
+    }
+    return entry.name.endsWith('.md') ? [relative(ROOT, path)] : [];
+  });
+}

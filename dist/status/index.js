@@ -56188,9 +56188,6 @@ const EVENTS_WITH_A_MERGED_COMMIT = 'a push to an allowed branch, a workflow_run
     'pull_request_target closed and merged into one, or a workflow_dispatch on one';
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 const failures_say = {
-    /** An evidence_key another client wrote that is not this PRP's: %s quoted, the pattern. */
-    evidenceKeyNotOutput: (id, stored, pattern) => `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
-        'the evidence-key output is empty',
     // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
     notBoolean: (value) => `must be true or false, got ${JSON.stringify(value)}`,
     notOneOf: (allowed, value) => `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
@@ -56226,6 +56223,10 @@ const failures_say = {
     // Connecting and promoting (main.ts); failed calls are worded by the core (errors.ts).
     fallbackOnCluster: 'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
         'single connection and cannot run with cluster: true; use mode lua',
+    // A move's outputs (move.ts): a value read back from the PRP's hash.
+    /** An evidence_key another client wrote that is not this PRP's: quoted, and the pattern. */
+    evidenceKeyNotOutput: (id, stored, pattern) => `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
+        'the evidence-key output is empty',
     // The workflow's event (workflowContext.ts).
     eventUnreadable: (path, problem) => `cannot read the event at GITHUB_EVENT_PATH ${path}: ${problem}`,
     eventField: (field, problem) => field === '' ? `the payload is not a JSON object (${problem})` : `${field}: ${problem}`,

@@ -51,10 +51,6 @@ export const EVENTS_WITH_A_MERGED_COMMIT =
 
 /** The action's own wording; `where` is always a display form (passwords as ***). */
 export const say = {
-  /** An evidence_key another client wrote that is not this PRP's: %s quoted, the pattern. */
-  evidenceKeyNotOutput: (id: string, stored: string, pattern: string) =>
-    `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
-    'the evidence-key output is empty',
   // Inputs (inputs.ts, prpId.ts): what follows "input NAME: ".
   notBoolean: (value: string) => `must be true or false, got ${JSON.stringify(value)}`,
   notOneOf: (allowed: readonly string[], value: string) =>
@@ -105,6 +101,12 @@ export const say = {
   fallbackOnCluster:
     'the WATCH/MULTI/EXEC fallback (mode multi, or REDIS_LUA_PROMOTION_ENABLED=false) needs a ' +
     'single connection and cannot run with cluster: true; use mode lua',
+
+  // A move's outputs (move.ts): a value read back from the PRP's hash.
+  /** An evidence_key another client wrote that is not this PRP's: quoted, and the pattern. */
+  evidenceKeyNotOutput: (id: string, stored: string, pattern: string) =>
+    `${id}: evidence_key ${stored} is not an evidence key of this PRP (${pattern}): ` +
+    'the evidence-key output is empty',
 
   // The workflow's event (workflowContext.ts).
   eventUnreadable: (path: string, problem: string) =>

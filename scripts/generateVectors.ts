@@ -25,16 +25,13 @@ import {
   RULES,
   type RefusalName,
 } from '../src/core/contract.js';
-import { decide } from '../src/core/decide.js';
 import { PromotionError } from '../src/core/errors.js';
-import { checkPromotionArguments } from '../src/core/promotionArguments.js';
 import { withoutNamespace, type Given } from '../test/support/seed.js';
 import {
+  decideVector,
   isErrorExpectation,
   queuesFromGiven,
-  snapshotFromGiven,
   SNAPSHOT_TIME,
-  vectorCall,
   type ExpectedReply,
   type Vector,
   type VectorFile,
@@ -49,11 +46,7 @@ type Outcome = { error: string; message: string } | Omit<ExpectedReply, 'queuesA
 /** What the TypeScript model answers to a vector: decide() on a snapshot of its `given`. */
 function modelOutcome(vector: Vector): Outcome {
   try {
-    const { keys, args } = vectorCall(vector, NS);
-    const decision = decide(
-      checkPromotionArguments(keys, args),
-      snapshotFromGiven(vector.given, NS, keys),
-    );
+    const { keys, decision } = decideVector(vector, NS);
     if (decision.kind === 'refused') throw decision.refusal;
     if (decision.kind === 'failed') throw new Error(`${vector.name}: ${decision.error.message}`);
     if (decision.kind === 'already') {

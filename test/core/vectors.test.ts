@@ -1,12 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { decide } from '../../src/core/decide.js';
 import { PromotionError, refusalFromReply } from '../../src/core/errors.js';
 import { demotionRules, evidenceRules } from '../../src/core/evidenceRules.js';
 import { queueKey } from '../../src/core/keys.js';
 import { promoteWithMulti } from '../../src/core/multiPromote.js';
 import { move } from '../../src/core/promote.js';
-import { checkPromotionArguments, type PromotionArgv } from '../../src/core/promotionArguments.js';
+import type { PromotionArgv } from '../../src/core/promotionArguments.js';
 import type { PromotionReply } from '../../src/core/reply.js';
 import { runPromoteScript } from '../../src/core/script.js';
 import {
@@ -20,12 +19,12 @@ import { testClient } from '../../scripts/support/redisServer.js';
 import { seedNamespace, withNamespace, withoutNamespace } from '../support/seed.js';
 import { uniqueNamespace } from '../support/snapshot.js';
 import {
+  decideVector,
   evidenceOf,
   isErrorExpectation,
   type ExpectedError,
   loadVectors,
   queuesFromGiven,
-  snapshotFromGiven,
   SNAPSHOT_TIME,
   vectorCall,
   vectorRequest,
@@ -180,12 +179,7 @@ function runDecide(vector: Vector): { ns: string; outcome: Outcome } {
   let outcome: Outcome;
   let queuesAfter: Map<string, string[]> | undefined;
   try {
-    // As promote() builds them: a request it refuses before sending is refused here too.
-    const { keys, args } = vectorCall(vector, ns);
-    const decision = decide(
-      checkPromotionArguments(keys, args),
-      snapshotFromGiven(vector.given, ns, keys),
-    );
+    const { keys, args, decision } = decideVector(vector, ns);
     if (decision.kind === 'refused') throw decision.refusal;
     if (decision.kind === 'failed') throw decision.error; // no vector's read fails
     if (decision.kind === 'already') {

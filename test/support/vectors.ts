@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { HASH_FIELDS, type PromotionSnapshot } from '../../src/core/decide.js';
+import {
+  HASH_FIELDS,
+  decide,
+  type Decision,
+  type PromotionSnapshot,
+} from '../../src/core/decide.js';
 import { PromotionError } from '../../src/core/errors.js';
 import { checkEvidence } from '../../src/core/evidenceRules.js';
 import type { Kind } from '../../src/core/contract.js';
 import { historyKey, prpKey, queueKey } from '../../src/core/keys.js';
 import { promotionCall, type PromotionRequest } from '../../src/core/promote.js';
+import { checkPromotionArguments } from '../../src/core/promotionArguments.js';
 import { withNamespace, type Given } from './seed.js';
 
 /**
@@ -216,4 +222,21 @@ export function queuesFromGiven(given: Given, ns: string): Map<string, string[]>
     queues.set(key, [...(queues.get(key) ?? []), ...(seeded.value as string[])]);
   }
   return queues;
+}
+
+/**
+ * A vector through the TypeScript model alone: KEYS and ARGV as promote() builds them (a
+ * request it refuses before sending throws here too, a PromotionError), checked as the
+ * fallback checks them, and decide() on a snapshot built from `given`; no Redis.
+ */
+export function decideVector(
+  vector: Vector,
+  ns: string,
+): { keys: string[]; args: readonly (string | Buffer)[]; decision: Decision } {
+  const { keys, args } = vectorCall(vector, ns);
+  const decision = decide(
+    checkPromotionArguments(keys, args),
+    snapshotFromGiven(vector.given, ns, keys),
+  );
+  return { keys, args, decision };
 }

@@ -62048,6 +62048,34 @@ function partialWriteOutputs(error, report) {
     return outputs;
 }
 
+;// CONCATENATED MODULE: ./src/action/prpId.ts
+
+
+
+/**
+ * The PRP id: the `prp-id` input, else the first match of `prp-id-pattern` in the head
+ * branch, then the title, then the head commit message (CONTRACT.md section 4).
+ */
+function resolvePrpId(given, pattern, ctx) {
+    if (given)
+        return { id: given, source: 'prp-id' };
+    const places = [
+        ['head branch', headBranch(ctx)],
+        ['title', changeTitle(ctx)],
+        ['head commit message', headCommitMessage(ctx)],
+    ];
+    for (const [source, text] of places) {
+        const id = text === undefined ? undefined : pattern.firstMatch(text);
+        if (id === undefined)
+            continue;
+        if (!isValidPrpId(id)) {
+            throw new failures_InputError('prp-id-pattern', failures_say.matchNotPrpId(id, source));
+        }
+        return { id, source };
+    }
+    throw new failures_InputError('prp-id', failures_say.noPrpIdFound(pattern.source));
+}
+
 ;// CONCATENATED MODULE: ./src/action/redisCall.ts
 
 
@@ -62089,6 +62117,8 @@ const describeFailure = (error) => error instanceof Error ? error.message : Stri
 const failureReason = (error, secrets) => scrubSecrets(describeFailure(error), secrets);
 
 ;// CONCATENATED MODULE: ./src/action/move.ts
+
+
 
 
 
@@ -62185,33 +62215,54 @@ function evidenceKeyOutput(key, namespace, id, output) {
     output.warning(failures_say.evidenceKeyNotOutput(id, quotedStored(key), evidenceKey(namespace, id, 'TOKEN')));
     return '';
 }
-
-;// CONCATENATED MODULE: ./src/action/prpId.ts
-
-
-
 /**
- * The PRP id: the `prp-id` input, else the first match of `prp-id-pattern` in the head
- * branch, then the title, then the head commit message (CONTRACT.md section 4).
+ * A promotion's or a demotion's work: the workflow context and the PRP, the evidence, the
+ * token and its provenance, one move through the core, then the outputs and the report (with
+ * the PRP's recent history for the summary).
  */
-function resolvePrpId(given, pattern, ctx) {
-    if (given)
-        return { id: given, source: 'prp-id' };
-    const places = [
-        ['head branch', headBranch(ctx)],
-        ['title', changeTitle(ctx)],
-        ['head commit message', headCommitMessage(ctx)],
-    ];
-    for (const [source, text] of places) {
-        const id = text === undefined ? undefined : pattern.firstMatch(text);
-        if (id === undefined)
-            continue;
-        if (!isValidPrpId(id)) {
-            throw new failures_InputError('prp-id-pattern', failures_say.matchNotPrpId(id, source));
-        }
-        return { id, source };
-    }
-    throw new failures_InputError('prp-id', failures_say.noPrpIdFound(pattern.source));
+async function makeMove(run, spec) {
+    const { settings, report, output, env } = run;
+    const { kind, from } = spec;
+    checkProvenanceAvailable(settings.provenance, env);
+    const ctx = (report.ctx = readWorkflowContext(env));
+    const to = settings.targetState;
+    const { mode } = settings;
+    Object.assign(report, { to, mode }, from === undefined ? {} : { from });
+    if (from !== undefined)
+        output.setOutput('from-state', from);
+    output.setOutput('to-state', to);
+    const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+    Object.assign(report, { prpId: id, prpIdSource: source });
+    output.setOutput('prp-id', id);
+    const { evidence, pipeline } = await spec.evidence(ctx);
+    Object.assign(report, { evidence, pipeline });
+    const token = await signMove({ kind, id, from: from ?? '', to, evidence }, { settings, env, ctx, report, output });
+    const path = from === undefined ? `to ${to}` : `${from} -> ${to}`;
+    output.info(`${kind === 'demote' ? 'Demoting' : 'Promoting'} ${id} ${path} in namespace ` +
+        `${settings.namespace} at ${settings.redis.display} ` +
+        `(mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
+    const result = await callRedis(settings, MOVE_NOUNS[kind], (redis) => spec.send(redis, {
+        id,
+        ...(from === undefined ? {} : { from }),
+        to,
+        evidence,
+        ...moveRequestOf(settings, ctx, token),
+    }, { mode, env }));
+    Object.assign(report, {
+        outcome: result.result,
+        from: result.from,
+        version: result.version,
+        evidenceKey: result.evidenceKey,
+    });
+    output.setOutput('result', result.result);
+    output.setOutput(spec.flag, String(result.result === spec.flag));
+    if (from === undefined)
+        output.setOutput('from-state', result.from);
+    output.setOutput('version', String(result.version));
+    output.setOutput('evidence-key', evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output));
+    output.info(`${result.result}: ${id} ${result.from} -> ${to}, version ${result.version}, ` +
+        `evidence ${result.evidenceKey}`);
+    report.history = await recentHistory(settings, id, output);
 }
 
 ;// CONCATENATED MODULE: ./src/action/runnerText.ts
@@ -62744,59 +62795,26 @@ async function runStep(io, host, step) {
 
 
 
-
-
-
-
 /**
  * demote/action.yml: inputs -> workflow context -> evidence (with its reason) -> one
- * demotion -> outputs and summary. The state it moves from is the one Redis holds: the core
- * reads it, and the script refuses (PRP_STATE_MISMATCH) if the PRP moved in between, so it is
- * never demoted from the wrong queue. The step runner (stepRunner.ts) masks the secrets
- * first, fails the step with the reason, and writes the summary on every way out.
+ * demotion -> outputs and summary (makeMove, move.ts, shared with the promotion). The state
+ * it moves from is the one Redis holds: the core reads it, and the script refuses
+ * (PRP_STATE_MISMATCH) if the PRP moved in between, so it is never demoted from the wrong
+ * queue. The step runner (stepRunner.ts) masks the secrets first, fails the step with the
+ * reason, and writes the summary on every way out.
  */
 const runDemote = (host) => runStep(ACTION_IO.demote, host, {
     report: () => ({ outcome: 'failed', elapsedMs: 0, kind: 'demote' }),
     settings: readDemoteSettings,
     failureOutputs: (report, error) => moveFailureOutputs('demoted', report, error),
     summary: renderSummary,
-    async act({ settings, report, output, env }) {
-        checkProvenanceAvailable(settings.provenance, env);
-        const ctx = (report.ctx = readWorkflowContext(env));
-        const to = settings.targetState;
-        const { mode } = settings;
-        Object.assign(report, { to, mode });
-        output.setOutput('to-state', to);
-        const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
-        Object.assign(report, { prpId: id, prpIdSource: source });
-        output.setOutput('prp-id', id);
-        const { evidence, pipeline } = deriveDemotionEvidence(settings, ctx);
-        Object.assign(report, { evidence, pipeline });
-        const move = { kind: 'demote', id, from: '', to, evidence };
-        const token = await signMove(move, { settings, env, ctx, report, output });
-        output.info(`Demoting ${id} to ${to} in namespace ${settings.namespace} at ` +
-            `${settings.redis.display} (mode ${mode}${settings.dryRun ? ', dry run' : ''})`);
-        const result = await callRedis(settings, 'demotion', (redis) => demote(redis, {
-            id,
-            to,
-            evidence,
-            ...moveRequestOf(settings, ctx, token),
-        }, { mode, env }));
-        Object.assign(report, {
-            outcome: result.result,
-            from: result.from,
-            version: result.version,
-            evidenceKey: result.evidenceKey,
-        });
-        output.setOutput('result', result.result);
-        output.setOutput('demoted', String(result.result === 'demoted'));
-        output.setOutput('from-state', result.from);
-        output.setOutput('version', String(result.version));
-        output.setOutput('evidence-key', evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output));
-        output.info(`${result.result}: ${id} ${result.from} -> ${to}, version ${result.version}, ` +
-            `evidence ${result.evidenceKey}`);
-        report.history = await recentHistory(settings, id, output);
-    },
+    act: (run) => makeMove(run, {
+        kind: 'demote',
+        flag: 'demoted',
+        from: undefined,
+        evidence: (ctx) => deriveDemotionEvidence(run.settings, ctx),
+        send: demote,
+    }),
 });
 
 

@@ -1,21 +1,29 @@
-import type { Kind } from '../core/contract.js';
-import { evidenceKey as evidenceKeyOf, readStatus } from '../core/index.js';
+import { MOVE_NOUNS, type Kind } from '../core/contract.js';
+import {
+  evidenceKey as evidenceKeyOf,
+  readStatus,
+  type promote,
+  type State,
+} from '../core/index.js';
 import { isEvidenceKeyOf, quotedStored } from '../core/status.js';
 import type { SharedOutputOf } from './actionIo.js';
+import type { DerivedEvidence } from './evidence.js';
 import { say } from './failures.js';
 import type { ActionOutput } from './host.js';
 import type { MoveInputs } from './inputs.js';
 import { partialWriteOutputs } from './partialWrite.js';
-import { mintProvenance } from './provenance.js';
+import { checkProvenanceAvailable, mintProvenance } from './provenance.js';
+import { resolvePrpId } from './prpId.js';
 import { callRedis, describeFailure, type CallSettings } from './redisCall.js';
 import type { Outputs, StepOutput } from './runnerText.js';
 import type { HistoryLine, RunReport } from './summary.js';
-import { evidenceToken, type WorkflowContext } from './workflowContext.js';
+import { evidenceToken, readWorkflowContext, type WorkflowContext } from './workflowContext.js';
 
 /**
- * What a promotion and a demotion do alike around the move itself: the evidence token and
- * its signed provenance before the move is sent, the outputs a failed move sets, and the
- * PRP's recent history for the summary after it. The outputs they set are the ones both
+ * What a promotion and a demotion do alike, written once: the step's work (makeMove: the
+ * workflow context, the PRP, the evidence token and its signed provenance, the move, the
+ * outputs and the PRP's recent history for the summary), and the outputs a failed move sets.
+ * The entries (main.ts, demote.ts) give only what differs (MoveSpec). The outputs they set are the ones both
  * action.yml files declare (MoveOutput), a compile error for any other.
  */
 
@@ -143,4 +151,95 @@ export function evidenceKeyOutput(
     say.evidenceKeyNotOutput(id, quotedStored(key), evidenceKeyOf(namespace, id, 'TOKEN')),
   );
   return '';
+}
+
+/** What differs between a promotion's step and a demotion's. */
+export interface MoveSpec<Flag extends 'promoted' | 'demoted'> {
+  kind: Kind;
+  /** The output saying whether the move was made: promoted, demoted. */
+  flag: Flag;
+  /**
+   * The state moved from when the step knows it before the move (a promotion's is the state
+   * before the target); a demotion's is the one Redis holds, read by the core at the move.
+   */
+  from: State | undefined;
+  /** The move's evidence, from the inputs and the workflow context. */
+  evidence: (ctx: WorkflowContext) => DerivedEvidence | Promise<DerivedEvidence>;
+  /** The core's move: promote() or demote(). */
+  send: typeof promote;
+}
+
+/**
+ * A promotion's or a demotion's work: the workflow context and the PRP, the evidence, the
+ * token and its provenance, one move through the core, then the outputs and the report (with
+ * the PRP's recent history for the summary).
+ */
+export async function makeMove<Flag extends 'promoted' | 'demoted'>(
+  run: {
+    settings: MoveInputs & { targetState: State };
+    report: RunReport;
+    output: StepOutput<MoveOutput | Flag>;
+    env: NodeJS.ProcessEnv;
+  },
+  spec: MoveSpec<Flag>,
+): Promise<void> {
+  const { settings, report, output, env } = run;
+  const { kind, from } = spec;
+  checkProvenanceAvailable(settings.provenance, env);
+  const ctx = (report.ctx = readWorkflowContext(env));
+  const to = settings.targetState;
+  const { mode } = settings;
+  Object.assign(report, { to, mode }, from === undefined ? {} : { from });
+  if (from !== undefined) output.setOutput('from-state', from);
+  output.setOutput('to-state', to);
+
+  const { id, source } = resolvePrpId(settings.prpId, settings.prpIdPattern, ctx);
+  Object.assign(report, { prpId: id, prpIdSource: source });
+  output.setOutput('prp-id', id);
+
+  const { evidence, pipeline } = await spec.evidence(ctx);
+  Object.assign(report, { evidence, pipeline });
+  const token = await signMove(
+    { kind, id, from: from ?? '', to, evidence },
+    { settings, env, ctx, report, output },
+  );
+
+  const path = from === undefined ? `to ${to}` : `${from} -> ${to}`;
+  output.info(
+    `${kind === 'demote' ? 'Demoting' : 'Promoting'} ${id} ${path} in namespace ` +
+      `${settings.namespace} at ${settings.redis.display} ` +
+      `(mode ${mode}${settings.dryRun ? ', dry run' : ''})`,
+  );
+  const result = await callRedis(settings, MOVE_NOUNS[kind], (redis) =>
+    spec.send(
+      redis,
+      {
+        id,
+        ...(from === undefined ? {} : { from }),
+        to,
+        evidence,
+        ...moveRequestOf(settings, ctx, token),
+      },
+      { mode, env },
+    ),
+  );
+  Object.assign(report, {
+    outcome: result.result,
+    from: result.from,
+    version: result.version,
+    evidenceKey: result.evidenceKey,
+  });
+  output.setOutput('result', result.result);
+  output.setOutput(spec.flag, String(result.result === spec.flag));
+  if (from === undefined) output.setOutput('from-state', result.from);
+  output.setOutput('version', String(result.version));
+  output.setOutput(
+    'evidence-key',
+    evidenceKeyOutput(result.evidenceKey, settings.namespace, id, output),
+  );
+  output.info(
+    `${result.result}: ${id} ${result.from} -> ${to}, version ${result.version}, ` +
+      `evidence ${result.evidenceKey}`,
+  );
+  report.history = await recentHistory(settings, id, output);
 }

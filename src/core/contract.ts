@@ -155,10 +155,10 @@ export const KINDS = ['promote', 'demote'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** What a move of each kind is called in messages ("a promotion never overwrites evidence"). */
-export const MOVE_NOUNS: Readonly<Record<Kind, string>> = {
+export const MOVE_NOUNS = {
   promote: 'promotion',
   demote: 'demotion',
-};
+} as const satisfies Readonly<Record<Kind, string>>;
 
 /**
  * The states a demotion moves back from. `pending` has nothing before it; `complete` is final.

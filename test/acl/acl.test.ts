@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
 import {
   closeRedis,
@@ -12,7 +12,8 @@ import {
   type RedisClient,
 } from '../../src/core/index.js';
 import {
-  REPLICA_RULES,
+  commandRulesFor,
+  denialsWithout,
   rulesOf,
   setUser,
   startAclServer,
@@ -130,26 +131,8 @@ describe.each([
     expect(await takeDenials(s)).toEqual([]);
   });
 
-  // The cluster client's rules matter only on the cluster; the rest on the plain server,
-  // where the URL's database makes SELECT needed too.
-  const clusterRules = ['+cluster|slots', '+client|setname'];
-  const tested = RULES.filter(
-    (r) => r.startsWith('+') && clusterRules.includes(r) === cluster && !REPLICA_RULES.includes(r),
-  );
-  test.each(tested)('without %s, that command is denied', async (rule) => {
-    await setUser(
-      s,
-      RULES.filter((r) => r !== rule),
-    );
-    await takeDenials(s);
-    // Without INFO, ioredis warns that it skips its ready check; that warning is expected.
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      await exercise(s);
-    } finally {
-      warn.mockRestore();
-    }
-    expect(await takeDenials(s)).toContain(rule.slice(1));
+  test.each(commandRulesFor(RULES, cluster))('without %s, that command is denied', async (rule) => {
+    expect(await denialsWithout(s, RULES, rule, exercise)).toContain(rule.slice(1));
   });
 });
 
@@ -237,24 +220,12 @@ describe.each([
     expect(await takeDenials(s)).toEqual(['evalsha']);
   });
 
-  const clusterRules = ['+cluster|slots', '+client|setname'];
-  const tested = READ_RULES.filter(
-    (r) => r.startsWith('+') && clusterRules.includes(r) === cluster && !REPLICA_RULES.includes(r),
+  test.each(commandRulesFor(READ_RULES, cluster))(
+    'without %s, that command is denied',
+    async (rule) => {
+      expect(await denialsWithout(s, READ_RULES, rule, readOnly)).toContain(rule.slice(1));
+    },
   );
-  test.each(tested)('without %s, that command is denied', async (rule) => {
-    await setUser(
-      s,
-      READ_RULES.filter((r) => r !== rule),
-    );
-    await takeDenials(s);
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      await readOnly(s);
-    } finally {
-      warn.mockRestore();
-    }
-    expect(await takeDenials(s)).toContain(rule.slice(1));
-  });
 });
 
 describe('the promoter cannot reach past its namespace or its commands', () => {

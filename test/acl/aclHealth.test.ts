@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis, readHealth, type RedisClient } from '../../src/core/index.js';
 import {
-  REPLICA_RULES,
+  commandRulesFor,
+  denialsWithout,
   rulesOf,
   setUser,
   startAclServer,
@@ -70,22 +71,7 @@ describe.each([
     expect(await takeDenials(s)).toEqual(['{prp}:prp:PRP-1']);
   });
 
-  const clusterRules = ['+cluster|slots', '+client|setname'];
-  const tested = RULES.filter(
-    (r) => r.startsWith('+') && clusterRules.includes(r) === cluster && !REPLICA_RULES.includes(r),
-  );
-  test.each(tested)('without %s, that command is denied', async (rule) => {
-    await setUser(
-      s,
-      RULES.filter((r) => r !== rule),
-    );
-    await takeDenials(s);
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      await exercise(s);
-    } finally {
-      warn.mockRestore();
-    }
-    expect(await takeDenials(s)).toContain(rule.slice(1));
+  test.each(commandRulesFor(RULES, cluster))('without %s, that command is denied', async (rule) => {
+    expect(await denialsWithout(s, RULES, rule, exercise)).toContain(rule.slice(1));
   });
 });

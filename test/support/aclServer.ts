@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { vi } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../scripts/support/redisServer.js';
 
 /**
@@ -70,4 +71,39 @@ export async function takeDenials(s: AclServer): Promise<string[]> {
       // Redis 7.2+ gets CLIENT SETINFO from ioredis; 7.0 cannot name it in a rule (docs/acl.md).
       .filter((object) => object !== 'client|setinfo')
   );
+}
+
+/** The cluster client's rules: they matter only on a cluster, the rest on the plain server. */
+const CLUSTER_RULES = ['+cluster|slots', '+client|setname'];
+
+/**
+ * The command rules of `rules` that a run on this server needs, each tested by its absence:
+ * not the cluster client's off a cluster (the plain server's URL names a database, so SELECT
+ * is needed there instead), nor the replicas' (REPLICA_RULES).
+ */
+export const commandRulesFor = (rules: readonly string[], cluster: boolean): string[] =>
+  rules.filter(
+    (r) => r.startsWith('+') && CLUSTER_RULES.includes(r) === cluster && !REPLICA_RULES.includes(r),
+  );
+
+/** The denials `exercise` leaves in ACL LOG when the user has `rules` but `rule`. */
+export async function denialsWithout(
+  s: AclServer,
+  rules: readonly string[],
+  rule: string,
+  exercise: (s: AclServer) => Promise<unknown>,
+): Promise<string[]> {
+  await setUser(
+    s,
+    rules.filter((r) => r !== rule),
+  );
+  await takeDenials(s);
+  // Without INFO, ioredis warns that it skips its ready check; that warning is expected.
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  try {
+    await exercise(s);
+  } finally {
+    warn.mockRestore();
+  }
+  return takeDenials(s);
 }

@@ -103,6 +103,14 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
   const storedEvidence = async (key: string) =>
     JSON.parse((await redis.get(key))!) as Record<string, unknown>;
 
+  /** A new PRP in pending, promoted by the action into development, integration, validate. */
+  async function promotedToValidate(ns: string, id: string): Promise<void> {
+    await seedPrp(redis, ns, id, 'pending', 0);
+    for (const to of ['development', 'integration', 'validate']) {
+      expectOk(await promote(ns, id, to));
+    }
+  }
+
   describe('signed provenance', () => {
     test('a job that may mint signs every move, and status verifies each one', async () => {
       const ns = uniqueNamespace();
@@ -509,10 +517,7 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
 
     test('review F1: a demotion then a re-promotion through the action still verifies', async () => {
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-14', 'pending', 0);
-      for (const to of ['development', 'integration', 'validate']) {
-        expectOk(await promote(ns, 'PRP-14', to));
-      }
+      await promotedToValidate(ns, 'PRP-14');
       expectOk(await demote(ns, 'PRP-14', 'integration'));
       expectOk(await promote(ns, 'PRP-14', 'validate'));
       expect(await verifyDirectly(ns, 'PRP-14')).toMatchObject({ verified: true });
@@ -524,10 +529,7 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
     test('review F2: completing on a commit other than the validated one (validated_commit rewritten) does not verify', async () => {
       const ns = uniqueNamespace();
       const C2 = 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2';
-      await seedPrp(redis, ns, 'PRP-15', 'pending', 0);
-      for (const to of ['development', 'integration', 'validate']) {
-        expectOk(await promote(ns, 'PRP-15', to));
-      }
+      await promotedToValidate(ns, 'PRP-15');
       // The worker's HSET: the script now accepts a complete on C2.
       await redis.hset(prpKey(ns, 'PRP-15'), 'validated_commit', C2);
       const completed = await complete(ns, 'PRP-15', C2);
@@ -548,10 +550,7 @@ export function provenanceScenarios(runEntry: EntryRunner): void {
 
     test('review F2: a normal walk pending -> ... -> complete, with a demotion on the way, verifies', async () => {
       const ns = uniqueNamespace();
-      await seedPrp(redis, ns, 'PRP-16', 'pending', 0);
-      for (const to of ['development', 'integration', 'validate']) {
-        expectOk(await promote(ns, 'PRP-16', to));
-      }
+      await promotedToValidate(ns, 'PRP-16');
       expectOk(await demote(ns, 'PRP-16', 'integration'));
       expectOk(await promote(ns, 'PRP-16', 'validate'));
       expectOk(await complete(ns, 'PRP-16', HEAD_SHA));

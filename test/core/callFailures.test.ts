@@ -115,40 +115,11 @@ describe('the library on one server it cannot reach: typed errors, "not run" whe
     },
   );
 
-  test.each(CALLS.filter(([what]) => !what.includes('fallback')))(
-    '%s on a server that took the command and never answers: may have run (a timeout)',
-    async (_, name, call) => {
-      const server = await startRedisServer();
-      const admin = testClient(server.url);
-      await seedPrp(admin, 'prp', 'PRP-1', 'integration', 3);
-      const redis = new Redis({
-        host: '127.0.0.1',
-        port: server.port,
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: 300,
-        retryStrategy: () => null,
-      });
-      try {
-        await redis.connect();
-        // Every client's commands wait: sent, unanswered.
-        await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
-        const error = await rejection(call(redis));
-        expect(error).toBeInstanceOf(AnswerLostError);
-        expect(error.message).toMatch(
-          new RegExp(
-            `^the ${name} at redis://127\\.0\\.0\\.1:${server.port} got no answer within 0\\.3s; `,
-          ),
-        );
-      } finally {
-        redis.disconnect();
-        admin.disconnect();
-        await server.stop();
-      }
-    },
-  );
-  test('the fallback on a paused server: its own connection cannot be made, so not run', async () => {
+  /**
+   * A server of its own holding PRP-1 in integration, a client with a 300 ms command timeout,
+   * connected, then every client's commands paused (CLIENT PAUSE): sent, unanswered.
+   */
+  async function onPausedServer(act: (redis: Redis, port: number) => Promise<void>) {
     const server = await startRedisServer();
     const admin = testClient(server.url);
     await seedPrp(admin, 'prp', 'PRP-1', 'integration', 3);
@@ -164,16 +135,34 @@ describe('the library on one server it cannot reach: typed errors, "not run" whe
     try {
       await redis.connect();
       await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
-      const error = await rejection(CALLS[2]![2](redis));
-      expect(error).toBeInstanceOf(ConnectionError);
-      expect(error).not.toBeInstanceOf(AnswerLostError);
-      expect(error.message).toMatch(/^the promotion at redis:\/\/127\.0\.0\.1:\d+ was not run: /);
+      await act(redis, server.port);
     } finally {
       redis.disconnect();
       admin.disconnect();
       await server.stop();
     }
-  });
+  }
+
+  test.each(CALLS.filter(([what]) => !what.includes('fallback')))(
+    '%s on a server that took the command and never answers: may have run (a timeout)',
+    (_, name, call) =>
+      onPausedServer(async (redis, port) => {
+        const error = await rejection(call(redis));
+        expect(error).toBeInstanceOf(AnswerLostError);
+        expect(error.message).toMatch(
+          new RegExp(
+            `^the ${name} at redis://127\\.0\\.0\\.1:${port} got no answer within 0\\.3s; `,
+          ),
+        );
+      }),
+  );
+  test('the fallback on a paused server: its own connection cannot be made, so not run', () =>
+    onPausedServer(async (redis) => {
+      const error = await rejection(CALLS[2]![2](redis));
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).not.toBeInstanceOf(AnswerLostError);
+      expect(error.message).toMatch(/^the promotion at redis:\/\/127\.0\.0\.1:\d+ was not run: /);
+    }));
 });
 
 describe('each entry words its failures for what it does', () => {

@@ -161,27 +161,29 @@ describe('the fallback keeps dedicated connections per client, not one connect p
     }
   });
 
-  test("closeRedis() on the caller's client closes its idle connections", async () => {
-    const ns = 'pool-close';
+  /**
+   * A client of the caller's that has made 8 fallback promotions at once in `ns`: its pool
+   * holds idle connections beside it (more than one above `baseline`, the count before).
+   */
+  async function clientWithIdlePool(ns: string) {
     const ids = Array.from({ length: 8 }, (_, i) => `PRP-${i + 1}`);
     for (const id of ids) await seedPrp(admin, ns, id, 'integration', 3);
     const baseline = (await clientIds()).length;
     const client = await connectRedis(server.url, { timeoutMs: 5000 });
     await Promise.all(ids.map((id) => promoteMulti(client, ns, id)));
     expect((await clientIds()).length).toBeGreaterThan(baseline + 1);
+    return { client, baseline };
+  }
+
+  test("closeRedis() on the caller's client closes its idle connections", async () => {
+    const { client, baseline } = await clientWithIdlePool('pool-close');
     await closeRedis(client);
     // closeRedis() waits for them: back to the baseline at once.
     expect((await clientIds()).length).toBe(baseline);
   });
 
   test("the caller's client ending (disconnect()) closes its idle connections", async () => {
-    const ns = 'pool-end';
-    const ids = Array.from({ length: 8 }, (_, i) => `PRP-${i + 1}`);
-    for (const id of ids) await seedPrp(admin, ns, id, 'integration', 3);
-    const baseline = (await clientIds()).length;
-    const client = await connectRedis(server.url, { timeoutMs: 5000 });
-    await Promise.all(ids.map((id) => promoteMulti(client, ns, id)));
-    expect((await clientIds()).length).toBeGreaterThan(baseline + 1);
+    const { client, baseline } = await clientWithIdlePool('pool-end');
     client.disconnect();
     expect(await settledCount(baseline)).toBe(baseline);
   });

@@ -30,29 +30,22 @@ let redis: Redis;
 beforeAll(() => (redis = testClient(inject('redisUrl'))));
 afterAll(() => redis.disconnect());
 
+/** PRP-1 in development, its one history entry of `kind`. */
+async function seedInDevelopment(ns: string, kind: string): Promise<void> {
+  await redis.hset(prpKey(ns, 'PRP-1'), { status: 'development', version: '1' });
+  await redis.xadd(
+    historyKey(ns, 'PRP-1'),
+    '*',
+    ...['kind', kind, 'from', 'pending', 'to', 'development', 'version', '1'],
+    ...['evidence_key', '', 'actor', 'a', 'at', '1'],
+  );
+}
+
 describe('status summary with a history kind named like an Object.prototype member', () => {
   for (const kind of ['constructor', '__proto__']) {
     test(`kind ${kind}`, async () => {
       const ns = uniqueNamespace();
-      await redis.hset(prpKey(ns, 'PRP-1'), { status: 'development', version: '1' });
-      await redis.xadd(
-        historyKey(ns, 'PRP-1'),
-        '*',
-        'kind',
-        kind,
-        'from',
-        'pending',
-        'to',
-        'development',
-        'version',
-        '1',
-        'evidence_key',
-        '',
-        'actor',
-        'a',
-        'at',
-        '1',
-      );
+      await seedInDevelopment(ns, kind);
       const outcome = await runEntry('status', {
         inputs: { 'redis-url': inject('redisUrl'), 'prp-id': 'PRP-1', namespace: ns },
         eventName: 'push',
@@ -69,25 +62,7 @@ describe('status summary with a history kind named like an Object.prototype memb
 describe('demote step whose recent history holds such a kind', () => {
   test('the demotion is written, then the step dies rendering the summary', async () => {
     const ns = uniqueNamespace();
-    await redis.hset(prpKey(ns, 'PRP-1'), { status: 'development', version: '1' });
-    await redis.xadd(
-      historyKey(ns, 'PRP-1'),
-      '*',
-      'kind',
-      'constructor',
-      'from',
-      'pending',
-      'to',
-      'development',
-      'version',
-      '1',
-      'evidence_key',
-      '',
-      'actor',
-      'a',
-      'at',
-      '1',
-    );
+    await seedInDevelopment(ns, 'constructor');
     const outcome = await runEntry('demote', {
       inputs: {
         'redis-url': inject('redisUrl'),

@@ -229,51 +229,33 @@ export function storedValueScenarios(runEntry: EntryRunner): void {
       expectOnlyOwnCommands(outcome);
     });
 
-    test.each(['lua', 'multi'])(
-      'promote, already (mode %s): the stored evidence_key and the history',
-      async (mode) => {
+    // What each move asks on top of the PRP, the namespace and the mode: it answers already.
+    const moves = [
+      [
+        'promote',
+        'PRP-2',
+        { evidence: '{"requirements_analysis": "r", "acceptance_criteria": ["a"]}' },
+      ],
+      ['demote', 'PRP-3', { reason: 'validate failed' }],
+    ] as const;
+    test.each(
+      moves.flatMap(([entry, id, inputs]) =>
+        ['lua', 'multi'].map((mode) => [entry, mode, id, inputs] as const),
+      ),
+    )(
+      '%s, already (mode %s): the stored evidence_key and the history',
+      async (entry, mode, id, inputs) => {
         const ns = uniqueNamespace();
-        await seedHostile(ns, 'PRP-2', 'development');
+        await seedHostile(ns, id, 'development');
         const outcome = await runEntry(
-          'promote',
-          spec({
-            namespace: ns,
-            'prp-id': 'PRP-2',
-            'target-state': 'development',
-            evidence: '{"requirements_analysis": "r", "acceptance_criteria": ["a"]}',
-            mode,
-          }),
+          entry,
+          spec({ namespace: ns, 'prp-id': id, 'target-state': 'development', ...inputs, mode }),
         );
         expect(outcome.outputs.result).toBe('already');
         // Not an evidence key of this PRP: never an output (a workflow may paste it into run:).
         expect(outcome.outputs['evidence-key']).toBe('');
         expect(outcome.stdout).toContain(
-          `::warning::PRP-2: evidence_key "{${ns}}:evidence:PRP-2:1-1-x\\n::warning title=x::y`,
-        );
-        expect(outcome.stdout).toContain('::warning title=x::y');
-        expectOnlyOwnCommands(outcome);
-      },
-    );
-
-    test.each(['lua', 'multi'])(
-      'demote, already (mode %s): the stored evidence_key and the history',
-      async (mode) => {
-        const ns = uniqueNamespace();
-        await seedHostile(ns, 'PRP-3', 'development');
-        const outcome = await runEntry(
-          'demote',
-          spec({
-            namespace: ns,
-            'prp-id': 'PRP-3',
-            'target-state': 'development',
-            reason: 'validate failed',
-            mode,
-          }),
-        );
-        expect(outcome.outputs.result).toBe('already');
-        expect(outcome.outputs['evidence-key']).toBe('');
-        expect(outcome.stdout).toContain(
-          `::warning::PRP-3: evidence_key "{${ns}}:evidence:PRP-3:1-1-x\\n::warning title=x::y`,
+          `::warning::${id}: evidence_key "{${ns}}:evidence:${id}:1-1-x\\n::warning title=x::y`,
         );
         expect(outcome.stdout).toContain('::warning title=x::y');
         expectOnlyOwnCommands(outcome);

@@ -88,46 +88,36 @@ export function withInputFigures(
 ): string {
   const lines = text.split('\n');
   const inputsAt = lines.indexOf('inputs:');
+  const isField = (line: string | undefined) => /^ {4}[a-z]+:/.test(line ?? '');
   for (const [name, figures] of Object.entries(INPUT_FIGURES)) {
     const start = lines.indexOf(`  ${name}:`, inputsAt);
     if (inputsAt < 0 || start < 0) continue;
     let end = start + 1;
     while (lines[end]?.startsWith('    ')) end++;
     const entry: string[] = [];
-    for (let i = start + 1; i < end; i++) {
-      const line = lines[i]!;
-      const field = /^ {4}([a-z]+):/.exec(line)?.[1];
-      // A folded description's continuation lines go with the description they continue.
-      const continued = field === undefined && entry.length > 0;
-      if (continued && figures.description !== undefined && entry.at(-1) === DESCRIPTION) {
-        continue;
-      }
+    let described = false;
+    for (let i = start + 1; i < end;) {
+      const field = /^ {4}([a-z]+):/.exec(lines[i]!)?.[1];
+      // A field's lines: its own and those that continue it (a folded block's).
+      let next = i + 1;
+      while (next < end && !isField(lines[next])) next++;
       if (field === 'description' && figures.description !== undefined) {
-        entry.push(DESCRIPTION);
+        described = true;
+        entry.push('    description: >-', ...wrap(figures.description).map((l) => `      ${l}`));
       } else if (field === 'default' && figures.default !== undefined) {
         const value = figures.default;
         // A word YAML would read as a boolean or null is quoted, as every number is.
         const plain = /^[a-z]+$/.test(value) && !['true', 'false', 'null'].includes(value);
         entry.push(`    default: ${plain ? value : quoted(value)}`);
       } else {
-        entry.push(line);
+        entry.push(...lines.slice(i, next));
       }
+      i = next;
     }
-    if (figures.description !== undefined && !entry.includes(DESCRIPTION)) {
+    if (figures.description !== undefined && !described) {
       throw new Error(`${file}: inputs.${name} has no description`);
     }
-    const description = [
-      '    description: >-',
-      ...wrap(figures.description ?? '').map((line) => `      ${line}`),
-    ];
-    lines.splice(
-      start + 1,
-      end - start - 1,
-      ...entry.flatMap((line) => (line === DESCRIPTION ? description : [line])),
-    );
+    lines.splice(start + 1, end - start - 1, ...entry);
   }
   return lines.join('\n');
 }
-
-/** A placeholder for the description's lines while an entry is rebuilt. */
-const DESCRIPTION = '\u0000description';

@@ -418,7 +418,10 @@ const generated = new Map<string, string>();
 for (const file of FILES)
   generated.set(file, await generate(file, readFileSync(path(file), 'utf8')));
 for (const file of FIGURE_DOCS) {
-  const next = withFigures(file, generated.get(file) ?? readFileSync(path(file), 'utf8'));
+  const current = generated.get(file) ?? readFileSync(path(file), 'utf8');
+  const next = withFigures(file, current);
+  // Formatted again only when a figure changed (a table's widths may have).
+  if (next === current) continue;
   const { ignored } = await prettier.getFileInfo(path(file), {
     ignorePath: path('.prettierignore'),
   });

@@ -5,13 +5,13 @@ import {
   KEY_TYPES,
   LAST_POSSIBLE_ID,
   MAX_VERSION,
+  MOVE_NOUNS,
   PERMISSION_NOTE,
-  RULES,
   VALIDATED_COMMIT,
   type RefusalName,
 } from './contract.js';
 import { PromotionError, RefusedError } from './errors.js';
-import { checkEvidence } from './evidenceRules.js';
+import { checkEvidence, isSha } from './evidenceRules.js';
 import { refusal } from './refusal.js';
 import type { PromotionArguments } from './promotionArguments.js';
 import type { PromotionReply } from './reply.js';
@@ -69,11 +69,6 @@ export const HASH_FIELDS = [
 /** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
 const isMove = (a: PromotionArguments, move: { from: string; to: string }) =>
   a.kind === 'promote' && a.from === move.from && a.to === move.to;
-
-const isSha = (value: unknown): value is string =>
-  typeof value === 'string' &&
-  (RULES.sha.lengths as readonly number[]).includes(value.length) &&
-  /^[0-9a-f]*$/.test(value);
 
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 export const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'] as const;
@@ -157,7 +152,7 @@ function refusalOf(check: () => unknown): PromotionError | undefined {
 
 export function decide(a: PromotionArguments, snapshot: PromotionSnapshot): Decision {
   const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = a.keys;
-  const noun = a.kind === 'promote' ? 'promotion' : 'demotion';
+  const noun = MOVE_NOUNS[a.kind];
   const { types } = snapshot;
 
   // Key types.

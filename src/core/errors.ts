@@ -1,4 +1,4 @@
-import { ID_RULE, NAMESPACE_RULE } from './contract.js';
+import { ID_RULE, MOVE_NOUNS, NAMESPACE_RULE } from './contract.js';
 /**
  * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
@@ -70,15 +70,19 @@ export class MayHaveRunError extends OutcomeError {
   readonly outcome = 'may_have_run';
 }
 
+/** An error's words without the place Redis 7 appends to a script's errors: " script: <sha>, on @user_script:N." */
+const withoutScriptPlace = (words: string): string =>
+  words.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
 export function refusalFromReply(error: unknown): PromotionError | undefined {
   if (!(error instanceof Error)) return undefined;
   // Redis may prefix the script's error text with "ERR " on some versions; skip it.
   const match = /^(?:ERR )?(PRP_[A-Z_]+) ([\s\S]*)$/.exec(error.message);
   if (!match || !(REFUSAL_CODES as readonly string[]).includes(match[1]!)) return undefined;
-  // Redis 7 appends " script: <sha>, on @user_script:..." only to errors it raises itself,
-  // not to error_reply(); strip it if a server adds it anyway.
-  const detail = match[2]!.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+  // Redis 7 appends the script's place only to errors it raises itself, not to
+  // error_reply(); strip it if a server adds it anyway.
+  const detail = withoutScriptPlace(match[2]!);
   return new PromotionError(match[1] as RefusalCode, detail);
 }
 
@@ -213,7 +217,7 @@ const SERVER_REFUSAL = new RegExp(
 export function serverRefusal(message: string): { word: string; detail: string } | undefined {
   const match = SERVER_REFUSAL.exec(message);
   if (!match) return undefined;
-  const detail = match[1]!.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+  const detail = withoutScriptPlace(match[1]!);
   return { word: match[2]!, detail: detail.replace(/\.$/, '') };
 }
 
@@ -374,8 +378,8 @@ export const coreMessages = {
     failed: readonly FailedMoveWrite[],
     hashWritten: boolean,
   ) => {
-    const [noun, verb] =
-      move.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+    const noun = MOVE_NOUNS[move.kind];
+    const verb = move.kind;
     const list = (writes: readonly MoveWrite[]) =>
       writes.map((w) => `${w.command} ${w.key}`).join(', ') || 'none';
     const failures = failed.map((w) => `${w.command} ${w.key} (${w.error})`).join('; ');

@@ -28,8 +28,13 @@ export const MAX_EVIDENCE_BYTES = BOUNDS.evidenceMaxBytes;
 const HAS_NON_SPACE = /[^ \t\n\v\f\r]/;
 // eslint-disable-next-line no-control-regex -- control characters are what a ref may not hold
 const NO_CONTROL_OR_SPACE = /^[^\x00-\x20\x7f]+$/;
-const shaPattern = (lengths: readonly number[]) =>
-  new RegExp(`^(?:${lengths.map((length) => `[0-9a-f]{${length}}`).join('|')})$`);
+const SHA = new RegExp(
+  `^(?:${RULES.sha.lengths.map((length) => `[0-9a-f]{${length}}`).join('|')})$`,
+);
+
+/** The sha rule: a commit id of one of RULES.sha.lengths, lowercase hexadecimal. */
+export const isSha = (value: unknown): value is string =>
+  typeof value === 'string' && SHA.test(value);
 
 /**
  * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
@@ -72,7 +77,7 @@ export function ruleSchema(rule: Rule, error: string): z.ZodType {
         .regex(NO_CONTROL_OR_SPACE, { error })
         .refine((ref) => Buffer.byteLength(ref, 'utf8') <= RULES.ref.maxBytes, { error });
     case 'sha':
-      return z.string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
+      return z.string({ error }).regex(SHA, { error });
   }
 }
 

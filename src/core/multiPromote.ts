@@ -1,6 +1,7 @@
 import { ReplyError, type Redis } from 'ioredis';
 import { seenAlong, unviewed } from './callGuard.js';
 import { withDeadline } from './connection.js';
+import { MOVE_NOUNS, PERMISSION_NOTE } from './contract.js';
 import {
   decide,
   HASH_FIELDS,
@@ -152,10 +153,7 @@ function snapshotOf(answers: Answers, keys: PromotionKeys): PromotionSnapshot {
 
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
 const writeDenied = (message: string, cause: Error) =>
-  new RefusedError(
-    `${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`,
-    { cause },
-  );
+  new RefusedError(`${message}${PERMISSION_NOTE}`, { cause });
 
 /**
  * Why Redis refused the whole transaction (nothing ran): the first write it refused while
@@ -247,7 +245,8 @@ function promotedReply(
   reply: PendingReply,
   writes: readonly Write[],
 ): PromotionReply | undefined {
-  const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+  const noun = MOVE_NOUNS[reply.kind];
+  const verb = reply.kind;
   const n = WRITE_COMMANDS.length;
   const [execError, executed] = answers[n]! as [Error | null, unknown[] | null];
   if (execError) throw transactionRefusal(answers.slice(0, n), execError);

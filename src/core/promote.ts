@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { KINDS, type Kind } from './contract.js';
+import { KINDS, MOVE_NOUNS, type Kind } from './contract.js';
 import { guardCall } from './callGuard.js';
 import {
   MayHaveRunError,
@@ -201,11 +201,8 @@ export async function move(
   kind: Kind,
   options: PromoteOptions = {},
 ): Promise<PromotionResult> {
-  return guardCall(
-    redis,
-    kind === 'promote' ? 'promotion' : 'demotion',
-    request.namespace ?? DEFAULT_NAMESPACE,
-    (view) => moveOn(view, request, kind, options),
+  return guardCall(redis, MOVE_NOUNS[kind], request.namespace ?? DEFAULT_NAMESPACE, (view) =>
+    moveOn(view, request, kind, options),
   );
 }
 

@@ -3,10 +3,7 @@ import { EOL } from 'node:os';
 import type { PipelineVerdict } from './evidence.js';
 import {
   TRIGGERS,
-  MayHaveRunError,
-  NotRunError,
-  PartialWriteError,
-  RefusedError,
+  OutcomeError,
   type HealthReport,
   type StoredValueProblem,
   type Trigger,
@@ -31,15 +28,11 @@ import { commitUrl, type WorkflowContext } from './workflowContext.js';
 export type FailureOutcome = 'refused' | 'not_run' | 'may_have_run' | 'partial' | 'failed';
 
 export const failureOutcome = (error: unknown): FailureOutcome =>
-  error instanceof RefusedError
-    ? 'refused'
-    : error instanceof NotRunError
-      ? 'not_run'
-      : error instanceof MayHaveRunError
-        ? 'may_have_run'
-        : error instanceof PartialWriteError
-          ? 'partial'
-          : 'failed';
+  error instanceof OutcomeError
+    ? error.outcome === 'written_in_part'
+      ? 'partial'
+      : error.outcome
+    : 'failed';
 
 /** Each failure outcome's words, the same in every entry's summary. */
 export const FAILURE_HEADLINES: Record<FailureOutcome, string> = {

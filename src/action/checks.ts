@@ -82,16 +82,10 @@ export class ChecksNotPassedError extends RefusedError {
   override readonly name = 'ChecksNotPassedError';
 }
 
-/** A page's check runs; a body that was cut short reads as "" and must not pass as empty. */
-function runsOfPage(data: unknown, page: number): CheckRun[] {
-  const runs = (data as { check_runs?: unknown } | null)?.check_runs;
-  if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-    throw new NotRunError(say.checksPageCut(page));
-  }
-  return runs as CheckRun[];
-}
-
-/** A page's `key` list (workflow_runs, jobs), likewise checked. */
+/**
+ * A page's `key` list (check_runs, workflow_runs, jobs); a body that was cut short reads as ""
+ * and must not pass as an empty list.
+ */
 const listOfPage =
   <T>(key: string) =>
   (data: unknown, page: number): T[] => {
@@ -101,6 +95,9 @@ const listOfPage =
     }
     return list as T[];
   };
+
+/** A page's check runs. */
+const runsOfPage = listOfPage<CheckRun>('check_runs');
 
 function ownerRepo(repository: string): [string, string] {
   const [owner, repo] = repository.split('/');

@@ -1,6 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { EOL } from 'node:os';
 import type { PipelineVerdict } from './evidence.js';
+import { MAX_TIME_MS } from '../core/contract.js';
 import {
   TRIGGERS,
   OutcomeError,
@@ -211,9 +212,6 @@ export function renderSummary(report: RunReport): string {
   }
   return html;
 }
-
-/** The latest time a Date can hold, ms since the epoch. */
-const MAX_TIME_MS = 8_640_000_000_000_000;
 
 /**
  * A server time (ms since the epoch) as an ISO date; anything else (no number, or out of a

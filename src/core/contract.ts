@@ -302,6 +302,9 @@ export function demotionNotEarlier(from: string, to: string): string | undefined
   return `; a demotion moves to an earlier state: from ${from} to ${wordList(STATES.slice(0, at), 'or')}`;
 }
 
+/** The latest time a Date can hold, ms since the epoch: the last a stored time may be. */
+export const MAX_TIME_MS = 8_640_000_000_000_000;
+
 /** The history stream's cap (XADD MAXLEN ~), per PRP; the events stream's is larger. */
 export const HISTORY_MAXLEN = 1000;
 export const EVENTS_MAXLEN = 100_000;

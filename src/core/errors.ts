@@ -1,4 +1,4 @@
-import { ID_RULE, MOVE_NOUNS, NAMESPACE_RULE } from './contract.js';
+import { ID_RULE, MAX_TIME_MS, MOVE_NOUNS, NAMESPACE_RULE } from './contract.js';
 /**
  * Refusal codes. The first nine are the script's (CONTRACT.md section 3); PRP_CONTENDED is
  * the multi-command fallback's own: the PRP kept changing under WATCH on every attempt.
@@ -356,7 +356,7 @@ export const coreMessages = {
   statusBadHistory: (max: number) => `history must be an integer from 0 to ${max}`,
   /** Stored values readStatus() reports and does not use (StoredValueProblem). */
   storedNotTime: (field: string, stored: string) =>
-    `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+    `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to ${MAX_TIME_MS}): shown as stored`,
   storedNotState: (field: string, stored: string, states: readonly string[]) =>
     `${field} is ${stored}, not a state (${states.join(', ')}): shown as stored, not used`,
   storedNotKind: (stored: string, kinds: readonly string[]) =>

@@ -1,5 +1,5 @@
 import { guardCall } from './callGuard.js';
-import { BOUNDS, HISTORY_MAXLEN, KINDS, type Kind } from './contract.js';
+import { BOUNDS, HISTORY_MAXLEN, KINDS, MAX_TIME_MS, type Kind } from './contract.js';
 import { PromotionError, coreMessages as say } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
@@ -126,8 +126,6 @@ function fieldsOf(flat: string[]): Record<string, string> {
   return fields;
 }
 
-/** The latest time a Date can hold, ms since the epoch. */
-const MAX_TIME_MS = 8_640_000_000_000_000;
 /** How much of an odd stored value a problem quotes. */
 export const STORED_VALUE_SHOWN = 200;
 

@@ -2,7 +2,7 @@ import { promoteScriptSha, previousState, promote } from '../core/index.js';
 import { ACTION_IO } from './actionIo.js';
 import { deriveEvidence } from './evidence.js';
 import type { ActionHost } from './host.js';
-import { readInputs, settingsOf, type Settings } from './inputs.js';
+import { readSettings, type Settings } from './inputs.js';
 import { makeMove, moveFailureOutputs } from './move.js';
 import { runStep } from './stepRunner.js';
 import { renderSummary, type RunReport } from './summary.js';
@@ -22,7 +22,7 @@ export const run = (host: ActionHost): Promise<void> =>
     report: () => ({ outcome: 'failed', elapsedMs: 0 }),
     settings: (read, env, output) => {
       output.setOutput('script-sha', promoteScriptSha());
-      return settingsOf(readInputs(read), env);
+      return readSettings(read, env);
     },
     failureOutputs: (report, error) => moveFailureOutputs('promoted', report, error),
     summary: renderSummary,

@@ -463,7 +463,3 @@ export function invalidTransitionMessage(from: string, to: string, kind: Kind = 
 /** The refusal of `requiredBy` naming another commit than the validated one (both named). */
 export const commitNotValidatedMessage = (id: string, given: string, recorded: string): string =>
   refusalText('commitNotValidated', given, id, recorded);
-
-/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
-export const noValidatedCommitMessage = (id: string): string =>
-  refusalText('noValidatedCommit', id);

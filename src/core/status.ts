@@ -243,7 +243,7 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
     status_.queued = at !== null;
   }
   if (status_.state === 'complete') {
-    const validateMove = await readValidateMove(redis, namespace, request.id, history);
+    const validateMove = await readValidateMove(redis, namespace, request.id, history, entries);
     if (validateMove) status_.validateMove = validateMove;
   }
   return status_;
@@ -251,18 +251,20 @@ async function readStatusOn(redis: RedisClient, request: StatusRequest): Promise
 
 /**
  * The newest promotion into validate older than the newest entry (the move into complete),
- * searched in the history already read, else in up to VALIDATE_MOVE_SEARCH entries, with its
- * evidence (readMovesEvidence's bounds).
+ * searched in the history already read (`read`, of `asked` entries at most), else in up to
+ * VALIDATE_MOVE_SEARCH entries, with its evidence (readMovesEvidence's bounds). A read that
+ * came back shorter than asked was the whole stream: there is nothing more to search.
  */
 async function readValidateMove(
   redis: RedisClient,
   namespace: string,
   id: string,
   read: HistoryEntry[],
+  asked: number,
 ): Promise<PrpStatus['validateMove']> {
   const isValidate = (e: HistoryEntry) => e.kind === 'promote' && e.to === 'validate';
   let entry = read.slice(1).find(isValidate);
-  if (!entry && read.length < VALIDATE_MOVE_SEARCH) {
+  if (!entry && read.length === asked && asked < VALIDATE_MOVE_SEARCH) {
     const stream = (await redis.xrevrange(
       historyKey(namespace, id),
       '+',

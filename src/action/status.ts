@@ -1,7 +1,6 @@
 import {
-  issuerKeys,
   readStatus,
-  verifyMove,
+  verifyMoves,
   type MoveEvidence,
   type PrpStatus,
   type VerifyOptions,
@@ -59,7 +58,7 @@ export const VERIFIED_HISTORY_ENTRIES = 20;
  * summary, with one fetch of the issuer's keys and one read of their evidence. Never throws:
  * a move that cannot be verified is an answer (verified false, and why).
  */
-async function verifyMoves(
+async function verifyStatus(
   settings: StatusSettings,
   ctx: WorkflowContext,
   id: string,
@@ -82,10 +81,8 @@ async function verifyMoves(
     allowedBranches: branches,
     trustedWorkflows: settings.trustedWorkflows,
     timeoutMs: settings.timeoutSeconds * 1000,
-    keys: issuerKeys(settings.oidcIssuer),
   };
   const { namespace } = settings;
-  const current = await verifyMove({ namespace, id, status }, options);
   const entries = status.history.slice(0, VERIFIED_HISTORY_ENTRIES);
   let evidence: MoveEvidence[] = [];
   if (entries.length > 0) {
@@ -97,29 +94,25 @@ async function verifyMoves(
       evidence = [];
     }
   }
-  const history: (VerifyResult | undefined)[] = [];
-  for (const [i, entry] of status.history.entries()) {
-    if (i >= entries.length || evidence.length === 0) {
-      history.push(undefined);
-      continue;
-    }
-    history.push(
-      await verifyMove(
-        {
-          namespace,
-          id,
-          kind: entry.kind,
-          from: entry.from,
-          to: entry.to,
-          evidenceKey: entry.evidenceKey,
-          evidence: evidence[i]!.evidence,
-          evidenceBytes: evidence[i]!.evidenceBytes,
-        },
-        options,
-      ),
-    );
-  }
-  return { current, history };
+  // The entries verified are those whose evidence was read: none when the read failed.
+  const verifiable = evidence.length === 0 ? [] : entries;
+  const [current, ...verified] = await verifyMoves(
+    [
+      { namespace, id, status },
+      ...verifiable.map((entry, i) => ({
+        namespace,
+        id,
+        kind: entry.kind,
+        from: entry.from,
+        to: entry.to,
+        evidenceKey: entry.evidenceKey,
+        evidence: evidence[i]!.evidence,
+        evidenceBytes: evidence[i]!.evidenceBytes,
+      })),
+    ],
+    options,
+  );
+  return { current: current!, history: status.history.map((_, i) => verified[i]) };
 }
 
 /** One run of status/action.yml, reading and writing only through `host` (src/status.ts). */
@@ -157,7 +150,7 @@ async function readAndVerify({
     }),
   );
   const verification = read.found
-    ? await verifyMoves(settings, ctx, id, read)
+    ? await verifyStatus(settings, ctx, id, read)
     : {
         current: {
           verified: false,

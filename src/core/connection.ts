@@ -432,14 +432,12 @@ export async function connectRedis(
 
 /** Whether the TLS connection of `client` never finished its handshake. */
 function tlsHandshakeUnfinished(client: Redis): boolean {
-  return [client].some((node) => {
-    // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
-    // getProtocol() already names the configured version while the hello goes unanswered).
-    const stream = (
-      node as unknown as { stream?: { encrypted?: boolean; _secureEstablished?: boolean } }
-    ).stream;
-    return stream?.encrypted === true && stream._secureEstablished === false;
-  });
+  // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
+  // getProtocol() already names the configured version while the hello goes unanswered).
+  const stream = (
+    client as unknown as { stream?: { encrypted?: boolean; _secureEstablished?: boolean } }
+  ).stream;
+  return stream?.encrypted === true && stream._secureEstablished === false;
 }
 
 /**

@@ -134,7 +134,6 @@ export const quotedStored = (text: string): string =>
   JSON.stringify(
     text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text,
   );
-const quoted = quotedStored;
 
 /** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
 const timeOr = (text: string): number | undefined => {
@@ -150,23 +149,23 @@ const versionOr = (text: string): number | undefined => {
 
 const notTime = (field: string, text: string): StoredValueProblem => ({
   field,
-  stored: quoted(text),
-  note: say.storedNotTime(field, quoted(text)),
+  stored: quotedStored(text),
+  note: say.storedNotTime(field, quotedStored(text)),
 });
 const notState = (field: string, text: string): StoredValueProblem => ({
   field,
-  stored: quoted(text),
-  note: say.storedNotState(field, quoted(text), STATES),
+  stored: quotedStored(text),
+  note: say.storedNotState(field, quotedStored(text), STATES),
 });
 const notKind = (text: string): StoredValueProblem => ({
   field: 'kind',
-  stored: quoted(text),
-  note: say.storedNotKind(quoted(text), KINDS),
+  stored: quotedStored(text),
+  note: say.storedNotKind(quotedStored(text), KINDS),
 });
 const notVersion = (field: string, text: string): StoredValueProblem => ({
   field,
-  stored: quoted(text),
-  note: say.storedNotVersion(field, quoted(text)),
+  stored: quotedStored(text),
+  note: say.storedNotVersion(field, quotedStored(text)),
 });
 
 /**
@@ -308,8 +307,11 @@ function historyEntryOf(
   if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, prpId)) {
     problems.push({
       field: 'evidence_key',
-      stored: quoted(entryKey),
-      note: say.storedNotEvidenceKey(quoted(entryKey), evidenceKeyOf(namespace, prpId, 'TOKEN')),
+      stored: quotedStored(entryKey),
+      note: say.storedNotEvidenceKey(
+        quotedStored(entryKey),
+        evidenceKeyOf(namespace, prpId, 'TOKEN'),
+      ),
     });
   }
   return {
@@ -348,9 +350,9 @@ async function readEvidence(
   problems: StoredValueProblem[],
 ): Promise<{ evidence?: string; evidenceBytes?: number }> {
   const problem = (note: string) =>
-    problems.push({ field: 'evidence_key', stored: quoted(key), note });
+    problems.push({ field: 'evidence_key', stored: quotedStored(key), note });
   if (!isEvidenceKeyOf(key, namespace, id)) {
-    problem(say.storedNotEvidenceKey(quoted(key), evidenceKeyOf(namespace, id, 'TOKEN')));
+    problem(say.storedNotEvidenceKey(quotedStored(key), evidenceKeyOf(namespace, id, 'TOKEN')));
     return {};
   }
   const answers = (await redis
@@ -366,7 +368,7 @@ async function readEvidence(
   if (error) {
     // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
     if (!/^WRONGTYPE/.test(error.message)) throw error;
-    problem(say.storedEvidenceNotString(quoted(key)));
+    problem(say.storedEvidenceNotString(quotedStored(key)));
     return {};
   }
   // STRLEN says 0 for a missing key: expired (the script never writes an empty value).

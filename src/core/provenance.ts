@@ -584,7 +584,8 @@ async function verifyStoredMove(stored: StoredMove, options: VerifyOptions): Pro
       claims,
     );
   }
-  const trusted = trustedWorkflowsOf(options).map(workflowPattern);
+  const workflows = trustedWorkflowsOf(options);
+  const trusted = workflows.map(workflowPattern);
   const refs = [
     claims.workflow_ref,
     ...(claims.job_workflow_ref !== claims.workflow_ref ? [claims.job_workflow_ref] : []),
@@ -594,7 +595,7 @@ async function verifyStoredMove(stored: StoredMove, options: VerifyOptions): Pro
     return refuse(
       'PROVENANCE_UNTRUSTED_WORKFLOW',
       `${what}: made by workflow ${JSON.stringify(untrusted ?? null)}, which is not trusted ` +
-        `(trusted: ${trustedWorkflowsOf(options).join(', ')})`,
+        `(trusted: ${workflows.join(', ')})`,
       claims,
     );
   }

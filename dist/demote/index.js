@@ -40321,6 +40321,8 @@ function demotionNotEarlier(from, to) {
         return undefined;
     return `; a demotion moves to an earlier state: from ${from} to ${wordList(contract_STATES.slice(0, at), 'or')}`;
 }
+/** The latest time a Date can hold, ms since the epoch: the last a stored time may be. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
 /** The history stream's cap (XADD MAXLEN ~), per PRP; the events stream's is larger. */
 const HISTORY_MAXLEN = 1000;
 const EVENTS_MAXLEN = 100_000;
@@ -40464,8 +40466,6 @@ function invalidTransitionMessage(from, to, kind = 'promote') {
 }
 /** The refusal of `requiredBy` naming another commit than the validated one (both named). */
 const commitNotValidatedMessage = (id, given, recorded) => refusalText('commitNotValidated', given, id, recorded);
-/** The refusal of `requiredBy` when the hash records no validated commit (or no sha). */
-const noValidatedCommitMessage = (id) => refusalText('noValidatedCommit', id);
 
 ;// CONCATENATED MODULE: ./src/core/states.ts
 
@@ -40532,6 +40532,8 @@ class MayHaveRunError extends OutcomeError {
     name = 'MayHaveRunError';
     outcome = 'may_have_run';
 }
+/** An error's words without the place Redis 7 appends to a script's errors: " script: <sha>, on @user_script:N." */
+const withoutScriptPlace = (words) => words.replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
 /** The PromotionError inside a Redis error reply such as "PRP_NOT_FOUND no PRP ...". */
 function refusalFromReply(error) {
     if (!(error instanceof Error))
@@ -40540,9 +40542,9 @@ function refusalFromReply(error) {
     const match = /^(?:ERR )?(PRP_[A-Z_]+) ([\s\S]*)$/.exec(error.message);
     if (!match || !REFUSAL_CODES.includes(match[1]))
         return undefined;
-    // Redis 7 appends " script: <sha>, on @user_script:..." only to errors it raises itself,
-    // not to error_reply(); strip it if a server adds it anyway.
-    const detail = match[2].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+    // Redis 7 appends the script's place only to errors it raises itself, not to
+    // error_reply(); strip it if a server adds it anyway.
+    const detail = withoutScriptPlace(match[2]);
     return new errors_PromotionError(match[1], detail);
 }
 /** An argument as a POSIX shell passes it on unchanged: quoted unless plainly safe. */
@@ -40610,7 +40612,7 @@ function serverRefusal(message) {
     const match = SERVER_REFUSAL.exec(message);
     if (!match)
         return undefined;
-    const detail = match[1].replace(/ script: [0-9a-f]{40}, on @user_script:\d+\.$/, '');
+    const detail = withoutScriptPlace(match[1]);
     return { word: match[2], detail: detail.replace(/\.$/, '') };
 }
 /** An operation's words: its name in a message, and what to do when it may have run. */
@@ -40706,7 +40708,7 @@ const coreMessages = {
     statusBadId: () => `PRP id must be ${ID_RULE}`,
     statusBadHistory: (max) => `history must be an integer from 0 to ${max}`,
     /** Stored values readStatus() reports and does not use (StoredValueProblem). */
-    storedNotTime: (field, stored) => `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to 8640000000000000): shown as stored`,
+    storedNotTime: (field, stored) => `${field} is ${stored}, not a time (whole ms since the epoch, from 0 to ${MAX_TIME_MS}): shown as stored`,
     storedNotState: (field, stored, states) => `${field} is ${stored}, not a state (${states.join(', ')}): shown as stored, not used`,
     storedNotKind: (stored, kinds) => `kind is ${stored}, not a kind (${kinds.join(', ')}): shown as stored`,
     storedNotVersion: (field, stored) => `${field} is ${stored}, not a version (a whole number from 0): shown as stored`,
@@ -40716,7 +40718,8 @@ const coreMessages = {
     storedEvidenceNotString: (stored) => `evidence_key ${stored} holds no string (another client wrote another type there): not read`,
     /** A move the fallback wrote in part (PartialWriteError): what ran, what failed, the repair. */
     partialWrite: (move, ran, failed, hashWritten) => {
-        const [noun, verb] = move.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+        const noun = MOVE_NOUNS[move.kind];
+        const verb = move.kind;
         const list = (writes) => writes.map((w) => `${w.command} ${w.key}`).join(', ') || 'none';
         const failures = failed.map((w) => `${w.command} ${w.key} (${w.error})`).join('; ');
         const state = hashWritten
@@ -50324,7 +50327,9 @@ const MAX_EVIDENCE_BYTES = BOUNDS.evidenceMaxBytes;
 const HAS_NON_SPACE = /[^ \t\n\v\f\r]/;
 // eslint-disable-next-line no-control-regex -- control characters are what a ref may not hold
 const NO_CONTROL_OR_SPACE = /^[^\x00-\x20\x7f]+$/;
-const shaPattern = (lengths) => new RegExp(`^(?:${lengths.map((length) => `[0-9a-f]{${length}}`).join('|')})$`);
+const SHA = new RegExp(`^(?:${RULES.sha.lengths.map((length) => `[0-9a-f]{${length}}`).join('|')})$`);
+/** The sha rule: a commit id of one of RULES.sha.lengths, lowercase hexadecimal. */
+const isSha = (value) => typeof value === 'string' && SHA.test(value);
 /**
  * The schema of one rule. Every part carries the field's refusal, since zod reports the issue
  * of the part that failed (a blank string fails the string's regex, not the union). Only two
@@ -50358,7 +50363,7 @@ function ruleSchema(rule, error) {
                 .regex(NO_CONTROL_OR_SPACE, { error })
                 .refine((ref) => Buffer.byteLength(ref, 'utf8') <= RULES.ref.maxBytes, { error });
         case 'sha':
-            return schemas_string({ error }).regex(shaPattern(RULES.sha.lengths), { error });
+            return schemas_string({ error }).regex(SHA, { error });
     }
 }
 /** One zod schema per move, keyed "from->to". Extra fields are allowed. */
@@ -51052,12 +51057,10 @@ async function connectRedis(url, options = {}) {
 }
 /** Whether the TLS connection of `client` never finished its handshake. */
 function tlsHandshakeUnfinished(client) {
-    return [client].some((node) => {
-        // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
-        // getProtocol() already names the configured version while the hello goes unanswered).
-        const stream = node.stream;
-        return stream?.encrypted === true && stream._secureEstablished === false;
-    });
+    // Node's TLSSocket sets _secureEstablished once the handshake is done (no public flag:
+    // getProtocol() already names the configured version while the hello goes unanswered).
+    const stream = client.stream;
+    return stream?.encrypted === true && stream._secureEstablished === false;
 }
 /**
  * Closes politely (QUIT, at most a second), then for certain; and the fallback's idle
@@ -51248,9 +51251,6 @@ const HASH_FIELDS = [
 ];
 /** Whether `from -> to` of `kind` is the move `move` of VALIDATED_COMMIT. */
 const isMove = (a, move) => a.kind === 'promote' && a.from === move.from && a.to === move.to;
-const isSha = (value) => typeof value === 'string' &&
-    RULES.sha.lengths.includes(value.length) &&
-    /^[0-9a-f]*$/.test(value);
 /** The writes, in the order the script makes them (lua/promote.lua's header says why). */
 const WRITE_COMMANDS = ['XADD', 'XADD', 'SET', 'HSET', 'LREM', 'LPUSH'];
 /** The reply once `removed` is known, its fields in the script's order. */
@@ -51301,7 +51301,7 @@ function refusalOf(check) {
 }
 function decide(a, snapshot) {
     const [prpKey, fromQueue, toQueue, evidenceKey, eventsKey, historyKey] = a.keys;
-    const noun = a.kind === 'promote' ? 'promotion' : 'demotion';
+    const noun = MOVE_NOUNS[a.kind];
     const { types } = snapshot;
     // Key types.
     for (let i = 0; i < types.length; i++) {
@@ -51504,6 +51504,7 @@ function timeToMs([seconds, micros]) {
 
 
 
+
 /**
  * The WATCH/MULTI/EXEC fallback for servers where scripts are off. Same keys and arguments
  * as lua/promote.lua, same checks in the same order, same replies and codes. Each attempt is
@@ -51626,7 +51627,7 @@ function snapshotOf(answers, keys) {
     };
 }
 /** A write the user may not run, refused before any ran: Redis's words, and what to do. */
-const writeDenied = (message, cause) => new errors_RefusedError(`${message}; nothing was written (docs/acl-rules.txt lists the rules a promotion needs)`, { cause });
+const writeDenied = (message, cause) => new errors_RefusedError(`${message}${PERMISSION_NOTE}`, { cause });
 /**
  * Why Redis refused the whole transaction (nothing ran): the first write it refused while
  * queueing (OOM, NOPERM), else EXEC's own refusal (NOPERM for EXEC) unwrapped from EXECABORT.
@@ -51691,7 +51692,8 @@ function dryRunReply(answers, transaction, lease, reply) {
  * Redis dropped the transaction (nothing was written; the attempt runs again).
  */
 function promotedReply(answers, id, reply, writes) {
-    const [noun, verb] = reply.kind === 'promote' ? ['promotion', 'promote'] : ['demotion', 'demote'];
+    const noun = MOVE_NOUNS[reply.kind];
+    const verb = reply.kind;
     const n = WRITE_COMMANDS.length;
     const [execError, executed] = answers[n];
     if (execError)
@@ -51946,7 +51948,7 @@ async function promote(redis, request, options = {}) {
  * the move was sent (AnswerLostError: it may have run) or not.
  */
 async function move(redis, request, kind, options = {}) {
-    return callGuard_guardCall(redis, kind === 'promote' ? 'promotion' : 'demotion', request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => moveOn(view, request, kind, options));
+    return callGuard_guardCall(redis, MOVE_NOUNS[kind], request.namespace ?? keys_DEFAULT_NAMESPACE, (view) => moveOn(view, request, kind, options));
 }
 async function moveOn(redis, request, kind, options) {
     const mode = promotionMode(options.mode, options.env);
@@ -52067,13 +52069,10 @@ function fieldsOf(flat) {
         fields[flat[i]] = flat[i + 1];
     return fields;
 }
-/** The latest time a Date can hold, ms since the epoch. */
-const MAX_TIME_MS = 8_640_000_000_000_000;
 /** How much of an odd stored value a problem quotes. */
 const STORED_VALUE_SHOWN = 200;
 /** A stored value as a problem quotes it: in JSON (escapes and all), cut when long. */
 const quotedStored = (text) => JSON.stringify(text.length > STORED_VALUE_SHOWN ? `${text.slice(0, STORED_VALUE_SHOWN)}...` : text);
-const quoted = quotedStored;
 /** A time the script writes: whole ms since the epoch, from 0 to the last a Date can hold. */
 const timeOr = (text) => {
     const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
@@ -52086,23 +52085,23 @@ const versionOr = (text) => {
 };
 const notTime = (field, text) => ({
     field,
-    stored: quoted(text),
-    note: coreMessages.storedNotTime(field, quoted(text)),
+    stored: quotedStored(text),
+    note: coreMessages.storedNotTime(field, quotedStored(text)),
 });
 const notState = (field, text) => ({
     field,
-    stored: quoted(text),
-    note: coreMessages.storedNotState(field, quoted(text), contract_STATES),
+    stored: quotedStored(text),
+    note: coreMessages.storedNotState(field, quotedStored(text), contract_STATES),
 });
 const notKind = (text) => ({
     field: 'kind',
-    stored: quoted(text),
-    note: coreMessages.storedNotKind(quoted(text), KINDS),
+    stored: quotedStored(text),
+    note: coreMessages.storedNotKind(quotedStored(text), KINDS),
 });
 const notVersion = (field, text) => ({
     field,
-    stored: quoted(text),
-    note: coreMessages.storedNotVersion(field, quoted(text)),
+    stored: quotedStored(text),
+    note: coreMessages.storedNotVersion(field, quotedStored(text)),
 });
 /**
  * Whether `key` is an evidence key of PRP `id` in `namespace`: `{NS}:evidence:ID:TOKEN`
@@ -52185,7 +52184,7 @@ async function readStatusOn(redis, request) {
         status_.queued = at !== null;
     }
     if (status_.state === 'complete') {
-        const validateMove = await readValidateMove(redis, namespace, request.id, history);
+        const validateMove = await readValidateMove(redis, namespace, request.id, history, entries);
         if (validateMove)
             status_.validateMove = validateMove;
     }
@@ -52193,13 +52192,14 @@ async function readStatusOn(redis, request) {
 }
 /**
  * The newest promotion into validate older than the newest entry (the move into complete),
- * searched in the history already read, else in up to VALIDATE_MOVE_SEARCH entries, with its
- * evidence (readMovesEvidence's bounds).
+ * searched in the history already read (`read`, of `asked` entries at most), else in up to
+ * VALIDATE_MOVE_SEARCH entries, with its evidence (readMovesEvidence's bounds). A read that
+ * came back shorter than asked was the whole stream: there is nothing more to search.
  */
-async function readValidateMove(redis, namespace, id, read) {
+async function readValidateMove(redis, namespace, id, read, asked) {
     const isValidate = (e) => e.kind === 'promote' && e.to === 'validate';
     let entry = read.slice(1).find(isValidate);
-    if (!entry && read.length < VALIDATE_MOVE_SEARCH) {
+    if (!entry && read.length === asked && asked < VALIDATE_MOVE_SEARCH) {
         const stream = (await redis.xrevrange(historyKey(namespace, id), '+', '-', 'COUNT', VALIDATE_MOVE_SEARCH));
         entry = stream
             .slice(1)
@@ -52234,8 +52234,8 @@ function historyEntryOf(id, flat, namespace, prpId) {
     if (entryKey !== undefined && !isEvidenceKeyOf(entryKey, namespace, prpId)) {
         problems.push({
             field: 'evidence_key',
-            stored: quoted(entryKey),
-            note: coreMessages.storedNotEvidenceKey(quoted(entryKey), evidenceKey(namespace, prpId, 'TOKEN')),
+            stored: quotedStored(entryKey),
+            note: coreMessages.storedNotEvidenceKey(quotedStored(entryKey), evidenceKey(namespace, prpId, 'TOKEN')),
         });
     }
     return {
@@ -52266,9 +52266,9 @@ function wholeCharacters(bytes) {
  * step's answer is otherwise unchanged.
  */
 async function readEvidence(redis, key, namespace, id, problems) {
-    const problem = (note) => problems.push({ field: 'evidence_key', stored: quoted(key), note });
+    const problem = (note) => problems.push({ field: 'evidence_key', stored: quotedStored(key), note });
     if (!isEvidenceKeyOf(key, namespace, id)) {
-        problem(coreMessages.storedNotEvidenceKey(quoted(key), evidenceKey(namespace, id, 'TOKEN')));
+        problem(coreMessages.storedNotEvidenceKey(quotedStored(key), evidenceKey(namespace, id, 'TOKEN')));
         return {};
     }
     const answers = (await redis
@@ -52282,7 +52282,7 @@ async function readEvidence(redis, key, namespace, id, problems) {
         // Another client put a hash, list, ... at the key: say so; the rest of the answer stands.
         if (!/^WRONGTYPE/.test(error.message))
             throw error;
-        problem(coreMessages.storedEvidenceNotString(quoted(key)));
+        problem(coreMessages.storedEvidenceNotString(quotedStored(key)));
         return {};
     }
     // STRLEN says 0 for a missing key: expired (the script never writes an empty value).
@@ -53150,7 +53150,8 @@ async function verifyStoredMove(stored, options) {
         return refuse('PROVENANCE_WRONG_BRANCH', `${what}: the job ran on ${JSON.stringify(ref)}, not on an allowed branch ` +
             `(${options.allowedBranches.join(', ') || 'none given'})`, claims);
     }
-    const trusted = trustedWorkflowsOf(options).map(workflowPattern);
+    const workflows = trustedWorkflowsOf(options);
+    const trusted = workflows.map(workflowPattern);
     const refs = [
         claims.workflow_ref,
         ...(claims.job_workflow_ref !== claims.workflow_ref ? [claims.job_workflow_ref] : []),
@@ -53158,7 +53159,7 @@ async function verifyStoredMove(stored, options) {
     const untrusted = refs.find((r) => typeof r !== 'string' || !trusted.some((p) => p.test(r)));
     if (refs.some((r) => typeof r !== 'string') || untrusted !== undefined) {
         return refuse('PROVENANCE_UNTRUSTED_WORKFLOW', `${what}: made by workflow ${JSON.stringify(untrusted ?? null)}, which is not trusted ` +
-            `(trusted: ${trustedWorkflowsOf(options).join(', ')})`, claims);
+            `(trusted: ${workflows.join(', ')})`, claims);
     }
     const disagree = [];
     const agree = (field, claim) => {
@@ -53728,22 +53729,19 @@ const TRUSTED_EVENTS = (/* unused pure expression or super */ null && (['push', 
 class checks_ChecksNotPassedError extends (/* unused pure expression or super */ null && (RefusedError)) {
     name = 'ChecksNotPassedError';
 }
-/** A page's check runs; a body that was cut short reads as "" and must not pass as empty. */
-function runsOfPage(data, page) {
-    const runs = data?.check_runs;
-    if (typeof data !== 'object' || data === null || !Array.isArray(runs)) {
-        throw new NotRunError(say.checksPageCut(page));
-    }
-    return runs;
-}
-/** A page's `key` list (workflow_runs, jobs), likewise checked. */
+/**
+ * A page's `key` list (check_runs, workflow_runs, jobs); a body that was cut short reads as ""
+ * and must not pass as an empty list.
+ */
 const listOfPage = (key) => (data, page) => {
     const list = data?.[key];
     if (typeof data !== 'object' || data === null || !Array.isArray(list)) {
-        throw new NotRunError(say.checksPageCut(page));
+        throw new errors_NotRunError(failures_say.checksPageCut(page));
     }
     return list;
 };
+/** A page's check runs. */
+const runsOfPage = listOfPage('check_runs');
 function ownerRepo(repository) {
     const [owner, repo] = repository.split('/');
     if (!owner || !repo)
@@ -54120,7 +54118,7 @@ const workflowContext_branchOfRef = (ref) => ref.startsWith('refs/heads/') && re
 /** This repository's default branch, as the event's payload names it. */
 const workflowContext_defaultBranch = (ctx) => ctx.payload.repository?.default_branch || undefined;
 /** A name from the payload, quoted (contributors choose branch names), or ? when absent. */
-const workflowContext_quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
+const quoted = (name) => name === undefined || name === null || name === '' ? '?' : JSON.stringify(name);
 /**
  * The event in one line, for a refusal that says what the workflow ran on: its name and
  * action, the pull request's or triggering run's branches and repositories, GITHUB_REF and
@@ -54131,15 +54129,15 @@ function workflowContext_describeEvent(ctx) {
     const parts = [`${ctx.eventName || 'no event'}${action}`];
     const pr = ctx.payload.pull_request;
     if (pr && ctx.eventName.startsWith('pull_request')) {
-        parts.push(`pull request #${pr.number ?? '?'} from ${workflowContext_quoted(pr.head?.repo?.full_name)}:` +
-            `${workflowContext_quoted(pr.head?.ref)} into ${workflowContext_quoted(pr.base?.repo?.full_name)}:${workflowContext_quoted(pr.base?.ref)}` +
+        parts.push(`pull request #${pr.number ?? '?'} from ${quoted(pr.head?.repo?.full_name)}:` +
+            `${quoted(pr.head?.ref)} into ${quoted(pr.base?.repo?.full_name)}:${quoted(pr.base?.ref)}` +
             (pr.merged ? ', merged' : ', not merged'));
     }
     const run = workflowContext_triggeringRun(ctx);
     if (run) {
-        parts.push(`triggering run ${workflowContext_quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
-            `${workflowContext_quoted(run.head_repository?.full_name)}:${workflowContext_quoted(run.head_branch)}, ` +
-            `run in ${workflowContext_quoted(run.repository?.full_name)}`);
+        parts.push(`triggering run ${quoted(run.name ?? run.id)} on ${run.event ?? '?'} of ` +
+            `${quoted(run.head_repository?.full_name)}:${quoted(run.head_branch)}, ` +
+            `run in ${quoted(run.repository?.full_name)}`);
     }
     parts.push(`GITHUB_REF ${ctx.ref || '(none)'}`, `repository ${ctx.repository || '(none)'}`);
     return parts.join(', ');
@@ -62419,15 +62417,12 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 
 
-const failureOutcome = (error) => error instanceof errors_RefusedError
-    ? 'refused'
-    : error instanceof errors_NotRunError
-        ? 'not_run'
-        : error instanceof MayHaveRunError
-            ? 'may_have_run'
-            : error instanceof PartialWriteError
-                ? 'partial'
-                : 'failed';
+
+const failureOutcome = (error) => error instanceof OutcomeError
+    ? error.outcome === 'written_in_part'
+        ? 'partial'
+        : error.outcome
+    : 'failed';
 /** Each failure outcome's words, the same in every entry's summary. */
 const FAILURE_HEADLINES = {
     refused: '⛔ refused (Redis unchanged)',
@@ -62545,15 +62540,13 @@ function renderSummary(report) {
     }
     return html;
 }
-/** The latest time a Date can hold, ms since the epoch. */
-const summary_MAX_TIME_MS = 8_640_000_000_000_000;
 /**
  * A server time (ms since the epoch) as an ISO date; anything else (no number, or out of a
  * Date's range: a stored value can be anything) as it is.
  */
 function timeText(at) {
     const ms = typeof at === 'number' ? at : /^[0-9]{1,16}$/.test(at ?? '') ? Number(at) : NaN;
-    return Number.isInteger(ms) && Math.abs(ms) <= summary_MAX_TIME_MS
+    return Number.isInteger(ms) && Math.abs(ms) <= MAX_TIME_MS
         ? new Date(ms).toISOString()
         : String(at ?? '');
 }
